@@ -1,0 +1,115 @@
+/**
+ * The one interface through which every provider touches a machine. The local
+ * implementation uses the file system and processes of this machine; the SSH one
+ * (push mode) does the same over one connection. Providers never import `fs` or
+ * `child_process` themselves.
+ */
+
+/** A command as a value: an argv array, or a shell script run by `sh -c`. */
+export type Command = readonly string[] | { readonly shell: string };
+
+/** Options of one command execution. */
+export interface ExecOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  /** User name or uid to run as. */
+  user?: string | number;
+  /** Group name or gid to run as. */
+  group?: string | number;
+  /** Milliseconds after which the command is killed. */
+  timeoutMs?: number;
+  /** Written to the command's standard input. */
+  input?: string | Buffer;
+  /** Values that must never appear in messages about this command. */
+  secrets?: readonly string[];
+}
+
+/** What a finished command left behind. */
+export interface ExecResult {
+  /** The command as a person would read it, secrets masked. */
+  display: string;
+  exitCode: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+  timedOut: boolean;
+}
+
+/** The kind and metadata of a path, as `lstat` (or `stat`) sees it. */
+export interface FileStat {
+  type: "file" | "directory" | "symlink" | "other";
+  /** Permission bits only (e.g. 0o644). */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  dev: number;
+  nlink: number;
+}
+
+/** Options of an atomic write. */
+export interface WriteOptions {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+}
+
+/** A machine that providers converge. */
+export interface Host {
+  /** A short name for messages: "local" or "user@host". */
+  readonly name: string;
+  exec(command: Command, options?: ExecOptions): Promise<ExecResult>;
+  /** The file's bytes, or undefined when it does not exist. */
+  tryReadFile(path: string): Promise<Buffer | undefined>;
+  /** Writes through a temporary file in the same directory and a rename, so readers never see half a file. */
+  writeFileAtomic(path: string, data: Buffer | string, options?: WriteOptions): Promise<void>;
+  /** `lstat`, or undefined when nothing is at the path. */
+  tryLstat(path: string): Promise<FileStat | undefined>;
+  /** `stat` (follows links), or undefined when nothing is at the path. */
+  tryStat(path: string): Promise<FileStat | undefined>;
+  readlink(path: string): Promise<string>;
+  symlink(target: string, path: string): Promise<void>;
+  hardlink(existing: string, path: string): Promise<void>;
+  mkdir(path: string, options?: { recursive?: boolean; mode?: number }): Promise<void>;
+  chmod(path: string, mode: number): Promise<void>;
+  /** Changes ownership of the path itself (a link, not its target). */
+  lchown(path: string, uid: number, gid: number): Promise<void>;
+  remove(path: string, options?: { recursive?: boolean }): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  readdir(path: string): Promise<string[]>;
+  /** Sets the modification and access times to now, creating nothing. */
+  touch(path: string): Promise<void>;
+  /** The uid of a user name, or undefined when no such user exists. */
+  lookupUser(name: string): Promise<number | undefined>;
+  /** The gid of a group name, or undefined when no such group exists. */
+  lookupGroup(name: string): Promise<number | undefined>;
+  /** The user name of a uid, or undefined. */
+  userName(uid: number): Promise<string | undefined>;
+  /** The group name of a gid, or undefined. */
+  groupName(gid: number): Promise<string | undefined>;
+}
+
+const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
+
+/** Quotes one word for a POSIX shell. */
+export function shellQuote(word: string): string {
+  if (word !== "" && SAFE_WORD.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The command as a person would read it, with every secret replaced by `***`. */
+export function displayCommand(command: Command, secrets: readonly string[] = []): string {
+  let text = "shell" in command ? command.shell : command.map(shellQuote).join(" ");
+  for (const secret of secrets) {
+    if (secret) text = text.split(secret).join("***");
+  }
+  return text;
+}
+
+/** Whether a command result is a success (exit code 0, or one of `accepted`). */
+export function succeeded(result: ExecResult, accepted: readonly number[] = [0]): boolean {
+  return result.exitCode !== null && accepted.includes(result.exitCode);
+}

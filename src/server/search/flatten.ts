@@ -1,0 +1,110 @@
+// What search sees of an object: (key, value) rows following shared/SEARCH.md rules 1-5.
+
+/** One indexed (key, value) pair of an object. */
+export type SearchRow = readonly [key: string, value: string];
+
+/** Index values longer than this are cut, so that one huge attribute cannot bloat the index (documented). */
+export const MAX_INDEXED_VALUE_LENGTH = 512;
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+function isHash(value: unknown): value is Record<string, Json> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Deep-merges attribute levels, lowest precedence first: hashes merge key by key, anything else replaces. */
+export function deepMerge(...levels: unknown[]): Record<string, Json> {
+  const out: Record<string, Json> = {};
+  for (const level of levels) {
+    if (!isHash(level)) continue;
+    mergeInto(out, level);
+  }
+  return out;
+}
+
+function mergeInto(target: Record<string, Json>, source: Record<string, Json>): void {
+  for (const [key, value] of Object.entries(source)) {
+    const existing = target[key];
+    if (isHash(value)) {
+      const base: Record<string, Json> = isHash(existing) ? existing : {};
+      if (base !== existing) target[key] = base;
+      mergeInto(base, value);
+    } else {
+      target[key] = value === undefined ? null : value;
+    }
+  }
+}
+
+/** The names inside a run list's `role[...]` or `recipe[...]` entries (bare names count as recipes). */
+export function runListNames(runList: unknown, type: "role" | "recipe"): string[] {
+  if (!Array.isArray(runList)) return [];
+  const names: string[] = [];
+  for (const entry of runList) {
+    if (typeof entry !== "string") continue;
+    const match = /^(role|recipe)\[(.+)\]$/.exec(entry);
+    if (match) {
+      if (match[1] === type) names.push(match[2]!);
+    } else if (type === "recipe") {
+      names.push(entry);
+    }
+  }
+  return names;
+}
+
+/** How a node looks to search and partial search: its merged attributes plus name, environment and run list. */
+export function nodeSearchView(node: Record<string, unknown>): Record<string, Json> {
+  const merged = deepMerge(node.default, node.normal, node.override, node.automatic);
+  merged.name = String(node.name ?? "");
+  merged.chef_environment = String(node.chef_environment ?? "_default");
+  merged.run_list = (Array.isArray(node.run_list) ? node.run_list : []) as Json[];
+  merged.role = runListNames(node.run_list, "role");
+  merged.recipe = runListNames(node.run_list, "recipe");
+  return merged;
+}
+
+function scalarText(value: Json): string {
+  if (value === null) return "";
+  const text = typeof value === "string" ? value : String(value);
+  return text.length > MAX_INDEXED_VALUE_LENGTH ? text.slice(0, MAX_INDEXED_VALUE_LENGTH) : text;
+}
+
+/**
+ * Flattens a document into search rows: every value under its full `_`-joined path and under its
+ * leaf key; array elements under the array's key; keys of a nested hash as values of its path.
+ */
+export function flattenForSearch(document: Record<string, unknown>): SearchRow[] {
+  const seen = new Set<string>();
+  const rows: SearchRow[] = [];
+  const emit = (key: string, value: string): void => {
+    const id = `${key}\u0000${value}`;
+    if (seen.has(id)) return;
+    seen.add(id);
+    rows.push([key, value]);
+  };
+  const walk = (value: Json, path: string, leaf: string): void => {
+    if (Array.isArray(value)) {
+      for (const element of value) walk(element, path, leaf);
+    } else if (isHash(value)) {
+      for (const [key, child] of Object.entries(value)) {
+        if (path) {
+          emit(path, key);
+          if (leaf !== path) emit(leaf, key);
+        }
+        walk(child, path ? `${path}_${key}` : key, key);
+      }
+    } else {
+      const text = scalarText(value);
+      emit(path, text);
+      if (leaf !== path) emit(leaf, text);
+    }
+  };
+  walk(document as Json, "", "");
+  return rows;
+}
+
+/** The number a value denotes when it is written as a plain decimal number, for numeric ranges. */
+export function numericValue(text: string): number | null {
+  if (!/^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/.test(text)) return null;
+  const value = Number(text);
+  return Number.isFinite(value) ? value : null;
+}

@@ -1,0 +1,149 @@
+// A normalized query → one SQL statement yielding the matching object ids (column `id`), run
+// inside the database over the search_rows table: exact terms and trailing wildcards are index
+// seeks, boolean operators are set operations (INTERSECT / UNION / EXCEPT).
+import type { Pattern, Query } from "./query.js";
+import { isLiteral, literalText } from "./query.js";
+import { numericValue } from "./flatten.js";
+
+/** Which objects a search runs over. */
+export interface SearchScope {
+  org: string;
+  /** Search index name as stored in search_rows (`node`, `role`, `bag:users`...). */
+  idx: string;
+  /** objects.kind and objects.bag of the same objects, for "everything" and NOT. */
+  kind: string;
+  bag: string;
+}
+
+/** SQL text with `?` placeholders and its parameters. */
+export interface SqlFragment {
+  sql: string;
+  params: unknown[];
+}
+
+/** The highest code point: `prefix` ≤ v < `prefix + MAX` is "v starts with prefix" in byte order. */
+const MAX_CHAR = "\u{10FFFF}";
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (ch) => `\\${ch}`);
+}
+
+function likeOf(pattern: Pattern): string {
+  return pattern.parts.map((part) => (typeof part === "string" ? escapeLike(part) : part.wildcard === "*" ? "%" : "_")).join("");
+}
+
+function leadingLiteral(pattern: Pattern): string {
+  const first = pattern.parts[0];
+  return typeof first === "string" ? first : "";
+}
+
+function isOnlyTrailingStar(pattern: Pattern): boolean {
+  const parts = pattern.parts;
+  const last = parts[parts.length - 1];
+  return parts.length >= 1 && typeof last !== "string" && last!.wildcard === "*" && parts.slice(0, -1).every((part) => typeof part === "string");
+}
+
+/** Conditions on one column for a pattern, pushed into `where` / `params`. */
+function patternCondition(column: string, pattern: Pattern, where: string[], params: unknown[]): void {
+  if (isLiteral(pattern)) {
+    where.push(`${column} = ?`);
+    params.push(literalText(pattern));
+    return;
+  }
+  const prefix = leadingLiteral(pattern);
+  if (prefix) {
+    // A range on the literal prefix lets both databases seek the index before matching the rest.
+    where.push(`${column} >= ?`, `${column} < ?`);
+    params.push(prefix, prefix + MAX_CHAR);
+  }
+  if (isOnlyTrailingStar(pattern)) return;
+  where.push(`${column} LIKE ? ESCAPE '\\'`);
+  params.push(likeOf(pattern));
+}
+
+function rowsSelect(scope: SearchScope, where: string[], params: unknown[]): SqlFragment {
+  return {
+    sql: `SELECT obj_id AS id FROM search_rows WHERE org = ? AND idx = ?${where.map((w) => ` AND ${w}`).join("")}`,
+    params: [scope.org, scope.idx, ...params],
+  };
+}
+
+function allSelect(scope: SearchScope): SqlFragment {
+  return { sql: "SELECT id FROM objects WHERE org = ? AND kind = ? AND bag = ?", params: [scope.org, scope.kind, scope.bag] };
+}
+
+function termSelect(scope: SearchScope, query: Extract<Query, { type: "term" }>): SqlFragment {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const anyKey = query.key.parts.length === 1 && typeof query.key.parts[0] !== "string";
+  if (!anyKey) patternCondition("key", query.key, where, params);
+  if (query.phrase) {
+    // Sous matches a phrase as the whole value or as whole words inside it.
+    const phrase = literalText(query.value);
+    const like = escapeLike(phrase);
+    where.push(`(value = ? OR value LIKE ? ESCAPE '\\' OR value LIKE ? ESCAPE '\\' OR value LIKE ? ESCAPE '\\')`);
+    params.push(phrase, `${like} %`, `% ${like}`, `% ${like} %`);
+  } else {
+    const anyValue = query.value.parts.length === 1 && typeof query.value.parts[0] !== "string" && (query.value.parts[0] as { wildcard: string }).wildcard === "*";
+    if (!anyValue) patternCondition("value", query.value, where, params);
+  }
+  return rowsSelect(scope, where, params);
+}
+
+function rangeSelect(scope: SearchScope, query: Extract<Query, { type: "range" }>): SqlFragment {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  patternCondition("key", query.key, where, params);
+  const minNumber = query.min === null ? null : numericValue(query.min);
+  const maxNumber = query.max === null ? null : numericValue(query.max);
+  const numeric = (query.min === null || minNumber !== null) && (query.max === null || maxNumber !== null) && (query.min !== null || query.max !== null);
+  const column = numeric ? "num" : "value";
+  if (numeric) where.push("num IS NOT NULL");
+  if (query.min !== null) {
+    where.push(`${column} ${query.minInclusive ? ">=" : ">"} ?`);
+    params.push(numeric ? minNumber : query.min);
+  }
+  if (query.max !== null) {
+    where.push(`${column} ${query.maxInclusive ? "<=" : "<"} ?`);
+    params.push(numeric ? maxNumber : query.max);
+  }
+  return rowsSelect(scope, where, params);
+}
+
+let aliasCounter = 0;
+function wrap(fragment: SqlFragment): string {
+  aliasCounter = (aliasCounter + 1) % 1_000_000;
+  return `SELECT id FROM (${fragment.sql}) q${aliasCounter}`;
+}
+
+function setOperation(operator: "INTERSECT" | "UNION" | "EXCEPT", first: SqlFragment, rest: SqlFragment[]): SqlFragment {
+  if (rest.length === 0) return first;
+  return {
+    sql: [first, ...rest].map(wrap).join(` ${operator} `),
+    params: [first, ...rest].flatMap((fragment) => fragment.params),
+  };
+}
+
+/** Compiles a query to a statement selecting the ids of matching objects in `scope`. */
+export function compileQuery(query: Query, scope: SearchScope): SqlFragment {
+  switch (query.type) {
+    case "all":
+      return allSelect(scope);
+    case "term":
+      return termSelect(scope, query);
+    case "range":
+      return rangeSelect(scope, query);
+    case "not":
+      return setOperation("EXCEPT", allSelect(scope), [compileQuery(query.item, scope)]);
+    case "or":
+      return setOperation("UNION", compileQuery(query.items[0]!, scope), query.items.slice(1).map((item) => compileQuery(item, scope)));
+    case "and": {
+      const positives = query.items.filter((item) => item.type !== "not");
+      const negatives = query.items.filter((item): item is Extract<Query, { type: "not" }> => item.type === "not").map((item) => compileQuery(item.item, scope));
+      const base = positives.length === 0 ? allSelect(scope) : setOperation("INTERSECT", compileQuery(positives[0]!, scope), positives.slice(1).map((item) => compileQuery(item, scope)));
+      if (negatives.length === 0) return base;
+      // EXCEPT of a UNION: one set difference however many negatives.
+      return setOperation("EXCEPT", base, [setOperation("UNION", negatives[0]!, negatives.slice(1))]);
+    }
+  }
+}

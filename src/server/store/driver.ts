@@ -1,0 +1,42 @@
+// The little SQL surface the store needs, implemented once for SQLite and once for PostgreSQL,
+// so that every query the store runs is the same text on both (placeholders are `?`).
+
+/** Runs SQL statements with `?` placeholders. */
+export interface SqlExecutor {
+  /** Runs a statement and returns its rows. */
+  all<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /** Runs a statement and returns how many rows it changed. */
+  run(sql: string, params?: readonly unknown[]): Promise<number>;
+  /** Inserts many rows into a table, in as few round trips as the database allows. */
+  insertMany(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<void>;
+}
+
+/** A database connection (or pool) with transactions. */
+export interface SqlDriver extends SqlExecutor {
+  /** Which SQL dialect, for the few statements that differ (schema types). */
+  readonly dialect: "sqlite" | "postgres";
+  /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /** Creates the tables when missing; safe when several processes start at once. */
+  migrate(statements: readonly string[]): Promise<void>;
+  /** Closes every connection. */
+  close(): Promise<void>;
+}
+
+/** A minimal promise-chain mutex: one holder at a time, in arrival order. */
+export class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+
+  /** Runs `fn` once every earlier holder has finished. */
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    const previous = this.tail;
+    let release!: () => void;
+    this.tail = new Promise<void>((resolve) => (release = resolve));
+    await previous;
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+}

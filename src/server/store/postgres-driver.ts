@@ -1,0 +1,112 @@
+import pg from "pg";
+import type { SqlDriver, SqlExecutor } from "./driver.js";
+
+/** Rewrites `?` placeholders to PostgreSQL's `$n` (the store never puts a literal `?` in SQL text). */
+function toPostgres(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+const MAX_PARAMS = 30_000;
+
+class PgExecutor implements SqlExecutor {
+  constructor(private readonly client: pg.Pool | pg.PoolClient) {}
+
+  async all<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+    const result = await this.client.query(toPostgres(sql), params as unknown[]);
+    return result.rows as T[];
+  }
+
+  async run(sql: string, params: readonly unknown[] = []): Promise<number> {
+    const result = await this.client.query(toPostgres(sql), params as unknown[]);
+    return result.rowCount ?? 0;
+  }
+
+  async insertMany(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<void> {
+    // Multi-row VALUES: one round trip per chunk instead of one per row.
+    const chunk = Math.max(1, Math.floor(MAX_PARAMS / columns.length));
+    for (let start = 0; start < rows.length; start += chunk) {
+      const part = rows.slice(start, start + chunk);
+      const params: unknown[] = [];
+      const tuples = part.map((row) => {
+        const marks = row.map((value) => {
+          params.push(value);
+          return `$${params.length}`;
+        });
+        return `(${marks.join(", ")})`;
+      });
+      await this.client.query(`INSERT INTO ${table} (${columns.join(", ")}) VALUES ${tuples.join(", ")}`, params);
+    }
+  }
+}
+
+/** Options of the PostgreSQL store. */
+export interface PostgresOptions {
+  /** `postgres://user@host:port/database` */
+  connectionString: string;
+  /** Schema to use instead of `public` (created when missing); tests give each run its own. */
+  schema?: string;
+  /** Most connections this process opens. */
+  maxConnections?: number;
+}
+
+/** PostgreSQL through a connection pool; each transaction holds one connection. */
+export class PostgresDriver implements SqlDriver {
+  readonly dialect = "postgres" as const;
+  private readonly pool: pg.Pool;
+  private readonly executor: PgExecutor;
+
+  constructor(private readonly options: PostgresOptions) {
+    if (options.schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(options.schema)) {
+      throw new Error(`invalid PostgreSQL schema name '${options.schema}': use lower-case letters, digits and _`);
+    }
+    this.pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.maxConnections ?? 10,
+      ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+    });
+    // An idle connection that dies (database restart) must not crash the server.
+    this.pool.on("error", () => undefined);
+    this.executor = new PgExecutor(this.pool);
+  }
+
+  all<T>(sql: string, params?: readonly unknown[]): Promise<T[]> {
+    return this.executor.all<T>(sql, params);
+  }
+
+  run(sql: string, params?: readonly unknown[]): Promise<number> {
+    return this.executor.run(sql, params);
+  }
+
+  insertMany(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<void> {
+    return this.transaction((tx) => tx.insertMany(table, columns, rows));
+  }
+
+  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      const result = await fn(new PgExecutor(client));
+      await client.query("COMMIT");
+      return result;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async migrate(statements: readonly string[]): Promise<void> {
+    if (this.options.schema) await this.pool.query(`CREATE SCHEMA IF NOT EXISTS ${this.options.schema}`);
+    await this.transaction(async (tx) => {
+      // Several servers may start at once on one database: one migrates, the others wait.
+      await tx.run("SELECT pg_advisory_xact_lock(7424873)");
+      for (const statement of statements) await tx.run(statement);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

@@ -1,0 +1,99 @@
+// Shared fixtures of the server tests: the two store back ends (SQLite in a temp file and
+// PostgreSQL in a schema of its own), so that one suite runs against both.
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { Store } from "../../src/server/store/store.js";
+import type { StoreLocation } from "../../src/server/store/store.js";
+
+/** A store back end under test. */
+export interface Backend {
+  name: "sqlite" | "postgres";
+  /** Why the back end is skipped here, or undefined when it runs. */
+  skip?: string;
+  /** A fresh, empty location plus its cleanup. */
+  location(): Promise<{ location: StoreLocation; cleanup: () => Promise<void> }>;
+}
+
+let postgresUrl: string | undefined = process.env.SOUS_TEST_POSTGRES_URL;
+let postgresSkip: string | undefined;
+
+function startOwnPostgres(): void {
+  // No URL given: start a throwaway cluster the way CI does, and stop it when this process exits.
+  const hasInitdb = existsSync("/usr/lib/postgresql") && readdirSync("/usr/lib/postgresql").some((v) => existsSync(`/usr/lib/postgresql/${v}/bin/initdb`));
+  if (!hasInitdb) {
+    postgresSkip = "PostgreSQL is not installed and SOUS_TEST_POSTGRES_URL is unset; run: eval \"$(bash scripts/ci-postgres.sh)\"";
+    return;
+  }
+  const output = execFileSync("bash", [join(import.meta.dirname, "../../scripts/ci-postgres.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  const match = /SOUS_TEST_POSTGRES_URL=(\S+)/.exec(output);
+  if (!match) {
+    postgresSkip = "scripts/ci-postgres.sh printed no URL";
+    return;
+  }
+  postgresUrl = match[1];
+  const dataDir = /SOUS_TEST_POSTGRES_DATA=(\S+)/.exec(output)?.[1];
+  if (dataDir) {
+    const bin = readdirSync("/usr/lib/postgresql").map((v) => `/usr/lib/postgresql/${v}/bin`).find((b) => existsSync(`${b}/pg_ctl`))!;
+    process.on("exit", () => {
+      spawnSync("runuser", ["-u", "postgres", "--", `${bin}/pg_ctl`, "-D", dataDir, "-m", "immediate", "stop"], { stdio: "ignore" });
+      rmSync(join(dataDir, ".."), { recursive: true, force: true });
+    });
+  }
+}
+
+if (!postgresUrl) {
+  try {
+    startOwnPostgres();
+  } catch (error) {
+    postgresSkip = `could not start PostgreSQL: ${(error as Error).message}`;
+  }
+}
+if (postgresSkip && process.env.CI === "true") {
+  throw new Error(`PostgreSQL tests must run in CI: ${postgresSkip}`);
+}
+
+let schemaCounter = 0;
+
+/** The SQLite and PostgreSQL back ends. */
+export const backends: Backend[] = [
+  {
+    name: "sqlite",
+    async location() {
+      const dir = mkdtempSync(join(tmpdir(), "sous-store-"));
+      return { location: { sqliteFile: join(dir, "sous.db") }, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+    },
+  },
+  {
+    name: "postgres",
+    ...(postgresSkip ? { skip: postgresSkip } : {}),
+    async location() {
+      const schema = `sous_test_${process.pid}_${Date.now().toString(36)}_${++schemaCounter}`;
+      return {
+        location: { postgresUrl: postgresUrl!, schema },
+        cleanup: async () => {
+          const client = new pg.Client({ connectionString: postgresUrl });
+          await client.connect();
+          await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+          await client.end();
+        },
+      };
+    },
+  },
+];
+
+/** Opens a fresh store on a back end; returns it with a cleanup that closes and removes it. */
+export async function openStore(backend: Backend): Promise<{ store: Store; location: StoreLocation; cleanup: () => Promise<void> }> {
+  const { location, cleanup } = await backend.location();
+  const store = await Store.open(location);
+  return {
+    store,
+    location,
+    cleanup: async () => {
+      await store.close().catch(() => undefined);
+      await cleanup();
+    },
+  };
+}

@@ -1,0 +1,194 @@
+// One suite, two databases: every store behaviour is checked on SQLite and on PostgreSQL.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { flattenForSearch, nodeSearchView } from "../../src/server/search/flatten.js";
+import { parseQuery } from "../../src/server/search/query.js";
+import type { Store } from "../../src/server/store/store.js";
+import { backends, openStore } from "./helpers.js";
+
+function node(name: string, attrs: { role?: string[]; env?: string; automatic?: Record<string, unknown>; normal?: Record<string, unknown> }) {
+  return {
+    name,
+    chef_environment: attrs.env ?? "_default",
+    run_list: (attrs.role ?? []).map((r) => `role[${r}]`),
+    normal: attrs.normal ?? {},
+    default: {},
+    override: {},
+    automatic: attrs.automatic ?? {},
+  };
+}
+
+async function saveNode(store: Store, org: string, data: ReturnType<typeof node>): Promise<string> {
+  const { etag } = await store.put({ org, kind: "node", name: data.name }, data, { mode: "upsert", search: { idx: "node", rows: flattenForSearch(nodeSearchView(data)) } });
+  return etag;
+}
+
+async function names(store: Store, org: string, q: string, options: { sortKey?: string; descending?: boolean; start?: number; rows?: number } = {}): Promise<string[]> {
+  const result = await store.search({ org, idx: "node", kind: "node", bag: "" }, parseQuery(q), { start: options.start ?? 0, rows: options.rows ?? 1000, ...options });
+  return result.hits.map((hit) => hit.name);
+}
+
+for (const backend of backends) {
+  describe(`store on ${backend.name}`, { skip: backend.skip ?? false }, () => {
+    let store: Store;
+    let cleanup: () => Promise<void>;
+    before(async () => {
+      ({ store, cleanup } = await openStore(backend));
+      await store.createOrg("acme", "Acme Inc.");
+      await store.createOrg("other", "Other");
+    });
+    after(async () => cleanup?.());
+
+    test("organizations are unique and listed", async () => {
+      await assert.rejects(store.createOrg("acme", "again"), { status: 409, code: "already_exists" });
+      assert.deepEqual(await store.listOrgs(), ["acme", "other"]);
+      assert.equal((await store.getOrg("acme"))?.full_name, "Acme Inc.");
+    });
+
+    test("create refuses a duplicate, update a missing object, and If-Match a stale ETag", async () => {
+      const ref = { org: "acme", kind: "role" as const, name: "web" };
+      const first = await store.put(ref, { name: "web", run_list: [] }, { mode: "create" });
+      assert.equal(first.created, true);
+      await assert.rejects(store.put(ref, {}, { mode: "create" }), { status: 409 });
+      await assert.rejects(store.put({ ...ref, name: "nope" }, {}, { mode: "update" }), { status: 404 });
+      const second = await store.put(ref, { name: "web", run_list: ["recipe[nginx]"] }, { mode: "update", ifMatch: first.etag });
+      assert.notEqual(second.etag, first.etag);
+      await assert.rejects(store.put(ref, { name: "web" }, { mode: "update", ifMatch: first.etag }), { status: 412, code: "precondition_failed" });
+      const read = await store.get(ref);
+      assert.deepEqual(read?.data, { name: "web", run_list: ["recipe[nginx]"] });
+      assert.equal(read?.etag, second.etag);
+      await assert.rejects(store.delete(ref, first.etag), { status: 412 });
+      assert.equal(await store.delete(ref, second.etag), true);
+      assert.equal(await store.get(ref), undefined);
+      assert.equal(await store.delete(ref), false);
+    });
+
+    test("objects of one organization are invisible to another", async () => {
+      await saveNode(store, "other", node("secret", { role: ["web"] }));
+      assert.equal(await store.get({ org: "acme", kind: "node", name: "secret" }), undefined);
+      assert.deepEqual(await names(store, "acme", "name:secret"), []);
+      assert.deepEqual(await names(store, "other", "name:secret"), ["secret"]);
+    });
+
+    test("lists page through names in order", async () => {
+      for (const name of ["c", "a", "b", "d"]) await store.put({ org: "acme", kind: "item", bag: "letters", name }, { id: name }, { mode: "create" });
+      assert.deepEqual(await store.list("acme", "item", "letters", { start: 1, rows: 2 }), { total: 4, names: ["b", "c"] });
+      assert.deepEqual(await store.list("acme", "item", "letters", { start: 10, rows: 2 }), { total: 4, names: [] });
+      assert.equal(await store.deleteAllInBag("acme", "item", "letters"), 4);
+    });
+
+    describe("search", () => {
+      before(async () => {
+        await saveNode(store, "acme", node("web1", { role: ["web"], env: "prod", automatic: { platform: "debian", memory: { total: 16000000 }, cpu: { total: 4 }, ipaddress: "10.0.1.5", kernel: { release: "6.1.0-13-amd64" }, network: { interfaces: { eth0: {}, lo: {} } }, tags: ["blue", ["green"]], dmi: { product_name: "VMware Virtual Platform" } } }));
+        await saveNode(store, "acme", node("web2", { role: ["web", "monitoring"], env: "staging", automatic: { platform: "ubuntu", memory: { total: 4000000 }, cpu: { total: 32 }, ipaddress: "10.0.2.7", kernel: { release: "5.15.0" } } }));
+        await saveNode(store, "acme", node("db1", { role: ["db"], env: "prod", automatic: { platform: "debian", memory: { total: 64000000 }, cpu: { total: 8 }, ipaddress: "192.168.1.9", enabled: true, nothing: null }, normal: { recipes: ["postgresql::server"], path: "/var/lib/pg" } }));
+      });
+
+      test("terms, nested keys, leaf keys and dotted paths", async () => {
+        assert.deepEqual(await names(store, "acme", "role:web"), ["web1", "web2"]);
+        assert.deepEqual(await names(store, "acme", "platform:debian"), ["db1", "web1"]);
+        assert.deepEqual(await names(store, "acme", "kernel_release:5.15.0"), ["web2"]);
+        assert.deepEqual(await names(store, "acme", "release:5.15.0"), ["web2"]);
+        assert.deepEqual(await names(store, "acme", "kernel.release:5.15.0"), ["web2"]);
+        assert.deepEqual(await names(store, "acme", "network_interfaces:eth0"), ["web1"]);
+        assert.deepEqual(await names(store, "acme", "network_interfaces_eth0:*"), []);
+        assert.deepEqual(await names(store, "acme", "tags:green"), ["web1"]);
+        assert.deepEqual(await names(store, "acme", "enabled:true"), ["db1"]);
+        assert.deepEqual(await names(store, "acme", "nothing:*"), ["db1"]);
+        assert.deepEqual(await names(store, "acme", "cpu_total:4"), ["web1"]);
+        assert.deepEqual(await names(store, "acme", "chef_environment:prod"), ["db1", "web1"]);
+      });
+
+      test("search is case-sensitive", async () => {
+        assert.deepEqual(await names(store, "acme", "platform:Debian"), []);
+        assert.deepEqual(await names(store, "acme", "platform:Deb*"), []);
+      });
+
+      test("wildcards in values and keys, escapes, phrases", async () => {
+        assert.deepEqual(await names(store, "acme", "ipaddress:10.0.*"), ["web1", "web2"]);
+        assert.deepEqual(await names(store, "acme", "ipaddress:10.0.?.5"), ["web1"]);
+        assert.deepEqual(await names(store, "acme", "*_release:6.1*"), ["web1"]);
+        assert.deepEqual(await names(store, "acme", "recipes:postgresql\\:\\:server"), ["db1"]);
+        assert.deepEqual(await names(store, "acme", "path:\\/var\\/lib\\/pg"), ["db1"]);
+        assert.deepEqual(await names(store, "acme", 'product_name:"Virtual"'), ["web1"]);
+        assert.deepEqual(await names(store, "acme", "product_name:Virtual"), []);
+        assert.deepEqual(await names(store, "acme", "product_name:VMware*"), ["web1"]);
+        assert.deepEqual(await names(store, "acme", "ipaddress:10%"), []);
+        assert.deepEqual(await names(store, "acme", "*:*"), ["db1", "web1", "web2"]);
+      });
+
+      test("ranges compare numbers as numbers, other values as text", async () => {
+        assert.deepEqual(await names(store, "acme", "memory_total:[8000000 TO *]"), ["db1", "web1"]);
+        assert.deepEqual(await names(store, "acme", "cpu_total:[2 TO 8]"), ["db1", "web1"]);
+        assert.deepEqual(await names(store, "acme", "cpu_total:{4 TO 8]"), ["db1"]);
+        assert.deepEqual(await names(store, "acme", "platform:[debian TO debian]"), ["db1", "web1"]);
+        assert.deepEqual(await names(store, "acme", "name:{db1 TO web2}"), ["web1"]);
+      });
+
+      test("boolean operators, with AND binding tighter than OR", async () => {
+        assert.deepEqual(await names(store, "acme", "platform:debian AND memory_total:[8000000 TO *]"), ["db1", "web1"]);
+        assert.deepEqual(await names(store, "acme", "role:db OR role:web AND platform:ubuntu"), ["db1", "web2"]);
+        assert.deepEqual(await names(store, "acme", "role:web AND platform:ubuntu OR role:db"), ["db1", "web2"]);
+        assert.deepEqual(await names(store, "acme", "(role:db OR role:web) AND platform:ubuntu"), ["web2"]);
+        assert.deepEqual(await names(store, "acme", "role:web AND NOT chef_environment:prod"), ["web2"]);
+        assert.deepEqual(await names(store, "acme", "role:web -chef_environment:prod"), ["web2"]);
+        assert.deepEqual(await names(store, "acme", "NOT role:web"), ["db1"]);
+        assert.deepEqual(await names(store, "acme", "role:db OR (NOT chef_environment:staging)"), ["db1", "web1"]);
+        assert.deepEqual(await names(store, "acme", "role:web && !role:monitoring"), ["web1"]);
+        assert.deepEqual(await names(store, "acme", "role:db || role:monitoring"), ["db1", "web2"]);
+        assert.deepEqual(await names(store, "acme", "role:(db OR monitoring)"), ["db1", "web2"]);
+      });
+
+      test("sorting and pagination", async () => {
+        assert.deepEqual(await names(store, "acme", "*:*", { sortKey: "cpu_total", descending: false }), ["web2", "web1", "db1"]);
+        assert.deepEqual(await names(store, "acme", "*:*", { descending: true }), ["web2", "web1", "db1"]);
+        const page = await store.search({ org: "acme", idx: "node", kind: "node", bag: "" }, parseQuery("*:*"), { start: 1, rows: 1 });
+        assert.equal(page.total, 3);
+        assert.deepEqual(page.hits.map((h) => h.name), ["web1"]);
+      });
+
+      test("a save or delete is visible to the very next search", async () => {
+        await saveNode(store, "acme", node("web3", { role: ["web"], automatic: { platform: "debian" } }));
+        assert.deepEqual(await names(store, "acme", "role:web AND platform:debian"), ["web1", "web3"]);
+        await saveNode(store, "acme", node("web3", { role: ["app"], automatic: { platform: "debian" } }));
+        assert.deepEqual(await names(store, "acme", "role:web AND platform:debian"), ["web1"]);
+        assert.deepEqual(await names(store, "acme", "role:app"), ["web3"]);
+        await store.delete({ org: "acme", kind: "node", name: "web3" });
+        assert.deepEqual(await names(store, "acme", "role:app"), []);
+      });
+    });
+
+    test("cookbook files are content-addressed and per organization", async () => {
+      const sum = "a".repeat(64);
+      assert.deepEqual(await store.missingBlobs("acme", [sum, sum]), [sum]);
+      await store.putBlob("acme", sum, Buffer.from("hello"));
+      await store.putBlob("acme", sum, Buffer.from("hello"));
+      assert.deepEqual(await store.missingBlobs("acme", [sum]), []);
+      assert.deepEqual(await store.missingBlobs("other", [sum]), [sum]);
+      assert.equal((await store.getBlob("acme", sum))?.toString(), "hello");
+    });
+
+    test("a bootstrap token works once and not after it expires", async () => {
+      await store.addBootstrapToken("acme", "h1", new Date(Date.now() + 60_000), "admin");
+      await store.addBootstrapToken("acme", "h2", new Date(Date.now() - 1), "admin");
+      assert.equal(await store.consumeBootstrapToken("other", "h1"), false);
+      assert.equal(await store.consumeBootstrapToken("acme", "h1"), true);
+      assert.equal(await store.consumeBootstrapToken("acme", "h1"), false);
+      assert.equal(await store.consumeBootstrapToken("acme", "h2"), false);
+    });
+
+    test("concurrent saves of many nodes all land, with their search rows", async () => {
+      await Promise.all(Array.from({ length: 40 }, (_, i) => saveNode(store, "other", node(`n${i}`, { role: ["load"], automatic: { seq: i } }))));
+      const result = await store.search({ org: "other", idx: "node", kind: "node", bag: "" }, parseQuery("role:load AND seq:[10 TO 19]"), { start: 0, rows: 100 });
+      assert.equal(result.total, 10);
+    });
+
+    test("deleting an organization removes everything in it", async () => {
+      await store.createOrg("doomed", "Doomed");
+      await saveNode(store, "doomed", node("x", {}));
+      assert.equal(await store.deleteOrg("doomed"), true);
+      assert.equal(await store.get({ org: "doomed", kind: "node", name: "x" }), undefined);
+      assert.equal(await store.deleteOrg("doomed"), false);
+    });
+  });
+}

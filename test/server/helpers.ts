@@ -97,3 +97,38 @@ export async function openStore(backend: Backend): Promise<{ store: Store; locat
     },
   };
 }
+
+/** A server on 127.0.0.1 port 0 over a fresh store, with a client signed as the server administrator. */
+export async function startTestServer(backend: Backend, options: { clockSkewMs?: number; maxFileSize?: number } = {}) {
+  const { startServer } = await import("../../src/server/server.js");
+  const { SousClient } = await import("../../src/client/api.js");
+  const { location, cleanup } = await backend.location();
+  const dataDir = mkdtempSync(join(tmpdir(), "sous-server-"));
+  const server = await startServer({ dataDir, port: 0, location, ...options });
+  const serverAdmin = new SousClient({ serverUrl: server.url, client: server.adminClient, privateKeyFile: server.adminKeyFile! });
+  return {
+    server,
+    location,
+    dataDir,
+    serverAdmin,
+    cleanup: async () => {
+      await server.close().catch(() => undefined);
+      await cleanup();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Creates an organization through the API; returns clients signed as its admin and its validator. */
+export async function createOrg(serverUrl: string, serverAdmin: import("../../src/client/api.js").SousClient, org: string) {
+  const { SousClient } = await import("../../src/client/api.js");
+  const { generateKeyPair } = await import("../../src/client/signing.js");
+  const adminKeys = generateKeyPair();
+  const validatorKeys = generateKeyPair();
+  await serverAdmin.request("POST", "/api/v1/orgs", { body: { name: org, full_name: org.toUpperCase(), admin: { name: "alice", public_key: adminKeys.publicKey }, validator: { public_key: validatorKeys.publicKey } } });
+  return {
+    admin: new SousClient({ serverUrl, org, client: "alice", privateKey: adminKeys.privateKey }),
+    validator: new SousClient({ serverUrl, org, client: `${org}-validator`, privateKey: validatorKeys.privateKey }),
+    adminKeys,
+  };
+}

@@ -1,0 +1,133 @@
+// The Sous API client used by the CLI (and by recipes and agents): signs every request, turns
+// the server's errors and unreachable servers into messages a person can act on.
+import { readFileSync } from "node:fs";
+import { createPrivateKey } from "node:crypto";
+import type { KeyObject } from "node:crypto";
+import { signRequest } from "./signing.js";
+
+/** Where the server is and who is asking. */
+export interface ClientOptions {
+  /** e.g. http://127.0.0.1:8787 */
+  serverUrl: string;
+  /** Organization the requests act in. */
+  org?: string;
+  /** Client name that signs (a server administrator is `server:NAME`). */
+  client: string;
+  /** Private key (PEM text) or a path to it. */
+  privateKey?: string;
+  privateKeyFile?: string;
+  /** Per-request timeout. Default 30 s. */
+  timeoutMs?: number;
+}
+
+/** An error answer from the server, or a failure to reach it. */
+export class SousApiError extends Error {
+  /** Creates an API error: status 0 means the server could not be reached. */
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly body?: unknown,
+  ) {
+    super(message);
+    this.name = "SousApiError";
+  }
+}
+
+/** A response: status, ETag and parsed body. */
+export interface ApiResponse<T> {
+  status: number;
+  etag?: string;
+  body: T;
+}
+
+/** Options of one request. */
+export interface RequestOptions {
+  /** A JSON value, or raw bytes sent as application/octet-stream. */
+  body?: unknown;
+  ifMatch?: string;
+  /** Send no signature (public routes such as registration with a token). */
+  unsigned?: boolean;
+  /** Return the body as bytes. */
+  raw?: boolean;
+}
+
+/** A signed-request client for one server, organization and identity. */
+export class SousClient {
+  private readonly key: KeyObject | undefined;
+
+  constructor(readonly options: ClientOptions) {
+    let pem = options.privateKey;
+    if (pem === undefined && options.privateKeyFile !== undefined) {
+      try {
+        pem = readFileSync(options.privateKeyFile, "utf8");
+      } catch (error) {
+        throw new SousApiError(0, "key_unreadable", `cannot read the private key ${options.privateKeyFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      }
+    }
+    if (pem !== undefined) {
+      try {
+        this.key = createPrivateKey(pem);
+      } catch (error) {
+        throw new SousApiError(0, "key_invalid", `the private key${options.privateKeyFile ? ` ${options.privateKeyFile}` : ""} is not a PEM private key: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  /** The path of an organization-scoped route: `/api/v1/orgs/ORG/...parts` with each part URL-encoded. */
+  orgPath(...parts: string[]): string {
+    if (!this.options.org) throw new SousApiError(0, "no_org", "no organization is configured: pass --org or set SOUS_ORG (or run sous org create)");
+    return ["/api/v1/orgs", encodeURIComponent(this.options.org), ...parts.map(encodeURIComponent)].join("/");
+  }
+
+  /** Sends a request and parses the answer; throws SousApiError on 4xx/5xx or when the server is unreachable. */
+  async request<T = unknown>(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
+    const url = new URL(path, this.options.serverUrl);
+    const signedPath = url.pathname + url.search;
+    let body: Buffer | undefined;
+    const headers: Record<string, string> = {};
+    if (options.body !== undefined) {
+      if (Buffer.isBuffer(options.body)) {
+        body = options.body;
+        headers["content-type"] = "application/octet-stream";
+      } else {
+        body = Buffer.from(JSON.stringify(options.body));
+        headers["content-type"] = "application/json";
+      }
+    }
+    if (options.ifMatch !== undefined) headers["if-match"] = `"${options.ifMatch}"`;
+    if (!options.unsigned) {
+      if (!this.key) throw new SousApiError(0, "no_key", `no private key for client '${this.options.client}': pass --key or set SOUS_KEY`);
+      Object.assign(headers, signRequest({ method, path: signedPath, ...(body ? { body } : {}), client: this.options.client, privateKey: this.key }));
+    }
+    let response: Response;
+    try {
+      response = await fetch(url, { method, headers, ...(body ? { body: new Uint8Array(body) } : {}), signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000) });
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      const reason = cause?.code ?? cause?.message ?? (error as Error).message;
+      throw new SousApiError(0, "unreachable", `cannot reach the Sous server at ${this.options.serverUrl} (${reason}); is it running, and is the URL right?`);
+    }
+    const etag = response.headers.get("etag")?.replace(/^"(.*)"$/, "$1") ?? undefined;
+    const bytes = Buffer.from(await response.arrayBuffer());
+    if (response.ok && options.raw) return { status: response.status, ...(etag ? { etag } : {}), body: bytes as T };
+    let parsed: unknown = undefined;
+    if (bytes.length > 0) {
+      try {
+        parsed = JSON.parse(bytes.toString("utf8"));
+      } catch {
+        parsed = bytes.toString("utf8");
+      }
+    }
+    if (!response.ok) {
+      const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
+      throw new SousApiError(response.status, error?.code ?? `http_${response.status}`, error?.message ?? `the server answered ${response.status} ${response.statusText}`, parsed);
+    }
+    return { status: response.status, ...(etag ? { etag } : {}), body: parsed as T };
+  }
+
+  /** GET and return the body. */
+  async get<T = unknown>(path: string): Promise<T> {
+    return (await this.request<T>("GET", path)).body;
+  }
+}

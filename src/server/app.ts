@@ -1,0 +1,592 @@
+// The HTTP API (versioned under /api/v1): organizations and everything inside them, behind
+// signed requests. Routes only translate HTTP to store calls; rules live in objects.ts,
+// cookbooks.ts, auth.ts and the store.
+import { createHash, randomBytes } from "node:crypto";
+import Fastify from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import semver from "semver";
+import { publicKeyProblem } from "../client/signing.js";
+import type { Permission, Principal, ClientRecord } from "./auth.js";
+import { authenticate, authorize } from "./auth.js";
+import type { CookbookManifest } from "./cookbooks.js";
+import { cookbookOfRecipe, normalizeManifest, resolveCookbooks } from "./cookbooks.js";
+import { ApiError, badRequest, notFound } from "./errors.js";
+import type { JsonObject } from "./objects.js";
+import { checkName, checkRunList, normalizeEnvironment, normalizeItem, normalizeNode, normalizeRole, searchEntry } from "./objects.js";
+import { nodeSearchView, runListNames } from "./search/flatten.js";
+import { parseQuery } from "./search/query.js";
+import type { ObjectKind, Store } from "./store/store.js";
+
+/** Options of the HTTP API. */
+export interface AppOptions {
+  store: Store;
+  /** How far a request's timestamp may be from the server's clock. Default 5 minutes. */
+  clockSkewMs?: number;
+  /** Largest cookbook file. Default 8 MiB. */
+  maxFileSize?: number;
+  /** Largest JSON body. Default 4 MiB. */
+  maxJsonBody?: number;
+  /** Fastify's logger setting (off by default: the CLI decides what to print). */
+  logger?: boolean;
+  /** TLS certificate and key (PEM); plain HTTP when absent (e.g. behind a proxy). */
+  https?: { cert: string; key: string };
+}
+
+/** API path prefix. */
+export const API_PREFIX = "/api/v1";
+
+const DEFAULT_ROWS = 1000;
+const MAX_ROWS = 10_000;
+
+declare module "fastify" {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+type Params = Record<string, string>;
+type Query = Record<string, string | undefined>;
+
+function page(query: Query): { start: number; rows: number } {
+  const number = (name: string, fallback: number, max: number): number => {
+    const text = query[name];
+    if (text === undefined || text === "") return fallback;
+    const value = Number(text);
+    if (!Number.isInteger(value) || value < 0 || value > max) throw badRequest("invalid_parameter", `${name}=${text} must be a whole number from 0 to ${max}`);
+    return value;
+  };
+  return { start: number("start", 0, Number.MAX_SAFE_INTEGER), rows: number("rows", DEFAULT_ROWS, MAX_ROWS) };
+}
+
+function jsonBody(request: FastifyRequest): unknown {
+  const body = request.body as Buffer | undefined;
+  if (!body || body.length === 0) throw badRequest("missing_body", "this request needs a JSON body");
+  const type = String(request.headers["content-type"] ?? "");
+  if (!type.startsWith("application/json")) throw new ApiError(415, "unsupported_media_type", `send the body as application/json, not ${type || "an unnamed type"}`);
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch (error) {
+    throw badRequest("malformed_json", `the body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+function ifMatch(request: FastifyRequest): string | undefined {
+  const value = request.headers["if-match"];
+  if (value === undefined) return undefined;
+  // ETags are sent quoted; a weak prefix makes no difference here.
+  return String(value).replace(/^W\//, "").replace(/^"(.*)"$/, "$1");
+}
+
+function sendObject(reply: FastifyReply, status: number, data: unknown, etag: string): FastifyReply {
+  return reply.code(status).header("etag", `"${etag}"`).send(data);
+}
+
+/** Builds the server's HTTP application on a store (not yet listening). */
+export function buildApp(options: AppOptions): FastifyInstance {
+  const store = options.store;
+  const clockSkewMs = options.clockSkewMs ?? 5 * 60_000;
+  const maxFileSize = options.maxFileSize ?? 8 * 1024 * 1024;
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: Math.max(options.maxJsonBody ?? 4 * 1024 * 1024, maxFileSize),
+    ...(options.https ? { https: options.https } : {}),
+  }) as unknown as FastifyInstance;
+
+  // Bodies stay raw: the signature covers their exact bytes, and JSON errors get our message.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
+
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
+    if (error instanceof ApiError) {
+      return reply.code(error.status).send({ error: { code: error.code, message: error.message, ...(error.details ?? {}) } });
+    }
+    if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+      return reply.code(413).send({ error: { code: "body_too_large", message: `the body is larger than the server's limit of ${app.initialConfig.bodyLimit} bytes` } });
+    }
+    if (error.statusCode && error.statusCode < 500) {
+      return reply.code(error.statusCode).send({ error: { code: "bad_request", message: error.message } });
+    }
+    request.log.error(error);
+    return reply.code(500).send({ error: { code: "internal", message: "the server failed to handle this request; its log has the details" } });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: { code: "no_such_route", message: `no API route ${request.method} ${request.url.split("?")[0]}; see docs/server.md` } }),
+  );
+
+  // Every route but /health and client registration requires a valid signature before anything else runs.
+  app.addHook("preHandler", async (request) => {
+    const config = (request.routeOptions.config ?? {}) as { public?: boolean };
+    if (config.public) return;
+    const org = (request.params as Params | undefined)?.org;
+    request.principal = await authenticate(store, { method: request.method, url: request.url, headers: request.headers, body: request.body as Buffer | undefined }, org, clockSkewMs);
+  });
+
+  const need = (request: FastifyRequest, permission: Permission): void => {
+    if (!request.principal) throw new ApiError(401, "unsigned", "this request must be signed");
+    authorize(request.principal, permission, (request.params as Params).org);
+  };
+
+  const requireOrg = async (org: string): Promise<void> => {
+    if (!(await store.getOrg(org))) throw notFound("organization", org);
+  };
+
+  const v = API_PREFIX;
+
+  app.get(`${v}/health`, { config: { public: true } }, async () => ({ status: "ok", store: store.dialect }));
+
+  // ---- organizations ----
+
+  app.post(`${v}/orgs`, async (request, reply) => {
+    need(request, "server-admin");
+    const body = jsonBody(request) as JsonObject;
+    const name = checkName("organization", body?.name);
+    if (!/^[a-z0-9][a-z0-9_-]*$/.test(name)) throw badRequest("invalid_name", `organization name '${name}' must be lower-case letters, digits, '-' or '_'`);
+    const admin = (body.admin ?? {}) as JsonObject;
+    const adminName = checkClientName(admin.name);
+    const adminProblem = publicKeyProblem(admin.public_key);
+    if (adminProblem) throw badRequest("invalid_public_key", `admin.${adminProblem}`);
+    const validator = body.validator as JsonObject | undefined;
+    if (validator !== undefined) {
+      const problem = publicKeyProblem(validator.public_key);
+      if (problem) throw badRequest("invalid_public_key", `validator.${problem}`);
+    }
+    const validatorName = `${name}-validator`;
+    await store.transaction(async (t) => {
+      await t.createOrg(name, typeof body.full_name === "string" ? body.full_name : name);
+      await putClient(t, name, { name: adminName, public_key: admin.public_key as string, admin: true, validator: false }, "create");
+      if (validator) await putClient(t, name, { name: validatorName, public_key: validator.public_key as string, admin: false, validator: true }, "create");
+      const env = normalizeEnvironment({ name: "_default", description: "The default environment" });
+      await t.put({ org: name, kind: "environment", name: "_default" }, env, { mode: "create", search: searchEntry("environment", env) });
+    });
+    return reply.code(201).send({ name, admin: adminName, ...(validator ? { validator: validatorName } : {}) });
+  });
+
+  app.get(`${v}/orgs`, async (request) => {
+    need(request, "server-admin");
+    return { names: await store.listOrgs() };
+  });
+
+  app.get(`${v}/orgs/:org`, async (request) => {
+    const { org } = request.params as Params;
+    need(request, "org-read");
+    const found = await store.getOrg(org!);
+    if (!found) throw notFound("organization", org!);
+    return found;
+  });
+
+  app.delete(`${v}/orgs/:org`, async (request) => {
+    const { org } = request.params as Params;
+    need(request, "server-admin");
+    if (!(await store.deleteOrg(org!))) throw notFound("organization", org!);
+    return { name: org };
+  });
+
+  // ---- nodes, roles, environments ----
+
+  const collections: Array<{ path: string; kind: "node" | "role" | "environment"; normalize: (body: unknown, name?: string) => JsonObject }> = [
+    { path: "nodes", kind: "node", normalize: normalizeNode },
+    { path: "roles", kind: "role", normalize: normalizeRole },
+    { path: "environments", kind: "environment", normalize: normalizeEnvironment },
+  ];
+  for (const { path, kind, normalize } of collections) {
+    const writePermission = (name: string): Permission => (kind === "node" ? { node: name } : "org-admin");
+    app.get(`${v}/orgs/:org/${path}`, async (request) => {
+      const { org } = request.params as Params;
+      need(request, "org-read");
+      const { start, rows } = page(request.query as Query);
+      const result = await store.list(org!, kind, "", { start, rows });
+      return { total: result.total, start, names: result.names };
+    });
+    app.post(`${v}/orgs/:org/${path}`, async (request, reply) => {
+      const { org } = request.params as Params;
+      const data = normalize(jsonBody(request));
+      need(request, writePermission(data.name as string));
+      const { etag } = await store.put({ org: org!, kind, name: data.name as string }, data, { mode: "create", search: searchEntry(kind, data) });
+      return sendObject(reply, 201, data, etag);
+    });
+    app.get(`${v}/orgs/:org/${path}/:name`, async (request, reply) => {
+      const { org, name } = request.params as Params;
+      need(request, "org-read");
+      const found = await store.get({ org: org!, kind, name: name! });
+      if (!found) throw notFound(kind, name!);
+      return sendObject(reply, 200, found.data, found.etag);
+    });
+    app.put(`${v}/orgs/:org/${path}/:name`, async (request, reply) => {
+      const { org, name } = request.params as Params;
+      need(request, writePermission(name!));
+      const data = normalize(jsonBody(request), name);
+      const match = ifMatch(request);
+      const { etag, created } = await store.put({ org: org!, kind, name: name! }, data, { mode: "upsert", ...(match ? { ifMatch: match } : {}), search: searchEntry(kind, data) });
+      return sendObject(reply, created ? 201 : 200, data, etag);
+    });
+    app.delete(`${v}/orgs/:org/${path}/:name`, async (request) => {
+      const { org, name } = request.params as Params;
+      need(request, "org-admin");
+      if (kind === "environment" && name === "_default") throw new ApiError(405, "not_allowed", "the _default environment cannot be deleted");
+      if (!(await store.delete({ org: org!, kind, name: name! }, ifMatch(request)))) throw notFound(kind, name!);
+      return { name };
+    });
+  }
+
+  // ---- clients ----
+
+  const putClient = async (t: Store, org: string, client: ClientRecord, mode: "create" | "upsert"): Promise<string> => {
+    const data = { ...client, created_at: client.created_at ?? new Date().toISOString() };
+    const { etag } = await t.put({ org, kind: "client", name: client.name }, data, { mode, search: searchEntry("client", data) });
+    return etag;
+  };
+  const publicClient = (client: ClientRecord): JsonObject => ({ name: client.name, admin: client.admin, validator: client.validator, public_key: client.public_key, created_at: client.created_at });
+
+  app.get(`${v}/orgs/:org/clients`, async (request) => {
+    const { org } = request.params as Params;
+    need(request, "org-admin");
+    const { start, rows } = page(request.query as Query);
+    const result = await store.list(org!, "client", "", { start, rows });
+    return { total: result.total, start, names: result.names };
+  });
+
+  app.post(`${v}/orgs/:org/clients`, async (request, reply) => {
+    const { org } = request.params as Params;
+    need(request, "org-admin");
+    const body = jsonBody(request) as JsonObject;
+    const client = newClientRecord(body, body.admin === true);
+    await putClient(store, org!, client, "create");
+    return reply.code(201).send(publicClient(client));
+  });
+
+  // A new node registers itself: signed by the validator, or carrying a one-time bootstrap token.
+  app.post(`${v}/orgs/:org/clients/register`, { config: { public: true } }, async (request, reply) => {
+    const { org } = request.params as Params;
+    await requireOrg(org!);
+    const body = jsonBody(request) as JsonObject;
+    if (typeof body?.token === "string") {
+      const hash = createHash("sha256").update(body.token).digest("hex");
+      if (!(await store.consumeBootstrapToken(org!, hash))) throw new ApiError(401, "bad_token", "the bootstrap token is unknown, already used or expired; ask an administrator for a new one (sous client bootstrap-token)");
+    } else {
+      request.principal = await authenticate(store, { method: request.method, url: request.url, headers: request.headers, body: request.body as Buffer | undefined }, org, clockSkewMs);
+      need(request, "validator");
+    }
+    const client = newClientRecord(body, false);
+    await putClient(store, org!, client, "create");
+    return reply.code(201).send(publicClient(client));
+  });
+
+  app.post(`${v}/orgs/:org/bootstrap-tokens`, async (request, reply) => {
+    const { org } = request.params as Params;
+    need(request, "org-admin");
+    const body = request.body && (request.body as Buffer).length > 0 ? (jsonBody(request) as JsonObject) : {};
+    const ttl = body.ttl_seconds === undefined ? 3600 : Number(body.ttl_seconds);
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 7 * 86400) throw badRequest("invalid_field", "ttl_seconds must be a whole number from 1 to 604800");
+    const token = randomBytes(24).toString("base64url");
+    const expires = new Date(Date.now() + ttl * 1000);
+    await store.addBootstrapToken(org!, createHash("sha256").update(token).digest("hex"), expires, request.principal!.name);
+    return reply.code(201).send({ token, expires_at: expires.toISOString() });
+  });
+
+  app.get(`${v}/orgs/:org/clients/:name`, async (request, reply) => {
+    const { org, name } = request.params as Params;
+    need(request, { client: name! });
+    const found = await store.get<ClientRecord>({ org: org!, kind: "client", name: name! });
+    if (!found) throw notFound("client", name!);
+    return sendObject(reply, 200, publicClient(found.data), found.etag);
+  });
+
+  app.put(`${v}/orgs/:org/clients/:name/key`, async (request) => {
+    const { org, name } = request.params as Params;
+    need(request, { client: name! });
+    const body = jsonBody(request) as JsonObject;
+    const problem = publicKeyProblem(body?.public_key);
+    if (problem) throw badRequest("invalid_public_key", problem);
+    const found = await store.get<ClientRecord>({ org: org!, kind: "client", name: name! });
+    if (!found) throw notFound("client", name!);
+    const updated = { ...found.data, public_key: body.public_key as string };
+    await store.put({ org: org!, kind: "client", name: name! }, updated, { mode: "update", ifMatch: found.etag, search: searchEntry("client", updated) });
+    return publicClient(updated);
+  });
+
+  app.delete(`${v}/orgs/:org/clients/:name`, async (request) => {
+    const { org, name } = request.params as Params;
+    need(request, "org-admin");
+    if (!(await store.delete({ org: org!, kind: "client", name: name! }, ifMatch(request)))) throw notFound("client", name!);
+    return { name };
+  });
+
+  // ---- data bags ----
+
+  const requireBag = async (org: string, bag: string): Promise<void> => {
+    if (!(await store.get({ org, kind: "data_bag", name: bag }))) throw notFound("data bag", bag);
+  };
+
+  app.get(`${v}/orgs/:org/data`, async (request) => {
+    const { org } = request.params as Params;
+    need(request, "org-read");
+    const { start, rows } = page(request.query as Query);
+    const result = await store.list(org!, "data_bag", "", { start, rows });
+    return { total: result.total, start, names: result.names };
+  });
+
+  app.post(`${v}/orgs/:org/data`, async (request, reply) => {
+    const { org } = request.params as Params;
+    need(request, "org-admin");
+    const body = jsonBody(request) as JsonObject;
+    const name = checkName("data bag", body?.name);
+    if (["node", "role", "environment", "client"].includes(name)) throw badRequest("invalid_name", `'${name}' is a built-in search index; choose another data bag name`);
+    await store.put({ org: org!, kind: "data_bag", name }, { name }, { mode: "create" });
+    return reply.code(201).send({ name });
+  });
+
+  app.get(`${v}/orgs/:org/data/:bag`, async (request) => {
+    const { org, bag } = request.params as Params;
+    need(request, "org-read");
+    await requireBag(org!, bag!);
+    const { start, rows } = page(request.query as Query);
+    const result = await store.list(org!, "item", bag, { start, rows });
+    return { total: result.total, start, names: result.names };
+  });
+
+  app.delete(`${v}/orgs/:org/data/:bag`, async (request) => {
+    const { org, bag } = request.params as Params;
+    need(request, "org-admin");
+    await store.transaction(async (t) => {
+      if (!(await t.delete({ org: org!, kind: "data_bag", name: bag! }))) throw notFound("data bag", bag!);
+      await t.deleteAllInBag(org!, "item", bag!);
+    });
+    return { name: bag };
+  });
+
+  const putItem = async (request: FastifyRequest, reply: FastifyReply, mode: "create" | "upsert", urlName?: string): Promise<FastifyReply> => {
+    const { org, bag } = request.params as Params;
+    need(request, "org-admin");
+    const data = normalizeItem(jsonBody(request), urlName);
+    await requireBag(org!, bag!);
+    const match = ifMatch(request);
+    const { etag, created } = await store.put({ org: org!, kind: "item", bag: bag!, name: data.id as string }, data, { mode, ...(match ? { ifMatch: match } : {}), search: searchEntry("item", data, bag) });
+    return sendObject(reply, created ? 201 : 200, data, etag);
+  };
+  app.post(`${v}/orgs/:org/data/:bag`, (request, reply) => putItem(request, reply, "create"));
+  app.put(`${v}/orgs/:org/data/:bag/:item`, (request, reply) => putItem(request, reply, "upsert", (request.params as Params).item));
+
+  app.get(`${v}/orgs/:org/data/:bag/:item`, async (request, reply) => {
+    const { org, bag, item } = request.params as Params;
+    need(request, "org-read");
+    const found = await store.get({ org: org!, kind: "item", bag: bag!, name: item! });
+    if (!found) throw notFound("data bag item", `${bag}/${item}`);
+    return sendObject(reply, 200, found.data, found.etag);
+  });
+
+  app.delete(`${v}/orgs/:org/data/:bag/:item`, async (request) => {
+    const { org, bag, item } = request.params as Params;
+    need(request, "org-admin");
+    if (!(await store.delete({ org: org!, kind: "item", bag: bag!, name: item! }, ifMatch(request)))) throw notFound("data bag item", `${bag}/${item}`);
+    return { name: item };
+  });
+
+  // ---- search ----
+
+  const searchScope = async (org: string, index: string): Promise<{ idx: string; kind: ObjectKind; bag: string }> => {
+    if (index === "node" || index === "role" || index === "environment" || index === "client") return { idx: index, kind: index, bag: "" };
+    await requireBag(org, index);
+    return { idx: `bag:${index}`, kind: "item", bag: index };
+  };
+
+  app.get(`${v}/orgs/:org/search`, async (request) => {
+    const { org } = request.params as Params;
+    need(request, "org-read");
+    const bags = await store.list(org!, "data_bag");
+    return { indexes: ["node", "role", "environment", "client", ...bags.names] };
+  });
+
+  const runSearch = async (request: FastifyRequest, partial: Record<string, string[]> | undefined) => {
+    const { org, index } = request.params as Params;
+    need(request, index === "client" ? "org-admin" : "org-read");
+    const query = request.query as Query;
+    const { start, rows } = page(query);
+    const parsed = parseQuery(query.q ?? "*:*");
+    const scope = await searchScope(org!, index!);
+    const sort = parseSort(query.sort);
+    const result = await store.search({ org: org!, ...scope }, parsed, { start, rows, ...sort });
+    const hits = result.hits.map((hit) => {
+      const data = index === "client" ? { ...hit.data, public_key: undefined } : hit.data;
+      if (!partial) return data;
+      const view = index === "node" ? nodeSearchView(data) : data;
+      const picked: JsonObject = {};
+      for (const [key, path] of Object.entries(partial)) picked[key] = walk(view, path);
+      return { name: hit.name, url: `${API_PREFIX}/orgs/${org}/${index === "node" || index === "role" || index === "environment" || index === "client" ? `${index}s` : `data/${index}`}/${hit.name}`, data: picked };
+    });
+    return { total: result.total, start, rows: hits };
+  };
+
+  app.get(`${v}/orgs/:org/search/:index`, (request) => runSearch(request, undefined));
+  app.post(`${v}/orgs/:org/search/:index`, (request) => runSearch(request, partialSpec(jsonBody(request))));
+
+  // ---- cookbooks ----
+
+  const loadManifests = async (org: string): Promise<Map<string, CookbookManifest[]>> => {
+    const all = new Map<string, CookbookManifest[]>();
+    for (const { bag, name } of await store.listAcrossBags(org, "cookbook")) {
+      const found = await store.get<CookbookManifest>({ org, kind: "cookbook", bag, name });
+      if (found) all.set(bag, [...(all.get(bag) ?? []), found.data]);
+    }
+    return all;
+  };
+
+  app.get(`${v}/orgs/:org/cookbooks`, async (request) => {
+    const { org } = request.params as Params;
+    need(request, "org-read");
+    const cookbooks: Record<string, string[]> = {};
+    for (const { bag, name } of await store.listAcrossBags(org!, "cookbook")) (cookbooks[bag] ??= []).push(name);
+    for (const versions of Object.values(cookbooks)) versions.sort(semver.rcompare);
+    return { cookbooks };
+  });
+
+  app.get(`${v}/orgs/:org/cookbooks/:name`, async (request) => {
+    const { org, name } = request.params as Params;
+    need(request, "org-read");
+    const { names } = await store.list(org!, "cookbook", name);
+    if (names.length === 0) throw notFound("cookbook", name!);
+    return { name, versions: names.sort(semver.rcompare) };
+  });
+
+  app.get(`${v}/orgs/:org/cookbooks/:name/:version`, async (request, reply) => {
+    const { org, name, version } = request.params as Params;
+    need(request, "org-read");
+    const resolved = version === "_latest" ? (await store.list(org!, "cookbook", name)).names.sort(semver.rcompare)[0] : version;
+    const found = resolved === undefined ? undefined : await store.get<CookbookManifest>({ org: org!, kind: "cookbook", bag: name!, name: resolved });
+    if (!found) throw notFound("cookbook version", `${name}@${version}`);
+    return sendObject(reply, 200, found.data, found.etag);
+  });
+
+  app.post(`${v}/orgs/:org/cookbooks/check`, async (request) => {
+    const { org } = request.params as Params;
+    need(request, "org-admin");
+    const body = jsonBody(request) as JsonObject;
+    if (!Array.isArray(body?.checksums) || !body.checksums.every((sum) => typeof sum === "string" && /^[0-9a-f]{64}$/.test(sum))) {
+      throw badRequest("invalid_field", "checksums must be an array of SHA-256 hex strings");
+    }
+    return { missing: await store.missingBlobs(org!, body.checksums as string[]) };
+  });
+
+  app.put(`${v}/orgs/:org/files/:sha256`, async (request, reply) => {
+    const { org, sha256 } = request.params as Params;
+    need(request, "org-admin");
+    const body = (request.body as Buffer | undefined) ?? Buffer.alloc(0);
+    if (body.length > maxFileSize) throw new ApiError(413, "file_too_large", `the file is ${body.length} bytes; the limit is ${maxFileSize}`);
+    const actual = createHash("sha256").update(body).digest("hex");
+    if (actual !== sha256) throw badRequest("checksum_mismatch", `the content's SHA-256 is ${actual}, not ${sha256}`);
+    await store.putBlob(org!, sha256!, body);
+    return reply.code(201).send({ sha256 });
+  });
+
+  app.get(`${v}/orgs/:org/files/:sha256`, async (request, reply) => {
+    const { org, sha256 } = request.params as Params;
+    need(request, "org-read");
+    const content = await store.getBlob(org!, sha256!);
+    if (!content) throw notFound("file", sha256!);
+    return reply.type("application/octet-stream").send(content);
+  });
+
+  app.put(`${v}/orgs/:org/cookbooks/:name/:version`, async (request, reply) => {
+    const { org, name, version } = request.params as Params;
+    need(request, "org-admin");
+    const manifest = normalizeManifest(jsonBody(request), name!, version!, { maxFileSize, maxFiles: 10_000 });
+    const missing = await store.missingBlobs(org!, manifest.files.map((file) => file.sha256));
+    if (missing.length > 0) throw badRequest("missing_files", `${missing.length} file(s) of ${name}@${version} were not uploaded first (PUT ${API_PREFIX}/orgs/${org}/files/SHA256)`, { missing });
+    const all = await loadManifests(org!);
+    for (const [dependency, range] of Object.entries(manifest.dependencies)) {
+      if (!(all.get(dependency) ?? []).some((other) => semver.satisfies(other.version, range))) {
+        throw badRequest("missing_dependency", `${name}@${version} depends on ${dependency} ${range}, and no such version is on the server; upload it first`);
+      }
+    }
+    const force = (request.query as Query).force === "true";
+    const ref = { org: org!, kind: "cookbook" as const, bag: name!, name: version! };
+    const { etag, created } = await store.transaction(async (t) => {
+      const existing = await t.get<CookbookManifest>(ref);
+      if (existing?.data.frozen && !force) throw new ApiError(409, "frozen", `${name}@${version} is frozen; upload a new version (or pass force=true)`);
+      return t.put(ref, manifest, { mode: "upsert" });
+    });
+    return sendObject(reply, created ? 201 : 200, manifest, etag);
+  });
+
+  app.delete(`${v}/orgs/:org/cookbooks/:name/:version`, async (request) => {
+    const { org, name, version } = request.params as Params;
+    need(request, "org-admin");
+    if (!(await store.delete({ org: org!, kind: "cookbook", bag: name!, name: version! }, ifMatch(request)))) throw notFound("cookbook version", `${name}@${version}`);
+    return { name, version };
+  });
+
+  app.post(`${v}/orgs/:org/environments/:name/cookbook_versions`, async (request) => {
+    const { org, name } = request.params as Params;
+    need(request, "org-read");
+    const body = jsonBody(request) as JsonObject;
+    const runList = checkRunList(body?.run_list, "run_list");
+    const environment = await store.get<JsonObject>({ org: org!, kind: "environment", name: name! });
+    if (!environment) throw notFound("environment", name!);
+    const recipes = await expandRunList(store, org!, name!, runList);
+    const resolved = resolveCookbooks(recipes.map(cookbookOfRecipe), await loadManifests(org!), (environment.data.cookbook_versions ?? {}) as Record<string, string>);
+    return { recipes, cookbooks: Object.fromEntries(resolved) };
+  });
+
+  return app;
+}
+
+function checkClientName(name: unknown): string {
+  const checked = checkName("client", name);
+  if (checked.includes(":")) throw badRequest("invalid_name", `client name '${checked}' may not contain ':'`);
+  return checked;
+}
+
+function newClientRecord(body: JsonObject, admin: boolean): ClientRecord {
+  const name = checkClientName(body?.name);
+  const problem = publicKeyProblem(body.public_key);
+  if (problem) throw badRequest("invalid_public_key", `${problem} (the private key stays with the client: generate a pair and send the public half)`);
+  return { name, public_key: body.public_key as string, admin, validator: false, created_at: new Date().toISOString() };
+}
+
+function parseSort(sort: string | undefined): { sortKey?: string; descending?: boolean } {
+  if (sort === undefined || sort.trim() === "") return {};
+  const match = /^\s*([A-Za-z0-9_.:@-]+)(?:\s+(asc|desc|ASC|DESC))?\s*$/.exec(sort);
+  if (!match) throw badRequest("invalid_parameter", `sort='${sort}' must be "KEY" or "KEY asc|desc"`);
+  const key = match[1]!.replace(/\./g, "_");
+  const descending = (match[2] ?? "asc").toLowerCase() === "desc";
+  return key === "name" ? { descending } : { sortKey: key, descending };
+}
+
+function partialSpec(body: unknown): Record<string, string[]> {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw badRequest("invalid_body", 'partial search wants a JSON object of result keys to attribute paths, e.g. {"ip": ["ipaddress"]}');
+  const spec: Record<string, string[]> = {};
+  for (const [key, path] of Object.entries(body)) {
+    if (typeof path === "string") spec[key] = path.split(".");
+    else if (Array.isArray(path) && path.every((part) => typeof part === "string")) spec[key] = path as string[];
+    else throw badRequest("invalid_body", `partial search path for '${key}' must be an array of keys or a dotted string`);
+  }
+  return spec;
+}
+
+function walk(value: unknown, path: readonly string[]): unknown {
+  let current = value;
+  for (const part of path) {
+    if (typeof current !== "object" || current === null || Array.isArray(current)) return null;
+    current = (current as JsonObject)[part];
+  }
+  return current === undefined ? null : current;
+}
+
+/** Expands roles (with their per-environment run lists) into the ordered list of recipes. */
+async function expandRunList(store: Store, org: string, environment: string, runList: readonly string[], seen = new Set<string>()): Promise<string[]> {
+  const recipes: string[] = [];
+  for (const entry of runList) {
+    const role = runListNames([entry], "role")[0];
+    if (role !== undefined) {
+      if (seen.has(role)) continue;
+      seen.add(role);
+      const found = await store.get<JsonObject>({ org, kind: "role", name: role });
+      if (!found) throw new ApiError(412, "unresolvable", `the run list names role '${role}', which does not exist`);
+      const envLists = (found.data.env_run_lists ?? {}) as Record<string, string[]>;
+      const list = envLists[environment] ?? (found.data.run_list as string[]);
+      recipes.push(...(await expandRunList(store, org, environment, list, seen)));
+    } else {
+      for (const recipe of runListNames([entry], "recipe")) if (!recipes.includes(recipe)) recipes.push(recipe);
+    }
+  }
+  return [...new Set(recipes)];
+}

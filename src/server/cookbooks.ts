@@ -1,0 +1,154 @@
+// Cookbook versions on the server: manifest validation (safe relative paths, sizes, checksums),
+// and dependency resolution of a run list in an environment.
+import semver from "semver";
+import { ApiError, badRequest } from "./errors.js";
+import { checkName } from "./objects.js";
+import type { JsonObject } from "./objects.js";
+
+/** One file of a cookbook version: its relative path, SHA-256 and size. */
+export interface CookbookFile {
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+/** A cookbook version as stored: the files are content-addressed, the content lives in the blob table. */
+export interface CookbookManifest {
+  name: string;
+  version: string;
+  description: string;
+  /** Cookbook name → semver range (npm-style, as in the cookbook's package.json). */
+  dependencies: Record<string, string>;
+  files: CookbookFile[];
+  frozen: boolean;
+}
+
+/** Limits of what a cookbook may hold. */
+export interface CookbookLimits {
+  maxFileSize: number;
+  maxFiles: number;
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** Returns why a cookbook file path is unsafe, or undefined when it is a plain relative path. */
+export function unsafePathReason(path: unknown): string | undefined {
+  if (typeof path !== "string" || path.length === 0) return "the path is empty";
+  if (path.length > 1024) return "the path is longer than 1024 characters";
+  if (path.includes("\0")) return "the path contains a NUL byte";
+  if (path.includes("\\")) return "the path contains a backslash; use /";
+  if (path.startsWith("/") || /^[A-Za-z]:/.test(path)) return "the path is absolute";
+  const segments = path.split("/");
+  if (segments.some((segment) => segment === "..")) return "the path contains '..'";
+  if (segments.some((segment) => segment === "" || segment === ".")) return "the path has an empty or '.' segment";
+  return undefined;
+}
+
+/** Validates an uploaded manifest against the URL's name and version and the limits. */
+export function normalizeManifest(input: unknown, name: string, version: string, limits: CookbookLimits): CookbookManifest {
+  checkName("cookbook", name);
+  if (!semver.valid(version)) throw badRequest("invalid_version", `cookbook version '${version}' is not a semantic version like 1.2.3`);
+  if (typeof input !== "object" || input === null || Array.isArray(input)) throw badRequest("invalid_body", "the request body must be a cookbook manifest (a JSON object)");
+  const body = input as JsonObject;
+  if (body.name !== undefined && body.name !== name) throw badRequest("name_mismatch", `manifest name '${String(body.name)}' differs from '${name}' in the URL`);
+  if (body.version !== undefined && body.version !== version) throw badRequest("name_mismatch", `manifest version '${String(body.version)}' differs from '${version}' in the URL`);
+  const dependencies: Record<string, string> = {};
+  const rawDependencies = body.dependencies ?? {};
+  if (typeof rawDependencies !== "object" || rawDependencies === null || Array.isArray(rawDependencies)) throw badRequest("invalid_field", "dependencies must map cookbook names to version ranges");
+  for (const [dependency, range] of Object.entries(rawDependencies as JsonObject)) {
+    checkName("cookbook", dependency);
+    if (typeof range !== "string" || semver.validRange(range) === null) throw badRequest("invalid_field", `dependency ${dependency}: ${JSON.stringify(range)} is not a version range`);
+    dependencies[dependency] = range;
+  }
+  if (!Array.isArray(body.files)) throw badRequest("invalid_field", "files must be an array of { path, sha256, size }");
+  if (body.files.length > limits.maxFiles) throw badRequest("too_many_files", `a cookbook may hold at most ${limits.maxFiles} files; this one has ${body.files.length}`);
+  const seen = new Set<string>();
+  const files = body.files.map((entry: unknown, index: number): CookbookFile => {
+    const file = (entry ?? {}) as JsonObject;
+    const reason = unsafePathReason(file.path);
+    if (reason) throw badRequest("unsafe_path", `files[${index}] ${JSON.stringify(file.path)} is refused: ${reason}`);
+    const path = file.path as string;
+    if (seen.has(path)) throw badRequest("duplicate_path", `files[${index}]: '${path}' is listed twice`);
+    seen.add(path);
+    if (typeof file.sha256 !== "string" || !SHA256.test(file.sha256)) throw badRequest("invalid_field", `files[${index}] '${path}': sha256 must be 64 lower-case hex digits`);
+    if (typeof file.size !== "number" || !Number.isInteger(file.size) || file.size < 0) throw badRequest("invalid_field", `files[${index}] '${path}': size must be a whole number of bytes`);
+    if (file.size > limits.maxFileSize) throw new ApiError(413, "file_too_large", `files[${index}] '${path}' is ${file.size} bytes; the limit is ${limits.maxFileSize}`);
+    return { path, sha256: file.sha256, size: file.size };
+  });
+  return {
+    name,
+    version,
+    description: typeof body.description === "string" ? body.description : "",
+    dependencies,
+    files,
+    frozen: body.frozen === true,
+  };
+}
+
+/** Turns an environment constraint (Chef's `= 1.2.3`, `~> 1.2`, `>= 1.0`, or any semver range) into a semver range. */
+export function constraintToRange(constraint: string): string {
+  const trimmed = constraint.trim();
+  const pessimistic = /^~>\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?$/.exec(trimmed);
+  if (pessimistic) {
+    const [, major, minor, patch] = pessimistic;
+    if (patch !== undefined) return `>=${major}.${minor}.${patch} <${major}.${Number(minor) + 1}.0`;
+    if (minor !== undefined) return `>=${major}.${minor}.0 <${Number(major) + 1}.0.0`;
+    return `>=${major}.0.0`;
+  }
+  const equal = /^=\s*(.+)$/.exec(trimmed);
+  const range = equal ? equal[1]!.trim() : trimmed;
+  if (semver.validRange(range) === null) throw badRequest("invalid_constraint", `version constraint '${constraint}' is not understood; write e.g. "= 1.2.3", "~> 1.2" or ">= 1.0"`);
+  return range;
+}
+
+/** Cookbook name of a run-list recipe entry (`recipe[nginx::server]` → nginx; `nginx@1.2.0` → nginx). */
+export function cookbookOfRecipe(recipe: string): string {
+  return recipe.split("::")[0]!.split("@")[0]!;
+}
+
+/**
+ * Picks one version of every cookbook needed: the newest that satisfies the environment's
+ * constraint and every dependent's range, backtracking when a choice leads to a dead end.
+ */
+export function resolveCookbooks(
+  wanted: readonly string[],
+  available: ReadonlyMap<string, readonly CookbookManifest[]>,
+  environmentConstraints: Readonly<Record<string, string>>,
+): Map<string, CookbookManifest> {
+  let steps = 0;
+  const constraintsFor = (name: string, extra: ReadonlyMap<string, string[]>): string[] => {
+    const list = [...(extra.get(name) ?? [])];
+    const env = environmentConstraints[name];
+    if (env !== undefined) list.push(constraintToRange(env));
+    return list;
+  };
+  const solve = (queue: string[], chosen: Map<string, CookbookManifest>, ranges: Map<string, string[]>): Map<string, CookbookManifest> | undefined => {
+    if (++steps > 10_000) throw new ApiError(422, "unresolvable", "cookbook dependencies could not be resolved within 10,000 steps; pin versions in the environment");
+    const name = queue.find((candidate) => !chosen.has(candidate));
+    if (name === undefined) return chosen;
+    const versions = available.get(name) ?? [];
+    const limits = constraintsFor(name, ranges);
+    const candidates = versions.filter((manifest) => limits.every((range) => semver.satisfies(manifest.version, range))).sort((a, b) => semver.rcompare(a.version, b.version));
+    for (const candidate of candidates) {
+      const nextRanges = new Map(ranges);
+      let consistent = true;
+      for (const [dependency, range] of Object.entries(candidate.dependencies)) {
+        nextRanges.set(dependency, [...(nextRanges.get(dependency) ?? []), range]);
+        const already = chosen.get(dependency);
+        if (already && !semver.satisfies(already.version, range)) consistent = false;
+      }
+      if (!consistent) continue;
+      const nextChosen = new Map(chosen).set(name, candidate);
+      const result = solve([...queue, ...Object.keys(candidate.dependencies)], nextChosen, nextRanges);
+      if (result) return result;
+    }
+    return undefined;
+  };
+  const result = solve([...new Set(wanted)], new Map(), new Map());
+  if (!result) {
+    const missing = wanted.filter((name) => !available.has(name));
+    const detail = missing.length > 0 ? `no cookbook named ${missing.join(", ")} has been uploaded` : "no combination of uploaded versions satisfies every constraint";
+    throw new ApiError(412, "unresolvable", `cannot resolve cookbooks for the run list: ${detail}`);
+  }
+  return result;
+}

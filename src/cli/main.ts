@@ -1,10 +1,134 @@
-import { Command } from "commander";
+/** The `sous` command line. */
+import { Command, CommanderError, Option } from "commander";
+import { resolve } from "node:path";
+import { SousError } from "../core/errors.js";
+import { findRepositoryRoot } from "../cookbook/repository.js";
+import { builtinRegistry } from "../resources/registry.js";
+import { VERSION } from "../version.js";
+import { checkRepository } from "./check.js";
+import { convergeCommand, type ConvergeCliOptions, type Output, UsageError } from "./converge.js";
+import { demoCommand } from "./demo.js";
+import { createCookbook, initRepository } from "./scaffold.js";
 import { registerServerCommands } from "./server-commands.js";
 
-/** Runs the `sous` command line and resolves to the process exit code. */
-export async function main(argv: string[]): Promise<number> {
-  const program = new Command("sous");
+function defaultOutput(): Output {
+  return {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    color: process.stdout.isTTY === true && !process.env.NO_COLOR,
+  };
+}
+
+function repositoryRoot(repo: string | undefined): string {
+  const root = repo ? resolve(repo) : findRepositoryRoot(process.cwd());
+  if (!root) throw new UsageError("no repository here: run this inside a repository made by `sous init`, or pass --repo DIR");
+  return root;
+}
+
+/** Builds the command tree; `exit` receives each command's exit code. */
+export function buildProgram(output: Output, exit: (code: number) => void): Command {
+  const program = new Command("sous")
+    .description("Infrastructure as TypeScript code: converge machines, know the fleet, deploy applications.")
+    .version(VERSION)
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: output.stdout, writeErr: output.stderr });
+
+  program
+    .command("converge")
+    .description("Converge this machine to its run list (recipes from the repository)")
+    .option("-r, --run-list <items>", "run list, comma-separated: 'recipe[web],role[base]'")
+    .option("-E, --environment <name>", "environment (default: sous.config.ts's, or _default)")
+    .option("-N, --node-name <name>", "node name (default: the machine's FQDN)")
+    .option("-j, --json-attributes <file>", "JSON file of normal attributes (may hold run_list)")
+    .option("--repo <dir>", "repository (default: the nearest folder with sous.config.ts or cookbooks/)")
+    .option("--dry-run", "show what would change, with diffs; change nothing")
+    .option("--why", "show the property changes behind each update, and notifications")
+    .option("--diff", "show unified diffs of changed content")
+    .option("--json", "write events as JSON lines on stdout")
+    .addOption(new Option("--log-level <level>", "how much to show").choices(["debug", "info", "warn"]).default("info"))
+    .option("--report <file>", "where to write the run report (default: .sous/runs/last-run.json)")
+    .option("--backup-dir <dir>", "where previous versions of changed files are kept")
+    .option("--no-color", "no colors")
+    .action(async (options: ConvergeCliOptions) => exit(await convergeCommand(options, output)));
+
+  program
+    .command("demo")
+    .description("Quick start: converge the shipped example into a scratch folder, then again (nothing changes)")
+    .option("--dir <dir>", "scratch folder to use (default: a new one under /tmp)")
+    .action(async (options: { dir?: string }) => exit(await demoCommand(output, options)));
+
+  program
+    .command("init")
+    .argument("[dir]", "where to create the repository", ".")
+    .description("Create a repository: sous.config.ts, a hello cookbook, a role and an environment")
+    .action((dir: string) => {
+      const root = resolve(dir);
+      const created = initRepository(root);
+      output.stdout(created.length ? `Created:\n${created.map((f) => `  ${f}`).join("\n")}\n` : `Nothing to create: ${root} already has a repository.\n`);
+      output.stdout(`\nNext: cd ${root} && sous converge --dry-run\n`);
+      exit(0);
+    });
+
+  const cookbook = program.command("cookbook").description("Work with cookbooks");
+  cookbook
+    .command("create")
+    .argument("<name>", "cookbook name")
+    .option("--repo <dir>", "repository (default: the nearest one)")
+    .description("Create cookbooks/NAME with a recipe, attributes and a template that converge as they are")
+    .action((name: string, options: { repo?: string }) => {
+      const created = createCookbook(repositoryRoot(options.repo), name);
+      output.stdout(`Created:\n${created.map((f) => `  ${f}`).join("\n")}\n`);
+      exit(0);
+    });
+  cookbook
+    .command("check")
+    .option("--repo <dir>", "repository (default: the nearest one)")
+    .description("Type-check every recipe, attribute file, role and environment of the repository")
+    .action(async (options: { repo?: string }) => {
+      const root = repositoryRoot(options.repo);
+      const { files, problems } = await checkRepository(root);
+      for (const p of problems) output.stderr(`${p.file}:${p.line}:${p.column} ${p.message}\n`);
+      output.stdout(problems.length ? `${problems.length} type error${problems.length === 1 ? "" : "s"} in ${files} files\n` : `${files} files type-check\n`);
+      exit(problems.length ? 1 : 0);
+    });
+
+  program
+    .command("resources")
+    .description("List the resource types with their actions and properties")
+    .action(() => {
+      for (const type of builtinRegistry().list()) {
+        output.stdout(`${type.name}: ${type.description}\n  actions: ${type.actions.join(", ")} (default ${type.defaultAction})\n`);
+        for (const [name, spec] of Object.entries(type.properties as Record<string, import("../core/properties.js").PropertySpec>)) {
+          output.stdout(`  ${name} (${spec.role}${spec.sensitive ? ", sensitive" : ""}${spec.required ? ", required" : ""}): ${spec.expected}\n`);
+        }
+      }
+      exit(0);
+    });
+
   registerServerCommands(program);
-  await program.parseAsync(argv, { from: "user" });
-  return 0;
+  return program;
+}
+
+/** Runs the `sous` command line and resolves to the process exit code. */
+export async function main(argv: string[], output: Output = defaultOutput()): Promise<number> {
+  let code = 0;
+  const program = buildProgram(output, (c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof UsageError) {
+      output.stderr(`sous: ${error.message}\n`);
+      return 2;
+    }
+    if (error instanceof SousError) {
+      output.stderr(`sous: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
 }

@@ -1,3 +1,5 @@
+import { SousError } from "../core/errors.js";
+
 /**
  * The one interface through which every provider touches a machine. The local
  * implementation uses the file system and processes of this machine; the SSH one
@@ -112,4 +114,27 @@ export function displayCommand(command: Command, secrets: readonly string[] = []
 /** Whether a command result is a success (exit code 0, or one of `accepted`). */
 export function succeeded(result: ExecResult, accepted: readonly number[] = [0]): boolean {
   return result.exitCode !== null && accepted.includes(result.exitCode);
+}
+
+/** A command that did not succeed; carries everything a person needs to see why. */
+export class CommandFailedError extends SousError {
+  constructor(
+    readonly result: ExecResult,
+    what = "command",
+  ) {
+    const status = result.timedOut
+      ? `timed out after ${Math.round(result.durationMs)} ms`
+      : result.signal
+        ? `was killed by ${result.signal}`
+        : `exited with code ${result.exitCode}`;
+    super("command-failed", `${what} \`${result.display}\` ${status}`);
+    this.name = "CommandFailedError";
+  }
+}
+
+/** Runs a command and throws CommandFailedError unless it exits with an accepted code. */
+export async function run(host: Host, command: Command, options: ExecOptions & { accept?: readonly number[] } = {}): Promise<ExecResult> {
+  const result = await host.exec(command, options);
+  if (!succeeded(result, options.accept)) throw new CommandFailedError(result);
+  return result;
 }

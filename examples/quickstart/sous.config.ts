@@ -1,0 +1,6 @@
+import { config } from "sous";
+
+export default config({
+  runList: ["role[web]"],
+  environment: "staging",
+});

@@ -1,0 +1,59 @@
+/** `sous cookbook check`: runs the TypeScript type checker over a repository's code. */
+import { readdirSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = fileURLToPath(import.meta.url);
+const sousTypes = resolve(dirname(here), "..", here.endsWith(".ts") ? "index.ts" : "index.d.ts");
+
+function collect(dir: string, out: string[]): string[] {
+  let entries: import("node:fs").Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return out;
+  }
+  for (const entry of entries) {
+    if (entry.name === "node_modules" || entry.name.startsWith(".")) continue;
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) collect(path, out);
+    else if (/\.(ts|mts)$/.test(entry.name) && !entry.name.endsWith(".d.ts")) out.push(path);
+  }
+  return out;
+}
+
+/** One type error. */
+export interface TypeProblem {
+  file: string;
+  line: number;
+  column: number;
+  message: string;
+}
+
+/** Type-checks every TypeScript file of the repository; returns the problems found. */
+export async function checkRepository(root: string): Promise<{ files: number; problems: TypeProblem[] }> {
+  const ts = (await import("typescript")).default;
+  const files = [...collect(join(root, "cookbooks"), []), ...collect(join(root, "roles"), []), ...collect(join(root, "environments"), [])];
+  const config = join(root, "sous.config.ts");
+  if (ts.sys.fileExists(config)) files.push(config);
+  const program = ts.createProgram(files, {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    allowImportingTsExtensions: true,
+    types: [],
+    paths: { sous: [sousTypes] },
+  });
+  const problems: TypeProblem[] = [];
+  for (const diagnostic of ts.getPreEmitDiagnostics(program)) {
+    const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n");
+    if (diagnostic.file && diagnostic.start !== undefined) {
+      const { line, character } = diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start);
+      problems.push({ file: relative(root, diagnostic.file.fileName), line: line + 1, column: character + 1, message });
+    } else problems.push({ file: "(project)", line: 0, column: 0, message });
+  }
+  return { files: files.length, problems };
+}

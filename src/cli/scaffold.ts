@@ -1,0 +1,138 @@
+/** `sous init` and `sous cookbook create`: repositories and cookbooks that converge out of the box. */
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { UsageError } from "./converge.js";
+
+const sousTypes = resolve(dirname(fileURLToPath(import.meta.url)), "..", "index.d.ts");
+
+function writeNew(path: string, content: string, created: string[]): void {
+  if (existsSync(path)) return;
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, content);
+  created.push(path);
+}
+
+/** The files of a new cookbook, keyed by path relative to the cookbook. */
+export function cookbookFiles(name: string): Record<string, string> {
+  const attributeKey = name.replace(/[^A-Za-z0-9_]/g, "_");
+  return {
+    "package.json": `${JSON.stringify({ name, version: "0.1.0", description: `The ${name} cookbook`, private: true, dependencies: {} }, null, 2)}\n`,
+    "attributes.ts": `import { attributes } from "sous";
+
+/** Default attributes of ${name}; roles, environments and nodes override them. */
+export default attributes({
+  ${attributeKey}: {
+    /** Where this cookbook writes. */
+    root: "/tmp/sous-${name}",
+    greeting: "Hello from ${name}",
+  },
+});
+`,
+    "recipes/default.ts": `import { recipe } from "sous";
+import type defaults from "../attributes.js";
+
+export default recipe<typeof defaults>(({ node, resources: { directory, template, execute } }) => {
+  const settings = node.attributes.${attributeKey};
+
+  directory(settings.root, { mode: "0755", recursive: true });
+
+  // Re-runs the "reload" command at the end of the run whenever the file changes.
+  template(\`\${settings.root}/motd\`, {
+    source: "motd.ejs",
+    mode: "0644",
+    variables: { greeting: settings.greeting, node: node.name },
+    notifies: { run: "execute[${name}-reload]" },
+  });
+
+  execute("${name}-reload", {
+    command: ["sh", "-c", \`date > \${settings.root}/reloaded-at\`],
+    action: "nothing",
+  });
+});
+`,
+    "templates/motd.ejs": `<%= greeting %>, <%= node %>!
+This file is managed by Sous: changes made by hand are overwritten.
+`,
+    "files/.keep": "",
+    "README.md": `# ${name}\n\nA Sous cookbook. Converge it with \`sous converge -r 'recipe[${name}]'\`.\n`,
+  };
+}
+
+/** Creates cookbooks/NAME in a repository; returns the files created. */
+export function createCookbook(root: string, name: string): string[] {
+  if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new UsageError(`cookbook name ${JSON.stringify(name)} may hold only letters, digits, _ . and -`);
+  const dir = join(root, "cookbooks", name);
+  if (existsSync(dir)) throw new UsageError(`${dir} already exists`);
+  const created: string[] = [];
+  for (const [file, content] of Object.entries(cookbookFiles(name))) writeNew(join(dir, file), content, created);
+  return created;
+}
+
+/** Scaffolds a repository at `root`; existing files are left alone. */
+export function initRepository(root: string): string[] {
+  const created: string[] = [];
+  writeNew(
+    join(root, "sous.config.ts"),
+    `import { config } from "sous";
+
+export default config({
+  // What \`sous converge\` runs when no --run-list is given.
+  runList: ["role[base]"],
+  environment: "development",
+  // Previous versions of changed files are kept here.
+  backupDir: ".sous/backup",
+});
+`,
+    created,
+  );
+  writeNew(
+    join(root, "roles", "base.ts"),
+    `import { role } from "sous";
+
+export default role({
+  description: "What every node runs",
+  runList: ["recipe[hello]"],
+  defaultAttributes: {},
+});
+`,
+    created,
+  );
+  writeNew(
+    join(root, "environments", "development.ts"),
+    `import { environment } from "sous";
+
+export default environment({
+  description: "Workstations and test machines",
+  cookbookVersions: {},
+  defaultAttributes: {},
+});
+`,
+    created,
+  );
+  writeNew(
+    join(root, "tsconfig.json"),
+    `${JSON.stringify(
+      {
+        compilerOptions: {
+          target: "ES2022",
+          module: "NodeNext",
+          moduleResolution: "NodeNext",
+          strict: true,
+          noEmit: true,
+          skipLibCheck: true,
+          types: [],
+          paths: { sous: [sousTypes] },
+        },
+        include: ["sous.config.ts", "cookbooks/**/*.ts", "roles/**/*.ts", "environments/**/*.ts"],
+      },
+      null,
+      2,
+    )}\n`,
+    created,
+  );
+  writeNew(join(root, ".gitignore"), ".sous/\nnode_modules/\n", created);
+  mkdirSync(join(root, "data_bags"), { recursive: true });
+  if (!existsSync(join(root, "cookbooks", "hello"))) created.push(...createCookbook(root, "hello"));
+  return created;
+}

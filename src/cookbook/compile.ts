@@ -1,0 +1,231 @@
+/**
+ * Turns a repository's TypeScript (recipes, attributes, roles, environments) into one
+ * JavaScript module with esbuild, cached on disk by a fingerprint of the sources, so a
+ * run whose code did not change imports the cached module without starting a compiler.
+ */
+import { createHash } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { type Problem, ValidationError } from "../core/errors.js";
+import { VERSION } from "../version.js";
+import type { Repository } from "./repository.js";
+
+/** What the compiled module exports. */
+export interface CompiledRepository {
+  /** Per cookbook dir: its attributes' default export and recipe default exports by name. */
+  cookbooks: Record<string, { attributes?: unknown; recipes: Record<string, unknown> }>;
+  roles: Record<string, unknown>;
+  environments: Record<string, unknown>;
+  /** The default export of sous.config.ts. */
+  settings: unknown;
+}
+
+const here = fileURLToPath(import.meta.url);
+/** The module recipes get for `import ... from "sous"`: this very installation. */
+const sousEntry = resolve(here, "..", "..", here.endsWith(".ts") ? "index.ts" : "index.js");
+const SKIP = new Set(["templates", "files", "test", "node_modules", ".sous", ".git"]);
+const KEEP_CACHED = 5;
+
+interface SourceStamp {
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
+
+function stamp(path: string): SourceStamp | undefined {
+  try {
+    const info = statSync(path);
+    return { path, size: info.size, mtimeMs: info.mtimeMs };
+  } catch {
+    return undefined;
+  }
+}
+
+function walk(dir: string, out: SourceStamp[]): void {
+  let entries: import("node:fs").Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (!SKIP.has(entry.name)) walk(path, out);
+    } else if (/\.(ts|mts|js|mjs|json)$/.test(entry.name)) {
+      const s = stamp(path);
+      if (s) out.push(s);
+    }
+  }
+}
+
+function sourceStamps(repository: Repository): SourceStamp[] {
+  const out: SourceStamp[] = [];
+  for (const cookbook of repository.cookbooks) walk(cookbook.dir, out);
+  walk(join(repository.root, "roles"), out);
+  walk(join(repository.root, "environments"), out);
+  if (repository.configFile) {
+    const s = stamp(repository.configFile);
+    if (s) out.push(s);
+  }
+  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+function fingerprint(repository: Repository, stamps: SourceStamp[]): string {
+  const hash = createHash("sha256");
+  hash.update(`${VERSION}\0${sousEntry}\0`);
+  for (const cookbook of repository.cookbooks) hash.update(`${cookbook.dir}\0${Object.keys(cookbook.recipes).join(",")}\0`);
+  for (const s of stamps) hash.update(`${s.path}\0${s.size}\0${s.mtimeMs}\0`);
+  return hash.digest("hex").slice(0, 24);
+}
+
+function cacheDir(root: string): string {
+  const preferred = join(root, ".sous", "cache");
+  try {
+    mkdirSync(preferred, { recursive: true });
+    return preferred;
+  } catch {
+    const fallback = join(tmpdir(), `sous-cache-${createHash("sha256").update(root).digest("hex").slice(0, 12)}`);
+    mkdirSync(fallback, { recursive: true });
+    return fallback;
+  }
+}
+
+function entrySource(repository: Repository): string {
+  const lines: string[] = [];
+  const cookbookEntries: string[] = [];
+  let n = 0;
+  const id = () => `m${n++}`;
+  for (const cookbook of repository.cookbooks) {
+    const recipeEntries: string[] = [];
+    let attributes = "undefined";
+    if (cookbook.attributesFile) {
+      attributes = id();
+      lines.push(`import * as ${attributes} from ${JSON.stringify(cookbook.attributesFile)};`);
+      attributes = `${attributes}.default`;
+    }
+    for (const [name, file] of Object.entries(cookbook.recipes)) {
+      const m = id();
+      lines.push(`import * as ${m} from ${JSON.stringify(file)};`);
+      recipeEntries.push(`${JSON.stringify(name)}: ${m}.default`);
+    }
+    cookbookEntries.push(`${JSON.stringify(cookbook.dir)}: { attributes: ${attributes}, recipes: { ${recipeEntries.join(", ")} } }`);
+  }
+  const named = (files: Record<string, string>) =>
+    Object.entries(files)
+      .filter(([, file]) => !file.endsWith(".json"))
+      .map(([name, file]) => {
+        const m = id();
+        lines.push(`import * as ${m} from ${JSON.stringify(file)};`);
+        return `${JSON.stringify(name)}: ${m}.default`;
+      })
+      .join(", ");
+  const roles = named(repository.roles);
+  const environments = named(repository.environments);
+  if (repository.configFile) {
+    lines.push(`import * as config from ${JSON.stringify(repository.configFile)};`);
+    lines.push(`export const settings = config.default;`);
+  } else lines.push(`export const settings = undefined;`);
+  lines.push(`export const cookbooks = { ${cookbookEntries.join(", ")} };`);
+  lines.push(`export const roles = { ${roles} };`);
+  lines.push(`export const environments = { ${environments} };`);
+  return lines.join("\n");
+}
+
+/** Compiles (or finds in the cache) and imports a repository's code. */
+export async function compileRepository(repository: Repository): Promise<CompiledRepository & { cached: boolean; module: string }> {
+  const stamps = sourceStamps(repository);
+  const key = fingerprint(repository, stamps);
+  const dir = cacheDir(repository.root);
+  const moduleFile = join(dir, `repository-${key}.mjs`);
+  const manifestFile = join(dir, `repository-${key}.json`);
+  process.setSourceMapsEnabled(true);
+
+  const manifest = readManifest(manifestFile);
+  if (manifest && manifest.extra.every((s) => sameStamp(s, stamp(s.path)))) {
+    try {
+      const loaded = (await import(pathToFileURL(moduleFile).href)) as CompiledRepository;
+      return { ...loaded, cached: true, module: moduleFile };
+    } catch {
+      // A damaged cache entry is rebuilt below.
+    }
+  }
+
+  const esbuild = await import("esbuild");
+  let result: import("esbuild").BuildResult<{ metafile: true; write: false }>;
+  try {
+    result = await esbuild.build({
+      stdin: { contents: entrySource(repository), resolveDir: repository.root, sourcefile: "sous-repository-entry.js", loader: "js" },
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      outfile: moduleFile,
+      write: false,
+      metafile: true,
+      sourcemap: "inline",
+      sourcesContent: false,
+      logLevel: "silent",
+      plugins: [
+        {
+          name: "sous-self",
+          setup(build: import("esbuild").PluginBuild) {
+            build.onResolve({ filter: /^sous$/ }, () => ({ path: pathToFileURL(sousEntry).href, external: true }));
+          },
+        },
+      ],
+    });
+  } catch (error) {
+    const failure = error as { errors?: import("esbuild").Message[] };
+    if (!failure.errors) throw error;
+    const problems: Problem[] = failure.errors.map((m) => ({
+      path: m.location ? relative(repository.root, resolve(repository.root, m.location.file)) : "compile",
+      message: m.text,
+      ...(m.location ? { location: { file: resolve(repository.root, m.location.file), line: m.location.line, column: m.location.column + 1 } } : {}),
+    }));
+    throw new ValidationError(problems, `recipes in ${repository.root} do not compile`);
+  }
+  const output = result.outputFiles[0]!;
+  const known = new Set(stamps.map((s) => s.path));
+  const extra = Object.keys(result.metafile.inputs)
+    .map((input) => resolve(repository.root, input))
+    .filter((path) => !known.has(path) && !path.includes("sous-repository-entry"))
+    .map(stamp)
+    .filter((s): s is SourceStamp => s !== undefined);
+  writeAtomic(moduleFile, output.contents);
+  writeAtomic(manifestFile, JSON.stringify({ extra }));
+  pruneCache(dir, key);
+  const loaded = (await import(pathToFileURL(moduleFile).href)) as CompiledRepository;
+  return { ...loaded, cached: false, module: moduleFile };
+}
+
+function sameStamp(a: SourceStamp, b: SourceStamp | undefined): boolean {
+  return b !== undefined && a.size === b.size && a.mtimeMs === b.mtimeMs;
+}
+
+function readManifest(file: string): { extra: SourceStamp[] } | undefined {
+  try {
+    return JSON.parse(readFileSync(file, "utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+function writeAtomic(file: string, data: string | Uint8Array): void {
+  const temp = `${file}.${process.pid}.tmp`;
+  writeFileSync(temp, data);
+  renameSync(temp, file);
+}
+
+function pruneCache(dir: string, keep: string): void {
+  const entries = readdirSync(dir)
+    .filter((f) => f.startsWith("repository-") && f.endsWith(".mjs") && !f.includes(keep))
+    .map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs }))
+    .sort((a, b) => b.t - a.t);
+  for (const { f } of entries.slice(KEEP_CACHED - 1)) {
+    rmSync(join(dir, f), { force: true });
+    rmSync(join(dir, f.replace(/\.mjs$/, ".json")), { force: true });
+  }
+}

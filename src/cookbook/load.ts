@@ -1,0 +1,185 @@
+/**
+ * From a repository and a run list to a frozen resource collection: compile the code,
+ * expand roles, resolve cookbook versions, merge attributes by precedence, run the
+ * recipes (includeRecipe once each) and gather every problem before anything applies.
+ */
+import { readFileSync } from "node:fs";
+import { ResourceCollection, type FrozenCollection } from "../core/collection.js";
+import { errorMessage, type Problem, SousError, ValidationError } from "../core/errors.js";
+import { firstForeignFrame } from "../core/location.js";
+import type { CookbookRef } from "../core/resource.js";
+import { type AttributeTree, type EnvironmentDefinition, isRecipe, type NodeView, type RecipeContext, resourceFunctions, type RoleDefinition, type SousConfig } from "../dsl.js";
+import { builtinRegistry, type ResourceRegistry } from "../resources/registry.js";
+import { deepFreeze, mergeAttributes } from "./attributes.js";
+import { compileRepository } from "./compile.js";
+import { type CookbookOnDisk, openRepository, type Repository } from "./repository.js";
+import { resolveCookbooks } from "./resolve.js";
+import { type ExpandedRunList, expandRunList, parseRunList } from "./runlist.js";
+
+/** What a run needs to know to load its recipes. */
+export interface LoadOptions {
+  root: string;
+  /** The run list; without one, sous.config.ts's runList is used. */
+  runList?: string | readonly string[];
+  environment?: string;
+  nodeName?: string;
+  /** Normal attributes (a node's own, e.g. from a JSON file). */
+  normal?: AttributeTree;
+  /** Override attributes of the node itself. */
+  override?: AttributeTree;
+  /** Automatic attributes: the facts. */
+  facts: AttributeTree;
+  registry?: ResourceRegistry;
+}
+
+/** A loaded run, ready to converge. */
+export interface LoadedRun {
+  repository: Repository;
+  collection: FrozenCollection;
+  node: NodeView;
+  expanded: ExpandedRunList;
+  cookbooks: Map<string, CookbookOnDisk>;
+  /** Whether the compiled code came from the cache. */
+  cached: boolean;
+  /** The repository's sous.config.ts settings. */
+  settings: SousConfig;
+}
+
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, "utf8"));
+  } catch (error) {
+    throw new SousError("bad-json", `${file}: ${errorMessage(error)}`);
+  }
+}
+
+function definitionsOf<T>(kind: string, files: Record<string, string>, compiled: Record<string, unknown>): Map<string, T> {
+  const out = new Map<string, T>();
+  for (const [name, file] of Object.entries(files)) {
+    const value = file.endsWith(".json") ? readJson(file) : compiled[name];
+    if (value === null || typeof value !== "object") throw new SousError(`bad-${kind}`, `${file}: the default export must be ${kind}({ ... })`);
+    const raw = value as Record<string, unknown>;
+    // Chef's JSON spelling is accepted too.
+    const normalized = {
+      ...raw,
+      runList: raw.runList ?? raw.run_list,
+      envRunLists: raw.envRunLists ?? raw.env_run_lists,
+      defaultAttributes: raw.defaultAttributes ?? raw.default_attributes,
+      overrideAttributes: raw.overrideAttributes ?? raw.override_attributes,
+      cookbookVersions: raw.cookbookVersions ?? raw.cookbook_versions,
+    };
+    out.set(name, normalized as T);
+  }
+  return out;
+}
+
+/** Loads the recipes of a run list into a frozen collection, or throws with every problem found. */
+export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
+  const repository = openRepository(options.root);
+  const compiled = await compileRepository(repository);
+  const roles = definitionsOf<RoleDefinition>("role", repository.roles, compiled.roles);
+  const environments = definitionsOf<EnvironmentDefinition>("environment", repository.environments, compiled.environments);
+  const settings = (compiled.settings ?? {}) as SousConfig;
+  const environmentName = options.environment ?? settings.environment ?? "_default";
+  const environment = environments.get(environmentName);
+  if (!environment && environmentName !== "_default") {
+    throw new SousError("unknown-environment", `environment ${environmentName} is not defined (environments/${environmentName}.ts or .json); known: ${[...environments.keys()].join(", ") || "none"}`);
+  }
+
+  const runList = options.runList ?? settings.runList;
+  if (runList === undefined || runList.length === 0) {
+    throw new SousError("no-run-list", "no run list: pass --run-list (-r) 'recipe[cookbook]', or set runList in sous.config.ts");
+  }
+  const items = parseRunList(runList);
+  const expanded = expandRunList(items, roles, environmentName);
+  const wanted = [...new Set(expanded.recipes.map((r) => r.split("::")[0]!))];
+  const resolved = resolveCookbooks(wanted, repository.cookbooks, environment?.cookbookVersions ?? {}, environmentName) as Map<string, CookbookOnDisk>;
+
+  const roleDefs = expanded.roles.map((r) => roles.get(r)!);
+  const cookbookDefaults = [...resolved.values()].map((c) => (compiled.cookbooks[c.dir]?.attributes ?? {}) as AttributeTree);
+  const attributes = deepFreeze(
+    mergeAttributes({
+      default: cookbookDefaults,
+      role_default: roleDefs.map((r) => r.defaultAttributes ?? {}),
+      environment_default: [environment?.defaultAttributes ?? {}],
+      normal: [settings.attributes ?? {}, options.normal ?? {}],
+      role_override: [...roleDefs.map((r) => r.overrideAttributes ?? {}), options.override ?? {}],
+      environment_override: [environment?.overrideAttributes ?? {}],
+      automatic: [options.facts],
+    }),
+  );
+  const facts = options.facts;
+  const node: NodeView = deepFreeze({
+    name: options.nodeName ?? settings.nodeName ?? String(facts.fqdn ?? facts.hostname ?? "localhost"),
+    environment: environmentName,
+    runList: items.map((i) => `${i.kind}[${i.name}]`),
+    recipes: expanded.recipes,
+    roles: expanded.roles,
+    attributes,
+    automatic: facts,
+    platform: String(facts.platform ?? ""),
+    platformFamily: String(facts.platform_family ?? ""),
+    platformVersion: String(facts.platform_version ?? ""),
+    hostname: String(facts.hostname ?? ""),
+    ipaddress: typeof facts.ipaddress === "string" ? facts.ipaddress : undefined,
+  });
+
+  const registry = options.registry ?? builtinRegistry();
+  const collection = new ResourceCollection();
+  const problems: Problem[] = [];
+  const included = new Set<string>();
+
+  const include = (name: string, from: string) => {
+    const full = name.includes("::") ? name : `${name}::default`;
+    if (included.has(full)) return;
+    const [cookbookName, recipeName] = full.split("::") as [string, string];
+    const cookbook = resolved.get(cookbookName);
+    if (!cookbook) {
+      throw new SousError("recipe-not-available", `${from} includes ${full}, but cookbook ${cookbookName} is not a dependency; add it to "dependencies" in the including cookbook's package.json`);
+    }
+    const file = cookbook.recipes[recipeName];
+    if (!file) throw new SousError("unknown-recipe", `${from} wants ${full}, but cookbook ${cookbookName}@${cookbook.version} has no recipes/${recipeName}.ts (it has: ${Object.keys(cookbook.recipes).join(", ") || "none"})`);
+    const definition = compiled.cookbooks[cookbook.dir]?.recipes[recipeName];
+    if (!isRecipe(definition)) {
+      problems.push({ path: full, message: "the default export is not recipe(...)", location: { file, line: 1 } });
+      return;
+    }
+    included.add(full);
+    const ref: CookbookRef = { name: cookbook.name, version: cookbook.version, dir: cookbook.dir };
+    const resources = resourceFunctions(() => ({ collection, registry, recipe: full, cookbook: ref }), node);
+    const { declare, ...typed } = resources;
+    const context: RecipeContext = {
+      node,
+      resources: typed,
+      cookbook: ref,
+      includeRecipe: (other) => include(other, full),
+      declare,
+    };
+    try {
+      definition.body(context);
+    } catch (error) {
+      if (error instanceof RecipeAbort) throw error;
+      const location = firstForeignFrame((error as Error)?.stack ?? "") ?? { file, line: 1 };
+      const message = error instanceof SousError ? error.message : `recipe threw: ${errorMessage(error)}`;
+      problems.push({ path: full, message, location });
+      throw new RecipeAbort();
+    }
+  };
+
+  for (const recipeName of expanded.recipes) {
+    try {
+      include(recipeName, "the run list");
+    } catch (error) {
+      if (error instanceof RecipeAbort) break;
+      throw error;
+    }
+  }
+  for (const problem of problems) collection.addProblem(problem);
+  return { repository, collection: collection.freeze(), node, expanded, cookbooks: resolved, cached: compiled.cached, settings };
+}
+
+/** Stops loading after a recipe threw; its problem is already recorded. */
+class RecipeAbort extends Error {}
+
+/** Re-exported for callers that report load failures. */
+export { ValidationError };

@@ -1,0 +1,78 @@
+/** Run lists: parsing `recipe[...]` / `role[...]` items and expanding roles. */
+import { SousError } from "../core/errors.js";
+import type { RoleDefinition } from "../dsl.js";
+
+/** One run list item. */
+export type RunListItem = { kind: "recipe"; name: string } | { kind: "role"; name: string };
+
+const NAME = /^[A-Za-z0-9_.-]+$/;
+
+/** Parses one item: `recipe[web]`, `recipe[web::site]`, `role[base]`, or a bare `web::site`. */
+export function parseRunListItem(text: string): RunListItem {
+  const trimmed = text.trim();
+  const match = /^(recipe|role)\[(.*)\]$/.exec(trimmed);
+  const kind = match ? (match[1] as "recipe" | "role") : "recipe";
+  const name = match ? match[2]!.trim() : trimmed;
+  if (kind === "role" && NAME.test(name)) return { kind, name };
+  if (kind === "recipe") {
+    const [cookbook, recipe, extra] = name.split("::");
+    if (cookbook && NAME.test(cookbook) && extra === undefined && (recipe === undefined || NAME.test(recipe))) {
+      return { kind, name: `${cookbook}::${recipe ?? "default"}` };
+    }
+  }
+  throw new SousError("bad-run-list", `run list item ${JSON.stringify(text)} is not recipe[cookbook], recipe[cookbook::recipe], role[name] or cookbook::recipe`);
+}
+
+/** Parses a comma-separated or array run list. */
+export function parseRunList(value: string | readonly string[]): RunListItem[] {
+  const items = typeof value === "string" ? value.split(",").filter((s) => s.trim() !== "") : value;
+  return items.map(parseRunListItem);
+}
+
+/** Formats an item back to text. */
+export function formatRunListItem(item: RunListItem): string {
+  return `${item.kind}[${item.name}]`;
+}
+
+/** The result of expanding a run list. */
+export interface ExpandedRunList {
+  /** Recipes in order, duplicates removed keeping the first. */
+  recipes: string[];
+  /** Roles in the order they were expanded, each once. */
+  roles: string[];
+}
+
+/**
+ * Expands roles depth-first, in order; a recipe or role seen before is skipped (first
+ * occurrence wins). A role that includes itself, directly or not, is an error naming the chain.
+ */
+export function expandRunList(items: readonly RunListItem[], roles: ReadonlyMap<string, RoleDefinition>, environment: string): ExpandedRunList {
+  const recipes: string[] = [];
+  const seenRoles: string[] = [];
+  const visit = (list: readonly RunListItem[], chain: string[]) => {
+    for (const item of list) {
+      if (item.kind === "recipe") {
+        if (!recipes.includes(item.name)) recipes.push(item.name);
+        continue;
+      }
+      if (chain.includes(item.name)) throw new SousError("role-cycle", `roles include each other: ${[...chain, item.name].map((r) => `role[${r}]`).join(" → ")}`);
+      if (seenRoles.includes(item.name)) continue;
+      const role = roles.get(item.name);
+      if (!role) {
+        const known = [...roles.keys()];
+        throw new SousError("unknown-role", `role[${item.name}] is not defined (roles/${item.name}.ts or .json)${known.length ? `; known roles: ${known.join(", ")}` : ""}`);
+      }
+      seenRoles.push(item.name);
+      const runList = role.envRunLists?.[environment] ?? role.runList ?? [];
+      let parsed: RunListItem[];
+      try {
+        parsed = parseRunList(runList);
+      } catch (error) {
+        throw new SousError("bad-run-list", `role[${item.name}]: ${(error as Error).message}`);
+      }
+      visit(parsed, [...chain, item.name]);
+    }
+  };
+  visit(items, []);
+  return { recipes, roles: seenRoles };
+}

@@ -1,0 +1,291 @@
+/**
+ * The converge engine: walks the frozen collection in order, evaluates guards, reads,
+ * plans and (unless this is a dry run) applies each resource, retries, queues and runs
+ * notifications. It is the only caller of a provider's apply step.
+ */
+import { randomUUID } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join, normalize, sep } from "node:path";
+import { CommandFailedError, type Host, succeeded } from "../host/host.js";
+import type { FrozenCollection } from "./collection.js";
+import { errorMessage, SousError } from "./errors.js";
+import type { EventSink, FailureInfo, ResourceInfo, RunCounts } from "./events.js";
+import type { PropertySpec } from "./properties.js";
+import type { Change, DeclaredResource, Guard, Plan, ProviderContext } from "./resource.js";
+
+/** Options of one converge. */
+export interface ConvergeOptions {
+  host: Host;
+  collection: FrozenCollection;
+  /** Plans everything and changes nothing. */
+  dryRun?: boolean;
+  events: EventSink;
+  /** Node name for the report. */
+  node?: string;
+  runId?: string;
+  /** Where previous versions of changed files are kept (default /var/lib/sous/backup). */
+  backupDir?: string;
+}
+
+/** How a run ended. */
+export interface RunResult {
+  runId: string;
+  status: "converged" | "failed";
+  counts: RunCounts;
+  durationMs: number;
+}
+
+type Outcome = "updated" | "up-to-date" | "skipped" | "failed" | "failed-ignored";
+
+const REDACTED = "(sensitive value hidden)";
+const MAX_NOTIFICATION_ROUNDS = 100;
+
+/** A failure of one resource, as the engine reports it. */
+export class ResourceFailedError extends SousError {
+  constructor(
+    readonly resource: DeclaredResource,
+    readonly action: string,
+    readonly failure: FailureInfo,
+  ) {
+    super("resource-failed", `${resource.id} (${resource.location ? `${resource.location.file}:${resource.location.line}` : "unknown location"}) action ${action} failed: ${failure.message}`);
+  }
+}
+
+/** Converges a frozen collection on a host. */
+export async function converge(options: ConvergeOptions): Promise<RunResult> {
+  const run = new Run(options);
+  return run.execute();
+}
+
+class Run {
+  private readonly runId: string;
+  private readonly dryRun: boolean;
+  private readonly counts: RunCounts;
+  private readonly delayed = new Map<string, { target: DeclaredResource; action: string; source: DeclaredResource }>();
+  private failure: ResourceFailedError | undefined;
+
+  constructor(private readonly options: ConvergeOptions) {
+    this.runId = options.runId ?? randomUUID();
+    this.dryRun = options.dryRun === true;
+    this.counts = { resources: options.collection.resources.length, updated: 0, upToDate: 0, skipped: 0, failed: 0 };
+  }
+
+  async execute(): Promise<RunResult> {
+    const started = performance.now();
+    const { events, collection } = this.options;
+    events({ type: "run:start", runId: this.runId, node: this.options.node ?? this.options.host.name, dryRun: this.dryRun, resourceCount: collection.resources.length, time: new Date().toISOString() });
+
+    outer: for (const resource of collection.resources) {
+      for (const action of resource.actions) {
+        const outcome = await this.runAction(resource, action, undefined);
+        if (outcome === "failed") break outer;
+      }
+    }
+    let rounds = 0;
+    while (!this.failure && this.delayed.size > 0 && rounds++ < MAX_NOTIFICATION_ROUNDS) {
+      const batch = [...this.delayed.values()];
+      this.delayed.clear();
+      for (const { target, action, source } of batch) {
+        const outcome = await this.runAction(target, action, source);
+        if (outcome === "failed") break;
+      }
+    }
+    const pendingNotifications = [...this.delayed.values()].map((n) => `${n.action} ${n.target.id} (from ${n.source.id})`);
+    const status = this.failure ? "failed" : "converged";
+    const durationMs = performance.now() - started;
+    events({
+      type: "run:finish",
+      runId: this.runId,
+      status,
+      dryRun: this.dryRun,
+      counts: { ...this.counts },
+      durationMs,
+      pendingNotifications,
+      ...(this.failure ? { error: { ...this.failure.failure, resource: this.failure.resource.id, location: this.failure.resource.location } } : {}),
+    });
+    return { runId: this.runId, status, counts: { ...this.counts }, durationMs };
+  }
+
+  private async runAction(resource: DeclaredResource, action: string, notifiedBy: DeclaredResource | undefined): Promise<Outcome> {
+    const { events } = this.options;
+    const info = resourceInfo(resource);
+    const started = performance.now();
+
+    if (action === "nothing") {
+      this.counts.upToDate += 1;
+      events({ type: "resource:up-to-date", resource: info, action, durationMs: 0 });
+      return "up-to-date";
+    }
+
+    try {
+      const skip = await this.evaluateGuards(resource);
+      if (skip) {
+        this.counts.skipped += 1;
+        events({ type: "resource:skipped", resource: info, action, guard: skip.guard, reason: skip.reason });
+        return "skipped";
+      }
+    } catch (error) {
+      return this.fail(resource, action, error, started);
+    }
+
+    const context = this.contextFor(resource);
+    const provider = resource.resourceType.provider;
+    const attempts = resource.retries + 1;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const current = await provider.read(context, resource.properties, action);
+        const plan = provider.plan(current, resource.properties, action);
+        if (plan.changes.length === 0) {
+          this.counts.upToDate += 1;
+          events({ type: "resource:up-to-date", resource: info, action, durationMs: performance.now() - started });
+          return "up-to-date";
+        }
+        if (!this.dryRun) await provider.apply(context, plan, resource.properties, action, current);
+        this.counts.updated += 1;
+        const redacted = redact(resource, plan);
+        events({
+          type: "resource:updated",
+          resource: info,
+          action,
+          dryRun: this.dryRun,
+          changes: redacted.changes,
+          ...(redacted.diff ? { diff: redacted.diff } : {}),
+          ...(notifiedBy ? { notifiedBy: notifiedBy.id } : {}),
+          durationMs: performance.now() - started,
+        });
+        await this.notify(resource);
+        return "updated";
+      } catch (error) {
+        if (attempt < attempts) {
+          events({ type: "resource:retry", resource: info, action, attempt, error: mask(resource, errorMessage(error)) });
+          await new Promise((resolve) => setTimeout(resolve, resource.retryDelaySeconds * 1000));
+          continue;
+        }
+        return this.fail(resource, action, error, started);
+      }
+    }
+  }
+
+  private fail(resource: DeclaredResource, action: string, error: unknown, started: number): Outcome {
+    const failure = failureInfo(resource, error);
+    this.counts.failed += 1;
+    this.options.events({ type: "resource:failed", resource: resourceInfo(resource), action, ignored: resource.ignoreFailure, error: failure, durationMs: performance.now() - started });
+    if (resource.ignoreFailure) return "failed-ignored";
+    this.failure = new ResourceFailedError(resource, action, failure);
+    return "failed";
+  }
+
+  private async notify(source: DeclaredResource): Promise<void> {
+    const list = this.options.collection.notifications.get(source) ?? [];
+    for (const notification of list) {
+      const { target, action, timing } = notification;
+      this.options.events({ type: "notification:queued", source: source.id, target: target.id, action, timing });
+      if (timing === "immediately") {
+        await this.runAction(target, action, source);
+        if (this.failure) return;
+      } else {
+        const key = `${target.id}\u0000${action}`;
+        if (!this.delayed.has(key)) this.delayed.set(key, { target, action, source });
+      }
+    }
+  }
+
+  private async evaluateGuards(resource: DeclaredResource): Promise<{ guard: "onlyIf" | "notIf"; reason: string } | undefined> {
+    if (resource.onlyIf !== undefined) {
+      const passed = await this.guardPasses(resource.onlyIf);
+      if (!passed) return { guard: "onlyIf", reason: `onlyIf ${describeGuard(resource.onlyIf)} was false` };
+    }
+    if (resource.notIf !== undefined) {
+      const passed = await this.guardPasses(resource.notIf);
+      if (passed) return { guard: "notIf", reason: `notIf ${describeGuard(resource.notIf)} was true` };
+    }
+    return undefined;
+  }
+
+  private async guardPasses(guard: Guard): Promise<boolean> {
+    if (typeof guard === "function") return Boolean(await guard());
+    const command = typeof guard === "string" ? { shell: guard } : guard;
+    const result = await this.options.host.exec(command);
+    return succeeded(result);
+  }
+
+  private contextFor(resource: DeclaredResource): ProviderContext {
+    const { events, host } = this.options;
+    return {
+      host,
+      resource,
+      backupDir: this.options.backupDir ?? "/var/lib/sous/backup",
+      log: (message) => events({ type: "log", resource: resource.id, level: "info", message: mask(resource, message) }),
+      async cookbookFile(kind, name) {
+        if (!resource.cookbook) throw new SousError("no-cookbook", `${resource.id} uses ${kind}/${name}, but it was not declared by a cookbook recipe`);
+        const base = join(resource.cookbook.dir, kind);
+        const path = normalize(join(base, name));
+        if (!path.startsWith(base + sep)) throw new SousError("bad-source", `${resource.id}: source ${JSON.stringify(name)} points outside the cookbook's ${kind}/ folder`);
+        try {
+          return { path, content: await readFile(path) };
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+            throw new SousError("missing-source", `${resource.id}: cookbook ${resource.cookbook.name} has no ${kind}/${name} (looked for ${path})`);
+          }
+          throw error;
+        }
+      },
+    };
+  }
+}
+
+/** Whether a property's values must be hidden for this resource. */
+function isSensitive(resource: DeclaredResource, property: string): boolean {
+  if (resource.sensitive) return true;
+  const spec = (resource.resourceType.properties as Record<string, PropertySpec>)[property];
+  return spec?.sensitive === true;
+}
+
+function redact(resource: DeclaredResource, plan: Plan): { changes: Change[]; diff?: string } {
+  const changes = plan.changes.map((change) =>
+    isSensitive(resource, change.property) ? { property: change.property, from: change.from === undefined ? undefined : REDACTED, to: REDACTED } : change,
+  );
+  const diff = plan.diff ? (isSensitive(resource, plan.diff.property) ? "(diff hidden: sensitive)" : plan.diff.text) : undefined;
+  return diff === undefined ? { changes } : { changes, diff };
+}
+
+/** Replaces every sensitive property value that appears in a message with ***. */
+function mask(resource: DeclaredResource, text: string): string {
+  let out = text;
+  for (const [key, value] of Object.entries(resource.properties)) {
+    if (typeof value === "string" && value.length >= 3 && isSensitive(resource, key) && key !== resource.resourceType.identity) out = out.split(value).join("***");
+  }
+  return out;
+}
+
+function describeGuard(guard: Guard): string {
+  if (typeof guard === "function") return "(function)";
+  return typeof guard === "string" ? `\`${guard}\`` : `\`${guard.join(" ")}\``;
+}
+
+function resourceInfo(resource: DeclaredResource): ResourceInfo {
+  return { id: resource.id, type: resource.type, name: resource.name, ...(resource.recipe ? { recipe: resource.recipe } : {}), ...(resource.location ? { location: resource.location } : {}) };
+}
+
+const OUTPUT_LIMIT = 8000;
+
+function clip(text: string): string {
+  return text.length > OUTPUT_LIMIT ? `...(${text.length - OUTPUT_LIMIT} earlier characters cut)\n${text.slice(-OUTPUT_LIMIT)}` : text;
+}
+
+function failureInfo(resource: DeclaredResource, error: unknown): FailureInfo {
+  if (error instanceof CommandFailedError) {
+    const r = error.result;
+    return {
+      code: error.code,
+      message: mask(resource, error.message),
+      command: mask(resource, r.display),
+      exitCode: r.exitCode,
+      stdout: mask(resource, clip(r.stdout)),
+      stderr: mask(resource, clip(r.stderr)),
+    };
+  }
+  if (error instanceof SousError) return { code: error.code, message: mask(resource, error.message) };
+  const code = (error as NodeJS.ErrnoException)?.code;
+  return { code: typeof code === "string" ? code : "error", message: mask(resource, errorMessage(error)) };
+}

@@ -1,0 +1,144 @@
+/**
+ * The resource model: a resource type is a typed description (its properties and their
+ * roles, its actions) plus a provider in three steps: read the current state, a pure
+ * plan (diff) of what must change, and apply. Only the engine calls apply.
+ */
+import type { Host } from "../host/host.js";
+import type { SourceLocation } from "./errors.js";
+import type { PropertySpec } from "./properties.js";
+
+/** One changed property, as reported to people and scripts. */
+export interface Change {
+  property: string;
+  from: unknown;
+  to: unknown;
+}
+
+/** What a provider found must change. An empty `changes` means up to date. */
+export interface Plan {
+  changes: Change[];
+  /** A unified diff of content, and the property it belongs to (for redaction). */
+  diff?: { property: string; text: string };
+}
+
+/** Where a resource's cookbook lives on the workstation, for templates and files. */
+export interface CookbookRef {
+  name: string;
+  version: string;
+  dir: string;
+}
+
+/** What a provider gets to work with. */
+export interface ProviderContext {
+  readonly host: Host;
+  readonly resource: DeclaredResource;
+  /** Where previous versions of changed files are kept. */
+  readonly backupDir: string;
+  /** Reads a file shipped in the resource's cookbook (`templates/` or `files/`). */
+  cookbookFile(kind: "templates" | "files", name: string): Promise<{ path: string; content: Buffer }>;
+  /** Emits a log line attached to the resource. */
+  log(message: string): void;
+}
+
+/** The read → plan → apply steps of one resource type. */
+export interface Provider<P, Current> {
+  /** Reads the current state from the host. Never changes anything. */
+  read(context: ProviderContext, desired: Readonly<P>, action: string): Promise<Current>;
+  /** Pure: what must change for the action to be true. */
+  plan(current: Current, desired: Readonly<P>, action: string): Plan;
+  /** Makes the planned changes. Called by the engine only, never in a dry run. */
+  apply(context: ProviderContext, plan: Plan, desired: Readonly<P>, action: string, current: Current): Promise<void>;
+}
+
+/** A resource type: its name, actions, properties and provider. */
+export interface ResourceType<P extends object = any, Current = any> {
+  readonly name: string;
+  /** One line for documentation and `sous resources`. */
+  readonly description: string;
+  readonly actions: readonly string[];
+  readonly defaultAction: string;
+  /** The property holding the resource's name. */
+  readonly identity: keyof P & string;
+  readonly properties: { readonly [K in keyof P]-?: PropertySpec };
+  /** Checks across properties, after each passed its own; returns [property, message] pairs. */
+  validate?(properties: Readonly<P>, action: readonly string[]): Array<[string, string]>;
+  readonly provider: Provider<P, Current>;
+}
+
+/** A guard: a shell command string, an argv array, or a function. */
+export type Guard = string | readonly string[] | (() => boolean | Promise<boolean>);
+
+/** When a notification runs. */
+export type Timing = "delayed" | "immediately";
+
+/** A reference to a declared resource: the value a declaration returns, or `"type[name]"`. */
+export type Target = ResourceRef | string;
+
+/** A notification as written in a recipe: `{ restart: svc }`, or a list of explicit entries. */
+export type NotifySpec =
+  | { readonly [action: string]: Target | readonly Target[] | { target: Target; timing?: Timing } }
+  | ReadonlyArray<{ action: string; target: Target; timing?: Timing }>;
+
+/** The properties every resource accepts, handled by the engine alone. */
+export interface CommonProperties<A extends string = string> {
+  /** The action, or actions in order. */
+  action?: A | readonly A[];
+  /** Apply only if this guard succeeds (exit 0 / true). */
+  onlyIf?: Guard;
+  /** Skip when this guard succeeds (exit 0 / true). */
+  notIf?: Guard;
+  /** A failure is reported and the run goes on. */
+  ignoreFailure?: boolean;
+  /** How many more times to try a failing action. */
+  retries?: number;
+  /** Seconds between tries. */
+  retryDelay?: number;
+  /** Actions to run on other resources when this one is updated. */
+  notifies?: NotifySpec;
+  /** Actions to run on this resource when another one is updated. */
+  subscribes?: NotifySpec;
+  /** Resources to converge before this one. */
+  requires?: Target | readonly Target[];
+  /** Resources to converge after this one. */
+  before?: Target | readonly Target[];
+  /** Never print this resource's state values or diffs. */
+  sensitive?: boolean;
+}
+
+/** A handle on a declared resource, usable as a notification or dependency target. */
+export interface ResourceRef {
+  readonly id: string;
+  readonly type: string;
+  readonly name: string;
+}
+
+/** A resolved notification edge. */
+export interface Notification {
+  readonly source: DeclaredResource;
+  readonly target: DeclaredResource;
+  readonly action: string;
+  readonly timing: Timing;
+}
+
+/** A resource as declared in a recipe, validated and normalized. */
+export interface DeclaredResource extends ResourceRef {
+  readonly index: number;
+  readonly resourceType: ResourceType;
+  readonly properties: Readonly<Record<string, unknown>>;
+  readonly actions: readonly string[];
+  readonly location?: SourceLocation;
+  /** `cookbook::recipe`, when declared by a recipe. */
+  readonly recipe?: string;
+  readonly cookbook?: CookbookRef;
+  readonly onlyIf?: Guard;
+  readonly notIf?: Guard;
+  readonly ignoreFailure: boolean;
+  readonly retries: number;
+  readonly retryDelaySeconds: number;
+  readonly sensitive: boolean;
+}
+
+/** The id of a resource: `type[name]`. */
+export function resourceId(type: string, name: string): string {
+  return `${type}[${name}]`;
+}

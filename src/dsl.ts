@@ -1,0 +1,173 @@
+/**
+ * What recipe authors write: `recipe(...)`, `attributes(...)`, `role(...)`, `environment(...)`,
+ * and the typed resource functions a recipe receives. All pure values: loading a recipe
+ * file changes nothing until the engine runs it.
+ */
+import type { ResourceCollection } from "./core/collection.js";
+import { callerLocation } from "./core/location.js";
+import type { CommonProperties, CookbookRef, ResourceRef } from "./core/resource.js";
+import type { CodeAction, CodeInput } from "./resources/code.js";
+import type { DirectoryAction, DirectoryInput } from "./resources/directory.js";
+import type { ExecuteAction, ExecuteInput } from "./resources/execute.js";
+import type { FileAction, FileInput } from "./resources/file.js";
+import type { LinkAction, LinkInput } from "./resources/link.js";
+import type { ResourceRegistry } from "./resources/registry.js";
+import type { RemoteFileAction, RemoteFileInput } from "./resources/remote_file.js";
+import type { TemplateAction, TemplateInput } from "./resources/template.js";
+
+/** A JSON-like attribute tree. */
+export type AttributeTree = { [key: string]: unknown };
+
+/** The node a recipe converges, as recipes see it. */
+export interface NodeView<A extends object = AttributeTree> {
+  readonly name: string;
+  readonly environment: string;
+  /** The run list as given (`recipe[...]`, `role[...]`). */
+  readonly runList: readonly string[];
+  /** Expanded recipe names (`cookbook::recipe`). */
+  readonly recipes: readonly string[];
+  /** Expanded role names. */
+  readonly roles: readonly string[];
+  /** Merged attributes: default < role < environment < normal < override < automatic. */
+  readonly attributes: A & AttributeTree;
+  /** The facts gathered from the machine. */
+  readonly automatic: AttributeTree;
+  readonly platform: string;
+  readonly platformFamily: string;
+  readonly platformVersion: string;
+  readonly hostname: string;
+  readonly ipaddress: string | undefined;
+}
+
+/** The resource functions available to recipes. */
+export interface Resources {
+  /** A regular file. */
+  file(path: string, properties?: FileInput & CommonProperties<FileAction>): ResourceRef;
+  /** A directory. */
+  directory(path: string, properties?: DirectoryInput & CommonProperties<DirectoryAction>): ResourceRef;
+  /** A symbolic or hard link at `path` pointing to `properties.to`. */
+  link(path: string, properties: LinkInput & CommonProperties<LinkAction>): ResourceRef;
+  /** A file rendered from a template; `V` types the variables. */
+  template<V extends object = AttributeTree>(path: string, properties: TemplateInput<V> & CommonProperties<TemplateAction>): ResourceRef;
+  /** A downloaded file verified by checksum. */
+  remoteFile(path: string, properties: RemoteFileInput & CommonProperties<RemoteFileAction>): ResourceRef;
+  /** A command. */
+  execute(name: string, properties?: ExecuteInput & CommonProperties<ExecuteAction>): ResourceRef;
+  /** A function run at converge time. */
+  code(name: string, properties: CodeInput & CommonProperties<CodeAction>): ResourceRef;
+}
+
+/** What a recipe function receives. */
+export interface RecipeContext<A extends object = AttributeTree> {
+  readonly node: NodeView<A>;
+  readonly resources: Resources;
+  /** The cookbook this recipe belongs to. */
+  readonly cookbook: CookbookRef;
+  /** Runs another recipe (`cookbook` or `cookbook::recipe`) here, once per run. */
+  includeRecipe(name: string): void;
+  /** Declares a resource of any registered type by name (for types added by plugins). */
+  declare(type: string, name: string, properties?: AttributeTree & CommonProperties): ResourceRef;
+}
+
+const RECIPE = Symbol.for("sous.recipe");
+const ATTRIBUTES = Symbol.for("sous.attributes");
+const ROLE = Symbol.for("sous.role");
+const ENVIRONMENT = Symbol.for("sous.environment");
+
+/** A recipe: a function of its context that declares resources. */
+export interface RecipeDefinition<A extends object = AttributeTree> {
+  readonly [RECIPE]: true;
+  readonly body: (context: RecipeContext<A>) => void;
+}
+
+/** Defines a recipe. `A` types the node's attributes (often `typeof` the cookbook's attributes). */
+export function recipe<A extends object = AttributeTree>(body: (context: RecipeContext<A>) => void): RecipeDefinition<A> {
+  return { [RECIPE]: true, body };
+}
+
+/** Whether a module's default export is a recipe. */
+export function isRecipe(value: unknown): value is RecipeDefinition<any> {
+  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[RECIPE] === true;
+}
+
+/** A cookbook's default attributes; its type is what recipes see. */
+export function attributes<T extends AttributeTree>(defaults: T): T {
+  Object.defineProperty(defaults, ATTRIBUTES, { value: true, enumerable: false });
+  return defaults;
+}
+
+/** A role: a run list and attributes shared by many nodes. */
+export interface RoleDefinition {
+  description?: string;
+  runList?: string[];
+  /** Run lists for particular environments, replacing `runList` there. */
+  envRunLists?: Record<string, string[]>;
+  defaultAttributes?: AttributeTree;
+  overrideAttributes?: AttributeTree;
+}
+
+/** Defines a role (`roles/<name>.ts`). */
+export function role(definition: RoleDefinition): RoleDefinition {
+  Object.defineProperty(definition, ROLE, { value: true, enumerable: false });
+  return definition;
+}
+
+/** An environment: cookbook version pins and attributes. */
+export interface EnvironmentDefinition {
+  description?: string;
+  /** Cookbook name → semver range (`"~1.2.0"`, `"= 2.0.1"`). */
+  cookbookVersions?: Record<string, string>;
+  defaultAttributes?: AttributeTree;
+  overrideAttributes?: AttributeTree;
+}
+
+/** Defines an environment (`environments/<name>.ts`). */
+export function environment(definition: EnvironmentDefinition): EnvironmentDefinition {
+  Object.defineProperty(definition, ENVIRONMENT, { value: true, enumerable: false });
+  return definition;
+}
+
+/** Where resources declared by a recipe go, and how they are attributed. */
+export interface DeclarationScope {
+  collection: ResourceCollection;
+  registry: ResourceRegistry;
+  recipe: string;
+  cookbook: CookbookRef;
+}
+
+/** Builds the typed resource functions bound to one recipe's scope. */
+export function resourceFunctions(scope: () => DeclarationScope, node: NodeView<any>): Resources & { declare: RecipeContext["declare"] } {
+  const declare = (type: string, name: string, properties: object = {}): ResourceRef => {
+    const { collection, registry, recipe, cookbook } = scope();
+    return collection.declare(registry.get(type), name, properties as never, { location: callerLocation(), recipe, cookbook });
+  };
+  return {
+    file: (path, properties) => declare("file", path, properties),
+    directory: (path, properties) => declare("directory", path, properties),
+    link: (path, properties) => declare("link", path, properties),
+    template: (path, properties) => declare("template", path, { ...properties, variables: { node, ...(properties?.variables ?? {}) } }),
+    remoteFile: (path, properties) => declare("remote_file", path, properties),
+    execute: (name, properties) => declare("execute", name, properties),
+    code: (name, properties) => declare("code", name, properties),
+    declare: (type, name, properties) => declare(type, name, properties),
+  };
+}
+
+/** The repository's settings (`sous.config.ts`). */
+export interface SousConfig {
+  /** Run list used when none is given on the command line. */
+  runList?: string[];
+  /** Environment used when none is given (default `_default`). */
+  environment?: string;
+  /** The node's name (default: the machine's FQDN). */
+  nodeName?: string;
+  /** Where previous versions of changed files are kept (default /var/lib/sous/backup). */
+  backupDir?: string;
+  /** Normal attributes of the node. */
+  attributes?: AttributeTree;
+}
+
+/** Defines the repository's settings (`export default config({ ... })` in sous.config.ts). */
+export function config(settings: SousConfig): SousConfig {
+  return settings;
+}

@@ -1,0 +1,233 @@
+/** The local machine as a Host: Node's file system and process APIs. */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { constants, promises as fs } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { SousError } from "../core/errors.js";
+import { type Command, displayCommand, type ExecOptions, type ExecResult, type FileStat, type Host, type WriteOptions } from "./host.js";
+
+const OUTPUT_CAP = 4 * 1024 * 1024;
+
+function toStat(s: import("node:fs").Stats): FileStat {
+  return {
+    type: s.isFile() ? "file" : s.isDirectory() ? "directory" : s.isSymbolicLink() ? "symlink" : "other",
+    mode: s.mode & 0o7777,
+    uid: s.uid,
+    gid: s.gid,
+    size: s.size,
+    mtimeMs: s.mtimeMs,
+    ino: s.ino,
+    dev: s.dev,
+    nlink: s.nlink,
+  };
+}
+
+function isMissing(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === "ENOENT" || code === "ENOTDIR";
+}
+
+interface Account {
+  name: string;
+  id: number;
+}
+
+/** This machine. */
+export class LocalHost implements Host {
+  readonly name = "local";
+  /** `root` lets tests point user and group lookups at a disposable /etc. */
+  constructor(private readonly etcRoot = "/etc") {}
+
+  async exec(command: Command, options: ExecOptions = {}): Promise<ExecResult> {
+    const display = displayCommand(command, options.secrets);
+    const [file, args] = "shell" in command ? ["/bin/sh", ["-c", command.shell]] : [command[0]!, command.slice(1)];
+    const uid = options.user === undefined ? undefined : await this.resolveId("user", options.user);
+    const gid = options.group === undefined ? (uid !== undefined ? await this.primaryGroup(uid) : undefined) : await this.resolveId("group", options.group);
+    const started = performance.now();
+    return new Promise<ExecResult>((resolve) => {
+      const child = spawn(file, args, {
+        cwd: options.cwd,
+        env: { ...process.env, ...options.env },
+        uid,
+        gid,
+        stdio: ["pipe", "pipe", "pipe"],
+      });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      let outSize = 0;
+      let errSize = 0;
+      let timedOut = false;
+      let spawnError: Error | undefined;
+      child.stdout.on("data", (chunk: Buffer) => {
+        if (outSize < OUTPUT_CAP) out.push(chunk);
+        outSize += chunk.length;
+      });
+      child.stderr.on("data", (chunk: Buffer) => {
+        if (errSize < OUTPUT_CAP) err.push(chunk);
+        errSize += chunk.length;
+      });
+      const timer = options.timeoutMs
+        ? setTimeout(() => {
+            timedOut = true;
+            child.kill("SIGKILL");
+          }, options.timeoutMs)
+        : undefined;
+      child.on("error", (error) => {
+        spawnError = error;
+      });
+      child.stdin.on("error", () => {});
+      if (options.input !== undefined) child.stdin.end(options.input);
+      else child.stdin.end();
+      child.on("close", (code, signal) => {
+        if (timer) clearTimeout(timer);
+        let stderr = Buffer.concat(err).toString("utf8");
+        if (spawnError) stderr += `${stderr ? "\n" : ""}${spawnError.message}`;
+        resolve({
+          display,
+          exitCode: spawnError ? 127 : code,
+          signal: spawnError ? null : signal,
+          stdout: Buffer.concat(out).toString("utf8"),
+          stderr,
+          durationMs: performance.now() - started,
+          timedOut,
+        });
+      });
+    });
+  }
+
+  async tryReadFile(path: string): Promise<Buffer | undefined> {
+    try {
+      return await fs.readFile(path);
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async writeFileAtomic(path: string, data: Buffer | string, options: WriteOptions = {}): Promise<void> {
+    const temp = join(dirname(path), `.${basename(path)}.sous-${randomBytes(6).toString("hex")}`);
+    const handle = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, options.mode ?? 0o644);
+    try {
+      try {
+        await handle.writeFile(data);
+        if (options.mode !== undefined) await handle.chmod(options.mode);
+        if (options.uid !== undefined || options.gid !== undefined) await handle.chown(options.uid ?? -1, options.gid ?? -1);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fs.rename(temp, path);
+    } catch (error) {
+      await fs.rm(temp, { force: true });
+      throw error;
+    }
+  }
+
+  async tryLstat(path: string): Promise<FileStat | undefined> {
+    try {
+      return toStat(await fs.lstat(path));
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async tryStat(path: string): Promise<FileStat | undefined> {
+    try {
+      return toStat(await fs.stat(path));
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  readlink(path: string): Promise<string> {
+    return fs.readlink(path);
+  }
+
+  symlink(target: string, path: string): Promise<void> {
+    return fs.symlink(target, path);
+  }
+
+  hardlink(existing: string, path: string): Promise<void> {
+    return fs.link(existing, path);
+  }
+
+  async mkdir(path: string, options: { recursive?: boolean; mode?: number } = {}): Promise<void> {
+    await fs.mkdir(path, { recursive: options.recursive ?? false, mode: options.mode ?? 0o755 });
+  }
+
+  chmod(path: string, mode: number): Promise<void> {
+    return fs.chmod(path, mode);
+  }
+
+  lchown(path: string, uid: number, gid: number): Promise<void> {
+    return fs.lchown(path, uid, gid);
+  }
+
+  async remove(path: string, options: { recursive?: boolean } = {}): Promise<void> {
+    const stat = await this.tryLstat(path);
+    if (!stat) return;
+    if (stat.type === "directory") {
+      if (options.recursive) await fs.rm(path, { recursive: true, force: true });
+      else await fs.rmdir(path);
+    } else await fs.unlink(path);
+  }
+
+  rename(from: string, to: string): Promise<void> {
+    return fs.rename(from, to);
+  }
+
+  readdir(path: string): Promise<string[]> {
+    return fs.readdir(path);
+  }
+
+  async touch(path: string): Promise<void> {
+    const now = new Date();
+    await fs.utimes(path, now, now);
+  }
+
+  async lookupUser(name: string): Promise<number | undefined> {
+    return (await this.loadAccounts()).users.find((u) => u.name === name)?.id;
+  }
+
+  async lookupGroup(name: string): Promise<number | undefined> {
+    return (await this.loadAccounts()).groups.find((g) => g.name === name)?.id;
+  }
+
+  async userName(uid: number): Promise<string | undefined> {
+    return (await this.loadAccounts()).users.find((u) => u.id === uid)?.name;
+  }
+
+  async groupName(gid: number): Promise<string | undefined> {
+    return (await this.loadAccounts()).groups.find((g) => g.id === gid)?.name;
+  }
+
+  private async primaryGroup(uid: number): Promise<number | undefined> {
+    const passwd = await this.tryReadFile(join(this.etcRoot, "passwd"));
+    for (const line of (passwd?.toString("utf8") ?? "").split("\n")) {
+      const fields = line.split(":");
+      if (Number(fields[2]) === uid && fields[3] !== undefined) return Number(fields[3]);
+    }
+    return undefined;
+  }
+
+  private async resolveId(kind: "user" | "group", value: string | number): Promise<number> {
+    if (typeof value === "number") return value;
+    const id = kind === "user" ? await this.lookupUser(value) : await this.lookupGroup(value);
+    if (id === undefined) throw new SousError(`unknown-${kind}`, `no ${kind} named ${JSON.stringify(value)} on ${this.name}`);
+    return id;
+  }
+
+  // Read fresh every time: a user resource earlier in the same run may have added an account.
+  private async loadAccounts(): Promise<{ users: Account[]; groups: Account[] }> {
+    const parse = (text: string | undefined): Account[] =>
+      (text ?? "")
+        .split("\n")
+        .map((line) => line.split(":"))
+        .filter((fields) => fields.length >= 3 && fields[0])
+        .map((fields) => ({ name: fields[0]!, id: Number(fields[2]) }));
+    const [passwd, group] = await Promise.all([this.tryReadFile(join(this.etcRoot, "passwd")), this.tryReadFile(join(this.etcRoot, "group"))]);
+    return { users: parse(passwd?.toString("utf8")), groups: parse(group?.toString("utf8")) };
+  }
+}

@@ -1,0 +1,107 @@
+/** Renders run events for people: a line per resource, changes and diffs on request, a summary. */
+import { styleText } from "node:util";
+import type { EventSink, FailureInfo, RunEvent } from "../core/events.js";
+import { formatLocation } from "../core/errors.js";
+
+/** How much the human reporter shows. */
+export interface HumanOptions {
+  /** "warn": only changes, failures and the summary; "info": every resource; "debug": plus logs and timings. */
+  level: "debug" | "info" | "warn";
+  /** Show property changes (from → to) and what triggered each update. */
+  why: boolean;
+  /** Show unified diffs of content. */
+  diff: boolean;
+  color: boolean;
+  write: (text: string) => void;
+}
+
+function formatValue(value: unknown): string {
+  if (value === undefined) return "(none)";
+  if (typeof value === "string") return value;
+  return JSON.stringify(value);
+}
+
+function indent(text: string, prefix: string): string {
+  return text
+    .replace(/\n$/, "")
+    .split("\n")
+    .map((line) => prefix + line)
+    .join("\n");
+}
+
+/** A reporter that writes human-readable lines. */
+export function humanReporter(options: HumanOptions): EventSink {
+  type Style = Parameters<typeof styleText>[0];
+  const paint = (style: Style, text: string) => (options.color ? styleText(style, text) : text);
+  const out = (line: string) => options.write(`${line}\n`);
+  let dryRun = false;
+
+  const failureLines = (error: FailureInfo, location?: { file: string; line: number }) => {
+    const lines: string[] = [];
+    if (location) lines.push(`      declared at ${formatLocation(location)}`);
+    if (error.command) lines.push(`      command: ${error.command}`);
+    if (error.exitCode !== undefined) lines.push(`      exit code: ${error.exitCode}`);
+    if (error.stdout) lines.push(`      stdout:\n${indent(error.stdout, "        ")}`);
+    if (error.stderr) lines.push(`      stderr:\n${indent(error.stderr, "        ")}`);
+    return lines;
+  };
+
+  return (event: RunEvent) => {
+    switch (event.type) {
+      case "run:start":
+        dryRun = event.dryRun;
+        out(paint("bold", `${event.dryRun ? "Dry run of" : "Converging"} ${event.node}: ${event.resourceCount} resource${event.resourceCount === 1 ? "" : "s"}${event.dryRun ? " (nothing will be changed)" : ""}`));
+        break;
+      case "resource:up-to-date":
+        if (options.level !== "warn") out(`  ${paint("green", "✓")} ${event.resource.id} ${paint("dim", `up to date${event.action === "nothing" ? " (action nothing)" : ""}`)}${options.level === "debug" ? paint("dim", ` ${event.durationMs.toFixed(1)} ms`) : ""}`);
+        break;
+      case "resource:updated": {
+        const verb = event.dryRun ? "would update" : "updated";
+        const by = event.notifiedBy ? ` (notified by ${event.notifiedBy})` : "";
+        out(`  ${paint("yellow", event.dryRun ? "~" : "↻")} ${event.resource.id} ${paint("yellow", `${verb}: ${event.action}`)}${by}`);
+        if (options.why || event.dryRun) {
+          for (const change of event.changes) out(`      ${change.property}: ${formatValue(change.from)} → ${formatValue(change.to)}`);
+        }
+        if (event.diff && (options.diff || event.dryRun)) {
+          const lines = event.diff.replace(/\n$/, "").split("\n").filter((l) => !l.startsWith("====") && !l.startsWith("Index:"));
+          for (const line of lines) {
+            const style: Style | undefined = line.startsWith("+") && !line.startsWith("+++") ? "green" : line.startsWith("-") && !line.startsWith("---") ? "red" : line.startsWith("@@") ? "cyan" : undefined;
+            out(`      ${style ? paint(style, line) : line}`);
+          }
+        }
+        break;
+      }
+      case "resource:skipped":
+        if (options.level !== "warn") out(`  ${paint("blue", "-")} ${event.resource.id} ${paint("dim", `skipped: ${event.reason}`)}`);
+        break;
+      case "resource:retry":
+        out(`  ${paint("magenta", "!")} ${event.resource.id} failed (try ${event.attempt}), retrying: ${event.error}`);
+        break;
+      case "resource:failed":
+        out(`  ${paint("red", "✗")} ${event.resource.id} ${paint("red", `failed${event.ignored ? " (ignored)" : ""}: ${event.error.message}`)}`);
+        for (const line of failureLines(event.error, event.resource.location)) out(line);
+        break;
+      case "notification:queued":
+        if (options.level === "debug" || options.why) out(`      ${paint("dim", `→ ${event.timing === "immediately" ? "now" : "at the end"}: ${event.action} ${event.target}`)}`);
+        break;
+      case "log":
+        if (options.level === "debug" || event.level === "warn") out(`      ${paint("dim", `${event.resource ? `${event.resource}: ` : ""}${event.message}`)}`);
+        break;
+      case "run:finish": {
+        const c = event.counts;
+        const seconds = (event.durationMs / 1000).toFixed(2);
+        const updated = dryRun ? `${c.updated} would change` : `${c.updated} updated`;
+        const summary = `${c.resources} resources, ${updated}, ${c.skipped} skipped, ${c.failed} failed, ${seconds} s`;
+        if (event.pendingNotifications.length) {
+          out(paint("yellow", `Not run because the run failed: ${event.pendingNotifications.join("; ")}`));
+        }
+        if (event.status === "converged") out(paint("bold", `${dryRun ? "Dry run done" : "Converged"}: ${summary}`));
+        else {
+          out(paint(["bold", "red"], `Run failed: ${summary}`));
+          if (event.error) out(paint("red", `  ${event.error.resource ?? ""}${event.error.location ? ` (${formatLocation(event.error.location)})` : ""}: ${event.error.message}`));
+        }
+        break;
+      }
+    }
+  };
+}

@@ -1,0 +1,78 @@
+/** `directory`: a directory's existence, mode, owner and group. */
+import { SousError } from "../core/errors.js";
+import { prop } from "../core/properties.js";
+import type { ResourceType } from "../core/resource.js";
+import { dirname } from "node:path";
+import { applyMetadata, type CurrentMetadata, type DesiredMetadata, planMetadata, readMetadata } from "./metadata.js";
+
+/** Actions of `directory`. */
+export type DirectoryAction = "create" | "delete" | "nothing";
+
+/** What a recipe writes for `directory`. */
+export interface DirectoryInput {
+  /** Absolute path (defaults to the resource name). */
+  path?: string;
+  mode?: number | string;
+  owner?: string | number;
+  group?: string | number;
+  /** create: make missing parents too; delete: remove the contents too. Default false. */
+  recursive?: boolean;
+}
+
+interface DirectoryProperties extends DesiredMetadata {
+  path: string;
+  recursive: boolean;
+}
+
+interface DirectoryCurrent extends CurrentMetadata {
+  parentExists: boolean;
+  empty: boolean;
+}
+
+/** The `directory` resource type. */
+export const directoryType: ResourceType<DirectoryProperties, DirectoryCurrent> = {
+  name: "directory",
+  description: "A directory: existence, mode, owner and group; recursive create and delete.",
+  actions: ["create", "delete", "nothing"],
+  defaultAction: "create",
+  identity: "path",
+  properties: {
+    path: prop.absolutePath({ role: "identity" }),
+    mode: prop.mode(),
+    owner: prop.principal("user"),
+    group: prop.principal("group"),
+    recursive: prop.boolean({ role: "control", default: false }),
+  },
+  provider: {
+    async read({ host }, properties, action) {
+      const stat = await host.tryLstat(properties.path);
+      if (stat && stat.type !== "directory") throw new SousError("wrong-file-type", `${properties.path} exists and is not a directory (it is a ${stat.type === "symlink" ? "symbolic link" : stat.type})`);
+      const metadata = await readMetadata(host, stat, properties);
+      const parentExists = stat ? true : (await host.tryStat(dirname(properties.path)))?.type === "directory";
+      const empty = stat && action === "delete" ? (await host.readdir(properties.path)).length === 0 : true;
+      return { ...metadata, parentExists, empty };
+    },
+    plan(current, properties, action) {
+      if (action === "delete") return current.stat ? { changes: [{ property: "exists", from: true, to: false }] } : { changes: [] };
+      if (!current.stat) return { changes: [{ property: "exists", from: false, to: true }, ...planMetadata(current, properties)] };
+      return { changes: planMetadata(current, properties) };
+    },
+    async apply({ host }, plan, properties, action, current) {
+      if (action === "delete") {
+        if (!current.empty && !properties.recursive) {
+          throw new SousError("directory-not-empty", `${properties.path} is not empty; set recursive: true to delete it with its contents`);
+        }
+        await host.remove(properties.path, { recursive: properties.recursive });
+        return;
+      }
+      if (!current.stat) {
+        if (!current.parentExists && !properties.recursive) {
+          throw new SousError("missing-parent", `cannot create ${properties.path}: ${dirname(properties.path)} does not exist (set recursive: true to create parents)`);
+        }
+        await host.mkdir(properties.path, { recursive: properties.recursive, mode: properties.mode ?? 0o755 });
+      }
+      // mkdir's mode is filtered by the umask; set it explicitly.
+      await applyMetadata(host, properties.path, plan.changes, properties);
+    },
+  },
+};

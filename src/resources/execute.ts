@@ -1,0 +1,79 @@
+/** `execute`: runs a command, guarded by `creates` and the engine's onlyIf/notIf. */
+import { prop } from "../core/properties.js";
+import type { ResourceType } from "../core/resource.js";
+import { CommandFailedError } from "../host/host.js";
+
+/** Actions of `execute`. */
+export type ExecuteAction = "run" | "nothing";
+
+/** What a recipe writes for `execute`. */
+export interface ExecuteInput {
+  /** A shell command string (run by /bin/sh -c) or an argv array; defaults to the resource name. */
+  command?: string | string[];
+  cwd?: string;
+  /** Extra environment variables. */
+  environment?: Record<string, string>;
+  user?: string | number;
+  group?: string | number;
+  /** Do not run when this path exists. */
+  creates?: string;
+  /** Exit codes that count as success (default [0]). */
+  returns?: number[];
+  /** Seconds before the command is killed (default 3600). */
+  timeout?: number;
+}
+
+interface ExecuteProperties {
+  name: string;
+  command?: string | string[];
+  cwd?: string;
+  environment?: Record<string, string>;
+  user?: string | number;
+  group?: string | number;
+  creates?: string;
+  returns: number[];
+  timeout: number;
+}
+
+/** The `execute` resource type. */
+export const executeType: ResourceType<ExecuteProperties, { created: boolean }> = {
+  name: "execute",
+  description: "Runs a command (argv or shell), with cwd, environment, user, creates, accepted exit codes and a timeout.",
+  actions: ["run", "nothing"],
+  defaultAction: "run",
+  identity: "name",
+  properties: {
+    name: prop.string({ role: "identity", nonEmpty: true }),
+    command: prop.command(),
+    cwd: prop.absolutePath({ role: "control" }),
+    environment: prop.stringRecord({ role: "control" }),
+    user: prop.principal("user", { role: "control" }),
+    group: prop.principal("group", { role: "control" }),
+    creates: prop.absolutePath({ role: "control" }),
+    returns: prop.integerArray({ role: "control", default: () => [0] }),
+    timeout: prop.seconds({ role: "control", default: 3600 }),
+  },
+  provider: {
+    async read({ host }, properties) {
+      if (properties.creates === undefined) return { created: false };
+      const path = properties.cwd && !properties.creates.startsWith("/") ? `${properties.cwd}/${properties.creates}` : properties.creates;
+      return { created: (await host.tryLstat(path)) !== undefined };
+    },
+    plan(current, properties) {
+      if (current.created) return { changes: [] };
+      const command = properties.command ?? properties.name;
+      return { changes: [{ property: "command", from: undefined, to: typeof command === "string" ? command : command.join(" ") }] };
+    },
+    async apply({ host }, _plan, properties) {
+      const command = properties.command ?? properties.name;
+      const result = await host.exec(typeof command === "string" ? { shell: command } : command, {
+        cwd: properties.cwd,
+        env: properties.environment,
+        user: properties.user,
+        group: properties.group,
+        timeoutMs: properties.timeout * 1000,
+      });
+      if (result.timedOut || result.exitCode === null || !properties.returns.includes(result.exitCode)) throw new CommandFailedError(result);
+    },
+  },
+};

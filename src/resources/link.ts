@@ -1,0 +1,111 @@
+/** `link`: a symbolic or hard link, replaced when it points elsewhere. */
+import { randomBytes } from "node:crypto";
+import { basename, dirname, join, resolve } from "node:path";
+import { SousError } from "../core/errors.js";
+import { prop } from "../core/properties.js";
+import type { ResourceType } from "../core/resource.js";
+import type { FileStat } from "../host/host.js";
+import { applyMetadata, type CurrentMetadata, planMetadata, readMetadata } from "./metadata.js";
+
+/** Actions of `link`. */
+export type LinkAction = "create" | "delete" | "nothing";
+
+/** What a recipe writes for `link`. */
+export interface LinkInput {
+  /** The link's own path (defaults to the resource name). */
+  path?: string;
+  /** What the link points to. */
+  to: string;
+  /** "symbolic" (default) or "hard". */
+  linkType?: "symbolic" | "hard";
+  owner?: string | number;
+  group?: string | number;
+  /** Replace a regular file found at the path (default false: fail, so no data is lost silently). */
+  force?: boolean;
+}
+
+interface LinkProperties {
+  path: string;
+  to: string;
+  linkType: "symbolic" | "hard";
+  owner?: string | number;
+  group?: string | number;
+  force: boolean;
+}
+
+interface LinkCurrent extends CurrentMetadata {
+  pointsTo?: string;
+  targetStat?: FileStat;
+  isOurHardLink: boolean;
+}
+
+/** The `link` resource type. */
+export const linkType: ResourceType<LinkProperties, LinkCurrent> = {
+  name: "link",
+  description: "A symbolic or hard link, replaced atomically when it points elsewhere.",
+  actions: ["create", "delete", "nothing"],
+  defaultAction: "create",
+  identity: "path",
+  properties: {
+    path: prop.absolutePath({ role: "identity" }),
+    to: prop.string({ nonEmpty: true, required: true }),
+    linkType: prop.oneOf(["symbolic", "hard"], { default: "symbolic" }),
+    owner: prop.principal("user"),
+    group: prop.principal("group"),
+    force: prop.boolean({ role: "control", default: false }),
+  },
+  provider: {
+    async read({ host }, properties) {
+      const stat = await host.tryLstat(properties.path);
+      const metadata = await readMetadata(host, stat, properties);
+      if (stat?.type === "directory") throw new SousError("wrong-file-type", `${properties.path} is a directory; a link cannot replace it`);
+      const pointsTo = stat?.type === "symlink" ? await host.readlink(properties.path) : undefined;
+      let targetStat: FileStat | undefined;
+      let isOurHardLink = false;
+      if (properties.linkType === "hard") {
+        targetStat = await host.tryLstat(resolve(dirname(properties.path), properties.to));
+        isOurHardLink = Boolean(stat && targetStat && stat.type === "file" && stat.ino === targetStat.ino && stat.dev === targetStat.dev);
+      }
+      return { ...metadata, pointsTo, targetStat, isOurHardLink };
+    },
+    plan(current, properties, action) {
+      const { stat } = current;
+      if (action === "delete") {
+        const isLink = stat?.type === "symlink" || (properties.linkType === "hard" && current.isOurHardLink);
+        return isLink ? { changes: [{ property: "exists", from: true, to: false }] } : { changes: [] };
+      }
+      const correct = properties.linkType === "symbolic" ? stat?.type === "symlink" && current.pointsTo === properties.to : current.isOurHardLink;
+      if (!correct) {
+        const from = !stat ? undefined : stat.type === "symlink" ? current.pointsTo : `(${stat.type === "file" ? "regular file" : stat.type})`;
+        return { changes: [{ property: "to", from, to: properties.to }, ...planMetadata({ stat: undefined }, properties)] };
+      }
+      return { changes: planMetadata(current, properties) };
+    },
+    async apply({ host }, plan, properties, action, current) {
+      const { stat } = current;
+      if (action === "delete") {
+        await host.remove(properties.path);
+        return;
+      }
+      if (plan.changes.some((c) => c.property === "to")) {
+        if (stat && stat.type !== "symlink" && !(stat.type === "file" && properties.force)) {
+          throw new SousError("would-replace-file", `${properties.path} is a regular file; set force: true to replace it with a link`);
+        }
+        if (properties.linkType === "hard" && !current.targetStat) {
+          throw new SousError("missing-link-target", `cannot hard-link ${properties.path}: ${properties.to} does not exist`);
+        }
+        // Build the link beside its final place and rename it over, so the path is never missing.
+        const temp = join(dirname(properties.path), `.${basename(properties.path)}.sous-${randomBytes(6).toString("hex")}`);
+        if (properties.linkType === "symbolic") await host.symlink(properties.to, temp);
+        else await host.hardlink(resolve(dirname(properties.path), properties.to), temp);
+        try {
+          await host.rename(temp, properties.path);
+        } catch (error) {
+          await host.remove(temp);
+          throw error;
+        }
+      }
+      await applyMetadata(host, properties.path, plan.changes, properties, { link: true });
+    },
+  },
+};

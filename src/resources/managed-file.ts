@@ -1,0 +1,103 @@
+/**
+ * What file, template and remote_file share: a regular file whose content, mode, owner
+ * and group are managed; written atomically, with the previous version backed up.
+ */
+import { SousError } from "../core/errors.js";
+import type { Change, Plan, ProviderContext } from "../core/resource.js";
+import type { FileStat } from "../host/host.js";
+import { backupFile } from "./backup.js";
+import { applyMetadata, contentDiff, type CurrentMetadata, type DesiredMetadata, planMetadata, readMetadata, resolveOwnership, sha256 } from "./metadata.js";
+
+/** Properties every managed file has. */
+export interface ManagedFileProperties extends DesiredMetadata {
+  path: string;
+  /** How many previous versions to keep (0 keeps none). */
+  backup: number;
+  /** Replace a symbolic link found at the path instead of failing. */
+  forceUnlink?: boolean;
+}
+
+/** The state of a managed file on the host. */
+export interface ManagedFileCurrent extends CurrentMetadata {
+  content: Buffer | undefined;
+  /** The content the file must have (undefined: content is not managed). */
+  desired: Buffer | undefined;
+}
+
+/** Reads the file at `path`; `wantContent` says whether its content matters. */
+export async function readManagedFile(context: ProviderContext, properties: ManagedFileProperties, desired: Buffer | undefined): Promise<ManagedFileCurrent> {
+  const { host } = context;
+  const stat = await host.tryLstat(properties.path);
+  checkKind(properties, stat);
+  const usable = stat && stat.type === "file" ? stat : undefined;
+  const [metadata, content] = await Promise.all([
+    readMetadata(host, usable, properties),
+    usable && desired !== undefined && usable.size === desired.length ? host.tryReadFile(properties.path) : Promise.resolve(undefined),
+  ]);
+  // A size mismatch already proves the content differs; read it only to show the diff.
+  const shown = usable && desired !== undefined && content === undefined ? await host.tryReadFile(properties.path) : content;
+  return { ...metadata, content: shown, desired };
+}
+
+function checkKind(properties: ManagedFileProperties, stat: FileStat | undefined): void {
+  if (!stat || stat.type === "file") return;
+  if (stat.type === "symlink" && properties.forceUnlink) return;
+  const what = stat.type === "symlink" ? "a symbolic link (set forceUnlink: true to replace it with a file)" : `a ${stat.type === "directory" ? "directory" : "special file"}`;
+  throw new SousError("wrong-file-type", `${properties.path} is ${what}, not a regular file`);
+}
+
+/** Plans the `create` action: content first, then metadata. */
+export function planCreate(current: ManagedFileCurrent, properties: ManagedFileProperties): Plan {
+  const exists = current.stat?.type === "file";
+  const changes: Change[] = [];
+  let diff: Plan["diff"];
+  if (!exists) {
+    const content = current.desired ?? Buffer.alloc(0);
+    changes.push({ property: "content", from: undefined, to: `sha256:${sha256(content).slice(0, 16)} (${content.length} bytes)` });
+    diff = { property: "content", text: contentDiff(properties.path, undefined, content) };
+    const metadata = planMetadata({ stat: undefined }, properties);
+    changes.push(...metadata);
+    return { changes, diff };
+  }
+  if (current.desired !== undefined && (current.content === undefined || !current.content.equals(current.desired))) {
+    changes.push({
+      property: "content",
+      from: current.content ? `sha256:${sha256(current.content).slice(0, 16)} (${current.content.length} bytes)` : undefined,
+      to: `sha256:${sha256(current.desired).slice(0, 16)} (${current.desired.length} bytes)`,
+    });
+    diff = { property: "content", text: contentDiff(properties.path, current.content, current.desired) };
+  }
+  changes.push(...planMetadata(current, properties));
+  return diff ? { changes, diff } : { changes };
+}
+
+/** Applies a `create` plan: writes content atomically (keeping a backup) or fixes metadata only. */
+export async function applyCreate(context: ProviderContext, plan: Plan, properties: ManagedFileProperties, current: ManagedFileCurrent): Promise<void> {
+  const { host } = context;
+  const exists = current.stat?.type === "file";
+  const contentChanges = plan.changes.some((c) => c.property === "content");
+  if (!contentChanges) {
+    await applyMetadata(host, properties.path, plan.changes, properties);
+    return;
+  }
+  const { uid, gid } = await resolveOwnership(host, properties);
+  if (exists && current.content) await backupFile(host, context.backupDir, properties.path, current.content, properties.backup, current.stat!.mode);
+  if (current.stat?.type === "symlink") await host.remove(properties.path);
+  await host.writeFileAtomic(properties.path, current.desired ?? Buffer.alloc(0), {
+    mode: properties.mode ?? (exists ? current.stat!.mode : 0o644),
+    uid: uid ?? (exists ? current.stat!.uid : undefined),
+    gid: gid ?? (exists ? current.stat!.gid : undefined),
+  });
+}
+
+/** Plans `delete`: a change when the file exists. */
+export function planDelete(current: { stat: FileStat | undefined }): Plan {
+  return current.stat ? { changes: [{ property: "exists", from: true, to: false }] } : { changes: [] };
+}
+
+/** Applies `delete`, keeping a backup of the content. */
+export async function applyDelete(context: ProviderContext, properties: ManagedFileProperties, current: ManagedFileCurrent): Promise<void> {
+  const content = current.stat?.type === "file" ? (current.content ?? (await context.host.tryReadFile(properties.path))) : undefined;
+  if (content) await backupFile(context.host, context.backupDir, properties.path, content, properties.backup, current.stat!.mode);
+  await context.host.remove(properties.path);
+}

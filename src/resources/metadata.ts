@@ -1,0 +1,95 @@
+/**
+ * Mode, owner and group: read, planned and applied the same way by every resource
+ * that manages a path (file, directory, template, remote_file, link).
+ */
+import { createHash } from "node:crypto";
+import { createTwoFilesPatch } from "diff";
+import { SousError } from "../core/errors.js";
+import type { Change } from "../core/resource.js";
+import type { FileStat, Host } from "../host/host.js";
+
+/** The desired metadata of a path, as declared. */
+export interface DesiredMetadata {
+  mode?: number;
+  owner?: string | number;
+  group?: string | number;
+}
+
+/** Metadata as found on the host, plus the desired owner and group resolved to ids. */
+export interface CurrentMetadata {
+  stat: FileStat | undefined;
+  owner?: string;
+  group?: string;
+  /** Desired owner and group as ids; undefined when not asked or not (yet) existing. */
+  wantUid?: number;
+  wantGid?: number;
+}
+
+/** Formats a mode as four octal digits. */
+export function formatMode(mode: number): string {
+  return `0${(mode & 0o7777).toString(8).padStart(3, "0")}`;
+}
+
+/** Reads the metadata of a path and resolves the desired owner and group. */
+export async function readMetadata(host: Host, stat: FileStat | undefined, desired: DesiredMetadata): Promise<CurrentMetadata> {
+  const [owner, group, wantUid, wantGid] = await Promise.all([
+    stat && desired.owner !== undefined ? host.userName(stat.uid) : undefined,
+    stat && desired.group !== undefined ? host.groupName(stat.gid) : undefined,
+    typeof desired.owner === "string" ? host.lookupUser(desired.owner) : desired.owner,
+    typeof desired.group === "string" ? host.lookupGroup(desired.group) : desired.group,
+  ]);
+  return { stat, owner, group, wantUid, wantGid };
+}
+
+/** The mode/owner/group rows that differ. When the path does not exist yet, every declared value is a change. */
+export function planMetadata(current: CurrentMetadata, desired: DesiredMetadata): Change[] {
+  const changes: Change[] = [];
+  const stat = current.stat;
+  if (desired.mode !== undefined && (!stat || stat.mode !== desired.mode)) {
+    changes.push({ property: "mode", from: stat ? formatMode(stat.mode) : undefined, to: formatMode(desired.mode) });
+  }
+  if (desired.owner !== undefined && (!stat || current.wantUid === undefined || stat.uid !== current.wantUid)) {
+    changes.push({ property: "owner", from: stat ? (current.owner ?? stat.uid) : undefined, to: desired.owner });
+  }
+  if (desired.group !== undefined && (!stat || current.wantGid === undefined || stat.gid !== current.wantGid)) {
+    changes.push({ property: "group", from: stat ? (current.group ?? stat.gid) : undefined, to: desired.group });
+  }
+  return changes;
+}
+
+/** Resolves a desired owner/group to ids at apply time, failing clearly when one does not exist. */
+export async function resolveOwnership(host: Host, desired: DesiredMetadata): Promise<{ uid?: number; gid?: number }> {
+  const uid = typeof desired.owner === "string" ? await host.lookupUser(desired.owner) : desired.owner;
+  if (desired.owner !== undefined && uid === undefined) throw new SousError("unknown-user", `owner ${JSON.stringify(desired.owner)}: no such user on ${host.name}`);
+  const gid = typeof desired.group === "string" ? await host.lookupGroup(desired.group) : desired.group;
+  if (desired.group !== undefined && gid === undefined) throw new SousError("unknown-group", `group ${JSON.stringify(desired.group)}: no such group on ${host.name}`);
+  return { uid, gid };
+}
+
+/** Applies mode/owner/group rows to an existing path. */
+export async function applyMetadata(host: Host, path: string, changes: Change[], desired: DesiredMetadata, options: { link?: boolean } = {}): Promise<void> {
+  const properties = new Set(changes.map((c) => c.property));
+  if (properties.has("owner") || properties.has("group")) {
+    const { uid, gid } = await resolveOwnership(host, desired);
+    await host.lchown(path, properties.has("owner") ? uid! : -1, properties.has("group") ? gid! : -1);
+  }
+  if (properties.has("mode") && desired.mode !== undefined && !options.link) await host.chmod(path, desired.mode);
+}
+
+/** SHA-256 of content, as hex. */
+export function sha256(content: Buffer | string): string {
+  return createHash("sha256").update(content).digest("hex");
+}
+
+function looksBinary(content: Buffer): boolean {
+  return content.subarray(0, 8000).includes(0);
+}
+
+const DIFF_LIMIT = 200_000;
+
+/** A unified diff of two versions of a file, or a one-line note for binary or huge content. */
+export function contentDiff(path: string, before: Buffer | undefined, after: Buffer): string {
+  if ((before && looksBinary(before)) || looksBinary(after)) return `Binary content differs (${before ? `${before.length} → ` : ""}${after.length} bytes)\n`;
+  if ((before?.length ?? 0) + after.length > DIFF_LIMIT) return `Content differs (${before ? `${before.length} → ` : ""}${after.length} bytes; too large to show)\n`;
+  return createTwoFilesPatch(before ? path : "/dev/null", path, before?.toString("utf8") ?? "", after.toString("utf8"), undefined, undefined, { context: 3 });
+}

@@ -1,0 +1,51 @@
+/** The explicit registry of resource types: names are unique; no module-global state. */
+import { SousError } from "../core/errors.js";
+import type { ResourceType } from "../core/resource.js";
+import { codeType } from "./code.js";
+import { directoryType } from "./directory.js";
+import { executeType } from "./execute.js";
+import { fileType } from "./file.js";
+import { linkType } from "./link.js";
+import { remoteFileType } from "./remote_file.js";
+import { templateType } from "./template.js";
+
+/** A set of resource types by name. */
+export class ResourceRegistry {
+  private readonly types = new Map<string, ResourceType>();
+
+  /** Adds a type; a second type with the same name is refused. */
+  register(type: ResourceType): this {
+    if (this.types.has(type.name)) throw new SousError("duplicate-resource-type", `resource type ${type.name} is already registered`);
+    this.types.set(type.name, type);
+    return this;
+  }
+
+  /** The type of that name, or undefined. */
+  tryGet(name: string): ResourceType | undefined {
+    return this.types.get(name);
+  }
+
+  /** The type of that name; throws naming the known types. */
+  get(name: string): ResourceType {
+    const type = this.types.get(name);
+    if (!type) throw new SousError("unknown-resource-type", `no resource type ${JSON.stringify(name)}; known types: ${[...this.types.keys()].join(", ")}`);
+    return type;
+  }
+
+  /** All types, in registration order. */
+  list(): ResourceType[] {
+    return [...this.types.values()];
+  }
+}
+
+/** A registry holding Sous's built-in resource types. */
+export function builtinRegistry(): ResourceRegistry {
+  return new ResourceRegistry()
+    .register(fileType)
+    .register(directoryType)
+    .register(linkType)
+    .register(templateType)
+    .register(remoteFileType)
+    .register(executeType)
+    .register(codeType);
+}

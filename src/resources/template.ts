@@ -1,0 +1,116 @@
+/** `template`: a file rendered from an ERB-like template (EJS) with typed variables. */
+import ejs from "ejs";
+import { SousError } from "../core/errors.js";
+import { prop } from "../core/properties.js";
+import type { ResourceType } from "../core/resource.js";
+import { applyCreate, applyDelete, type ManagedFileCurrent, type ManagedFileProperties, planCreate, planDelete, readManagedFile } from "./managed-file.js";
+import { sha256 } from "./metadata.js";
+
+/** Actions of `template`. */
+export type TemplateAction = "create" | "create_if_missing" | "delete" | "nothing";
+
+/** What a recipe writes for `template`. */
+export interface TemplateInput<V extends object = Record<string, unknown>> {
+  /** Absolute path of the rendered file (defaults to the resource name). */
+  path?: string;
+  /** Template file in the cookbook's `templates/` folder. */
+  source?: string;
+  /** The template text itself, instead of a source file. */
+  inline?: string;
+  /** Variables the template reads by name (`<%= port %>`). */
+  variables?: V;
+  mode?: number | string;
+  owner?: string | number;
+  group?: string | number;
+  /** How many previous versions to keep (default 5). */
+  backup?: number;
+  forceUnlink?: boolean;
+}
+
+interface TemplateProperties extends ManagedFileProperties {
+  source?: string;
+  inline?: string;
+  variables: Record<string, unknown>;
+}
+
+type Renderer = (locals: Record<string, unknown>) => string;
+
+const compiled = new Map<string, Renderer>();
+
+/** Compiles a template once per distinct text (renders are pure functions of the text). */
+function compile(text: string, filename: string): Renderer {
+  const key = `${filename}\u0000${sha256(text)}`;
+  let renderer = compiled.get(key);
+  if (!renderer) {
+    try {
+      renderer = ejs.compile(text, { filename, escape: (value: unknown) => String(value), compileDebug: true, async: false }) as Renderer;
+    } catch (error) {
+      throw new SousError("template-syntax", `template ${filename}: ${(error as Error).message}`);
+    }
+    compiled.set(key, renderer);
+  }
+  return renderer;
+}
+
+/** Renders template text with variables; errors name the template file and line. */
+export function renderTemplate(text: string, filename: string, variables: Record<string, unknown>): string {
+  const render = compile(text, filename);
+  try {
+    return render(variables);
+  } catch (error) {
+    const message = (error as Error).message.replace(/^ejs:/, `${filename}:`);
+    throw new SousError("template-render", `template ${message.startsWith(filename) ? "" : `${filename}: `}${message}`);
+  }
+}
+
+/** The `template` resource type. */
+export const templateType: ResourceType<TemplateProperties, ManagedFileCurrent> = {
+  name: "template",
+  description: "A file rendered from an ERB-like template with variables (EJS syntax: <%= %>, <% %>, -%>).",
+  actions: ["create", "create_if_missing", "delete", "nothing"],
+  defaultAction: "create",
+  identity: "path",
+  properties: {
+    path: prop.absolutePath({ role: "identity" }),
+    source: prop.string({ nonEmpty: true }),
+    inline: prop.string(),
+    variables: prop.object({ default: () => ({}) }),
+    mode: prop.mode(),
+    owner: prop.principal("user"),
+    group: prop.principal("group"),
+    backup: prop.integer({ role: "control", min: 0, default: 5 }),
+    forceUnlink: prop.boolean({ role: "control", default: false }),
+  },
+  validate(properties, actions) {
+    if (actions.includes("delete")) return [];
+    if (properties.source === undefined && properties.inline === undefined) return [["source", "give a template: source (a file in the cookbook's templates/) or inline text"]];
+    if (properties.source !== undefined && properties.inline !== undefined) return [["inline", "give either source or inline, not both"]];
+    return [];
+  },
+  provider: {
+    async read(context, properties, action) {
+      if (action === "delete") return readManagedFile(context, properties, undefined);
+      let text: string;
+      let filename: string;
+      if (properties.inline !== undefined) {
+        text = properties.inline;
+        filename = `${context.resource.id} (inline)`;
+      } else {
+        const file = await context.cookbookFile("templates", properties.source!);
+        text = file.content.toString("utf8");
+        filename = file.path;
+      }
+      const rendered = Buffer.from(renderTemplate(text, filename, properties.variables), "utf8");
+      return readManagedFile(context, properties, rendered);
+    },
+    plan(current, properties, action) {
+      if (action === "delete") return planDelete(current);
+      if (action === "create_if_missing" && current.stat) return { changes: [] };
+      return planCreate(current, properties);
+    },
+    async apply(context, plan, properties, action, current) {
+      if (action === "delete") return applyDelete(context, properties, current);
+      await applyCreate(context, plan, properties, current);
+    },
+  },
+};

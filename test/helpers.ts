@@ -1,0 +1,69 @@
+/** Test helpers: scratch directories, in-memory event capture, converge of declared resources. */
+import { mkdtempSync, rmSync, readdirSync, readFileSync, lstatSync, readlinkSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after } from "node:test";
+import { ResourceCollection } from "../src/core/collection.js";
+import { converge, type RunResult } from "../src/core/engine.js";
+import type { RunEvent } from "../src/core/events.js";
+import { resourceFunctions, type Resources, type NodeView } from "../src/dsl.js";
+import { LocalHost } from "../src/host/local.js";
+import { builtinRegistry } from "../src/resources/registry.js";
+import type { Host } from "../src/host/host.js";
+
+/** A scratch directory removed when the test file ends (also when it fails). */
+export function scratch(prefix = "sous-test-"): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const testNode = { name: "test", environment: "_default", runList: [], recipes: [], roles: [], attributes: {}, automatic: {}, platform: "debian", platformFamily: "debian", platformVersion: "12", hostname: "test", ipaddress: undefined } as NodeView;
+
+/** The outcome of converging a set of declarations. */
+export interface Converged {
+  result: RunResult;
+  events: RunEvent[];
+  updated: string[];
+}
+
+/**
+ * Declares resources with `declare` (a fresh collection each call), then converges them.
+ * `cookbookDir` serves templates/ and files/.
+ */
+export async function convergeWith(
+  declare: (resources: Resources) => void,
+  options: { dryRun?: boolean; host?: Host; backupDir?: string; cookbookDir?: string } = {},
+): Promise<Converged> {
+  const collection = new ResourceCollection();
+  const registry = builtinRegistry();
+  const cookbook = { name: "test", version: "1.0.0", dir: options.cookbookDir ?? "/nonexistent" };
+  const { declare: _declare, ...resources } = resourceFunctions(() => ({ collection, registry, recipe: "test::default", cookbook }), testNode);
+  declare(resources);
+  const frozen = collection.freeze();
+  const events: RunEvent[] = [];
+  const result = await converge({
+    host: options.host ?? new LocalHost(),
+    collection: frozen,
+    dryRun: options.dryRun,
+    events: (e) => events.push(e),
+    backupDir: options.backupDir ?? join(tmpdir(), "sous-test-backups-unused"),
+  });
+  const updated = events.filter((e) => e.type === "resource:updated").map((e) => (e as { resource: { id: string } }).resource.id);
+  return { result, events, updated };
+}
+
+/** A digest of everything under a directory: names, types, modes, owners, contents, link targets. */
+export function treeDigest(root: string): string {
+  const hash = createHash("sha256");
+  const visit = (path: string, rel: string) => {
+    const info = lstatSync(path);
+    hash.update(`${rel}\0${info.mode}\0${info.uid}\0${info.gid}\0${info.mtimeMs}\0`);
+    if (info.isSymbolicLink()) hash.update(readlinkSync(path));
+    else if (info.isFile()) hash.update(readFileSync(path));
+    else if (info.isDirectory()) for (const entry of readdirSync(path).sort()) visit(join(path, entry), `${rel}/${entry}`);
+  };
+  visit(root, ".");
+  return hash.digest("hex");
+}

@@ -6,8 +6,9 @@ import { findRepositoryRoot } from "../cookbook/repository.js";
 import { builtinRegistry } from "../resources/registry.js";
 import { VERSION } from "../version.js";
 import { checkRepository } from "./check.js";
-import { convergeCommand, type ConvergeCliOptions, type Output, UsageError } from "./converge.js";
+import { convergeCommand, type Output, UsageError } from "./converge.js";
 import { demoCommand } from "./demo.js";
+import { type PushCliOptions, pushCommand } from "./push.js";
 import { createCookbook, initRepository } from "./scaffold.js";
 import { registerServerCommands } from "./server-commands.js";
 
@@ -36,7 +37,10 @@ export function buildProgram(output: Output, exit: (code: number) => void): Comm
 
   program
     .command("converge")
-    .description("Converge this machine to its run list (recipes from the repository)")
+    .argument("[targets...]", "ssh://user@host[:port] targets to push to (default: this machine)")
+    .description("Converge this machine, or SSH targets, to the run list (recipes from the repository)")
+    .option("-i, --inventory <file>", "file of targets, one per line (push mode)")
+    .option("-c, --concurrency <n>", "how many targets at once (push mode)")
     .option("-r, --run-list <items>", "run list, comma-separated: 'recipe[web],role[base]'")
     .option("-E, --environment <name>", "environment (default: sous.config.ts's, or _default)")
     .option("-N, --node-name <name>", "node name (default: the machine's FQDN)")
@@ -50,7 +54,9 @@ export function buildProgram(output: Output, exit: (code: number) => void): Comm
     .option("--report <file>", "where to write the run report (default: .sous/runs/last-run.json)")
     .option("--backup-dir <dir>", "where previous versions of changed files are kept")
     .option("--no-color", "no colors")
-    .action(async (options: ConvergeCliOptions) => exit(await convergeCommand(options, output)));
+    .action(async (targets: string[], options: PushCliOptions) =>
+      exit(targets.length > 0 || options.inventory ? await pushCommand(targets, options, output) : await convergeCommand(options, output)),
+    );
 
   program
     .command("demo")

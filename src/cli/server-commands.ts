@@ -1,4 +1,850 @@
+// The commands that run or talk to a Sous server: `sous server`, and knife's object commands
+// (org, node, role, environment, data-bag, client, search, cookbook upload/download/...).
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, extname, join, relative, resolve, sep } from "node:path";
 import type { Command } from "commander";
+import { Option } from "commander";
+import semver from "semver";
+import { SousApiError, SousClient } from "../client/api.js";
+import type { ClientConfig } from "../client/config.js";
+import { readConfigFile, resolveConfig, sousHome, writeConfigFile } from "../client/config.js";
+import { decryptItem, encryptItem, isEncryptedItem, loadSecretFile } from "../client/encrypted-data-bag.js";
+import { generateKeyPair } from "../client/signing.js";
+import { SousError } from "../core/errors.js";
+import { unsafePathReason } from "../server/cookbooks.js";
+import type { CookbookManifest } from "../server/cookbooks.js";
+import { defaultDataDir, startServer } from "../server/server.js";
 
-/** Registers the commands that talk to a Sous server (filled in by the server subsystem). */
-export function registerServerCommands(_program: Command): void {}
+type Json = Record<string, unknown>;
+
+interface ConnectionFlags {
+  serverUrl?: string;
+  org?: string;
+  client?: string;
+  key?: string;
+  format?: "text" | "json";
+}
+
+/** Where the CLI writes: the program's configured output, so `main(argv, output)` captures it. */
+function writers(program: Command): { out: (text: string) => void; err: (text: string) => void } {
+  const config = program.configureOutput();
+  return {
+    out: (text) => (config.writeOut ? config.writeOut(text) : process.stdout.write(text)),
+    err: (text) => (config.writeErr ? config.writeErr(text) : process.stderr.write(text)),
+  };
+}
+
+function rootOf(command: Command): Command {
+  let current = command;
+  while (current.parent) current = current.parent;
+  return current;
+}
+
+/** Turns any failure into a SousError, which main() prints as one line and exit code 1. */
+function failure(error: unknown): SousError {
+  if (error instanceof SousError) return error;
+  if (error instanceof SousApiError) {
+    const hint = error.status === 401 ? " (check --client and --key, or SOUS_CLIENT and SOUS_KEY, and this machine's clock)" : "";
+    return new SousError(error.code, `${error.message}${hint}`);
+  }
+  return new SousError("failed", (error as Error).message ?? String(error));
+}
+
+/** Adds the connection flags every server command accepts. */
+function connectionOptions(command: Command): Command {
+  return command
+    .option("--server-url <url>", "Sous server URL (env SOUS_SERVER_URL, ~/.sous/config.json)")
+    .option("--org <name>", "organization (env SOUS_ORG)")
+    .option("--client <name>", "client name that signs requests (env SOUS_CLIENT)")
+    .option("--key <file>", "the client's private key (env SOUS_KEY)")
+    .addOption(new Option("--format <format>", "output format").choices(["text", "json"]).default("text"));
+}
+
+function clientFrom(flags: ConnectionFlags): SousClient {
+  const config = resolveConfig({
+    ...(flags.serverUrl ? { server_url: flags.serverUrl } : {}),
+    ...(flags.org ? { org: flags.org } : {}),
+    ...(flags.client ? { client: flags.client } : {}),
+    ...(flags.key ? { key: flags.key } : {}),
+  });
+  if (!config.server_url) throw new SousError("no_server", "no server configured: pass --server-url, set SOUS_SERVER_URL, or run `sous org create` to write ~/.sous/config.json");
+  if (!config.client) throw new SousError("no_client", "no client name configured: pass --client or set SOUS_CLIENT");
+  return new SousClient({ serverUrl: config.server_url, client: config.client, ...(config.org ? { org: config.org } : {}), ...(config.key ? { privateKeyFile: config.key } : {}) });
+}
+
+/** The options object commander passes last to an action (its own flags merged with its parents'). */
+function flagsOf(command: Command): ConnectionFlags & Json {
+  return command.optsWithGlobals() as ConnectionFlags & Json;
+}
+
+function action(fn: (command: Command, ...args: any[]) => Promise<void>) {
+  return async function (this: Command, ...args: unknown[]): Promise<void> {
+    // Commander passes (args..., options, command); the command is the last argument.
+    const command = args[args.length - 1] as Command;
+    try {
+      await fn(command, ...args.slice(0, -2));
+    } catch (error) {
+      throw failure(error);
+    }
+  };
+}
+
+function print(command: Command, value: unknown, text: () => string): void {
+  const { out } = writers(rootOf(command));
+  const flags = flagsOf(command);
+  if (flags.format === "json") out(`${JSON.stringify(value, null, 2)}\n`);
+  else {
+    const rendered = text();
+    out(rendered.endsWith("\n") || rendered === "" ? rendered : `${rendered}\n`);
+  }
+}
+
+function getPath(value: unknown, path: string): unknown {
+  let current = value;
+  for (const part of path.split(".")) {
+    if (typeof current !== "object" || current === null) return null;
+    current = (current as Json)[part];
+  }
+  return current === undefined ? null : current;
+}
+
+function scalar(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+function nodeSummary(node: Json): string {
+  const auto = (node.automatic ?? {}) as Json;
+  const lines = [
+    `Node Name:   ${String(node.name)}`,
+    `Environment: ${String(node.chef_environment)}`,
+    `Run List:    ${((node.run_list as string[]) ?? []).join(", ")}`,
+    `Platform:    ${scalar(auto.platform ?? "")} ${scalar(auto.platform_version ?? "")}`.trimEnd(),
+    `IP:          ${scalar(auto.ipaddress ?? "")}`,
+  ];
+  const run = node.last_run as Json | undefined;
+  if (run) lines.push(`Last run:    ${scalar(run.status ?? "")} ${scalar(run.end ?? run.start ?? "")} (${scalar(run.updated_resources ?? 0)} updated)`);
+  return lines.join("\n");
+}
+
+/** Loads an object from a .json, .js/.mjs or .ts file (role/environment definitions of a repository). */
+async function loadObjectFile(file: string): Promise<Json> {
+  const path = resolve(file);
+  if (!existsSync(path)) throw new SousError("no_such_file", `${file} does not exist`);
+  const ext = extname(path);
+  if (ext === ".json") {
+    try {
+      return JSON.parse(readFileSync(path, "utf8")) as Json;
+    } catch (error) {
+      throw new SousError("bad_json", `${file} is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  if (ext === ".ts" || ext === ".js" || ext === ".mjs" || ext === ".mts") {
+    const esbuild = await import("esbuild");
+    // Bundle so that local imports work; `sous` itself becomes identity helpers (role(), environment()).
+    const result = await esbuild.build({
+      entryPoints: [path],
+      bundle: true,
+      write: false,
+      format: "esm",
+      platform: "node",
+      logLevel: "silent",
+      plugins: [
+        {
+          name: "sous-shim",
+          setup(build) {
+            build.onResolve({ filter: /^sous(\/.*)?$/ }, () => ({ path: "sous", namespace: "sous-shim" }));
+            build.onLoad({ filter: /.*/, namespace: "sous-shim" }, () => ({
+              contents: "const id = (d) => d; export const role = id, environment = id, attributes = id, recipe = id, defineConfig = id;",
+              loader: "js",
+            }));
+          },
+        },
+      ],
+    });
+    const code = result.outputFiles[0]!.text;
+    const module = (await import(`data:text/javascript;base64,${Buffer.from(code).toString("base64")}`)) as { default?: unknown };
+    if (typeof module.default !== "object" || module.default === null) throw new SousError("bad_file", `${file}: the default export must be an object (role({...}) or environment({...}))`);
+    return { ...(module.default as Json) };
+  }
+  throw new SousError("bad_file", `${file}: expected a .json, .ts or .js file`);
+}
+
+/** Maps a repository's camelCase definition (roles/*.ts) onto the API's fields, naming it after the file when it has no name. */
+function fromDefinition(kind: "node" | "role" | "environment", data: Json, file: string): Json {
+  const renames: Record<string, string> = { runList: "run_list", envRunLists: "env_run_lists", defaultAttributes: "default_attributes", overrideAttributes: "override_attributes", cookbookVersions: "cookbook_versions", chefEnvironment: "chef_environment" };
+  const out: Json = {};
+  for (const [key, value] of Object.entries(data)) out[renames[key] ?? key] = value;
+  if (out.name === undefined) out.name = basename(file).replace(/\.(json|ts|js|mjs|mts)$/, "");
+  if (kind === "environment" && out.cookbook_versions === undefined) out.cookbook_versions = {};
+  return out;
+}
+
+function editInEditor(value: unknown): unknown {
+  const dir = mkdtempSync(join(tmpdir(), "sous-edit-"));
+  const file = join(dir, "object.json");
+  try {
+    writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
+    const editor = process.env.VISUAL || process.env.EDITOR || "vi";
+    const result = spawnSync("sh", ["-c", `${editor} "$1"`, "sous-edit", file], { stdio: "inherit" });
+    if (result.status !== 0) throw new SousError("editor_failed", `the editor (${editor}) exited with ${result.status ?? result.signal}; nothing was saved`);
+    try {
+      return JSON.parse(readFileSync(file, "utf8"));
+    } catch (error) {
+      throw new SousError("bad_json", `the edited text is not valid JSON (${(error as Error).message}); nothing was saved`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+type CollectionKind = "node" | "role" | "environment";
+const COLLECTION_PATH: Record<CollectionKind, string> = { node: "nodes", role: "roles", environment: "environments" };
+
+function registerCollection(program: Command, kind: CollectionKind): Command {
+  const path = COLLECTION_PATH[kind];
+  const group = program.command(kind).description(`Manage ${kind}s on the server`);
+
+  connectionOptions(group.command("list").description(`List ${kind}s`)).action(
+    action(async (command) => {
+      const client = clientFrom(flagsOf(command));
+      const names: string[] = [];
+      for (let start = 0; ; start += 1000) {
+        const page = await client.get<{ total: number; names: string[] }>(`${client.orgPath(path)}?start=${start}&rows=1000`);
+        names.push(...page.names);
+        if (page.names.length === 0 || names.length >= page.total) break;
+      }
+      print(command, names, () => names.join("\n"));
+    }),
+  );
+
+  connectionOptions(group.command("show").argument("<name>").description(`Show a ${kind}`).option("-a, --attribute <path...>", "only these attributes (dotted paths)")).action(
+    action(async (command, name: string) => {
+      const client = clientFrom(flagsOf(command));
+      const data = await client.get<Json>(client.orgPath(path, name));
+      const attributes = flagsOf(command).attribute as string[] | undefined;
+      if (attributes) {
+        const view = kind === "node" ? mergedNodeView(data) : data;
+        const picked = Object.fromEntries(attributes.map((a) => [a, getPath(view, a)]));
+        print(command, picked, () => attributes.map((a) => `${a}: ${scalar(picked[a])}`).join("\n"));
+        return;
+      }
+      print(command, data, () => (kind === "node" ? nodeSummary(data) : JSON.stringify(data, null, 2)));
+    }),
+  );
+
+  const create = connectionOptions(group.command("create").argument("<name>").description(`Create a ${kind}`))
+    .option("--run-list <items>", "run list, comma-separated (nodes and roles)")
+    .option("-E, --environment <name>", "environment (nodes)")
+    .option("--description <text>", "description (roles and environments)")
+    .option("--json <text>", "the whole object as JSON, merged over the flags");
+  create.action(
+    action(async (command, name: string) => {
+      const flags = flagsOf(command);
+      const client = clientFrom(flags);
+      const data: Json = { name };
+      if (flags.runList) data.run_list = String(flags.runList).split(",").map((s) => s.trim()).filter(Boolean);
+      if (flags.environment && kind === "node") data.chef_environment = flags.environment;
+      if (flags.description && kind !== "node") data.description = flags.description;
+      if (flags.json) Object.assign(data, parseJsonFlag(String(flags.json)));
+      const { body } = await client.request<Json>("POST", client.orgPath(path), { body: data });
+      print(command, body, () => `Created ${kind} ${name}`);
+    }),
+  );
+
+  connectionOptions(group.command("edit").argument("<name>").description(`Edit a ${kind} in $EDITOR (saved only if nobody changed it meanwhile)`)).action(
+    action(async (command, name: string) => {
+      const client = clientFrom(flagsOf(command));
+      const current = await client.request<Json>("GET", client.orgPath(path, name));
+      const edited = editInEditor(current.body);
+      if (JSON.stringify(edited) === JSON.stringify(current.body)) {
+        print(command, { name, changed: false }, () => `No change to ${kind} ${name}`);
+        return;
+      }
+      const { body } = await client.request<Json>("PUT", client.orgPath(path, name), { body: edited, ...(current.etag ? { ifMatch: current.etag } : {}) });
+      print(command, body, () => `Saved ${kind} ${name}`);
+    }),
+  );
+
+  connectionOptions(group.command("delete").argument("<name>").description(`Delete a ${kind}`)).action(
+    action(async (command, name: string) => {
+      const client = clientFrom(flagsOf(command));
+      await client.request("DELETE", client.orgPath(path, name));
+      print(command, { name, deleted: true }, () => `Deleted ${kind} ${name}`);
+    }),
+  );
+
+  connectionOptions(group.command("from-file").argument("<files...>").description(`Create or update ${kind}s from .json or .ts files`)).action(
+    action(async (command, files: string[]) => {
+      const client = clientFrom(flagsOf(command));
+      const saved: string[] = [];
+      for (const file of files) {
+        const data = fromDefinition(kind, await loadObjectFile(file), file);
+        await client.request("PUT", client.orgPath(path, String(data.name)), { body: data });
+        saved.push(String(data.name));
+      }
+      print(command, saved, () => saved.map((name) => `Saved ${kind} ${name}`).join("\n"));
+    }),
+  );
+  return group;
+}
+
+function mergedNodeView(node: Json): Json {
+  const merge = (target: Json, source: unknown): void => {
+    if (typeof source !== "object" || source === null || Array.isArray(source)) return;
+    for (const [key, value] of Object.entries(source)) {
+      if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+        const base = typeof target[key] === "object" && target[key] !== null && !Array.isArray(target[key]) ? (target[key] as Json) : {};
+        target[key] = base;
+        merge(base, value);
+      } else target[key] = value;
+    }
+  };
+  const view: Json = {};
+  for (const level of [node.default, node.normal, node.override, node.automatic]) merge(view, level);
+  return { ...view, name: node.name, chef_environment: node.chef_environment, run_list: node.run_list };
+}
+
+function parseJsonFlag(text: string): Json {
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("not a JSON object");
+    return value as Json;
+  } catch (error) {
+    throw new SousError("bad_json", `--json: ${(error as Error).message}`);
+  }
+}
+
+function registerRunList(node: Command): void {
+  const runList = node.command("run-list").description("Change a node's run list");
+  const change = (verb: "add" | "remove" | "set", apply: (current: string[], items: string[]) => string[]) =>
+    connectionOptions(runList.command(verb).argument("<node>").argument("<items...>", "role[x] or recipe[y], separated by spaces or commas").description(`${verb[0]!.toUpperCase()}${verb.slice(1)} run-list items`)).action(
+      action(async (command, name: string, items: string[]) => {
+        const client = clientFrom(flagsOf(command));
+        const normalized = items.flatMap((item) => item.split(",")).map((item) => item.trim()).filter(Boolean).map((item) => (item.includes("[") ? item : `recipe[${item}]`));
+        const current = await client.request<Json>("GET", client.orgPath("nodes", name));
+        const next = { ...current.body, run_list: apply((current.body.run_list as string[]) ?? [], normalized) };
+        const { body } = await client.request<Json>("PUT", client.orgPath("nodes", name), { body: next, ...(current.etag ? { ifMatch: current.etag } : {}) });
+        print(command, body, () => `${name}: ${((body.run_list as string[]) ?? []).join(", ") || "(empty run list)"}`);
+      }),
+    );
+  change("add", (current, items) => [...current, ...items.filter((item) => !current.includes(item))]);
+  change("remove", (current, items) => current.filter((item) => !items.includes(item)));
+  change("set", (_current, items) => items);
+}
+
+function registerDataBags(program: Command): void {
+  const group = program.command("data-bag").description("Manage data bags and their items (encrypted with --secret-file)");
+  const secretOption = (command: Command) => command.option("--secret-file <file>", "shared secret: encrypt on write, decrypt on read (never sent to the server)");
+
+  connectionOptions(group.command("list").argument("[bag]", "list this bag's items instead of the bags")).action(
+    action(async (command, bag?: string) => {
+      const client = clientFrom(flagsOf(command));
+      const page = await client.get<{ names: string[] }>(bag ? client.orgPath("data", bag) : client.orgPath("data"));
+      print(command, page.names, () => page.names.join("\n"));
+    }),
+  );
+
+  const writeItem = async (command: Command, bag: string, item: Json, mode: "create" | "upsert"): Promise<Json> => {
+    const flags = flagsOf(command);
+    const client = clientFrom(flags);
+    const sealed = flags.secretFile ? encryptItem(item, loadSecretFile(String(flags.secretFile))) : item;
+    if (mode === "create") return (await client.request<Json>("POST", client.orgPath("data", bag), { body: sealed })).body;
+    return (await client.request<Json>("PUT", client.orgPath("data", bag, String(item.id)), { body: sealed })).body;
+  };
+
+  secretOption(connectionOptions(group.command("create").argument("<bag>").argument("[item]").description("Create a data bag, or an item in one (from --json or $EDITOR)")))
+    .option("--json <text>", "the item as JSON")
+    .action(
+      action(async (command, bag: string, itemName?: string) => {
+        const flags = flagsOf(command);
+        const client = clientFrom(flags);
+        if (!itemName) {
+          await client.request("POST", client.orgPath("data"), { body: { name: bag } });
+          print(command, { name: bag }, () => `Created data bag ${bag}`);
+          return;
+        }
+        const item = flags.json ? parseJsonFlag(String(flags.json)) : (editInEditor({ id: itemName }) as Json);
+        item.id = itemName;
+        await writeItem(command, bag, item, "create");
+        print(command, { bag, id: itemName, encrypted: Boolean(flags.secretFile) }, () => `Created data bag item ${bag}/${itemName}${flags.secretFile ? " (encrypted)" : ""}`);
+      }),
+    );
+
+  secretOption(connectionOptions(group.command("show").argument("<bag>").argument("[item]").description("Show a data bag's items, or one item (decrypted with --secret-file)"))).action(
+    action(async (command, bag: string, itemName?: string) => {
+      const flags = flagsOf(command);
+      const client = clientFrom(flags);
+      if (!itemName) {
+        const page = await client.get<{ names: string[] }>(client.orgPath("data", bag));
+        print(command, page.names, () => page.names.join("\n"));
+        return;
+      }
+      const stored = await client.get<Json>(client.orgPath("data", bag, itemName));
+      const item = flags.secretFile ? decryptItem(stored, loadSecretFile(String(flags.secretFile))) : stored;
+      if (!flags.secretFile && isEncryptedItem(stored)) writers(rootOf(command)).err("sous: this item is encrypted; pass --secret-file to read it\n");
+      print(command, item, () => JSON.stringify(item, null, 2));
+    }),
+  );
+
+  secretOption(connectionOptions(group.command("edit").argument("<bag>").argument("<item>").description("Edit an item in $EDITOR (decrypted and re-encrypted with --secret-file)"))).action(
+    action(async (command, bag: string, itemName: string) => {
+      const flags = flagsOf(command);
+      const client = clientFrom(flags);
+      const key = flags.secretFile ? loadSecretFile(String(flags.secretFile)) : undefined;
+      const current = await client.request<Json>("GET", client.orgPath("data", bag, itemName));
+      const edited = editInEditor(key ? decryptItem(current.body, key) : current.body) as Json;
+      edited.id = itemName;
+      await client.request("PUT", client.orgPath("data", bag, itemName), { body: key ? encryptItem(edited, key) : edited, ...(current.etag ? { ifMatch: current.etag } : {}) });
+      print(command, { bag, id: itemName }, () => `Saved data bag item ${bag}/${itemName}`);
+    }),
+  );
+
+  secretOption(connectionOptions(group.command("from-file").argument("<bag>").argument("<files...>").description("Create or update items from JSON files (data_bags/BAG/ITEM.json)"))).action(
+    action(async (command, bag: string, files: string[]) => {
+      const saved: string[] = [];
+      for (const file of files) {
+        const item = await loadObjectFile(file);
+        if (item.id === undefined) item.id = basename(file).replace(/\.(json|ts|js)$/, "");
+        await writeItem(command, bag, item, "upsert");
+        saved.push(String(item.id));
+      }
+      print(command, saved, () => saved.map((id) => `Saved data bag item ${bag}/${id}`).join("\n"));
+    }),
+  );
+
+  connectionOptions(group.command("delete").argument("<bag>").argument("[item]").description("Delete a data bag (with its items) or one item")).action(
+    action(async (command, bag: string, itemName?: string) => {
+      const client = clientFrom(flagsOf(command));
+      await client.request("DELETE", itemName ? client.orgPath("data", bag, itemName) : client.orgPath("data", bag));
+      print(command, { bag, ...(itemName ? { id: itemName } : {}), deleted: true }, () => `Deleted data bag ${itemName ? "item " : ""}${bag}${itemName ? `/${itemName}` : ""}`);
+    }),
+  );
+}
+
+/** Writes a private key file (0600) next to the configuration; refuses to overwrite. */
+function writeKeyFile(path: string, pem: string): string {
+  const full = resolve(path);
+  if (existsSync(full)) throw new SousError("key_exists", `${full} already exists; move it away or pass another --key-out`);
+  mkdirSync(dirname(full), { recursive: true, mode: 0o700 });
+  writeFileSync(full, pem, { mode: 0o600 });
+  return full;
+}
+
+function registerClients(program: Command): void {
+  const group = program.command("client").description("Manage clients (identities with a key pair)");
+
+  connectionOptions(group.command("list")).action(
+    action(async (command) => {
+      const client = clientFrom(flagsOf(command));
+      const page = await client.get<{ names: string[] }>(client.orgPath("clients"));
+      print(command, page.names, () => page.names.join("\n"));
+    }),
+  );
+
+  connectionOptions(group.command("show").argument("<name>")).action(
+    action(async (command, name: string) => {
+      const client = clientFrom(flagsOf(command));
+      const data = await client.get<Json>(client.orgPath("clients", name));
+      print(command, data, () => `Client:    ${String(data.name)}\nAdmin:     ${String(data.admin)}\nValidator: ${String(data.validator)}\nCreated:   ${String(data.created_at)}`);
+    }),
+  );
+
+  connectionOptions(group.command("create").argument("<name>").description("Create a client; its key pair is made here and the private key never leaves this machine"))
+    .option("--admin", "an administrator of the organization")
+    .option("--key-out <file>", "where to write the private key (default ~/.sous/ORG/NAME.pem)")
+    .action(
+      action(async (command, name: string) => {
+        const flags = flagsOf(command);
+        const client = clientFrom(flags);
+        const keys = generateKeyPair();
+        const keyFile = String(flags.keyOut ?? join(sousHome(), client.options.org ?? "default", `${name}.pem`));
+        writeKeyFile(keyFile, keys.privateKey);
+        try {
+          await client.request("POST", client.orgPath("clients"), { body: { name, public_key: keys.publicKey, admin: flags.admin === true } });
+        } catch (error) {
+          rmSync(keyFile, { force: true });
+          throw error;
+        }
+        print(command, { name, key: resolve(keyFile) }, () => `Created client ${name}; private key in ${resolve(keyFile)}`);
+      }),
+    );
+
+  connectionOptions(group.command("rotate-key").argument("<name>").description("Give a client a new key pair (the old key stops working at once)"))
+    .option("--key-out <file>", "where to write the new private key (default ~/.sous/ORG/NAME.pem, replacing the old one)")
+    .action(
+      action(async (command, name: string) => {
+        const flags = flagsOf(command);
+        const client = clientFrom(flags);
+        const keys = generateKeyPair();
+        await client.request("PUT", client.orgPath("clients", name, "key"), { body: { public_key: keys.publicKey } });
+        const keyFile = resolve(String(flags.keyOut ?? join(sousHome(), client.options.org ?? "default", `${name}.pem`)));
+        mkdirSync(dirname(keyFile), { recursive: true, mode: 0o700 });
+        writeFileSync(keyFile, keys.privateKey, { mode: 0o600 });
+        print(command, { name, key: keyFile }, () => `Rotated the key of ${name}; new private key in ${keyFile}`);
+      }),
+    );
+
+  connectionOptions(group.command("delete").argument("<name>").description("Delete (revoke) a client")).action(
+    action(async (command, name: string) => {
+      const client = clientFrom(flagsOf(command));
+      await client.request("DELETE", client.orgPath("clients", name));
+      print(command, { name, deleted: true }, () => `Deleted client ${name}; its key no longer works`);
+    }),
+  );
+
+  connectionOptions(group.command("bootstrap-token").description("Make a one-time token with which a new node registers itself"))
+    .option("--ttl <seconds>", "how long the token is valid", "3600")
+    .action(
+      action(async (command) => {
+        const flags = flagsOf(command);
+        const client = clientFrom(flags);
+        const { body } = await client.request<{ token: string; expires_at: string }>("POST", client.orgPath("bootstrap-tokens"), { body: { ttl_seconds: Number(flags.ttl) } });
+        print(command, body, () => `${body.token}\n(valid once, until ${body.expires_at})`);
+      }),
+    );
+
+  connectionOptions(group.command("register").argument("<name>").description("Register this machine as a new client, with a bootstrap token or the validator key"))
+    .option("--token <token>", "one-time bootstrap token (otherwise --client/--key are the validator's)")
+    .requiredOption("--key-out <file>", "where to write this client's new private key")
+    .action(
+      action(async (command, name: string) => {
+        const flags = flagsOf(command);
+        const config = resolveConfig({ ...(flags.serverUrl ? { server_url: flags.serverUrl } : {}), ...(flags.org ? { org: flags.org } : {}), ...(flags.client ? { client: flags.client } : {}), ...(flags.key ? { key: flags.key } : {}) });
+        if (!config.server_url || !config.org) throw new SousError("no_server", "registration needs --server-url and --org");
+        const keys = generateKeyPair();
+        const body = { name, public_key: keys.publicKey, ...(flags.token ? { token: String(flags.token) } : {}) };
+        const client = flags.token
+          ? new SousClient({ serverUrl: config.server_url, org: config.org, client: name })
+          : clientFrom(flags);
+        await client.request("POST", client.orgPath("clients", "register"), { body, ...(flags.token ? { unsigned: true } : {}) });
+        const keyFile = writeKeyFile(String(flags.keyOut), keys.privateKey);
+        print(command, { name, key: keyFile }, () => `Registered client ${name}; private key in ${keyFile}`);
+      }),
+    );
+}
+
+function registerOrgs(program: Command): void {
+  const group = program.command("org").description("Manage organizations (server administrators)");
+  const serverAdminClient = (flags: ConnectionFlags & Json): SousClient => {
+    const config = resolveConfig(flags.serverUrl ? { server_url: flags.serverUrl } : {});
+    const serverUrl = config.server_url ?? "http://127.0.0.1:8787";
+    const keyFile = String(flags.serverKey ?? flags.key ?? join(defaultDataDir(sousHome()), "server-admin.pem"));
+    return new SousClient({ serverUrl, client: String(flags.serverClient ?? "server:admin"), privateKeyFile: keyFile });
+  };
+  const serverAdminOptions = (command: Command): Command =>
+    connectionOptions(command)
+      .option("--server-key <file>", "server administrator's key (default ~/.sous/server/server-admin.pem, written by the first `sous server` start)")
+      .option("--server-client <name>", "server administrator's client name", "server:admin");
+
+  serverAdminOptions(group.command("create").argument("<name>").description("Create an organization with an admin client and a validator; keys are written to ~/.sous/NAME/"))
+    .option("--full-name <text>", "display name")
+    .option("--admin-name <name>", "name of the first admin client", "admin")
+    .option("--no-use", "do not make it the default in ~/.sous/config.json")
+    .action(
+      action(async (command, name: string) => {
+        const flags = flagsOf(command);
+        const client = serverAdminClient(flags);
+        const adminName = String(flags.adminName);
+        const admin = generateKeyPair();
+        const validator = generateKeyPair();
+        const dir = join(sousHome(), name);
+        const adminKey = join(dir, `${adminName}.pem`);
+        const validatorKey = join(dir, `${name}-validator.pem`);
+        for (const file of [adminKey, validatorKey]) if (existsSync(file)) throw new SousError("key_exists", `${file} already exists; remove it or choose another organization name`);
+        await client.request("POST", "/api/v1/orgs", { body: { name, full_name: flags.fullName ?? name, admin: { name: adminName, public_key: admin.publicKey }, validator: { public_key: validator.publicKey } } });
+        writeKeyFile(adminKey, admin.privateKey);
+        writeKeyFile(validatorKey, validator.privateKey);
+        let configured = "";
+        if (flags.use !== false) {
+          const previous: ClientConfig = readConfigFile();
+          writeConfigFile({ ...previous, server_url: client.options.serverUrl, org: name, client: adminName, key: adminKey });
+          configured = `\n~/.sous/config.json now points at ${name} as ${adminName}`;
+        }
+        print(command, { name, admin: adminName, admin_key: adminKey, validator: `${name}-validator`, validator_key: validatorKey }, () => `Created organization ${name}\n  admin client ${adminName}: ${adminKey}\n  validator ${name}-validator: ${validatorKey}${configured}`);
+      }),
+    );
+
+  serverAdminOptions(group.command("list")).action(
+    action(async (command) => {
+      const { names } = await serverAdminClient(flagsOf(command)).get<{ names: string[] }>("/api/v1/orgs");
+      print(command, names, () => names.join("\n"));
+    }),
+  );
+
+  connectionOptions(group.command("show").argument("[name]")).action(
+    action(async (command, name?: string) => {
+      const flags = flagsOf(command);
+      const client = clientFrom({ ...flags, ...(name ? { org: name } : {}) });
+      const data = await client.get<Json>(client.orgPath());
+      print(command, data, () => `Organization: ${String(data.name)}\nFull name:    ${String(data.full_name)}\nCreated:      ${String(data.created_at)}`);
+    }),
+  );
+
+  serverAdminOptions(group.command("delete").argument("<name>").description("Delete an organization and everything in it")).option("--yes", "really").action(
+    action(async (command, name: string) => {
+      const flags = flagsOf(command);
+      if (flags.yes !== true) throw new SousError("not_confirmed", `deleting ${name} removes every node, role, cookbook and key in it; pass --yes to confirm`);
+      await serverAdminClient(flags).request("DELETE", `/api/v1/orgs/${encodeURIComponent(name)}`);
+      print(command, { name, deleted: true }, () => `Deleted organization ${name}`);
+    }),
+  );
+}
+
+function registerSearch(program: Command): void {
+  connectionOptions(
+    program
+      .command("search")
+      .argument("<index>", "node, role, environment, client, or a data bag name")
+      .argument("[query]", "Lucene query, e.g. 'role:web AND platform:debian'", "*:*")
+      .description("Search the server (Chef-style Lucene queries)"),
+  )
+    .option("-a, --attribute <path...>", "return only these attributes (dotted paths; partial search)")
+    .option("--rows <n>", "how many results", "1000")
+    .option("--start <n>", "skip this many results", "0")
+    .option("--sort <key>", "sort by a key, e.g. 'name desc' or 'cpu_total asc'")
+    .option("-i, --id-only", "names only")
+    .action(
+      action(async (command, index: string, query: string) => {
+        const flags = flagsOf(command);
+        const client = clientFrom(flags);
+        const params = new URLSearchParams({ q: query, rows: String(flags.rows), start: String(flags.start) });
+        if (flags.sort) params.set("sort", String(flags.sort));
+        const path = `${client.orgPath("search", index)}?${params}`;
+        const attributes = flags.attribute as string[] | undefined;
+        const nameOf = (row: Json): string => String(row.name ?? row.id ?? "");
+        if (attributes) {
+          const spec = Object.fromEntries(attributes.map((a) => [a, a.split(".")]));
+          const { body } = await client.request<{ total: number; rows: Array<{ name: string; data: Json }> }>("POST", path, { body: spec });
+          print(command, body, () => [`${body.total} result${body.total === 1 ? "" : "s"}`, ...body.rows.map((row) => `${row.name}: ${attributes.map((a) => `${a}=${scalar(row.data[a])}`).join("  ")}`)].join("\n"));
+          return;
+        }
+        const body = await client.get<{ total: number; rows: Json[] }>(path);
+        print(command, flags.idOnly ? body.rows.map(nameOf) : body, () =>
+          [`${body.total} result${body.total === 1 ? "" : "s"}`, ...body.rows.map((row) => (flags.idOnly || index !== "node" ? nameOf(row) : `${nameOf(row)}  ${String(row.chef_environment)}  ${((row.run_list as string[]) ?? []).join(",")}`))].join("\n"),
+        );
+      }),
+    );
+}
+
+function registerServer(program: Command): void {
+  program
+    .command("server")
+    .description("Run the Sous server (embedded SQLite by default, PostgreSQL with --database)")
+    .option("--database <url>", "postgres://user@host:port/db (default: SQLite in --data-dir)")
+    .option("--listen <host:port>", "address to listen on", "127.0.0.1:8787")
+    .option("--data-dir <dir>", "where the SQLite store and the first administrator key live (default ~/.sous/server)")
+    .option("--tls-cert <file>", "TLS certificate (PEM); plain HTTP without it, e.g. behind a proxy")
+    .option("--tls-key <file>", "TLS private key (PEM)")
+    .option("--clock-skew <seconds>", "accepted clock difference of signed requests", "300")
+    .option("--log", "log every request (JSON lines on stdout)")
+    .action(
+      action(async (command) => {
+        const flags = command.opts() as Json;
+        const { out } = writers(rootOf(command));
+        const listen = String(flags.listen);
+        const match = /^(.*):(\d+)$/.exec(listen);
+        if (!match) throw new SousError("bad_listen", `--listen ${listen}: expected HOST:PORT, e.g. 127.0.0.1:8787`);
+        const dataDir = resolve(String(flags.dataDir ?? defaultDataDir(sousHome())));
+        const started = Date.now();
+        const server = await startServer({
+          dataDir,
+          host: match[1]!.replace(/^\[(.*)\]$/, "$1"),
+          port: Number(match[2]),
+          ...(flags.database ? { database: String(flags.database) } : {}),
+          ...(flags.tlsCert ? { tlsCertFile: String(flags.tlsCert) } : {}),
+          ...(flags.tlsKey ? { tlsKeyFile: String(flags.tlsKey) } : {}),
+          clockSkewMs: Number(flags.clockSkew) * 1000,
+          logger: flags.log === true,
+        });
+        out(`Sous server listening on ${server.url} (store: ${flags.database ? "PostgreSQL" : join(dataDir, "sous.db")}; started in ${Date.now() - started} ms)\n`);
+        if (server.adminKeyFile) {
+          out(`First start: server administrator key written to ${server.adminKeyFile}\nNext: sous org create NAME --server-url ${server.url}${server.adminKeyFile === join(defaultDataDir(sousHome()), "server-admin.pem") ? "" : ` --server-key ${server.adminKeyFile}`}\n`);
+        }
+        await new Promise<void>((resolveStop) => {
+          const stop = (): void => {
+            process.off("SIGINT", stop);
+            process.off("SIGTERM", stop);
+            resolveStop();
+          };
+          process.on("SIGINT", stop);
+          process.on("SIGTERM", stop);
+        });
+        await server.close();
+        out("Sous server stopped\n");
+      }),
+    );
+}
+
+// ---- cookbooks ----
+
+interface LocalCookbook {
+  dir: string;
+  name: string;
+  version: string;
+  description: string;
+  dependencies: Record<string, string>;
+  files: Array<{ path: string; full: string; sha256: string; size: number }>;
+}
+
+const SKIPPED_DIRS = new Set(["node_modules", ".git", ".sous"]);
+
+/** Reads a cookbook folder: package.json for name, version and dependencies; every file, refusing links and unsafe names. */
+function readLocalCookbook(dir: string, maxFileSize: number): LocalCookbook {
+  const root = resolve(dir);
+  const packageFile = join(root, "package.json");
+  if (!existsSync(packageFile)) throw new SousError("not_a_cookbook", `${dir} has no package.json (a cookbook is an npm-style package: name, version, dependencies)`);
+  let pkg: Json;
+  try {
+    pkg = JSON.parse(readFileSync(packageFile, "utf8")) as Json;
+  } catch (error) {
+    throw new SousError("bad_json", `${packageFile}: ${(error as Error).message}`);
+  }
+  const name = String(pkg.name ?? basename(root));
+  const version = String(pkg.version ?? "");
+  if (!semver.valid(version)) throw new SousError("bad_version", `${packageFile}: version ${JSON.stringify(pkg.version)} is not a semantic version like 1.0.0`);
+  const files: LocalCookbook["files"] = [];
+  const walk = (current: string): void => {
+    for (const entry of readdirSync(current).sort()) {
+      const full = join(current, entry);
+      const info = lstatSync(full);
+      const rel = relative(root, full).split(sep).join("/");
+      if (info.isSymbolicLink()) throw new SousError("link_refused", `${rel} in ${name} is a symbolic link; cookbooks may hold only regular files`);
+      if (info.isDirectory()) {
+        if (!SKIPPED_DIRS.has(entry)) walk(full);
+        continue;
+      }
+      if (!info.isFile()) throw new SousError("special_file", `${rel} in ${name} is not a regular file`);
+      const reason = unsafePathReason(rel);
+      if (reason) throw new SousError("unsafe_path", `${rel} in ${name}: ${reason}`);
+      if (info.size > maxFileSize) throw new SousError("file_too_large", `${rel} in ${name} is ${info.size} bytes; the limit is ${maxFileSize}`);
+      const content = readFileSync(full);
+      files.push({ path: rel, full, sha256: createHash("sha256").update(content).digest("hex"), size: content.length });
+    }
+  };
+  walk(root);
+  const dependencies = (pkg.cookbookDependencies ?? pkg.dependencies ?? {}) as Record<string, string>;
+  return { dir: root, name, version, description: String(pkg.description ?? ""), dependencies, files };
+}
+
+/** Orders cookbooks so that each comes after the ones it depends on (among those being uploaded). */
+function dependencyOrder(cookbooks: LocalCookbook[]): LocalCookbook[] {
+  const byName = new Map(cookbooks.map((cookbook) => [cookbook.name, cookbook]));
+  const ordered: LocalCookbook[] = [];
+  const state = new Map<string, "visiting" | "done">();
+  const visit = (cookbook: LocalCookbook, chain: string[]): void => {
+    if (state.get(cookbook.name) === "done") return;
+    if (state.get(cookbook.name) === "visiting") throw new SousError("dependency_cycle", `cookbook dependency cycle: ${[...chain, cookbook.name].join(" -> ")}`);
+    state.set(cookbook.name, "visiting");
+    for (const dependency of Object.keys(cookbook.dependencies)) {
+      const local = byName.get(dependency);
+      if (local) visit(local, [...chain, cookbook.name]);
+    }
+    state.set(cookbook.name, "done");
+    ordered.push(cookbook);
+  };
+  for (const cookbook of cookbooks) visit(cookbook, []);
+  return ordered;
+}
+
+/** Adds `upload`, `download`, `list`, `show` and `delete` to the `cookbook` command that main.ts creates. */
+export function registerCookbookServerCommands(cookbook: Command): void {
+  connectionOptions(cookbook.command("upload").argument("<paths...>", "cookbook folders (or a cookbooks/ folder holding several)").description("Upload cookbooks; only files the server lacks are sent, dependencies are checked"))
+    .option("--freeze", "freeze the uploaded versions (they can no longer be overwritten)")
+    .option("--force", "overwrite a frozen version")
+    .action(
+      action(async (command, paths: string[]) => {
+        const flags = flagsOf(command);
+        const client = clientFrom(flags);
+        const dirs = paths.flatMap((path) => {
+          const full = resolve(path);
+          if (existsSync(join(full, "package.json"))) return [full];
+          if (existsSync(full) && lstatSync(full).isDirectory()) return readdirSync(full).sort().map((entry) => join(full, entry)).filter((entry) => existsSync(join(entry, "package.json")));
+          throw new SousError("not_a_cookbook", `${path} is neither a cookbook (a folder with package.json) nor a folder of cookbooks`);
+        });
+        const local = dependencyOrder(dirs.map((dir) => readLocalCookbook(dir, 8 * 1024 * 1024)));
+        const results: Json[] = [];
+        for (const book of local) {
+          const { body } = await client.request<{ missing: string[] }>("POST", client.orgPath("cookbooks", "check"), { body: { checksums: book.files.map((file) => file.sha256) } });
+          const missing = new Set(body.missing);
+          for (const file of book.files) {
+            if (!missing.has(file.sha256)) continue;
+            await client.request("PUT", client.orgPath("files", file.sha256), { body: readFileSync(file.full) });
+            missing.delete(file.sha256);
+          }
+          const manifest = { name: book.name, version: book.version, description: book.description, dependencies: book.dependencies, files: book.files.map(({ path, sha256, size }) => ({ path, sha256, size })), frozen: flags.freeze === true };
+          await client.request("PUT", `${client.orgPath("cookbooks", book.name, book.version)}${flags.force ? "?force=true" : ""}`, { body: manifest });
+          results.push({ name: book.name, version: book.version, files: book.files.length, sent: body.missing.length });
+        }
+        print(command, results, () => results.map((r) => `Uploaded ${String(r.name)}@${String(r.version)} (${String(r.files)} files, ${String(r.sent)} sent)`).join("\n"));
+      }),
+    );
+
+  connectionOptions(cookbook.command("download").argument("<name>").argument("[version]", "version (default: the newest)").description("Download a cookbook version into a folder"))
+    .option("--dir <dir>", "where to put it (default ./NAME-VERSION)")
+    .action(
+      action(async (command, name: string, version?: string) => {
+        const flags = flagsOf(command);
+        const client = clientFrom(flags);
+        const manifest = await client.get<CookbookManifest>(client.orgPath("cookbooks", name, version ?? "_latest"));
+        const target = resolve(String(flags.dir ?? `${name}-${manifest.version}`));
+        for (const file of manifest.files) {
+          // The server validated paths; check again, since this writes to the local disk.
+          const reason = unsafePathReason(file.path);
+          if (reason) throw new SousError("unsafe_path", `the server sent an unsafe path ${JSON.stringify(file.path)}: ${reason}`);
+          const content = (await client.request<Buffer>("GET", client.orgPath("files", file.sha256), { raw: true })).body;
+          if (createHash("sha256").update(content).digest("hex") !== file.sha256) throw new SousError("checksum_mismatch", `${file.path}: the downloaded content does not match its SHA-256`);
+          const destination = join(target, ...file.path.split("/"));
+          mkdirSync(dirname(destination), { recursive: true });
+          writeFileSync(destination, content);
+        }
+        print(command, { name, version: manifest.version, dir: target }, () => `Downloaded ${name}@${manifest.version} to ${target}`);
+      }),
+    );
+
+  connectionOptions(cookbook.command("list").description("List cookbooks and their versions on the server")).action(
+    action(async (command) => {
+      const client = clientFrom(flagsOf(command));
+      const { cookbooks } = await client.get<{ cookbooks: Record<string, string[]> }>(client.orgPath("cookbooks"));
+      print(command, cookbooks, () => Object.entries(cookbooks).map(([name, versions]) => `${name}  ${versions.join(", ")}`).join("\n"));
+    }),
+  );
+
+  connectionOptions(cookbook.command("show").argument("<name>").argument("[version]").description("Show a cookbook's versions, or one version's manifest")).action(
+    action(async (command, name: string, version?: string) => {
+      const client = clientFrom(flagsOf(command));
+      if (!version) {
+        const data = await client.get<{ versions: string[] }>(client.orgPath("cookbooks", name));
+        print(command, data, () => `${name}  ${data.versions.join(", ")}`);
+        return;
+      }
+      const manifest = await client.get<CookbookManifest>(client.orgPath("cookbooks", name, version));
+      print(command, manifest, () =>
+        [`${manifest.name}@${manifest.version}${manifest.frozen ? " (frozen)" : ""}`, `dependencies: ${Object.entries(manifest.dependencies).map(([d, r]) => `${d} ${r}`).join(", ") || "none"}`, ...manifest.files.map((f) => `  ${f.path}  ${f.size} B`)].join("\n"),
+      );
+    }),
+  );
+
+  connectionOptions(cookbook.command("delete").argument("<name>").argument("<version>").description("Delete a cookbook version")).action(
+    action(async (command, name: string, version: string) => {
+      const client = clientFrom(flagsOf(command));
+      await client.request("DELETE", client.orgPath("cookbooks", name, version));
+      print(command, { name, version, deleted: true }, () => `Deleted ${name}@${version}`);
+    }),
+  );
+}
+
+/** Registers the commands that run or talk to a Sous server. */
+export function registerServerCommands(program: Command): void {
+  registerServer(program);
+  registerOrgs(program);
+  const node = registerCollection(program, "node");
+  registerRunList(node);
+  registerCollection(program, "role");
+  registerCollection(program, "environment");
+  registerDataBags(program);
+  registerClients(program);
+  registerSearch(program);
+}

@@ -67,3 +67,51 @@ export function treeDigest(root: string): string {
   visit(root, ".");
   return hash.digest("hex");
 }
+
+/** The line number of the caller, to compare with the file:line that errors and events report. */
+export function lineHere(): number {
+  const frame = new Error().stack?.split("\n")[2] ?? "";
+  const match = /:(\d+):\d+\)?$/.exec(frame.trim());
+  if (!match) throw new Error(`cannot find a line number in ${JSON.stringify(frame)}`);
+  return Number(match[1]);
+}
+
+/** The events of one type, typed. */
+export function eventsOf<T extends RunEvent["type"]>(events: readonly RunEvent[], type: T): Array<Extract<RunEvent, { type: T }>> {
+  return events.filter((event): event is Extract<RunEvent, { type: T }> => event.type === type);
+}
+
+/** A real HTTP server on 127.0.0.1 with a port chosen by the kernel, closed when the test file ends. */
+export interface TestHttpServer {
+  /** The base URL, without a trailing slash. */
+  url: string;
+  /** How many requests each path has received. */
+  requests: Map<string, number>;
+  /** What each path serves (change it between runs); a missing path answers 404. */
+  routes: Map<string, Buffer | string>;
+}
+
+/** Starts a TestHttpServer serving `routes`. */
+export async function serveHttp(routes: Record<string, Buffer | string> = {}): Promise<TestHttpServer> {
+  const { createServer } = await import("node:http");
+  const state: TestHttpServer = { url: "", requests: new Map(), routes: new Map(Object.entries(routes)) };
+  const server = createServer((request, response) => {
+    const path = new URL(request.url ?? "/", "http://127.0.0.1").pathname;
+    state.requests.set(path, (state.requests.get(path) ?? 0) + 1);
+    const body = state.routes.get(path);
+    if (body === undefined) {
+      response.writeHead(404).end("not found");
+      return;
+    }
+    response.writeHead(200, { "content-type": "application/octet-stream" }).end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("the test HTTP server has no TCP address");
+  state.url = `http://127.0.0.1:${address.port}`;
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return state;
+}

@@ -63,6 +63,8 @@ class Run {
   private readonly counts: RunCounts;
   private readonly delayed = new Map<string, { target: DeclaredResource; action: string; source: DeclaredResource }>();
   private failure: ResourceFailedError | undefined;
+  /** Cookbook files read during this run: the workstation's sources do not change mid-run. */
+  private readonly sources = new Map<string, Promise<Buffer>>();
 
   constructor(private readonly options: ConvergeOptions) {
     this.runId = options.runId ?? randomUUID();
@@ -75,10 +77,11 @@ class Run {
     const { events, collection } = this.options;
     events({ type: "run:start", runId: this.runId, node: this.options.node ?? this.options.host.name, dryRun: this.dryRun, resourceCount: collection.resources.length, time: new Date().toISOString() });
 
+    // this.failure, not the outcome: an immediately notified resource may fail while its source reports "updated".
     outer: for (const resource of collection.resources) {
       for (const action of resource.actions) {
-        const outcome = await this.runAction(resource, action, undefined);
-        if (outcome === "failed") break outer;
+        await this.runAction(resource, action, undefined);
+        if (this.failure) break outer;
       }
     }
     let rounds = 0;
@@ -211,6 +214,7 @@ class Run {
 
   private contextFor(resource: DeclaredResource): ProviderContext {
     const { events, host } = this.options;
+    const sources = this.sources;
     return {
       host,
       resource,
@@ -222,7 +226,9 @@ class Run {
         const path = normalize(join(base, name));
         if (!path.startsWith(base + sep)) throw new SousError("bad-source", `${resource.id}: source ${JSON.stringify(name)} points outside the cookbook's ${kind}/ folder`);
         try {
-          return { path, content: await readFile(path) };
+          let content = sources.get(path);
+          if (!content) sources.set(path, (content = readFile(path)));
+          return { path, content: await content };
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code === "ENOENT") {
             throw new SousError("missing-source", `${resource.id}: cookbook ${resource.cookbook.name} has no ${kind}/${name} (looked for ${path})`);

@@ -86,11 +86,17 @@ class Run {
     }
     let rounds = 0;
     while (!this.failure && this.delayed.size > 0 && rounds++ < MAX_NOTIFICATION_ROUNDS) {
-      const batch = [...this.delayed.values()];
+      const batch = [...this.delayed.entries()];
       this.delayed.clear();
-      for (const { target, action, source } of batch) {
-        const outcome = await this.runAction(target, action, source);
-        if (outcome === "failed") break;
+      for (const [index, [, { target, action, source }]] of batch.entries()) {
+        await this.runAction(target, action, source);
+        if (this.failure) {
+          // The rest of this batch never ran: put it back first, so the report lists it as pending.
+          const queuedSince = [...this.delayed.entries()];
+          this.delayed.clear();
+          for (const [key, entry] of [...batch.slice(index + 1), ...queuedSince]) if (!this.delayed.has(key)) this.delayed.set(key, entry);
+          break;
+        }
       }
     }
     const pendingNotifications = [...this.delayed.values()].map((n) => `${n.action} ${n.target.id} (from ${n.source.id})`);

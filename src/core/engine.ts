@@ -37,6 +37,9 @@ export interface RunResult {
 
 type Outcome = "updated" | "up-to-date" | "skipped" | "failed" | "failed-ignored";
 
+/** Which outcome a resource is counted under when several of its actions ran. */
+const OUTCOME_RANK: Record<Outcome, number> = { "up-to-date": 0, skipped: 1, updated: 2, "failed-ignored": 3, failed: 3 };
+
 const REDACTED = "(sensitive value hidden)";
 const MAX_NOTIFICATION_ROUNDS = 100;
 
@@ -60,7 +63,8 @@ export async function converge(options: ConvergeOptions): Promise<RunResult> {
 class Run {
   private readonly runId: string;
   private readonly dryRun: boolean;
-  private readonly counts: RunCounts;
+  /** Each resource's strongest outcome so far: a notified action can run on a resource that already ran. */
+  private readonly outcomes = new Map<DeclaredResource, Outcome>();
   private readonly delayed = new Map<string, { target: DeclaredResource; action: string; source: DeclaredResource }>();
   private failure: ResourceFailedError | undefined;
   /** Cookbook files read during this run: the workstation's sources do not change mid-run. */
@@ -69,7 +73,6 @@ class Run {
   constructor(private readonly options: ConvergeOptions) {
     this.runId = options.runId ?? randomUUID();
     this.dryRun = options.dryRun === true;
-    this.counts = { resources: options.collection.resources.length, updated: 0, upToDate: 0, skipped: 0, failed: 0 };
   }
 
   async execute(): Promise<RunResult> {
@@ -102,17 +105,18 @@ class Run {
     const pendingNotifications = [...this.delayed.values()].map((n) => `${n.action} ${n.target.id} (from ${n.source.id})`);
     const status = this.failure ? "failed" : "converged";
     const durationMs = performance.now() - started;
+    const counts = this.tally();
     events({
       type: "run:finish",
       runId: this.runId,
       status,
       dryRun: this.dryRun,
-      counts: { ...this.counts },
+      counts,
       durationMs,
       pendingNotifications,
       ...(this.failure ? { error: { ...this.failure.failure, resource: this.failure.resource.id, location: this.failure.resource.location } } : {}),
     });
-    return { runId: this.runId, status, counts: { ...this.counts }, durationMs };
+    return { runId: this.runId, status, counts: { ...counts }, durationMs };
   }
 
   private async runAction(resource: DeclaredResource, action: string, notifiedBy: DeclaredResource | undefined): Promise<Outcome> {
@@ -121,7 +125,7 @@ class Run {
     const started = performance.now();
 
     if (action === "nothing") {
-      this.counts.upToDate += 1;
+      this.record(resource, "up-to-date");
       events({ type: "resource:up-to-date", resource: info, action, durationMs: 0 });
       return "up-to-date";
     }
@@ -129,7 +133,7 @@ class Run {
     try {
       const skip = await this.evaluateGuards(resource);
       if (skip) {
-        this.counts.skipped += 1;
+        this.record(resource, "skipped");
         events({ type: "resource:skipped", resource: info, action, guard: skip.guard, reason: skip.reason });
         return "skipped";
       }
@@ -145,12 +149,12 @@ class Run {
         const current = await provider.read(context, resource.properties, action);
         const plan = provider.plan(current, resource.properties, action);
         if (plan.changes.length === 0) {
-          this.counts.upToDate += 1;
+          this.record(resource, "up-to-date");
           events({ type: "resource:up-to-date", resource: info, action, durationMs: performance.now() - started });
           return "up-to-date";
         }
         if (!this.dryRun) await provider.apply(context, plan, resource.properties, action, current);
-        this.counts.updated += 1;
+        this.record(resource, "updated");
         const redacted = redact(resource, plan);
         events({
           type: "resource:updated",
@@ -175,9 +179,26 @@ class Run {
     }
   }
 
+  private record(resource: DeclaredResource, outcome: Outcome): void {
+    const previous = this.outcomes.get(resource);
+    if (previous === undefined || OUTCOME_RANK[outcome] > OUTCOME_RANK[previous]) this.outcomes.set(resource, outcome);
+  }
+
+  /** Counts resources, not actions, so that the tallies add up to at most the number of resources. */
+  private tally(): RunCounts {
+    const counts: RunCounts = { resources: this.options.collection.resources.length, updated: 0, upToDate: 0, skipped: 0, failed: 0 };
+    for (const outcome of this.outcomes.values()) {
+      if (outcome === "updated") counts.updated += 1;
+      else if (outcome === "up-to-date") counts.upToDate += 1;
+      else if (outcome === "skipped") counts.skipped += 1;
+      else counts.failed += 1;
+    }
+    return counts;
+  }
+
   private fail(resource: DeclaredResource, action: string, error: unknown, started: number): Outcome {
     const failure = failureInfo(resource, error);
-    this.counts.failed += 1;
+    this.record(resource, "failed");
     this.options.events({ type: "resource:failed", resource: resourceInfo(resource), action, ignored: resource.ignoreFailure, error: failure, durationMs: performance.now() - started });
     if (resource.ignoreFailure) return "failed-ignored";
     this.failure = new ResourceFailedError(resource, action, failure);

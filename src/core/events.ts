@@ -56,7 +56,7 @@ export type RunEvent =
       error?: FailureInfo & { resource?: string; location?: SourceLocation };
     };
 
-/** Tallies of one run. */
+/** Tallies of one run, per resource (failed > updated > skipped > up to date); resources never reached count in none. */
 export interface RunCounts {
   resources: number;
   updated: number;

@@ -1,4 +1,8 @@
-/** Cookbook version resolution: the newest version of each cookbook that satisfies every constraint. */
+/**
+ * Cookbook version resolution: one version of each cookbook the run list needs, the newest
+ * that satisfies every constraint, found by a depth-first search that backtracks when a
+ * choice leads to a conflict (so a version given up leaves none of its constraints behind).
+ */
 import semver from "semver";
 import { SousError } from "../core/errors.js";
 
@@ -16,52 +20,105 @@ interface Constraint {
   from: string;
 }
 
+/** Bounds the search: real repositories settle in a few dozen steps. */
+const MAX_STEPS = 100_000;
+
+const newestFirst = (a: CookbookInfo, b: CookbookInfo) => semver.rcompare(a.version, b.version);
+const describe = (constraints: readonly Constraint[]) => constraints.map((k) => `${k.range} (from ${k.from})`).join(" and ");
+
 /**
  * Resolves `wanted` cookbooks and their dependencies. `pins` are the environment's
- * constraints. Errors name the missing cookbook or the conflicting constraints and who set them.
+ * constraints. The result lists the run list's cookbooks first, then dependencies in the
+ * order they were found. Errors name the missing cookbook or the conflicting constraints
+ * and who set them.
  */
 export function resolveCookbooks(wanted: readonly string[], available: readonly CookbookInfo[], pins: Record<string, string>, environment: string): Map<string, CookbookInfo> {
-  const constraints = new Map<string, Constraint[]>();
-  const add = (name: string, constraint: Constraint) => {
-    const list = constraints.get(name) ?? [];
-    if (!list.some((c) => c.range === constraint.range && c.from === constraint.from)) list.push(constraint);
-    constraints.set(name, list);
-  };
-  for (const name of wanted) add(name, { range: "*", from: "the run list" });
   for (const [name, range] of Object.entries(pins)) {
     if (!semver.validRange(range)) throw new SousError("bad-version-constraint", `environment ${environment}: cookbook ${name} constraint ${JSON.stringify(range)} is not a semver range`);
   }
+  const versions = new Map<string, CookbookInfo[]>();
+  for (const cookbook of available) versions.set(cookbook.name, [...(versions.get(cookbook.name) ?? []), cookbook]);
+  for (const list of versions.values()) list.sort(newestFirst);
 
   const chosen = new Map<string, CookbookInfo>();
-  // Iterate to a fixed point: choosing a version adds its dependencies' constraints.
-  for (let round = 0; round < 1000; round++) {
-    let changed = false;
-    for (const [name, list] of constraints) {
-      const all = pins[name] ? [...list, { range: pins[name]!, from: `environment ${environment}` }] : list;
-      const candidates = available.filter((c) => c.name === name);
-      if (candidates.length === 0) {
-        const who = list.map((c) => c.from).join(", ");
-        throw new SousError("missing-cookbook", `cookbook ${name} is needed by ${who} but was not found in cookbooks/ or node_modules/`);
-      }
-      const fitting = candidates.filter((c) => all.every((k) => semver.satisfies(c.version, k.range, { includePrerelease: true })));
-      if (fitting.length === 0) {
-        const have = candidates.map((c) => c.version).join(", ");
-        throw new SousError(
-          "version-conflict",
-          `no version of cookbook ${name} satisfies ${all.map((k) => `${k.range} (from ${k.from})`).join(" and ")}; found versions: ${have}`,
-        );
-      }
-      const best = fitting.sort((a, b) => semver.rcompare(a.version, b.version))[0]!;
-      if (chosen.get(name) !== best) {
-        chosen.set(name, best);
-        changed = true;
-        for (const [dep, range] of Object.entries(best.dependencies)) {
-          if (!semver.validRange(range)) throw new SousError("bad-version-constraint", `cookbook ${name}@${best.version} (${best.dir}/package.json): dependency ${dep} ${JSON.stringify(range)} is not a semver range`);
-          add(dep, { range, from: `${name}@${best.version}` });
-        }
-      }
+  // The first dead end met on the newest-first path explains a failure best: it is where
+  // the most natural choices ran into each other.
+  let firstFailure: SousError | undefined;
+  let steps = 0;
+
+  /** Every constraint on `name` from the run list, the environment and the chosen cookbooks. */
+  const constraintsOn = (name: string): Constraint[] => {
+    const out: Constraint[] = wanted.includes(name) ? [{ range: "*", from: "the run list" }] : [];
+    for (const cookbook of chosen.values()) {
+      const range = cookbook.dependencies[name];
+      if (range !== undefined) out.push({ range, from: `${cookbook.name}@${cookbook.version}` });
     }
-    if (!changed) return chosen;
+    if (pins[name] !== undefined) out.push({ range: pins[name], from: `environment ${environment}` });
+    return out;
+  };
+
+  /** The next cookbook to choose: the run list's in order, then the chosen ones' dependencies. */
+  const nextUnchosen = (): string | undefined => {
+    const queue = [...wanted];
+    const seen = new Set<string>();
+    while (queue.length) {
+      const name = queue.shift()!;
+      if (seen.has(name)) continue;
+      seen.add(name);
+      const cookbook = chosen.get(name);
+      if (!cookbook) return name;
+      queue.push(...Object.keys(cookbook.dependencies));
+    }
+    return undefined;
+  };
+
+  const fail = (error: SousError): false => {
+    firstFailure ??= error;
+    return false;
+  };
+
+  const search = (): boolean => {
+    if (++steps > MAX_STEPS) throw new SousError("resolution-failed", `cookbook versions did not settle after ${MAX_STEPS} attempts; simplify the version constraints`);
+    const name = nextUnchosen();
+    if (name === undefined) return true;
+    const constraints = constraintsOn(name);
+    const candidates = versions.get(name) ?? [];
+    if (candidates.length === 0) {
+      const who = constraints.filter((k) => !k.from.startsWith("environment ")).map((k) => (k.from === "the run list" ? k.from : `${k.from} (${k.range})`));
+      return fail(new SousError("missing-cookbook", `cookbook ${name} is needed by ${who.join(", ")} but was not found in cookbooks/ or node_modules/`));
+    }
+    const fitting = candidates.filter((c) => constraints.every((k) => semver.satisfies(c.version, k.range, { includePrerelease: true })));
+    if (fitting.length === 0) {
+      return fail(new SousError("version-conflict", `no version of cookbook ${name} satisfies ${describe(constraints)}; found versions: ${candidates.map((c) => c.version).join(", ")}`));
+    }
+    for (const candidate of fitting) {
+      const clash = Object.entries(candidate.dependencies).find(([dep, range]) => {
+        if (!semver.validRange(range)) throw new SousError("bad-version-constraint", `cookbook ${name}@${candidate.version} (${candidate.dir}/package.json): dependency ${dep} ${JSON.stringify(range)} is not a semver range`);
+        const already = chosen.get(dep);
+        return already !== undefined && !semver.satisfies(already.version, range, { includePrerelease: true });
+      });
+      if (clash) {
+        const [dep, range] = clash;
+        const held = chosen.get(dep)!;
+        fail(new SousError("version-conflict", `cookbook ${name}@${candidate.version} needs ${dep} ${range}, which conflicts with ${describe(constraintsOn(dep))} (${dep}@${held.version} and the other versions found do not fit all)`));
+        continue;
+      }
+      chosen.set(name, candidate);
+      if (search()) return true;
+      chosen.delete(name);
+    }
+    return false;
+  };
+
+  if (!search()) throw firstFailure ?? new SousError("resolution-failed", "cookbook versions could not be resolved");
+  const ordered = new Map<string, CookbookInfo>();
+  const queue = [...wanted];
+  while (queue.length) {
+    const name = queue.shift()!;
+    const cookbook = chosen.get(name);
+    if (!cookbook || ordered.has(name)) continue;
+    ordered.set(name, cookbook);
+    queue.push(...Object.keys(cookbook.dependencies));
   }
-  throw new SousError("resolution-failed", "cookbook versions did not settle; the dependencies change with every choice");
+  return ordered;
 }

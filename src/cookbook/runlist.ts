@@ -40,6 +40,11 @@ export interface ExpandedRunList {
   recipes: string[];
   /** Roles in the order they were expanded, each once. */
   roles: string[];
+  /**
+   * The same roles in the order their attributes apply: each role after the roles it
+   * includes (so it wins over them) and after the roles before it in the run list.
+   */
+  rolesByPrecedence: string[];
 }
 
 /**
@@ -49,6 +54,7 @@ export interface ExpandedRunList {
 export function expandRunList(items: readonly RunListItem[], roles: ReadonlyMap<string, RoleDefinition>, environment: string): ExpandedRunList {
   const recipes: string[] = [];
   const seenRoles: string[] = [];
+  const rolesByPrecedence: string[] = [];
   const visit = (list: readonly RunListItem[], chain: string[]) => {
     for (const item of list) {
       if (item.kind === "recipe") {
@@ -71,8 +77,9 @@ export function expandRunList(items: readonly RunListItem[], roles: ReadonlyMap<
         throw new SousError("bad-run-list", `role[${item.name}]: ${(error as Error).message}`);
       }
       visit(parsed, [...chain, item.name]);
+      rolesByPrecedence.push(item.name);
     }
   };
   visit(items, []);
-  return { recipes, roles: seenRoles };
+  return { recipes, roles: seenRoles, rolesByPrecedence };
 }

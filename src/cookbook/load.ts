@@ -73,6 +73,24 @@ function definitionsOf<T>(kind: string, files: Record<string, string>, compiled:
   return out;
 }
 
+/**
+ * The run list's cookbooks in order, each after its dependencies (Chef's attribute file
+ * order), so a cookbook's defaults win over those of the cookbooks it depends on.
+ */
+function dependenciesFirst(wanted: readonly string[], resolved: ReadonlyMap<string, CookbookOnDisk>): CookbookOnDisk[] {
+  const ordered: CookbookOnDisk[] = [];
+  const visited = new Set<string>();
+  const visit = (name: string) => {
+    const cookbook = resolved.get(name);
+    if (!cookbook || visited.has(name)) return;
+    visited.add(name);
+    for (const dependency of Object.keys(cookbook.dependencies)) visit(dependency);
+    ordered.push(cookbook);
+  };
+  for (const name of wanted) visit(name);
+  return ordered;
+}
+
 /** Loads the recipes of a run list into a frozen collection, or throws with every problem found. */
 export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
   const repository = openRepository(options.root);
@@ -95,8 +113,8 @@ export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
   const wanted = [...new Set(expanded.recipes.map((r) => r.split("::")[0]!))];
   const resolved = resolveCookbooks(wanted, repository.cookbooks, environment?.cookbookVersions ?? {}, environmentName) as Map<string, CookbookOnDisk>;
 
-  const roleDefs = expanded.roles.map((r) => roles.get(r)!);
-  const cookbookDefaults = [...resolved.values()].map((c) => (compiled.cookbooks[c.dir]?.attributes ?? {}) as AttributeTree);
+  const roleDefs = expanded.rolesByPrecedence.map((r) => roles.get(r)!);
+  const cookbookDefaults = dependenciesFirst(wanted, resolved).map((c) => (compiled.cookbooks[c.dir]?.attributes ?? {}) as AttributeTree);
   const attributes = deepFreeze(
     mergeAttributes({
       default: cookbookDefaults,

@@ -10,7 +10,6 @@ import { convergeCommand, type Output, UsageError } from "./converge.js";
 import { demoCommand } from "./demo.js";
 import { type PushCliOptions, pushCommand } from "./push.js";
 import { createCookbook, initRepository } from "./scaffold.js";
-import { registerServerCommands } from "./server-commands.js";
 
 function defaultOutput(): Output {
   return {
@@ -26,8 +25,21 @@ function repositoryRoot(repo: string | undefined): string {
   return root;
 }
 
+/** Commands that never talk to a server: for them the server's modules are not loaded. */
+const LOCAL_COMMANDS = new Set(["converge", "demo", "init", "resources", "exec", "facts"]);
+const LOCAL_COOKBOOK_COMMANDS = new Set(["create", "check"]);
+
+/** Whether `argv` may need the server's commands (help needs them all). */
+function needsServerCommands(argv: readonly string[]): boolean {
+  const [first, second] = argv;
+  if (first === "-V" || first === "--version") return false;
+  if (first === undefined || first.startsWith("-")) return true;
+  if (LOCAL_COMMANDS.has(first)) return false;
+  return !(first === "cookbook" && second !== undefined && LOCAL_COOKBOOK_COMMANDS.has(second));
+}
+
 /** Builds the command tree; `exit` receives each command's exit code. */
-export function buildProgram(output: Output, exit: (code: number) => void): Command {
+export async function buildProgram(output: Output, exit: (code: number) => void, argv: readonly string[] = []): Promise<Command> {
   const program = new Command("sous")
     .description("Infrastructure as TypeScript code: converge machines, know the fleet, deploy applications.")
     .version(VERSION)
@@ -112,16 +124,24 @@ export function buildProgram(output: Output, exit: (code: number) => void): Comm
       exit(0);
     });
 
-  registerServerCommands(program);
+  if (needsServerCommands(argv)) {
+    const server = await import("./server-commands.js");
+    server.registerServerCommands(program);
+    server.registerCookbookServerCommands(cookbook);
+  }
   return program;
 }
 
 /** Runs the `sous` command line and resolves to the process exit code. */
 export async function main(argv: string[], output: Output = defaultOutput()): Promise<number> {
   let code = 0;
-  const program = buildProgram(output, (c) => {
-    code = c;
-  });
+  const program = await buildProgram(
+    output,
+    (c) => {
+      code = c;
+    },
+    argv,
+  );
   try {
     await program.parseAsync(argv, { from: "user" });
     return code;

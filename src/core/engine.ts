@@ -130,15 +130,17 @@ class Run {
       return "up-to-date";
     }
 
-    try {
-      const skip = await this.evaluateGuards(resource);
-      if (skip) {
-        this.record(resource, "skipped");
-        events({ type: "resource:skipped", resource: info, action, guard: skip.guard, reason: skip.reason });
-        return "skipped";
+    if (resource.onlyIf !== undefined || resource.notIf !== undefined) {
+      try {
+        const skip = await this.evaluateGuards(resource);
+        if (skip) {
+          this.record(resource, "skipped");
+          events({ type: "resource:skipped", resource: info, action, guard: skip.guard, reason: skip.reason });
+          return "skipped";
+        }
+      } catch (error) {
+        return this.fail(resource, action, error, started);
       }
-    } catch (error) {
-      return this.fail(resource, action, error, started);
     }
 
     const context = this.contextFor(resource);

@@ -1,7 +1,7 @@
 /** The local machine as a Host: Node's file system and process APIs. */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { constants, promises as fs } from "node:fs";
+import * as fs from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { SousError } from "../core/errors.js";
 import { type Command, displayCommand, type ExecOptions, type ExecResult, type FileStat, type Host, type WriteOptions } from "./host.js";
@@ -32,7 +32,11 @@ interface Account {
   id: number;
 }
 
-/** This machine. */
+/**
+ * This machine. File operations use Node's synchronous calls on purpose: a converge works
+ * through resources one at a time, and a synchronous lstat or read costs microseconds where
+ * the promise form costs a thread-pool round trip each.
+ */
 export class LocalHost implements Host {
   readonly name = "local";
   /** `root` lets tests point user and group lookups at a disposable /etc. */
@@ -97,7 +101,7 @@ export class LocalHost implements Host {
 
   async tryReadFile(path: string): Promise<Buffer | undefined> {
     try {
-      return await fs.readFile(path);
+      return fs.readFileSync(path);
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw error;
@@ -106,26 +110,26 @@ export class LocalHost implements Host {
 
   async writeFileAtomic(path: string, data: Buffer | string, options: WriteOptions = {}): Promise<void> {
     const temp = join(dirname(path), `.${basename(path)}.sous-${randomBytes(6).toString("hex")}`);
-    const handle = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, options.mode ?? 0o644);
+    const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, options.mode ?? 0o644);
     try {
       try {
-        await handle.writeFile(data);
-        if (options.mode !== undefined) await handle.chmod(options.mode);
-        if (options.uid !== undefined || options.gid !== undefined) await handle.chown(options.uid ?? -1, options.gid ?? -1);
-        await handle.sync();
+        fs.writeFileSync(fd, data);
+        if (options.mode !== undefined) fs.fchmodSync(fd, options.mode);
+        if (options.uid !== undefined || options.gid !== undefined) fs.fchownSync(fd, options.uid ?? -1, options.gid ?? -1);
+        fs.fsyncSync(fd);
       } finally {
-        await handle.close();
+        fs.closeSync(fd);
       }
-      await fs.rename(temp, path);
+      fs.renameSync(temp, path);
     } catch (error) {
-      await fs.rm(temp, { force: true });
+      fs.rmSync(temp, { force: true });
       throw error;
     }
   }
 
   async tryLstat(path: string): Promise<FileStat | undefined> {
     try {
-      return toStat(await fs.lstat(path));
+      return toStat(fs.lstatSync(path));
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw error;
@@ -134,57 +138,57 @@ export class LocalHost implements Host {
 
   async tryStat(path: string): Promise<FileStat | undefined> {
     try {
-      return toStat(await fs.stat(path));
+      return toStat(fs.statSync(path));
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw error;
     }
   }
 
-  readlink(path: string): Promise<string> {
-    return fs.readlink(path);
+  async readlink(path: string): Promise<string> {
+    return fs.readlinkSync(path);
   }
 
-  symlink(target: string, path: string): Promise<void> {
-    return fs.symlink(target, path);
+  async symlink(target: string, path: string): Promise<void> {
+    fs.symlinkSync(target, path);
   }
 
-  hardlink(existing: string, path: string): Promise<void> {
-    return fs.link(existing, path);
+  async hardlink(existing: string, path: string): Promise<void> {
+    fs.linkSync(existing, path);
   }
 
   async mkdir(path: string, options: { recursive?: boolean; mode?: number } = {}): Promise<void> {
-    await fs.mkdir(path, { recursive: options.recursive ?? false, mode: options.mode ?? 0o755 });
+    fs.mkdirSync(path, { recursive: options.recursive ?? false, mode: options.mode ?? 0o755 });
   }
 
-  chmod(path: string, mode: number): Promise<void> {
-    return fs.chmod(path, mode);
+  async chmod(path: string, mode: number): Promise<void> {
+    fs.chmodSync(path, mode);
   }
 
-  lchown(path: string, uid: number, gid: number): Promise<void> {
-    return fs.lchown(path, uid, gid);
+  async lchown(path: string, uid: number, gid: number): Promise<void> {
+    fs.lchownSync(path, uid, gid);
   }
 
   async remove(path: string, options: { recursive?: boolean } = {}): Promise<void> {
     const stat = await this.tryLstat(path);
     if (!stat) return;
     if (stat.type === "directory") {
-      if (options.recursive) await fs.rm(path, { recursive: true, force: true });
-      else await fs.rmdir(path);
-    } else await fs.unlink(path);
+      if (options.recursive) fs.rmSync(path, { recursive: true, force: true });
+      else fs.rmdirSync(path);
+    } else fs.unlinkSync(path);
   }
 
-  rename(from: string, to: string): Promise<void> {
-    return fs.rename(from, to);
+  async rename(from: string, to: string): Promise<void> {
+    fs.renameSync(from, to);
   }
 
-  readdir(path: string): Promise<string[]> {
-    return fs.readdir(path);
+  async readdir(path: string): Promise<string[]> {
+    return fs.readdirSync(path);
   }
 
   async touch(path: string): Promise<void> {
     const now = new Date();
-    await fs.utimes(path, now, now);
+    fs.utimesSync(path, now, now);
   }
 
   async lookupUser(name: string): Promise<number | undefined> {

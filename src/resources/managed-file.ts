@@ -6,7 +6,7 @@ import { SousError } from "../core/errors.js";
 import type { Change, Plan, ProviderContext } from "../core/resource.js";
 import type { FileStat } from "../host/host.js";
 import { backupFile } from "./backup.js";
-import { applyMetadata, contentDiff, type CurrentMetadata, type DesiredMetadata, planMetadata, readMetadata, resolveOwnership, sha256 } from "./metadata.js";
+import { applyMetadata, contentDiff, loadDiffLibrary, type CurrentMetadata, type DesiredMetadata, planMetadata, readMetadata, resolveOwnership, sha256 } from "./metadata.js";
 
 /** Properties every managed file has. */
 export interface ManagedFileProperties extends DesiredMetadata {
@@ -36,6 +36,7 @@ export async function readManagedFile(context: ProviderContext, properties: Mana
   ]);
   // A size mismatch already proves the content differs; read it only to show the diff.
   const shown = usable && desired !== undefined && content === undefined ? await host.tryReadFile(properties.path) : content;
+  if (desired !== undefined && (shown === undefined || !shown.equals(desired))) await loadDiffLibrary();
   return { ...metadata, content: shown, desired };
 }
 

@@ -3,7 +3,6 @@
  * that manages a path (file, directory, template, remote_file, link).
  */
 import { createHash } from "node:crypto";
-import { createTwoFilesPatch } from "diff";
 import { SousError } from "../core/errors.js";
 import type { Change } from "../core/resource.js";
 import type { FileStat, Host } from "../host/host.js";
@@ -87,9 +86,17 @@ function looksBinary(content: Buffer): boolean {
 
 const DIFF_LIMIT = 200_000;
 
+let diffLibrary: typeof import("diff") | undefined;
+
+/** Loads the diff library; called by read steps before a plan may need a diff (a no-op run never does). */
+export async function loadDiffLibrary(): Promise<void> {
+  diffLibrary ??= await import("diff");
+}
+
 /** A unified diff of two versions of a file, or a one-line note for binary or huge content. */
 export function contentDiff(path: string, before: Buffer | undefined, after: Buffer): string {
   if ((before && looksBinary(before)) || looksBinary(after)) return `Binary content differs (${before ? `${before.length} → ` : ""}${after.length} bytes)\n`;
   if ((before?.length ?? 0) + after.length > DIFF_LIMIT) return `Content differs (${before ? `${before.length} → ` : ""}${after.length} bytes; too large to show)\n`;
-  return createTwoFilesPatch(before ? path : "/dev/null", path, before?.toString("utf8") ?? "", after.toString("utf8"), undefined, undefined, { context: 3 });
+  if (!diffLibrary) return `Content differs (${before ? `${before.length} → ` : ""}${after.length} bytes)\n`;
+  return diffLibrary.createTwoFilesPatch(before ? path : "/dev/null", path, before?.toString("utf8") ?? "", after.toString("utf8"), undefined, undefined, { context: 3 });
 }

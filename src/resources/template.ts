@@ -1,5 +1,4 @@
 /** `template`: a file rendered from an ERB-like template (EJS) with typed variables. */
-import ejs from "ejs";
 import { SousError } from "../core/errors.js";
 import { prop } from "../core/properties.js";
 import type { ResourceType } from "../core/resource.js";
@@ -36,9 +35,16 @@ interface TemplateProperties extends ManagedFileProperties {
 type Renderer = (locals: Record<string, unknown>) => string;
 
 const compiled = new Map<string, Renderer>();
+let ejsLibrary: typeof import("ejs") | undefined;
+
+/** Loads the template engine on first use, so runs without templates never pay for it. */
+async function loadEjs(): Promise<typeof import("ejs")> {
+  ejsLibrary ??= (await import("ejs")).default as unknown as typeof import("ejs");
+  return ejsLibrary;
+}
 
 /** Compiles a template once per distinct text (renders are pure functions of the text). */
-function compile(text: string, filename: string): Renderer {
+function compile(ejs: typeof import("ejs"), text: string, filename: string): Renderer {
   const key = `${filename}\u0000${sha256(text)}`;
   let renderer = compiled.get(key);
   if (!renderer) {
@@ -53,8 +59,8 @@ function compile(text: string, filename: string): Renderer {
 }
 
 /** Renders template text with variables; errors name the template file and line. */
-export function renderTemplate(text: string, filename: string, variables: Record<string, unknown>): string {
-  const render = compile(text, filename);
+export async function renderTemplate(text: string, filename: string, variables: Record<string, unknown>): Promise<string> {
+  const render = compile(await loadEjs(), text, filename);
   try {
     return render(variables);
   } catch (error) {
@@ -100,7 +106,7 @@ export const templateType: ResourceType<TemplateProperties, ManagedFileCurrent> 
         text = file.content.toString("utf8");
         filename = file.path;
       }
-      const rendered = Buffer.from(renderTemplate(text, filename, properties.variables), "utf8");
+      const rendered = Buffer.from(await renderTemplate(text, filename, properties.variables), "utf8");
       return readManagedFile(context, properties, rendered);
     },
     plan(current, properties, action) {

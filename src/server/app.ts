@@ -70,6 +70,12 @@ function jsonBody(request: FastifyRequest): unknown {
   }
 }
 
+function jsonObjectBody(request: FastifyRequest): JsonObject {
+  const body = jsonBody(request);
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw badRequest("invalid_body", "the request body must be a JSON object");
+  return body as JsonObject;
+}
+
 function ifMatch(request: FastifyRequest): string | undefined {
   const value = request.headers["if-match"];
   if (value === undefined) return undefined;
@@ -138,7 +144,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   app.post(`${v}/orgs`, async (request, reply) => {
     need(request, "server-admin");
-    const body = jsonBody(request) as JsonObject;
+    const body = jsonObjectBody(request);
     const name = checkName("organization", body?.name);
     if (!/^[a-z0-9][a-z0-9_-]*$/.test(name)) throw badRequest("invalid_name", `organization name '${name}' must be lower-case letters, digits, '-' or '_'`);
     const admin = (body.admin ?? {}) as JsonObject;
@@ -248,7 +254,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.post(`${v}/orgs/:org/clients`, async (request, reply) => {
     const { org } = request.params as Params;
     need(request, "org-admin");
-    const body = jsonBody(request) as JsonObject;
+    const body = jsonObjectBody(request);
     const client = newClientRecord(body, body.admin === true);
     await putClient(store, org!, client, "create");
     return reply.code(201).send(publicClient(client));
@@ -258,7 +264,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.post(`${v}/orgs/:org/clients/register`, { config: { public: true } }, async (request, reply) => {
     const { org } = request.params as Params;
     await requireOrg(org!);
-    const body = jsonBody(request) as JsonObject;
+    const body = jsonObjectBody(request);
     if (typeof body?.token === "string") {
       const hash = createHash("sha256").update(body.token).digest("hex");
       if (!(await store.consumeBootstrapToken(org!, hash))) throw new ApiError(401, "bad_token", "the bootstrap token is unknown, already used or expired; ask an administrator for a new one (sous client bootstrap-token)");
@@ -274,7 +280,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.post(`${v}/orgs/:org/bootstrap-tokens`, async (request, reply) => {
     const { org } = request.params as Params;
     need(request, "org-admin");
-    const body = request.body && (request.body as Buffer).length > 0 ? (jsonBody(request) as JsonObject) : {};
+    const body = request.body && (request.body as Buffer).length > 0 ? jsonObjectBody(request) : {};
     const ttl = body.ttl_seconds === undefined ? 3600 : Number(body.ttl_seconds);
     if (!Number.isInteger(ttl) || ttl < 1 || ttl > 7 * 86400) throw badRequest("invalid_field", "ttl_seconds must be a whole number from 1 to 604800");
     const token = randomBytes(24).toString("base64url");
@@ -294,7 +300,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.put(`${v}/orgs/:org/clients/:name/key`, async (request) => {
     const { org, name } = request.params as Params;
     need(request, { client: name! });
-    const body = jsonBody(request) as JsonObject;
+    const body = jsonObjectBody(request);
     const problem = publicKeyProblem(body?.public_key);
     if (problem) throw badRequest("invalid_public_key", problem);
     const found = await store.get<ClientRecord>({ org: org!, kind: "client", name: name! });
@@ -328,7 +334,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.post(`${v}/orgs/:org/data`, async (request, reply) => {
     const { org } = request.params as Params;
     need(request, "org-admin");
-    const body = jsonBody(request) as JsonObject;
+    const body = jsonObjectBody(request);
     const name = checkName("data bag", body?.name);
     if (["node", "role", "environment", "client"].includes(name)) throw badRequest("invalid_name", `'${name}' is a built-in search index; choose another data bag name`);
     await store.put({ org: org!, kind: "data_bag", name }, { name }, { mode: "create" });
@@ -459,7 +465,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.post(`${v}/orgs/:org/cookbooks/check`, async (request) => {
     const { org } = request.params as Params;
     need(request, "org-admin");
-    const body = jsonBody(request) as JsonObject;
+    const body = jsonObjectBody(request);
     if (!Array.isArray(body?.checksums) || !body.checksums.every((sum) => typeof sum === "string" && /^[0-9a-f]{64}$/.test(sum))) {
       throw badRequest("invalid_field", "checksums must be an array of SHA-256 hex strings");
     }
@@ -517,7 +523,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.post(`${v}/orgs/:org/environments/:name/cookbook_versions`, async (request) => {
     const { org, name } = request.params as Params;
     need(request, "org-read");
-    const body = jsonBody(request) as JsonObject;
+    const body = jsonObjectBody(request);
     const runList = checkRunList(body?.run_list, "run_list");
     const environment = await store.get<JsonObject>({ org: org!, kind: "environment", name: name! });
     if (!environment) throw notFound("environment", name!);

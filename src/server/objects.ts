@@ -129,8 +129,8 @@ export function normalizeEnvironment(input: unknown, urlName?: string): JsonObje
 /** A data bag item from a request body: any JSON object whose `id` is its name. */
 export function normalizeItem(input: unknown, urlName?: string): JsonObject {
   const body = requireBody(input, "data bag item");
-  nameFrom(body, urlName, "data bag item", "id");
-  return body;
+  const id = nameFrom(body, urlName, "data bag item", "id");
+  return { ...body, id };
 }
 
 /** The search index a kind of object lives in and the rows it contributes. */

@@ -24,7 +24,9 @@ describe("two servers on one PostgreSQL", { skip: postgres.skip ?? false }, () =
     const fresh = await postgres.location();
     cleanup = fresh.cleanup;
     // Both start at once: one creates the schema and the first administrator, the other waits and reuses them.
-    [a, b] = await Promise.all(dirs.map((dataDir) => startServer({ dataDir, port: 0, location: fresh.location })));
+    const started = await Promise.all(dirs.map((dataDir) => startServer({ dataDir, port: 0, location: fresh.location })));
+    a = started[0]!;
+    b = started[1]!;
     assert.equal([a.adminKeyFile, b.adminKeyFile].filter(Boolean).length, 1, "exactly one server wrote the administrator key");
     const first = a.adminKeyFile ? a : b;
     const serverAdmin = new SousClient({ serverUrl: first.url, client: first.adminClient, privateKeyFile: first.adminKeyFile! });

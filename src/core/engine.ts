@@ -172,7 +172,7 @@ class Run {
         return "updated";
       } catch (error) {
         if (attempt < attempts) {
-          events({ type: "resource:retry", resource: info, action, attempt, error: mask(resource, errorMessage(error)) });
+          events({ type: "resource:retry", resource: info, action, attempt, error: failureInfo(resource, error).message });
           await new Promise((resolve) => setTimeout(resolve, resource.retryDelaySeconds * 1000));
           continue;
         }
@@ -284,12 +284,22 @@ function redact(resource: DeclaredResource, plan: Plan): { changes: Change[]; di
   return diff === undefined ? { changes } : { changes, diff };
 }
 
-/** Replaces every sensitive property value that appears in a message with ***. */
+/** Replaces every sensitive property value (strings, also inside arrays and objects) that appears in a message with ***. */
 function mask(resource: DeclaredResource, text: string): string {
-  let out = text;
+  const secrets: string[] = [];
+  const collect = (value: unknown, depth: number): void => {
+    if (typeof value === "string") {
+      if (value.length >= 3) secrets.push(value);
+    } else if (value !== null && typeof value === "object" && !Buffer.isBuffer(value) && depth < 8) {
+      for (const item of Object.values(value)) collect(item, depth + 1);
+    }
+  };
   for (const [key, value] of Object.entries(resource.properties)) {
-    if (typeof value === "string" && value.length >= 3 && isSensitive(resource, key) && key !== resource.resourceType.identity) out = out.split(value).join("***");
+    if (isSensitive(resource, key) && key !== resource.resourceType.identity) collect(value, 0);
   }
+  // Longest first, so that a secret containing another is masked whole.
+  let out = text;
+  for (const secret of secrets.sort((a, b) => b.length - a.length)) out = out.split(secret).join("***");
   return out;
 }
 
@@ -309,6 +319,18 @@ function clip(text: string): string {
 }
 
 function failureInfo(resource: DeclaredResource, error: unknown): FailureInfo {
+  if (resource.sensitive) {
+    // Secrets can appear in a sensitive resource's errors in any form (a line of a command's
+    // output, a template's source shown around an error): hide the details, keep how it ended.
+    const hidden = "details hidden because the resource is sensitive; set sensitive: false to see them";
+    if (error instanceof CommandFailedError) {
+      const r = error.result;
+      const status = r.timedOut ? "timed out" : r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`;
+      return { code: error.code, message: `command ${status} (${hidden})`, exitCode: r.exitCode };
+    }
+    const code = error instanceof SousError ? error.code : (error as NodeJS.ErrnoException)?.code;
+    return { code: typeof code === "string" ? code : "error", message: `failed (${hidden})` };
+  }
   if (error instanceof CommandFailedError) {
     const r = error.result;
     return {

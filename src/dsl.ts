@@ -10,6 +10,7 @@ import type { CodeAction, CodeInput } from "./resources/code.js";
 import type { DirectoryAction, DirectoryInput } from "./resources/directory.js";
 import type { ExecuteAction, ExecuteInput } from "./resources/execute.js";
 import type { FileAction, FileInput } from "./resources/file.js";
+import type { GitAction, GitInput } from "./resources/git.js";
 import type { LinkAction, LinkInput } from "./resources/link.js";
 import type { ResourceRegistry } from "./resources/registry.js";
 import type { RemoteFileAction, RemoteFileInput } from "./resources/remote_file.js";
@@ -55,6 +56,8 @@ export interface Resources {
   execute(name: string, properties?: ExecuteInput & CommonProperties<ExecuteAction>): ResourceRef;
   /** A function run at converge time. */
   code(name: string, properties: CodeInput & CommonProperties<CodeAction>): ResourceRef;
+  /** A git checkout at `destination`. */
+  git(destination: string, properties: GitInput & CommonProperties<GitAction>): ResourceRef;
 }
 
 /** What a recipe function receives. */
@@ -149,6 +152,7 @@ export function resourceFunctions(scope: () => DeclarationScope, node: NodeView<
     remoteFile: (path, properties) => declare("remote_file", path, properties),
     execute: (name, properties) => declare("execute", name, properties),
     code: (name, properties) => declare("code", name, properties),
+    git: (destination, properties) => declare("git", destination, properties),
     declare: (type, name, properties) => declare(type, name, properties),
   };
 }

@@ -5,6 +5,7 @@ import { codeType } from "./code.js";
 import { directoryType } from "./directory.js";
 import { executeType } from "./execute.js";
 import { fileType } from "./file.js";
+import { gitType } from "./git.js";
 import { linkType } from "./link.js";
 import { remoteFileType } from "./remote_file.js";
 import { templateType } from "./template.js";
@@ -47,5 +48,6 @@ export function builtinRegistry(): ResourceRegistry {
     .register(templateType)
     .register(remoteFileType)
     .register(executeType)
-    .register(codeType);
+    .register(codeType)
+    .register(gitType);
 }

@@ -1,0 +1,317 @@
+/**
+ * `git`: a checkout of a branch, tag or commit of a repository. Idempotent by revision:
+ * the commit checked out is compared with the one the remote ref resolves to (`git
+ * ls-remote`), so an up-to-date checkout costs one remote round trip and no fetch.
+ */
+import { SousError } from "../core/errors.js";
+import { prop } from "../core/properties.js";
+import type { Change, ResourceType } from "../core/resource.js";
+import { type Command, CommandFailedError, type ExecOptions, type Host, run, shellQuote, succeeded } from "../host/host.js";
+
+/** Actions of `git`. */
+export type GitAction = "sync" | "checkout" | "nothing";
+
+/** What a recipe writes for `git`. */
+export interface GitInput {
+  /** Where the checkout lives (defaults to the resource name). */
+  destination?: string;
+  /** The repository URL (https://, ssh://, user@host:path, file://). */
+  repository: string;
+  /** A branch, a tag, a full or abbreviated commit id, a `refs/...` name, or "HEAD" (the default: the remote's default branch). */
+  revision?: string;
+  /** The remote's name in the checkout (default "origin"). */
+  remote?: string;
+  /** Shallow clone of this many commits. */
+  depth?: number;
+  /** Owner of the checkout; git runs as this user. */
+  user?: string | number;
+  /** Group of the checkout (default: the user's primary group). */
+  group?: string | number;
+  /** A private SSH key for the repository (sensitive: written to a 0600 temporary file for the command only). */
+  deployKey?: string;
+  /** known_hosts lines for the repository's SSH server; with them, only those host keys are accepted. */
+  knownHosts?: string;
+  /** Extra environment variables for git. */
+  environment?: Record<string, string>;
+  /** Seconds before a git command is abandoned (default 600). */
+  timeout?: number;
+}
+
+// Defaults filled in: what the provider sees.
+interface GitProperties extends Omit<GitInput, "destination" | "revision" | "remote" | "timeout"> {
+  destination: string;
+  revision: string;
+  remote: string;
+  timeout: number;
+}
+
+/** What a revision name turned out to be on the remote. */
+interface Target {
+  kind: "branch" | "tag" | "commit" | "head";
+  /** The commit id; undefined for an abbreviated commit id not resolvable before a fetch. */
+  commit?: string;
+  /** The branch name, for a branch checkout. */
+  branch?: string;
+}
+
+interface GitCurrent {
+  exists: boolean;
+  isCheckout: boolean;
+  revision?: string;
+  remoteUrl?: string;
+  target?: Target;
+  uid?: number;
+  gid?: number;
+  ownerName?: string;
+  groupName?: string;
+  wantUid?: number;
+  wantGid?: number;
+}
+
+const FULL_COMMIT = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+const ABBREVIATED_COMMIT = /^[0-9a-f]{4,63}$/;
+
+/** Picks the commit a revision names from `git ls-remote` output (pure; exported for tests). */
+export function resolveRemoteRevision(lsRemote: string, revision: string): Target | undefined {
+  const refs = new Map<string, string>();
+  for (const line of lsRemote.split("\n")) {
+    const [commit, ref] = line.split("\t");
+    if (commit && ref) refs.set(ref, commit);
+  }
+  // An annotated tag's own object is not a commit: the peeled `^{}` entry is.
+  const peeled = (ref: string) => refs.get(`${ref}^{}`) ?? refs.get(ref);
+  if (revision === "HEAD") return refs.has("HEAD") ? { kind: "head", commit: refs.get("HEAD")! } : undefined;
+  if (revision.startsWith("refs/")) {
+    const commit = peeled(revision);
+    if (!commit) return undefined;
+    return revision.startsWith("refs/heads/") ? { kind: "branch", commit, branch: revision.slice("refs/heads/".length) } : { kind: "tag", commit };
+  }
+  if (refs.has(`refs/heads/${revision}`)) return { kind: "branch", commit: refs.get(`refs/heads/${revision}`)!, branch: revision };
+  const tag = peeled(`refs/tags/${revision}`);
+  if (tag) return { kind: "tag", commit: tag };
+  if (FULL_COMMIT.test(revision)) return { kind: "commit", commit: revision };
+  if (ABBREVIATED_COMMIT.test(revision)) return { kind: "commit" };
+  return undefined;
+}
+
+/** The home directory of a user on the host, from its passwd file. */
+async function homeOf(host: Host, user: string | number): Promise<string | undefined> {
+  const passwd = (await host.tryReadFile("/etc/passwd"))?.toString("utf8") ?? "";
+  for (const line of passwd.split("\n")) {
+    const fields = line.split(":");
+    if (fields.length >= 6 && (fields[0] === user || Number(fields[2]) === user)) return fields[5];
+  }
+  return undefined;
+}
+
+/** Runs git commands for one resource: as its user, with its key, never prompting. */
+class GitRunner {
+  private constructor(
+    private readonly host: Host,
+    private readonly properties: Readonly<GitProperties>,
+    private readonly options: ExecOptions,
+    private readonly tempDir: string | undefined,
+  ) {}
+
+  /** Prepares the environment (and the key files, removed by `close`). */
+  static async open(host: Host, properties: Readonly<GitProperties>): Promise<GitRunner> {
+    const env: Record<string, string> = { GIT_TERMINAL_PROMPT: "0", LC_ALL: "C", ...properties.environment };
+    if (properties.user !== undefined) {
+      const home = await homeOf(host, properties.user);
+      if (home === undefined) throw new SousError("unknown-user", `git[${properties.destination}]: no user ${JSON.stringify(properties.user)} on ${host.name}`);
+      env.HOME = home;
+    }
+    const options: ExecOptions = { env, user: properties.user, group: properties.group, timeoutMs: properties.timeout * 1000, secrets: properties.deployKey ? [properties.deployKey] : [] };
+    if (properties.deployKey === undefined && properties.knownHosts === undefined) return new GitRunner(host, properties, options, undefined);
+
+    const tempDir = (await run(host, ["mktemp", "-d", "/tmp/sous-git.XXXXXXXXXX"])).stdout.trim();
+    try {
+      const uid = typeof properties.user === "string" ? await host.lookupUser(properties.user) : properties.user;
+      const ownership = uid === undefined ? {} : { uid };
+      if (uid !== undefined) await host.lchown(tempDir, uid, -1);
+      const ssh = ["ssh", "-o", "BatchMode=yes"];
+      if (properties.deployKey !== undefined) {
+        const key = properties.deployKey.endsWith("\n") ? properties.deployKey : `${properties.deployKey}\n`;
+        await host.writeFileAtomic(`${tempDir}/key`, key, { mode: 0o600, ...ownership });
+        ssh.push("-i", `${tempDir}/key`, "-o", "IdentitiesOnly=yes");
+      }
+      if (properties.knownHosts !== undefined) {
+        const lines = properties.knownHosts.endsWith("\n") ? properties.knownHosts : `${properties.knownHosts}\n`;
+        await host.writeFileAtomic(`${tempDir}/known_hosts`, lines, { mode: 0o644, ...ownership });
+        ssh.push("-o", `UserKnownHostsFile=${tempDir}/known_hosts`, "-o", "StrictHostKeyChecking=yes");
+      }
+      env.GIT_SSH_COMMAND = ssh.map(shellQuote).join(" ");
+      return new GitRunner(host, properties, options, tempDir);
+    } catch (error) {
+      await host.remove(tempDir, { recursive: true });
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.tempDir) await this.host.remove(this.tempDir, { recursive: true });
+  }
+
+  /** `git -C destination ...`, trusting the destination whoever owns it right now. */
+  inCheckout(args: readonly string[]): Command {
+    const destination = this.properties.destination;
+    return ["git", "-c", `safe.directory=${destination}`, "-C", destination, ...args];
+  }
+
+  exec(command: Command) {
+    return this.host.exec(command, this.options);
+  }
+
+  async run(command: Command): Promise<string> {
+    const result = await this.exec(command);
+    if (!succeeded(result)) throw new CommandFailedError(result);
+    return result.stdout;
+  }
+
+  async tryRun(command: Command): Promise<string | undefined> {
+    const result = await this.exec(command);
+    return succeeded(result) ? result.stdout.trim() : undefined;
+  }
+
+  async resolve(): Promise<Target> {
+    const { repository, revision } = this.properties;
+    if (FULL_COMMIT.test(revision)) return { kind: "commit", commit: revision };
+    // Patterns match ref names by their tail (resolveRemoteRevision picks the exact one); an
+    // annotated tag's peeled entry only matches when asked for by its `^{}` name.
+    const listing = await this.run(["git", "ls-remote", "--", repository, revision, `${revision}^{}`]);
+    const target = resolveRemoteRevision(listing, revision);
+    if (!target) throw new SousError("unknown-revision", `git[${this.properties.destination}]: ${repository} has no branch or tag named ${JSON.stringify(revision)}`);
+    return target;
+  }
+}
+
+async function withRunner<T>(host: Host, properties: Readonly<GitProperties>, body: (git: GitRunner) => Promise<T>): Promise<T> {
+  const git = await GitRunner.open(host, properties);
+  try {
+    return await body(git);
+  } finally {
+    await git.close();
+  }
+}
+
+function short(commit: string | undefined): string | undefined {
+  return commit === undefined ? undefined : commit.slice(0, 12);
+}
+
+/** Whether the checked-out commit is the one the target names. */
+function atTarget(current: GitCurrent): boolean {
+  const target = current.target;
+  if (!target || current.revision === undefined) return false;
+  return target.commit !== undefined ? current.revision === target.commit : false;
+}
+
+/** The `git` resource type. */
+export const gitType: ResourceType<GitProperties, GitCurrent> = {
+  name: "git",
+  description: "A git checkout of a branch, tag or commit, owned by a user, optionally through a deploy key.",
+  actions: ["sync", "checkout", "nothing"],
+  defaultAction: "sync",
+  identity: "destination",
+  properties: {
+    destination: prop.absolutePath({ role: "identity" }),
+    repository: prop.string({ nonEmpty: true, required: true }),
+    revision: prop.string({ nonEmpty: true, default: "HEAD" }),
+    remote: prop.matching("a remote name such as origin", (v) => /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(v), { role: "control", default: "origin" }),
+    depth: prop.integer({ role: "control", min: 1 }),
+    user: prop.principal("user"),
+    group: prop.principal("group"),
+    deployKey: prop.string({ role: "control", sensitive: true, nonEmpty: true }),
+    knownHosts: prop.string({ role: "control", nonEmpty: true }),
+    environment: prop.stringRecord({ role: "control" }),
+    timeout: prop.seconds({ role: "control", default: 600 }),
+  },
+  provider: {
+    async read({ host }, properties, action) {
+      const stat = await host.tryStat(properties.destination);
+      if (stat && stat.type !== "directory") throw new SousError("wrong-file-type", `${properties.destination} exists and is not a directory`);
+      const isCheckout = stat !== undefined && (await host.tryStat(`${properties.destination}/.git`)) !== undefined;
+      const [wantUid, wantGid, ownerName, groupName] = await Promise.all([
+        typeof properties.user === "string" ? host.lookupUser(properties.user) : properties.user,
+        typeof properties.group === "string" ? host.lookupGroup(properties.group) : properties.group,
+        stat && properties.user !== undefined ? host.userName(stat.uid) : undefined,
+        stat && properties.group !== undefined ? host.groupName(stat.gid) : undefined,
+      ]);
+      const current: GitCurrent = { exists: stat !== undefined, isCheckout, uid: stat?.uid, gid: stat?.gid, ownerName, groupName, wantUid, wantGid };
+      if (action === "nothing") return current;
+      return withRunner(host, properties, async (git) => {
+        if (isCheckout) {
+          current.revision = await git.tryRun(git.inCheckout(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]));
+          current.remoteUrl = await git.tryRun(git.inCheckout(["config", "--get", `remote.${properties.remote}.url`]));
+        }
+        if (isCheckout && action === "checkout") return current;
+        current.target = await git.resolve();
+        // An abbreviated commit id is resolved locally when the checkout already has it.
+        if (current.target.commit === undefined && isCheckout) {
+          const full = await git.tryRun(git.inCheckout(["rev-parse", "--verify", "--quiet", `${properties.revision}^{commit}`]));
+          if (full) current.target = { kind: "commit", commit: full };
+        }
+        return current;
+      });
+    },
+    plan(current, properties, action) {
+      const changes: Change[] = [];
+      if (!current.isCheckout) {
+        changes.push({ property: "repository", from: undefined, to: properties.repository });
+        changes.push({ property: "revision", from: undefined, to: short(current.target?.commit) ?? properties.revision });
+      } else if (action === "sync") {
+        if (current.remoteUrl !== properties.repository) changes.push({ property: "repository", from: current.remoteUrl, to: properties.repository });
+        if (!atTarget(current)) changes.push({ property: "revision", from: short(current.revision), to: short(current.target?.commit) ?? properties.revision });
+      }
+      const exists = current.exists;
+      if (properties.user !== undefined && exists && (current.wantUid === undefined || current.uid !== current.wantUid)) {
+        changes.push({ property: "user", from: current.ownerName ?? current.uid, to: properties.user });
+      }
+      if (properties.group !== undefined && exists && (current.wantGid === undefined || current.gid !== current.wantGid)) {
+        changes.push({ property: "group", from: current.groupName ?? current.gid, to: properties.group });
+      }
+      return { changes };
+    },
+    async apply({ host }, plan, properties, _action, current) {
+      const changed = new Set(plan.changes.map((c) => c.property));
+      const { destination, remote } = properties;
+      if ((changed.has("user") || changed.has("group")) && current.exists) {
+        // Fix ownership first: git then runs as the user it will run as from now on.
+        const owner = `${properties.user ?? ""}${properties.group !== undefined ? `:${properties.group}` : properties.user !== undefined ? ":" : ""}`;
+        await run(host, ["chown", "-R", "--", owner, destination]);
+      }
+      if (!changed.has("repository") && !changed.has("revision")) return;
+      await withRunner(host, properties, async (git) => {
+        if (!current.isCheckout) {
+          if (current.exists && (await host.readdir(destination)).length > 0) {
+            throw new SousError("destination-not-empty", `git[${destination}]: ${destination} exists, is not empty and is not a git checkout`);
+          }
+          const clone = ["git", "clone", "--origin", remote, "--no-checkout"];
+          if (properties.depth !== undefined) clone.push("--depth", String(properties.depth), "--no-single-branch");
+          await git.run([...clone, "--", properties.repository, destination]);
+        } else {
+          if (changed.has("repository")) {
+            const setUrl = current.remoteUrl === undefined ? ["remote", "add", remote, properties.repository] : ["remote", "set-url", remote, properties.repository];
+            await git.run(git.inCheckout(setUrl));
+          }
+          const fetch = ["fetch", "--tags", "--force", "--prune"];
+          if (properties.depth !== undefined) fetch.push("--depth", String(properties.depth));
+          await git.run(git.inCheckout([...fetch, remote]));
+        }
+        const target = current.target ?? (await git.resolve());
+        let commit = target.commit;
+        const has = async (rev: string) => (await git.tryRun(git.inCheckout(["rev-parse", "--verify", "--quiet", `${rev}^{commit}`]))) ?? undefined;
+        if (commit === undefined || (await has(commit)) === undefined) {
+          // A commit no ref points to (or beyond a shallow history): ask for it by id.
+          const fetch = ["fetch", remote];
+          if (properties.depth !== undefined) fetch.push("--depth", String(properties.depth));
+          await git.exec(git.inCheckout([...fetch, commit ?? properties.revision]));
+          commit = await has(commit ?? properties.revision);
+          if (commit === undefined) throw new SousError("unknown-revision", `git[${destination}]: ${properties.repository} has no commit ${JSON.stringify(properties.revision)}`);
+        }
+        const checkout = target.kind === "branch" ? ["checkout", "--force", "-B", target.branch!, commit] : ["checkout", "--force", "--detach", commit];
+        await git.run(git.inCheckout(checkout));
+        if (target.kind === "branch") await git.exec(git.inCheckout(["branch", "--set-upstream-to", `${remote}/${target.branch}`]));
+      });
+    },
+  },
+};

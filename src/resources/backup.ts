@@ -6,6 +6,12 @@ function stamp(date: Date): string {
   return date.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
 }
 
+/** Splits a backup name into its time stamp and the numeric suffix of same-second backups (0 when none). */
+function backupKey(prefix: string, name: string): [string, number] {
+  const match = /^(.*?)(?:\.(\d+))?$/.exec(name.slice(prefix.length))!;
+  return [match[1]!, match[2] === undefined ? 0 : Number(match[2])];
+}
+
 /**
  * Saves `content` as a backup of `path` under `backupDir` (mirroring the path) and keeps
  * only the newest `keep` backups of that path.
@@ -15,10 +21,15 @@ export async function backupFile(host: Host, backupDir: string, path: string, co
   const dir = join(backupDir, dirname(path));
   await host.mkdir(dir, { recursive: true, mode: 0o700 });
   const prefix = `${basename(path)}.sous-`;
-  let target = join(dir, `${prefix}${stamp(new Date())}`);
-  for (let n = 1; await host.tryLstat(target); n++) target = join(dir, `${prefix}${stamp(new Date())}.${n}`);
+  const keyed = (names: string[]) => names.filter((name) => name.startsWith(prefix)).map((name) => ({ name, key: backupKey(prefix, name) }));
+  // A backup made in the same second as others gets a suffix above theirs, never a pruned slot below them.
+  const now = stamp(new Date());
+  const sameSecond = keyed(await host.readdir(dir)).filter((backup) => backup.key[0] === now);
+  const next = sameSecond.length === 0 ? 0 : Math.max(...sameSecond.map((backup) => backup.key[1])) + 1;
+  const target = join(dir, `${prefix}${now}${next === 0 ? "" : `.${next}`}`);
   await host.writeFileAtomic(target, content, { mode: mode & 0o700 });
-  const existing = (await host.readdir(dir)).filter((name) => name.startsWith(prefix)).sort();
-  for (const old of existing.slice(0, Math.max(0, existing.length - keep))) await host.remove(join(dir, old));
+  // Oldest first: by time stamp, then numerically by suffix (".2" before ".10").
+  const existing = keyed(await host.readdir(dir)).sort((a, b) => (a.key[0] < b.key[0] ? -1 : a.key[0] > b.key[0] ? 1 : a.key[1] - b.key[1]));
+  for (const old of existing.slice(0, Math.max(0, existing.length - keep))) await host.remove(join(dir, old.name));
   return target;
 }

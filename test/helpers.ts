@@ -1,9 +1,11 @@
 /** Test helpers: scratch directories, in-memory event capture, converge of declared resources. */
 import { mkdtempSync, rmSync, readdirSync, readFileSync, lstatSync, readlinkSync } from "node:fs";
 import { createHash } from "node:crypto";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after } from "node:test";
+import assert from "node:assert/strict";
 import { ResourceCollection } from "../src/core/collection.js";
 import { converge, type RunResult } from "../src/core/engine.js";
 import type { RunEvent } from "../src/core/events.js";
@@ -93,7 +95,6 @@ export interface TestHttpServer {
 
 /** Starts a TestHttpServer serving `routes`. */
 export async function serveHttp(routes: Record<string, Buffer | string> = {}): Promise<TestHttpServer> {
-  const { createServer } = await import("node:http");
   const state: TestHttpServer = { url: "", requests: new Map(), routes: new Map(Object.entries(routes)) };
   const server = createServer((request, response) => {
     const path = new URL(request.url ?? "/", "http://127.0.0.1").pathname;
@@ -114,4 +115,24 @@ export async function serveHttp(routes: Record<string, Buffer | string> = {}): P
     server.close();
   });
   return state;
+}
+
+/**
+ * The idempotency check: converges `declare` twice and asserts that both runs converged, that
+ * the first updated exactly `expectUpdated` (resource ids) and that the second updated nothing.
+ */
+export async function convergeTwice(
+  declare: (resources: Resources) => void,
+  expectUpdated: readonly string[],
+  options: Parameters<typeof convergeWith>[1] = {},
+): Promise<{ first: Converged; second: Converged }> {
+  const failures = (run: Converged) => JSON.stringify(run.events.filter((e) => e.type === "resource:failed"));
+  const first = await convergeWith(declare, options);
+  assert.equal(first.result.status, "converged", failures(first));
+  assert.deepEqual(first.updated, expectUpdated, "the first run updates");
+  const second = await convergeWith(declare, options);
+  assert.equal(second.result.status, "converged", failures(second));
+  assert.deepEqual(second.updated, [], "the second run updates nothing");
+  assert.equal(second.result.counts.updated, 0);
+  return { first, second };
 }

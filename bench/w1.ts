@@ -1,0 +1,278 @@
+/**
+ * Benchmark W1 (shared/WORKLOADS.md): converge one machine locally with Sous, Puppet 7
+ * (`puppet apply`) and Ansible (`ansible-playbook`, `connection: local`) in the same run, and
+ * print medians, ratios and peak memory against issue 2's targets.
+ *
+ *   npm run bench:w1 -- [--sous-runs 10] [--puppet-runs 3] [--ansible-runs 1] [--keep] [--json FILE]
+ *
+ * Everything each tool reads or writes lives in one scratch directory (HOME included), removed
+ * at the end unless --keep is given or a check failed.
+ */
+import { spawnSync } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { W1_COUNTS, W1_GREETING, type W1Shape, resourceCount, treeSummary, writeAnsiblePlaybook, writePuppetManifest, writeSousRepository } from "./w1-workload.js";
+
+const project = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const GNU_TIME = "/usr/bin/time";
+
+/** One timed command: wall seconds (process start included), peak RSS, changes it reported. */
+interface Sample {
+  seconds: number;
+  peakMB: number;
+  changes: number;
+}
+
+/** What the benchmark needs to know about one tool. */
+interface Tool {
+  name: string;
+  runs: number;
+  /** What a change count means for this tool (Ansible counts tasks, not loop items). */
+  unit: string;
+  /** The change count a first run must report. */
+  firstRunChanges: number;
+  /** The converged directory. */
+  target: string;
+  command(): { argv: string[]; env: Record<string, string> };
+  /** Forgets state a fresh machine would not have (reports, backups, temp files). */
+  reset(): void;
+  /** Reads the number of changes from the finished run; throws if the run failed. */
+  changes(exitCode: number, log: string): number;
+}
+
+const { values: flags } = parseArgs({
+  options: {
+    "sous-runs": { type: "string", default: "10" },
+    "puppet-runs": { type: "string", default: "3" },
+    "ansible-runs": { type: "string", default: "1" },
+    keep: { type: "boolean", default: false },
+    json: { type: "string" },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+if (flags.help) {
+  process.stdout.write("Usage: npm run bench:w1 -- [--sous-runs N] [--puppet-runs N] [--ansible-runs N] [--keep] [--json FILE]\nA peer with 0 runs is left out.\n");
+  process.exit(0);
+}
+const count = (flag: string, value: string | undefined, min: number): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${flag} must be an integer ≥ ${min}, got ${JSON.stringify(value)}`);
+  return n;
+};
+const runs = { sous: count("sous-runs", flags["sous-runs"], 1), puppet: count("puppet-runs", flags["puppet-runs"], 0), ansible: count("ansible-runs", flags["ansible-runs"], 0) };
+
+const scratch = mkdtempSync(join(tmpdir(), "sous-bench-w1-"));
+const home = join(scratch, "home");
+mkdirSync(home);
+const baseEnv = (): Record<string, string> => ({ PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, LANG: "C.UTF-8", TZ: "UTC" });
+
+/** The parts of a tool that differ from one tool to the next. */
+type ToolParts = Pick<Tool, "command" | "reset" | "changes"> & Partial<Pick<Tool, "unit" | "firstRunChanges">>;
+
+/** A tool converging its own target under scratch/KEY, with W1's resource count by default. */
+function defineTool(key: keyof typeof runs, name: string, parts: (dir: string, shape: W1Shape) => ToolParts): Tool {
+  const dir = join(scratch, key);
+  const shape: W1Shape = { root: join(dir, "target"), ...W1_COUNTS, greeting: W1_GREETING };
+  return { name, runs: runs[key], unit: "resources", firstRunChanges: resourceCount(shape), target: shape.root, ...parts(dir, shape) };
+}
+
+const sousTool = () =>
+  defineTool("sous", "sous", (dir, shape) => {
+    const attributesFile = writeSousRepository(join(dir, "repo"), shape);
+    const report = join(dir, "run-report.json");
+    return {
+      command: () => ({
+        argv: [process.execPath, join(project, "bin/sous.js"), "converge", "--repo", join(dir, "repo"), "-j", attributesFile, "--backup-dir", join(dir, "backup"), "--report", report],
+        env: baseEnv(),
+      }),
+      reset: () => {
+        rmSync(join(dir, "backup"), { recursive: true, force: true });
+        rmSync(report, { force: true });
+      },
+      changes: (exitCode, log) => {
+        const parsed = existsSync(report) ? (JSON.parse(readFileSync(report, "utf8")) as { status: string; counts?: { updated: number } }) : undefined;
+        if (exitCode !== 0 || parsed?.status !== "converged" || !parsed.counts) throw new Error(`sous converge failed (exit ${exitCode}, report status ${parsed?.status ?? "missing"}):\n${log.slice(-2000)}`);
+        return parsed.counts.updated;
+      },
+    };
+  });
+
+const puppetTool = () =>
+  defineTool("puppet", "puppet apply", (dir, shape) => {
+    const { manifest } = writePuppetManifest(dir, shape);
+    const state = join(dir, "state");
+    return {
+      command: () => ({
+        // Every directory Puppet writes to is moved into scratch; the code dir holds the module.
+        argv: ["puppet", "apply", "--detailed-exitcodes", "--color=false", "--codedir", join(dir, "code"), ...["confdir", "vardir", "logdir", "rundir", "publicdir"].flatMap((name) => [`--${name}`, join(state, name)]), manifest],
+        env: baseEnv(),
+      }),
+      reset: () => rmSync(state, { recursive: true, force: true }),
+      changes: (exitCode, log) => {
+        // --detailed-exitcodes: 0 nothing changed, 2 changes, 4 or 6 failures.
+        if (exitCode !== 0 && exitCode !== 2) throw new Error(`puppet apply failed (exit ${exitCode}):\n${log.slice(-2000)}`);
+        const summary = readFileSync(join(state, "publicdir", "last_run_summary.yaml"), "utf8");
+        const changed = /^resources:\n(?:[ ]{2}.*\n)*?[ ]{2}changed: (\d+)$/m.exec(summary);
+        if (!changed) throw new Error(`puppet apply: no resources.changed in last_run_summary.yaml:\n${summary}`);
+        return Number(changed[1]);
+      },
+    };
+  });
+
+const ansibleTool = () =>
+  defineTool("ansible", "ansible-playbook", (dir, shape) => {
+    const playbook = writeAnsiblePlaybook(dir, shape);
+    const temp = join(dir, "tmp");
+    writeFileSync(join(dir, "ansible.cfg"), "[defaults]\n");
+    return {
+      // Ansible's recap counts changed tasks: the 4 looping tasks, whatever their item count.
+      unit: "tasks",
+      firstRunChanges: 4,
+      command: () => ({
+        argv: ["ansible-playbook", "-i", join(dir, "inventory"), playbook],
+        env: {
+          ...baseEnv(),
+          ANSIBLE_CONFIG: join(dir, "ansible.cfg"),
+          ANSIBLE_HOME: join(home, ".ansible"),
+          ANSIBLE_LOCAL_TEMP: join(temp, "local"),
+          ANSIBLE_REMOTE_TEMP: join(temp, "remote"),
+          ANSIBLE_RETRY_FILES_ENABLED: "False",
+          ANSIBLE_NOCOLOR: "1",
+        },
+      }),
+      reset: () => rmSync(temp, { recursive: true, force: true }),
+      changes: (exitCode, log) => {
+        const recap = /localhost\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)/.exec(log);
+        if (exitCode !== 0 || !recap || recap[2] !== "0" || recap[3] !== "0") throw new Error(`ansible-playbook failed (exit ${exitCode}):\n${log.slice(-2000)}`);
+        return Number(recap[1]);
+      },
+    };
+  });
+
+let logCounter = 0;
+/** Runs a tool once under GNU time; its output goes to a log file in scratch. */
+function runOnce(tool: Tool): Sample {
+  const { argv, env } = tool.command();
+  const logFile = join(scratch, "logs", `${String(++logCounter).padStart(3, "0")}-${tool.name.replace(/\W+/g, "-")}.log`);
+  const memoryFile = join(scratch, "logs", "peak-rss");
+  mkdirSync(dirname(logFile), { recursive: true });
+  const fd = openSync(logFile, "w");
+  const started = process.hrtime.bigint();
+  const result = spawnSync(GNU_TIME, ["-f", "%M", "-o", memoryFile, "--", ...argv], { cwd: dirname(tool.target), env, stdio: ["ignore", fd, fd] });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  closeSync(fd);
+  if (result.error) throw result.error;
+  const log = readFileSync(logFile, "utf8");
+  const peakKB = Number(readFileSync(memoryFile, "utf8").trim().split("\n").pop());
+  return { seconds, peakMB: peakKB / 1024, changes: tool.changes(result.status ?? 128, log) };
+}
+
+function freshTarget(tool: Tool): void {
+  rmSync(tool.target, { recursive: true, force: true });
+  mkdirSync(tool.target, { recursive: true });
+  tool.reset();
+}
+
+function check(condition: boolean, message: string): void {
+  if (!condition) throw new Error(message);
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+const version = (argv: string[]): string => {
+  const result = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8", env: baseEnv() });
+  return (result.stdout || result.stderr || "?").split("\n")[0]!.trim();
+};
+
+function main(): void {
+  for (const [argv, what] of [
+    [[GNU_TIME, "--version"], "GNU time (Debian package `time`)"],
+    ...(runs.puppet ? [[["puppet", "--version"], "puppet (Debian package `puppet`)"]] : []),
+    ...(runs.ansible ? [[["ansible-playbook", "--version"], "ansible-playbook (Debian package `ansible-core`)"]] : []),
+  ] as [string[], string][]) {
+    check(spawnSync(argv[0]!, argv.slice(1), { stdio: "ignore", env: baseEnv() }).status === 0, `${what} is needed: ${argv[0]} did not run`);
+  }
+  check(existsSync(join(project, "dist/cli/main.js")), "dist/ is missing: run `npm run build` first (npm run bench:w1 does)");
+
+  const tools = [sousTool(), ...(runs.puppet ? [puppetTool()] : []), ...(runs.ansible ? [ansibleTool()] : [])];
+  const sous = tools[0]!;
+  const samples = new Map(tools.map((tool) => [tool.name, { first: [] as Sample[], noop: [] as Sample[] }]));
+  const say = (text: string) => process.stdout.write(text);
+
+  say(`W1 benchmark, ${new Date().toISOString()}, scratch ${scratch}\n`);
+  say(`Machine: ${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}; node ${process.version}`);
+  if (runs.puppet) say(`, puppet ${version(["puppet", "--version"])}`);
+  if (runs.ansible) say(`, ${version(["ansible-playbook", "--version"])}`);
+  say(`\nWorkload: ${W1_COUNTS.files} files from one template, ${W1_COUNTS.directories} directories, ${W1_COUNTS.links} symbolic links, ${W1_COUNTS.commands} commands guarded by "creates".\n`);
+  say("Not included: W1's 3 packages, which wait for Sous's package resource (issue 2 item 8).\n\n");
+
+  // Sous's first converge of a repository compiles its TypeScript; measured once, apart.
+  freshTarget(sous);
+  const cold = runOnce(sous);
+  check(cold.changes === sous.firstRunChanges, `sous cold first run: ${cold.changes} updated, expected ${sous.firstRunChanges}`);
+  const reference = treeSummary(sous.target);
+  check(reference.split("\n").length === sous.firstRunChanges, "sous left an unexpected tree");
+  say(`sous first run with an empty compile cache: ${cold.seconds.toFixed(2)} s, ${cold.peakMB.toFixed(0)} MB\n`);
+
+  const rounds = Math.max(...tools.map((tool) => tool.runs));
+  for (let round = 1; round <= rounds; round++) {
+    for (const tool of tools.filter((t) => t.runs >= round)) {
+      say(`round ${round}/${rounds} ${tool.name}: first run `);
+      freshTarget(tool);
+      const first = runOnce(tool);
+      check(first.changes === tool.firstRunChanges, `${tool.name} first run reported ${first.changes} changed ${tool.unit}, expected ${tool.firstRunChanges}`);
+      check(treeSummary(tool.target) === reference, `${tool.name} left a different tree than sous (compare ${sous.target} and ${tool.target}; scratch kept)`);
+      say(`${first.seconds.toFixed(2)} s, no-op `);
+      const noop = runOnce(tool);
+      check(noop.changes === 0, `${tool.name} no-op run reported ${noop.changes} changed ${tool.unit}, expected 0`);
+      say(`${noop.seconds.toFixed(2)} s (0 changed)\n`);
+      samples.get(tool.name)!.first.push(first);
+      samples.get(tool.name)!.noop.push(noop);
+    }
+  }
+
+  const rows = tools.map((tool) => {
+    const { first, noop } = samples.get(tool.name)!;
+    const stats = (xs: Sample[]) => ({ median: median(xs.map((s) => s.seconds)), min: Math.min(...xs.map((s) => s.seconds)), max: Math.max(...xs.map((s) => s.seconds)) });
+    return { tool: tool.name, runs: tool.runs, first: stats(first), noop: stats(noop), peakMB: Math.max(...[...first, ...noop].map((s) => s.peakMB)) };
+  });
+  const sousRow = rows[0]!;
+  const range = (s: { median: number; min: number; max: number }) => `${s.median.toFixed(2)} s (${s.min.toFixed(2)}-${s.max.toFixed(2)})`.padEnd(24);
+  say(`\n${"tool".padEnd(18)}${"runs".padEnd(6)}${"first run: median (min-max)".padEnd(30)}${"no-op: median (min-max)".padEnd(26)}peak RSS\n`);
+  for (const row of rows) say(`${row.tool.padEnd(18)}${String(row.runs).padEnd(6)}${range(row.first).padEnd(30)}${range(row.noop).padEnd(26)}${row.peakMB.toFixed(0)} MB\n`);
+  say("(peak RSS: the largest single process of the run, as GNU time reports it; Ansible's workers are separate processes)\n");
+
+  const verdicts: { what: string; value: string; target: string; met: boolean }[] = [];
+  const ratio = (peer: string, kind: "first" | "noop", target: number) => {
+    const row = rows.find((r) => r.tool === peer);
+    if (!row) return;
+    const value = row[kind].median / sousRow[kind].median;
+    verdicts.push({ what: `${kind === "noop" ? "no-op" : "first run"}: ${peer} / sous`, value: `${value.toFixed(1)}×`, target: `≥ ${target}×`, met: value >= target });
+  };
+  ratio("ansible-playbook", "noop", 50);
+  ratio("puppet apply", "noop", 20);
+  ratio("ansible-playbook", "first", 10);
+  ratio("puppet apply", "first", 3);
+  verdicts.push({ what: "sous no-op, process start included", value: `${sousRow.noop.median.toFixed(2)} s`, target: "< 0.4 s", met: sousRow.noop.median < 0.4 });
+  verdicts.push({ what: "sous peak memory", value: `${sousRow.peakMB.toFixed(0)} MB`, target: "< 80 MB", met: sousRow.peakMB < 80 });
+  say(`\nAgainst issue 2's targets (ratios of medians from this run):\n`);
+  for (const v of verdicts) say(`  ${v.what.padEnd(38)}${v.value.padEnd(10)}target ${v.target.padEnd(9)}${v.met ? "met" : "NOT MET"}\n`);
+  say(`Load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(" ")}\n`);
+
+  if (flags.json) writeFileSync(flags.json, `${JSON.stringify({ date: new Date().toISOString(), workload: W1_COUNTS, sousColdFirstRun: cold, rows, verdicts, samples: Object.fromEntries(samples) }, null, 2)}\n`);
+}
+
+try {
+  main();
+  if (!flags.keep) rmSync(scratch, { recursive: true, force: true });
+} catch (error) {
+  process.stderr.write(`\nbench w1: ${(error as Error).message}\nScratch kept for inspection: ${scratch}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,98 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { SousError, ValidationError } from "../../src/core/errors.js";
+import { loadRun } from "../../src/cookbook/load.js";
+import { cookbook, sous, testFacts, writeRepo } from "./repo.js";
+
+/** A recipe that declares one marker resource named after itself, then runs `extra`. */
+const marker = (name: string, extra = "") => `import { recipe } from "sous";
+export default recipe(({ includeRecipe, resources: { execute } }) => {
+  ${extra}
+  execute("ran ${name}", { command: ["true"], action: "nothing" });
+});
+`;
+
+/** The order recipes declared their markers in. */
+const ran = (loaded: Awaited<ReturnType<typeof loadRun>>) => loaded.collection.resources.map((r) => r.name.replace(/^ran /, ""));
+
+const repo = () =>
+  writeRepo({
+    ...cookbook("base", { recipes: { default: marker("base::default"), users: marker("base::users") } }),
+    ...cookbook("web", { dependencies: { base: "^1.0.0" }, recipes: { default: marker("web::default", 'includeRecipe("base::users"); includeRecipe("base::users");'), site: marker("web::site", 'includeRecipe("web");') } }),
+    ...cookbook("db", { recipes: { default: marker("db::default", 'includeRecipe("web::site");') } }),
+    ...cookbook("monitoring", { recipes: { default: marker("monitoring::default") } }),
+    "roles/base.ts": `import { role } from "sous";\nexport default role({ runList: ["recipe[base]", "recipe[base::users]"] });\n`,
+    "roles/web.ts": `import { role } from "sous";\nexport default role({ runList: ["role[base]", "recipe[web::site]"], envRunLists: { production: ["role[base]", "recipe[web]", "recipe[monitoring]"] } });\n`,
+    "roles/loop-a.ts": `import { role } from "sous";\nexport default role({ runList: ["recipe[base]", "role[loop-b]"] });\n`,
+    "roles/loop-b.ts": `import { role } from "sous";\nexport default role({ runList: ["role[loop-c]"] });\n`,
+    "roles/loop-c.ts": `import { role } from "sous";\nexport default role({ runList: ["role[loop-a]"] });\n`,
+    "environments/production.ts": `import { environment } from "sous";\nexport default environment({});\n`,
+  });
+
+test("run list items: recipe[x], recipe[x::y] and bare x::y, in order", async () => {
+  const root = repo();
+  const loaded = await loadRun({ root, runList: "recipe[monitoring], recipe[base::users],base::default", facts: testFacts });
+  assert.deepEqual(loaded.node.recipes, ["monitoring::default", "base::users", "base::default"]);
+  assert.deepEqual(ran(loaded), ["monitoring::default", "base::users", "base::default"]);
+});
+
+test("nested roles expand in place; duplicates are removed keeping the first occurrence", async () => {
+  const root = repo();
+  const loaded = await loadRun({ root, runList: ["recipe[base::users]", "role[web]", "recipe[base]", "role[base]"], facts: testFacts });
+  assert.deepEqual(loaded.node.recipes, ["base::users", "base::default", "web::site"]);
+  assert.deepEqual(loaded.node.roles, ["web", "base"]);
+  // web::site includes web::default, which includes base::users (already run): each recipe once.
+  assert.deepEqual(ran(loaded), ["base::users", "base::default", "web::default", "web::site"]);
+});
+
+test("a role's env_run_lists replaces its run list in that environment", async () => {
+  const root = repo();
+  const loaded = await loadRun({ root, runList: "role[web]", environment: "production", facts: testFacts });
+  assert.deepEqual(loaded.node.recipes, ["base::default", "base::users", "web::default", "monitoring::default"]);
+});
+
+test("a role cycle is an error naming every role in it", async () => {
+  const root = repo();
+  await assert.rejects(loadRun({ root, runList: "role[loop-a]", facts: testFacts }), (error: SousError) => {
+    assert.equal(error.code, "role-cycle");
+    assert.match(error.message, /role\[loop-a\] → role\[loop-b\] → role\[loop-c\] → role\[loop-a\]/);
+    return true;
+  });
+});
+
+test("includeRecipe of a cookbook that is not a dependency is an error naming the recipe line and the fix", async () => {
+  const root = writeRepo({
+    ...cookbook("web", { recipes: { default: marker("web::default", "\n\n  includeRecipe(\"monitoring\");") } }),
+    ...cookbook("monitoring"),
+  });
+  await assert.rejects(loadRun({ root, runList: "recipe[web]", facts: testFacts }), (error: ValidationError) => {
+    assert.ok(error instanceof ValidationError);
+    assert.equal(error.problems.length, 1);
+    const problem = error.problems[0]!;
+    assert.match(problem.message, /cookbook monitoring is not a dependency.*"dependencies".*package\.json/);
+    assert.equal(problem.location?.file, `${root}/cookbooks/web/recipes/default.ts`);
+    assert.equal(problem.location?.line, 5);
+    return true;
+  });
+});
+
+test("includeRecipe of a recipe the cookbook does not have names the recipes it has", async () => {
+  const root = writeRepo({ ...cookbook("web", { recipes: { default: marker("web::default", 'includeRecipe("web::nope");'), other: marker("web::other") } }) });
+  await assert.rejects(loadRun({ root, runList: "recipe[web]", facts: testFacts }), /web::default wants web::nope, but cookbook web@1\.0\.0 has no recipes\/nope\.ts \(it has: default, other\)/);
+});
+
+test("on the command line: an unknown role or environment, or a malformed item, is a usage error (exit 2)", async () => {
+  const root = repo();
+  const unknownRole = await sous("converge", "--repo", root, "-r", "role[nope]");
+  assert.equal(unknownRole.code, 2);
+  assert.match(unknownRole.stderr, /role\[nope\] is not defined.*known roles: base, loop-a, loop-b, loop-c, web/);
+  const unknownEnvironment = await sous("converge", "--repo", root, "-r", "recipe[base]", "-E", "staging");
+  assert.equal(unknownEnvironment.code, 2);
+  assert.match(unknownEnvironment.stderr, /environment staging is not defined.*known: production/);
+  const malformed = await sous("converge", "--repo", root, "-r", "recipe[base");
+  assert.equal(malformed.code, 2);
+  assert.match(malformed.stderr, /run list item "recipe\[base" is not/);
+  const noRunList = await sous("converge", "--repo", root);
+  assert.equal(noRunList.code, 2);
+  assert.match(noRunList.stderr, /no run list/);
+});

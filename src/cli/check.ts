@@ -1,10 +1,25 @@
 /** `sous cookbook check`: runs the TypeScript type checker over a repository's code. */
 import { readdirSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 
 const here = fileURLToPath(import.meta.url);
 const sousTypes = resolve(dirname(here), "..", here.endsWith(".ts") ? "index.ts" : "index.d.ts");
+/** Sous's own installation: type errors inside it are not the repository's to fix. */
+const sousRoot = resolve(dirname(here), "..", "..");
+
+/**
+ * Where Node's type declarations are, as seen from this installation: recipes run on Node
+ * and may use `process`, `Buffer` or `node:*` modules, which must type-check.
+ */
+export function nodeTypeRoots(): string[] {
+  try {
+    return [dirname(dirname(createRequire(import.meta.url).resolve("@types/node/package.json")))];
+  } catch {
+    return [];
+  }
+}
 
 function collect(dir: string, out: string[]): string[] {
   let entries: import("node:fs").Dirent[];
@@ -36,6 +51,7 @@ export async function checkRepository(root: string): Promise<{ files: number; pr
   const files = [...collect(join(root, "cookbooks"), []), ...collect(join(root, "roles"), []), ...collect(join(root, "environments"), [])];
   const config = join(root, "sous.config.ts");
   if (ts.sys.fileExists(config)) files.push(config);
+  const typeRoots = nodeTypeRoots();
   const program = ts.createProgram(files, {
     target: ts.ScriptTarget.ES2022,
     module: ts.ModuleKind.NodeNext,
@@ -44,12 +60,13 @@ export async function checkRepository(root: string): Promise<{ files: number; pr
     noEmit: true,
     skipLibCheck: true,
     allowImportingTsExtensions: true,
-    types: [],
+    ...(typeRoots.length ? { typeRoots, types: ["node"] } : { types: [] }),
     paths: { sous: [sousTypes] },
   });
   const problems: TypeProblem[] = [];
   for (const diagnostic of ts.getPreEmitDiagnostics(program)) {
     const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n");
+    if (diagnostic.file && resolve(diagnostic.file.fileName).startsWith(sousRoot + "/") && !resolve(diagnostic.file.fileName).startsWith(resolve(root) + "/")) continue;
     if (diagnostic.file && diagnostic.start !== undefined) {
       const { line, character } = diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start);
       problems.push({ file: relative(root, diagnostic.file.fileName), line: line + 1, column: character + 1, message });

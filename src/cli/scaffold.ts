@@ -2,6 +2,7 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { nodeTypeRoots } from "./check.js";
 import { UsageError } from "./converge.js";
 
 const sousTypes = resolve(dirname(fileURLToPath(import.meta.url)), "..", "index.d.ts");
@@ -72,6 +73,7 @@ export function createCookbook(root: string, name: string): string[] {
 /** Scaffolds a repository at `root`; existing files are left alone. */
 export function initRepository(root: string): string[] {
   const created: string[] = [];
+  const nodeTypes = nodeTypeRoots();
   writeNew(
     join(root, "sous.config.ts"),
     `import { config } from "sous";
@@ -121,7 +123,7 @@ export default environment({
           strict: true,
           noEmit: true,
           skipLibCheck: true,
-          types: [],
+          ...(nodeTypes.length ? { typeRoots: nodeTypes, types: ["node"] } : { types: [] }),
           paths: { sous: [sousTypes] },
         },
         include: ["sous.config.ts", "cookbooks/**/*.ts", "roles/**/*.ts", "environments/**/*.ts"],

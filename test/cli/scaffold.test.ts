@@ -1,0 +1,83 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { sous } from "../cookbook/repo.js";
+import { scratch } from "../helpers.js";
+
+/** `sous init` in a scratch folder; the scaffold writes under /tmp/sous-<cookbook>, so tests point it into scratch with -j. */
+async function initRepo() {
+  const root = join(scratch("sous-init-"), "infra");
+  const out = scratch("sous-out-");
+  const init = await sous("init", root);
+  assert.equal(init.code, 0, init.stderr);
+  const nodeJson = join(root, "node.json");
+  writeFileSync(nodeJson, JSON.stringify({ hello: { root: join(out, "hello") }, web: { root: join(out, "web") } }));
+  return { root, out, nodeJson };
+}
+
+test("sous init makes a repository that converges out of the box: first run updates, second run changes nothing", async () => {
+  const { root, out, nodeJson } = await initRepo();
+  for (const file of ["sous.config.ts", "roles/base.ts", "environments/development.ts", "cookbooks/hello/package.json", "cookbooks/hello/recipes/default.ts", "cookbooks/hello/attributes.ts", "tsconfig.json"]) {
+    assert.ok(existsSync(join(root, file)), `${file} should exist`);
+  }
+  // No run list on the command line: sous.config.ts's runList (role[base]) and environment apply.
+  const first = await sous("converge", "--repo", root, "-j", nodeJson);
+  assert.equal(first.code, 0, first.stderr + first.stdout);
+  assert.match(first.stdout, /Converged: 3 resources, 3 updated, 0 skipped, 0 failed/);
+  assert.match(readFileSync(join(out, "hello", "motd"), "utf8"), /^Hello from hello, .+!\nThis file is managed by Sous/);
+  assert.ok(existsSync(join(out, "hello", "reloaded-at")), "the notified execute ran");
+  const second = await sous("converge", "--repo", root, "-j", nodeJson);
+  assert.equal(second.code, 0);
+  assert.match(second.stdout, /Converged: 3 resources, 0 updated, 0 skipped, 0 failed/);
+  // A second init changes nothing that exists.
+  const again = await sous("init", root);
+  assert.equal(again.code, 0);
+  assert.match(again.stdout, /Nothing to create/);
+});
+
+test("sous cookbook create NAME adds a cookbook that converges with -r 'recipe[NAME]', twice", async () => {
+  const { root, out, nodeJson } = await initRepo();
+  const created = await sous("cookbook", "create", "web", "--repo", root);
+  assert.equal(created.code, 0, created.stderr);
+  assert.match(created.stdout, /cookbooks\/web\/recipes\/default\.ts/);
+  const first = await sous("converge", "--repo", root, "-r", "recipe[web]", "-j", nodeJson);
+  assert.equal(first.code, 0, first.stderr + first.stdout);
+  assert.match(first.stdout, new RegExp(`template\\[${join(out, "web", "motd")}\\] updated`));
+  const second = await sous("converge", "--repo", root, "-r", "recipe[web]", "-j", nodeJson);
+  assert.match(second.stdout, /3 resources, 0 updated/);
+  const duplicate = await sous("cookbook", "create", "web", "--repo", root);
+  assert.equal(duplicate.code, 2);
+  assert.match(duplicate.stderr, /already exists/);
+  const badName = await sous("cookbook", "create", "no/slashes", "--repo", root);
+  assert.equal(badName.code, 2);
+});
+
+test("sous cookbook check passes on the scaffold and names file:line:column of a wrong property type and a misspelled attribute", async () => {
+  const { root } = await initRepo();
+  assert.equal((await sous("cookbook", "create", "web", "--repo", root)).code, 0);
+  const clean = await sous("cookbook", "check", "--repo", root);
+  assert.equal(clean.code, 0, clean.stderr);
+  assert.match(clean.stdout, /\d+ files type-check/);
+
+  const recipeFile = join(root, "cookbooks/web/recipes/default.ts");
+  const lines = readFileSync(recipeFile, "utf8").split("\n");
+  const modeLine = lines.findIndex((l) => l.includes("directory(")) + 1;
+  const greetingLine = lines.findIndex((l) => l.includes("settings.greeting")) + 1;
+  writeFileSync(recipeFile, lines.join("\n").replace('mode: "0755"', "mode: true").replace("settings.greeting", "settings.greting"));
+  const broken = await sous("cookbook", "check", "--repo", root);
+  assert.equal(broken.code, 1);
+  assert.match(broken.stderr, new RegExp(`cookbooks/web/recipes/default\\.ts:${modeLine}:\\d+ Type 'true' is not assignable`));
+  assert.match(broken.stderr, new RegExp(`cookbooks/web/recipes/default\\.ts:${greetingLine}:\\d+ Property 'greting' does not exist.*Did you mean 'greeting'`));
+  assert.match(broken.stdout, /2 type errors/);
+});
+
+test("sous cookbook check accepts recipes that use Node's own APIs (process, node:os)", async () => {
+  const { root } = await initRepo();
+  writeFileSync(
+    join(root, "cookbooks/hello/recipes/node-apis.ts"),
+    `import { recipe } from "sous";\nimport { hostname } from "node:os";\nexport default recipe(({ resources: { file } }) => {\n  file(\`/tmp/\${hostname()}\`, { content: process.env.HOME ?? "", action: "nothing" });\n});\n`,
+  );
+  const result = await sous("cookbook", "check", "--repo", root);
+  assert.equal(result.code, 0, result.stderr);
+});

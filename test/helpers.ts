@@ -89,16 +89,19 @@ export interface TestHttpServer {
   url: string;
   /** How many requests each path has received. */
   requests: Map<string, number>;
+  /** The request headers each path last received. */
+  headers: Map<string, import("node:http").IncomingHttpHeaders>;
   /** What each path serves (change it between runs); a missing path answers 404. */
   routes: Map<string, Buffer | string>;
 }
 
 /** Starts a TestHttpServer serving `routes`. */
 export async function serveHttp(routes: Record<string, Buffer | string> = {}): Promise<TestHttpServer> {
-  const state: TestHttpServer = { url: "", requests: new Map(), routes: new Map(Object.entries(routes)) };
+  const state: TestHttpServer = { url: "", requests: new Map(), headers: new Map(), routes: new Map(Object.entries(routes)) };
   const server = createServer((request, response) => {
     const path = new URL(request.url ?? "/", "http://127.0.0.1").pathname;
     state.requests.set(path, (state.requests.get(path) ?? 0) + 1);
+    state.headers.set(path, request.headers);
     const body = state.routes.get(path);
     if (body === undefined) {
       response.writeHead(404).end("not found");

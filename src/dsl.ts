@@ -12,6 +12,8 @@ import type { ExecuteAction, ExecuteInput } from "./resources/execute.js";
 import type { FileAction, FileInput } from "./resources/file.js";
 import type { GitAction, GitInput } from "./resources/git.js";
 import type { LinkAction, LinkInput } from "./resources/link.js";
+import type { PackageAction, PackageInput } from "./resources/package.js";
+import type { AptUpdateAction, AptUpdateInput } from "./resources/apt_update.js";
 import type { ResourceRegistry } from "./resources/registry.js";
 import type { RemoteFileAction, RemoteFileInput } from "./resources/remote_file.js";
 import type { TemplateAction, TemplateInput } from "./resources/template.js";
@@ -58,6 +60,10 @@ export interface Resources {
   code(name: string, properties: CodeInput & CommonProperties<CodeAction>): ResourceRef;
   /** A git checkout at `destination`. */
   git(destination: string, properties: GitInput & CommonProperties<GitAction>): ResourceRef;
+  /** System packages (apt/dpkg); `name` is the package unless `packageName` lists several. */
+  package(name: string, properties?: PackageInput & CommonProperties<PackageAction>): ResourceRef;
+  /** Refreshes apt's package lists (default: when older than a day). */
+  aptUpdate(name?: string, properties?: AptUpdateInput & CommonProperties<AptUpdateAction>): ResourceRef;
 }
 
 /** What a recipe function receives. */
@@ -153,6 +159,8 @@ export function resourceFunctions(scope: () => DeclarationScope, node: NodeView<
     execute: (name, properties) => declare("execute", name, properties),
     code: (name, properties) => declare("code", name, properties),
     git: (destination, properties) => declare("git", destination, properties),
+    package: (name, properties) => declare("package", name, properties),
+    aptUpdate: (name, properties) => declare("apt_update", name ?? "default", properties),
     declare: (type, name, properties) => declare(type, name, properties),
   };
 }

@@ -7,6 +7,8 @@ import { executeType } from "./execute.js";
 import { fileType } from "./file.js";
 import { gitType } from "./git.js";
 import { linkType } from "./link.js";
+import { packageType } from "./package.js";
+import { aptUpdateType } from "./apt_update.js";
 import { remoteFileType } from "./remote_file.js";
 import { templateType } from "./template.js";
 
@@ -49,5 +51,7 @@ export function builtinRegistry(): ResourceRegistry {
     .register(remoteFileType)
     .register(executeType)
     .register(codeType)
-    .register(gitType);
+    .register(gitType)
+    .register(packageType)
+    .register(aptUpdateType);
 }

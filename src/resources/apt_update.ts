@@ -1,0 +1,67 @@
+/**
+ * `apt_update`: refreshes apt's package lists, every run (`update`) or when the last
+ * successful update is older than a freshness window (`periodic`). The time of the last
+ * success is the stamp file Debian's periodic apt jobs use too.
+ */
+import { prop } from "../core/properties.js";
+import type { ResourceType } from "../core/resource.js";
+import { run } from "../host/host.js";
+import { APT_ENV, aptGet } from "./apt.js";
+
+/** Written after each successful update (the path Debian's APT::Periodic tooling uses). */
+export const APT_UPDATE_STAMP = "/var/lib/apt/periodic/update-success-stamp";
+
+/** Actions of `apt_update`. */
+export type AptUpdateAction = "periodic" | "update" | "nothing";
+
+/** What a recipe writes for `apt_update`. */
+export interface AptUpdateInput {
+  /** For `periodic`: seconds a successful update stays fresh (default 86400). */
+  frequency?: number;
+  /** Seconds before apt-get is killed (default 1800). */
+  timeout?: number;
+}
+
+interface AptUpdateProperties {
+  name: string;
+  frequency: number;
+  timeout: number;
+}
+
+interface AptUpdateCurrent {
+  /** When the last successful update finished (ms since the epoch), if ever. */
+  lastSuccessMs: number | undefined;
+  /** The host's clock: the stamp was written by it, so compare with it. */
+  nowMs: number;
+}
+
+/** The `apt_update` resource type. */
+export const aptUpdateType: ResourceType<AptUpdateProperties, AptUpdateCurrent> = {
+  name: "apt_update",
+  description: "Refreshes apt's package lists, always or when older than a freshness window.",
+  actions: ["periodic", "update", "nothing"],
+  defaultAction: "periodic",
+  identity: "name",
+  properties: {
+    name: prop.string({ role: "identity", nonEmpty: true }),
+    frequency: prop.seconds({ role: "control", default: 86400 }),
+    timeout: prop.seconds({ role: "control", default: 1800 }),
+  },
+  provider: {
+    async read({ host }, _properties, action) {
+      const stamp = await host.tryStat(APT_UPDATE_STAMP);
+      const nowMs = action === "periodic" ? Number((await run(host, ["date", "+%s"])).stdout.trim()) * 1000 : 0;
+      return { lastSuccessMs: stamp?.mtimeMs, nowMs };
+    },
+    plan(current, properties, action) {
+      const last = current.lastSuccessMs === undefined ? undefined : new Date(current.lastSuccessMs).toISOString();
+      if (action === "periodic" && current.lastSuccessMs !== undefined && current.nowMs - current.lastSuccessMs < properties.frequency * 1000) return { changes: [] };
+      return { changes: [{ property: "lastUpdate", from: last, to: "now" }] };
+    },
+    async apply({ host }, _plan, properties) {
+      await run(host, aptGet("update", []), { env: { ...APT_ENV }, timeoutMs: properties.timeout * 1000 });
+      await host.mkdir("/var/lib/apt/periodic", { recursive: true, mode: 0o755 });
+      await host.writeFileAtomic(APT_UPDATE_STAMP, "", { mode: 0o644 });
+    },
+  },
+};

@@ -1,9 +1,10 @@
 /** `sous converge`: load a run list's recipes and converge this machine. */
+import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { converge, type RunResult } from "../core/engine.js";
 import { SousError, ValidationError, formatProblem } from "../core/errors.js";
-import { fanOut, type EventSink } from "../core/events.js";
+import { fanOut, type EventSink, type RunEvent } from "../core/events.js";
 import { loadRun } from "../cookbook/load.js";
 import { findRepositoryRoot } from "../cookbook/repository.js";
 import type { AttributeTree } from "../dsl.js";
@@ -11,7 +12,7 @@ import { gatherBasicFacts } from "../facts/basic.js";
 import { LocalHost } from "../host/local.js";
 import { humanReporter } from "../report/human.js";
 import { jsonLinesReporter } from "../report/json.js";
-import { runReportWriter } from "../report/run-report.js";
+import { invalidRunReport, runReportWriter, writeReport } from "../report/run-report.js";
 
 /** Options of `sous converge`, as parsed from the command line. */
 export interface ConvergeCliOptions {
@@ -75,6 +76,8 @@ export async function convergeCommand(options: ConvergeCliOptions, output: Outpu
   if (options.json) sinks.push(jsonLinesReporter(output.stdout));
   else sinks.push(humanReporter({ level, why: options.why === true, diff: options.diff === true, color: output.color && options.color !== false, write: output.stdout }));
 
+  const reportPath = options.report ? resolve(options.report) : join(root, ".sous", "runs", "last-run.json");
+  const startedAt = new Date();
   let loaded;
   try {
     loaded = await loadRun({
@@ -87,8 +90,15 @@ export async function convergeCommand(options: ConvergeCliOptions, output: Outpu
     });
   } catch (error) {
     if (error instanceof ValidationError) {
-      if (options.json) output.stdout(`${JSON.stringify({ type: "run:invalid", problems: error.problems })}\n`);
-      else {
+      // The run failed before applying anything: scripts still get a report and a closing run:finish.
+      const node = options.nodeName ?? String(facts.fqdn ?? facts.hostname ?? "localhost");
+      const report = invalidRunReport({ runId: randomUUID(), node, dryRun: options.dryRun === true, startedAt }, error.message.split("\n")[0]!, error.problems);
+      writeReport(reportPath, report);
+      if (options.json) {
+        output.stdout(`${JSON.stringify({ type: "run:invalid", problems: error.problems })}\n`);
+        const finish: RunEvent = { type: "run:finish", runId: report.runId, status: "failed", dryRun: report.dryRun, counts: report.counts!, durationMs: report.durationMs!, pendingNotifications: [], error: report.error! };
+        output.stdout(`${JSON.stringify(finish)}\n`);
+      } else {
         output.stderr(`${error.message.split("\n")[0]}\n`);
         for (const problem of error.problems) output.stderr(`  ${formatProblem(problem)}\n`);
       }
@@ -97,7 +107,6 @@ export async function convergeCommand(options: ConvergeCliOptions, output: Outpu
     if (error instanceof SousError) throw new UsageError(error.message);
     throw error;
   }
-  const reportPath = options.report ?? join(root, ".sous", "runs", "last-run.json");
   sinks.push(runReportWriter(reportPath));
   const result: RunResult = await converge({
     host,

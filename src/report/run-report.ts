@@ -3,7 +3,7 @@ import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Change } from "../core/resource.js";
 import type { EventSink, FailureInfo, ResourceInfo, RunCounts, RunEvent } from "../core/events.js";
-import type { SourceLocation } from "../core/errors.js";
+import type { Problem, SourceLocation } from "../core/errors.js";
 
 /** One resource action in the report. */
 export interface ReportedAction {
@@ -31,6 +31,27 @@ export interface RunReport {
   actions: ReportedAction[];
   error?: FailureInfo & { resource?: string; location?: SourceLocation };
   pendingNotifications?: string[];
+  /** Why the recipes were refused before anything was applied. */
+  problems?: Problem[];
+}
+
+/** The report of a run whose recipes were invalid: it failed before applying anything. */
+export function invalidRunReport(run: { runId: string; node: string; dryRun: boolean; startedAt: Date }, message: string, problems: Problem[]): RunReport {
+  const finished = new Date();
+  return {
+    runId: run.runId,
+    node: run.node,
+    dryRun: run.dryRun,
+    status: "failed",
+    startedAt: run.startedAt.toISOString(),
+    finishedAt: finished.toISOString(),
+    durationMs: finished.getTime() - run.startedAt.getTime(),
+    counts: { resources: 0, updated: 0, upToDate: 0, skipped: 0, failed: 0 },
+    actions: [],
+    error: { code: "invalid-recipes", message },
+    pendingNotifications: [],
+    problems,
+  };
 }
 
 /** A reporter that builds the report and writes it to `path` at run end. */

@@ -12,3 +12,4 @@ export type { ExecuteInput, ExecuteAction } from "./resources/execute.js";
 export type { CodeInput, CodeAction, CodeContext } from "./resources/code.js";
 export type { Host, Command, ExecOptions, ExecResult, FileStat } from "./host/host.js";
 export type { RunEvent } from "./core/events.js";
+export * from "./facts/index.js";

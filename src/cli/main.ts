@@ -77,6 +77,12 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
     .action(async (options: { dir?: string }) => exit(await demoCommand(output, options)));
 
   program
+    .command("facts")
+    .argument("[attributes...]", "only these attributes, e.g. platform kernel/release")
+    .description("Print this machine's facts (the automatic attributes recipes see) as JSON")
+    .action(async (attributes: string[]) => exit(await (await import("./facts.js")).factsCommand(attributes, output)));
+
+  program
     .command("init")
     .argument("[dir]", "where to create the repository", ".")
     .description("Create a repository: sous.config.ts, a hello cookbook, a role and an environment")

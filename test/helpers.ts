@@ -50,7 +50,8 @@ export async function convergeWith(
     collection: frozen,
     dryRun: options.dryRun,
     events: (e) => events.push(e),
-    backupDir: options.backupDir ?? join(tmpdir(), "sous-test-backups-unused"),
+    // A scratch folder by default, so that backups never pile up outside the test's own temp dirs.
+    backupDir: options.backupDir ?? scratch("sous-test-backups-"),
   });
   const updated = events.filter((e) => e.type === "resource:updated").map((e) => (e as { resource: { id: string } }).resource.id);
   return { result, events, updated };

@@ -232,7 +232,7 @@ function hexToIpv4(littleEndianHex: string): string {
  * /proc/net/route and /proc/net/if_inet6, for systems without `ip`. IPv4 addresses are not
  * listed there; each interface's IPv4 source comes from its routes where the kernel gives one.
  */
-export function fromProc(sysNet: readonly string[], procRoute: readonly string[], ifInet6: readonly string[]): { links: RawLink[]; routes: RawRoute[] } {
+export function fromProc(sysNet: readonly string[], procRoute: readonly string[], ifInet6: readonly string[], fibTrie: readonly string[] = []): { links: RawLink[]; routes: RawRoute[] } {
   const links: RawLink[] = sysNet.map((line) => {
     const [name = "", mac, mtu, state, flags, type] = line.trim().split(/\s+/);
     const bits = flags ? parseInt(flags, 16) : 0;
@@ -266,7 +266,34 @@ export function fromProc(sysNet: readonly string[], procRoute: readonly string[]
       metric: metric ? Number(metric) : undefined,
     });
   }
+  attachLocalIpv4(links, routes, fibTrie);
   return { links, routes };
+}
+
+/**
+ * /proc/net/fib_trie lists each local IPv4 address as a leaf followed by "/32 host LOCAL";
+ * the interface and prefix are those of the most specific link route containing it.
+ */
+function attachLocalIpv4(links: RawLink[], routes: readonly RawRoute[], fibTrie: readonly string[]): void {
+  const locals = new Set<string>();
+  let leaf: string | undefined;
+  for (const line of fibTrie) {
+    const node = /\|--\s+(\d+\.\d+\.\d+\.\d+)/.exec(line);
+    if (node) leaf = node[1];
+    else if (leaf && /\/32 host LOCAL/.test(line)) locals.add(leaf);
+  }
+  const loopback = links.find((link) => link.flags.includes("LOOPBACK"));
+  for (const address of locals) {
+    let best: { dev: string; prefixlen: number } | undefined;
+    for (const route of routes) {
+      if (route.destination === "default" || route.via || !route.dev) continue;
+      const [network = "", prefix = "32"] = route.destination.split("/");
+      if (networkContains(network, Number(prefix), address) && (!best || Number(prefix) > best.prefixlen)) best = { dev: route.dev, prefixlen: Number(prefix) };
+    }
+    const isLoopback = address.startsWith("127.");
+    const owner = best ? links.find((link) => link.name === best.dev) : isLoopback ? loopback : undefined;
+    if (owner) owner.addresses.unshift({ family: "inet", local: address, prefixlen: best?.prefixlen ?? 8, scope: isLoopback ? "host" : "global", tags: [] });
+  }
 }
 
 function ohaiScope(scope: string | undefined): string | undefined {

@@ -194,7 +194,7 @@ function parseNetwork(sections: Record<string, string[]>): NetworkResult {
     const routes = [...routesFromIpText(sections["ip-route4"] ?? [], "inet"), ...routesFromIpText(sections["ip-route6"] ?? [], "inet6")];
     return buildNetwork(linksFromIpText(sections["ip-addr"]), routes);
   }
-  const { links, routes } = fromProc(sections["sys-net"] ?? [], sections["proc-route"] ?? [], sections["proc-if-inet6"] ?? []);
+  const { links, routes } = fromProc(sections["sys-net"] ?? [], sections["proc-route"] ?? [], sections["proc-if-inet6"] ?? [], sections["proc-fib-trie"] ?? []);
   return buildNetwork(links, routes);
 }
 

@@ -45,7 +45,7 @@ const PARTS = [
     ` m ip-addr; ip addr show; m ip-route4; ip -4 route show 2>/dev/null; m ip-route6; ip -6 route show 2>/dev/null;` +
     ` else` +
     ` m sys-net; ( cd /sys/class/net 2>/dev/null && for n in *; do [ -e "$n" ] && echo "$n $(cat "$n/address" 2>/dev/null) $(cat "$n/mtu" 2>/dev/null) $(cat "$n/operstate" 2>/dev/null) $(cat "$n/flags" 2>/dev/null) $(cat "$n/type" 2>/dev/null)"; done );` +
-    ` m proc-route; cat /proc/net/route 2>/dev/null; m proc-if-inet6; cat /proc/net/if_inet6 2>/dev/null;` +
+    ` m proc-route; cat /proc/net/route 2>/dev/null; m proc-if-inet6; cat /proc/net/if_inet6 2>/dev/null; m proc-fib-trie; cat /proc/net/fib_trie 2>/dev/null;` +
     ` fi`,
 
   `m virt`,

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative, resolve } from "node:path";
+import { basename, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { type Problem, ValidationError } from "../core/errors.js";
 import { VERSION } from "../version.js";
@@ -139,15 +139,15 @@ export async function compileRepository(repository: Repository): Promise<Compile
   const stamps = sourceStamps(repository);
   const key = fingerprint(repository, stamps);
   const dir = cacheDir(repository.root);
-  const moduleFile = join(dir, `repository-${key}.mjs`);
   const manifestFile = join(dir, `repository-${key}.json`);
   process.setSourceMapsEnabled(true);
 
   const manifest = readManifest(manifestFile);
-  if (manifest && manifest.extra.every((s) => sameStamp(s, stamp(s.path)))) {
+  if (manifest && typeof manifest.module === "string" && manifest.extra.every((s) => sameStamp(s, stamp(s.path)))) {
     try {
-      const loaded = (await import(pathToFileURL(moduleFile).href)) as CompiledRepository;
-      return { ...loaded, cached: true, module: moduleFile };
+      const cachedModule = join(dir, manifest.module);
+      const loaded = (await import(pathToFileURL(cachedModule).href)) as CompiledRepository;
+      return { ...loaded, cached: true, module: cachedModule };
     } catch {
       // A damaged cache entry is rebuilt below.
     }
@@ -162,7 +162,8 @@ export async function compileRepository(repository: Repository): Promise<Compile
       platform: "node",
       format: "esm",
       target: "node20",
-      outfile: moduleFile,
+      // Source paths in the map are relative to this folder, where the module is written.
+      outfile: join(dir, "repository.mjs"),
       write: false,
       metafile: true,
       sourcemap: "inline",
@@ -194,9 +195,13 @@ export async function compileRepository(repository: Repository): Promise<Compile
     .filter((path) => !known.has(path) && !path.includes("sous-repository-entry"))
     .map(stamp)
     .filter((s): s is SourceStamp => s !== undefined);
+  // Named by its content too: an edited helper outside the cookbooks keeps the same key,
+  // and a process that already imported the old module would get it again from Node's
+  // module cache under the same URL.
+  const moduleFile = join(dir, `repository-${key}-${createHash("sha256").update(output.contents).digest("hex").slice(0, 12)}.mjs`);
   writeAtomic(moduleFile, output.contents);
-  writeAtomic(manifestFile, JSON.stringify({ extra }));
-  pruneCache(dir, key);
+  writeAtomic(manifestFile, JSON.stringify({ extra, module: basename(moduleFile) }));
+  pruneCache(dir, [moduleFile, manifestFile]);
   const loaded = (await import(pathToFileURL(moduleFile).href)) as CompiledRepository;
   return { ...loaded, cached: false, module: moduleFile };
 }
@@ -205,7 +210,7 @@ function sameStamp(a: SourceStamp, b: SourceStamp | undefined): boolean {
   return b !== undefined && a.size === b.size && a.mtimeMs === b.mtimeMs;
 }
 
-function readManifest(file: string): { extra: SourceStamp[] } | undefined {
+function readManifest(file: string): { extra: SourceStamp[]; module?: unknown } | undefined {
   try {
     return JSON.parse(readFileSync(file, "utf8"));
   } catch {
@@ -219,13 +224,13 @@ function writeAtomic(file: string, data: string | Uint8Array): void {
   renameSync(temp, file);
 }
 
-function pruneCache(dir: string, keep: string): void {
-  const entries = readdirSync(dir)
-    .filter((f) => f.startsWith("repository-") && f.endsWith(".mjs") && !f.includes(keep))
-    .map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs }))
-    .sort((a, b) => b.t - a.t);
-  for (const { f } of entries.slice(KEEP_CACHED - 1)) {
-    rmSync(join(dir, f), { force: true });
-    rmSync(join(dir, f.replace(/\.mjs$/, ".json")), { force: true });
+function pruneCache(dir: string, keep: readonly string[]): void {
+  const kept = new Set(keep.map((file) => basename(file)));
+  for (const extension of [".mjs", ".json"]) {
+    const entries = readdirSync(dir)
+      .filter((f) => f.startsWith("repository-") && f.endsWith(extension) && !kept.has(f))
+      .map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs }))
+      .sort((a, b) => b.t - a.t);
+    for (const { f } of entries.slice(KEEP_CACHED - 1)) rmSync(join(dir, f), { force: true });
   }
 }

@@ -1,0 +1,71 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { loadRun } from "../../src/cookbook/load.js";
+import { ValidationError } from "../../src/core/errors.js";
+import { cookbook, testFacts, writeRepo } from "./repo.js";
+
+const recipeWith = (marker: string) => `import { recipe } from "sous";
+import { shared } from "../../../lib/shared.js";
+export default recipe(({ resources: { execute } }) => {
+  execute(\`${marker} \${shared}\`, { command: ["true"], action: "nothing" });
+});
+`;
+
+const names = (loaded: Awaited<ReturnType<typeof loadRun>>) => loaded.collection.resources.map((r) => r.name);
+
+/** Rewrites a file so that its size changes too: the cache is keyed by size and modification time. */
+function edit(path: string, content: string): void {
+  const before = statSync(path).size;
+  assert.notEqual(Buffer.byteLength(content), before, "test edits change the size");
+  writeFileSync(path, content);
+}
+
+test("the compile cache: a second run reuses the compiled code; edits to a recipe, a new recipe and an imported helper are picked up", async () => {
+  const root = writeRepo({
+    ...cookbook("app", { recipes: { default: recipeWith("first") } }),
+    "lib/shared.ts": `export const shared: string = "v1";\n`,
+  });
+  const load = (runList = "recipe[app]") => loadRun({ root, runList, facts: testFacts });
+
+  const first = await load();
+  assert.equal(first.cached, false);
+  assert.deepEqual(names(first), ["first v1"]);
+  const second = await load();
+  assert.equal(second.cached, true, "an unchanged repository is not compiled again");
+  assert.deepEqual(names(second), ["first v1"]);
+
+  edit(join(root, "cookbooks/app/recipes/default.ts"), recipeWith("edited"));
+  const afterEdit = await load();
+  assert.equal(afterEdit.cached, false);
+  assert.deepEqual(names(afterEdit), ["edited v1"]);
+
+  edit(join(root, "lib/shared.ts"), `export const shared: string = "version2";\n`);
+  const afterHelper = await load();
+  assert.equal(afterHelper.cached, false, "a file outside the cookbooks that a recipe imports is part of the cache key");
+  assert.deepEqual(names(afterHelper), ["edited version2"]);
+  assert.equal((await load()).cached, true);
+
+  writeFileSync(join(root, "cookbooks/app/recipes/extra.ts"), recipeWith("extra"));
+  assert.deepEqual(names(await load("recipe[app::extra]")), ["extra version2"]);
+});
+
+test("a TypeScript syntax error names the file and line; fixing it makes the next run work", async () => {
+  const root = writeRepo({
+    ...cookbook("app", { recipes: { default: recipeWith("ok") } }),
+    "lib/shared.ts": `export const shared: string = "v1";\n`,
+  });
+  const recipeFile = join(root, "cookbooks/app/recipes/default.ts");
+  assert.equal((await loadRun({ root, runList: "recipe[app]", facts: testFacts })).cached, false);
+  writeFileSync(recipeFile, recipeWith("ok").replace('action: "nothing" });', 'action: "nothing" ;\n'));
+  await assert.rejects(loadRun({ root, runList: "recipe[app]", facts: testFacts }), (error: ValidationError) => {
+    assert.ok(error instanceof ValidationError);
+    assert.match(error.message, /do not compile/);
+    assert.equal(error.problems[0]?.location?.file, recipeFile);
+    assert.equal(error.problems[0]?.location?.line, 4);
+    return true;
+  });
+  writeFileSync(recipeFile, recipeWith("fixed"));
+  assert.deepEqual(names(await loadRun({ root, runList: "recipe[app]", facts: testFacts })), ["fixed v1"]);
+});

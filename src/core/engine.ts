@@ -42,6 +42,8 @@ const OUTCOME_RANK: Record<Outcome, number> = { "up-to-date": 0, skipped: 1, upd
 
 const REDACTED = "(sensitive value hidden)";
 const MAX_NOTIFICATION_ROUNDS = 100;
+/** Immediate notifications nested deeper than this are a loop (each notified action notifying again). */
+const MAX_IMMEDIATE_DEPTH = 50;
 
 /** A failure of one resource, as the engine reports it. */
 export class ResourceFailedError extends SousError {
@@ -67,6 +69,8 @@ class Run {
   private readonly outcomes = new Map<DeclaredResource, Outcome>();
   private readonly delayed = new Map<string, { target: DeclaredResource; action: string; source: DeclaredResource }>();
   private failure: ResourceFailedError | undefined;
+  /** The immediate notifications being run, outermost first (`action type[name]`). */
+  private readonly immediateChain: string[] = [];
   /** Cookbook files read during this run: the workstation's sources do not change mid-run. */
   private readonly sources = new Map<string, Promise<Buffer>>();
 
@@ -101,6 +105,11 @@ class Run {
           break;
         }
       }
+    }
+    if (!this.failure && this.delayed.size > 0) {
+      const [first] = this.delayed.values();
+      const queued = [...this.delayed.values()].map((n) => `${n.action} ${n.target.id}`).join(", ");
+      this.failRun(first!.target, first!.action, new SousError("notification-loop", `delayed notifications keep queueing each other (a loop): still queued after ${MAX_NOTIFICATION_ROUNDS} rounds: ${queued}`));
     }
     const pendingNotifications = [...this.delayed.values()].map((n) => `${n.action} ${n.target.id} (from ${n.source.id})`);
     const status = this.failure ? "failed" : "converged";
@@ -181,6 +190,12 @@ class Run {
     }
   }
 
+  /** Fails the whole run, even when the resource would ignore its own failures: a loop is not the resource's. */
+  private failRun(resource: DeclaredResource, action: string, error: SousError): void {
+    this.fail(resource, action, error, performance.now());
+    this.failure ??= new ResourceFailedError(resource, action, failureInfo(resource, error));
+  }
+
   private record(resource: DeclaredResource, outcome: Outcome): void {
     const previous = this.outcomes.get(resource);
     if (previous === undefined || OUTCOME_RANK[outcome] > OUTCOME_RANK[previous]) this.outcomes.set(resource, outcome);
@@ -213,7 +228,18 @@ class Run {
       const { target, action, timing } = notification;
       this.options.events({ type: "notification:queued", source: source.id, target: target.id, action, timing });
       if (timing === "immediately") {
-        await this.runAction(target, action, source);
+        const step = `${action} ${target.id}`;
+        if (this.immediateChain.length >= MAX_IMMEDIATE_DEPTH) {
+          const chain = [...this.immediateChain.slice(-6), step].join(" → ");
+          this.failRun(target, action, new SousError("notification-loop", `immediate notifications nested ${MAX_IMMEDIATE_DEPTH} deep (a loop): ... → ${chain}`));
+          return;
+        }
+        this.immediateChain.push(step);
+        try {
+          await this.runAction(target, action, source);
+        } finally {
+          this.immediateChain.pop();
+        }
         if (this.failure) return;
       } else {
         const key = `${target.id}\u0000${action}`;

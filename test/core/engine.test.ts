@@ -320,3 +320,35 @@ test("the run:finish event of a failed run still carries the counts of what happ
   assert.equal(result.counts.failed, 1);
   assert.equal(readFileSync(join(dir, "a"), "utf8"), "a");
 });
+
+test("an endless loop of immediate notifications fails the run instead of running forever", async () => {
+  let calls = 0;
+  const block = () => {
+    calls += 1;
+    if (calls > 1000) throw new Error("still looping after 1000 runs");
+  };
+  const { result, events } = await convergeWith(({ code }) => {
+    code("ping", { action: "nothing", block, notifies: { run: { target: "code[pong]", timing: "immediately" } } });
+    code("pong", { action: "nothing", block, notifies: { run: { target: "code[ping]", timing: "immediately" } } });
+    code("start", { block: () => {}, notifies: { run: { target: "code[ping]", timing: "immediately" } } });
+  });
+  assert.equal(result.status, "failed");
+  const failure = eventsOf(events, "run:finish")[0]!.error!;
+  assert.equal(failure.code, "notification-loop");
+  assert.match(failure.message, /run code\[ping\] → run code\[pong\] → run code\[ping\]/);
+  assert.ok(calls < 1000);
+});
+
+test("an endless loop of delayed notifications fails the run instead of converging", async () => {
+  let calls = 0;
+  const { result, events } = await convergeWith(({ code }) => {
+    code("ping", { action: "nothing", block: () => void (calls += 1), notifies: { run: "code[pong]" } });
+    code("pong", { action: "nothing", block: () => void (calls += 1), notifies: { run: "code[ping]" } });
+    code("start", { block: () => {}, notifies: { run: "code[ping]" } });
+  });
+  assert.equal(result.status, "failed");
+  const finish = eventsOf(events, "run:finish")[0]!;
+  assert.equal(finish.error?.code, "notification-loop");
+  assert.match(finish.error?.message ?? "", /code\[p[io]ng\]/);
+  assert.ok(calls <= 200, `ran ${calls} notified actions`);
+});

@@ -14,6 +14,7 @@ import type { GitAction, GitInput } from "./resources/git.js";
 import type { LinkAction, LinkInput } from "./resources/link.js";
 import type { PackageAction, PackageInput } from "./resources/package.js";
 import type { AptUpdateAction, AptUpdateInput } from "./resources/apt_update.js";
+import type { LineAction, LineInput } from "./resources/line.js";
 import type { ResourceRegistry } from "./resources/registry.js";
 import type { RemoteFileAction, RemoteFileInput } from "./resources/remote_file.js";
 import type { TemplateAction, TemplateInput } from "./resources/template.js";
@@ -64,6 +65,8 @@ export interface Resources {
   package(name: string, properties?: PackageInput & CommonProperties<PackageAction>): ResourceRef;
   /** Refreshes apt's package lists (default: when older than a day). */
   aptUpdate(name?: string, properties?: AptUpdateInput & CommonProperties<AptUpdateAction>): ResourceRef;
+  /** A line present or absent in a file, or a regexp replacement (`name` is the file unless `path` is given). */
+  line(name: string, properties: LineInput & CommonProperties<LineAction>): ResourceRef;
 }
 
 /** What a recipe function receives. */
@@ -124,7 +127,7 @@ export function role(definition: RoleDefinition): RoleDefinition {
 /** An environment: cookbook version pins and attributes. */
 export interface EnvironmentDefinition {
   description?: string;
-  /** Cookbook name → semver range (`"~1.2.0"`, `"= 2.0.1"`). */
+  /** Cookbook name → semver range (`"^1.2.0"`, `"= 2.0.1"`), or Chef's pessimistic `"~> 1.2"` (>= 1.2.0 < 2.0.0). */
   cookbookVersions?: Record<string, string>;
   defaultAttributes?: AttributeTree;
   overrideAttributes?: AttributeTree;
@@ -161,6 +164,7 @@ export function resourceFunctions(scope: () => DeclarationScope, node: NodeView<
     git: (destination, properties) => declare("git", destination, properties),
     package: (name, properties) => declare("package", name, properties),
     aptUpdate: (name, properties) => declare("apt_update", name ?? "default", properties),
+    line: (name, properties) => declare("line", name, properties),
     declare: (type, name, properties) => declare(type, name, properties),
   };
 }

@@ -23,6 +23,22 @@ interface Constraint {
 /** Bounds the search: real repositories settle in a few dozen steps. */
 const MAX_STEPS = 100_000;
 
+/**
+ * A constraint as semver understands it. Chef's pessimistic `~> 1.2` means `>= 1.2.0 < 2.0.0`
+ * (and `~> 1.2.3` means `>= 1.2.3 < 1.3.0`), while semver reads `~>` as its own `~`
+ * (`< 1.3.0` for both), so Chef spellings are translated first. Anything else is semver.
+ */
+export function semverRange(constraint: string): string {
+  const pessimistic = /^\s*~>\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?\s*$/.exec(constraint);
+  if (!pessimistic) return constraint;
+  const [major, minor, patch] = pessimistic.slice(1).map((part) => (part === undefined ? undefined : Number(part))) as [number, number | undefined, number | undefined];
+  if (patch !== undefined) return `>=${major}.${minor}.${patch} <${major}.${minor! + 1}.0`;
+  return `>=${major}.${minor ?? 0}.0 <${major + 1}.0.0`;
+}
+
+const satisfies = (version: string, constraint: string) => semver.satisfies(version, semverRange(constraint), { includePrerelease: true });
+const validConstraint = (constraint: string) => semver.validRange(semverRange(constraint)) !== null;
+
 const newestFirst = (a: CookbookInfo, b: CookbookInfo) => semver.rcompare(a.version, b.version);
 const describe = (constraints: readonly Constraint[]) => constraints.map((k) => `${k.range} (from ${k.from})`).join(" and ");
 
@@ -34,7 +50,7 @@ const describe = (constraints: readonly Constraint[]) => constraints.map((k) => 
  */
 export function resolveCookbooks(wanted: readonly string[], available: readonly CookbookInfo[], pins: Record<string, string>, environment: string): Map<string, CookbookInfo> {
   for (const [name, range] of Object.entries(pins)) {
-    if (!semver.validRange(range)) throw new SousError("bad-version-constraint", `environment ${environment}: cookbook ${name} constraint ${JSON.stringify(range)} is not a semver range`);
+    if (!validConstraint(range)) throw new SousError("bad-version-constraint", `environment ${environment}: cookbook ${name} constraint ${JSON.stringify(range)} is not a semver range`);
   }
   const versions = new Map<string, CookbookInfo[]>();
   for (const cookbook of available) versions.set(cookbook.name, [...(versions.get(cookbook.name) ?? []), cookbook]);
@@ -87,15 +103,15 @@ export function resolveCookbooks(wanted: readonly string[], available: readonly 
       const who = constraints.filter((k) => !k.from.startsWith("environment ")).map((k) => (k.from === "the run list" ? k.from : `${k.from} (${k.range})`));
       return fail(new SousError("missing-cookbook", `cookbook ${name} is needed by ${who.join(", ")} but was not found in cookbooks/ or node_modules/`));
     }
-    const fitting = candidates.filter((c) => constraints.every((k) => semver.satisfies(c.version, k.range, { includePrerelease: true })));
+    const fitting = candidates.filter((c) => constraints.every((k) => satisfies(c.version, k.range)));
     if (fitting.length === 0) {
       return fail(new SousError("version-conflict", `no version of cookbook ${name} satisfies ${describe(constraints)}; found versions: ${candidates.map((c) => c.version).join(", ")}`));
     }
     for (const candidate of fitting) {
       const clash = Object.entries(candidate.dependencies).find(([dep, range]) => {
-        if (!semver.validRange(range)) throw new SousError("bad-version-constraint", `cookbook ${name}@${candidate.version} (${candidate.dir}/package.json): dependency ${dep} ${JSON.stringify(range)} is not a semver range`);
+        if (!validConstraint(range)) throw new SousError("bad-version-constraint", `cookbook ${name}@${candidate.version} (${candidate.dir}/package.json): dependency ${dep} ${JSON.stringify(range)} is not a semver range`);
         const already = chosen.get(dep);
-        return already !== undefined && !semver.satisfies(already.version, range, { includePrerelease: true });
+        return already !== undefined && !satisfies(already.version, range);
       });
       if (clash) {
         const [dep, range] = clash;

@@ -263,7 +263,8 @@ export function fromProc(sysNet: readonly string[], procRoute: readonly string[]
       destination: destination === "00000000" && prefix === 0 ? "default" : `${hexToIpv4(destination)}/${prefix}`,
       dev,
       via: gateway === "00000000" ? undefined : hexToIpv4(gateway),
-      metric: metric ? Number(metric) : undefined,
+      // ip omits a zero metric; so does this, for the same facts either way.
+      metric: metric && Number(metric) !== 0 ? Number(metric) : undefined,
     });
   }
   attachLocalIpv4(links, routes, fibTrie);

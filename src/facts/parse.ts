@@ -133,6 +133,9 @@ export function parseCpu(cpuinfo: readonly string[] = [], lscpu: readonly string
     const [sockets, cores, threads] = [field("Socket(s)"), field("Core(s) per socket"), field("Thread(s) per core")];
     if (sockets && cores && threads) Object.assign(cpu, { total: sockets * cores * threads, real: sockets, cores: sockets * cores });
   }
+  // ARM kernels name no model in cpuinfo; lscpu knows it from the CPU's part number.
+  const lscpuModel = lscpu.find((l) => l.startsWith("Model name:"));
+  if (!cpu.model_name && lscpuModel) cpu.model_name = lscpuModel.slice("Model name:".length).trim();
   return cpu;
 }
 

@@ -9,6 +9,7 @@ import { gitType } from "./git.js";
 import { linkType } from "./link.js";
 import { packageType } from "./package.js";
 import { aptUpdateType } from "./apt_update.js";
+import { lineType } from "./line.js";
 import { remoteFileType } from "./remote_file.js";
 import { templateType } from "./template.js";
 
@@ -53,5 +54,6 @@ export function builtinRegistry(): ResourceRegistry {
     .register(codeType)
     .register(gitType)
     .register(packageType)
-    .register(aptUpdateType);
+    .register(aptUpdateType)
+    .register(lineType);
 }

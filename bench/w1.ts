@@ -19,9 +19,11 @@ import { W1_COUNTS, W1_GREETING, type W1Shape, resourceCount, treeSummary, write
 const project = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const GNU_TIME = "/usr/bin/time";
 
-/** One timed command: wall seconds (process start included), peak RSS, changes it reported. */
+/** One timed command: wall seconds (process start included), CPU seconds, peak RSS, changes it reported. */
 interface Sample {
   seconds: number;
+  /** User + system CPU time of the command and every child it waited for. */
+  cpuSeconds: number;
   peakMB: number;
   changes: number;
 }
@@ -157,17 +159,18 @@ let logCounter = 0;
 function runOnce(tool: Tool): Sample {
   const { argv, env } = tool.command();
   const logFile = join(scratch, "logs", `${String(++logCounter).padStart(3, "0")}-${tool.name.replace(/\W+/g, "-")}.log`);
-  const memoryFile = join(scratch, "logs", "peak-rss");
+  const usageFile = join(scratch, "logs", "usage");
   mkdirSync(dirname(logFile), { recursive: true });
   const fd = openSync(logFile, "w");
   const started = process.hrtime.bigint();
-  const result = spawnSync(GNU_TIME, ["-f", "%M", "-o", memoryFile, "--", ...argv], { cwd: dirname(tool.target), env, stdio: ["ignore", fd, fd] });
+  const result = spawnSync(GNU_TIME, ["-f", "%M %U %S", "-o", usageFile, "--", ...argv], { cwd: dirname(tool.target), env, stdio: ["ignore", fd, fd] });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   closeSync(fd);
   if (result.error) throw result.error;
   const log = readFileSync(logFile, "utf8");
-  const peakKB = Number(readFileSync(memoryFile, "utf8").trim().split("\n").pop());
-  return { seconds, peakMB: peakKB / 1024, changes: tool.changes(result.status ?? 128, log) };
+  // GNU time writes "Command exited with non-zero status N" before the format's line.
+  const [peakKB, user, system] = readFileSync(usageFile, "utf8").trim().split("\n").pop()!.split(" ").map(Number);
+  return { seconds, cpuSeconds: user! + system!, peakMB: peakKB! / 1024, changes: tool.changes(result.status ?? 128, log) };
 }
 
 function freshTarget(tool: Tool): void {
@@ -240,21 +243,26 @@ function main(): void {
 
   const rows = tools.map((tool) => {
     const { first, noop } = samples.get(tool.name)!;
-    const stats = (xs: Sample[]) => ({ median: median(xs.map((s) => s.seconds)), min: Math.min(...xs.map((s) => s.seconds)), max: Math.max(...xs.map((s) => s.seconds)) });
+    const stats = (xs: Sample[]) => {
+      const wall = xs.map((s) => s.seconds);
+      return { median: median(wall), min: Math.min(...wall), max: Math.max(...wall), cpu: median(xs.map((s) => s.cpuSeconds)) };
+    };
     return { tool: tool.name, runs: tool.runs, first: stats(first), noop: stats(noop), peakMB: Math.max(...[...first, ...noop].map((s) => s.peakMB)) };
   });
   const sousRow = rows[0]!;
-  const range = (s: { median: number; min: number; max: number }) => `${s.median.toFixed(2)} s (${s.min.toFixed(2)}-${s.max.toFixed(2)})`.padEnd(24);
-  say(`\n${"tool".padEnd(18)}${"runs".padEnd(6)}${"first run: median (min-max)".padEnd(30)}${"no-op: median (min-max)".padEnd(26)}peak RSS\n`);
-  for (const row of rows) say(`${row.tool.padEnd(18)}${String(row.runs).padEnd(6)}${range(row.first).padEnd(30)}${range(row.noop).padEnd(26)}${row.peakMB.toFixed(0)} MB\n`);
-  say("(peak RSS: the largest single process of the run, as GNU time reports it; Ansible's workers are separate processes)\n");
+  const cell = (s: { median: number; min: number; max: number; cpu: number }) => `${s.median.toFixed(2)} (${s.min.toFixed(2)}-${s.max.toFixed(2)}) cpu ${s.cpu.toFixed(2)}`;
+  say("\nWall seconds, median (min-max), and median CPU seconds (user + system, children included):\n");
+  say(`${"tool".padEnd(18)}${"runs".padEnd(6)}${"first run".padEnd(34)}${"no-op".padEnd(34)}peak RSS\n`);
+  for (const row of rows) say(`${row.tool.padEnd(18)}${String(row.runs).padEnd(6)}${cell(row.first).padEnd(34)}${cell(row.noop).padEnd(34)}${row.peakMB.toFixed(0)} MB\n`);
+  say("(peak RSS: the largest single process of any run, as GNU time reports it; Ansible's workers are separate processes)\n");
 
-  const verdicts: { what: string; value: string; target: string; met: boolean }[] = [];
+  const verdicts: { what: string; value: string; target: string; met: boolean; cpuRatio?: string }[] = [];
   const ratio = (peer: string, kind: "first" | "noop", target: number) => {
     const row = rows.find((r) => r.tool === peer);
     if (!row) return;
     const value = row[kind].median / sousRow[kind].median;
-    verdicts.push({ what: `${kind === "noop" ? "no-op" : "first run"}: ${peer} / sous`, value: `${value.toFixed(1)}×`, target: `≥ ${target}×`, met: value >= target });
+    const cpuRatio = `${(row[kind].cpu / sousRow[kind].cpu).toFixed(1)}×`;
+    verdicts.push({ what: `${kind === "noop" ? "no-op" : "first run"}: ${peer} / sous`, value: `${value.toFixed(1)}×`, target: `≥ ${target}×`, met: value >= target, cpuRatio });
   };
   ratio("ansible-playbook", "noop", 50);
   ratio("puppet apply", "noop", 20);
@@ -262,8 +270,8 @@ function main(): void {
   ratio("puppet apply", "first", 3);
   verdicts.push({ what: "sous no-op, process start included", value: `${sousRow.noop.median.toFixed(2)} s`, target: "< 0.4 s", met: sousRow.noop.median < 0.4 });
   verdicts.push({ what: "sous peak memory", value: `${sousRow.peakMB.toFixed(0)} MB`, target: "< 80 MB", met: sousRow.peakMB < 80 });
-  say(`\nAgainst issue 2's targets (ratios of medians from this run):\n`);
-  for (const v of verdicts) say(`  ${v.what.padEnd(38)}${v.value.padEnd(10)}target ${v.target.padEnd(9)}${v.met ? "met" : "NOT MET"}\n`);
+  say(`\nAgainst issue 2's targets (ratios of wall-time medians from this run; CPU-time ratio beside):\n`);
+  for (const v of verdicts) say(`  ${v.what.padEnd(38)}${v.value.padEnd(10)}target ${v.target.padEnd(9)}${(v.met ? "met" : "NOT MET").padEnd(9)}${v.cpuRatio ? `(CPU ${v.cpuRatio})` : ""}\n`);
   say(`Load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(" ")}\n`);
 
   if (flags.json) writeFileSync(flags.json, `${JSON.stringify({ date: new Date().toISOString(), workload: W1_COUNTS, sousColdFirstRun: cold, rows, verdicts, samples: Object.fromEntries(samples) }, null, 2)}\n`);

@@ -13,7 +13,7 @@ import { cookbookOfRecipe, normalizeManifest, resolveCookbooks } from "./cookboo
 import { ApiError, badRequest, notFound } from "./errors.js";
 import type { JsonObject } from "./objects.js";
 import { checkName, checkRunList, normalizeEnvironment, normalizeItem, normalizeNode, normalizeRole, searchEntry } from "./objects.js";
-import { nodeSearchView, runListNames } from "./search/flatten.js";
+import { nodeAttribute, runListNames } from "./search/flatten.js";
 import { parseQuery } from "./search/query.js";
 import type { ObjectKind, Store } from "./store/store.js";
 
@@ -414,9 +414,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const hits = result.hits.map((hit) => {
       const data = index === "client" ? { ...hit.data, public_key: undefined } : hit.data;
       if (!partial) return data;
-      const view = index === "node" ? nodeSearchView(data) : data;
       const picked: JsonObject = {};
-      for (const [key, path] of Object.entries(partial)) picked[key] = walk(view, path);
+      for (const [key, path] of Object.entries(partial)) picked[key] = index === "node" ? nodeAttribute(data, path) : walk(data, path);
       return { name: hit.name, url: `${API_PREFIX}/orgs/${org}/${index === "node" || index === "role" || index === "environment" || index === "client" ? `${index}s` : `data/${index}`}/${hit.name}`, data: picked };
     });
     return { total: result.total, start, rows: hits };

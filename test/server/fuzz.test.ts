@@ -7,16 +7,8 @@ import { signRequest } from "../../src/client/signing.js";
 import { ApiError } from "../../src/server/errors.js";
 import { parseQuery } from "../../src/server/search/query.js";
 import { backends, createOrg, startTestServer } from "./helpers.js";
+import { prng } from "./prng.js";
 
-function prng(seed: number): () => number {
-  // mulberry32: tiny and good enough to pick fuzz tokens reproducibly.
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const TOKENS = ["role", ":", "web", "*", "?", " ", "AND", "OR", "NOT", "-", "+", "!", "(", ")", "[", "]", "{", "}", " TO ", '"', "\\", "/", "&&", "||", "^", "~", "1", "10.0.", "a.b", "_", "%", "'", "\u00e9", "\u0000", ":*", "*:*"];
 

@@ -4,7 +4,10 @@
 export type SearchRow = readonly [key: string, value: string];
 
 /** Index values longer than this are cut, so that one huge attribute cannot bloat the index (documented). */
-export const MAX_INDEXED_VALUE_LENGTH = 512;
+export const MAX_INDEXED_VALUE_LENGTH = 300;
+
+/** Keys longer than this are not indexed: with a capped value they keep an index entry within PostgreSQL's limit. */
+export const MAX_INDEXED_KEY_LENGTH = 300;
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -64,8 +67,7 @@ export function nodeSearchView(node: Record<string, unknown>): Record<string, Js
 
 function scalarText(value: Json): string {
   if (value === null) return "";
-  const text = typeof value === "string" ? value : String(value);
-  return text.length > MAX_INDEXED_VALUE_LENGTH ? text.slice(0, MAX_INDEXED_VALUE_LENGTH) : text;
+  return typeof value === "string" ? value : String(value);
 }
 
 /**
@@ -75,7 +77,9 @@ function scalarText(value: Json): string {
 export function flattenForSearch(document: Record<string, unknown>): SearchRow[] {
   const seen = new Set<string>();
   const rows: SearchRow[] = [];
-  const emit = (key: string, value: string): void => {
+  const emit = (key: string, fullValue: string): void => {
+    if (key.length > MAX_INDEXED_KEY_LENGTH) return;
+    const value = fullValue.length > MAX_INDEXED_VALUE_LENGTH ? fullValue.slice(0, MAX_INDEXED_VALUE_LENGTH) : fullValue;
     const id = `${key}\u0000${value}`;
     if (seen.has(id)) return;
     seen.add(id);
@@ -107,4 +111,48 @@ export function numericValue(text: string): number | null {
   if (!/^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/.test(text)) return null;
   const value = Number(text);
   return Number.isFinite(value) ? value : null;
+}
+
+type Walked = { kind: "value"; value: Json } | { kind: "absent" } | { kind: "replaced" };
+
+function walkLevel(level: unknown, path: readonly string[]): Walked {
+  let current: unknown = level;
+  for (let i = 0; i < path.length; i++) {
+    if (!isHash(current)) return { kind: "absent" };
+    const next: unknown = current[path[i]!];
+    if (next === undefined) return { kind: "absent" };
+    // A scalar or array on the way replaces, at this level, whatever lower levels hold below it.
+    if (i < path.length - 1 && !isHash(next)) return { kind: "replaced" };
+    current = next;
+  }
+  return { kind: "value", value: current as Json };
+}
+
+/**
+ * One attribute of a node as search sees it (the value of `nodeSearchView(node)` at `path`), without
+ * merging the whole node: partial search over many hits stays cheap.
+ */
+export function nodeAttribute(node: Record<string, unknown>, path: readonly string[]): Json | null {
+  if (path.length === 0) return nodeSearchView(node);
+  const first = path[0]!;
+  if (["name", "chef_environment", "run_list", "role", "recipe"].includes(first)) {
+    const view: Record<string, Json> = {
+      name: String(node.name ?? ""),
+      chef_environment: String(node.chef_environment ?? "_default"),
+      run_list: (Array.isArray(node.run_list) ? node.run_list : []) as Json[],
+      role: runListNames(node.run_list, "role"),
+      recipe: runListNames(node.run_list, "recipe"),
+    };
+    const walked = walkLevel(view, path);
+    return walked.kind === "value" ? walked.value : null;
+  }
+  let result: Json | undefined;
+  for (const level of [node.default, node.normal, node.override, node.automatic]) {
+    const walked = walkLevel(level, path);
+    if (walked.kind === "replaced") result = undefined;
+    else if (walked.kind === "value") {
+      result = isHash(walked.value) ? deepMerge(isHash(result) ? result : {}, walked.value) : walked.value;
+    }
+  }
+  return result === undefined ? null : result;
 }

@@ -61,6 +61,19 @@ function patternCondition(column: string, pattern: Pattern, where: string[], par
   params.push(likeOf(pattern));
 }
 
+/** A literal key is an index seek; a wildcard key first expands to the known keys it matches. */
+function keyCondition(scope: SearchScope, pattern: Pattern, where: string[], params: unknown[]): void {
+  if (isLiteral(pattern)) {
+    patternCondition("key", pattern, where, params);
+    return;
+  }
+  const inner: string[] = [];
+  const innerParams: unknown[] = [scope.org, scope.idx];
+  patternCondition("key", pattern, inner, innerParams);
+  where.push(`key IN (SELECT key FROM search_keys WHERE org = ? AND idx = ?${inner.map((w) => ` AND ${w}`).join("")})`);
+  params.push(...innerParams);
+}
+
 function rowsSelect(scope: SearchScope, where: string[], params: unknown[]): SqlFragment {
   return {
     sql: `SELECT obj_id AS id FROM search_rows WHERE org = ? AND idx = ?${where.map((w) => ` AND ${w}`).join("")}`,
@@ -76,7 +89,7 @@ function termSelect(scope: SearchScope, query: Extract<Query, { type: "term" }>)
   const where: string[] = [];
   const params: unknown[] = [];
   const anyKey = query.key.parts.length === 1 && typeof query.key.parts[0] !== "string";
-  if (!anyKey) patternCondition("key", query.key, where, params);
+  if (!anyKey) keyCondition(scope, query.key, where, params);
   if (query.phrase) {
     // Sous matches a phrase as the whole value or as whole words inside it.
     const phrase = literalText(query.value);
@@ -93,7 +106,7 @@ function termSelect(scope: SearchScope, query: Extract<Query, { type: "term" }>)
 function rangeSelect(scope: SearchScope, query: Extract<Query, { type: "range" }>): SqlFragment {
   const where: string[] = [];
   const params: unknown[] = [];
-  patternCondition("key", query.key, where, params);
+  keyCondition(scope, query.key, where, params);
   const minNumber = query.min === null ? null : numericValue(query.min);
   const maxNumber = query.max === null ? null : numericValue(query.max);
   const numeric = (query.min === null || minNumber !== null) && (query.max === null || maxNumber !== null) && (query.min !== null || query.max !== null);

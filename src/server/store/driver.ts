@@ -1,14 +1,17 @@
 // The little SQL surface the store needs, implemented once for SQLite and once for PostgreSQL,
 // so that every query the store runs is the same text on both (placeholders are `?`).
 
+/** A column of a bulk insert: its name and its PostgreSQL type (SQLite needs no type). */
+export type Column = readonly [name: string, type: "text" | "bigint" | "double precision"];
+
 /** Runs SQL statements with `?` placeholders. */
 export interface SqlExecutor {
   /** Runs a statement and returns its rows. */
   all<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
   /** Runs a statement and returns how many rows it changed. */
   run(sql: string, params?: readonly unknown[]): Promise<number>;
-  /** Inserts many rows into a table, in as few round trips as the database allows. */
-  insertMany(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<void>;
+  /** Inserts many rows into a table, in as few round trips as the database allows; `ignoreConflicts` skips rows that already exist. */
+  insertMany(table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[], ignoreConflicts?: boolean): Promise<void>;
 }
 
 /** A database connection (or pool) with transactions. */

@@ -1,13 +1,11 @@
 import pg from "pg";
-import type { SqlDriver, SqlExecutor } from "./driver.js";
+import type { Column, SqlDriver, SqlExecutor } from "./driver.js";
 
 /** Rewrites `?` placeholders to PostgreSQL's `$n` (the store never puts a literal `?` in SQL text). */
 function toPostgres(sql: string): string {
   let n = 0;
   return sql.replace(/\?/g, () => `$${++n}`);
 }
-
-const MAX_PARAMS = 30_000;
 
 class PgExecutor implements SqlExecutor {
   constructor(private readonly client: pg.Pool | pg.PoolClient) {}
@@ -22,21 +20,14 @@ class PgExecutor implements SqlExecutor {
     return result.rowCount ?? 0;
   }
 
-  async insertMany(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<void> {
-    // Multi-row VALUES: one round trip per chunk instead of one per row.
-    const chunk = Math.max(1, Math.floor(MAX_PARAMS / columns.length));
-    for (let start = 0; start < rows.length; start += chunk) {
-      const part = rows.slice(start, start + chunk);
-      const params: unknown[] = [];
-      const tuples = part.map((row) => {
-        const marks = row.map((value) => {
-          params.push(value);
-          return `$${params.length}`;
-        });
-        return `(${marks.join(", ")})`;
-      });
-      await this.client.query(`INSERT INTO ${table} (${columns.join(", ")}) VALUES ${tuples.join(", ")}`, params);
-    }
+  async insertMany(table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[], ignoreConflicts = false): Promise<void> {
+    if (rows.length === 0) return;
+    // One array parameter per column and unnest(): one short statement however many rows,
+    // instead of thousands of placeholders to parse and plan.
+    const arrays = columns.map((_, index) => rows.map((row) => row[index] ?? null));
+    const names = columns.map(([name]) => name).join(", ");
+    const unnest = columns.map(([, type], index) => `$${index + 1}::${type}[]`).join(", ");
+    await this.client.query(`INSERT INTO ${table} (${names}) SELECT * FROM unnest(${unnest})${ignoreConflicts ? " ON CONFLICT DO NOTHING" : ""}`, arrays);
   }
 }
 
@@ -78,8 +69,8 @@ export class PostgresDriver implements SqlDriver {
     return this.executor.run(sql, params);
   }
 
-  insertMany(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<void> {
-    return this.transaction((tx) => tx.insertMany(table, columns, rows));
+  insertMany(table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[], ignoreConflicts?: boolean): Promise<void> {
+    return this.transaction((tx) => tx.insertMany(table, columns, rows, ignoreConflicts));
   }
 
   async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {

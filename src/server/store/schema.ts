@@ -23,16 +23,21 @@ export function schemaStatements(dialect: "sqlite" | "postgres"): string[] {
        etag TEXT NOT NULL,
        updated_at TEXT NOT NULL,
        UNIQUE (org, kind, bag, name))`,
+    // Clustered by object in SQLite (WITHOUT ROWID): an object's rows are read together when it is
+    // saved (to write only the difference) and deleted together; searches use the value index.
     `CREATE TABLE IF NOT EXISTS search_rows (
-       org ${text} NOT NULL,
-       idx ${text} NOT NULL,
+       obj_id ${bigint} NOT NULL,
        key ${text} NOT NULL,
        value ${text} NOT NULL,
+       org ${text} NOT NULL,
+       idx ${text} NOT NULL,
        num ${real},
-       obj_id ${bigint} NOT NULL)`,
+       PRIMARY KEY (obj_id, key, value))${pg ? "" : " WITHOUT ROWID"}`,
     "CREATE INDEX IF NOT EXISTS search_rows_by_value ON search_rows (org, idx, key, value, obj_id)",
     "CREATE INDEX IF NOT EXISTS search_rows_by_number ON search_rows (org, idx, key, num) WHERE num IS NOT NULL",
-    "CREATE INDEX IF NOT EXISTS search_rows_by_object ON search_rows (obj_id, key)",
+    // Every key ever indexed, so that a wildcard key (`*_version:1.2*`) expands to the matching keys
+    // first instead of scanning every row. Keys of deleted objects may linger: they only cost a seek.
+    `CREATE TABLE IF NOT EXISTS search_keys (org ${text} NOT NULL, idx ${text} NOT NULL, key ${text} NOT NULL, PRIMARY KEY (org, idx, key))${pg ? "" : " WITHOUT ROWID"}`,
     `CREATE TABLE IF NOT EXISTS blobs (org ${text} NOT NULL, sha256 ${text} NOT NULL, size ${bigint} NOT NULL, content ${blob} NOT NULL, PRIMARY KEY (org, sha256))`,
     `CREATE TABLE IF NOT EXISTS bootstrap_tokens (token_hash ${text} PRIMARY KEY, org ${text} NOT NULL, expires_at TEXT NOT NULL, created_by TEXT NOT NULL)`,
   ];

@@ -1,5 +1,5 @@
 import Database from "better-sqlite3";
-import type { SqlDriver, SqlExecutor } from "./driver.js";
+import type { Column, SqlDriver, SqlExecutor } from "./driver.js";
 import { Mutex } from "./driver.js";
 
 type Statement = Database.Statement<unknown[], unknown>;
@@ -31,9 +31,9 @@ class Connection implements SqlExecutor {
     return this.prepare(sql).run(...params).changes;
   }
 
-  async insertMany(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<void> {
+  async insertMany(table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[], ignoreConflicts = false): Promise<void> {
     // One prepared single-row insert is the fastest path in SQLite: no round trips to save.
-    const statement = this.prepare(`INSERT INTO ${table} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`);
+    const statement = this.prepare(`INSERT INTO ${table} (${columns.map(([name]) => name).join(", ")}) VALUES (${columns.map(() => "?").join(", ")})${ignoreConflicts ? " ON CONFLICT DO NOTHING" : ""}`);
     for (const row of rows) statement.run(...row);
   }
 }
@@ -78,8 +78,8 @@ export class SqliteDriver implements SqlDriver {
     return this.transaction((tx) => tx.run(sql, params));
   }
 
-  insertMany(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<void> {
-    return this.transaction((tx) => tx.insertMany(table, columns, rows));
+  insertMany(table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[], ignoreConflicts?: boolean): Promise<void> {
+    return this.transaction((tx) => tx.insertMany(table, columns, rows, ignoreConflicts));
   }
 
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {

@@ -159,6 +159,7 @@ export class Store {
   async deleteOrg(name: string): Promise<boolean> {
     return this.transaction(async (t) => {
       await t.db.run("DELETE FROM search_rows WHERE org = ?", [name]);
+      await t.db.run("DELETE FROM search_keys WHERE org = ?", [name]);
       await t.db.run("DELETE FROM objects WHERE org = ?", [name]);
       await t.db.run("DELETE FROM blobs WHERE org = ?", [name]);
       await t.db.run("DELETE FROM bootstrap_tokens WHERE org = ?", [name]);
@@ -270,11 +271,14 @@ export class Store {
       }
     }
     if (wanted.size === 0) return;
+    const added = [...wanted.values()];
     await this.db.insertMany(
       "search_rows",
-      ["org", "idx", "key", "value", "num", "obj_id"],
-      [...wanted.values()].map(([key, value]) => [org, idx, key, value, numericValue(value), id]),
+      [["org", "text"], ["idx", "text"], ["key", "text"], ["value", "text"], ["num", "double precision"], ["obj_id", "bigint"]],
+      added.map(([key, value]) => [org, idx, key, value, numericValue(value), id]),
     );
+    const keys = [...new Set(added.map(([key]) => key))];
+    await this.db.insertMany("search_keys", [["org", "text"], ["idx", "text"], ["key", "text"]], keys.map((key) => [org, idx, key]), true);
   }
 
   /** Deletes an object and its search rows; false when it did not exist; 412 when `ifMatch` is stale. */

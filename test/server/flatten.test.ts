@@ -1,0 +1,40 @@
+// What search indexes of a node (shared/SEARCH.md rules 1-5) and partial search's attribute walk.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { flattenForSearch, MAX_INDEXED_VALUE_LENGTH, nodeAttribute, nodeSearchView } from "../../src/server/search/flatten.js";
+
+const node = {
+  name: "web1",
+  chef_environment: "prod",
+  run_list: ["role[web]", "recipe[nginx::default]", "base"],
+  default: { a: { b: 1, keep: "d" }, list: [1, 2], gone: { deep: 1 } },
+  normal: { a: { b: 2 }, tags: ["x"] },
+  override: { a: { c: 3 }, gone: "flat" },
+  automatic: { a: { b: 4 }, platform: "debian", empty: {}, nothing: null },
+};
+
+test("a node is searched as its merged attributes plus name, environment, run list, role and recipe", () => {
+  const view = nodeSearchView(node);
+  assert.deepEqual(view.a, { b: 4, keep: "d", c: 3 });
+  assert.equal(view.gone, "flat");
+  assert.deepEqual(view.role, ["web"]);
+  assert.deepEqual(view.recipe, ["nginx::default", "base"]);
+  const rows = flattenForSearch(view).map(([k, v]) => `${k}=${v}`);
+  for (const row of ["a_b=4", "b=4", "a=b", "a=keep", "role=web", "recipe=nginx::default", "list=1", "list=2", "nothing=", "chef_environment=prod"]) assert.ok(rows.includes(row), row);
+  assert.ok(!rows.some((row) => row.startsWith("empty=") || row.startsWith("default") || row === "a_b=1"));
+});
+
+test("long values are cut to the indexed length", () => {
+  const rows = flattenForSearch({ long: "x".repeat(MAX_INDEXED_VALUE_LENGTH + 50) });
+  assert.equal(rows[0]![1].length, MAX_INDEXED_VALUE_LENGTH);
+});
+
+test("partial search's attribute walk equals the merged view at every path", () => {
+  const view = nodeSearchView(node);
+  const paths = [["a"], ["a", "b"], ["a", "keep"], ["gone"], ["gone", "deep"], ["list"], ["tags"], ["platform"], ["nothing"], ["missing"], ["name"], ["role"], ["run_list"], ["a", "b", "c"]];
+  for (const path of paths) {
+    let expected: unknown = view;
+    for (const part of path) expected = typeof expected === "object" && expected !== null && !Array.isArray(expected) ? (expected as Record<string, unknown>)[part] : undefined;
+    assert.deepEqual(nodeAttribute(node, path), expected === undefined ? null : expected, path.join("."));
+  }
+});

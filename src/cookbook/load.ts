@@ -174,7 +174,14 @@ export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
       declare,
     };
     try {
-      definition.body(context);
+      const returned: unknown = definition.body(context);
+      if (returned !== null && typeof returned === "object" && typeof (returned as PromiseLike<unknown>).then === "function") {
+        // Declarations after an await would land in a collection that is already applying;
+        // whatever the promise does later is refused, so its failure must not crash the process.
+        (returned as Promise<unknown>).then(undefined, () => undefined);
+        problems.push({ path: full, message: "the recipe is async (it returned a Promise): declare resources synchronously, and do asynchronous work inside a code resource", location: { file, line: 1 } });
+        throw new RecipeAbort();
+      }
     } catch (error) {
       if (error instanceof RecipeAbort) throw error;
       const location = firstForeignFrame((error as Error)?.stack ?? "") ?? { file, line: 1 };

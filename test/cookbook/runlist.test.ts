@@ -1,7 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { SousError, ValidationError } from "../../src/core/errors.js";
 import { loadRun } from "../../src/cookbook/load.js";
+import { scratch } from "../helpers.js";
 import { cookbook, sous, testFacts, writeRepo } from "./repo.js";
 
 /** A recipe that declares one marker resource named after itself, then runs `extra`. */
@@ -95,4 +98,26 @@ test("on the command line: an unknown role or environment, or a malformed item, 
   const noRunList = await sous("converge", "--repo", root);
   assert.equal(noRunList.code, 2);
   assert.match(noRunList.stderr, /no run list/);
+});
+
+test("an async recipe is refused before anything applies, naming the recipe, instead of crashing the run", async () => {
+  const out = scratch("sous-out-");
+  const root = writeRepo({
+    ...cookbook("web", {
+      recipes: {
+        default: `import { recipe } from "sous";
+export default recipe(async ({ resources: { file } }) => {
+  file(${JSON.stringify(join(out, "a"))}, { content: "a" });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  file(${JSON.stringify(join(out, "b"))}, { content: "b" });
+});
+`,
+      },
+    }),
+  });
+  const result = await sous("converge", "--repo", root, "-r", "recipe[web]", "--backup-dir", join(root, "backup"));
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /recipes\/default\.ts:1 web::default: the recipe is async/);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.deepEqual(readdirSync(out), [], "nothing was applied");
 });

@@ -6,9 +6,12 @@ import { CommandFailedError, run } from "../../src/host/host.js";
 import { ChrootHost } from "../../src/host/chroot.js";
 import { convergeWith } from "../helpers.js";
 import { createDisposableRoot } from "../support/disposable-root.js";
+import { hostContract } from "./contract.js";
 
 const box = createDisposableRoot();
 const host = box.host;
+
+hostContract("ChrootHost", () => ({ host, dir: "/srv/sous-contract" }));
 
 test("commands run inside the root, as the given user, in the given directory", async () => {
   await host.writeFileAtomic("/etc/sous-chroot-marker", "inside\n");

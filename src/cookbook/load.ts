@@ -53,11 +53,20 @@ function readJson(file: string): unknown {
   }
 }
 
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+function snakeCase(field: string): string {
+  return field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+}
+
 function definitionsOf<T>(kind: string, files: Record<string, string>, compiled: Record<string, unknown>): Map<string, T> {
   const out = new Map<string, T>();
   for (const [name, file] of Object.entries(files)) {
     const value = file.endsWith(".json") ? readJson(file) : compiled[name];
-    if (value === null || typeof value !== "object") throw new SousError(`bad-${kind}`, `${file}: the default export must be ${kind}({ ... })`);
+    const expected = file.endsWith(".json") ? "a JSON object" : `${kind}({ ... })`;
+    if (!isObject(value)) throw new SousError(`bad-${kind}`, `${file}: ${file.endsWith(".json") ? "the file" : "the default export"} must be ${expected}`);
     const raw = value as Record<string, unknown>;
     // Chef's JSON spelling is accepted too.
     const normalized = {
@@ -68,6 +77,17 @@ function definitionsOf<T>(kind: string, files: Record<string, string>, compiled:
       overrideAttributes: raw.overrideAttributes ?? raw.override_attributes,
       cookbookVersions: raw.cookbookVersions ?? raw.cookbook_versions,
     };
+    // Checked here because JSON files (and untyped JS) bypass the type checker.
+    const bad = (field: string, what: string) => new SousError(`bad-${kind}`, `${file}: ${field} must be ${what}, got ${JSON.stringify(raw[field] ?? raw[snakeCase(field)])}`);
+    const stringList = (list: unknown) => Array.isArray(list) && list.every((item) => typeof item === "string");
+    if (normalized.runList !== undefined && !stringList(normalized.runList)) throw bad("runList", 'a list of run list items such as ["recipe[web]"]');
+    if (normalized.envRunLists !== undefined && !(isObject(normalized.envRunLists) && Object.values(normalized.envRunLists).every(stringList))) throw bad("envRunLists", "an object of environment name → run list");
+    for (const field of ["defaultAttributes", "overrideAttributes"] as const) {
+      if (normalized[field] !== undefined && !isObject(normalized[field])) throw bad(field, "an object of attributes");
+    }
+    if (normalized.cookbookVersions !== undefined && !(isObject(normalized.cookbookVersions) && Object.values(normalized.cookbookVersions).every((v) => typeof v === "string"))) {
+      throw bad("cookbookVersions", 'an object of cookbook name → version constraint such as "~> 1.2"');
+    }
     out.set(name, normalized as T);
   }
   return out;

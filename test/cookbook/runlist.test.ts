@@ -121,3 +121,19 @@ export default recipe(async ({ resources: { file } }) => {
   await new Promise((resolve) => setTimeout(resolve, 50));
   assert.deepEqual(readdirSync(out), [], "nothing was applied");
 });
+
+test("a malformed role or environment file is a configuration error naming the file and the field (exit 2)", async () => {
+  const cases: Array<[string, string, RegExp]> = [
+    ["roles/j.json", JSON.stringify([1, 2]), /roles\/j\.json: the file must be a JSON object/],
+    ["roles/j.json", JSON.stringify({ run_list: [1] }), /roles\/j\.json: runList must be a list of run list items.*got \[1\]/],
+    ["roles/j.json", JSON.stringify({ run_list: [], default_attributes: [1] }), /roles\/j\.json: defaultAttributes must be an object of attributes, got \[1\]/],
+    ["roles/j.json", JSON.stringify({ env_run_lists: { production: "recipe[web]" } }), /envRunLists must be an object of environment name → run list/],
+    ["environments/e.json", JSON.stringify({ cookbook_versions: { web: 5 } }), /environments\/e\.json: cookbookVersions must be an object/],
+  ];
+  for (const [path, content, message] of cases) {
+    const root = writeRepo({ ...cookbook("web"), [path]: content });
+    const result = await sous("converge", "--repo", root, "-r", path.startsWith("roles") ? "role[j]" : "recipe[web]", "-E", path.startsWith("roles") ? "_default" : "e");
+    assert.equal(result.code, 2, `${content}: ${result.stderr}`);
+    assert.match(result.stderr, message);
+  }
+});

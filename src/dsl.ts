@@ -15,6 +15,8 @@ import type { LinkAction, LinkInput } from "./resources/link.js";
 import type { PackageAction, PackageInput } from "./resources/package.js";
 import type { AptUpdateAction, AptUpdateInput } from "./resources/apt_update.js";
 import type { LineAction, LineInput } from "./resources/line.js";
+import type { UserAction, UserInput } from "./resources/user.js";
+import type { GroupAction, GroupInput } from "./resources/group.js";
 import type { ResourceRegistry } from "./resources/registry.js";
 import type { RemoteFileAction, RemoteFileInput } from "./resources/remote_file.js";
 import type { TemplateAction, TemplateInput } from "./resources/template.js";
@@ -67,6 +69,10 @@ export interface Resources {
   aptUpdate(name?: string, properties?: AptUpdateInput & CommonProperties<AptUpdateAction>): ResourceRef;
   /** A line present or absent in a file, or a regexp replacement (`name` is the file unless `path` is given). */
   line(name: string, properties: LineInput & CommonProperties<LineAction>): ResourceRef;
+  /** A local user account. */
+  user(name: string, properties?: UserInput & CommonProperties<UserAction>): ResourceRef;
+  /** A local group and its members. */
+  group(name: string, properties?: GroupInput & CommonProperties<GroupAction>): ResourceRef;
 }
 
 /** What a recipe function receives. */
@@ -165,6 +171,8 @@ export function resourceFunctions(scope: () => DeclarationScope, node: NodeView<
     package: (name, properties) => declare("package", name, properties),
     aptUpdate: (name, properties) => declare("apt_update", name ?? "default", properties),
     line: (name, properties) => declare("line", name, properties),
+    user: (name, properties) => declare("user", name, properties),
+    group: (name, properties) => declare("group", name, properties),
     declare: (type, name, properties) => declare(type, name, properties),
   };
 }

@@ -10,6 +10,8 @@ import { linkType } from "./link.js";
 import { packageType } from "./package.js";
 import { aptUpdateType } from "./apt_update.js";
 import { lineType } from "./line.js";
+import { userType } from "./user.js";
+import { groupType } from "./group.js";
 import { remoteFileType } from "./remote_file.js";
 import { templateType } from "./template.js";
 
@@ -55,5 +57,7 @@ export function builtinRegistry(): ResourceRegistry {
     .register(gitType)
     .register(packageType)
     .register(aptUpdateType)
-    .register(lineType);
+    .register(lineType)
+    .register(userType)
+    .register(groupType);
 }

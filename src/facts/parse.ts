@@ -181,10 +181,16 @@ export function humanDuration(totalSeconds: number): string {
 
 const PACKAGE_MANAGERS: Record<string, string> = { "apt-get": "apt", "xbps-install": "xbps" };
 
-function parseLsb(lines: readonly string[] | undefined): LsbFacts | undefined {
+/**
+ * LSB facts without running lsb_release (a Python program: slow): its answers come from
+ * /etc/lsb-release where present, else from os-release. Reported only where lsb_release or
+ * /etc/lsb-release exists, as ohai reports them.
+ */
+function parseLsb(lines: readonly string[] | undefined, osRelease: Record<string, string>): LsbFacts | undefined {
   const values = parseKeyValues(lines);
-  if (!values.DISTRIB_ID) return undefined;
-  return { id: values.DISTRIB_ID, description: values.DISTRIB_DESCRIPTION, release: values.DISTRIB_RELEASE, codename: values.DISTRIB_CODENAME };
+  if (values.DISTRIB_ID) return { id: values.DISTRIB_ID, description: values.DISTRIB_DESCRIPTION, release: values.DISTRIB_RELEASE, codename: values.DISTRIB_CODENAME };
+  if (!values.SOUS_LSB_RELEASE_COMMAND || !osRelease.NAME) return undefined;
+  return { id: osRelease.NAME.split(/\s+/)[0], description: osRelease.PRETTY_NAME, release: osRelease.VERSION_ID, codename: osRelease.VERSION_CODENAME };
 }
 
 function parseNetwork(sections: Record<string, string[]>): NetworkResult {
@@ -210,7 +216,7 @@ export function parseFacts(output: string): Facts {
   const [uptime, idle] = (sections.uptime?.[0] ?? "").trim().split(/\s+/).map((n) => Math.floor(Number(n)));
   const managers = sections["package-managers"] ?? [];
   const network = parseNetwork(sections);
-  const lsb = parseLsb(sections["lsb-release"]);
+  const lsb = parseLsb(sections["lsb-release"], parseKeyValues(sections["os-release"]));
   const cpuModelLine = (sections.cpuinfo ?? []).find((l) => /^model name\s*:/.test(l));
   const facts: Facts = {
     ...parsePlatform(sections, kernel),

@@ -19,7 +19,7 @@ const PARTS = [
   `m os-release; cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null`,
   `m debian-version; cat /etc/debian_version 2>/dev/null`,
   `m redhat-release; cat /etc/redhat-release 2>/dev/null`,
-  `m lsb-release; cat /etc/lsb-release 2>/dev/null`,
+  `m lsb-release; cat /etc/lsb-release 2>/dev/null; [ -x /usr/bin/lsb_release ] && echo SOUS_LSB_RELEASE_COMMAND=1`,
   `m uname; echo "name=$(uname -s)"; echo "release=$(uname -r)"; echo "version=$(uname -v)"; echo "machine=$(uname -m)"; echo "processor=$(uname -p 2>/dev/null)"; echo "os=$(uname -o 2>/dev/null)"`,
   `m hostname; echo "machinename=$(hostname 2>/dev/null || cat /proc/sys/kernel/hostname 2>/dev/null)"; echo "short=$(hostname -s 2>/dev/null)"; echo "fqdn=$(hostname -f 2>/dev/null)"`,
   `m ids; echo "user=$(id -un 2>/dev/null)"; echo "root_group=$(id -gn root 2>/dev/null)"`,

@@ -46,7 +46,8 @@ test("a Debian VM: platform, kernel, names, primary addresses from the default r
   // /.dockerenv makes it a Docker guest; the KVM underneath stays listed.
   assert.deepEqual(facts.virtualization, { systems: { kvm: "guest", docker: "guest" }, system: "docker", role: "guest" });
   assert.deepEqual([facts.init_package, facts.package_manager, facts.current_user, facts.root_group], ["systemd", "apt", "root", "root"]);
-  assert.equal(facts.lsb, undefined);
+  // lsb_release is installed: its answers, derived from os-release without running it.
+  assert.deepEqual(facts.lsb, { id: "Debian", description: "Debian GNU/Linux 12 (bookworm)", release: "12", codename: "bookworm" });
 });
 
 test("a slim container without iproute2 or IPv6: interfaces from /sys, IPv4 from fib_trie, default route from /proc", () => {
@@ -67,6 +68,7 @@ test("a slim container without iproute2 or IPv6: interfaces from /sys, IPv4 from
   assert.deepEqual(facts.filesystem.by_device["/dev/nvme0n1p1"]?.mounts, ["/etc/resolv.conf", "/etc/hostname", "/etc/hosts"]);
   assert.equal(facts.filesystem.by_mountpoint["/"]?.fs_type, "overlay");
   assert.equal(facts.machine_id, undefined);
+  assert.equal(facts.lsb, undefined, "neither lsb_release nor /etc/lsb-release");
 });
 
 test("a CentOS 7 server: ip's text output, an alias, a point-to-point link, two default routes, many mounts", () => {

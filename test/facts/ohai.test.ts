@@ -1,0 +1,45 @@
+/**
+ * Sous's facts against Chef's own ohai (Debian package `ohai`) on this machine: every key both
+ * report has the same value, or a difference explained by a known ohai defect.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { test } from "node:test";
+import { gatherFacts } from "../../src/facts/gather.js";
+import { compareWithOhai, formatComparison } from "../../src/facts/ohai.js";
+import { LocalHost } from "../../src/host/local.js";
+
+const ohaiInstalled = spawnSync("sh", ["-c", "command -v ohai"]).status === 0;
+
+function canRead(path: string): boolean {
+  try {
+    readFileSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test("the keys Sous and ohai both report have the same values", { skip: ohaiInstalled ? false : "ohai is not installed (apt-get install ohai)" }, async (t) => {
+  const host = new LocalHost();
+  const started = Date.now();
+  const before = await gatherFacts(host);
+  const ohai = spawnSync("ohai", [], { cwd: tmpdir(), encoding: "utf8", maxBuffer: 256 * 1024 * 1024, timeout: 120_000 });
+  assert.equal(ohai.status, 0, ohai.stderr);
+  const after = await gatherFacts(host);
+  const rows = compareWithOhai(before, JSON.parse(ohai.stdout) as Record<string, unknown>, {
+    elapsedSeconds: (Date.now() - started) / 1000,
+    sousAfter: after,
+    pid1EnvironReadable: canRead("/proc/1/environ"),
+  });
+  t.diagnostic(`\n${formatComparison(rows)}`);
+  const bad = rows.filter((row) => row.status === "different" || row.status === "only-ohai");
+  assert.deepEqual(bad, [], formatComparison(bad));
+  // The comparison covers what the issue names, not a handful of easy keys.
+  const same = new Set(rows.filter((row) => row.status === "same").map((row) => row.key));
+  for (const key of ["platform", "platform_version", "platform_family", "kernel.release", "kernel.machine", "hostname", "ipaddress", "macaddress", "cpu.total", "memory.total", "filesystem.by_mountpoint./.kb_size", "init_package"]) {
+    assert.ok(same.has(key), `${key} compared and equal`);
+  }
+});

@@ -8,7 +8,8 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, wri
 import { tmpdir } from "node:os";
 import { basename, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { type Problem, ValidationError } from "../core/errors.js";
+import { errorMessage, type Problem, ValidationError } from "../core/errors.js";
+import { firstForeignFrame } from "../core/location.js";
 import { VERSION } from "../version.js";
 import type { Repository } from "./repository.js";
 
@@ -202,7 +203,15 @@ export async function compileRepository(repository: Repository): Promise<Compile
   writeAtomic(moduleFile, output.contents);
   writeAtomic(manifestFile, JSON.stringify({ extra, module: basename(moduleFile) }));
   pruneCache(dir, [moduleFile, manifestFile]);
-  const loaded = (await import(pathToFileURL(moduleFile).href)) as CompiledRepository;
+  let loaded: CompiledRepository;
+  try {
+    loaded = (await import(pathToFileURL(moduleFile).href)) as CompiledRepository;
+  } catch (error) {
+    // Top-level code of a recipe, attribute file, role or environment threw while loading.
+    const location = firstForeignFrame((error as Error)?.stack ?? "");
+    const where = location ? relative(repository.root, location.file) : "the repository's code";
+    throw new ValidationError([{ path: where, message: `threw while loading: ${errorMessage(error)}`, ...(location ? { location } : {}) }], `the code in ${repository.root} failed while loading`);
+  }
   return { ...loaded, cached: false, module: moduleFile };
 }
 

@@ -4,7 +4,7 @@ import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadRun } from "../../src/cookbook/load.js";
 import { ValidationError } from "../../src/core/errors.js";
-import { cookbook, testFacts, writeRepo } from "./repo.js";
+import { cookbook, sous, testFacts, writeRepo } from "./repo.js";
 
 const recipeWith = (marker: string) => `import { recipe } from "sous";
 import { shared } from "../../../lib/shared.js";
@@ -68,4 +68,15 @@ test("a TypeScript syntax error names the file and line; fixing it makes the nex
   });
   writeFileSync(recipeFile, recipeWith("fixed"));
   assert.deepEqual(names(await loadRun({ root, runList: "recipe[app]", facts: testFacts })), ["fixed v1"]);
+});
+
+test("code that throws while loading (an attribute file's top level) is a problem naming its file:line, not an internal error", async () => {
+  const root = writeRepo({
+    ...cookbook("app", {
+      attributes: `import { attributes } from "sous";\n\ntype Port = number;\nconst port: Port = Number("not a number");\nif (Number.isNaN(port)) throw new Error("APP_PORT must be a number");\nexport default attributes({ app: { port } });\n`,
+    }),
+  });
+  const result = await sous("converge", "--repo", root, "-r", "recipe[app]", "--backup-dir", join(root, "backup"));
+  assert.equal(result.code, 1, result.stderr);
+  assert.match(result.stderr, new RegExp(`${join(root, "cookbooks/app/attributes.ts")}:5 cookbooks/app/attributes\\.ts: threw while loading: APP_PORT must be a number`));
 });

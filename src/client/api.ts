@@ -130,4 +130,35 @@ export class SousClient {
   async get<T = unknown>(path: string): Promise<T> {
     return (await this.request<T>("GET", path)).body;
   }
+
+  /**
+   * Searches an index (`node`, `role`, `environment`, `client` or a data bag). With `partial`
+   * (result key → attribute path) each row is `{ name, url, data }` holding only those values.
+   */
+  async search<T = Record<string, unknown>>(index: string, query: string, options: { partial?: Record<string, string[] | string>; rows?: number; start?: number; sort?: string } = {}): Promise<{ total: number; rows: T[] }> {
+    const params = new URLSearchParams({ q: query });
+    if (options.rows !== undefined) params.set("rows", String(options.rows));
+    if (options.start !== undefined) params.set("start", String(options.start));
+    if (options.sort !== undefined) params.set("sort", options.sort);
+    const path = `${this.orgPath("search", index)}?${params}`;
+    const response = options.partial ? await this.request<{ total: number; rows: T[] }>("POST", path, { body: options.partial }) : await this.request<{ total: number; rows: T[] }>("GET", path);
+    return response.body;
+  }
+
+  /** Every hit of a search, fetched page by page. */
+  async searchAll<T = Record<string, unknown>>(index: string, query: string, options: { partial?: Record<string, string[] | string>; pageSize?: number } = {}): Promise<T[]> {
+    const rows: T[] = [];
+    const pageSize = options.pageSize ?? 1000;
+    for (;;) {
+      const page = await this.search<T>(index, query, { ...(options.partial ? { partial: options.partial } : {}), rows: pageSize, start: rows.length });
+      rows.push(...page.rows);
+      if (page.rows.length === 0 || rows.length >= page.total) return rows;
+    }
+  }
+
+  /** Saves a node (an agent's end-of-run save); with `ifMatch`, only if it did not change since that ETag. */
+  async saveNode(node: { name: string } & Record<string, unknown>, ifMatch?: string): Promise<{ etag?: string }> {
+    const response = await this.request("PUT", this.orgPath("nodes", node.name), { body: node, ...(ifMatch ? { ifMatch } : {}) });
+    return response.etag ? { etag: response.etag } : {};
+  }
 }

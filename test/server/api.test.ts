@@ -62,6 +62,16 @@ for (const backend of backends) {
       assert.deepEqual(roles.rows.map((r) => r.name), ["web"]);
     });
 
+    test("the client's search helpers page through every hit", async () => {
+      await admin.saveNode({ name: "page1", automatic: { group: "paged" } });
+      await admin.saveNode({ name: "page2", automatic: { group: "paged" } });
+      const all = await admin.searchAll<{ name: string; data: { group: string } }>("node", "group:paged", { partial: { group: ["group"] }, pageSize: 1 });
+      assert.deepEqual(all.map((row) => [row.name, row.data.group]), [["page1", "paged"], ["page2", "paged"]]);
+      const sorted = await admin.search<{ name: string }>("node", "group:paged", { sort: "name desc", rows: 1 });
+      assert.equal(sorted.total, 2);
+      assert.deepEqual(sorted.rows.map((row) => row.name), ["page2"]);
+    });
+
     test("If-Match protects a concurrent edit", async () => {
       const read = await admin.request<Record<string, unknown>>("GET", admin.orgPath("nodes", "web1"));
       assert.ok(read.etag);

@@ -15,8 +15,12 @@ import { decryptItem, encryptItem, isEncryptedItem, loadSecretFile } from "../cl
 import { generateKeyPair } from "../client/signing.js";
 import { SousError } from "../core/errors.js";
 import { unsafePathReason } from "../server/cookbooks.js";
+
+/** `~/.sous/server` (or `$SOUS_HOME/server`): the server's default data directory. */
+function defaultDataDir(home: string): string {
+  return join(home, "server");
+}
 import type { CookbookManifest } from "../server/cookbooks.js";
-import { defaultDataDir, startServer } from "../server/server.js";
 
 type Json = Record<string, unknown>;
 
@@ -649,6 +653,8 @@ function registerServer(program: Command): void {
         if (!match) throw new SousError("bad_listen", `--listen ${listen}: expected HOST:PORT, e.g. 127.0.0.1:8787`);
         const dataDir = resolve(String(flags.dataDir ?? defaultDataDir(sousHome())));
         const started = Date.now();
+        // Loaded here, not at the top: other `sous` commands should not pay for the HTTP server and drivers.
+        const { startServer } = await import("../server/server.js");
         const server = await startServer({
           dataDir,
           host: match[1]!.replace(/^\[(.*)\]$/, "$1"),

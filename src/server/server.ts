@@ -1,5 +1,5 @@
 // Starting a Sous server: open the store, make sure a server administrator exists, listen.
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { generateKeyPair } from "../client/signing.js";
@@ -97,14 +97,4 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await store.close().catch(() => undefined);
     throw error;
   }
-}
-
-/** The default data directory: `~/.sous/server`, or `$SOUS_HOME/server`. */
-export function defaultDataDir(home: string): string {
-  return join(home, "server");
-}
-
-/** True when a data directory already holds the first administrator's key. */
-export function hasAdminKey(dataDir: string): boolean {
-  return existsSync(join(dataDir, "server-admin.pem"));
 }

@@ -6,12 +6,15 @@ import { directoryType } from "./directory.js";
 import { executeType } from "./execute.js";
 import { fileType } from "./file.js";
 import { gitType } from "./git.js";
+import { systemdUnitType } from "./systemd_unit.js";
+import { serviceType } from "./service.js";
 import { linkType } from "./link.js";
 import { packageType } from "./package.js";
 import { aptUpdateType } from "./apt_update.js";
 import { lineType } from "./line.js";
 import { userType } from "./user.js";
 import { groupType } from "./group.js";
+import { archiveType } from "./archive.js";
 import { remoteFileType } from "./remote_file.js";
 import { templateType } from "./template.js";
 
@@ -55,9 +58,12 @@ export function builtinRegistry(): ResourceRegistry {
     .register(executeType)
     .register(codeType)
     .register(gitType)
+    .register(systemdUnitType)
+    .register(serviceType)
     .register(packageType)
     .register(aptUpdateType)
     .register(lineType)
     .register(userType)
-    .register(groupType);
+    .register(groupType)
+    .register(archiveType);
 }

@@ -1,0 +1,186 @@
+/**
+ * `archive`: extracts a tar (plain, gz, xz, bz2: GNU tar detects the compression) or zip file
+ * that is already on the host into a directory, once. A marker under /var/lib/sous/archive
+ * remembers the archive's checksum: the archive is extracted again when it changes or when
+ * what it put in the destination has gone. `creates` short-cuts all of that.
+ */
+import { createHash } from "node:crypto";
+import { posix } from "node:path";
+import { SousError } from "../core/errors.js";
+import { prop } from "../core/properties.js";
+import type { ResourceType } from "../core/resource.js";
+import { type Host, run } from "../host/host.js";
+import { resolveOwnership } from "./metadata.js";
+
+/** Where the markers of extracted archives are kept. */
+export const ARCHIVE_MARKER_DIR = "/var/lib/sous/archive";
+
+/** Actions of `archive`. */
+export type ArchiveAction = "extract" | "nothing";
+
+/** What a recipe writes for `archive`. */
+export interface ArchiveInput {
+  /** The archive on the host (defaults to the resource name). */
+  path?: string;
+  /** The directory to extract into (created when missing). */
+  destination: string;
+  /** `tar` (any compression) or `zip`; by default from the file name. */
+  format?: "tar" | "zip";
+  /** Leading path components to drop from every entry (as tar's --strip-components). */
+  stripComponents?: number;
+  /** Owner and group of the extracted files (default: root, whatever the archive says). */
+  owner?: string | number;
+  group?: string | number;
+  /** When this path exists, the archive counts as extracted. */
+  creates?: string;
+}
+
+interface ArchiveProperties {
+  name: string;
+  path?: string;
+  destination: string;
+  format?: "tar" | "zip";
+  stripComponents: number;
+  owner?: string | number;
+  group?: string | number;
+  creates?: string;
+}
+
+/** What the marker file records. */
+interface Marker {
+  archive: string;
+  destination: string;
+  sha256: string;
+  stripComponents: number;
+  owner?: string | number;
+  group?: string | number;
+  /** The first path components the archive put in the destination (some of them). */
+  top: string[];
+}
+
+interface ArchiveCurrent {
+  /** `creates` exists. */
+  created: boolean;
+  sha256: string | undefined;
+  marker: Marker | undefined;
+  /** Whether everything the marker lists is still in the destination. */
+  contentPresent: boolean;
+}
+
+const MARKER_TOP_LIMIT = 50;
+
+function archivePath(properties: Readonly<ArchiveProperties>): string {
+  return properties.path ?? properties.name;
+}
+
+function formatOf(properties: Readonly<ArchiveProperties>): "tar" | "zip" {
+  return properties.format ?? (/\.zip$/i.test(archivePath(properties)) ? "zip" : "tar");
+}
+
+function markerPath(properties: Readonly<ArchiveProperties>): string {
+  const key = createHash("sha256").update(`${archivePath(properties)}\0${properties.destination}`).digest("hex").slice(0, 24);
+  return `${ARCHIVE_MARKER_DIR}/${key}.json`;
+}
+
+/** An entry's path inside the destination after stripping, or undefined when nothing is left of it. */
+export function strippedEntry(entry: string, strip: number): string | undefined {
+  const parts = entry.split("/").filter((part) => part !== "");
+  const kept = parts.slice(strip).filter((part) => part !== ".");
+  if (kept.length === 0 || kept.includes("..")) return undefined;
+  return kept.join("/");
+}
+
+async function listEntries(host: Host, path: string, format: "tar" | "zip"): Promise<string[]> {
+  const listing = await run(host, format === "zip" ? ["unzip", "-Z1", path] : ["tar", "-t", "-f", path]);
+  return listing.stdout.split("\n").filter(Boolean);
+}
+
+/** The `archive` resource type. */
+export const archiveType: ResourceType<ArchiveProperties, ArchiveCurrent> = {
+  name: "archive",
+  description: "Extracts a tar (gz/xz/bz2) or zip file into a directory once, again when the archive changes.",
+  actions: ["extract", "nothing"],
+  defaultAction: "extract",
+  identity: "name",
+  properties: {
+    name: prop.string({ role: "identity", nonEmpty: true }),
+    path: prop.absolutePath({ role: "control" }),
+    destination: prop.absolutePath({ required: true }),
+    format: prop.oneOf(["tar", "zip"], { role: "control" }),
+    stripComponents: prop.integer({ min: 0, max: 100, default: 0 }),
+    owner: prop.principal("user"),
+    group: prop.principal("group"),
+    creates: prop.absolutePath({ role: "control" }),
+  },
+  validate(properties) {
+    return properties.path === undefined && !properties.name.startsWith("/") ? [["path", "give the archive's absolute path (the name is not one)"]] : [];
+  },
+  provider: {
+    async read({ host }, properties) {
+      if (properties.creates !== undefined && (await host.tryLstat(properties.creates))) return { created: true, sha256: undefined, marker: undefined, contentPresent: true };
+      const path = archivePath(properties);
+      const stat = await host.tryStat(path);
+      if (stat?.type !== "file") throw new SousError("missing-archive", `archive ${path} ${stat ? "is not a regular file" : "does not exist"}`);
+      const [sum, markerText] = await Promise.all([run(host, ["sha256sum", "--", path]), host.tryReadFile(markerPath(properties))]);
+      let marker: Marker | undefined;
+      try {
+        marker = markerText ? (JSON.parse(markerText.toString("utf8")) as Marker) : undefined;
+      } catch {
+        marker = undefined;
+      }
+      const present = marker ? await Promise.all(marker.top.map((top) => host.tryLstat(posix.join(properties.destination, top)))) : [];
+      return { created: false, sha256: sum.stdout.split(" ")[0], marker, contentPresent: present.every(Boolean) };
+    },
+    plan(current, properties) {
+      if (current.created) return { changes: [] };
+      const { marker } = current;
+      const same = marker !== undefined && marker.sha256 === current.sha256 && marker.stripComponents === properties.stripComponents && marker.owner === properties.owner && marker.group === properties.group;
+      if (same && current.contentPresent) return { changes: [] };
+      const from = marker ? `sha256:${marker.sha256.slice(0, 16)}${same ? " (extracted files missing)" : ""}` : undefined;
+      return { changes: [{ property: "extracted", from, to: `sha256:${current.sha256!.slice(0, 16)} in ${properties.destination}` }] };
+    },
+    async apply({ host }, _plan, properties, _action, current) {
+      const path = archivePath(properties);
+      const format = formatOf(properties);
+      const destination = properties.destination;
+      const strip = properties.stripComponents;
+      const { uid, gid } = await resolveOwnership(host, properties);
+      if (!(await host.tryStat(destination))) {
+        await host.mkdir(destination, { recursive: true, mode: 0o755 });
+        if (uid !== undefined || gid !== undefined) await host.lchown(destination, uid ?? -1, gid ?? -1);
+      }
+      const entries = [...new Set((await listEntries(host, path, format)).map((entry) => strippedEntry(entry, strip)).filter((e): e is string => e !== undefined))];
+      if (format === "tar") {
+        await run(host, ["tar", "-x", "-f", path, "-C", destination, "--no-same-owner", "--no-overwrite-dir", ...(strip > 0 ? [`--strip-components=${strip}`] : [])]);
+      } else if (strip === 0) {
+        await run(host, ["unzip", "-q", "-o", path, "-d", destination]);
+      } else {
+        await extractZipStripped(host, path, destination, strip);
+      }
+      if (uid !== undefined || gid !== undefined) {
+        // One chown for every extracted path, names passed NUL-separated on standard input.
+        const paths = entries.map((entry) => posix.join(destination, entry));
+        await run(host, ["xargs", "-0", "-r", "chown", "-h", "--", `${uid ?? ""}:${gid ?? ""}`], { input: `${paths.join("\0")}\0` });
+      }
+      const top = [...new Set(entries.map((entry) => entry.split("/")[0]!))].slice(0, MARKER_TOP_LIMIT);
+      const marker: Marker = { archive: path, destination, sha256: current.sha256!, stripComponents: strip, owner: properties.owner, group: properties.group, top };
+      await host.mkdir(ARCHIVE_MARKER_DIR, { recursive: true, mode: 0o700 });
+      await host.writeFileAtomic(markerPath(properties), `${JSON.stringify(marker, null, 2)}\n`, { mode: 0o600 });
+    },
+  },
+};
+
+/** unzip has no --strip-components: extract into a staging directory beside the files, then copy the kept levels over. */
+async function extractZipStripped(host: Host, path: string, destination: string, strip: number): Promise<void> {
+  const staging = posix.join(destination, `.sous-archive-${createHash("sha256").update(`${path}${Date.now()}${Math.random()}`).digest("hex").slice(0, 12)}`);
+  await host.mkdir(staging, { mode: 0o700 });
+  try {
+    await run(host, ["unzip", "-q", "-o", path, "-d", staging]);
+    const kept = await run(host, ["find", staging, "-mindepth", String(strip + 1), "-maxdepth", String(strip + 1), "-print0"]);
+    const sources = kept.stdout.split("\0").filter(Boolean);
+    // cp -a into the destination merges directories that exist there already.
+    if (sources.length > 0) await run(host, ["cp", "-a", "--", ...sources, `${destination}/`]);
+  } finally {
+    await host.remove(staging, { recursive: true });
+  }
+}

@@ -18,6 +18,7 @@ import type { LineAction, LineInput } from "./resources/line.js";
 import type { UserAction, UserInput } from "./resources/user.js";
 import type { GroupAction, GroupInput } from "./resources/group.js";
 import type { ArchiveAction, ArchiveInput } from "./resources/archive.js";
+import type { CronAction, CronInput } from "./resources/cron.js";
 import type { ResourceRegistry } from "./resources/registry.js";
 import type { RemoteFileAction, RemoteFileInput } from "./resources/remote_file.js";
 import type { TemplateAction, TemplateInput } from "./resources/template.js";
@@ -76,6 +77,8 @@ export interface Resources {
   group(name: string, properties?: GroupInput & CommonProperties<GroupAction>): ResourceRef;
   /** A tar or zip file on the host, extracted once into `destination` (`name` is the archive unless `path` is given). */
   archive(name: string, properties: ArchiveInput & CommonProperties<ArchiveAction>): ResourceRef;
+  /** A named entry in a user's crontab. */
+  cron(name: string, properties: CronInput & CommonProperties<CronAction>): ResourceRef;
 }
 
 /** What a recipe function receives. */
@@ -177,6 +180,7 @@ export function resourceFunctions(scope: () => DeclarationScope, node: NodeView<
     user: (name, properties) => declare("user", name, properties),
     group: (name, properties) => declare("group", name, properties),
     archive: (name, properties) => declare("archive", name, properties),
+    cron: (name, properties) => declare("cron", name, properties),
     declare: (type, name, properties) => declare(type, name, properties),
   };
 }

@@ -138,3 +138,66 @@ export async function run(host: Host, command: Command, options: ExecOptions & {
   if (!succeeded(result, options.accept)) throw new CommandFailedError(result);
   return result;
 }
+
+/** One line of /etc/passwd or /etc/group: its name, id and (for users) primary group. */
+export interface Account {
+  name: string;
+  id: number;
+  gid: number;
+}
+
+/** The accounts of a machine. */
+export interface Accounts {
+  users: Account[];
+  groups: Account[];
+}
+
+/** Parses the text of /etc/passwd and /etc/group. */
+export function parseAccounts(passwd: string | undefined, group: string | undefined): Accounts {
+  const parse = (text: string | undefined): Account[] =>
+    (text ?? "")
+      .split("\n")
+      .map((line) => line.split(":"))
+      .filter((fields) => fields.length >= 3 && fields[0])
+      .map((fields) => ({ name: fields[0]!, id: Number(fields[2]), gid: Number(fields[3]) }));
+  return { users: parse(passwd), groups: parse(group) };
+}
+
+/**
+ * Host's user and group questions, answered from the machine's own account files; each
+ * implementation says how it reads them (fresh for every question: a user resource earlier in
+ * the same run may have added an account).
+ */
+export abstract class AccountLookups {
+  abstract readonly name: string;
+  protected abstract loadAccounts(): Promise<Accounts>;
+
+  async lookupUser(name: string): Promise<number | undefined> {
+    return (await this.loadAccounts()).users.find((u) => u.name === name)?.id;
+  }
+
+  async lookupGroup(name: string): Promise<number | undefined> {
+    return (await this.loadAccounts()).groups.find((g) => g.name === name)?.id;
+  }
+
+  async userName(uid: number): Promise<string | undefined> {
+    return (await this.loadAccounts()).users.find((u) => u.id === uid)?.name;
+  }
+
+  async groupName(gid: number): Promise<string | undefined> {
+    return (await this.loadAccounts()).groups.find((g) => g.id === gid)?.name;
+  }
+
+  /** The primary group of a uid, or undefined. */
+  protected async primaryGroup(uid: number): Promise<number | undefined> {
+    return (await this.loadAccounts()).users.find((u) => u.id === uid)?.gid;
+  }
+
+  /** A user or group id from a name or id; throws for an unknown name. */
+  protected async resolveId(kind: "user" | "group", value: string | number): Promise<number> {
+    if (typeof value === "number") return value;
+    const id = kind === "user" ? await this.lookupUser(value) : await this.lookupGroup(value);
+    if (id === undefined) throw new SousError(`unknown-${kind}`, `no ${kind} named ${JSON.stringify(value)} on ${this.name}`);
+    return id;
+  }
+}

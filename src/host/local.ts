@@ -3,8 +3,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { SousError } from "../core/errors.js";
-import { type Command, displayCommand, type ExecOptions, type ExecResult, type FileStat, type Host, type WriteOptions } from "./host.js";
+import { type Accounts, AccountLookups, type Command, displayCommand, type ExecOptions, type ExecResult, type FileStat, type Host, parseAccounts, type WriteOptions } from "./host.js";
 
 const OUTPUT_CAP = 4 * 1024 * 1024;
 
@@ -27,20 +26,17 @@ function isMissing(error: unknown): boolean {
   return code === "ENOENT" || code === "ENOTDIR";
 }
 
-interface Account {
-  name: string;
-  id: number;
-}
-
 /**
  * This machine. File operations use Node's synchronous calls on purpose: a converge works
  * through resources one at a time, and a synchronous lstat or read costs microseconds where
  * the promise form costs a thread-pool round trip each.
  */
-export class LocalHost implements Host {
+export class LocalHost extends AccountLookups implements Host {
   readonly name = "local";
   /** `root` lets tests point user and group lookups at a disposable /etc. */
-  constructor(private readonly etcRoot = "/etc") {}
+  constructor(private readonly etcRoot = "/etc") {
+    super();
+  }
 
   async exec(command: Command, options: ExecOptions = {}): Promise<ExecResult> {
     const display = displayCommand(command, options.secrets);
@@ -191,47 +187,9 @@ export class LocalHost implements Host {
     fs.utimesSync(path, now, now);
   }
 
-  async lookupUser(name: string): Promise<number | undefined> {
-    return (await this.loadAccounts()).users.find((u) => u.name === name)?.id;
-  }
-
-  async lookupGroup(name: string): Promise<number | undefined> {
-    return (await this.loadAccounts()).groups.find((g) => g.name === name)?.id;
-  }
-
-  async userName(uid: number): Promise<string | undefined> {
-    return (await this.loadAccounts()).users.find((u) => u.id === uid)?.name;
-  }
-
-  async groupName(gid: number): Promise<string | undefined> {
-    return (await this.loadAccounts()).groups.find((g) => g.id === gid)?.name;
-  }
-
-  private async primaryGroup(uid: number): Promise<number | undefined> {
-    const passwd = await this.tryReadFile(join(this.etcRoot, "passwd"));
-    for (const line of (passwd?.toString("utf8") ?? "").split("\n")) {
-      const fields = line.split(":");
-      if (Number(fields[2]) === uid && fields[3] !== undefined) return Number(fields[3]);
-    }
-    return undefined;
-  }
-
-  private async resolveId(kind: "user" | "group", value: string | number): Promise<number> {
-    if (typeof value === "number") return value;
-    const id = kind === "user" ? await this.lookupUser(value) : await this.lookupGroup(value);
-    if (id === undefined) throw new SousError(`unknown-${kind}`, `no ${kind} named ${JSON.stringify(value)} on ${this.name}`);
-    return id;
-  }
-
-  // Read fresh every time: a user resource earlier in the same run may have added an account.
-  private async loadAccounts(): Promise<{ users: Account[]; groups: Account[] }> {
-    const parse = (text: string | undefined): Account[] =>
-      (text ?? "")
-        .split("\n")
-        .map((line) => line.split(":"))
-        .filter((fields) => fields.length >= 3 && fields[0])
-        .map((fields) => ({ name: fields[0]!, id: Number(fields[2]) }));
+  // Both files in parallel, read fresh for every question.
+  protected async loadAccounts(): Promise<Accounts> {
     const [passwd, group] = await Promise.all([this.tryReadFile(join(this.etcRoot, "passwd")), this.tryReadFile(join(this.etcRoot, "group"))]);
-    return { users: parse(passwd?.toString("utf8")), groups: parse(group?.toString("utf8")) };
+    return parseAccounts(passwd?.toString("utf8"), group?.toString("utf8"));
   }
 }

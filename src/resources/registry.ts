@@ -13,6 +13,7 @@ import { lineType } from "./line.js";
 import { userType } from "./user.js";
 import { groupType } from "./group.js";
 import { archiveType } from "./archive.js";
+import { cronType } from "./cron.js";
 import { remoteFileType } from "./remote_file.js";
 import { templateType } from "./template.js";
 
@@ -59,6 +60,7 @@ export function builtinRegistry(): ResourceRegistry {
     .register(packageType)
     .register(aptUpdateType)
     .register(lineType)
+    .register(cronType)
     .register(userType)
     .register(groupType)
     .register(archiveType);

@@ -1,0 +1,563 @@
+/**
+ * A machine reached over SSH as a Host, so every provider runs unchanged in push mode.
+ *
+ * One ssh2 connection per host, kept for the whole run; every Host method is one command
+ * round trip on its own channel (file writes carry their bytes on stdin, stat and read come
+ * back in one answer). Commands go through the login shell, which is all a target needs:
+ * a POSIX shell and coreutils, no agent. With `sudo`, every command and file operation runs
+ * through `sudo -n`, so a non-root login manages the machine exactly as root would.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { createHash, createHmac, randomBytes } from "node:crypto";
+import { homedir } from "node:os";
+import { basename, dirname, join } from "node:path";
+import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import { SousError } from "../core/errors.js";
+import { type Accounts, AccountLookups, type Command, displayCommand, type ExecOptions, type ExecResult, type FileStat, type Host, parseAccounts, shellQuote, type WriteOptions } from "./host.js";
+
+const OUTPUT_CAP = 4 * 1024 * 1024;
+// sshd's default MaxSessions is 10 channels per connection; stay under it.
+const MAX_CHANNELS = 8;
+
+/** Where to connect: `ssh://user@host[:port]`. */
+export interface SshTarget {
+  user: string;
+  host: string;
+  port: number;
+}
+
+/** Parses `ssh://user@host[:port]`, `user@host[:port]` or `host` (user root, port 22). */
+export function parseTarget(text: string): SshTarget {
+  const match = /^(?:ssh:\/\/)?(?:([^@/\s]+)@)?(\[[0-9a-fA-F:.]+\]|[^:/@\s]+)(?::(\d{1,5}))?\/?$/.exec(text.trim());
+  const port = match?.[3] ? Number(match[3]) : 22;
+  if (!match || port < 1 || port > 65535) throw new SousError("bad-target", `not an SSH target: ${JSON.stringify(text)} (expected ssh://user@host[:port])`);
+  return { user: match[1] ?? "root", host: match[2]!.replace(/^\[(.*)\]$/, "$1"), port };
+}
+
+/** How to authenticate and check the server. */
+export interface SshOptions {
+  /** Private key file; without it the SSH agent ($SSH_AUTH_SOCK), then ~/.ssh/id_ed25519, id_ecdsa, id_rsa. */
+  identityFile?: string;
+  /** known_hosts file to check host keys against (default ~/.ssh/known_hosts). */
+  knownHostsFile?: string;
+  /** Accept and record keys of hosts not yet in known_hosts. A changed key is always refused. */
+  acceptNewHostKeys?: boolean;
+  /** Run every command and file operation through `sudo -n` (for a non-root login). */
+  sudo?: boolean;
+  /** Milliseconds to connect, check the host key and authenticate (default 15 s). */
+  connectTimeoutMs?: number;
+  /** Default milliseconds after which a command is killed, unless the call sets its own. */
+  commandTimeoutMs?: number;
+}
+
+/** Why a connection failed or broke; `code` tells scripts which case it was. */
+export class SshError extends SousError {
+  constructor(code: "ssh-refused" | "ssh-unreachable" | "ssh-timeout" | "ssh-auth" | "ssh-host-key-changed" | "ssh-host-key-unknown" | "ssh-disconnected" | "ssh-error", message: string) {
+    super(code, message);
+    this.name = "SshError";
+  }
+}
+
+/** An error of a file operation on the target, with the errno code Node would give. */
+export class RemoteFileError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "RemoteFileError";
+  }
+}
+
+const ERRNO: Array<[RegExp, string]> = [
+  [/No such file or directory|Directory nonexistent/, "ENOENT"],
+  [/File exists/, "EEXIST"],
+  [/Not a directory/, "ENOTDIR"],
+  [/Is a directory/, "EISDIR"],
+  [/Directory not empty/, "ENOTEMPTY"],
+  [/Permission denied|Operation not permitted/, "EACCES"],
+  [/Invalid argument/, "EINVAL"],
+  [/No space left/, "ENOSPC"],
+  [/Read-only file system/, "EROFS"],
+];
+
+// ---- known_hosts -------------------------------------------------------------------
+
+interface KnownHostLine {
+  patterns: string;
+  keyType: string;
+  key: string;
+  line: number;
+  revoked: boolean;
+}
+
+function readKnownHosts(file: string): KnownHostLine[] {
+  if (!existsSync(file)) return [];
+  const out: KnownHostLine[] = [];
+  readFileSync(file, "utf8")
+    .split("\n")
+    .forEach((text, index) => {
+      let fields = text.trim().split(/\s+/);
+      if (!fields[0] || fields[0].startsWith("#")) return;
+      let revoked = false;
+      if (fields[0].startsWith("@")) {
+        // Certificate authorities are not supported; a revoked key is never accepted.
+        if (fields[0] !== "@revoked") return;
+        revoked = true;
+        fields = fields.slice(1);
+      }
+      if (fields.length >= 3) out.push({ patterns: fields[0]!, keyType: fields[1]!, key: fields[2]!, line: index + 1, revoked });
+    });
+  return out;
+}
+
+function globMatches(pattern: string, name: string): boolean {
+  const regex = new RegExp(`^${pattern.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`, "i");
+  return regex.test(name);
+}
+
+/** Whether a known_hosts host field names this host (plain, wildcard, negated or hashed entries). */
+function hostMatches(patterns: string, name: string): boolean {
+  if (patterns.startsWith("|1|")) {
+    const [, , salt, hash] = patterns.split("|");
+    return createHmac("sha1", Buffer.from(salt ?? "", "base64")).update(name).digest("base64") === hash;
+  }
+  let matched = false;
+  for (const pattern of patterns.split(",")) {
+    if (pattern.startsWith("!")) {
+      if (globMatches(pattern.slice(1), name)) return false;
+    } else if (globMatches(pattern, name)) matched = true;
+  }
+  return matched;
+}
+
+function fingerprint(key: Buffer): string {
+  return `SHA256:${createHash("sha256").update(key).digest("base64").replace(/=+$/, "")}`;
+}
+
+function keyType(key: Buffer): string {
+  const length = key.readUInt32BE(0);
+  return key.subarray(4, 4 + length).toString("ascii");
+}
+
+type HostKeyVerdict = { ok: true; learned?: string } | { ok: false; error: SshError };
+
+/** Checks a host's key against known_hosts: known and equal, unknown (maybe accepted), or changed. */
+function checkHostKey(target: SshTarget, key: Buffer, file: string, acceptNew: boolean): HostKeyVerdict {
+  const name = target.port === 22 ? target.host : `[${target.host}]:${target.port}`;
+  const entries = readKnownHosts(file).filter((entry) => hostMatches(entry.patterns, name));
+  const presented = key.toString("base64");
+  const revoked = entries.find((entry) => entry.revoked && entry.key === presented);
+  if (revoked) return { ok: false, error: new SshError("ssh-host-key-changed", `host key of ${name} (${fingerprint(key)}) is marked @revoked in ${file}:${revoked.line}; refusing to connect`) };
+  const known = entries.filter((entry) => !entry.revoked);
+  if (known.some((entry) => entry.key === presented)) return { ok: true };
+  if (known.length > 0) {
+    const lines = known.map((entry) => `${file}:${entry.line}`).join(", ");
+    return {
+      ok: false,
+      error: new SshError(
+        "ssh-host-key-changed",
+        `HOST KEY MISMATCH for ${name}: it presented ${keyType(key)} ${fingerprint(key)}, which is not the key recorded in ${lines}. Someone may be intercepting the connection, or the host was reinstalled; if you know the new key is right, remove the old line (ssh-keygen -R '${name}' -f ${file}) and connect again`,
+      ),
+    };
+  }
+  if (!acceptNew) {
+    return {
+      ok: false,
+      error: new SshError("ssh-host-key-unknown", `host key of ${name} is not in ${file} (${keyType(key)} ${fingerprint(key)}); check it and add it (ssh-keyscan), or pass --accept-new-host-keys to record new hosts' keys`),
+    };
+  }
+  return { ok: true, learned: `${name} ${keyType(key)} ${presented}` };
+}
+
+// ---- connecting ---------------------------------------------------------------------
+
+function defaultIdentity(): Pick<ConnectConfig, "privateKey" | "agent"> {
+  if (process.env.SSH_AUTH_SOCK) return { agent: process.env.SSH_AUTH_SOCK };
+  for (const name of ["id_ed25519", "id_ecdsa", "id_rsa"]) {
+    const file = join(homedir(), ".ssh", name);
+    if (existsSync(file)) return { privateKey: readFileSync(file) };
+  }
+  return {};
+}
+
+function describeConnectError(target: SshTarget, error: Error & { level?: string; code?: string }, hostKeyError: SshError | undefined): SshError {
+  const where = `${target.user}@${target.host}:${target.port}`;
+  if (hostKeyError) return hostKeyError;
+  if (error instanceof SshError) return error;
+  if (error.level === "client-authentication") return new SshError("ssh-auth", `authentication failed for ${where}: the server accepted none of the offered keys (check --identity, the SSH agent, and the user's authorized_keys)`);
+  if (error.level === "client-timeout") return new SshError("ssh-timeout", `timed out connecting to ${where} (no SSH handshake before the connect timeout: host down, filtered, or overloaded)`);
+  switch (error.code) {
+    case "ECONNREFUSED":
+      return new SshError("ssh-refused", `connection refused by ${where}: nothing listens on port ${target.port} (is sshd running?)`);
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+    case "EHOSTDOWN":
+      return new SshError("ssh-unreachable", `${where} is unreachable (${error.code}): no route to the host`);
+    case "ETIMEDOUT":
+      return new SshError("ssh-timeout", `timed out connecting to ${where}`);
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return new SshError("ssh-unreachable", `cannot resolve host name ${target.host}`);
+    case "ECONNRESET":
+      return new SshError("ssh-disconnected", `${where} closed the connection during the SSH handshake`);
+  }
+  return new SshError("ssh-error", `SSH connection to ${where} failed: ${error.message}`);
+}
+
+interface RawResult {
+  exitCode: number | null;
+  signal: string | null;
+  stdout: Buffer;
+  stderr: string;
+  durationMs: number;
+  timedOut: boolean;
+}
+
+/** A machine reached over one SSH connection. */
+export class SshHost extends AccountLookups implements Host {
+  readonly name: string;
+  private closed = false;
+  private lostReason: string | undefined;
+  private active = 0;
+  private accounts: Promise<Accounts> | undefined;
+  private readonly waiting: Array<() => void> = [];
+
+  private constructor(
+    private readonly client: Client,
+    readonly target: SshTarget,
+    private readonly options: SshOptions,
+  ) {
+    super();
+    this.name = `${target.user}@${target.host}${target.port === 22 ? "" : `:${target.port}`}`;
+    // Every command in flight listens for the connection's end.
+    client.setMaxListeners(MAX_CHANNELS + 10);
+    client.on("close", () => {
+      if (!this.closed) this.lostReason ??= "the connection closed";
+      this.closed = true;
+      for (const wake of this.waiting.splice(0)) wake();
+    });
+    client.on("error", (error) => {
+      this.lostReason = error.message;
+    });
+  }
+
+  /** Connects, checks the host key and authenticates; throws SshError with a message a person can act on. */
+  static connect(target: SshTarget, options: SshOptions = {}): Promise<SshHost> {
+    const knownHosts = options.knownHostsFile ?? join(homedir(), ".ssh", "known_hosts");
+    return new Promise((resolve, reject) => {
+      const client = new Client();
+      let hostKeyError: SshError | undefined;
+      let learned: string | undefined;
+      let settled = false;
+      const fail = (error: Error) => {
+        if (settled) return;
+        settled = true;
+        client.end();
+        reject(describeConnectError(target, error, hostKeyError));
+      };
+      client.once("ready", () => {
+        if (settled) return;
+        settled = true;
+        // Record a new key only once the host proved it holds it (authentication passed).
+        if (learned) {
+          mkdirSync(dirname(knownHosts), { recursive: true, mode: 0o700 });
+          appendFileSync(knownHosts, `${learned}\n`, { mode: 0o600 });
+        }
+        // Many small request/answer exchanges: Nagle's algorithm would add delayed-ACK waits to each.
+        client.setNoDelay(true);
+        resolve(new SshHost(client, target, options));
+      });
+      client.on("error", fail);
+      client.once("close", () => fail(new SshError("ssh-disconnected", `${target.user}@${target.host}:${target.port} closed the connection before the session was ready`)));
+      const identity = options.identityFile
+        ? (() => {
+            try {
+              return { privateKey: readFileSync(options.identityFile) };
+            } catch (error) {
+              throw new SshError("ssh-auth", `cannot read identity file ${options.identityFile}: ${(error as Error).message}`);
+            }
+          })()
+        : defaultIdentity();
+      client.connect({
+        host: target.host,
+        port: target.port,
+        username: target.user,
+        ...identity,
+        readyTimeout: options.connectTimeoutMs ?? 15_000,
+        keepaliveInterval: 10_000,
+        keepaliveCountMax: 3,
+        hostVerifier: (key: Buffer) => {
+          const verdict = checkHostKey(target, key, knownHosts, options.acceptNewHostKeys === true);
+          if (!verdict.ok) hostKeyError = verdict.error;
+          else learned = verdict.learned;
+          return verdict.ok;
+        },
+      });
+    });
+  }
+
+  /** Closes the connection (idempotent). */
+  close(): void {
+    this.closed = true;
+    this.client.end();
+  }
+
+  async exec(command: Command, options: ExecOptions = {}): Promise<ExecResult> {
+    const display = displayCommand(command, options.secrets);
+    let line = "shell" in command ? `/bin/sh -c ${shellQuote(command.shell)}` : command.map(shellQuote).join(" ");
+    if (options.env && Object.keys(options.env).length) line = `env ${Object.entries(options.env).map(([k, v]) => shellQuote(`${k}=${v}`)).join(" ")} ${line}`;
+    if (options.cwd !== undefined) line = `cd ${shellQuote(options.cwd)} && exec ${line}`;
+    let as: { uid?: number; gid?: number } | undefined;
+    if (options.user !== undefined || options.group !== undefined) {
+      const uid = options.user === undefined ? undefined : await this.resolveId("user", options.user);
+      const gid = options.group === undefined ? (uid !== undefined ? await this.primaryGroup(uid) : undefined) : await this.resolveId("group", options.group);
+      as = { uid, gid };
+    }
+    const timeoutMs = options.timeoutMs ?? this.options.commandTimeoutMs;
+    const raw = await this.run(this.wrap(line, timeoutMs, as), options.input, timeoutMs);
+    return { display, exitCode: raw.exitCode, signal: raw.signal, stdout: raw.stdout.toString("utf8"), stderr: raw.stderr, durationMs: raw.durationMs, timedOut: raw.timedOut };
+  }
+
+  /**
+   * The command line the login shell runs: the remote `timeout` innermost (closing a channel
+   * alone would leave the command running), then the switch to another user, or sudo.
+   */
+  private wrap(line: string, timeoutMs: number | undefined, as?: { uid?: number; gid?: number }): string {
+    const timed = timeoutMs ? `timeout -s KILL ${Math.max(timeoutMs / 1000, 0.001).toFixed(3)} /bin/sh -c ${shellQuote(line)}` : line;
+    if (as) {
+      const { uid, gid } = as;
+      return this.options.sudo
+        ? `sudo -n ${uid !== undefined ? `-u '#${uid}' ` : ""}${gid !== undefined ? `-g '#${gid}' ` : ""}-- /bin/sh -c ${shellQuote(timed)}`
+        : `setpriv ${uid !== undefined ? `--reuid=${uid} ` : ""}${gid !== undefined ? `--regid=${gid} --clear-groups ` : ""}-- /bin/sh -c ${shellQuote(timed)}`;
+    }
+    return this.options.sudo ? `sudo -n -- /bin/sh -c ${shellQuote(timed)}` : timed;
+  }
+
+  /** Runs a script of this module's own (file operations), with sudo when configured. */
+  private async script(script: string, input?: Buffer | string): Promise<RawResult> {
+    const timeoutMs = this.options.commandTimeoutMs;
+    return this.run(this.wrap(`exec /bin/sh -c ${shellQuote(script)}`, timeoutMs), input, timeoutMs);
+  }
+
+  /** The errno-style error Node's fs would give for a failed file operation. */
+  private fileError(operation: string, path: string, result: RawResult): RemoteFileError {
+    const message = result.stderr.trim().split("\n").pop() || (result.signal ? `killed by ${result.signal}` : `exit code ${result.exitCode}`);
+    const code = ERRNO.find(([pattern]) => pattern.test(message))?.[1] ?? (result.timedOut ? "ETIMEDOUT" : "EIO");
+    return new RemoteFileError(code, `${code}: ${operation} '${path}' on ${this.name} failed: ${message}`);
+  }
+
+  /** A script that must succeed. */
+  private async must(operation: string, path: string, script: string, input?: Buffer | string): Promise<RawResult> {
+    const result = await this.script(script, input);
+    if (result.exitCode !== 0) throw this.fileError(operation, path, result);
+    return result;
+  }
+
+  private async acquire(): Promise<void> {
+    while (this.active >= MAX_CHANNELS && !this.closed) await new Promise<void>((wake) => this.waiting.push(wake));
+    this.active++;
+  }
+
+  private release(): void {
+    this.active--;
+    this.waiting.shift()?.();
+  }
+
+  private lost(): SshError {
+    return new SshError("ssh-disconnected", `lost the SSH connection to ${this.name}${this.lostReason ? ` (${this.lostReason})` : ""}`);
+  }
+
+  private async run(line: string, input: Buffer | string | undefined, timeoutMs: number | undefined): Promise<RawResult> {
+    if (this.closed) throw this.lost();
+    await this.acquire();
+    try {
+      const started = performance.now();
+      return await new Promise<RawResult>((resolve, reject) => {
+        // Listeners go on inside exec's callback: a fast command's exit status can arrive in the
+        // same read as the channel's confirmation, and an `exit` event nobody listens to is lost.
+        const collect = (channel: ClientChannel) => {
+          const out: Buffer[] = [];
+          const err: Buffer[] = [];
+          let outSize = 0;
+          let errSize = 0;
+          let exitCode: number | null = null;
+          let signal: string | null = null;
+          let exited = false;
+          const onLost = () => reject(this.lost());
+          this.client.once("close", onLost);
+          // A fallback for a remote side that never answers: the remote timeout should come first.
+          const timer = timeoutMs
+            ? setTimeout(() => {
+                channel.close();
+                resolve({ exitCode: null, signal: "SIGKILL", stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString("utf8"), durationMs: performance.now() - started, timedOut: true });
+              }, timeoutMs + 5_000)
+            : undefined;
+          channel.on("data", (chunk: Buffer) => {
+            if (outSize < OUTPUT_CAP) out.push(chunk);
+            outSize += chunk.length;
+          });
+          channel.stderr.on("data", (chunk: Buffer) => {
+            if (errSize < OUTPUT_CAP) err.push(chunk);
+            errSize += chunk.length;
+          });
+          channel.on("exit", (code: number | null, signalName?: string) => {
+            exited = true;
+            exitCode = typeof code === "number" ? code : null;
+            signal = signalName ? (signalName.startsWith("SIG") ? signalName : `SIG${signalName}`) : null;
+          });
+          channel.on("close", () => {
+            if (timer) clearTimeout(timer);
+            this.client.removeListener("close", onLost);
+            if (!exited && this.closed) return reject(this.lost());
+            const durationMs = performance.now() - started;
+            // `timeout -s KILL` kills the command's process group, itself included (or exits 137 under a shell).
+            const timedOut = timeoutMs !== undefined && durationMs >= timeoutMs && (exitCode === 137 || signal === "SIGKILL");
+            resolve({
+              exitCode: timedOut ? null : exitCode,
+              signal: timedOut ? "SIGKILL" : signal,
+              stdout: Buffer.concat(out),
+              stderr: Buffer.concat(err).toString("utf8"),
+              durationMs,
+              timedOut,
+            });
+          });
+          channel.on("error", () => {});
+          if (input !== undefined) channel.end(input);
+          else channel.end();
+        };
+        try {
+          this.client.exec(line, (error, channel) => (error ? reject(this.closed ? this.lost() : new SshError("ssh-error", `cannot open a channel on ${this.name}: ${error.message}`)) : collect(channel)));
+        } catch (error) {
+          reject(this.closed ? this.lost() : error);
+        }
+      });
+    } finally {
+      this.release();
+    }
+  }
+
+  async tryReadFile(path: string): Promise<Buffer | undefined> {
+    const result = await this.script(`exec cat -- ${shellQuote(path)}`);
+    if (result.exitCode === 0) return result.stdout;
+    if (/No such file or directory|Not a directory/.test(result.stderr)) return undefined;
+    throw this.fileError("open", path, result);
+  }
+
+  async writeFileAtomic(path: string, data: Buffer | string, options: WriteOptions = {}): Promise<void> {
+    const temp = join(dirname(path), `.${basename(path)}.sous-${randomBytes(6).toString("hex")}`);
+    const owner = options.uid !== undefined ? `${options.uid}${options.gid !== undefined ? `:${options.gid}` : ""}` : options.gid !== undefined ? `:${options.gid}` : undefined;
+    const t = '"$t"';
+    // set -C makes the redirection fail on an existing temp file, like O_EXCL.
+    const script = [
+      "set -e",
+      `t=${shellQuote(temp)}`,
+      `trap 'rm -f -- "$t"' EXIT`,
+      "umask 077",
+      `set -C; cat > ${t}; set +C`,
+      `chmod ${(options.mode ?? 0o644).toString(8)} -- ${t}`,
+      owner ? `chown ${owner} -- ${t}` : "",
+      `sync -- ${t} 2>/dev/null || true`,
+      `mv -fT -- ${t} ${shellQuote(path)}`,
+      "trap - EXIT",
+    ]
+      .filter(Boolean)
+      .join("\n");
+    await this.must("write", path, script, typeof data === "string" ? Buffer.from(data, "utf8") : data);
+  }
+
+  private async statOf(path: string, follow: boolean): Promise<FileStat | undefined> {
+    const result = await this.script(`exec stat ${follow ? "-L " : ""}-c '%f %u %g %s %.9Y %i %d %h' -- ${shellQuote(path)}`);
+    if (result.exitCode !== 0) {
+      if (/No such file or directory|Not a directory/.test(result.stderr)) return undefined;
+      throw this.fileError(follow ? "stat" : "lstat", path, result);
+    }
+    const [rawMode, uid, gid, size, mtime, ino, dev, nlink] = result.stdout.toString("utf8").trim().split(" ");
+    const mode = parseInt(rawMode!, 16);
+    const format = mode & 0o170000;
+    return {
+      type: format === 0o100000 ? "file" : format === 0o040000 ? "directory" : format === 0o120000 ? "symlink" : "other",
+      mode: mode & 0o7777,
+      uid: Number(uid),
+      gid: Number(gid),
+      size: Number(size),
+      mtimeMs: Number(mtime) * 1000,
+      ino: Number(ino),
+      dev: Number(dev),
+      nlink: Number(nlink),
+    };
+  }
+
+  tryLstat(path: string): Promise<FileStat | undefined> {
+    return this.statOf(path, false);
+  }
+
+  tryStat(path: string): Promise<FileStat | undefined> {
+    return this.statOf(path, true);
+  }
+
+  async readlink(path: string): Promise<string> {
+    const p = shellQuote(path);
+    const result = await this.must("readlink", path, `[ -L ${p} ] || { if [ -e ${p} ]; then echo 'Invalid argument' >&2; else echo 'No such file or directory' >&2; fi; exit 1; }\nexec readlink -- ${p}`);
+    return result.stdout.toString("utf8").replace(/\n$/, "");
+  }
+
+  async symlink(target: string, path: string): Promise<void> {
+    await this.must("symlink", path, `exec ln -sT -- ${shellQuote(target)} ${shellQuote(path)}`);
+  }
+
+  async hardlink(existing: string, path: string): Promise<void> {
+    await this.must("link", path, `exec ln -T -- ${shellQuote(existing)} ${shellQuote(path)}`);
+  }
+
+  async mkdir(path: string, options: { recursive?: boolean; mode?: number } = {}): Promise<void> {
+    const p = shellQuote(path);
+    // Like mkdir(2) under the usual umask 022 (mkdir -m alone would not filter the mode).
+    const mode = ((options.mode ?? 0o755) & 0o7777 & ~0o022).toString(8);
+    await this.must("mkdir", path, options.recursive ? `[ -d ${p} ] || exec mkdir -p -m ${mode} -- ${p}` : `exec mkdir -m ${mode} -- ${p}`);
+  }
+
+  async chmod(path: string, mode: number): Promise<void> {
+    await this.must("chmod", path, `exec chmod ${(mode & 0o7777).toString(8)} -- ${shellQuote(path)}`);
+  }
+
+  async lchown(path: string, uid: number, gid: number): Promise<void> {
+    // -1 leaves that id as it is, as lchown(2) does.
+    const owner = `${uid >= 0 ? uid : ""}${gid >= 0 ? `:${gid}` : ""}`;
+    if (owner) await this.must("lchown", path, `exec chown -h ${owner} -- ${shellQuote(path)}`);
+  }
+
+  async remove(path: string, options: { recursive?: boolean } = {}): Promise<void> {
+    const p = shellQuote(path);
+    await this.must("remove", path, `if [ -L ${p} ] || [ ! -d ${p} ]; then exec rm -f -- ${p}; else exec ${options.recursive ? "rm -rf --" : "rmdir --"} ${p}; fi`);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    const f = shellQuote(from);
+    await this.must("rename", from, `[ -e ${f} ] || [ -L ${f} ] || { echo 'No such file or directory' >&2; exit 1; }\nexec mv -fT -- ${f} ${shellQuote(to)}`);
+  }
+
+  async readdir(path: string): Promise<string[]> {
+    const p = shellQuote(path);
+    const result = await this.must("scandir", path, `[ -d ${p} ] || { if [ -e ${p} ]; then echo 'Not a directory' >&2; else echo 'No such file or directory' >&2; fi; exit 1; }\nexec find ${p} -mindepth 1 -maxdepth 1 -printf '%f\\0'`);
+    return result.stdout.toString("utf8").split("\0").filter(Boolean);
+  }
+
+  async touch(path: string): Promise<void> {
+    const p = shellQuote(path);
+    await this.must("utime", path, `[ -e ${p} ] || { echo 'No such file or directory' >&2; exit 1; }\nexec touch -c -- ${p}`);
+  }
+
+  // Questions asked at the same moment (owner and group of one file) share one read of both files.
+  protected loadAccounts(): Promise<Accounts> {
+    this.accounts ??= this.script("cat /etc/passwd; echo '@@group'; cat /etc/group")
+      .then((result) => {
+        const [passwd, group] = result.stdout.toString("utf8").split("@@group\n");
+        return parseAccounts(passwd, group);
+      })
+      .finally(() => {
+        this.accounts = undefined;
+      });
+    return this.accounts;
+  }
+}

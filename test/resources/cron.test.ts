@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import type { Resources } from "../../src/dsl.js";
 import { editCrontab, entryLine } from "../../src/resources/cron.js";
 import { convergeWith } from "../helpers.js";

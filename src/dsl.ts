@@ -11,6 +11,8 @@ import type { DirectoryAction, DirectoryInput } from "./resources/directory.js";
 import type { ExecuteAction, ExecuteInput } from "./resources/execute.js";
 import type { FileAction, FileInput } from "./resources/file.js";
 import type { GitAction, GitInput } from "./resources/git.js";
+import type { SystemdUnitAction, SystemdUnitInput } from "./resources/systemd_unit.js";
+import type { ServiceResourceAction, ServiceInput } from "./resources/service.js";
 import type { LinkAction, LinkInput } from "./resources/link.js";
 import type { PackageAction, PackageInput } from "./resources/package.js";
 import type { AptUpdateAction, AptUpdateInput } from "./resources/apt_update.js";
@@ -65,6 +67,10 @@ export interface Resources {
   code(name: string, properties: CodeInput & CommonProperties<CodeAction>): ResourceRef;
   /** A git checkout at `destination`. */
   git(destination: string, properties: GitInput & CommonProperties<GitAction>): ResourceRef;
+  /** A systemd unit file, reloaded when it changed, then enabled/started as asked. */
+  systemdUnit(name: string, properties?: SystemdUnitInput & CommonProperties<SystemdUnitAction>): ResourceRef;
+  /** A service managed by systemd (or SysV init scripts where systemd does not run). */
+  service(name: string, properties?: ServiceInput & CommonProperties<ServiceResourceAction>): ResourceRef;
   /** System packages (apt/dpkg); `name` is the package unless `packageName` lists several. */
   package(name: string, properties?: PackageInput & CommonProperties<PackageAction>): ResourceRef;
   /** Refreshes apt's package lists (default: when older than a day). */
@@ -174,6 +180,8 @@ export function resourceFunctions(scope: () => DeclarationScope, node: NodeView<
     execute: (name, properties) => declare("execute", name, properties),
     code: (name, properties) => declare("code", name, properties),
     git: (destination, properties) => declare("git", destination, properties),
+    systemdUnit: (name, properties) => declare("systemd_unit", name, properties),
+    service: (name, properties) => declare("service", name, properties),
     package: (name, properties) => declare("package", name, properties),
     aptUpdate: (name, properties) => declare("apt_update", name ?? "default", properties),
     line: (name, properties) => declare("line", name, properties),

@@ -6,6 +6,8 @@ import { directoryType } from "./directory.js";
 import { executeType } from "./execute.js";
 import { fileType } from "./file.js";
 import { gitType } from "./git.js";
+import { systemdUnitType } from "./systemd_unit.js";
+import { serviceType } from "./service.js";
 import { linkType } from "./link.js";
 import { packageType } from "./package.js";
 import { aptUpdateType } from "./apt_update.js";
@@ -57,6 +59,8 @@ export function builtinRegistry(): ResourceRegistry {
     .register(executeType)
     .register(codeType)
     .register(gitType)
+    .register(systemdUnitType)
+    .register(serviceType)
     .register(packageType)
     .register(aptUpdateType)
     .register(lineType)

@@ -1,0 +1,100 @@
+/**
+ * `systemd_unit`: a unit file written from content (text, or sections as an object), systemd
+ * told to reload its units when the file changed, then the service actions as asked
+ * (`action: ["create", "enable", "start"]`); delete stops and disables nothing by itself.
+ */
+import { prop } from "../core/properties.js";
+import type { ResourceType } from "../core/resource.js";
+import { applyCreate, applyDelete, type ManagedFileCurrent, type ManagedFileProperties, planCreate, planDelete, readManagedFile } from "./managed-file.js";
+import { applySystemdAction, daemonReload, planServiceAction, readSystemdUnit, SERVICE_ACTIONS, type ServiceAction, type ServiceState } from "./systemd.js";
+
+/** Actions of `systemd_unit`. */
+export type SystemdUnitAction = "create" | "delete" | ServiceAction | "nothing";
+
+/** A unit's sections: `{ Service: { ExecStart: "...", Environment: ["A=1", "B=2"] } }`. */
+export type UnitSections = Record<string, Record<string, string | number | boolean | ReadonlyArray<string | number>>>;
+
+/** What a recipe writes for `systemd_unit`. */
+export interface SystemdUnitInput {
+  /** The unit file's text, or its sections as an object (a list repeats the key). */
+  content?: string | UnitSections;
+  /** Where unit files go (default /etc/systemd/system). */
+  unitDirectory?: string;
+  /** Run `systemctl daemon-reload` after the file changed (default true). */
+  triggersReload?: boolean;
+  /** How many previous versions to keep under the backup folder (default 5). */
+  backup?: number;
+}
+
+interface SystemdUnitProperties {
+  name: string;
+  content?: string | UnitSections;
+  unitDirectory: string;
+  triggersReload: boolean;
+  backup: number;
+}
+
+type SystemdUnitCurrent = { file: ManagedFileCurrent; path: string } | { unit: ServiceState };
+
+const UNIT_NAME = /^[A-Za-z0-9:_@][A-Za-z0-9:_.@\\-]*\.(service|socket|timer|target|path|mount|automount|swap|slice|device)$/;
+
+/** Renders sections as a unit file (pure; exported for tests). */
+export function renderUnit(content: string | UnitSections): string {
+  if (typeof content === "string") return content.endsWith("\n") || content === "" ? content : `${content}\n`;
+  const blocks = Object.entries(content).map(([section, entries]) => {
+    const lines = [`[${section}]`];
+    for (const [key, value] of Object.entries(entries)) {
+      for (const one of Array.isArray(value) ? value : [value]) lines.push(`${key}=${typeof one === "boolean" ? (one ? "yes" : "no") : String(one)}`);
+    }
+    return lines.join("\n");
+  });
+  return `${blocks.join("\n\n")}\n`;
+}
+
+function fileProperties(properties: Readonly<SystemdUnitProperties>): ManagedFileProperties {
+  return { path: `${properties.unitDirectory}/${properties.name}`, backup: properties.backup, mode: 0o644 };
+}
+
+/** The `systemd_unit` resource type. */
+export const systemdUnitType: ResourceType<SystemdUnitProperties, SystemdUnitCurrent> = {
+  name: "systemd_unit",
+  description: "A systemd unit file (text or sections), daemon-reload when it changed, then enable/start/... as asked.",
+  actions: ["create", "delete", ...SERVICE_ACTIONS, "nothing"],
+  defaultAction: "create",
+  identity: "name",
+  properties: {
+    name: prop.matching("a unit name such as app.service or backup.timer", (v) => UNIT_NAME.test(v), { role: "identity" }),
+    content: {
+      ...prop.object(),
+      expected: "a string or an object of sections",
+      normalize: (value: unknown) => (typeof value === "string" ? value : prop.object().normalize(value)),
+    },
+    unitDirectory: prop.absolutePath({ role: "control", default: "/etc/systemd/system" }),
+    triggersReload: prop.boolean({ role: "control", default: true }),
+    backup: prop.integer({ role: "control", min: 0, default: 5 }),
+  },
+  validate(properties, actions) {
+    return actions.includes("create") && properties.content === undefined ? [["content", "is required to create a unit (a string or an object of sections)"]] : [];
+  },
+  provider: {
+    async read(context, properties, action) {
+      if (action === "create" || action === "delete") {
+        const file = fileProperties(properties);
+        const desired = action === "create" && properties.content !== undefined ? Buffer.from(renderUnit(properties.content), "utf8") : undefined;
+        return { file: await readManagedFile(context, file, desired), path: file.path };
+      }
+      return { unit: await readSystemdUnit(context.host, properties.name) };
+    },
+    plan(current, properties, action) {
+      if ("unit" in current) return planServiceAction(current.unit, action);
+      return action === "delete" ? planDelete(current.file) : planCreate(current.file, fileProperties(properties));
+    },
+    async apply(context, plan, properties, action, current) {
+      if ("unit" in current) return applySystemdAction(context.host, properties.name, action, current.unit);
+      const file = fileProperties(properties);
+      if (action === "delete") await applyDelete(context, file, current.file);
+      else await applyCreate(context, plan, file, current.file);
+      if (properties.triggersReload) await daemonReload(context.host);
+    },
+  },
+};

@@ -11,7 +11,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { errorMessage, type Problem, ValidationError } from "../core/errors.js";
 import { firstForeignFrame } from "../core/location.js";
 import { VERSION } from "../version.js";
-import type { Repository } from "./repository.js";
+import type { CookbookOnDisk, Repository } from "./repository.js";
 
 /** What the compiled module exports. */
 export interface CompiledRepository {
@@ -27,7 +27,8 @@ const here = fileURLToPath(import.meta.url);
 /** The module recipes get for `import ... from "sous"`: this very installation. */
 const sousEntry = resolve(here, "..", "..", here.endsWith(".ts") ? "index.ts" : "index.js");
 const SKIP = new Set(["templates", "files", "test", "node_modules", ".sous", ".git"]);
-const KEEP_CACHED = 5;
+/** Cached modules kept per repository: a run uses two (definitions and cookbooks). */
+const KEEP_CACHED = 8;
 
 interface SourceStamp {
   path: string;
@@ -62,22 +63,38 @@ function walk(dir: string, out: SourceStamp[]): void {
   }
 }
 
-function sourceStamps(repository: Repository): SourceStamp[] {
+/**
+ * Which part of a repository to compile: the definitions (sous.config.ts, roles,
+ * environments) and/or some cookbooks. A run compiles the definitions first, then only the
+ * cookbooks its run list resolved to, so a broken cookbook elsewhere does not stop it.
+ */
+export interface CompileScope {
+  definitions: boolean;
+  cookbooks: readonly CookbookOnDisk[];
+}
+
+function sourceStamps(repository: Repository, scope: CompileScope): SourceStamp[] {
   const out: SourceStamp[] = [];
-  for (const cookbook of repository.cookbooks) walk(cookbook.dir, out);
+  for (const cookbook of scope.cookbooks) walk(cookbook.dir, out);
+  if (!scope.definitions) return out.sort(byPath);
   walk(join(repository.root, "roles"), out);
   walk(join(repository.root, "environments"), out);
   if (repository.configFile) {
     const s = stamp(repository.configFile);
     if (s) out.push(s);
   }
-  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return out.sort(byPath);
 }
 
-function fingerprint(repository: Repository, stamps: SourceStamp[]): string {
+function byPath(a: SourceStamp, b: SourceStamp): number {
+  return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+}
+
+function fingerprint(repository: Repository, scope: CompileScope, stamps: SourceStamp[]): string {
   const hash = createHash("sha256");
-  hash.update(`${VERSION}\0${sousEntry}\0`);
-  for (const cookbook of repository.cookbooks) hash.update(`${cookbook.dir}\0${Object.keys(cookbook.recipes).join(",")}\0`);
+  hash.update(`${VERSION}\0${sousEntry}\0${scope.definitions}\0`);
+  if (scope.definitions) hash.update(`${JSON.stringify(repository.roles)}\0${JSON.stringify(repository.environments)}\0${repository.configFile ?? ""}\0`);
+  for (const cookbook of scope.cookbooks) hash.update(`${cookbook.dir}\0${Object.keys(cookbook.recipes).join(",")}\0`);
   for (const s of stamps) hash.update(`${s.path}\0${s.size}\0${s.mtimeMs}\0`);
   return hash.digest("hex").slice(0, 24);
 }
@@ -94,12 +111,12 @@ function cacheDir(root: string): string {
   }
 }
 
-function entrySource(repository: Repository): string {
+function entrySource(repository: Repository, scope: CompileScope): string {
   const lines: string[] = [];
   const cookbookEntries: string[] = [];
   let n = 0;
   const id = () => `m${n++}`;
-  for (const cookbook of repository.cookbooks) {
+  for (const cookbook of scope.cookbooks) {
     const recipeEntries: string[] = [];
     let attributes = "undefined";
     if (cookbook.attributesFile) {
@@ -123,9 +140,9 @@ function entrySource(repository: Repository): string {
         return `${JSON.stringify(name)}: ${m}.default`;
       })
       .join(", ");
-  const roles = named(repository.roles);
-  const environments = named(repository.environments);
-  if (repository.configFile) {
+  const roles = scope.definitions ? named(repository.roles) : "";
+  const environments = scope.definitions ? named(repository.environments) : "";
+  if (scope.definitions && repository.configFile) {
     lines.push(`import * as config from ${JSON.stringify(repository.configFile)};`);
     lines.push(`export const settings = config.default;`);
   } else lines.push(`export const settings = undefined;`);
@@ -135,10 +152,13 @@ function entrySource(repository: Repository): string {
   return lines.join("\n");
 }
 
-/** Compiles (or finds in the cache) and imports a repository's code. */
-export async function compileRepository(repository: Repository): Promise<CompiledRepository & { cached: boolean; module: string }> {
-  const stamps = sourceStamps(repository);
-  const key = fingerprint(repository, stamps);
+/** Compiles (or finds in the cache) and imports a repository's code: all of it, or the part `scope` names. */
+export async function compileRepository(
+  repository: Repository,
+  scope: CompileScope = { definitions: true, cookbooks: repository.cookbooks },
+): Promise<CompiledRepository & { cached: boolean; module: string }> {
+  const stamps = sourceStamps(repository, scope);
+  const key = fingerprint(repository, scope, stamps);
   const dir = cacheDir(repository.root);
   const manifestFile = join(dir, `repository-${key}.json`);
   process.setSourceMapsEnabled(true);
@@ -158,7 +178,7 @@ export async function compileRepository(repository: Repository): Promise<Compile
   let result: import("esbuild").BuildResult<{ metafile: true; write: false }>;
   try {
     result = await esbuild.build({
-      stdin: { contents: entrySource(repository), resolveDir: repository.root, sourcefile: "sous-repository-entry.js", loader: "js" },
+      stdin: { contents: entrySource(repository, scope), resolveDir: repository.root, sourcefile: "sous-repository-entry.js", loader: "js" },
       bundle: true,
       platform: "node",
       format: "esm",

@@ -114,10 +114,10 @@ function dependenciesFirst(wanted: readonly string[], resolved: ReadonlyMap<stri
 /** Loads the recipes of a run list into a frozen collection, or throws with every problem found. */
 export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
   const repository = openRepository(options.root);
-  const compiled = await compileRepository(repository);
-  const roles = definitionsOf<RoleDefinition>("role", repository.roles, compiled.roles);
-  const environments = definitionsOf<EnvironmentDefinition>("environment", repository.environments, compiled.environments);
-  const settings = (compiled.settings ?? {}) as SousConfig;
+  const definitions = await compileRepository(repository, { definitions: true, cookbooks: [] });
+  const roles = definitionsOf<RoleDefinition>("role", repository.roles, definitions.roles);
+  const environments = definitionsOf<EnvironmentDefinition>("environment", repository.environments, definitions.environments);
+  const settings = (definitions.settings ?? {}) as SousConfig;
   const environmentName = options.environment ?? settings.environment ?? "_default";
   const environment = environments.get(environmentName);
   if (!environment && environmentName !== "_default") {
@@ -132,6 +132,8 @@ export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
   const expanded = expandRunList(items, roles, environmentName);
   const wanted = [...new Set(expanded.recipes.map((r) => r.split("::")[0]!))];
   const resolved = resolveCookbooks(wanted, repository.cookbooks, environment?.cookbookVersions ?? {}, environmentName) as Map<string, CookbookOnDisk>;
+  // Only the cookbooks this run uses are compiled: a broken one elsewhere does not stop it.
+  const compiled = await compileRepository(repository, { definitions: false, cookbooks: [...resolved.values()] });
 
   const roleDefs = expanded.rolesByPrecedence.map((r) => roles.get(r)!);
   const cookbookDefaults = dependenciesFirst(wanted, resolved).map((c) => (compiled.cookbooks[c.dir]?.attributes ?? {}) as AttributeTree);
@@ -220,7 +222,7 @@ export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
     }
   }
   for (const problem of problems) collection.addProblem(problem);
-  return { repository, collection: collection.freeze(), node, expanded, cookbooks: resolved, cached: compiled.cached, settings };
+  return { repository, collection: collection.freeze(), node, expanded, cookbooks: resolved, cached: definitions.cached && compiled.cached, settings };
 }
 
 /** Stops loading after a recipe threw; its problem is already recorded. */

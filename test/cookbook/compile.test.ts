@@ -80,3 +80,19 @@ test("code that throws while loading (an attribute file's top level) is a proble
   assert.equal(result.code, 1, result.stderr);
   assert.match(result.stderr, new RegExp(`${join(root, "cookbooks/app/attributes.ts")}:5 cookbooks/app/attributes\\.ts: threw while loading: APP_PORT must be a number`));
 });
+
+test("only the cookbooks a run uses are compiled: a broken cookbook elsewhere does not stop it, and is named when it is used", async () => {
+  const root = writeRepo({
+    ...cookbook("app", { recipes: { default: recipeWith("app") } }),
+    ...cookbook("wip", { recipes: { default: `import { recipe } from "sous";\nexport default recipe(() => {\n  const half = ;\n});\n` } }),
+    "lib/shared.ts": `export const shared: string = "v1";\n`,
+  });
+  assert.deepEqual(names(await loadRun({ root, runList: "recipe[app]", facts: testFacts })), ["app v1"]);
+  const second = await loadRun({ root, runList: "recipe[app]", facts: testFacts });
+  assert.equal(second.cached, true);
+  await assert.rejects(loadRun({ root, runList: "recipe[app],recipe[wip]", facts: testFacts }), (error: ValidationError) => {
+    assert.equal(error.problems[0]?.location?.file, join(root, "cookbooks/wip/recipes/default.ts"));
+    assert.equal(error.problems[0]?.location?.line, 3);
+    return true;
+  });
+});

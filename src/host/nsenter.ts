@@ -14,8 +14,11 @@ import { type Command, displayCommand, type ExecOptions, type ExecResult } from 
 import { LocalHost } from "./local.js";
 
 const CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-/** How long after the caller's timeout the in-container `timeout` kills what nsenter left running. */
-const BACKSTOP_MS = 2000;
+/**
+ * How long after the caller's timeout the in-container `timeout` kills what nsenter left
+ * running; the result comes back only then, when the command's output pipes close.
+ */
+const BACKSTOP_MS = 300;
 
 /** One line of the container's passwd file. */
 interface PasswdEntry {
@@ -52,7 +55,7 @@ export class NsenterHost extends ChrootHost {
     const argv: string[] = ["env", "-i", ...environment, this.nsenterCommand, `--target=${this.pid}`, "--all", "--root", "--wdns=/", "--"];
     if (options.timeoutMs !== undefined) {
       // Killing nsenter does not kill what it started in the container's PID namespace: a backstop inside does.
-      argv.push("timeout", "--signal=KILL", `${Math.ceil((options.timeoutMs + BACKSTOP_MS) / 1000)}s`);
+      argv.push("timeout", "--signal=KILL", `${((options.timeoutMs + BACKSTOP_MS) / 1000).toFixed(3)}s`);
     }
     if (options.user !== undefined || options.group !== undefined) {
       const uid = account?.uid ?? 0;

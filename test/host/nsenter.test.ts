@@ -7,9 +7,12 @@ import { CommandFailedError, run } from "../../src/host/host.js";
 import { NsenterHost } from "../../src/host/nsenter.js";
 import { convergeWith } from "../helpers.js";
 import { startMachine, stopMachine } from "../support/machine.js";
+import { hostContract } from "./contract.js";
 
 // At the top level: the machine's removal is then registered for the end of the file.
 const machine = await startMachine();
+machine.run(["mkdir", "-p", "/srv/sous-contract"]);
+hostContract("NsenterHost", () => ({ host: machine.host, dir: "/srv/sous-contract" }));
 
 test("commands run inside the machine: its systemd, hostname and network, as the given user, in the given directory", async () => {
   const host = machine.host;

@@ -21,6 +21,7 @@ import type { UserAction, UserInput } from "./resources/user.js";
 import type { GroupAction, GroupInput } from "./resources/group.js";
 import type { ArchiveAction, ArchiveInput } from "./resources/archive.js";
 import type { CronAction, CronInput } from "./resources/cron.js";
+import type { AptRepositoryAction, AptRepositoryInput } from "./resources/apt_repository.js";
 import type { ResourceRegistry } from "./resources/registry.js";
 import type { RemoteFileAction, RemoteFileInput } from "./resources/remote_file.js";
 import type { TemplateAction, TemplateInput } from "./resources/template.js";
@@ -85,6 +86,8 @@ export interface Resources {
   archive(name: string, properties: ArchiveInput & CommonProperties<ArchiveAction>): ResourceRef;
   /** A named entry in a user's crontab. */
   cron(name: string, properties: CronInput & CommonProperties<CronAction>): ResourceRef;
+  /** An apt source with its signed-by key. */
+  aptRepository(name: string, properties: AptRepositoryInput & CommonProperties<AptRepositoryAction>): ResourceRef;
 }
 
 /** What a recipe function receives. */
@@ -189,6 +192,7 @@ export function resourceFunctions(scope: () => DeclarationScope, node: NodeView<
     group: (name, properties) => declare("group", name, properties),
     archive: (name, properties) => declare("archive", name, properties),
     cron: (name, properties) => declare("cron", name, properties),
+    aptRepository: (name, properties) => declare("apt_repository", name, properties),
     declare: (type, name, properties) => declare(type, name, properties),
   };
 }

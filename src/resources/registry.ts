@@ -16,6 +16,7 @@ import { userType } from "./user.js";
 import { groupType } from "./group.js";
 import { archiveType } from "./archive.js";
 import { cronType } from "./cron.js";
+import { aptRepositoryType } from "./apt_repository.js";
 import { remoteFileType } from "./remote_file.js";
 import { templateType } from "./template.js";
 
@@ -65,6 +66,7 @@ export function builtinRegistry(): ResourceRegistry {
     .register(aptUpdateType)
     .register(lineType)
     .register(cronType)
+    .register(aptRepositoryType)
     .register(userType)
     .register(groupType)
     .register(archiveType);

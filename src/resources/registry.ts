@@ -6,6 +6,7 @@ import { directoryType } from "./directory.js";
 import { executeType } from "./execute.js";
 import { fileType } from "./file.js";
 import { gitType } from "./git.js";
+import { hostnameType } from "./hostname.js";
 import { systemdUnitType } from "./systemd_unit.js";
 import { serviceType } from "./service.js";
 import { linkType } from "./link.js";
@@ -60,6 +61,7 @@ export function builtinRegistry(): ResourceRegistry {
     .register(executeType)
     .register(codeType)
     .register(gitType)
+    .register(hostnameType)
     .register(systemdUnitType)
     .register(serviceType)
     .register(packageType)

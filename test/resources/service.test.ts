@@ -174,6 +174,17 @@ esac
   assert.doesNotMatch(machine.run(["ls", "/etc/rc2.d"]), /S\d\dsous-sysv/);
   assert.equal(machine.try(["/etc/init.d/sous-sysv", "status"]).status, 3);
   assert.equal((await converge(down)).updated.length, 0);
+
+  // Where systemd does not run, the SysV provider is the one chosen.
+  const box = await machine.withoutSystemd();
+  const start = ({ service }: Resources) => {
+    service("sous-sysv", { action: "start" });
+  };
+  const started = await convergeWith(start, { host: box.host, backupDir });
+  assert.equal(started.result.status, "converged", JSON.stringify(started.events.at(-1)));
+  assert.equal(started.updated.length, 1);
+  assert.equal((await box.host.exec(["/etc/init.d/sous-sysv", "status"])).exitCode, 0);
+  assert.deepEqual((await convergeWith(start, { host: box.host, backupDir })).updated, []);
 });
 
 test("enablement words classify as systemd documents them, and plans follow", () => {

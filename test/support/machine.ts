@@ -45,6 +45,11 @@ export interface Machine {
   path(inside: string): string;
   /** A digest of the trees at these paths inside the machine (names, modes, owners, contents). */
   digest(...paths: string[]): string;
+  /**
+   * A process tree inside the machine with its own hostname, PIDs and an empty /run, and no
+   * systemd: how a plain container looks. Removed at the end of the calling test.
+   */
+  withoutSystemd(): Promise<{ host: NsenterHost; pid: number }>;
 }
 
 interface MachineState extends Machine {
@@ -161,6 +166,21 @@ function kill(pid: number): void {
   }
 }
 
+/** The first process named `comm` below `root` (breadth first), as seen from here. */
+function descendant(root: number, comm: string): number | undefined {
+  const queue = [root];
+  while (queue.length > 0) {
+    const pid = queue.shift()!;
+    if (pid !== root && commOf(pid) === comm) return pid;
+    try {
+      queue.push(...readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number));
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  return undefined;
+}
+
 function removeLeftovers(name: string): void {
   spawnSync("ip", ["netns", "delete", name]);
   rmSync(`/run/systemd/nspawn/propagate/${name}`, { recursive: true, force: true });
@@ -258,6 +278,13 @@ export async function startMachine(): Promise<Machine> {
       return { status: result.status, stdout: result.stdout, stderr: result.stderr };
     },
     path: (inside) => join(`/proc/${pid}/root`, inside),
+    async withoutSystemd() {
+      const script = "mount -t tmpfs sous-run /run && exec sleep infinity";
+      const box = spawn(nsenterArgv(pid, [])[0]!, [...nsenterArgv(pid, []).slice(1), "unshare", "--uts", "--mount", "--pid", "--fork", "--mount-proc", "--propagation=private", "sh", "-c", script], { stdio: "ignore" });
+      const boxPid = await waitFor("the box starting", 10_000, () => descendant(box.pid!, "sleep"), () => "");
+      after(() => kill(boxPid));
+      return { host: new NsenterHost(boxPid, `${name}:box`), pid: boxPid };
+    },
     digest: (...paths) => paths.map((inside) => (existsSync(join(`/proc/${pid}/root`, inside)) ? treeDigest(join(`/proc/${pid}/root`, inside)) : "-")).join(","),
   };
   started.machine = machine;

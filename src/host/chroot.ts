@@ -80,6 +80,8 @@ export class ChrootHost implements Host {
     if (options.user !== undefined || options.group !== undefined) {
       const uid = options.user === undefined ? undefined : await this.resolveId("user", options.user);
       const gid = options.group === undefined ? (uid !== undefined ? await this.primaryGroup(uid) : undefined) : await this.resolveId("group", options.group);
+      // Running with root's group because the uid has no passwd entry would be a quiet privilege leak.
+      if (uid !== undefined && gid === undefined) throw new SousError("unknown-user", `uid ${uid} has no entry in ${this.root}/etc/passwd: give a group to run as`);
       // Only the primary group, no supplementary ones: what LocalHost's spawn does too.
       argv.push(`--userspec=${uid ?? ""}:${gid ?? ""}`);
       if (gid !== undefined) argv.push(`--groups=${gid}`);

@@ -89,6 +89,9 @@ test("user and group lookups read the root's own accounts", async () => {
   assert.equal(await new LocalHost().lookupUser("sous-chroot-user"), undefined, "this machine has no such user");
   assert.equal((await run(host, ["id", "-un"], { user: "sous-chroot-user" })).stdout.trim(), "sous-chroot-user");
   await assert.rejects(host.exec(["true"], { user: "sous-nobody-here" }), /no user named "sous-nobody-here" on chroot:/);
+  await assert.rejects(host.exec(["true"], { user: 54321 }), /uid 54321 has no entry in .*\/etc\/passwd: give a group/);
+  assert.equal((await run(host, ["id", "-u"], { user: 54321, group: "nogroup" })).stdout.trim(), "54321");
+  assert.equal((await run(host, ["id", "-g"], { group: "nogroup" })).stdout.trim(), "65534");
 });
 
 test("a relative root is refused", () => {

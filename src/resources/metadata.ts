@@ -72,7 +72,9 @@ export async function applyMetadata(host: Host, path: string, changes: Change[],
     const { uid, gid } = await resolveOwnership(host, desired);
     await host.lchown(path, properties.has("owner") ? uid! : -1, properties.has("group") ? gid! : -1);
   }
-  if (properties.has("mode") && desired.mode !== undefined && !options.link) await host.chmod(path, desired.mode);
+  // After chown, which clears the setuid and setgid bits of a file even for root: a declared mode is set again.
+  const ownerChanged = properties.has("owner") || properties.has("group");
+  if ((properties.has("mode") || (ownerChanged && (desired.mode ?? 0) & 0o6000)) && desired.mode !== undefined && !options.link) await host.chmod(path, desired.mode);
 }
 
 /** SHA-256 of content, as hex. */

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { convergeTwice, convergeWith, eventsOf, scratch } from "../helpers.js";
 
@@ -171,4 +171,15 @@ test("an unknown owner fails with a message naming it, and nothing is written", 
   assert.equal(result.status, "failed");
   assert.match(eventsOf(events, "resource:failed")[0]!.error.message, /no-such-user-sous/);
   assert.equal(existsSync(path), false);
+});
+
+test("a setuid file keeps its mode when its owner changes", async () => {
+  const dir = scratch();
+  const path = join(dir, "helper");
+  writeFileSync(path, "#!/bin/sh\n", { mode: 0o755 });
+  chmodSync(path, 0o4755);
+  // chown clears the setuid bit of an executable, even for root: the mode must be set after the owner.
+  await convergeTwice(({ file }) => void file(path, { mode: "4755", owner: "nobody" }), [`file[${path}]`]);
+  assert.equal(statSync(path).mode & 0o7777, 0o4755);
+  assert.equal(statSync(path).uid, 65534);
 });

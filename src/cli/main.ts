@@ -8,7 +8,7 @@ import { VERSION } from "../version.js";
 import { checkRepository } from "./check.js";
 import { convergeCommand, type Output, UsageError } from "./converge.js";
 import { demoCommand } from "./demo.js";
-import { type PushCliOptions, pushCommand } from "./push.js";
+import { execCommand, type PushCliOptions, pushCommand, type SshCliOptions } from "./push.js";
 import { createCookbook, initRepository } from "./scaffold.js";
 
 function defaultOutput(): Output {
@@ -38,6 +38,16 @@ function needsServerCommands(argv: readonly string[]): boolean {
   return !(first === "cookbook" && second !== undefined && LOCAL_COOKBOOK_COMMANDS.has(second));
 }
 
+/** Options of commands that reach SSH targets. */
+function addSshOptions(command: Command): Command {
+  return command
+    .option("-k, --identity <file>", "SSH private key (default: the SSH agent, then ~/.ssh/id_*)")
+    .option("--known-hosts <file>", "known_hosts file to check host keys against (default: ~/.ssh/known_hosts)")
+    .option("--accept-new-host-keys", "record keys of hosts not yet known (a changed key is always refused)")
+    .option("--sudo", "run everything through sudo (for a non-root SSH user)")
+    .option("--connect-timeout <seconds>", "give up connecting to a host after this long (default 15)");
+}
+
 /** Builds the command tree; `exit` receives each command's exit code. */
 export async function buildProgram(output: Output, exit: (code: number) => void, argv: readonly string[] = []): Promise<Command> {
   const program = new Command("sous")
@@ -47,7 +57,7 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
     .exitOverride()
     .configureOutput({ writeOut: output.stdout, writeErr: output.stderr });
 
-  program
+  const converge = program
     .command("converge")
     .argument("[targets...]", "ssh://user@host[:port] targets to push to (default: this machine)")
     .description("Converge this machine, or SSH targets, to the run list (recipes from the repository)")
@@ -65,10 +75,22 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
     .addOption(new Option("--log-level <level>", "how much to show").choices(["debug", "info", "warn"]).default("info"))
     .option("--report <file>", "where to write the run report (default: .sous/runs/last-run.json)")
     .option("--backup-dir <dir>", "where previous versions of changed files are kept")
-    .option("--no-color", "no colors")
-    .action(async (targets: string[], options: PushCliOptions) =>
+    .option("--no-color", "no colors");
+  addSshOptions(converge).action(async (targets: string[], options: PushCliOptions) =>
       exit(targets.length > 0 || options.inventory ? await pushCommand(targets, options, output) : await convergeCommand(options, output)),
     );
+
+  addSshOptions(
+    program
+      .command("exec")
+      .argument("<command>", "shell command to run on every target, e.g. 'uname -a'")
+      .argument("[targets...]", "ssh://user@host[:port] targets")
+      .description("Run one command on many SSH targets at once and show each host's output")
+      .option("-i, --inventory <file>", "file of targets, one per line")
+      .option("-c, --concurrency <n>", "how many targets at once")
+      .option("--timeout <seconds>", "kill the command after this long")
+      .option("--json", "one JSON line per host"),
+  ).action(async (command: string, targets: string[], options: SshCliOptions & { timeout?: string }) => exit(await execCommand(command, targets, options, output)));
 
   program
     .command("demo")

@@ -1,0 +1,97 @@
+/** Push mode end to end: `sous converge ssh://...` on a fleet of real sshd hosts. */
+import assert from "node:assert/strict";
+import { before, describe, it } from "node:test";
+import { main } from "../../src/cli/main.js";
+import type { Output } from "../../src/cli/converge.js";
+import { parseTarget } from "../../src/host/ssh.js";
+import { pushConverge } from "../../src/push/converge.js";
+import { type Fleet, fleetUnavailable, useFleet } from "../fleet/index.js";
+import { scratch } from "../helpers.js";
+import { writeW2Repository } from "./repository.js";
+
+const skip = fleetUnavailable() ?? false;
+const startedFleet = useFleet(5);
+let fleet: Fleet;
+const repo = skip ? "" : scratch("sous-push-repo-");
+
+before(async () => {
+  if (skip) return;
+  fleet = await startedFleet();
+  writeW2Repository(repo, { files: 6, directories: 2 });
+});
+
+async function sous(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const output: Output = { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), color: false };
+  const code = await main(args, output);
+  return { code, stdout, stderr };
+}
+
+const sshArgs = () => ["-k", fleet.keyFile, "--known-hosts", fleet.knownHostsFile];
+
+describe("sous converge ssh://... (push)", { skip }, () => {
+  it("converges every host, then finds nothing to change on the second run", async () => {
+    const targets = fleet.hosts.map((h) => h.target);
+    const first = await sous(["converge", "--repo", repo, ...sshArgs(), ...targets]);
+    assert.equal(first.code, 0, first.stdout + first.stderr);
+    assert.match(first.stdout, /5 ok, 0 failed/);
+    for (const host of fleet.hosts) assert.match(first.stdout, new RegExp(`root@${host.address.replace(/\./g, "\\.")}\\s+converged, 8 updated of 8`));
+
+    const shown = await sous(["exec", "cat /srv/w2/d1/f3.conf", ...sshArgs(), ...targets]);
+    assert.equal(shown.code, 0, shown.stdout);
+    for (const host of fleet.hosts) assert.ok(shown.stdout.includes(`root@${host.address} | host = ${host.name}`), shown.stdout);
+
+    const second = await sous(["converge", "--repo", repo, "--json", ...sshArgs(), ...targets]);
+    assert.equal(second.code, 0, second.stdout + second.stderr);
+    const finished = second.stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { type: string; host: string; counts?: { updated: number } })
+      .filter((e) => e.type === "host:finish");
+    assert.equal(finished.length, 5);
+    for (const e of finished) assert.equal(e.counts?.updated, 0, `${e.host} changed something on the second run`);
+  });
+
+  it("shows what would change in a dry run and changes nothing", async () => {
+    const target = fleet.hosts[0]!.target;
+    await sous(["exec", "rm /srv/w2/d0/f0.conf", ...sshArgs(), target]);
+    const dry = await sous(["converge", "--repo", repo, "--dry-run", ...sshArgs(), target]);
+    assert.equal(dry.code, 0, dry.stdout);
+    assert.match(dry.stdout, /file\[\/srv\/w2\/d0\/f0\.conf\] would update/);
+    assert.match(dry.stdout, /converged, 1 would change of 8/);
+    const check = await sous(["exec", "test -e /srv/w2/d0/f0.conf", ...sshArgs(), target]);
+    assert.equal(check.code, 1, "the dry run created the file");
+  });
+
+  it("reports an unreachable host and a refused one as failed, exit code 1, while the others converge", async () => {
+    const result = await sous(["converge", "--repo", repo, "--connect-timeout", "5", ...sshArgs(), fleet.hosts[1]!.target, `ssh://root@${fleet.hosts[1]!.address}:2222`]);
+    assert.equal(result.code, 1);
+    assert.match(result.stdout, new RegExp(`root@${fleet.hosts[1]!.address.replace(/\./g, "\\.")}:2222\\s+FAILED: connection refused`));
+    assert.match(result.stdout, /1 ok, 1 failed/);
+  });
+
+  it("reports a host whose sshd dies midway as failed with the reason, and the others finish", async () => {
+    const victim = fleet.hosts[2]!;
+    let killed = false;
+    const outcomes = await pushConverge({
+      root: repo,
+      targets: fleet.hosts.map((h) => parseTarget(h.target)),
+      ssh: { identityFile: fleet.keyFile, knownHostsFile: fleet.knownHostsFile },
+      events(host, event) {
+        if (!killed && host === `root@${victim.address}` && event.type.startsWith("resource:")) {
+          killed = true;
+          fleet.kill(2);
+        }
+      },
+    });
+    assert.ok(killed);
+    const failed = outcomes.filter((o) => !o.ok);
+    assert.deepEqual(
+      failed.map((o) => o.host),
+      [`root@${victim.address}`],
+    );
+    assert.match(failed[0]!.error ?? "", /lost the SSH connection to root@/);
+    assert.equal(outcomes.filter((o) => o.ok).length, 4);
+  });
+});

@@ -234,7 +234,8 @@ function hexToIpv4(littleEndianHex: string): string {
  */
 export function fromProc(sysNet: readonly string[], procRoute: readonly string[], ifInet6: readonly string[], fibTrie: readonly string[] = []): { links: RawLink[]; routes: RawRoute[] } {
   const links: RawLink[] = sysNet.map((line) => {
-    const [name = "", mac, mtu, state, flags, type] = line.trim().split(/\s+/);
+    // The script writes "-" for a value it could not read.
+    const [name = "", mac, mtu, state, flags, type] = line.trim().split(/\s+/).map((field) => (field === "-" ? undefined : field));
     const bits = flags ? parseInt(flags, 16) : 0;
     return {
       name,

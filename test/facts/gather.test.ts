@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, statfsSync, symlinkSync, writeFileSync, existsSync } from "node:fs";
 import { cpus, hostname, release, machine, totalmem } from "node:os";
 import { join } from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import { test } from "node:test";
 import { gatherFacts } from "../../src/facts/gather.js";
 import { parseFacts } from "../../src/facts/parse.js";
@@ -24,14 +25,14 @@ function runScript(env: Record<string, string> = {}): { facts: Facts; stderr: st
 }
 
 /**
- * Runs the script twice with different environments, again when the machine's interfaces
- * changed in between (other tests create and remove network namespaces on this machine).
+ * Runs the script with `first`, then `second`, then `first` again, until the two `first` runs
+ * report the same network: other tests on this machine create and remove interfaces, and a
+ * comparison is only fair while nothing changes.
  */
 function twoStableRuns(first: Record<string, string>, second: Record<string, string>): [Facts, Facts] {
   let runs: [Facts, Facts] = [runScript(first).facts, runScript(second).facts];
   for (let attempt = 0; attempt < 5; attempt++) {
-    const names = runs.map((facts) => Object.keys(facts.network.interfaces).sort().join(" "));
-    if (names[0] === names[1]) break;
+    if (isDeepStrictEqual(networkSummary(runScript(first).facts), networkSummary(runs[0]))) break;
     runs = [runScript(first).facts, runScript(second).facts];
   }
   return runs;

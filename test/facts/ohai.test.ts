@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { test } from "node:test";
 import { gatherFacts } from "../../src/facts/gather.js";
-import { compareWithOhai, formatComparison } from "../../src/facts/ohai.js";
+import { compareWithOhai, type FactComparison, formatComparison } from "../../src/facts/ohai.js";
 import { LocalHost } from "../../src/host/local.js";
 
 const ohaiInstalled = spawnSync("sh", ["-c", "command -v ohai"]).status === 0;
@@ -24,18 +24,24 @@ function canRead(path: string): boolean {
 
 test("the keys Sous and ohai both report have the same values", { skip: ohaiInstalled ? false : "ohai is not installed (apt-get install ohai)" }, async (t) => {
   const host = new LocalHost();
-  const started = Date.now();
-  const before = await gatherFacts(host);
-  const ohai = spawnSync("ohai", [], { cwd: tmpdir(), encoding: "utf8", maxBuffer: 256 * 1024 * 1024, timeout: 120_000 });
-  assert.equal(ohai.status, 0, ohai.stderr);
-  const after = await gatherFacts(host);
-  const rows = compareWithOhai(before, JSON.parse(ohai.stdout) as Record<string, unknown>, {
-    elapsedSeconds: (Date.now() - started) / 1000,
-    sousAfter: after,
-    pid1EnvironReadable: canRead("/proc/1/environ"),
-  });
+  const compareOnce = async () => {
+    const started = Date.now();
+    const before = await gatherFacts(host);
+    const ohai = spawnSync("ohai", [], { cwd: tmpdir(), encoding: "utf8", maxBuffer: 256 * 1024 * 1024, timeout: 120_000 });
+    assert.equal(ohai.status, 0, ohai.stderr);
+    const after = await gatherFacts(host);
+    return compareWithOhai(before, JSON.parse(ohai.stdout) as Record<string, unknown>, {
+      elapsedSeconds: (Date.now() - started) / 1000,
+      sousAfter: after,
+      pid1EnvironReadable: canRead("/proc/1/environ"),
+    });
+  };
+  const unequal = (rows: FactComparison[]) => rows.filter((row) => row.status === "different" || row.status === "only-ohai");
+  let rows = await compareOnce();
+  // Other tests on this machine create interfaces; one caught half-made while ohai ran is churn, not a difference.
+  if (unequal(rows).length > 0 && unequal(rows).every((row) => row.key.startsWith("network.interfaces."))) rows = await compareOnce();
   t.diagnostic(`\n${formatComparison(rows)}`);
-  const bad = rows.filter((row) => row.status === "different" || row.status === "only-ohai");
+  const bad = unequal(rows);
   assert.deepEqual(bad, [], formatComparison(bad));
   // The comparison covers what the issue names, not a handful of easy keys.
   const same = new Set(rows.filter((row) => row.status === "same").map((row) => row.key));

@@ -88,10 +88,23 @@ export function signRequest(options: { method: string; path: string; body?: Buff
   };
 }
 
+const publicKeys = new Map<string, KeyObject>();
+
+/** Parsing a PEM costs more than verifying: keep the parsed keys of recent clients. */
+function cachedPublicKey(pem: string): KeyObject {
+  let key = publicKeys.get(pem);
+  if (!key) {
+    key = createPublicKey(pem);
+    if (publicKeys.size >= 10_000) publicKeys.clear();
+    publicKeys.set(pem, key);
+  }
+  return key;
+}
+
 /** True when `signature` (base64) is `publicKey`'s signature of these parts. */
 export function verifyRequest(publicKeyPem: string, parts: SignedParts, signature: string): boolean {
   try {
-    const key = createPublicKey(publicKeyPem);
+    const key = cachedPublicKey(publicKeyPem);
     return verify(digestFor(key), Buffer.from(stringToSign(parts)), key, Buffer.from(signature, "base64"));
   } catch {
     return false;

@@ -1,6 +1,5 @@
 import Database from "better-sqlite3";
 import type { Column, SqlDriver, SqlExecutor } from "./driver.js";
-import { Mutex } from "./driver.js";
 
 type Statement = Database.Statement<unknown[], unknown>;
 
@@ -44,15 +43,29 @@ export interface SqliteOptions {
   file: string;
 }
 
+interface QueuedWrite {
+  fn: (tx: SqlExecutor) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Most writes committed together in one group. */
+const MAX_GROUP = 64;
+
 /**
- * SQLite in WAL mode: one writer connection (writes serialised by a mutex, each in a
- * transaction) and one reader connection, so that reads never see a write in progress.
+ * SQLite in WAL mode: one writer connection and one reader connection, so that reads never see
+ * a write in progress. Writes queue up and are committed in groups: each write runs in its own
+ * savepoint (a failing write rolls back alone), the group shares one COMMIT, and no write is
+ * acknowledged before the COMMIT that holds it. Under concurrent saves this turns many small
+ * commits into a few larger ones.
  */
 export class SqliteDriver implements SqlDriver {
   readonly dialect = "sqlite" as const;
   private readonly writer: Connection;
   private readonly reader: Connection;
-  private readonly writeLock = new Mutex();
+  private readonly queue: QueuedWrite[] = [];
+  private draining = false;
+  private closed = false;
 
   constructor(options: SqliteOptions) {
     const open = (): Database.Database => {
@@ -64,6 +77,8 @@ export class SqliteDriver implements SqlDriver {
       // LIKE must be case-sensitive: search is (shared/SEARCH.md rule 5).
       db.pragma("case_sensitive_like = ON");
       db.pragma("cache_size = -65536");
+      // Fewer, larger checkpoints: each one syncs the database file.
+      db.pragma("wal_autocheckpoint = 4000");
       return db;
     };
     this.writer = new Connection(open());
@@ -83,17 +98,54 @@ export class SqliteDriver implements SqlDriver {
   }
 
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    return this.writeLock.run(async () => {
-      this.writer.db.exec("BEGIN IMMEDIATE");
-      try {
-        const result = await fn(this.writer);
-        this.writer.db.exec("COMMIT");
-        return result;
-      } catch (error) {
-        if (this.writer.db.inTransaction) this.writer.db.exec("ROLLBACK");
-        throw error;
-      }
+    if (this.closed) return Promise.reject(new Error("the SQLite store is closed"));
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.draining) void this.drain();
     });
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    const db = this.writer.db;
+    try {
+      while (this.queue.length > 0) {
+        const group = this.queue.splice(0, MAX_GROUP);
+        const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+        try {
+          db.exec("BEGIN IMMEDIATE");
+        } catch (error) {
+          for (const write of group) write.reject(error);
+          continue;
+        }
+        for (const write of group) {
+          db.exec("SAVEPOINT sous_write");
+          try {
+            const value = await write.fn(this.writer);
+            db.exec("RELEASE sous_write");
+            outcomes.push({ ok: true, value });
+          } catch (error) {
+            db.exec("ROLLBACK TO sous_write");
+            db.exec("RELEASE sous_write");
+            outcomes.push({ ok: false, error });
+          }
+        }
+        try {
+          db.exec("COMMIT");
+        } catch (error) {
+          if (db.inTransaction) db.exec("ROLLBACK");
+          for (const write of group) write.reject(error);
+          continue;
+        }
+        group.forEach((write, index) => {
+          const outcome = outcomes[index]!;
+          if (outcome.ok) write.resolve(outcome.value);
+          else write.reject(outcome.error);
+        });
+      }
+    } finally {
+      this.draining = false;
+    }
   }
 
   async migrate(statements: readonly string[]): Promise<void> {
@@ -103,9 +155,10 @@ export class SqliteDriver implements SqlDriver {
   }
 
   async close(): Promise<void> {
-    await this.writeLock.run(async () => {
-      this.reader.db.close();
-      this.writer.db.close();
-    });
+    // Writes already queued still commit; later ones are refused.
+    await this.transaction(async () => undefined);
+    this.closed = true;
+    this.reader.db.close();
+    this.writer.db.close();
   }
 }

@@ -39,7 +39,7 @@ interface SysctlCurrent {
   confPath: string;
 }
 
-const KEY = /^[A-Za-z0-9_][A-Za-z0-9_.\/:-]*$/;
+const KEY = /^[A-Za-z0-9_][A-Za-z0-9_./:-]*$/;
 
 /** The /proc/sys path of a key: dots separate levels unless the key uses slashes. */
 export function procPath(key: string): string {

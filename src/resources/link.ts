@@ -5,7 +5,7 @@ import { SousError } from "../core/errors.js";
 import { prop } from "../core/properties.js";
 import type { ResourceType } from "../core/resource.js";
 import type { FileStat } from "../host/host.js";
-import { applyMetadata, type CurrentMetadata, planMetadata, readMetadata } from "./metadata.js";
+import { applyMetadata, type CurrentMetadata, planMetadata, readMetadata, requireParentDirectory } from "./metadata.js";
 
 /** Actions of `link`. */
 export type LinkAction = "create" | "delete" | "nothing";
@@ -94,6 +94,7 @@ export const linkType: ResourceType<LinkProperties, LinkCurrent> = {
         if (properties.linkType === "hard" && !current.targetStat) {
           throw new SousError("missing-link-target", `cannot hard-link ${properties.path}: ${properties.to} does not exist`);
         }
+        if (!stat) await requireParentDirectory(host, properties.path);
         // Build the link beside its final place and rename it over, so the path is never missing.
         const temp = join(dirname(properties.path), `.${basename(properties.path)}.sous-${randomBytes(6).toString("hex")}`);
         if (properties.linkType === "symbolic") await host.symlink(properties.to, temp);

@@ -6,7 +6,7 @@ import { SousError } from "../core/errors.js";
 import type { Change, Plan, ProviderContext } from "../core/resource.js";
 import type { FileStat } from "../host/host.js";
 import { backupFile } from "./backup.js";
-import { applyMetadata, contentDiff, loadDiffLibrary, type CurrentMetadata, type DesiredMetadata, planMetadata, readMetadata, resolveOwnership, sha256 } from "./metadata.js";
+import { applyMetadata, contentDiff, loadDiffLibrary, type CurrentMetadata, type DesiredMetadata, planMetadata, readMetadata, requireParentDirectory, resolveOwnership, sha256 } from "./metadata.js";
 
 /** Properties every managed file has. */
 export interface ManagedFileProperties extends DesiredMetadata {
@@ -81,6 +81,7 @@ export async function applyCreate(context: ProviderContext, plan: Plan, properti
     await applyMetadata(host, properties.path, plan.changes, properties);
     return;
   }
+  if (!current.stat) await requireParentDirectory(host, properties.path);
   const { uid, gid } = await resolveOwnership(host, properties);
   if (exists && current.content) await backupFile(host, context.backupDir, properties.path, current.content, properties.backup, current.stat!.mode);
   if (current.stat?.type === "symlink") await host.remove(properties.path);

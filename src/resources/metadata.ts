@@ -3,6 +3,7 @@
  * that manages a path (file, directory, template, remote_file, link).
  */
 import { createHash } from "node:crypto";
+import { dirname } from "node:path";
 import { SousError } from "../core/errors.js";
 import type { Change } from "../core/resource.js";
 import type { FileStat, Host } from "../host/host.js";
@@ -75,6 +76,16 @@ export async function applyMetadata(host: Host, path: string, changes: Change[],
   // After chown, which clears the setuid and setgid bits of a file even for root: a declared mode is set again.
   const ownerChanged = properties.has("owner") || properties.has("group");
   if ((properties.has("mode") || (ownerChanged && (desired.mode ?? 0) & 0o6000)) && desired.mode !== undefined && !options.link) await host.chmod(path, desired.mode);
+}
+
+/**
+ * Fails clearly when a new path's directory is missing; otherwise the error would name the
+ * temporary file that atomic writes and link replacement create beside the path.
+ */
+export async function requireParentDirectory(host: Host, path: string): Promise<void> {
+  const parent = dirname(path);
+  if ((await host.tryStat(parent))?.type === "directory") return;
+  throw new SousError("missing-parent", `cannot create ${path}: its directory ${parent} does not exist (declare it first with directory, recursive: true)`);
 }
 
 /** SHA-256 of content, as hex. */

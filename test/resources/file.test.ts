@@ -183,3 +183,13 @@ test("a setuid file keeps its mode when its owner changes", async () => {
   assert.equal(statSync(path).mode & 0o7777, 0o4755);
   assert.equal(statSync(path).uid, 65534);
 });
+
+test("a file whose directory is missing fails naming that directory, not a temporary file", async () => {
+  const dir = scratch();
+  const path = join(dir, "missing", "app.conf");
+  const { result, events } = await convergeWith(({ file }) => void file(path, { content: "x" }));
+  assert.equal(result.status, "failed");
+  const message = eventsOf(events, "resource:failed")[0]!.error.message;
+  assert.ok(message.includes(`its directory ${join(dir, "missing")} does not exist`), message);
+  assert.doesNotMatch(message, /\.sous-/);
+});

@@ -85,3 +85,11 @@ test("link delete removes a symbolic link, not a regular file of the same name",
   assert.deepEqual(updated, []);
   assert.equal(readFileSync(regular, "utf8"), "data\n");
 });
+
+test("a link whose directory is missing fails naming that directory", async () => {
+  const dir = scratch();
+  const { result, events } = await convergeWith(({ link }) => void link(join(dir, "missing", "current"), { to: "x" }));
+  assert.equal(result.status, "failed");
+  const message = eventsOf(events, "resource:failed")[0]!.error.message;
+  assert.ok(message.includes(`its directory ${join(dir, "missing")} does not exist`), message);
+});

@@ -144,6 +144,8 @@ interface Measured {
   loadSeconds: number;
   storeMb: number;
   startMs: number;
+  storeAndListenMs: number;
+  cliBaselineMs: number;
   queries: Array<{ label: string; query: string; total: number; p50: number; p99: number }>;
   savesPerSecond: number;
   savesUnderLoad: number;
@@ -183,14 +185,14 @@ async function load(location: StoreLocation, count: number, big: boolean, adminP
   return { seconds: (performance.now() - started) / 1000, bytes: bytes / Math.min(50, count) };
 }
 
-async function startServerProcess(dataDir: string, database?: string): Promise<{ child: ChildProcess; url: string; startMs: number }> {
+async function startServerProcess(dataDir: string, database?: string): Promise<{ child: ChildProcess; url: string; startMs: number; storeAndListenMs: number }> {
   const started = performance.now();
   const child = spawn(process.execPath, [join(ROOT, "bin/sous.js"), "server", "--data-dir", dataDir, "--listen", "127.0.0.1:0", ...(database ? ["--database", database] : [])], { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
   const url = await new Promise<string>((resolveUrl, reject) => {
-    let output = "";
     const onData = (chunk: Buffer): void => {
       output += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
+      const match = /listening on (http:\/\/\S+).*started in \d+ ms/.exec(output);
       if (match) resolveUrl(match[1]!);
     };
     child.stdout!.on("data", onData);
@@ -198,7 +200,19 @@ async function startServerProcess(dataDir: string, database?: string): Promise<{
     child.on("exit", (code) => reject(new Error(`server exited (${code}): ${output}`)));
     setTimeout(() => reject(new Error(`server did not start in 60 s: ${output}`)), 60_000).unref();
   });
-  return { child, url, startMs: performance.now() - started };
+  const startMs = performance.now() - started;
+  return { child, url, startMs, storeAndListenMs: Number(/started in (\d+) ms/.exec(output)?.[1] ?? NaN) };
+}
+
+/** Wall time of `sous --help` right now: what starting the CLI costs on this machine at this load. */
+function cliBaselineMs(): number {
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const started = performance.now();
+    execFileSync(process.execPath, [join(ROOT, "bin/sous.js"), "--help"], { stdio: "ignore" });
+    times.push(performance.now() - started);
+  }
+  return times.sort((a, b) => a - b)[1]!;
 }
 
 async function timedSearch(client: SousClient, query: string): Promise<{ ms: number; total: number }> {
@@ -293,6 +307,8 @@ async function measure(backend: "sqlite" | "postgres", count: number, big: boole
       loadSeconds: loaded.seconds,
       storeMb,
       startMs: server.startMs,
+      storeAndListenMs: server.storeAndListenMs,
+      cliBaselineMs: cliBaselineMs(),
       queries,
       savesPerSecond,
       savesUnderLoad: saves / SAVE_SECONDS,
@@ -312,7 +328,7 @@ async function measure(backend: "sqlite" | "postgres", count: number, big: boole
 function report(m: Measured): string {
   const lines = [
     `\n== W4 on ${m.backend}: ${m.nodes.toLocaleString("en")} nodes of ~${(m.nodeBytes / 1024).toFixed(1)} KB (store ${m.storeMb.toFixed(0)} MB, bulk load ${m.loadSeconds.toFixed(1)} s) ==`,
-    `server start-up on the loaded store: ${m.startMs.toFixed(0)} ms (process spawn to listening)`,
+    `server start-up on the loaded store: ${m.startMs.toFixed(0)} ms from spawn to listening, of which ${m.storeAndListenMs.toFixed(0)} ms loading the server code, opening the store and listening (\`sous --help\` alone: ${m.cliBaselineMs.toFixed(0)} ms now)`,
     `search, partial results, rows=${ROWS}, ${RUNS_PER_QUERY} runs each:`,
     ...m.queries.map((q) => `  ${q.label.padEnd(24)} p50 ${q.p50.toFixed(1).padStart(7)} ms  p99 ${q.p99.toFixed(1).padStart(7)} ms  (${q.total} hits)  ${q.query}`),
     `node saves: ${m.savesPerSecond.toFixed(0)}/s alone; ${m.savesUnderLoad.toFixed(0)}/s with 2 concurrent search loops (search p50 ${m.searchP50UnderLoad.toFixed(1)} ms, p99 ${m.searchP99UnderLoad.toFixed(1)} ms meanwhile)`,

@@ -132,3 +132,29 @@ test("a sensitive template's variables appear in no event when rendering fails",
   assert.equal(result.counts.failed, 2);
   assert.ok(!JSON.stringify(events).includes(SECRET), JSON.stringify(events, null, 1));
 });
+
+test("in a dry run, notified resources are reported as what would run, and nothing runs", async () => {
+  const dir = scratch();
+  const marker = join(dir, "reloaded");
+  const conf = join(dir, "app.conf");
+  writeFileSync(conf, "old\n");
+  const before = treeDigest(dir);
+  const { events } = await convergeWith(
+    ({ file, execute }) => {
+      const reload = execute("reload", { command: ["touch", marker], action: "nothing" });
+      const restart = execute("restart", { command: ["touch", `${marker}-now`], action: "nothing" });
+      file(conf, { content: "new\n", notifies: [{ action: "run", target: reload }, { action: "run", target: restart, timing: "immediately" }] });
+    },
+    { dryRun: true },
+  );
+  assert.equal(treeDigest(dir), before);
+  const updated = eventsOf(events, "resource:updated");
+  assert.deepEqual(
+    updated.map((e) => [e.resource.id, e.dryRun, e.notifiedBy]),
+    [
+      [`file[${conf}]`, true, undefined],
+      ["execute[restart]", true, `file[${conf}]`],
+      ["execute[reload]", true, `file[${conf}]`],
+    ],
+  );
+});

@@ -11,6 +11,7 @@ import type { DirectoryAction, DirectoryInput } from "./resources/directory.js";
 import type { ExecuteAction, ExecuteInput } from "./resources/execute.js";
 import type { FileAction, FileInput } from "./resources/file.js";
 import type { GitAction, GitInput } from "./resources/git.js";
+import type { MountAction, MountInput } from "./resources/mount.js";
 import type { SysctlAction, SysctlInput } from "./resources/sysctl.js";
 import type { HostnameAction, HostnameInput } from "./resources/hostname.js";
 import type { SystemdUnitAction, SystemdUnitInput } from "./resources/systemd_unit.js";
@@ -70,6 +71,8 @@ export interface Resources {
   code(name: string, properties: CodeInput & CommonProperties<CodeAction>): ResourceRef;
   /** A git checkout at `destination`. */
   git(destination: string, properties: GitInput & CommonProperties<GitAction>): ResourceRef;
+  /** A mounted file system and its /etc/fstab entry. */
+  mount(mountPoint: string, properties?: MountInput & CommonProperties<MountAction>): ResourceRef;
   /** A kernel parameter, applied live and persisted in /etc/sysctl.d. */
   sysctl(key: string, properties?: SysctlInput & CommonProperties<SysctlAction>): ResourceRef;
   /** The machine's name: live, in /etc/hostname and in /etc/hosts. */
@@ -189,6 +192,7 @@ export function resourceFunctions(scope: () => DeclarationScope, node: NodeView<
     execute: (name, properties) => declare("execute", name, properties),
     code: (name, properties) => declare("code", name, properties),
     git: (destination, properties) => declare("git", destination, properties),
+    mount: (mountPoint, properties) => declare("mount", mountPoint, properties),
     sysctl: (key, properties) => declare("sysctl", key, properties),
     hostname: (hostname, properties) => declare("hostname", hostname, properties),
     systemdUnit: (name, properties) => declare("systemd_unit", name, properties),

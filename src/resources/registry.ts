@@ -6,6 +6,7 @@ import { directoryType } from "./directory.js";
 import { executeType } from "./execute.js";
 import { fileType } from "./file.js";
 import { gitType } from "./git.js";
+import { mountType } from "./mount.js";
 import { sysctlType } from "./sysctl.js";
 import { hostnameType } from "./hostname.js";
 import { systemdUnitType } from "./systemd_unit.js";
@@ -62,6 +63,7 @@ export function builtinRegistry(): ResourceRegistry {
     .register(executeType)
     .register(codeType)
     .register(gitType)
+    .register(mountType)
     .register(sysctlType)
     .register(hostnameType)
     .register(systemdUnitType)

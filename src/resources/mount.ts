@@ -1,0 +1,194 @@
+/**
+ * `mount`: a file system mounted at a mount point (read from the host's own mount table,
+ * /proc/self/mounts, by a command on the host: a mount table read from outside would be the
+ * reader's) and its /etc/fstab entry. Options are applied when mounting; to apply changed
+ * options to a mounted file system, notify `remount`.
+ */
+import { SousError } from "../core/errors.js";
+import { prop } from "../core/properties.js";
+import type { Change, Plan, ResourceType } from "../core/resource.js";
+import { run } from "../host/host.js";
+import { contentDiff } from "./metadata.js";
+
+/** Actions of `mount`. */
+export type MountAction = "mount" | "umount" | "remount" | "enable" | "disable" | "nothing";
+
+/** What a recipe writes for `mount`. */
+export interface MountInput {
+  /** Where to mount (defaults to the resource name). */
+  mountPoint?: string;
+  /** What to mount: /dev/sdb1, UUID=..., LABEL=..., server:/export, or a name for tmpfs and such. */
+  device?: string;
+  /** File system type (default "auto"). */
+  fstype?: string;
+  /** Mount options (default ["defaults"]). */
+  options?: string[];
+  /** fstab's dump field (default 0). */
+  dump?: number;
+  /** fstab's pass field: fsck order at boot (default 0: never checked). */
+  pass?: number;
+  /** The fstab file (default /etc/fstab). */
+  fstab?: string;
+}
+
+interface MountProperties {
+  mountPoint: string;
+  device?: string;
+  fstype: string;
+  options: string[];
+  dump: number;
+  pass: number;
+  fstab: string;
+}
+
+/** One entry of a mount table or of fstab. */
+export interface MountEntry {
+  device: string;
+  mountPoint: string;
+  fstype: string;
+  options: string;
+}
+
+interface MountCurrent {
+  mounted: MountEntry | undefined;
+  fstab: Buffer | undefined;
+  wantFstab: Buffer | undefined;
+  mountPointExists: boolean;
+}
+
+/** Decodes the octal escapes (`\040` for a space) of mount tables and fstab. */
+export function unescapeMountField(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+/** Encodes spaces, tabs, newlines and backslashes as mount tables and fstab need. */
+export function escapeMountField(field: string): string {
+  return field.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
+}
+
+/** Parses /proc/mounts or fstab text; comments and blank lines are skipped. */
+export function parseMountTable(text: string): MountEntry[] {
+  return text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "" && !line.startsWith("#"))
+    .map((line) => line.split(/\s+/))
+    .filter((fields) => fields.length >= 3)
+    .map(([device, mountPoint, fstype, options]) => ({ device: unescapeMountField(device!), mountPoint: unescapeMountField(mountPoint!), fstype: fstype!, options: options ?? "defaults" }));
+}
+
+/** The fstab line a resource stands for. */
+function fstabLine(properties: Readonly<MountProperties>): string {
+  return [escapeMountField(properties.device!), escapeMountField(properties.mountPoint), properties.fstype, properties.options.join(","), properties.dump, properties.pass].join("\t");
+}
+
+/** fstab with the entries for `mountPoint` replaced by `line` (first place kept), or removed when `line` is undefined. Pure. */
+export function fstabWith(fstab: string, mountPoint: string, line: string | undefined): string {
+  const lines = fstab === "" ? [] : fstab.replace(/\n$/, "").split("\n");
+  const out: string[] = [];
+  let placed = false;
+  for (const existing of lines) {
+    const entry = parseMountTable(existing)[0];
+    if (!entry || entry.mountPoint !== mountPoint) out.push(existing);
+    else if (line !== undefined && !placed) {
+      out.push(line);
+      placed = true;
+    }
+  }
+  if (line !== undefined && !placed) out.push(line);
+  return out.length ? `${out.join("\n")}\n` : "";
+}
+
+function describe(entry: MountEntry | undefined): string | undefined {
+  return entry ? `${entry.device} (${entry.fstype})` : undefined;
+}
+
+/** The `mount` resource type. */
+export const mountType: ResourceType<MountProperties, MountCurrent> = {
+  name: "mount",
+  description: "A mounted file system and its /etc/fstab entry (mount, umount, remount, enable, disable).",
+  actions: ["mount", "umount", "remount", "enable", "disable", "nothing"],
+  defaultAction: "mount",
+  identity: "mountPoint",
+  properties: {
+    mountPoint: prop.absolutePath({ role: "identity" }),
+    device: prop.string({ nonEmpty: true }),
+    fstype: prop.matching("a file system type such as ext4 or tmpfs", (v) => /^[A-Za-z0-9_.+-]+$/.test(v), { default: "auto" }),
+    options: prop.stringArray({ nonEmpty: true, default: () => ["defaults"] }),
+    dump: prop.integer({ min: 0, max: 9, default: 0 }),
+    pass: prop.integer({ min: 0, max: 9, default: 0 }),
+    fstab: prop.absolutePath({ role: "control", default: "/etc/fstab" }),
+  },
+  validate(properties, actions) {
+    const problems: Array<[string, string]> = [];
+    if ((actions.includes("mount") || actions.includes("enable")) && properties.device === undefined) problems.push(["device", "is required to mount or enable"]);
+    if (properties.options.some((o) => o === "" || /[\s,]/.test(o))) problems.push(["options", "expected options without spaces or commas, one per entry"]);
+    return problems;
+  },
+  provider: {
+    async read({ host }, properties, action) {
+      const [mounts, fstab, stat] = await Promise.all([
+        run(host, ["cat", "/proc/self/mounts"]),
+        action === "enable" || action === "disable" ? host.tryReadFile(properties.fstab) : undefined,
+        host.tryStat(properties.mountPoint),
+      ]);
+      // The last entry wins: it is the file system on top at that point.
+      const mounted = parseMountTable(mounts.stdout).filter((entry) => entry.mountPoint === properties.mountPoint).at(-1);
+      const text = fstab?.toString("utf8") ?? "";
+      const wantFstab = action === "enable" ? fstabWith(text, properties.mountPoint, fstabLine(properties)) : action === "disable" ? fstabWith(text, properties.mountPoint, undefined) : undefined;
+      return { mounted, fstab, wantFstab: wantFstab === undefined ? undefined : Buffer.from(wantFstab), mountPointExists: stat?.type === "directory" };
+    },
+    plan(current, properties, action): Plan {
+      const change = (row: Change): Plan => ({ changes: [row] });
+      switch (action) {
+        case "mount": {
+          const wanted = `${properties.device} (${properties.fstype})`;
+          if (!current.mounted) return change({ property: "mounted", from: undefined, to: wanted });
+          const sameDevice = current.mounted.device === properties.device;
+          const sameType = properties.fstype === "auto" || current.mounted.fstype === properties.fstype;
+          return sameDevice && sameType ? { changes: [] } : change({ property: "mounted", from: describe(current.mounted), to: wanted });
+        }
+        case "umount":
+          return current.mounted ? change({ property: "mounted", from: describe(current.mounted), to: undefined }) : { changes: [] };
+        case "remount":
+          // Like restart: acts whenever asked, on a mounted file system.
+          return current.mounted ? change({ property: "options", from: current.mounted.options, to: properties.options.join(",") }) : { changes: [] };
+        case "enable":
+        case "disable": {
+          const before = current.fstab ?? Buffer.alloc(0);
+          if (before.equals(current.wantFstab!)) return { changes: [] };
+          const line = parseMountTable(before.toString("utf8")).find((entry) => entry.mountPoint === properties.mountPoint);
+          return {
+            changes: [{ property: "fstab", from: line ? `${describe(line)} ${line.options}` : undefined, to: action === "enable" ? `${properties.device} (${properties.fstype}) ${properties.options.join(",")}` : undefined }],
+            diff: { property: "fstab", text: contentDiff(properties.fstab, current.fstab, current.wantFstab!) },
+          };
+        }
+        default:
+          return { changes: [] };
+      }
+    },
+    async apply({ host }, _plan, properties, action, current) {
+      const { mountPoint } = properties;
+      switch (action) {
+        case "mount":
+          if (current.mounted) await run(host, ["umount", "--", mountPoint]);
+          if (!current.mountPointExists) {
+            if (await host.tryLstat(mountPoint)) throw new SousError("wrong-file-type", `cannot mount on ${mountPoint}: it is not a directory`);
+            await host.mkdir(mountPoint, { recursive: true, mode: 0o755 });
+          }
+          await run(host, ["mount", "-t", properties.fstype, "-o", properties.options.join(","), "--", properties.device!, mountPoint]);
+          return;
+        case "umount":
+          await run(host, ["umount", "--", mountPoint]);
+          return;
+        case "remount":
+          await run(host, ["mount", "-o", `remount,${properties.options.filter((o) => o !== "defaults").join(",")}`.replace(/,$/, ""), "--", mountPoint]);
+          return;
+        default: {
+          const stat = await host.tryStat(properties.fstab);
+          await host.writeFileAtomic(properties.fstab, current.wantFstab!, { mode: stat?.mode ?? 0o644 });
+        }
+      }
+    },
+  },
+};

@@ -250,20 +250,20 @@ class Run {
 
   private async evaluateGuards(resource: DeclaredResource): Promise<{ guard: "onlyIf" | "notIf"; reason: string } | undefined> {
     if (resource.onlyIf !== undefined) {
-      const passed = await this.guardPasses(resource.onlyIf);
+      const passed = await this.guardPasses(resource, resource.onlyIf);
       if (!passed) return { guard: "onlyIf", reason: `onlyIf ${describeGuard(resource.onlyIf)} was false` };
     }
     if (resource.notIf !== undefined) {
-      const passed = await this.guardPasses(resource.notIf);
+      const passed = await this.guardPasses(resource, resource.notIf);
       if (passed) return { guard: "notIf", reason: `notIf ${describeGuard(resource.notIf)} was true` };
     }
     return undefined;
   }
 
-  private async guardPasses(guard: Guard): Promise<boolean> {
+  private async guardPasses(resource: DeclaredResource, guard: Guard): Promise<boolean> {
     if (typeof guard === "function") return Boolean(await guard());
     const command = typeof guard === "string" ? { shell: guard } : guard;
-    const result = await this.options.host.exec(command);
+    const result = await this.options.host.exec(command, resource.resourceType.guardOptions?.(resource.properties));
     return succeeded(result);
   }
 

@@ -3,7 +3,7 @@
  * roles, its actions) plus a provider in three steps: read the current state, a pure
  * plan (diff) of what must change, and apply. Only the engine calls apply.
  */
-import type { Host } from "../host/host.js";
+import type { ExecOptions, Host } from "../host/host.js";
 import type { SourceLocation } from "./errors.js";
 import type { PropertySpec } from "./properties.js";
 
@@ -63,6 +63,8 @@ export interface ResourceType<P extends object = any, Current = any> {
   /** Checks across properties, after each passed its own; returns [property, message] pairs. */
   validate?(properties: Readonly<P>, action: readonly string[]): Array<[string, string]>;
   readonly provider: Provider<P, Current>;
+  /** How this type's command guards run (an execute's guard runs in its cwd, as its user), as Chef's guards inherit them. */
+  guardOptions?(properties: Readonly<P>): ExecOptions;
 }
 
 /** A guard: a shell command string, an argv array, or a function. */

@@ -53,6 +53,7 @@ export const executeType: ResourceType<ExecuteProperties, { created: boolean }> 
     returns: prop.integerArray({ role: "control", default: () => [0] }),
     timeout: prop.seconds({ role: "control", default: 3600 }),
   },
+  guardOptions: (properties) => ({ cwd: properties.cwd, env: properties.environment, user: properties.user, group: properties.group }),
   provider: {
     async read({ host }, properties) {
       if (properties.creates === undefined) return { created: false };

@@ -85,3 +85,21 @@ test("a command that cannot start fails with a message", async () => {
   assert.match(JSON.stringify(eventsOf(events, "resource:failed")[0]!.error), /ENOENT|not found/);
 });
 
+
+test("an execute's command guards run in its cwd, with its environment, as its user (as Chef's guards inherit them)", async () => {
+  const dir = scratch();
+  chmodSync(dir, 0o777);
+  const out = join(dir, "ran");
+  const declare = ({ execute }: import("../../src/dsl.js").Resources) =>
+    void execute("guarded", {
+      command: ["touch", out],
+      cwd: dir,
+      environment: { STAGE: "production" },
+      user: "nobody",
+      onlyIf: ["sh", "-c", 'test "$(id -u)" = 65534 && test "$STAGE" = production'],
+      notIf: "test -e ran",
+    });
+  const { second } = await convergeTwice(declare, ["execute[guarded]"]);
+  assert.equal(statSync(out).uid, 65534);
+  assert.equal(eventsOf(second.events, "resource:skipped")[0]?.guard, "notIf", "the relative path in notIf is found in cwd");
+});

@@ -9,7 +9,7 @@
  * at the end unless --keep is given or a check failed.
  */
 import { spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -81,13 +81,25 @@ function defineTool(key: keyof typeof runs, name: string, parts: (dir: string, s
   return { name, runs: runs[key], unit: "resources", firstRunChanges: resourceCount(shape), target: shape.root, ...parts(dir, shape) };
 }
 
+/**
+ * Copies the built Sous (bin/, dist/, package.json; node_modules linked) into scratch, so a
+ * rebuild of dist/ by someone else during the benchmark cannot change what is measured.
+ */
+function snapshotSous(dir: string): string {
+  const install = join(dir, "install");
+  for (const part of ["bin", "dist", "package.json"]) cpSync(join(project, part), join(install, part), { recursive: true });
+  symlinkSync(join(project, "node_modules"), join(install, "node_modules"));
+  return install;
+}
+
 const sousTool = () =>
   defineTool("sous", "sous", (dir, shape) => {
+    const install = snapshotSous(dir);
     const attributesFile = writeSousRepository(join(dir, "repo"), shape);
     const report = join(dir, "run-report.json");
     return {
       command: () => ({
-        argv: [process.execPath, join(project, "bin/sous.js"), "converge", "--repo", join(dir, "repo"), "-j", attributesFile, "--backup-dir", join(dir, "backup"), "--report", report],
+        argv: [process.execPath, join(install, "bin/sous.js"), "converge", "--repo", join(dir, "repo"), "-j", attributesFile, "--backup-dir", join(dir, "backup"), "--report", report],
         env: baseEnv(),
       }),
       reset: () => {
@@ -142,6 +154,9 @@ const ansibleTool = () =>
           ANSIBLE_LOCAL_TEMP: join(temp, "local"),
           ANSIBLE_REMOTE_TEMP: join(temp, "remote"),
           ANSIBLE_RETRY_FILES_ENABLED: "False",
+          // Pipelining sends each module over stdin instead of copying it to a temp dir first:
+          // the setting a user tuning Ansible turns on, so the peer runs at its fastest.
+          ANSIBLE_PIPELINING: "True",
           ANSIBLE_NOCOLOR: "1",
         },
       }),
@@ -209,7 +224,9 @@ function main(): void {
   const samples = new Map(tools.map((tool) => [tool.name, { first: [] as Sample[], noop: [] as Sample[] }]));
   const say = (text: string) => process.stdout.write(text);
 
+  const commit = spawnSync("git", ["-C", project, "log", "-1", "--format=%h %s"], { encoding: "utf8" }).stdout.trim();
   say(`W1 benchmark, ${new Date().toISOString()}, scratch ${scratch}\n`);
+  say(`Sous: dist/ built from ${commit || "?"} (working tree may differ), copied to scratch\n`);
   say(`Machine: ${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}; node ${process.version}`);
   if (runs.puppet) say(`, puppet ${version(["puppet", "--version"])}`);
   if (runs.ansible) say(`, ${version(["ansible-playbook", "--version"])}`);

@@ -14,7 +14,7 @@ import { deepFreeze, mergeAttributes } from "./attributes.js";
 import { compileRepository } from "./compile.js";
 import { type CookbookOnDisk, openRepository, type Repository } from "./repository.js";
 import { resolveCookbooks } from "./resolve.js";
-import { type ExpandedRunList, expandRunList, parseRunList } from "./runlist.js";
+import { type ExpandedRunList, expandRunList, formatRunListItem, parseRunList } from "./runlist.js";
 
 /** What a run needs to know to load its recipes. */
 export interface LoadOptions {
@@ -131,7 +131,7 @@ export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
   const items = parseRunList(runList);
   const expanded = expandRunList(items, roles, environmentName);
   const wanted = [...new Set(expanded.recipes.map((r) => r.split("::")[0]!))];
-  const resolved = resolveCookbooks(wanted, repository.cookbooks, environment?.cookbookVersions ?? {}, environmentName) as Map<string, CookbookOnDisk>;
+  const resolved = resolveCookbooks(wanted, repository.cookbooks, environment?.cookbookVersions ?? {}, environmentName, expanded.versions) as Map<string, CookbookOnDisk>;
   // Only the cookbooks this run uses are compiled: a broken one elsewhere does not stop it.
   const compiled = await compileRepository(repository, { definitions: false, cookbooks: [...resolved.values()] });
 
@@ -152,7 +152,7 @@ export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
   const node: NodeView = deepFreeze({
     name: options.nodeName ?? settings.nodeName ?? String(facts.fqdn ?? facts.hostname ?? "localhost"),
     environment: environmentName,
-    runList: items.map((i) => `${i.kind}[${i.name}]`),
+    runList: items.map(formatRunListItem),
     recipes: expanded.recipes,
     roles: expanded.roles,
     attributes,

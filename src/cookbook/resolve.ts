@@ -44,11 +44,18 @@ const describe = (constraints: readonly Constraint[]) => constraints.map((k) => 
 
 /**
  * Resolves `wanted` cookbooks and their dependencies. `pins` are the environment's
- * constraints. The result lists the run list's cookbooks first, then dependencies in the
+ * constraints; `requested` are versions the run list itself names (`recipe[web@1.2.0]`),
+ * each with the text that asked. The result lists the run list's cookbooks first, then dependencies in the
  * order they were found. Errors name the missing cookbook or the conflicting constraints
  * and who set them.
  */
-export function resolveCookbooks(wanted: readonly string[], available: readonly CookbookInfo[], pins: Record<string, string>, environment: string): Map<string, CookbookInfo> {
+export function resolveCookbooks(
+  wanted: readonly string[],
+  available: readonly CookbookInfo[],
+  pins: Record<string, string>,
+  environment: string,
+  requested: Record<string, { version: string; item: string }> = {},
+): Map<string, CookbookInfo> {
   for (const [name, range] of Object.entries(pins)) {
     if (!validConstraint(range)) throw new SousError("bad-version-constraint", `environment ${environment}: cookbook ${name} constraint ${JSON.stringify(range)} is not a semver range`);
   }
@@ -64,7 +71,8 @@ export function resolveCookbooks(wanted: readonly string[], available: readonly 
 
   /** Every constraint on `name` from the run list, the environment and the chosen cookbooks. */
   const constraintsOn = (name: string): Constraint[] => {
-    const out: Constraint[] = wanted.includes(name) ? [{ range: "*", from: "the run list" }] : [];
+    const asked = requested[name];
+    const out: Constraint[] = !wanted.includes(name) ? [] : asked ? [{ range: `= ${asked.version}`, from: `the run list (${asked.item})` }] : [{ range: "*", from: "the run list" }];
     for (const cookbook of chosen.values()) {
       const range = cookbook.dependencies[name];
       if (range !== undefined) out.push({ range, from: `${cookbook.name}@${cookbook.version}` });
@@ -100,7 +108,7 @@ export function resolveCookbooks(wanted: readonly string[], available: readonly 
     const constraints = constraintsOn(name);
     const candidates = versions.get(name) ?? [];
     if (candidates.length === 0) {
-      const who = constraints.filter((k) => !k.from.startsWith("environment ")).map((k) => (k.from === "the run list" ? k.from : `${k.from} (${k.range})`));
+      const who = constraints.filter((k) => !k.from.startsWith("environment ")).map((k) => (k.from.startsWith("the run list") ? k.from : `${k.from} (${k.range})`));
       return fail(new SousError("missing-cookbook", `cookbook ${name} is needed by ${who.join(", ")} but was not found in cookbooks/ or node_modules/`));
     }
     const fitting = candidates.filter((c) => constraints.every((k) => satisfies(c.version, k.range)));

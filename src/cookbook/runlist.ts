@@ -1,26 +1,30 @@
 /** Run lists: parsing `recipe[...]` / `role[...]` items and expanding roles. */
+import semver from "semver";
 import { SousError } from "../core/errors.js";
 import type { RoleDefinition } from "../dsl.js";
 
-/** One run list item. */
-export type RunListItem = { kind: "recipe"; name: string } | { kind: "role"; name: string };
+/** One run list item; a recipe may pin its cookbook's version, as in Chef (`recipe[web@1.2.0]`). */
+export type RunListItem = { kind: "recipe"; name: string; version?: string } | { kind: "role"; name: string };
 
 const NAME = /^[A-Za-z0-9_.-]+$/;
 
-/** Parses one item: `recipe[web]`, `recipe[web::site]`, `role[base]`, or a bare `web::site`. */
+/** Parses one item: `recipe[web]`, `recipe[web::site]`, `recipe[web@1.2.0]`, `role[base]`, or a bare `web::site`. */
 export function parseRunListItem(text: string): RunListItem {
+  if (typeof text !== "string") throw new SousError("bad-run-list", `run list item ${JSON.stringify(text)} is not a string`);
   const trimmed = text.trim();
   const match = /^(recipe|role)\[(.*)\]$/.exec(trimmed);
   const kind = match ? (match[1] as "recipe" | "role") : "recipe";
   const name = match ? match[2]!.trim() : trimmed;
   if (kind === "role" && NAME.test(name)) return { kind, name };
   if (kind === "recipe") {
-    const [cookbook, recipe, extra] = name.split("::");
-    if (cookbook && NAME.test(cookbook) && extra === undefined && (recipe === undefined || NAME.test(recipe))) {
-      return { kind, name: `${cookbook}::${recipe ?? "default"}` };
+    const [unversioned, version, extraAt] = name.split("@");
+    const [cookbook, recipe, extra] = unversioned!.split("::");
+    const versionOk = version === undefined || (semver.valid(version) !== null && extraAt === undefined);
+    if (cookbook && NAME.test(cookbook) && extra === undefined && (recipe === undefined || NAME.test(recipe)) && versionOk) {
+      return { kind, name: `${cookbook}::${recipe ?? "default"}`, ...(version !== undefined ? { version } : {}) };
     }
   }
-  throw new SousError("bad-run-list", `run list item ${JSON.stringify(text)} is not recipe[cookbook], recipe[cookbook::recipe], role[name] or cookbook::recipe`);
+  throw new SousError("bad-run-list", `run list item ${JSON.stringify(text)} is not recipe[cookbook], recipe[cookbook::recipe], recipe[cookbook@1.2.3], role[name] or cookbook::recipe`);
 }
 
 /** Parses a comma-separated or array run list. */
@@ -31,13 +35,15 @@ export function parseRunList(value: string | readonly string[]): RunListItem[] {
 
 /** Formats an item back to text. */
 export function formatRunListItem(item: RunListItem): string {
-  return `${item.kind}[${item.name}]`;
+  return `${item.kind}[${item.name}${item.kind === "recipe" && item.version ? `@${item.version}` : ""}]`;
 }
 
 /** The result of expanding a run list. */
 export interface ExpandedRunList {
   /** Recipes in order, duplicates removed keeping the first. */
   recipes: string[];
+  /** Cookbook versions the run list asks for (`recipe[web@1.2.0]`), with the item that asked. */
+  versions: Record<string, { version: string; item: string }>;
   /** Roles in the order they were expanded, each once. */
   roles: string[];
   /**
@@ -55,10 +61,17 @@ export function expandRunList(items: readonly RunListItem[], roles: ReadonlyMap<
   const recipes: string[] = [];
   const seenRoles: string[] = [];
   const rolesByPrecedence: string[] = [];
+  const versions: ExpandedRunList["versions"] = {};
   const visit = (list: readonly RunListItem[], chain: string[]) => {
     for (const item of list) {
       if (item.kind === "recipe") {
         if (!recipes.includes(item.name)) recipes.push(item.name);
+        if (item.version !== undefined) {
+          const cookbook = item.name.split("::")[0]!;
+          const other = versions[cookbook];
+          if (other && other.version !== item.version) throw new SousError("bad-run-list", `the run list asks for two versions of cookbook ${cookbook}: ${other.item} and ${formatRunListItem(item)}`);
+          versions[cookbook] = { version: item.version, item: formatRunListItem(item) };
+        }
         continue;
       }
       if (chain.includes(item.name)) throw new SousError("role-cycle", `roles include each other: ${[...chain, item.name].map((r) => `role[${r}]`).join(" → ")}`);
@@ -81,5 +94,5 @@ export function expandRunList(items: readonly RunListItem[], roles: ReadonlyMap<
     }
   };
   visit(items, []);
-  return { recipes, roles: seenRoles, rolesByPrecedence };
+  return { recipes, roles: seenRoles, rolesByPrecedence, versions };
 }

@@ -76,3 +76,13 @@ test("two copies of the same cookbook version are refused, naming both places", 
   const root = writeRepo({ ...versioned("web", "1.0.0", "cookbooks"), ...versioned("web", "1.0.0", "node_modules") });
   await assert.rejects(loadRun({ root, runList: "recipe[web]", facts: testFacts }), /cookbook web@1\.0\.0 is also at .*cookbooks\/web-1\.0\.0.*keep one copy/);
 });
+
+test("a run list item may name its cookbook's version, as in Chef: recipe[web@1.4.0]", async () => {
+  const root = repo();
+  const loaded = await loadRun({ root, runList: "recipe[web@1.4.0]", facts: testFacts });
+  assert.deepEqual(ran(loaded), ["base@1.2.0", "web@1.4.0"]);
+  assert.deepEqual(loaded.node.runList, ["recipe[web::default@1.4.0]"]);
+  await assert.rejects(loadRun({ root, runList: "recipe[web@3.0.0]", facts: testFacts }), /no version of cookbook web satisfies = 3\.0\.0 \(from the run list \(recipe\[web::default@3\.0\.0\]\)\); found versions: 2\.0\.0, 1\.4\.0/);
+  await assert.rejects(loadRun({ root, runList: "recipe[web@1.4.0],recipe[web@2.0.0]", facts: testFacts }), /two versions of cookbook web: recipe\[web::default@1\.4\.0\] and recipe\[web::default@2\.0\.0\]/);
+  await assert.rejects(loadRun({ root, runList: "recipe[web@latest]", facts: testFacts }), /run list item "recipe\[web@latest\]" is not/);
+});

@@ -74,13 +74,23 @@ const ABBREVIATED_COMMIT = /^[0-9a-f]{4,63}$/;
 /** Picks the commit a revision names from `git ls-remote` output (pure; exported for tests). */
 export function resolveRemoteRevision(lsRemote: string, revision: string): Target | undefined {
   const refs = new Map<string, string>();
+  const symrefs = new Map<string, string>();
   for (const line of lsRemote.split("\n")) {
-    const [commit, ref] = line.split("\t");
-    if (commit && ref) refs.set(ref, commit);
+    const [left, ref] = line.split("\t");
+    if (!left || !ref) continue;
+    // `--symref` adds `ref: refs/heads/main<TAB>HEAD`: which branch HEAD is.
+    if (left.startsWith("ref: ")) symrefs.set(ref, left.slice("ref: ".length));
+    else refs.set(ref, left);
   }
   // An annotated tag's own object is not a commit: the peeled `^{}` entry is.
   const peeled = (ref: string) => refs.get(`${ref}^{}`) ?? refs.get(ref);
-  if (revision === "HEAD") return refs.has("HEAD") ? { kind: "head", commit: refs.get("HEAD")! } : undefined;
+  if (revision === "HEAD") {
+    const commit = refs.get("HEAD");
+    if (!commit) return undefined;
+    // The remote's default branch is checked out as that branch, not as a detached HEAD.
+    const branch = symrefs.get("HEAD");
+    return branch?.startsWith("refs/heads/") ? { kind: "branch", commit, branch: branch.slice("refs/heads/".length) } : { kind: "head", commit };
+  }
   if (revision.startsWith("refs/")) {
     const commit = peeled(revision);
     if (!commit) return undefined;
@@ -178,7 +188,7 @@ class GitRunner {
     if (FULL_COMMIT.test(revision)) return { kind: "commit", commit: revision };
     // Patterns match ref names by their tail (resolveRemoteRevision picks the exact one); an
     // annotated tag's peeled entry only matches when asked for by its `^{}` name.
-    const listing = await this.run(["git", "ls-remote", "--", repository, revision, `${revision}^{}`]);
+    const listing = await this.run(["git", "ls-remote", "--symref", "--", repository, revision, `${revision}^{}`]);
     const target = resolveRemoteRevision(listing, revision);
     if (!target) throw new SousError("unknown-revision", `git[${this.properties.destination}]: ${repository} has no branch or tag named ${JSON.stringify(revision)}`);
     return target;
@@ -238,6 +248,7 @@ export const gitType: ResourceType<GitProperties, GitCurrent> = {
       ]);
       const current: GitCurrent = { exists: stat !== undefined, isCheckout, uid: stat?.uid, gid: stat?.gid, ownerName, groupName, wantUid, wantGid };
       if (action === "nothing") return current;
+      // Asking the remote needs the deploy key: its private temp dir exists only while git runs.
       return withRunner(host, properties, async (git) => {
         if (isCheckout) {
           current.revision = await git.tryRun(git.inCheckout(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]));

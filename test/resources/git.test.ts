@@ -41,6 +41,7 @@ function head(checkout: string): string {
 test("ls-remote output resolves branches, peeled annotated tags, HEAD and commit ids", () => {
   const listing = ["a".repeat(40) + "\tHEAD", "a".repeat(40) + "\trefs/heads/main", "b".repeat(40) + "\trefs/heads/dev", "c".repeat(40) + "\trefs/tags/v1", "d".repeat(40) + "\trefs/tags/v1^{}", "e".repeat(40) + "\trefs/tags/light"].join("\n");
   assert.deepEqual(resolveRemoteRevision(listing, "HEAD"), { kind: "head", commit: "a".repeat(40) });
+  assert.deepEqual(resolveRemoteRevision(`ref: refs/heads/main\tHEAD\n${listing}`, "HEAD"), { kind: "branch", commit: "a".repeat(40), branch: "main" });
   assert.deepEqual(resolveRemoteRevision(listing, "dev"), { kind: "branch", commit: "b".repeat(40), branch: "dev" });
   assert.deepEqual(resolveRemoteRevision(listing, "v1"), { kind: "tag", commit: "d".repeat(40) });
   assert.deepEqual(resolveRemoteRevision(listing, "light"), { kind: "tag", commit: "e".repeat(40) });
@@ -114,6 +115,7 @@ test("a dry run reports the clone and the sync but changes nothing", async () =>
   assert.equal(existsSync(destination), false);
 
   await convergeWith(declare);
+  assert.equal(git(destination, "-c", `safe.directory=${destination}`, "rev-parse", "--abbrev-ref", "HEAD"), "main", "the default branch is checked out as a branch");
   repo.commit("README", "two\n");
   const before = treeDigest(destination);
   const drySync = await convergeWith(declare, { dryRun: true });

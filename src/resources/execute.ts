@@ -15,7 +15,7 @@ export interface ExecuteInput {
   environment?: Record<string, string>;
   user?: string | number;
   group?: string | number;
-  /** Do not run when this path exists. */
+  /** Do not run when this path exists (relative to cwd when not absolute). */
   creates?: string;
   /** Exit codes that count as success (default [0]). */
   returns?: number[];
@@ -49,9 +49,12 @@ export const executeType: ResourceType<ExecuteProperties, { created: boolean }> 
     environment: prop.stringRecord({ role: "control" }),
     user: prop.principal("user", { role: "control" }),
     group: prop.principal("group", { role: "control" }),
-    creates: prop.absolutePath({ role: "control" }),
+    creates: prop.string({ role: "control", nonEmpty: true }),
     returns: prop.integerArray({ role: "control", default: () => [0] }),
     timeout: prop.seconds({ role: "control", default: 3600 }),
+  },
+  validate(properties) {
+    return properties.creates !== undefined && !properties.creates.startsWith("/") && properties.cwd === undefined ? [["creates", "a relative path needs cwd; give an absolute path or set cwd"]] : [];
   },
   guardOptions: (properties) => ({ cwd: properties.cwd, env: properties.environment, user: properties.user, group: properties.group }),
   provider: {

@@ -103,3 +103,13 @@ test("an execute's command guards run in its cwd, with its environment, as its u
   assert.equal(statSync(out).uid, 65534);
   assert.equal(eventsOf(second.events, "resource:skipped")[0]?.guard, "notIf", "the relative path in notIf is found in cwd");
 });
+
+test("execute creates may be relative to cwd, and a relative creates without cwd is a validation problem", async () => {
+  const dir = scratch();
+  await convergeTwice(({ execute }) => void execute("build", { command: "touch out.bin", cwd: dir, creates: "out.bin" }), ["execute[build]"]);
+  assert.ok(statSync(join(dir, "out.bin")).isFile());
+  await assert.rejects(
+    convergeWith(({ execute }) => void execute("build", { command: "true", creates: "out.bin" })),
+    /execute\[build\]\.creates: a relative path needs cwd/,
+  );
+});

@@ -61,36 +61,52 @@ function snakeCase(field: string): string {
   return field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 }
 
-function definitionsOf<T>(kind: string, files: Record<string, string>, compiled: Record<string, unknown>): Map<string, T> {
-  const out = new Map<string, T>();
-  for (const [name, file] of Object.entries(files)) {
-    const value = file.endsWith(".json") ? readJson(file) : compiled[name];
-    const expected = file.endsWith(".json") ? "a JSON object" : `${kind}({ ... })`;
-    if (!isObject(value)) throw new SousError(`bad-${kind}`, `${file}: ${file.endsWith(".json") ? "the file" : "the default export"} must be ${expected}`);
-    const raw = value as Record<string, unknown>;
-    // Chef's JSON spelling is accepted too.
-    const normalized = {
-      ...raw,
-      runList: raw.runList ?? raw.run_list,
-      envRunLists: raw.envRunLists ?? raw.env_run_lists,
-      defaultAttributes: raw.defaultAttributes ?? raw.default_attributes,
-      overrideAttributes: raw.overrideAttributes ?? raw.override_attributes,
-      cookbookVersions: raw.cookbookVersions ?? raw.cookbook_versions,
-    };
-    // Checked here because JSON files (and untyped JS) bypass the type checker.
-    const bad = (field: string, what: string) => new SousError(`bad-${kind}`, `${file}: ${field} must be ${what}, got ${JSON.stringify(raw[field] ?? raw[snakeCase(field)])}`);
-    const stringList = (list: unknown) => Array.isArray(list) && list.every((item) => typeof item === "string");
-    if (normalized.runList !== undefined && !stringList(normalized.runList)) throw bad("runList", 'a list of run list items such as ["recipe[web]"]');
-    if (normalized.envRunLists !== undefined && !(isObject(normalized.envRunLists) && Object.values(normalized.envRunLists).every(stringList))) throw bad("envRunLists", "an object of environment name → run list");
-    for (const field of ["defaultAttributes", "overrideAttributes"] as const) {
-      if (normalized[field] !== undefined && !isObject(normalized[field])) throw bad(field, "an object of attributes");
-    }
-    if (normalized.cookbookVersions !== undefined && !(isObject(normalized.cookbookVersions) && Object.values(normalized.cookbookVersions).every((v) => typeof v === "string"))) {
-      throw bad("cookbookVersions", 'an object of cookbook name → version constraint such as "~> 1.2"');
-    }
-    out.set(name, normalized as T);
+/**
+ * Role or environment definitions by name, each read and checked when first asked for:
+ * like Chef, a run reads only the roles and the environment it uses, so a broken file
+ * elsewhere does not stop it.
+ */
+function definitionsOf<T>(kind: string, files: Record<string, string>, compiled: Record<string, unknown>): Pick<ReadonlyMap<string, T>, "get" | "keys"> {
+  const checked = new Map<string, T>();
+  return {
+    keys: () => Object.keys(files)[Symbol.iterator](),
+    get: (name) => {
+      const file = files[name];
+      if (file === undefined) return undefined;
+      const known = checked.get(name);
+      if (known) return known;
+      const definition = checkDefinition<T>(kind, file, file.endsWith(".json") ? readJson(file) : compiled[name]);
+      checked.set(name, definition);
+      return definition;
+    },
+  };
+}
+
+function checkDefinition<T>(kind: string, file: string, value: unknown): T {
+  const expected = file.endsWith(".json") ? "a JSON object" : `${kind}({ ... })`;
+  if (!isObject(value)) throw new SousError(`bad-${kind}`, `${file}: ${file.endsWith(".json") ? "the file" : "the default export"} must be ${expected}`);
+  const raw = value as Record<string, unknown>;
+  // Chef's JSON spelling is accepted too.
+  const normalized = {
+    ...raw,
+    runList: raw.runList ?? raw.run_list,
+    envRunLists: raw.envRunLists ?? raw.env_run_lists,
+    defaultAttributes: raw.defaultAttributes ?? raw.default_attributes,
+    overrideAttributes: raw.overrideAttributes ?? raw.override_attributes,
+    cookbookVersions: raw.cookbookVersions ?? raw.cookbook_versions,
+  };
+  // Checked here because JSON files (and untyped JS) bypass the type checker.
+  const bad = (field: string, what: string) => new SousError(`bad-${kind}`, `${file}: ${field} must be ${what}, got ${JSON.stringify(raw[field] ?? raw[snakeCase(field)])}`);
+  const stringList = (list: unknown) => Array.isArray(list) && list.every((item) => typeof item === "string");
+  if (normalized.runList !== undefined && !stringList(normalized.runList)) throw bad("runList", 'a list of run list items such as ["recipe[web]"]');
+  if (normalized.envRunLists !== undefined && !(isObject(normalized.envRunLists) && Object.values(normalized.envRunLists).every(stringList))) throw bad("envRunLists", "an object of environment name → run list");
+  for (const field of ["defaultAttributes", "overrideAttributes"] as const) {
+    if (normalized[field] !== undefined && !isObject(normalized[field])) throw bad(field, "an object of attributes");
   }
-  return out;
+  if (normalized.cookbookVersions !== undefined && !(isObject(normalized.cookbookVersions) && Object.values(normalized.cookbookVersions).every((v) => typeof v === "string"))) {
+    throw bad("cookbookVersions", 'an object of cookbook name → version constraint such as "~> 1.2"');
+  }
+  return normalized as T;
 }
 
 /**

@@ -57,7 +57,7 @@ export interface ExpandedRunList {
  * Expands roles depth-first, in order; a recipe or role seen before is skipped (first
  * occurrence wins). A role that includes itself, directly or not, is an error naming the chain.
  */
-export function expandRunList(items: readonly RunListItem[], roles: ReadonlyMap<string, RoleDefinition>, environment: string): ExpandedRunList {
+export function expandRunList(items: readonly RunListItem[], roles: Pick<ReadonlyMap<string, RoleDefinition>, "get" | "keys">, environment: string): ExpandedRunList {
   const recipes: string[] = [];
   const seenRoles: string[] = [];
   const rolesByPrecedence: string[] = [];

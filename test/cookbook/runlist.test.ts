@@ -137,3 +137,14 @@ test("a malformed role or environment file is a configuration error naming the f
     assert.match(result.stderr, message);
   }
 });
+
+test("a broken role or environment the run does not use does not stop it", async () => {
+  const root = writeRepo({
+    ...cookbook("web", { recipes: { default: marker("web::default") } }),
+    "roles/web.json": JSON.stringify({ run_list: ["recipe[web]"] }),
+    "roles/broken.json": JSON.stringify({ run_list: "not a list" }),
+    "environments/broken.json": JSON.stringify([]),
+  });
+  assert.deepEqual(ran(await loadRun({ root, runList: "role[web]", facts: testFacts })), ["web::default"]);
+  await assert.rejects(loadRun({ root, runList: "role[web],role[broken]", facts: testFacts }), /roles\/broken\.json: runList must be/);
+});

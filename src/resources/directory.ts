@@ -69,7 +69,10 @@ export const directoryType: ResourceType<DirectoryProperties, DirectoryCurrent> 
         if (!current.parentExists && !properties.recursive) {
           throw new SousError("missing-parent", `cannot create ${properties.path}: ${dirname(properties.path)} does not exist (set recursive: true to create parents)`);
         }
-        await host.mkdir(properties.path, { recursive: properties.recursive, mode: properties.mode ?? 0o755 });
+        // As in Chef, mode (and owner and group) apply to the leaf only: parents get 0755, so that a
+        // private leaf (0700) does not make its new parents untraversable.
+        if (!current.parentExists) await host.mkdir(dirname(properties.path), { recursive: true, mode: 0o755 });
+        await host.mkdir(properties.path, { mode: properties.mode ?? 0o755 });
       }
       // mkdir's mode is filtered by the umask; set it explicitly.
       await applyMetadata(host, properties.path, plan.changes, properties);

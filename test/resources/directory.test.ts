@@ -65,3 +65,15 @@ test("directory refuses a path that is a regular file", async () => {
   assert.match(eventsOf(events, "resource:failed")[0]!.error.message, /is not a directory/);
   assert.equal(readFileSync(path, "utf8"), "x");
 });
+
+test("directory recursive create applies mode and owner to the leaf only; new parents stay traversable", async () => {
+  const dir = scratch();
+  const path = join(dir, "srv", "app", "secrets");
+  await convergeTwice(({ directory }) => void directory(path, { recursive: true, mode: "0700", owner: "nobody" }), [`directory[${path}]`]);
+  assert.equal(statSync(path).mode & 0o7777, 0o700);
+  assert.equal(statSync(path).uid, 65534);
+  for (const parent of [join(dir, "srv"), join(dir, "srv", "app")]) {
+    assert.equal(statSync(parent).mode & 0o001, 0o001, `${parent} must stay traversable by others`);
+    assert.equal(statSync(parent).uid, 0);
+  }
+});

@@ -89,7 +89,14 @@ export class PostgresDriver implements SqlDriver {
   }
 
   async migrate(statements: readonly string[]): Promise<void> {
-    if (this.options.schema) await this.pool.query(`CREATE SCHEMA IF NOT EXISTS ${this.options.schema}`);
+    if (this.options.schema) {
+      try {
+        await this.pool.query(`CREATE SCHEMA IF NOT EXISTS ${this.options.schema}`);
+      } catch (error) {
+        // Two servers starting at once may both try; the loser sees a duplicate, which is fine.
+        if (!["23505", "42P06"].includes((error as { code?: string }).code ?? "")) throw error;
+      }
+    }
     await this.transaction(async (tx) => {
       // Several servers may start at once on one database: one migrates, the others wait.
       await tx.run("SELECT pg_advisory_xact_lock(7424873)");

@@ -107,23 +107,26 @@ test("a dependency cycle is an error naming every member with its file:line", as
 });
 
 test("a reference to an undeclared resource is reported with the referring property", async () => {
+  let line = 0;
   const error = await validationErrorOf(
     convergeWith(({ code }) => {
-      code("a", { block: () => {}, notifies: { run: "code[missing]" } });
+      code("a", { block: () => {}, notifies: { run: "code[missing]" } }); line = lineHere();
     }),
   );
-  assert.match(error.message, /code\[a\]\.notifies: refers to code\[missing\], which no recipe in this run declares/);
+  assert.ok(error.message.includes(`${thisFile}:${line} code[a].notifies: refers to code[missing], which no recipe in this run declares`), error.message);
 });
 
-test("an immediate notification runs right after its source, before the next resource", async () => {
+test("an immediate notification (notifies or subscribes) runs right after its source, before the next resource", async () => {
   const dir = scratch();
   const ran: string[] = [];
   const { events } = await convergeWith(({ file, code }) => {
     const restart = code("restart", { action: "nothing", block: () => void ran.push("restart") });
     file(join(dir, "conf"), { content: "x", notifies: { run: { target: restart, timing: "immediately" } } });
     code("next", { block: () => void ran.push("next") });
+    code("watcher", { action: "nothing", block: () => void ran.push("watcher"), subscribes: { run: { target: "code[next]", timing: "immediately" } } });
+    code("last", { block: () => void ran.push("last") });
   });
-  assert.deepEqual(ran, ["restart", "next"]);
+  assert.deepEqual(ran, ["restart", "next", "watcher", "last"]);
   const restart = eventsOf(events, "resource:updated").find((e) => e.resource.id === "code[restart]");
   assert.equal(restart?.notifiedBy, `file[${join(dir, "conf")}]`);
 });

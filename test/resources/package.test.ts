@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import type { Resources } from "../../src/dsl.js";
+import type { Host } from "../../src/host/host.js";
 import { parseAptPolicy } from "../../src/resources/apt.js";
 import { convergeWith, scratch } from "../helpers.js";
 import { buildDeb, createDisposableRoot, indexRepository } from "../support/disposable-root.js";
@@ -19,6 +20,19 @@ indexRepository(repository);
 const box = createDisposableRoot();
 box.useAptRepository(repository);
 const host = box.host;
+
+/** The root's host, recording the argv of every command it runs. */
+function recording(): { host: Host; commands: string[][] } {
+  const commands: string[][] = [];
+  const recorder = new Proxy(host, {
+    get(target, property, receiver) {
+      if (property === "exec") return (command: readonly string[], options?: object) => (commands.push([...command]), target.exec(command, options));
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { host: recorder, commands };
+}
 
 /** dpkg's view inside the root: "status version", or "absent". */
 function dpkgState(name: string): string {
@@ -37,8 +51,12 @@ test("several packages install in one resource, with their dependencies; the sec
   assert.equal(box.digest(), before, "the dry run left the root unchanged");
   assert.equal(dpkgState("sous-app"), "absent");
 
-  const first = await convergeWith(declare, { host });
+  const recorder = recording();
+  const first = await convergeWith(declare, { host: recorder.host });
   assert.equal(first.result.status, "converged", JSON.stringify(first.events.at(-1)));
+  const installs = recorder.commands.filter((argv) => argv[0] === "apt-get");
+  assert.equal(installs.length, 1, "one apt-get call for both packages");
+  assert.deepEqual(installs[0]!.slice(-3), ["--", "sous-app=1.0-1", "sous-conf=2.0-1"]);
   const updated = first.events.find((e) => e.type === "resource:updated") as { changes: Array<{ property: string; from: unknown; to: unknown }> };
   assert.deepEqual(updated.changes, [
     { property: "sous-app", from: undefined, to: "1.0-1" },
@@ -49,8 +67,10 @@ test("several packages install in one resource, with their dependencies; the sec
   assert.equal(readFileSync(box.path("/etc/sous-conf.conf"), "utf8"), "setting = 1\n");
   assert.equal(existsSync("/etc/sous-conf.conf"), false, "this machine is untouched");
 
-  const second = await convergeWith(declare, { host });
+  const quiet = recording();
+  const second = await convergeWith(declare, { host: quiet.host });
   assert.deepEqual(second.updated, []);
+  assert.deepEqual(quiet.commands.map((argv) => argv[0]), ["dpkg-query"], "an installed package costs one dpkg-query, no apt call");
 });
 
 test("a version pin installs that version; upgrade follows dpkg's ordering (epochs); a pin can go back down", async () => {

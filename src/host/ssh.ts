@@ -214,6 +214,95 @@ interface RawResult {
   timedOut: boolean;
 }
 
+/**
+ * One long-lived `sh` on the target that runs scripts one after another, each in a subshell
+ * with stdin from /dev/null. A random marker after each script's output (on stdout, with the
+ * exit status, and on stderr) tells where its output ends; the marker is new for every script,
+ * so binary output cannot imitate it. If the shell dies, the next script starts a new one.
+ */
+class ResidentShell {
+  private channel: Promise<ClientChannel> | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private out = Buffer.alloc(0);
+  private err = Buffer.alloc(0);
+  private waiter: (() => void) | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly client: Client,
+    private readonly command: string,
+    private readonly lost: () => SshError | undefined,
+  ) {}
+
+  run(script: string): Promise<RawResult> {
+    const next = this.queue.then(() => this.runNow(script));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  close(): void {
+    void this.channel?.then((c) => c.end()).catch(() => undefined);
+  }
+
+  private open(): Promise<ClientChannel> {
+    this.ended = false;
+    this.out = Buffer.alloc(0);
+    this.err = Buffer.alloc(0);
+    return new Promise((resolve, reject) => {
+      this.client.exec(this.command, (error, channel) => {
+        if (error) return reject(this.lost() ?? new SshError("ssh-error", `cannot start a shell: ${error.message}`));
+        channel.on("data", (chunk: Buffer) => {
+          this.out = Buffer.concat([this.out, chunk]);
+          this.waiter?.();
+        });
+        channel.stderr.on("data", (chunk: Buffer) => {
+          this.err = Buffer.concat([this.err, chunk]);
+          this.waiter?.();
+        });
+        channel.on("close", () => {
+          this.ended = true;
+          this.channel = undefined;
+          this.waiter?.();
+        });
+        channel.on("error", () => {});
+        resolve(channel);
+      });
+    });
+  }
+
+  private async runNow(script: string): Promise<RawResult> {
+    const lost = this.lost();
+    if (lost) throw lost;
+    const channel = await (this.channel ??= this.open());
+    const marker = randomBytes(12).toString("hex");
+    const started = performance.now();
+    channel.write(`(\n${script}\n) </dev/null; printf '\\n%s %s\\n' ${marker} $?; printf '\\n%s\\n' ${marker} >&2\n`);
+    const outEnd = Buffer.from(`\n${marker} `);
+    const errEnd = Buffer.from(`\n${marker}\n`);
+    for (;;) {
+      const o = this.out.indexOf(outEnd);
+      const newline = o >= 0 ? this.out.indexOf(10, o + outEnd.length) : -1;
+      const e = this.err.indexOf(errEnd);
+      if (newline >= 0 && e >= 0) {
+        const result: RawResult = {
+          exitCode: Number(this.out.subarray(o + outEnd.length, newline).toString("ascii")),
+          signal: null,
+          stdout: Buffer.from(this.out.subarray(0, o)),
+          stderr: this.err.subarray(0, e).toString("utf8"),
+          durationMs: performance.now() - started,
+          timedOut: false,
+        };
+        this.out = this.out.subarray(newline + 1);
+        this.err = this.err.subarray(e + errEnd.length);
+        return result;
+      }
+      if (this.ended) throw this.lost() ?? new SshError("ssh-error", `the remote shell (${this.command}) ended${this.err.length ? `: ${this.err.toString("utf8").trim()}` : ""}`);
+      await new Promise<void>((wake) => (this.waiter = wake));
+      this.waiter = undefined;
+    }
+  }
+}
+
 /** A machine reached over one SSH connection. */
 export class SshHost extends AccountLookups implements Host {
   readonly name: string;
@@ -221,6 +310,7 @@ export class SshHost extends AccountLookups implements Host {
   private lostReason: string | undefined;
   private active = 0;
   private accounts: Promise<Accounts> | undefined;
+  private readonly resident: ResidentShell;
   private readonly waiting: Array<() => void> = [];
 
   private constructor(
@@ -232,6 +322,7 @@ export class SshHost extends AccountLookups implements Host {
     this.name = `${target.user}@${target.host}${target.port === 22 ? "" : `:${target.port}`}`;
     // Every command in flight listens for the connection's end.
     client.setMaxListeners(MAX_CHANNELS + 10);
+    this.resident = new ResidentShell(client, options.sudo ? "exec sudo -n /bin/sh" : "exec /bin/sh", () => (this.closed ? this.lost() : undefined));
     client.on("close", () => {
       if (!this.closed) this.lostReason ??= "the connection closed";
       this.closed = true;
@@ -300,6 +391,7 @@ export class SshHost extends AccountLookups implements Host {
   /** Closes the connection (idempotent). */
   close(): void {
     this.closed = true;
+    this.resident.close();
     this.client.end();
   }
 
@@ -334,9 +426,15 @@ export class SshHost extends AccountLookups implements Host {
     return this.options.sudo ? `sudo -n -- /bin/sh -c ${shellQuote(timed)}` : timed;
   }
 
-  /** Runs a script of this module's own (file operations), with sudo when configured. */
+  /**
+   * Runs a script of this module's own (file operations), with sudo when configured. Scripts
+   * without input go to the host's resident shell (no new SSH session, login shell and sh per
+   * operation: the cost of a no-op converge is mostly these small reads); scripts with input,
+   * or with a timeout to enforce, get a channel of their own.
+   */
   private async script(script: string, input?: Buffer | string): Promise<RawResult> {
     const timeoutMs = this.options.commandTimeoutMs;
+    if (input === undefined && timeoutMs === undefined) return this.resident.run(script);
     return this.run(this.wrap(`exec /bin/sh -c ${shellQuote(script)}`, timeoutMs), input, timeoutMs);
   }
 

@@ -39,15 +39,23 @@ interface RemoteFileProperties extends ManagedFileProperties {
 async function download(properties: RemoteFileProperties): Promise<Buffer> {
   const url = new URL(properties.source);
   if (url.protocol === "file:") return readFile(fileURLToPath(url));
+  const failed = (error: unknown) => {
+    const cause = (error as { cause?: { message?: string } }).cause?.message;
+    return new SousError("download-failed", `downloading ${properties.source} failed: ${cause ?? (error as Error).message}`);
+  };
   let response: Response;
   try {
     response = await fetch(url, { headers: properties.headers, signal: AbortSignal.timeout(properties.timeout * 1000), redirect: "follow" });
   } catch (error) {
-    const cause = (error as { cause?: { message?: string } }).cause?.message;
-    throw new SousError("download-failed", `downloading ${properties.source} failed: ${cause ?? (error as Error).message}`);
+    throw failed(error);
   }
   if (!response.ok) throw new SousError("download-failed", `downloading ${properties.source} failed: HTTP ${response.status} ${response.statusText}`);
-  return Buffer.from(await response.arrayBuffer());
+  // The body can fail too (connection cut, timeout while reading): say which download.
+  try {
+    return Buffer.from(await response.arrayBuffer());
+  } catch (error) {
+    throw failed(error);
+  }
 }
 
 /** The `remote_file` resource type. */

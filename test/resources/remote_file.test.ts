@@ -1,5 +1,5 @@
 /** `remote_file` against a real HTTP server on 127.0.0.1 (port chosen at run time). */
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -79,4 +79,28 @@ test("remote_file sends its headers and never shows them", async () => {
   assert.equal(readFileSync(path, "utf8"), "data\n");
   assert.equal(server.headers.get("/private")?.authorization, token);
   assert.ok(!JSON.stringify(first.events).includes("tok-991-secret"));
+});
+
+test("a download cut off midway fails naming the URL, and the old file stays as it was", async () => {
+  const { createServer } = await import("node:http");
+  const server = createServer((_request, response) => {
+    response.writeHead(200, { "content-length": "100000" });
+    response.write("partial");
+    setTimeout(() => response.destroy(), 50);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const url = `http://127.0.0.1:${(server.address() as import("node:net").AddressInfo).port}/big.tar`;
+  const dir = scratch();
+  const path = join(dir, "big.tar");
+  writeFileSync(path, "old\n");
+  const { result, events } = await convergeWith(({ remoteFile }) => void remoteFile(path, { source: url }));
+  assert.equal(result.status, "failed");
+  const message = eventsOf(events, "resource:failed")[0]!.error.message;
+  assert.ok(message.includes(url), message);
+  assert.equal(readFileSync(path, "utf8"), "old\n");
+  assert.deepEqual(readdirSync(dir), ["big.tar"]);
 });

@@ -7,7 +7,7 @@
 import { SousError } from "../core/errors.js";
 import { prop } from "../core/properties.js";
 import type { Change, Plan, ResourceType } from "../core/resource.js";
-import { run } from "../host/host.js";
+import { type Host, run } from "../host/host.js";
 import { contentDiff } from "./metadata.js";
 
 /** Actions of `mount`. */
@@ -54,6 +54,8 @@ interface MountCurrent {
   fstab: Buffer | undefined;
   wantFstab: Buffer | undefined;
   mountPointExists: boolean;
+  /** Whether what is mounted is the declared device (resolved: tags, links, bind sources). */
+  sameDevice: boolean;
 }
 
 /** Decodes the octal escapes (`\040` for a space) of mount tables and fstab. */
@@ -75,6 +77,35 @@ export function parseMountTable(text: string): MountEntry[] {
     .map((line) => line.split(/\s+/))
     .filter((fields) => fields.length >= 3)
     .map(([device, mountPoint, fstype, options]) => ({ device: unescapeMountField(device!), mountPoint: unescapeMountField(mountPoint!), fstype: fstype!, options: options ?? "defaults" }));
+}
+
+const TAG = /^(UUID|LABEL|PARTUUID|PARTLABEL)=/;
+
+/** The path a device name stands for on the host: a tag looked up with findfs, a path with its links followed. */
+async function canonicalDevice(host: Host, device: string): Promise<string> {
+  if (TAG.test(device)) {
+    const found = await host.exec(["findfs", device]);
+    return found.exitCode === 0 ? found.stdout.trim() : device;
+  }
+  if (!device.startsWith("/")) return device;
+  const resolved = await host.exec(["readlink", "-f", "--", device]);
+  return resolved.exitCode === 0 && resolved.stdout.trim() ? resolved.stdout.trim() : device;
+}
+
+/**
+ * Whether the file system mounted at the mount point is the declared one. The mount table
+ * names a bind mount by its file system's device, not by the directory bound, and a device
+ * by its kernel name, not by UUID=, LABEL= or a /dev/disk/by-* link: compare what they stand for.
+ */
+async function isDeclaredDevice(host: Host, properties: Readonly<MountProperties>, mounted: MountEntry): Promise<boolean> {
+  const device = properties.device;
+  if (device === undefined || mounted.device === device) return true;
+  if (properties.options.includes("bind") || properties.options.includes("rbind")) {
+    const [source, point] = await Promise.all([host.tryStat(device), host.tryStat(properties.mountPoint)]);
+    return source !== undefined && point !== undefined && source.dev === point.dev && source.ino === point.ino;
+  }
+  const [wanted, actual] = await Promise.all([canonicalDevice(host, device), canonicalDevice(host, mounted.device)]);
+  return wanted === actual;
 }
 
 /** The fstab line a resource stands for. */
@@ -136,7 +167,8 @@ export const mountType: ResourceType<MountProperties, MountCurrent> = {
       const mounted = parseMountTable(mounts.stdout).filter((entry) => entry.mountPoint === properties.mountPoint).at(-1);
       const text = fstab?.toString("utf8") ?? "";
       const wantFstab = action === "enable" ? fstabWith(text, properties.mountPoint, fstabLine(properties)) : action === "disable" ? fstabWith(text, properties.mountPoint, undefined) : undefined;
-      return { mounted, fstab, wantFstab: wantFstab === undefined ? undefined : Buffer.from(wantFstab), mountPointExists: stat?.type === "directory" };
+      const sameDevice = mounted !== undefined && action === "mount" && (await isDeclaredDevice(host, properties, mounted));
+      return { mounted, fstab, wantFstab: wantFstab === undefined ? undefined : Buffer.from(wantFstab), mountPointExists: stat?.type === "directory", sameDevice };
     },
     plan(current, properties, action): Plan {
       const change = (row: Change): Plan => ({ changes: [row] });
@@ -144,9 +176,9 @@ export const mountType: ResourceType<MountProperties, MountCurrent> = {
         case "mount": {
           const wanted = `${properties.device} (${properties.fstype})`;
           if (!current.mounted) return change({ property: "mounted", from: undefined, to: wanted });
-          const sameDevice = current.mounted.device === properties.device;
-          const sameType = properties.fstype === "auto" || current.mounted.fstype === properties.fstype;
-          return sameDevice && sameType ? { changes: [] } : change({ property: "mounted", from: describe(current.mounted), to: wanted });
+          const bind = properties.options.includes("bind") || properties.options.includes("rbind");
+          const sameType = properties.fstype === "auto" || bind || current.mounted.fstype === properties.fstype;
+          return current.sameDevice && sameType ? { changes: [] } : change({ property: "mounted", from: describe(current.mounted), to: wanted });
         }
         case "umount":
           return current.mounted ? change({ property: "mounted", from: describe(current.mounted), to: undefined }) : { changes: [] };

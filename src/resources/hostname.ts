@@ -4,6 +4,7 @@
  * resolves (`hostname -f`) without DNS. Set live through hostnamectl when systemd runs, else
  * with `hostname`.
  */
+import { isIP } from "node:net";
 import { prop } from "../core/properties.js";
 import type { Change, ResourceType } from "../core/resource.js";
 import { run } from "../host/host.js";
@@ -81,7 +82,7 @@ export const hostnameType: ResourceType<HostnameProperties, HostnameCurrent> = {
   identity: "hostname",
   properties: {
     hostname: prop.matching("a host name such as web-1 or web-1.example.org", isHostname, { role: "identity" }),
-    ipaddress: prop.matching("an IPv4 or IPv6 address", (v) => /^[0-9.]+$|^[0-9A-Fa-f:]+$/.test(v) && v.length > 1, { default: "127.0.1.1" }),
+    ipaddress: prop.matching("an IPv4 or IPv6 address", (v) => isIP(v) !== 0, { default: "127.0.1.1" }),
     aliases: prop.stringArray({ default: () => [] }),
     manageHosts: prop.boolean({ role: "control", default: true }),
   },

@@ -70,3 +70,8 @@ test("without systemd the live name is set with `hostname`", async () => {
   assert.notEqual(machine.run(["uname", "-n"]).trim(), "plain-box", "the box has a hostname of its own");
   assert.deepEqual((await convergeWith(declare, { host: box.host, backupDir })).updated, []);
 });
+
+test("a bad address or alias is refused before anything runs", async () => {
+  await assert.rejects(convergeWith(({ hostname }) => hostname("web-2", { ipaddress: "1.2" }), { host: machine.host, backupDir }), /ipaddress: expected an IPv4 or IPv6 address/);
+  await assert.rejects(convergeWith(({ hostname }) => hostname("web-2", { aliases: ["bad alias"] }), { host: machine.host, backupDir }), /aliases: expected host names/);
+});

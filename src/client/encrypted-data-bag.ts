@@ -34,14 +34,15 @@ export function loadSecretFile(path: string): Buffer {
   return keyFromSecret(content);
 }
 
-function isSealed(value: unknown): value is SealedValue {
+/** True when a value is one sealed by `encryptItem`. */
+export function isSealedValue(value: unknown): value is SealedValue {
   return typeof value === "object" && value !== null && (value as SealedValue).version === ENCRYPTION_VERSION && typeof (value as SealedValue).encrypted_data === "string";
 }
 
 /** True when every value but `id` is sealed. */
 export function isEncryptedItem(item: Record<string, unknown>): boolean {
   const entries = Object.entries(item).filter(([key]) => key !== "id");
-  return entries.length > 0 && entries.every(([, value]) => isSealed(value));
+  return entries.length > 0 && entries.every(([, value]) => isSealedValue(value));
 }
 
 /** Seals every value but `id`; the field name is authenticated too, so values cannot be swapped between fields. */
@@ -66,7 +67,7 @@ export function encryptItem(item: Record<string, unknown>, key: Buffer): Record<
 export function decryptItem(item: Record<string, unknown>, key: Buffer): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [field, value] of Object.entries(item)) {
-    if (!isSealed(value)) {
+    if (!isSealedValue(value)) {
       out[field] = value;
       continue;
     }

@@ -1,5 +1,6 @@
 // What each kind of object looks like on the wire, how a request body becomes one (validated,
 // with defaults), and what search indexes of it.
+import { isSealedValue } from "../client/encrypted-data-bag.js";
 import { badRequest } from "./errors.js";
 import type { SearchRow } from "./search/flatten.js";
 import { flattenForSearch, nodeSearchView } from "./search/flatten.js";
@@ -143,8 +144,11 @@ export function searchEntry(kind: "node" | "role" | "environment" | "client" | "
       const { public_key: _key, ...visible } = data;
       return { idx: "client", rows: flattenForSearch(visible) };
     }
-    case "item":
-      return { idx: `bag:${bag}`, rows: flattenForSearch(data) };
+    case "item": {
+      // Ciphertext is noise to search: a sealed field is indexed as present, with no value.
+      const visible = Object.fromEntries(Object.entries(data).map(([key, value]) => [key, isSealedValue(value) ? null : value]));
+      return { idx: `bag:${bag}`, rows: flattenForSearch(visible) };
+    }
     default:
       return { idx: kind, rows: flattenForSearch(data) };
   }

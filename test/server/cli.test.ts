@@ -95,6 +95,9 @@ describe("sous CLI against a server", () => {
     const sealed = await sous("data-bag", "show", "secrets", "db", "--format", "json");
     assert.doesNotMatch(sealed.stdout, /hunter2/);
     assert.match(sealed.stderr, /encrypted; pass --secret-file/);
+    const found = await sous("search", "secrets", "password:*", "--format", "json", "-i");
+    assert.deepEqual(JSON.parse(found.stdout), ["db"]);
+    assert.equal(JSON.parse((await sous("search", "secrets", "encrypted_data:*", "--format", "json", "-i")).stdout).length, 0);
     const opened = await sous("data-bag", "show", "secrets", "db", "--secret-file", secret, "--format", "json");
     assert.deepEqual(JSON.parse(opened.stdout), { id: "db", password: "hunter2" });
     writeFileSync(join(work, "wrong"), "a different secret of enough length\n");

@@ -1,8 +1,9 @@
 /** `sous cookbook check`: runs the TypeScript type checker over a repository's code. */
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
+import { UsageError } from "./converge.js";
 
 const here = fileURLToPath(import.meta.url);
 const sousTypes = resolve(dirname(here), "..", here.endsWith(".ts") ? "index.ts" : "index.d.ts");
@@ -47,6 +48,7 @@ export interface TypeProblem {
 
 /** Type-checks every TypeScript file of the repository; returns the problems found. */
 export async function checkRepository(root: string): Promise<{ files: number; problems: TypeProblem[] }> {
+  if (!existsSync(root)) throw new UsageError(`repository ${root} does not exist`);
   const ts = (await import("typescript")).default;
   const files = [...collect(join(root, "cookbooks"), []), ...collect(join(root, "roles"), []), ...collect(join(root, "environments"), [])];
   const config = join(root, "sous.config.ts");

@@ -63,6 +63,7 @@ This file is managed by Sous: changes made by hand are overwritten.
 /** Creates cookbooks/NAME in a repository; returns the files created. */
 export function createCookbook(root: string, name: string): string[] {
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new UsageError(`cookbook name ${JSON.stringify(name)} may hold only letters, digits, _ . and -`);
+  if (!existsSync(root)) throw new UsageError(`repository ${root} does not exist (create one with \`sous init ${root}\`)`);
   const dir = join(root, "cookbooks", name);
   if (existsSync(dir)) throw new UsageError(`${dir} already exists`);
   const created: string[] = [];

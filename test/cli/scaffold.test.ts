@@ -81,3 +81,13 @@ test("sous cookbook check accepts recipes that use Node's own APIs (process, nod
   const result = await sous("cookbook", "check", "--repo", root);
   assert.equal(result.code, 0, result.stderr);
 });
+
+test("cookbook create and check refuse a repository that does not exist (exit 2), creating nothing", async () => {
+  const missing = join(scratch("sous-none-"), "no-such-repo");
+  const create = await sous("cookbook", "create", "web", "--repo", missing);
+  assert.equal(create.code, 2);
+  assert.match(create.stderr, /does not exist/);
+  assert.ok(!existsSync(missing));
+  const check = await sous("cookbook", "check", "--repo", missing);
+  assert.equal(check.code, 2);
+});

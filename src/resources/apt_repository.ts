@@ -10,6 +10,7 @@ import { prop } from "../core/properties.js";
 import type { Change, Plan, ResourceType } from "../core/resource.js";
 import { run } from "../host/host.js";
 import { APT_ENV, aptGet } from "./apt.js";
+import { stringOrList } from "./list-property.js";
 import { contentDiff, loadDiffLibrary, sha256 } from "./metadata.js";
 
 /** Where source files go. */
@@ -43,7 +44,7 @@ export interface AptRepositoryInput {
 
 interface AptRepositoryProperties {
   name: string;
-  uri?: string | string[];
+  uri?: string[];
   suites: string[];
   components: string[];
   types: string[];
@@ -72,8 +73,7 @@ interface AptRepositoryCurrent {
 const ARMORED = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
 
 function uris(properties: Readonly<AptRepositoryProperties>): string[] {
-  const uri = properties.uri ?? [];
-  return typeof uri === "string" ? [uri] : uri;
+  return properties.uri ?? [];
 }
 
 function keyBytes(properties: Readonly<AptRepositoryProperties>): Buffer | undefined {
@@ -142,14 +142,7 @@ export const aptRepositoryType: ResourceType<AptRepositoryProperties, AptReposit
   identity: "name",
   properties: {
     name: prop.matching("a file name (letters, digits, _ . -)", (v) => /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(v), { role: "identity" }),
-    uri: {
-      ...prop.stringArray({ nonEmpty: true }),
-      expected: "a URI or a non-empty array of URIs",
-      normalize(value: unknown) {
-        const list = typeof value === "string" ? [value] : value;
-        return prop.stringArray({ nonEmpty: true }).normalize(list);
-      },
-    },
+    uri: stringOrList("a URI or a non-empty array of URIs", (v) => v !== ""),
     suites: prop.stringArray({ nonEmpty: true, default: () => ["./"] }),
     components: prop.stringArray({ default: () => [] }),
     types: prop.stringArray({ nonEmpty: true, default: () => ["deb"] }),

@@ -4,9 +4,10 @@
  * compared with dpkg's rules. (dnf systems are not supported yet: read fails saying so.)
  */
 import { SousError } from "../core/errors.js";
-import { describeValue, prop, PropertyCheckError, type PropertySpec } from "../core/properties.js";
+import { prop } from "../core/properties.js";
 import type { Change, ResourceType } from "../core/resource.js";
 import { run } from "../host/host.js";
+import { stringOrList } from "./list-property.js";
 import { APT_ENV, aptGet, type AptPolicy, compareDebianVersions, type DpkgState, PACKAGE_NAME, readAptPolicy, readDpkgStates } from "./apt.js";
 
 /** Actions of `package`. */
@@ -44,22 +45,6 @@ interface PackageState extends DpkgState {
 
 interface PackageCurrent {
   packages: PackageState[];
-}
-
-function stringOrList(expected: string, accept: (value: string) => boolean, role: "state" | "identity" = "state"): PropertySpec {
-  const fail = (value: unknown): never => {
-    throw new PropertyCheckError(`expected ${expected}, got ${describeValue(value)}`);
-  };
-  return {
-    role,
-    sensitive: false,
-    required: false,
-    expected,
-    normalize(value) {
-      const list = typeof value === "string" ? [value] : Array.isArray(value) && value.length > 0 ? value : fail(value);
-      return list.every((item) => typeof item === "string" && accept(item)) ? [...list] : fail(value);
-    },
-  };
 }
 
 /** The package names a resource manages. */

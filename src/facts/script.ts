@@ -15,7 +15,7 @@ const PARTS = [
   `m() { printf '\\n${SECTION_MARKER}%s\\n' "$1"; }`,
   // Files are read with the shell's own read: a process per file is most of a script's cost.
   `r() { while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done < "$1"; } 2>/dev/null`,
-  // A stale network mount can hang df forever; timeout(1) is in coreutils and busybox.
+  // A stale network mount can hang df, and a dead resolver hostname -f; timeout(1) is in coreutils and busybox.
   `if command -v timeout >/dev/null 2>&1; then t() { timeout 10 "$@"; }; else t() { "$@"; }; fi`,
 
   `m os-release; r /etc/os-release || r /usr/lib/os-release`,
@@ -24,7 +24,7 @@ const PARTS = [
   `m lsb-release; r /etc/lsb-release; [ -x /usr/bin/lsb_release ] && echo SOUS_LSB_RELEASE_COMMAND=1`,
   // -s -r -m -p -o print words without spaces; -v (build date) has spaces, so it has its own line.
   `m uname; set -- $(uname -s -r -m -p -o 2>/dev/null || uname -s -r -m); echo "name=$1"; echo "release=$2"; echo "machine=$3"; echo "processor=$4"; echo "os=$5"; echo "version=$(uname -v)"`,
-  `m hostname; n=; read -r n 2>/dev/null < /proc/sys/kernel/hostname || n=$(hostname 2>/dev/null); echo "machinename=$n"; echo "short=\${n%%.*}"; echo "fqdn=$(hostname -f 2>/dev/null)"`,
+  `m hostname; n=; read -r n 2>/dev/null < /proc/sys/kernel/hostname || n=$(hostname 2>/dev/null); echo "machinename=$n"; echo "short=\${n%%.*}"; echo "fqdn=$(t hostname -f 2>/dev/null)"`,
   `m ids; echo "user=$(id -un 2>/dev/null)"; echo "root_group=$(id -gn root 2>/dev/null)"`,
   `m machine-id; r /etc/machine-id`,
   `m init; r /proc/1/comm`,

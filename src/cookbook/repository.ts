@@ -1,6 +1,6 @@
 /** A repository of infrastructure code: cookbooks, roles, environments, on disk. */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import semver from "semver";
 import { type Problem, SousError, ValidationError } from "../core/errors.js";
 import type { CookbookInfo } from "./resolve.js";
@@ -102,12 +102,24 @@ export function openRepository(root: string): Repository {
     if (cookbook) cookbooks.push(cookbook);
   }
   const modules = join(root, "node_modules");
+  const libraries = new Set<string>();
   for (const entry of listDir(modules)) {
     const dirs = entry.startsWith("@") ? listDir(join(modules, entry)).map((e) => join(modules, entry, e)) : [join(modules, entry)];
     for (const dir of dirs) {
-      if (!isCookbookDir(dir)) continue;
+      if (!isCookbookDir(dir)) {
+        if (existsSync(join(dir, "package.json"))) libraries.add(relative(modules, dir));
+        continue;
+      }
       const cookbook = readCookbook(dir, "node_modules", problems);
       if (cookbook) cookbooks.push(cookbook);
+    }
+  }
+  // A cookbook is an npm package, so its dependencies may also name npm libraries its
+  // recipes import: installed packages without recipes/ are libraries, not cookbooks.
+  const cookbookNames = new Set(cookbooks.map((c) => c.name));
+  for (const cookbook of cookbooks) {
+    for (const dependency of Object.keys(cookbook.dependencies)) {
+      if (libraries.has(dependency) && !cookbookNames.has(dependency)) delete cookbook.dependencies[dependency];
     }
   }
   const seen = new Map<string, CookbookOnDisk>();

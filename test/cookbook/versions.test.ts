@@ -86,3 +86,21 @@ test("a run list item may name its cookbook's version, as in Chef: recipe[web@1.
   await assert.rejects(loadRun({ root, runList: "recipe[web@1.4.0],recipe[web@2.0.0]", facts: testFacts }), /two versions of cookbook web: recipe\[web::default@1\.4\.0\] and recipe\[web::default@2\.0\.0\]/);
   await assert.rejects(loadRun({ root, runList: "recipe[web@latest]", facts: testFacts }), /run list item "recipe\[web@latest\]" is not/);
 });
+
+test("npm libraries in a cookbook's dependencies (installed, without recipes/) are not cookbooks; recipes can import them", async () => {
+  const root = writeRepo({
+    ...cookbook("web", {
+      dependencies: { "tiny-lib": "^1.0.0", "@acme/helpers": "^2.0.0", base: "^1.0.0" },
+      recipes: { default: versionMarker("web", 'includeRecipe("base");').replace('import { recipe } from "sous";', 'import { recipe } from "sous";\nimport { shout } from "tiny-lib";\nvoid shout;') },
+    }),
+    ...cookbook("base"),
+    "node_modules/tiny-lib/package.json": JSON.stringify({ name: "tiny-lib", version: "1.0.0", type: "module", main: "index.js" }),
+    "node_modules/tiny-lib/index.js": "export const shout = (s) => s.toUpperCase();\n",
+    "node_modules/@acme/helpers/package.json": JSON.stringify({ name: "@acme/helpers", version: "2.0.0" }),
+  });
+  const loaded = await loadRun({ root, runList: "recipe[web]", facts: testFacts });
+  assert.deepEqual([...loaded.cookbooks.keys()].sort(), ["base", "web"]);
+  // A dependency that is neither installed nor a cookbook is still reported.
+  const missing = writeRepo({ ...cookbook("web", { dependencies: { "not-installed": "^1.0.0" } }) });
+  await assert.rejects(loadRun({ root: missing, runList: "recipe[web]", facts: testFacts }), /cookbook not-installed is needed by web@1\.0\.0/);
+});

@@ -13,7 +13,7 @@ export type GroupAction = "create" | "remove" | "nothing";
 /** What a recipe writes for `group`. */
 export interface GroupInput {
   gid?: number;
-  /** Member users: exactly these, or with `append`, at least these. */
+  /** Member users: exactly these, or with `append`, at least these (see `user`'s `groups`: declare a membership in one place). */
   members?: string[];
   /** Add the members to those already there instead of replacing them (default false). */
   append?: boolean;

@@ -26,7 +26,10 @@ export interface UserInput {
   shell?: string;
   /** The GECOS field (full name). */
   comment?: string;
-  /** Supplementary groups: exactly these, or with `appendGroups`, at least these. */
+  /**
+   * Supplementary groups: exactly these, or with `appendGroups`, at least these. Declare a
+   * membership either here or in a group's `members`, not both ways with exact lists, or runs fight.
+   */
   groups?: string[];
   appendGroups?: boolean;
   /** A system account (uid below UID_MIN, no aging); only used on create. */
@@ -68,6 +71,8 @@ interface UserCurrent {
   groups: string[];
   /** The declared primary group resolved to a gid (undefined: not declared, or no such group yet). */
   wantGid: number | undefined;
+  /** On create without a declared gid: whether a group named after the user exists already. */
+  ownGroupExists: boolean;
   keys: KeysState | undefined;
 }
 
@@ -144,7 +149,8 @@ export const userType: ResourceType<UserProperties, UserCurrent> = {
         keys = await readKeys(host, properties.home ?? entry?.home ?? `/home/${properties.name}`);
         if (!keys.content?.equals(keysContent(properties.sshAuthorizedKeys))) await loadDiffLibrary();
       }
-      return { entry, password, groups: groups.filter((g) => g.members.includes(properties.name)).map((g) => g.name), wantGid, keys };
+      const ownGroupExists = !entry && properties.gid === undefined && (await host.lookupGroup(properties.name)) !== undefined;
+      return { entry, password, groups: groups.filter((g) => g.members.includes(properties.name)).map((g) => g.name), wantGid, ownGroupExists, keys };
     },
     plan(current, properties, action): Plan {
       const { entry } = current;
@@ -208,6 +214,9 @@ export const userType: ResourceType<UserProperties, UserCurrent> = {
       }
       if (!current.entry) {
         const home = properties.manageHome ? ["--create-home"] : ["--no-create-home"];
+        // useradd refuses to make the user's own group when one of that name exists (a group resource
+        // declared first, say): that group is the one meant.
+        if (current.ownGroupExists) options.push("--gid", name);
         await run(host, ["useradd", ...options, ...home, ...(properties.system ? ["--system"] : []), "--", name]);
       } else if (options.length > 0) {
         await run(host, ["usermod", ...options, ...(changed.has("home") && properties.manageHome ? ["--move-home"] : []), "--", name]);

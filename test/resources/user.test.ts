@@ -113,6 +113,17 @@ test("a managed home moves with the account; remove deletes account and home", a
   assert.deepEqual((await convergeWith(remove, { host })).updated, []);
 });
 
+test("a group named after the user, declared first, becomes its primary group", async () => {
+  const declare = ({ group, user }: Resources) => {
+    group("sous-carol", { gid: 5500 });
+    user("sous-carol", { uid: 5501 });
+  };
+  const first = await convergeWith(declare, { host });
+  assert.equal(first.result.status, "converged", JSON.stringify(first.events.filter((e) => e.type === "resource:failed")));
+  assert.equal(passwdLine("sous-carol"), "sous-carol:x:5501:5500::/home/sous-carol:/bin/sh");
+  assert.deepEqual((await convergeWith(declare, { host })).updated, []);
+});
+
 test("mistakes are reported clearly: modify of a missing user, a clear-text password, a missing group", async () => {
   const missing = await convergeWith(({ user }) => void user("sous-ghost", { action: "modify", shell: "/bin/sh" }), { host });
   assert.match(JSON.stringify(missing.events), /user sous-ghost does not exist \(modify changes existing users only/);

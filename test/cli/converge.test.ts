@@ -118,3 +118,15 @@ test("--why shows the property changes behind an update; --log-level warn hides 
   const info = await run("-r", "recipe[app]");
   assert.match(info.stdout, /✓ file\[.*a\.conf\] up to date/);
 });
+
+test("--diff shows the unified diff of a content change in a real run; without it, only the update line", async () => {
+  const { out, run } = setup();
+  assert.equal((await run("-r", "recipe[app]")).code, 0);
+  writeFileSync(join(out, "b.conf"), "changed by hand\n");
+  const withDiff = await run("-r", "recipe[app]", "--diff");
+  assert.match(withDiff.stdout, new RegExp(`--- ${out}/b\\.conf\\n\\s+\\+\\+\\+ ${out}/b\\.conf\\n\\s+@@ -1(,1)? \\+1(,1)? @@\\n\\s+-changed by hand\\n\\s+\\+b\\n`));
+  writeFileSync(join(out, "b.conf"), "changed by hand\n");
+  const without = await run("-r", "recipe[app]");
+  assert.match(without.stdout, /↻ file\[.*b\.conf\] updated/);
+  assert.doesNotMatch(without.stdout, /changed by hand/);
+});

@@ -93,6 +93,7 @@ function removeStaleRoots(): void {
  * scope (call it at a test file's top level, or in `before`).
  */
 export function createDisposableRoot(): DisposableRoot {
+  if (process.getuid?.() !== 0) throw new Error("disposable roots mount file systems: run these tests as root (CI does)");
   removeStaleRoots();
   const base = mkdtempSync(join(tmpdir(), PREFIX));
   after(() => destroy(base));

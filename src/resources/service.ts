@@ -21,12 +21,15 @@ export interface ServiceInput {
   serviceName?: string;
   /** "auto" (default): systemd when it is the running init, else SysV init scripts. */
   provider?: ServiceProvider;
+  /** SysV init only: how to tell whether the service runs (exit 0: running), for init scripts without a usable `status`. */
+  statusCommand?: string | string[];
 }
 
 interface ServiceProperties {
   name: string;
   serviceName?: string;
   provider: ServiceProvider;
+  statusCommand?: string | string[];
 }
 
 interface ServiceCurrent extends ServiceState {
@@ -43,7 +46,7 @@ function initScript(service: string): string {
   return `/etc/init.d/${service}`;
 }
 
-async function readSysv(host: Host, service: string): Promise<ServiceState> {
+async function readSysv(host: Host, service: string, statusCommand: string | readonly string[] | undefined): Promise<ServiceState> {
   const script = await host.tryStat(initScript(service));
   if (!script) return { enablement: "missing", enabledWord: "not-found", running: false, activeWord: "inactive", canReload: false };
   // Enabled means a start link in a multi-user runlevel (Debian's and Red Hat's layouts alike).
@@ -56,7 +59,7 @@ async function readSysv(host: Host, service: string): Promise<ServiceState> {
     }
   }
   // LSB: `status` exits 0 when the service runs, 3 when it does not.
-  const status = await host.exec([initScript(service), "status"]);
+  const status = await host.exec(statusCommand === undefined ? [initScript(service), "status"] : typeof statusCommand === "string" ? { shell: statusCommand } : statusCommand);
   const running = status.exitCode === 0;
   return { enablement: enabled ? "enabled" : "disabled", enabledWord: enabled ? "enabled" : "disabled", running, activeWord: running ? "active" : "inactive", canReload: true };
 }
@@ -87,6 +90,7 @@ export const serviceType: ResourceType<ServiceProperties, ServiceCurrent> = {
     name: prop.string({ role: "identity", nonEmpty: true }),
     serviceName: prop.string({ role: "control", nonEmpty: true }),
     provider: prop.oneOf(["auto", "systemd", "sysvinit"], { role: "control", default: "auto" }),
+    statusCommand: prop.command({ role: "control" }),
   },
   validate(properties) {
     const service = properties.serviceName ?? properties.name;
@@ -96,7 +100,7 @@ export const serviceType: ResourceType<ServiceProperties, ServiceCurrent> = {
     async read({ host }, properties) {
       const service = properties.serviceName ?? properties.name;
       const init = properties.provider === "auto" ? ((await systemdRuns(host)) ? "systemd" : "sysvinit") : properties.provider;
-      const state = init === "systemd" ? await readSystemdUnit(host, service) : await readSysv(host, service);
+      const state = init === "systemd" ? await readSystemdUnit(host, service) : await readSysv(host, service, properties.statusCommand);
       return { ...state, init, service };
     },
     plan(current, _properties, action) {

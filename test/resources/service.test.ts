@@ -185,6 +185,21 @@ esac
   assert.equal(started.updated.length, 1);
   assert.equal((await box.host.exec(["/etc/init.d/sous-sysv", "status"])).exitCode, 0);
   assert.deepEqual((await convergeWith(start, { host: box.host, backupDir })).updated, []);
+
+  // An init script without a usable status: statusCommand tells whether it runs.
+  const legacy = `#!/bin/sh
+case "$1" in
+  start) setsid sh -c 'while :; do sleep 1; done' </dev/null >/dev/null 2>&1 & echo $! > /run/sous-legacy.pid ;;
+  stop) kill "$(cat /run/sous-legacy.pid)"; rm -f /run/sous-legacy.pid ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac
+`;
+  machine.run(["sh", "-c", "cat > /etc/init.d/sous-legacy && chmod 0755 /etc/init.d/sous-legacy"], legacy);
+  const startLegacy = ({ service }: Resources) => {
+    service("sous-legacy", { action: "start", statusCommand: 'kill -0 "$(cat /run/sous-legacy.pid 2>/dev/null)" 2>/dev/null' });
+  };
+  assert.equal((await convergeWith(startLegacy, { host: box.host, backupDir })).updated.length, 1);
+  assert.deepEqual((await convergeWith(startLegacy, { host: box.host, backupDir })).updated, [], "statusCommand saw it running");
 });
 
 test("enablement words classify as systemd documents them, and plans follow", () => {

@@ -1,6 +1,7 @@
 // What each kind of object looks like on the wire, how a request body becomes one (validated,
 // with defaults), and what search indexes of it.
 import { isSealedValue } from "../client/encrypted-data-bag.js";
+import { constraintToRange } from "./cookbooks.js";
 import { badRequest } from "./errors.js";
 import type { SearchRow } from "./search/flatten.js";
 import { flattenForSearch, nodeSearchView } from "./search/flatten.js";
@@ -117,6 +118,7 @@ export function normalizeEnvironment(input: unknown, urlName?: string): JsonObje
   for (const [cookbook, constraint] of Object.entries(versions)) {
     checkName("cookbook", cookbook);
     if (typeof constraint !== "string") throw badRequest("invalid_field", `environment.cookbook_versions.${cookbook} must be a version constraint string such as "~> 1.2"`);
+    constraintToRange(constraint);
   }
   return {
     name: nameFrom(body, urlName, "environment"),

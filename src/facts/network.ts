@@ -292,9 +292,11 @@ function attachLocalIpv4(links: RawLink[], routes: readonly RawRoute[], fibTrie:
       const [network = "", prefix = "32"] = route.destination.split("/");
       if (networkContains(network, Number(prefix), address) && (!best || Number(prefix) > best.prefixlen)) best = { dev: route.dev, prefixlen: Number(prefix) };
     }
-    const isLoopback = address.startsWith("127.");
-    const owner = best ? links.find((link) => link.name === best.dev) : isLoopback ? loopback : undefined;
-    if (owner) owner.addresses.unshift({ family: "inet", local: address, prefixlen: best?.prefixlen ?? 8, scope: isLoopback ? "host" : "global", tags: [] });
+    // Loopback routes live in the local table, which /proc/net/route does not show; 127.0.0.1 is
+    // the loopback's own. Another local address without a main-table route (say 127.0.1.254 on a
+    // bridge) cannot be placed on an interface, so it is left out rather than guessed.
+    const owner = best ? links.find((link) => link.name === best.dev) : address === "127.0.0.1" ? loopback : undefined;
+    if (owner) owner.addresses.unshift({ family: "inet", local: address, prefixlen: best?.prefixlen ?? 8, scope: address.startsWith("127.") ? "host" : "global", tags: [] });
   }
 }
 

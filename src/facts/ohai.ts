@@ -66,6 +66,8 @@ function keySpecs(sous: Facts): KeySpec[] {
   return specs;
 }
 
+const STP_STATES = new Set(["disabled", "listening", "learning", "forwarding", "blocking"]);
+
 /** Address family, prefix and scope of each interface both sides list (tags move during DAD). */
 function interfaceRows(sous: Facts, ohai: Record<string, unknown>): FactComparison[] {
   const rows: FactComparison[] = [];
@@ -78,7 +80,13 @@ function interfaceRows(sous: Facts, ohai: Record<string, unknown>): FactComparis
       Object.fromEntries(Object.entries(addresses).map(([address, a]) => [address, [a.family, a.prefixlen, a.scope].filter((v) => v !== undefined).join(" ")]).sort(([a], [b]) => String(a).localeCompare(String(b))));
     const mine = { mtu: iface.mtu, state: iface.state, addresses: summarize(iface.addresses) };
     const theirs = { mtu: other.mtu, state: other.state, addresses: summarize(other.addresses) };
-    rows.push({ key: `network.interfaces.${name}`, sous: mine, ohai: theirs, status: equal(mine, theirs) ? "same" : "different" });
+    const row: FactComparison = { key: `network.interfaces.${name}`, sous: mine, ohai: theirs, status: equal(mine, theirs) ? "same" : "different" };
+    // ohai takes the last "state WORD" of `ip -d -s link`; on a bridge port that is the port's
+    // spanning-tree state (forwarding, blocking...), not the link's.
+    if (row.status === "different" && STP_STATES.has(String(other.state)) && equal({ ...mine, state: undefined }, { ...theirs, state: undefined })) {
+      Object.assign(row, { status: "explained", note: "ohai reports a bridge port's spanning-tree state as the link state" });
+    }
+    rows.push(row);
   }
   return rows;
 }

@@ -7,6 +7,13 @@ import { type Accounts, AccountLookups, type Command, displayCommand, type ExecO
 
 const OUTPUT_CAP = 4 * 1024 * 1024;
 
+let setprivPresent: boolean | undefined;
+
+function hasSetpriv(): boolean {
+  setprivPresent ??= ["/usr/bin/setpriv", "/bin/setpriv"].some((path) => fs.existsSync(path));
+  return setprivPresent;
+}
+
 function toStat(s: import("node:fs").Stats): FileStat {
   return {
     type: s.isFile() ? "file" : s.isDirectory() ? "directory" : s.isSymbolicLink() ? "symlink" : "other",
@@ -43,14 +50,21 @@ export class LocalHost extends AccountLookups implements Host {
     const [file, args] = "shell" in command ? ["/bin/sh", ["-c", command.shell]] : [command[0]!, command.slice(1)];
     const uid = options.user === undefined ? undefined : await this.resolveId("user", options.user);
     const gid = options.group === undefined ? (uid !== undefined ? await this.primaryGroup(uid) : undefined) : await this.resolveId("group", options.group);
+    // As root, switch users through setpriv so the user's supplementary groups apply too
+    // (Node's uid/gid options set only the primary group).
+    const switchWithSetpriv = uid !== undefined && process.getuid?.() === 0 && hasSetpriv();
+    const [program, argv] = switchWithSetpriv ? ["setpriv", [`--reuid=${uid}`, `--regid=${gid ?? uid}`, "--init-groups", "--", file, ...args]] : [file, args];
     const started = performance.now();
     return new Promise<ExecResult>((resolve) => {
-      const child = spawn(file, args, {
+      // A process group of its own, so a timeout kills the command's children too (a shell's
+      // children would otherwise keep the pipes open long after the shell was killed).
+      const child = spawn(program, argv, {
         cwd: options.cwd,
         env: { ...process.env, ...options.env },
-        uid,
-        gid,
+        uid: switchWithSetpriv ? undefined : uid,
+        gid: switchWithSetpriv ? undefined : gid,
         stdio: ["pipe", "pipe", "pipe"],
+        detached: true,
       });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
@@ -69,7 +83,11 @@ export class LocalHost extends AccountLookups implements Host {
       const timer = options.timeoutMs
         ? setTimeout(() => {
             timedOut = true;
-            child.kill("SIGKILL");
+            try {
+              if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+            } catch {
+              child.kill("SIGKILL");
+            }
           }, options.timeoutMs)
         : undefined;
       child.on("error", (error) => {
@@ -110,8 +128,9 @@ export class LocalHost extends AccountLookups implements Host {
     try {
       try {
         fs.writeFileSync(fd, data);
-        if (options.mode !== undefined) fs.fchmodSync(fd, options.mode);
+        // chown first: it clears setuid/setgid bits that the mode may ask for.
         if (options.uid !== undefined || options.gid !== undefined) fs.fchownSync(fd, options.uid ?? -1, options.gid ?? -1);
+        if (options.mode !== undefined) fs.fchmodSync(fd, options.mode);
         fs.fsyncSync(fd);
       } finally {
         fs.closeSync(fd);

@@ -17,16 +17,21 @@ export interface W1Shape {
   commands: number;
   /** The variable every rendered file contains, beside its index. */
   greeting: string;
+  /** Packages that are already installed: converging them must change nothing. */
+  packages: string[];
 }
 
-/** W1 as shared/WORKLOADS.md defines it (packages excepted: Sous has no package resource yet). */
+/** W1 as shared/WORKLOADS.md defines it. */
 export const W1_COUNTS = { files: 300, directories: 50, links: 50, commands: 20 } as const;
+
+/** W1's packages: installed on every Debian machine, so no run may install anything. */
+export const W1_PACKAGES = ["coreutils", "bash", "tar"];
 
 /** The greeting W1 renders into every file. */
 export const W1_GREETING = "hello from W1";
 
-/** How many resources W1 declares, hence how many a first run updates. */
-export function resourceCount(shape: W1Shape): number {
+/** How many resources a first run changes: all but the packages, which are already installed. */
+export function changedOnFirstRun(shape: W1Shape): number {
   return shape.files + shape.directories + shape.links + shape.commands;
 }
 
@@ -48,7 +53,7 @@ export function writeSousRepository(dir: string, shape: W1Shape): string {
 
 /** W1's shape; the benchmark passes the real values with -j. */
 export default attributes({
-  w1: { root: "/tmp/w1", files: 0, directories: 0, links: 0, commands: 0, greeting: "" },
+  w1: { root: "/tmp/w1", files: 0, directories: 0, links: 0, commands: 0, greeting: "", packages: [] as string[] },
 });
 `,
   );
@@ -60,9 +65,11 @@ import type defaults from "../attributes.js";
 
 const pad = (n: number, width: number) => String(n).padStart(width, "0");
 
-export default recipe<typeof defaults>(({ node, resources: { directory, template, link, execute } }) => {
+export default recipe<typeof defaults>(({ node, resources: { package: pkg, directory, template, link, execute } }) => {
   const w1 = node.attributes.w1;
   const dir = (n: number) => \`\${w1.root}/dir-\${pad(n, 2)}\`;
+
+  for (const name of w1.packages) pkg(name);
 
   for (let d = 1; d <= w1.directories; d++) directory(dir(d), { mode: "0755" });
   for (let i = 1; i <= w1.files; i++) {
@@ -95,6 +102,10 @@ export function writeAnsiblePlaybook(dir: string, shape: W1Shape): string {
   vars:
     w1: ${JSON.stringify(shape)}
   tasks:
+    - name: packages
+      ansible.builtin.apt:
+        name: "{{ w1.packages }}"
+        state: present
     - name: directories
       ansible.builtin.file:
         path: "{{ w1.root }}/dir-{{ '%02d' | format(item) }}"
@@ -132,6 +143,8 @@ export function writePuppetManifest(dir: string, shape: W1Shape): { manifest: st
   const manifest = `$w1 = ${puppetHash(shape)}
 $root = $w1['root']
 
+package { $w1['packages']: ensure => installed }
+
 Integer[1, $w1['directories']].each |$d| {
   file { sprintf("\${root}/dir-%02d", $d): ensure => directory, mode => '0755' }
 }
@@ -160,7 +173,8 @@ Integer[1, $w1['commands']].each |$c| {
 }
 
 function puppetHash(shape: W1Shape): string {
-  const entries = Object.entries(shape).map(([key, value]) => `'${key}' => ${typeof value === "number" ? value : `'${String(value).replace(/[\\']/g, "\\$&")}'`}`);
+  const quote = (value: string) => `'${value.replace(/[\\']/g, "\\$&")}'`;
+  const entries = Object.entries(shape).map(([key, value]) => `'${key}' => ${typeof value === "number" ? value : Array.isArray(value) ? `[${value.map(quote).join(", ")}]` : quote(String(value))}`);
   return `{ ${entries.join(", ")} }`;
 }
 

@@ -14,7 +14,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { W1_COUNTS, W1_GREETING, type W1Shape, resourceCount, treeSummary, writeAnsiblePlaybook, writePuppetManifest, writeSousRepository } from "./w1-workload.js";
+import { W1_COUNTS, W1_GREETING, W1_PACKAGES, type W1Shape, changedOnFirstRun, treeSummary, writeAnsiblePlaybook, writePuppetManifest, writeSousRepository } from "./w1-workload.js";
 
 const project = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const GNU_TIME = "/usr/bin/time";
@@ -77,8 +77,8 @@ type ToolParts = Pick<Tool, "command" | "reset" | "changes"> & Partial<Pick<Tool
 /** A tool converging its own target under scratch/KEY, with W1's resource count by default. */
 function defineTool(key: keyof typeof runs, name: string, parts: (dir: string, shape: W1Shape) => ToolParts): Tool {
   const dir = join(scratch, key);
-  const shape: W1Shape = { root: join(dir, "target"), ...W1_COUNTS, greeting: W1_GREETING };
-  return { name, runs: runs[key], unit: "resources", firstRunChanges: resourceCount(shape), target: shape.root, ...parts(dir, shape) };
+  const shape: W1Shape = { root: join(dir, "target"), ...W1_COUNTS, greeting: W1_GREETING, packages: W1_PACKAGES };
+  return { name, runs: runs[key], unit: "resources", firstRunChanges: changedOnFirstRun(shape), target: shape.root, ...parts(dir, shape) };
 }
 
 /**
@@ -142,7 +142,8 @@ const ansibleTool = () =>
     const temp = join(dir, "tmp");
     writeFileSync(join(dir, "ansible.cfg"), "[defaults]\n");
     return {
-      // Ansible's recap counts changed tasks: the 4 looping tasks, whatever their item count.
+      // Ansible's recap counts changed tasks: the 4 looping tasks, whatever their item count
+      // (the packages task is "ok": they are installed).
       unit: "tasks",
       firstRunChanges: 4,
       command: () => ({
@@ -217,6 +218,9 @@ function main(): void {
   ] as [string[], string][]) {
     check(spawnSync(argv[0]!, argv.slice(1), { stdio: "ignore", env: baseEnv() }).status === 0, `${what} is needed: ${argv[0]} did not run`);
   }
+  // The packages are declared "installed": the benchmark must never make a tool install one.
+  const dpkg = spawnSync("dpkg-query", ["-W", "-f=${db:Status-Status}\\n", ...W1_PACKAGES], { encoding: "utf8" });
+  check(dpkg.status === 0 && dpkg.stdout.split("\n").filter((line) => line === "installed").length === W1_PACKAGES.length, `W1's packages must already be installed (${W1_PACKAGES.join(", ")}); dpkg-query said: ${dpkg.stdout}${dpkg.stderr}`);
   check(existsSync(join(project, "dist/cli/main.js")), "dist/ is missing: run `npm run build` first (npm run bench:w1 does)");
 
   const tools = [sousTool(), ...(runs.puppet ? [puppetTool()] : []), ...(runs.ansible ? [ansibleTool()] : [])];
@@ -226,12 +230,12 @@ function main(): void {
 
   const commit = spawnSync("git", ["-C", project, "log", "-1", "--format=%h %s"], { encoding: "utf8" }).stdout.trim();
   say(`W1 benchmark, ${new Date().toISOString()}, scratch ${scratch}\n`);
-  say(`Sous: dist/ built from ${commit || "?"} (working tree may differ), copied to scratch\n`);
+  say(`Sous: dist/ as built in the checkout (HEAD ${commit || "?"}; the working tree may differ), copied to scratch\n`);
   say(`Machine: ${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}; node ${process.version}`);
   if (runs.puppet) say(`, puppet ${version(["puppet", "--version"])}`);
   if (runs.ansible) say(`, ${version(["ansible-playbook", "--version"])}`);
   say(`\nWorkload: ${W1_COUNTS.files} files from one template, ${W1_COUNTS.directories} directories, ${W1_COUNTS.links} symbolic links, ${W1_COUNTS.commands} commands guarded by "creates".\n`);
-  say("Not included: W1's 3 packages, which wait for Sous's package resource (issue 2 item 8).\n\n");
+  say(`Plus ${W1_PACKAGES.length} packages already installed (${W1_PACKAGES.join(", ")}): every run must leave them alone.\n\n`);
 
   // Sous's first converge of a repository compiles its TypeScript; measured once, apart.
   freshTarget(sous);

@@ -31,6 +31,8 @@ export interface GitInput {
   deployKey?: string;
   /** known_hosts lines for the repository's SSH server; with them, only those host keys are accepted. */
   knownHosts?: string;
+  /** Also check out the submodules, recursively, at the commits the checkout records (default false). */
+  submodules?: boolean;
   /** Extra environment variables for git. */
   environment?: Record<string, string>;
   /** Seconds before a git command is abandoned (default 600). */
@@ -38,8 +40,9 @@ export interface GitInput {
 }
 
 // Defaults filled in: what the provider sees.
-interface GitProperties extends Omit<GitInput, "destination" | "revision" | "remote" | "timeout"> {
+interface GitProperties extends Omit<GitInput, "destination" | "revision" | "remote" | "timeout" | "submodules"> {
   destination: string;
+  submodules: boolean;
   revision: string;
   remote: string;
   timeout: number;
@@ -66,6 +69,8 @@ interface GitCurrent {
   groupName?: string;
   wantUid?: number;
   wantGid?: number;
+  /** Some submodule is not initialised or not at its recorded commit. */
+  submodulesBehind?: boolean;
 }
 
 const FULL_COMMIT = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
@@ -233,6 +238,7 @@ export const gitType: ResourceType<GitProperties, GitCurrent> = {
     deployKey: prop.string({ role: "control", sensitive: true, nonEmpty: true }),
     knownHosts: prop.string({ role: "control", nonEmpty: true }),
     environment: prop.stringRecord({ role: "control" }),
+    submodules: prop.boolean({ default: false }),
     timeout: prop.seconds({ role: "control", default: 600 }),
   },
   provider: {
@@ -253,6 +259,11 @@ export const gitType: ResourceType<GitProperties, GitCurrent> = {
         if (isCheckout) {
           current.revision = await git.tryRun(git.inCheckout(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]));
           current.remoteUrl = await git.tryRun(git.inCheckout(["config", "--get", `remote.${properties.remote}.url`]));
+          if (properties.submodules) {
+            // `-` not initialised, `+` at another commit, `U` conflicted: each needs an update.
+            const status = (await git.tryRun(git.inCheckout(["submodule", "status", "--recursive"]))) ?? "-";
+            current.submodulesBehind = status.split("\n").some((line) => /^[-+U]/.test(line));
+          }
         }
         if (isCheckout && action === "checkout") return current;
         current.target = await git.resolve();
@@ -273,6 +284,9 @@ export const gitType: ResourceType<GitProperties, GitCurrent> = {
         if (current.remoteUrl !== properties.repository) changes.push({ property: "repository", from: current.remoteUrl, to: properties.repository });
         if (!atTarget(current)) changes.push({ property: "revision", from: short(current.revision), to: short(current.target?.commit) ?? properties.revision });
       }
+      if (properties.submodules && (!current.isCheckout || current.submodulesBehind || changes.some((c) => c.property === "revision"))) {
+        changes.push({ property: "submodules", from: current.submodulesBehind ? "out of date" : undefined, to: "checked out" });
+      }
       const exists = current.exists;
       if (properties.user !== undefined && exists && (current.wantUid === undefined || current.uid !== current.wantUid)) {
         changes.push({ property: "user", from: current.ownerName ?? current.uid, to: properties.user });
@@ -284,45 +298,55 @@ export const gitType: ResourceType<GitProperties, GitCurrent> = {
     },
     async apply({ host }, plan, properties, _action, current) {
       const changed = new Set(plan.changes.map((c) => c.property));
-      const { destination, remote } = properties;
+      const { destination } = properties;
       if ((changed.has("user") || changed.has("group")) && current.exists) {
         // Fix ownership first: git then runs as the user it will run as from now on.
         const owner = `${properties.user ?? ""}${properties.group !== undefined ? `:${properties.group}` : properties.user !== undefined ? ":" : ""}`;
         await run(host, ["chown", "-R", "--", owner, destination]);
       }
-      if (!changed.has("repository") && !changed.has("revision")) return;
+      if (!changed.has("repository") && !changed.has("revision") && !changed.has("submodules")) return;
       await withRunner(host, properties, async (git) => {
-        if (!current.isCheckout) {
-          if (current.exists && (await host.readdir(destination)).length > 0) {
-            throw new SousError("destination-not-empty", `git[${destination}]: ${destination} exists, is not empty and is not a git checkout`);
-          }
-          const clone = ["git", "clone", "--origin", remote, "--no-checkout"];
-          if (properties.depth !== undefined) clone.push("--depth", String(properties.depth), "--no-single-branch");
-          await git.run([...clone, "--", properties.repository, destination]);
-        } else {
-          if (changed.has("repository")) {
-            const setUrl = current.remoteUrl === undefined ? ["remote", "add", remote, properties.repository] : ["remote", "set-url", remote, properties.repository];
-            await git.run(git.inCheckout(setUrl));
-          }
-          const fetch = ["fetch", "--tags", "--force", "--prune"];
-          if (properties.depth !== undefined) fetch.push("--depth", String(properties.depth));
-          await git.run(git.inCheckout([...fetch, remote]));
+        if (changed.has("repository") || changed.has("revision")) await checkOut(git, host, properties, current, changed);
+        if (properties.submodules) {
+          await git.run(git.inCheckout(["submodule", "sync", "--recursive"]));
+          await git.run(git.inCheckout(["submodule", "update", "--init", "--recursive", "--force"]));
         }
-        const target = current.target ?? (await git.resolve());
-        let commit = target.commit;
-        const has = async (rev: string) => (await git.tryRun(git.inCheckout(["rev-parse", "--verify", "--quiet", `${rev}^{commit}`]))) ?? undefined;
-        if (commit === undefined || (await has(commit)) === undefined) {
-          // A commit no ref points to (or beyond a shallow history): ask for it by id.
-          const fetch = ["fetch", remote];
-          if (properties.depth !== undefined) fetch.push("--depth", String(properties.depth));
-          await git.exec(git.inCheckout([...fetch, commit ?? properties.revision]));
-          commit = await has(commit ?? properties.revision);
-          if (commit === undefined) throw new SousError("unknown-revision", `git[${destination}]: ${properties.repository} has no commit ${JSON.stringify(properties.revision)}`);
-        }
-        const checkout = target.kind === "branch" ? ["checkout", "--force", "-B", target.branch!, commit] : ["checkout", "--force", "--detach", commit];
-        await git.run(git.inCheckout(checkout));
-        if (target.kind === "branch") await git.exec(git.inCheckout(["branch", "--set-upstream-to", `${remote}/${target.branch}`]));
       });
     },
   },
 };
+
+/** Clones when needed, fetches, and checks out the target commit (a branch as that branch). */
+async function checkOut(git: GitRunner, host: Host, properties: Readonly<GitProperties>, current: GitCurrent, changed: Set<string>): Promise<void> {
+  const { destination, remote } = properties;
+  if (!current.isCheckout) {
+    if (current.exists && (await host.readdir(destination)).length > 0) {
+      throw new SousError("destination-not-empty", `git[${destination}]: ${destination} exists, is not empty and is not a git checkout`);
+    }
+    const clone = ["git", "clone", "--origin", remote, "--no-checkout"];
+    if (properties.depth !== undefined) clone.push("--depth", String(properties.depth), "--no-single-branch");
+    await git.run([...clone, "--", properties.repository, destination]);
+  } else {
+    if (changed.has("repository")) {
+      const setUrl = current.remoteUrl === undefined ? ["remote", "add", remote, properties.repository] : ["remote", "set-url", remote, properties.repository];
+      await git.run(git.inCheckout(setUrl));
+    }
+    const fetch = ["fetch", "--tags", "--force", "--prune"];
+    if (properties.depth !== undefined) fetch.push("--depth", String(properties.depth));
+    await git.run(git.inCheckout([...fetch, remote]));
+  }
+  const target = current.target ?? (await git.resolve());
+  let commit = target.commit;
+  const has = async (rev: string) => (await git.tryRun(git.inCheckout(["rev-parse", "--verify", "--quiet", `${rev}^{commit}`]))) ?? undefined;
+  if (commit === undefined || (await has(commit)) === undefined) {
+    // A commit no ref points to (or beyond a shallow history): ask for it by id.
+    const fetch = ["fetch", remote];
+    if (properties.depth !== undefined) fetch.push("--depth", String(properties.depth));
+    await git.exec(git.inCheckout([...fetch, commit ?? properties.revision]));
+    commit = await has(commit ?? properties.revision);
+    if (commit === undefined) throw new SousError("unknown-revision", `git[${destination}]: ${properties.repository} has no commit ${JSON.stringify(properties.revision)}`);
+  }
+  const checkout = target.kind === "branch" ? ["checkout", "--force", "-B", target.branch!, commit] : ["checkout", "--force", "--detach", commit];
+  await git.run(git.inCheckout(checkout));
+  if (target.kind === "branch") await git.exec(git.inCheckout(["branch", "--set-upstream-to", `${remote}/${target.branch}`]));
+}

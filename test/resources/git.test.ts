@@ -175,6 +175,40 @@ function gid(name: string): number {
   return Number(execFileSync("getent", ["group", name], { encoding: "utf8" }).split(":")[2]);
 }
 
+test("submodules are checked out with the checkout, and again after they drift", async () => {
+  const repo = repository();
+  const sub = join(repo.dir, "sub.git");
+  const subWork = join(repo.dir, "sub-work");
+  git(repo.dir, "init", "--quiet", "--bare", "--initial-branch=main", sub);
+  git(repo.dir, "init", "--quiet", "--initial-branch=main", subWork);
+  writeFileSync(join(subWork, "lib.txt"), "v1\n");
+  git(subWork, "add", "lib.txt");
+  git(subWork, "commit", "--quiet", "-m", "lib v1");
+  git(subWork, "push", "--quiet", sub, "HEAD:main");
+  repo.commit("README", "app\n");
+  // Git refuses file:// submodules unless told otherwise (CVE-2022-39253): tests allow it.
+  const allowFile = { GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "protocol.file.allow", GIT_CONFIG_VALUE_0: "always" };
+  execFileSync("git", ["submodule", "add", "--quiet", `file://${sub}`, "lib"], { cwd: repo.work, env: { ...gitEnv, ...allowFile } });
+  git(repo.work, "commit", "--quiet", "-m", "add lib");
+  git(repo.work, "push", "--quiet", "origin", "HEAD:main");
+
+  const destination = join(repo.dir, "checkout");
+  const declare = ({ git }: Resources) => {
+    git(destination, { repository: repo.url, submodules: true, environment: allowFile });
+  };
+  const first = await convergeWith(declare);
+  assert.equal(first.result.status, "converged", JSON.stringify(first.events.at(-1)));
+  assert.equal(readFileSync(join(destination, "lib", "lib.txt"), "utf8"), "v1\n");
+  assert.deepEqual((await convergeWith(declare)).updated, []);
+
+  execFileSync("git", ["-c", `safe.directory=*`, "submodule", "deinit", "--quiet", "--force", "lib"], { cwd: destination, env: gitEnv });
+  assert.equal(existsSync(join(destination, "lib", "lib.txt")), false);
+  const restored = await convergeWith(declare);
+  assert.deepEqual((restored.events.find((e) => e.type === "resource:updated") as { changes: Array<{ property: string }> }).changes.map((c) => c.property), ["submodules"]);
+  assert.equal(readFileSync(join(destination, "lib", "lib.txt"), "utf8"), "v1\n");
+  assert.deepEqual((await convergeWith(declare)).updated, []);
+});
+
 test("a deploy key reaches an SSH repository, accepted host keys are enforced, and the key never shows", async (t) => {
   const repo = repository();
   const commit = repo.commit("README", "over ssh\n");

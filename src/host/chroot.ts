@@ -82,9 +82,9 @@ export class ChrootHost implements Host {
       const gid = options.group === undefined ? (uid !== undefined ? await this.primaryGroup(uid) : undefined) : await this.resolveId("group", options.group);
       // Running with root's group because the uid has no passwd entry would be a quiet privilege leak.
       if (uid !== undefined && gid === undefined) throw new SousError("unknown-user", `uid ${uid} has no entry in ${this.root}/etc/passwd: give a group to run as`);
-      // Only the primary group, no supplementary ones: what LocalHost's spawn does too.
+      // chroot then sets the user's supplementary groups from the root's /etc/group, as LocalHost
+      // does with setpriv --init-groups.
       argv.push(`--userspec=${uid ?? ""}:${gid ?? ""}`);
-      if (gid !== undefined) argv.push(`--groups=${gid}`);
     }
     argv.push("--", this.root);
     const inner: string[] = "shell" in command ? ["/bin/sh", "-c", command.shell] : [...command];

@@ -88,6 +88,9 @@ test("user and group lookups read the root's own accounts", async () => {
   assert.equal(await host.groupName(4321), "sous-chroot-group");
   assert.equal(await new LocalHost().lookupUser("sous-chroot-user"), undefined, "this machine has no such user");
   assert.equal((await run(host, ["id", "-un"], { user: "sous-chroot-user" })).stdout.trim(), "sous-chroot-user");
+  box.run(["groupadd", "--gid", "4322", "sous-chroot-extra"]);
+  box.run(["usermod", "--append", "--groups", "sous-chroot-extra", "sous-chroot-user"]);
+  assert.equal((await run(host, ["id", "-Gn"], { user: "sous-chroot-user" })).stdout.trim(), "sous-chroot-group sous-chroot-extra", "supplementary groups come from the root's /etc/group");
   await assert.rejects(host.exec(["true"], { user: "sous-nobody-here" }), /no user named "sous-nobody-here" on chroot:/);
   await assert.rejects(host.exec(["true"], { user: 54321 }), /uid 54321 has no entry in .*\/etc\/passwd: give a group/);
   assert.equal((await run(host, ["id", "-u"], { user: 54321, group: "nogroup" })).stdout.trim(), "54321");

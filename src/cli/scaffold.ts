@@ -16,7 +16,8 @@ function writeNew(path: string, content: string, created: string[]): void {
 
 /** The files of a new cookbook, keyed by path relative to the cookbook. */
 export function cookbookFiles(name: string): Record<string, string> {
-  const attributeKey = name.replace(/[^A-Za-z0-9_]/g, "_");
+  // An identifier, so recipes can write node.attributes.KEY (a digit cannot start one).
+  const attributeKey = name.replace(/[^A-Za-z0-9_]/g, "_").replace(/^(?=[0-9])/, "_");
   return {
     "package.json": `${JSON.stringify({ name, version: "0.1.0", description: `The ${name} cookbook`, private: true, dependencies: {} }, null, 2)}\n`,
     "attributes.ts": `import { attributes } from "sous";

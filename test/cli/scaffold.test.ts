@@ -91,3 +91,17 @@ test("cookbook create and check refuse a repository that does not exist (exit 2)
   const check = await sous("cookbook", "check", "--repo", missing);
   assert.equal(check.code, 2);
 });
+
+test("cookbook names that are not identifiers (my-app.v2, 2fa) still scaffold recipes that compile, converge and type-check", async () => {
+  const { root, out } = await initRepo();
+  const nodeJson = join(root, "names.json");
+  writeFileSync(nodeJson, JSON.stringify({ my_app_v2: { root: join(out, "my-app") }, _2fa: { root: join(out, "2fa") } }));
+  for (const name of ["my-app.v2", "2fa"]) {
+    assert.equal((await sous("cookbook", "create", name, "--repo", root)).code, 0);
+    const result = await sous("converge", "--repo", root, "-r", `recipe[${name}]`, "-j", nodeJson);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    assert.match(result.stdout, /3 updated/);
+  }
+  const check = await sous("cookbook", "check", "--repo", root);
+  assert.equal(check.code, 0, check.stderr);
+});

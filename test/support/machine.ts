@@ -274,13 +274,15 @@ export async function startMachine(): Promise<Machine> {
       return sh(nsenterArgv(pid, argv), input);
     },
     try(argv) {
-      const result = spawnSync(nsenterArgv(pid, argv)[0]!, nsenterArgv(pid, argv).slice(1), { encoding: "utf8" });
+      const [program, ...args] = nsenterArgv(pid, argv);
+      const result = spawnSync(program!, args, { encoding: "utf8" });
       return { status: result.status, stdout: result.stdout, stderr: result.stderr };
     },
     path: (inside) => join(`/proc/${pid}/root`, inside),
     async withoutSystemd() {
       const script = "mount -t tmpfs sous-run /run && exec sleep infinity";
-      const box = spawn(nsenterArgv(pid, [])[0]!, [...nsenterArgv(pid, []).slice(1), "unshare", "--uts", "--mount", "--pid", "--fork", "--mount-proc", "--propagation=private", "sh", "-c", script], { stdio: "ignore" });
+      const [program, ...args] = nsenterArgv(pid, ["unshare", "--uts", "--mount", "--pid", "--fork", "--mount-proc", "--propagation=private", "sh", "-c", script]);
+      const box = spawn(program!, args, { stdio: "ignore" });
       const boxPid = await waitFor("the box starting", 10_000, () => descendant(box.pid!, "sleep"), () => "");
       after(() => kill(boxPid));
       return { host: new NsenterHost(boxPid, `${name}:box`), pid: boxPid };

@@ -3,6 +3,7 @@
  * that manages a path (file, directory, template, remote_file, link).
  */
 import { createHash } from "node:crypto";
+import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { SousError } from "../core/errors.js";
 import type { Change } from "../core/resource.js";
@@ -101,15 +102,20 @@ const DIFF_LIMIT = 200_000;
 
 let diffLibrary: typeof import("diff") | undefined;
 
-/** Loads the diff library; called by read steps before a plan may need a diff (a no-op run never does). */
+/** Loads the diff library ahead of time (optional: contentDiff loads it itself when first needed). */
 export async function loadDiffLibrary(): Promise<void> {
   diffLibrary ??= await import("diff");
+}
+
+/** The diff library, loaded on first use so that runs with nothing to show never pay for it. */
+function diffModule(): typeof import("diff") {
+  diffLibrary ??= createRequire(import.meta.url)("diff") as typeof import("diff");
+  return diffLibrary;
 }
 
 /** A unified diff of two versions of a file, or a one-line note for binary or huge content. */
 export function contentDiff(path: string, before: Buffer | undefined, after: Buffer): string {
   if ((before && looksBinary(before)) || looksBinary(after)) return `Binary content differs (${before ? `${before.length} → ` : ""}${after.length} bytes)\n`;
   if ((before?.length ?? 0) + after.length > DIFF_LIMIT) return `Content differs (${before ? `${before.length} → ` : ""}${after.length} bytes; too large to show)\n`;
-  if (!diffLibrary) return `Content differs (${before ? `${before.length} → ` : ""}${after.length} bytes)\n`;
-  return diffLibrary.createTwoFilesPatch(before ? path : "/dev/null", path, before?.toString("utf8") ?? "", after.toString("utf8"), undefined, undefined, { context: 3 });
+  return diffModule().createTwoFilesPatch(before ? path : "/dev/null", path, before?.toString("utf8") ?? "", after.toString("utf8"), undefined, undefined, { context: 3 });
 }

@@ -19,6 +19,19 @@ const OUTPUT_CAP = 4 * 1024 * 1024;
 // sshd's default MaxSessions is 10 channels per connection; stay under it.
 const MAX_CHANNELS = 8;
 
+// Files up to this size are written by the resident shell's printf instead of a channel of their own.
+const INLINE_WRITE_LIMIT = 256 * 1024;
+
+/** Bytes as a printf format string inside single quotes: every byte printf or the quotes would alter, as a 3-digit octal escape. */
+function printfFormat(bytes: Buffer): string {
+  let out = "";
+  for (const byte of bytes) {
+    const plainByte = (byte >= 0x20 && byte < 0x7f && byte !== 0x25 && byte !== 0x27 && byte !== 0x5c) || byte === 0x0a;
+    out += plainByte ? String.fromCharCode(byte) : `\\${byte.toString(8).padStart(3, "0")}`;
+  }
+  return out;
+}
+
 /** Where to connect: `ssh://user@host[:port]`. */
 export interface SshTarget {
   user: string;
@@ -543,25 +556,30 @@ export class SshHost extends AccountLookups implements Host {
   }
 
   async writeFileAtomic(path: string, data: Buffer | string, options: WriteOptions = {}): Promise<void> {
+    const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
     const temp = join(dirname(path), `.${basename(path)}.sous-${randomBytes(6).toString("hex")}`);
     const owner = options.uid !== undefined ? `${options.uid}${options.gid !== undefined ? `:${options.gid}` : ""}` : options.gid !== undefined ? `:${options.gid}` : undefined;
-    const t = '"$t"';
-    // set -C makes the redirection fail on an existing temp file, like O_EXCL.
+    const mode = (options.mode ?? 0o644) & 0o7777;
+    // Plain rw bits come from the umask at creation, which saves a chmod process.
+    const plain = (mode & ~0o666) === 0;
+    // Small files travel inside the script (a printf builtin of the resident shell); big ones on stdin.
+    const inline = bytes.length <= INLINE_WRITE_LIMIT;
     const script = [
       "set -e",
       `t=${shellQuote(temp)}`,
       `trap 'rm -f -- "$t"' EXIT`,
-      "umask 077",
-      `set -C; cat > ${t}; set +C`,
-      `chmod ${(options.mode ?? 0o644).toString(8)} -- ${t}`,
-      owner ? `chown ${owner} -- ${t}` : "",
-      `sync -- ${t} 2>/dev/null || true`,
-      `mv -fT -- ${t} ${shellQuote(path)}`,
+      `umask ${plain ? (~mode & 0o777).toString(8).padStart(3, "0") : "077"}`,
+      // set -C makes the redirection fail on an existing temp file, like O_EXCL.
+      inline ? `set -C; printf '${printfFormat(bytes)}' > "$t"; set +C` : `set -C; cat > "$t"; set +C`,
+      plain ? "" : `chmod ${mode.toString(8)} -- "$t"`,
+      owner ? `chown ${owner} -- "$t"` : "",
+      `sync -- "$t" 2>/dev/null || true`,
+      `mv -fT -- "$t" ${shellQuote(path)}`,
       "trap - EXIT",
     ]
       .filter(Boolean)
       .join("\n");
-    await this.must("write", path, script, typeof data === "string" ? Buffer.from(data, "utf8") : data);
+    await this.must("write", path, script, inline ? undefined : bytes);
   }
 
   private async statOf(path: string, follow: boolean): Promise<FileStat | undefined> {

@@ -100,6 +100,7 @@ mount --rbind /sys "$r/sys"
 mount --rbind /dev "$r/dev"
 for d in run tmp srv dev/shm; do mkdir -p "$r/$d"; mount -t tmpfs tmpfs "$r/$d"; done
 chmod 1777 "$r/tmp" "$r/dev/shm"
+chmod 755 "$r/run" "$r/srv"
 mkdir -p "$r/run/sshd" "$r/root"
 cp /usr/share/base-files/dot.bashrc "$r/root/.bashrc"
 cp "$config" "$r/etc/ssh/sous_fleet_sshd_config"

@@ -90,6 +90,17 @@ export function hostContract(label: string, subject: () => ContractSubject, opti
       assert.deepEqual(await host.readdir(dir), ["bin"], "no temporary file is left behind");
     });
 
+    it("writes every byte value, in small and in large files", async () => {
+      const { host, dir } = await fresh();
+      const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+      const large = Buffer.concat(Array.from({ length: 1200 }, () => all));
+      for (const [name, bytes] of [["small", Buffer.concat([all, Buffer.from("%s %% \\0 '\n")])], ["large", large]] as const) {
+        await host.writeFileAtomic(`${dir}/${name}`, bytes, { mode: 0o600 });
+        assert.ok((await host.tryReadFile(`${dir}/${name}`))?.equals(bytes), `${name} came back different`);
+        assert.equal((await host.tryLstat(`${dir}/${name}`))?.mode, 0o600);
+      }
+    });
+
     it("refuses to write into a missing directory, and to read a directory", async () => {
       const { host, dir } = await fresh();
       await rejectsWithCode(host.writeFileAtomic(`${dir}/missing/f`, "x"), "ENOENT");

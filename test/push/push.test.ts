@@ -71,6 +71,22 @@ describe("sous converge ssh://... (push)", { skip }, () => {
     assert.match(result.stdout, /1 ok, 1 failed/);
   });
 
+  it("converges as a non-root user through sudo, and says why it fails without it", async () => {
+    const host = fleet.hosts[3]!;
+    // The user exists only inside this host's overlay.
+    const setup = await sous(["exec", "useradd -m -s /bin/sh deploy && usermod -p '*' deploy && echo 'deploy ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/deploy && rm -rf /srv/w2", ...sshArgs(), host.target]);
+    assert.equal(setup.code, 0, setup.stdout);
+    const deploy = `ssh://deploy@${host.address}`;
+    const denied = await sous(["converge", "--repo", repo, ...sshArgs(), deploy]);
+    assert.equal(denied.code, 1);
+    assert.match(denied.stdout, /FAILED: .*(Permission denied|EACCES)/);
+    const withSudo = await sous(["converge", "--repo", repo, "--sudo", ...sshArgs(), deploy]);
+    assert.equal(withSudo.code, 0, withSudo.stdout);
+    assert.match(withSudo.stdout, /converged, 8 updated of 8/);
+    const owner = await sous(["exec", "stat -c %U /srv/w2/d0/f0.conf", ...sshArgs(), host.target]);
+    assert.match(owner.stdout, /\| root$/m);
+  });
+
   it("reports a host whose sshd dies midway as failed with the reason, and the others finish", async () => {
     const victim = fleet.hosts[2]!;
     let killed = false;

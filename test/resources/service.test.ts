@@ -202,6 +202,23 @@ esac
   assert.deepEqual((await convergeWith(startLegacy, { host: box.host, backupDir })).updated, [], "statusCommand saw it running");
 });
 
+test("under systemd, a service that only has an init script is enabled and started through systemd", async () => {
+  // The script from the SysV test: systemd wraps it in a generated unit, and enables it through update-rc.d.
+  const up = ({ service }: Resources) => {
+    service("sous-sysv", { action: ["enable", "start"] });
+  };
+  const first = await converge(up);
+  assert.equal(first.result.status, "converged", JSON.stringify(first.events.at(-1)));
+  assert.equal(first.updated.length, 2);
+  assert.equal(isActive("sous-sysv"), "active");
+  assert.deepEqual((await converge(up)).updated, []);
+  const down = ({ service }: Resources) => {
+    service("sous-sysv", { action: ["stop", "disable"] });
+  };
+  assert.equal((await converge(down)).updated.length, 2);
+  assert.deepEqual((await converge(down)).updated, []);
+});
+
 test("enablement words classify as systemd documents them, and plans follow", () => {
   assert.deepEqual(
     ["enabled", "enabled-runtime", "alias", "linked", "disabled", "static", "indirect", "generated", "transient", "masked", "masked-runtime", "bad"].map(classifyEnablement),

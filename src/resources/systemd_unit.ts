@@ -3,7 +3,7 @@
  * told to reload its units when the file changed, then the service actions as asked
  * (`action: ["create", "enable", "start"]`); delete stops and disables nothing by itself.
  */
-import { prop } from "../core/properties.js";
+import { describeValue, prop, PropertyCheckError } from "../core/properties.js";
 import type { ResourceType } from "../core/resource.js";
 import { applyCreate, applyDelete, type ManagedFileCurrent, type ManagedFileProperties, planCreate, planDelete, readManagedFile } from "./managed-file.js";
 import { applySystemdAction, daemonReload, planServiceAction, readSystemdUnit, SERVICE_ACTIONS, type ServiceAction, type ServiceState } from "./systemd.js";
@@ -38,6 +38,16 @@ type SystemdUnitCurrent = { file: ManagedFileCurrent; path: string } | { unit: S
 
 const UNIT_NAME = /^[A-Za-z0-9:_@][A-Za-z0-9:_.@\\-]*\.(service|socket|timer|target|path|mount|automount|swap|slice|device)$/;
 
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value) && !Buffer.isBuffer(value);
+}
+
+/** Whether a value has the shape of UnitSections: sections of scalar or list values. */
+function isSections(value: unknown): value is UnitSections {
+  const scalar = (v: unknown) => typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v));
+  return isPlainObject(value) && Object.values(value).every((section) => isPlainObject(section) && Object.values(section).every((v) => scalar(v) || (Array.isArray(v) && v.every((x) => typeof x === "string" || typeof x === "number"))));
+}
+
 /** Renders sections as a unit file (pure; exported for tests). */
 export function renderUnit(content: string | UnitSections): string {
   if (typeof content === "string") return content.endsWith("\n") || content === "" ? content : `${content}\n`;
@@ -67,7 +77,10 @@ export const systemdUnitType: ResourceType<SystemdUnitProperties, SystemdUnitCur
     content: {
       ...prop.object(),
       expected: "a string or an object of sections",
-      normalize: (value: unknown) => (typeof value === "string" ? value : prop.object().normalize(value)),
+      normalize: (value: unknown) => {
+        if (typeof value === "string" || isSections(value)) return value;
+        throw new PropertyCheckError(`expected a string or an object of sections ({ Service: { ExecStart: "..." } }), got ${describeValue(value)}`);
+      },
     },
     unitDirectory: prop.absolutePath({ role: "control", default: "/etc/systemd/system" }),
     triggersReload: prop.boolean({ role: "control", default: true }),

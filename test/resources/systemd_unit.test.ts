@@ -79,4 +79,5 @@ test("a dry run of a new unit with enable and start plans all three and changes 
 test("a unit without content, or with a bad name, is refused before anything runs", async () => {
   await assert.rejects(converge(({ systemdUnit }) => systemdUnit("sous-empty.service", {})), /content: is required/);
   await assert.rejects(converge(({ systemdUnit }) => systemdUnit("../evil.service", { content: "" })), /expected a unit name/);
+  await assert.rejects(converge(({ systemdUnit }) => systemdUnit("sous-shape.service", { content: { Service: "ExecStart=/bin/true" } as never })), /expected a string or an object of sections/);
 });

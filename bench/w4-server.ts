@@ -122,6 +122,13 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
+/** CPU time (user + system) a process has used so far, in ms: unlike wall time, barely moved by other load on the machine. */
+function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  // utime and stime are fields 14 and 15 of /proc/PID/stat, in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 function memoryOf(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const field = (name: string): number => Number(/(\d+) kB/.exec(status.split("\n").find((line) => line.startsWith(name)) ?? "")?.[1] ?? 0) / 1024;
@@ -146,7 +153,8 @@ interface Measured {
   startMs: number;
   storeAndListenMs: number;
   cliBaselineMs: number;
-  queries: Array<{ label: string; query: string; total: number; p50: number; p99: number }>;
+  queries: Array<{ label: string; query: string; total: number; p50: number; p99: number; cpuMs: number }>;
+  cpuMsPerSave: number;
   savesPerSecond: number;
   savesUnderLoad: number;
   searchP50UnderLoad: number;
@@ -259,16 +267,18 @@ async function measure(backend: "sqlite" | "postgres", count: number, big: boole
     const client = new SousClient({ serverUrl: server.url, org: "bench", client: "bench", privateKey: keys.privateKey });
     for (const [, query] of QUERIES) await timedSearch(client, query);
     const queries: Measured["queries"] = [];
+    const pid = server.child.pid!;
     for (const [label, query] of QUERIES) {
       const times: number[] = [];
       let total = 0;
+      const cpuBefore = cpuMsOf(pid);
       for (let run = 0; run < RUNS_PER_QUERY; run++) {
         const result = await timedSearch(client, query);
         times.push(result.ms);
         total = result.total;
       }
       times.sort((a, b) => a - b);
-      queries.push({ label, query, total, p50: percentile(times, 50), p99: percentile(times, 99) });
+      queries.push({ label, query, total, p50: percentile(times, 50), p99: percentile(times, 99), cpuMs: (cpuMsOf(pid) - cpuBefore) / RUNS_PER_QUERY });
     }
 
     // Saves alone, then saves with two search loops running: an agent's end-of-run save changes a few facts.
@@ -286,8 +296,10 @@ async function measure(backend: "sqlite" | "postgres", count: number, big: boole
     };
     const saveWorkers = 16;
     const aloneDeadline = performance.now() + (SAVE_SECONDS / 2) * 1000;
+    const cpuBeforeSaves = cpuMsOf(pid);
     const alone = (await Promise.all(Array.from({ length: saveWorkers }, (_, w) => saveLoop(aloneDeadline, w, saveWorkers)))).reduce((a, b) => a + b, 0);
     const savesPerSecond = alone / (SAVE_SECONDS / 2);
+    const cpuMsPerSave = (cpuMsOf(pid) - cpuBeforeSaves) / Math.max(1, alone);
     const deadline = performance.now() + SAVE_SECONDS * 1000;
     const searchTimes: number[] = [];
     const searchLoop = async (offset: number): Promise<void> => {
@@ -311,6 +323,7 @@ async function measure(backend: "sqlite" | "postgres", count: number, big: boole
       cliBaselineMs: cliBaselineMs(),
       queries,
       savesPerSecond,
+      cpuMsPerSave,
       savesUnderLoad: saves / SAVE_SECONDS,
       searchP50UnderLoad: percentile(searchTimes, 50),
       searchP99UnderLoad: percentile(searchTimes, 99),
@@ -330,9 +343,10 @@ function report(m: Measured): string {
     `\n== W4 on ${m.backend}: ${m.nodes.toLocaleString("en")} nodes of ~${(m.nodeBytes / 1024).toFixed(1)} KB (store ${m.storeMb.toFixed(0)} MB, bulk load ${m.loadSeconds.toFixed(1)} s) ==`,
     `server start-up on the loaded store: ${m.startMs.toFixed(0)} ms from spawn to listening, of which ${m.storeAndListenMs.toFixed(0)} ms loading the server code, opening the store and listening (\`sous --help\` alone: ${m.cliBaselineMs.toFixed(0)} ms now)`,
     `search, partial results, rows=${ROWS}, ${RUNS_PER_QUERY} runs each:`,
-    ...m.queries.map((q) => `  ${q.label.padEnd(24)} p50 ${q.p50.toFixed(1).padStart(7)} ms  p99 ${q.p99.toFixed(1).padStart(7)} ms  (${q.total} hits)  ${q.query}`),
-    `node saves: ${m.savesPerSecond.toFixed(0)}/s alone; ${m.savesUnderLoad.toFixed(0)}/s with 2 concurrent search loops (search p50 ${m.searchP50UnderLoad.toFixed(1)} ms, p99 ${m.searchP99UnderLoad.toFixed(1)} ms meanwhile)`,
+    ...m.queries.map((q) => `  ${q.label.padEnd(24)} p50 ${q.p50.toFixed(1).padStart(7)} ms  p99 ${q.p99.toFixed(1).padStart(7)} ms  server CPU ${q.cpuMs.toFixed(1).padStart(6)} ms  (${q.total} hits)  ${q.query}`),
+    `node saves: server CPU ${m.cpuMsPerSave.toFixed(2)} ms per save (≈ ${(1000 / m.cpuMsPerSave).toFixed(0)} saves/s per core); measured ${m.savesPerSecond.toFixed(0)}/s alone; ${m.savesUnderLoad.toFixed(0)}/s with 2 concurrent search loops (search p50 ${m.searchP50UnderLoad.toFixed(1)} ms, p99 ${m.searchP99UnderLoad.toFixed(1)} ms meanwhile)`,
     `server memory: ${m.rssMb.toFixed(0)} MB RSS now, ${m.peakMb.toFixed(0)} MB peak`,
+    `machine load average at the end: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")} (2 cores: wall times above include waiting for the CPU)`,
   ];
   return lines.join("\n");
 }

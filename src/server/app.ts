@@ -96,7 +96,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     logger: options.logger ?? false,
     bodyLimit: Math.max(options.maxJsonBody ?? 4 * 1024 * 1024, maxFileSize),
     // Object names may be 255 characters (fastify's default stops at 100).
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
     ...(options.https ? { https: options.https } : {}),
   }) as unknown as FastifyInstance;
 

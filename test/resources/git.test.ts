@@ -175,6 +175,28 @@ function gid(name: string): number {
   return Number(execFileSync("getent", ["group", name], { encoding: "utf8" }).split(":")[2]);
 }
 
+test("a shallow clone syncs new commits and reaches an older commit by id", async () => {
+  const repo = repository();
+  const oldest = repo.commit("N", "1\n");
+  repo.commit("N", "2\n");
+  const destination = join(repo.dir, "shallow");
+  const at = (revision: string) => ({ git }: Resources) => {
+    git(destination, { repository: repo.url, revision, depth: 1 });
+  };
+  const first = await convergeWith(at("main"));
+  assert.equal(first.result.status, "converged", JSON.stringify(first.events.at(-1)));
+  assert.equal(git(destination, "-c", `safe.directory=${destination}`, "rev-parse", "--is-shallow-repository"), "true");
+  assert.equal(git(destination, "-c", `safe.directory=${destination}`, "rev-list", "--count", "HEAD"), "1");
+  repo.commit("N", "3\n");
+  assert.equal((await convergeWith(at("main"))).updated.length, 1);
+  assert.equal(readFileSync(join(destination, "N"), "utf8"), "3\n");
+  assert.deepEqual((await convergeWith(at("main"))).updated, []);
+  const back = await convergeWith(at(oldest));
+  assert.equal(back.result.status, "converged", JSON.stringify(back.events.at(-1)));
+  assert.equal(readFileSync(join(destination, "N"), "utf8"), "1\n");
+  assert.deepEqual((await convergeWith(at(oldest))).updated, []);
+});
+
 test("submodules are checked out with the checkout, and again after they drift", async () => {
   const repo = repository();
   const sub = join(repo.dir, "sub.git");

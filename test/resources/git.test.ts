@@ -175,6 +175,25 @@ function gid(name: string): number {
   return Number(execFileSync("getent", ["group", name], { encoding: "utf8" }).split(":")[2]);
 }
 
+test("a moved repository is followed: the remote's URL changes, the checkout stays", async () => {
+  const repo = repository();
+  repo.commit("README", "one\n");
+  const destination = join(repo.dir, "checkout");
+  await convergeWith(({ git }) => git(destination, { repository: repo.url }));
+  const mirror = join(repo.dir, "mirror.git");
+  git(repo.dir, "clone", "--quiet", "--mirror", repo.bare, mirror);
+  const moved = ({ git }: Resources) => {
+    git(destination, { repository: `file://${mirror}` });
+  };
+  const result = await convergeWith(moved);
+  assert.deepEqual(
+    (result.events.find((e) => e.type === "resource:updated") as { changes: unknown[] }).changes,
+    [{ property: "repository", from: repo.url, to: `file://${mirror}` }],
+  );
+  assert.equal(git(destination, "-c", `safe.directory=${destination}`, "remote", "get-url", "origin"), `file://${mirror}`);
+  assert.deepEqual((await convergeWith(moved)).updated, []);
+});
+
 test("a shallow clone syncs new commits and reaches an older commit by id", async () => {
   const repo = repository();
   const oldest = repo.commit("N", "1\n");

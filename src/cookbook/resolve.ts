@@ -18,6 +18,8 @@ export interface CookbookInfo {
 interface Constraint {
   range: string;
   from: string;
+  /** The chosen cookbook that set it; none for the run list's and the environment's. */
+  cookbook?: string;
 }
 
 /** Bounds the search: real repositories settle in a few dozen steps. */
@@ -45,9 +47,9 @@ const describe = (constraints: readonly Constraint[]) => constraints.map((k) => 
 /**
  * Resolves `wanted` cookbooks and their dependencies. `pins` are the environment's
  * constraints; `requested` are versions the run list itself names (`recipe[web@1.2.0]`),
- * each with the text that asked. The result lists the run list's cookbooks first, then dependencies in the
- * order they were found. Errors name the missing cookbook or the conflicting constraints
- * and who set them.
+ * each with the text that asked. The result lists the run list's cookbooks first, then
+ * dependencies in the order they were found. Errors name the missing cookbook or the
+ * conflicting constraints and who set them.
  */
 export function resolveCookbooks(
   wanted: readonly string[],
@@ -75,7 +77,7 @@ export function resolveCookbooks(
     const out: Constraint[] = !wanted.includes(name) ? [] : asked ? [{ range: `= ${asked.version}`, from: `the run list (${asked.item})` }] : [{ range: "*", from: "the run list" }];
     for (const cookbook of chosen.values()) {
       const range = cookbook.dependencies[name];
-      if (range !== undefined) out.push({ range, from: `${cookbook.name}@${cookbook.version}` });
+      if (range !== undefined) out.push({ range, from: `${cookbook.name}@${cookbook.version}`, cookbook: cookbook.name });
     }
     if (pins[name] !== undefined) out.push({ range: pins[name], from: `environment ${environment}` });
     return out;
@@ -96,25 +98,44 @@ export function resolveCookbooks(
     return undefined;
   };
 
-  const fail = (error: SousError): false => {
+  /** The chosen cookbooks that depend on `name`: they made it needed and limit its versions. */
+  const dependentsOf = (name: string): Set<string> => new Set([...chosen.values()].filter((c) => c.dependencies[name] !== undefined).map((c) => c.name));
+
+  const fail = (error: SousError, culprits: Set<string>): Set<string> => {
     firstFailure ??= error;
-    return false;
+    return culprits;
   };
 
-  const search = (): boolean => {
-    if (++steps > MAX_STEPS) throw new SousError("resolution-failed", `cookbook versions did not settle after ${MAX_STEPS} attempts; simplify the version constraints`);
+  /**
+   * Chooses the next needed cookbook and recurses. On failure, returns the culprits: the
+   * cookbooks whose chosen versions together caused it. A choice that is not among them
+   * cannot help, so its other versions are skipped (conflict-directed backjumping), which
+   * keeps a hopeless search from trying every combination.
+   */
+  const search = (): true | Set<string> => {
+    if (++steps > MAX_STEPS) {
+      // The first dead end still explains the trouble better than the count of attempts.
+      const why = firstFailure ? `${firstFailure.message}; ` : "";
+      throw new SousError(firstFailure?.code ?? "resolution-failed", `${why}gave up after trying ${MAX_STEPS} combinations of cookbook versions; narrow the version constraints`);
+    }
     const name = nextUnchosen();
     if (name === undefined) return true;
     const constraints = constraintsOn(name);
     const candidates = versions.get(name) ?? [];
     if (candidates.length === 0) {
       const who = constraints.filter((k) => !k.from.startsWith("environment ")).map((k) => (k.from.startsWith("the run list") ? k.from : `${k.from} (${k.range})`));
-      return fail(new SousError("missing-cookbook", `cookbook ${name} is needed by ${who.join(", ")} but was not found in cookbooks/ or node_modules/`));
+      return fail(new SousError("missing-cookbook", `cookbook ${name} is needed by ${who.join(", ")} but was not found in cookbooks/ or node_modules/`), dependentsOf(name));
     }
     const fitting = candidates.filter((c) => constraints.every((k) => satisfies(c.version, k.range)));
     if (fitting.length === 0) {
-      return fail(new SousError("version-conflict", `no version of cookbook ${name} satisfies ${describe(constraints)}; found versions: ${candidates.map((c) => c.version).join(", ")}`));
+      // When one cookbook's constraint rules out every version by itself (with the fixed
+      // run list and environment ones), only that cookbook's choice can help.
+      const fixed = constraints.filter((k) => k.cookbook === undefined);
+      const alone = constraints.find((k) => k.cookbook !== undefined && !candidates.some((c) => [...fixed, k].every((f) => satisfies(c.version, f.range))));
+      const culprits = alone ? new Set([alone.cookbook!]) : dependentsOf(name);
+      return fail(new SousError("version-conflict", `no version of cookbook ${name} satisfies ${describe(constraints)}; found versions: ${candidates.map((c) => c.version).join(", ")}`), culprits);
     }
+    const culprits = dependentsOf(name);
     for (const candidate of fitting) {
       const clash = Object.entries(candidate.dependencies).find(([dep, range]) => {
         if (!validConstraint(range)) throw new SousError("bad-version-constraint", `cookbook ${name}@${candidate.version} (${candidate.dir}/package.json): dependency ${dep} ${JSON.stringify(range)} is not a semver range`);
@@ -124,17 +145,21 @@ export function resolveCookbooks(
       if (clash) {
         const [dep, range] = clash;
         const held = chosen.get(dep)!;
-        fail(new SousError("version-conflict", `cookbook ${name}@${candidate.version} needs ${dep} ${range}, which conflicts with ${describe(constraintsOn(dep))} (${dep}@${held.version} and the other versions found do not fit all)`));
+        fail(new SousError("version-conflict", `cookbook ${name}@${candidate.version} needs ${dep} ${range}, which conflicts with ${describe(constraintsOn(dep))} (${dep}@${held.version} and the other versions found do not fit all)`), new Set());
+        culprits.add(dep);
         continue;
       }
       chosen.set(name, candidate);
-      if (search()) return true;
+      const below = search();
+      if (below === true) return true;
       chosen.delete(name);
+      if (!below.has(name)) return below;
+      for (const culprit of below) if (culprit !== name) culprits.add(culprit);
     }
-    return false;
+    return culprits;
   };
 
-  if (!search()) throw firstFailure ?? new SousError("resolution-failed", "cookbook versions could not be resolved");
+  if (search() !== true) throw firstFailure ?? new SousError("resolution-failed", "cookbook versions could not be resolved");
   const ordered = new Map<string, CookbookInfo>();
   const queue = [...wanted];
   while (queue.length) {

@@ -109,3 +109,20 @@ test("Chef's pessimistic constraints keep Chef's meaning: ~> 1.2 allows 1.9 but 
   const error = failure(() => resolveCookbooks(["web"], available, { web: "~> 3.1" }, "production"));
   assert.match(error.message, /~> 3\.1 \(from environment production\)/);
 });
+
+test("a search with no way out stops, and still names the first conflict it met", () => {
+  // 30 versions each of a, b, c, d all want e ^2, which does not exist: 30^4 combinations.
+  const available: CookbookInfo[] = [cb("e@1.0.0")];
+  for (const name of ["a", "b", "c", "d"]) for (let minor = 0; minor < 30; minor++) available.push(cb(`${name}@1.${minor}.0`, { e: "^2.0.0" }));
+  const error = failure(() => resolveCookbooks(["a", "b", "c", "d"], available, {}, "_default"));
+  assert.equal(error.code, "version-conflict");
+  assert.match(error.message, /no version of cookbook e satisfies \^2\.0\.0 \(from a@1\.29\.0\)/);
+});
+
+test("skipping hopeless choices still finds the solution that needs an older version chosen early", () => {
+  const available = [cb("a@1.0.0", { x: "^1.0.0" }), cb("a@2.0.0", { x: "^2.0.0" }), cb("b@1.0.0"), cb("b@1.1.0"), cb("b@1.2.0"), cb("c@1.0.0", { x: "^1.0.0" }), cb("x@1.0.0"), cb("x@1.5.0")];
+  assert.deepEqual(chosen(resolveCookbooks(["a", "b", "c"], available, {}, "_default")), ["a@1.0.0", "b@1.2.0", "c@1.0.0", "x@1.5.0"]);
+  // Both constraints fit some version alone, but not together: either cookbook's choice may help.
+  const together = [cb("p@1.0.0", { x: "<1.5.0" }), cb("p@2.0.0", { x: ">=1.5.0" }), cb("q@1.0.0", { x: "<1.5.0" }), cb("x@1.0.0"), cb("x@1.5.0")];
+  assert.deepEqual(chosen(resolveCookbooks(["p", "q"], together, {}, "_default")), ["p@1.0.0", "q@1.0.0", "x@1.0.0"]);
+});

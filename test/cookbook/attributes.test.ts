@@ -115,3 +115,14 @@ test("attributes are frozen: a recipe cannot change them behind the engine's bac
     return true;
   });
 });
+
+test("sous.config.ts attributes are normal attributes: over role defaults, under -j and role overrides", async () => {
+  const root = writeRepo({
+    ...cookbook("app", { attributes: `import { attributes } from "sous";\nexport default attributes({ app: { a: "default", b: "default", c: "default" } });\n` }),
+    "sous.config.ts": `import { config } from "sous";\nexport default config({ runList: ["role[web]"], attributes: { app: { a: "config", b: "config", c: "config" } } });\n`,
+    "roles/web.ts": `import { role } from "sous";\nexport default role({ runList: ["recipe[app]"], defaultAttributes: { app: { a: "role default" } }, overrideAttributes: { app: { c: "role override" } } });\n`,
+  });
+  const loaded = await loadRun({ root, normal: { app: { b: "-j" } }, facts: testFacts });
+  assert.deepEqual(loaded.node.runList, ["role[web]"]);
+  assert.deepEqual(loaded.node.attributes.app, { a: "config", b: "-j", c: "role override" });
+});

@@ -121,7 +121,9 @@ const puppetTool = () =>
     return {
       command: () => ({
         // Every directory Puppet writes to is moved into scratch; the code dir holds the module.
-        argv: ["puppet", "apply", "--detailed-exitcodes", "--color=false", "--codedir", join(dir, "code"), ...["confdir", "vardir", "logdir", "rundir", "publicdir"].flatMap((name) => [`--${name}`, join(state, name)]), manifest],
+        // Debian's Puppet keeps ssldir at /var/lib/puppet/ssl whatever confdir says, and
+        // `puppet apply` creates its folders there: it needs its own flag.
+        argv: ["puppet", "apply", "--detailed-exitcodes", "--color=false", "--codedir", join(dir, "code"), ...["confdir", "vardir", "logdir", "rundir", "publicdir", "ssldir"].flatMap((name) => [`--${name}`, join(state, name)]), manifest],
         env: baseEnv(),
       }),
       reset: () => rmSync(state, { recursive: true, force: true }),

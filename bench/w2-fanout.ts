@@ -187,6 +187,9 @@ async function benchSize(n: number): Promise<SizeResult> {
   }
 }
 
+// Ctrl-C or a kill still runs the fleet's exit handler, which removes its namespaces and processes.
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, () => process.exit(130));
+
 const results: SizeResult[] = [];
 process.stderr.write(`W2 on ${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(2)}; sizes ${sizes.join(", ")}; Sous runs ${runs}, Ansible runs ${args["no-ansible"] ? 0 : ansibleRuns}\n`);
 for (const n of sizes) results.push(await benchSize(n));

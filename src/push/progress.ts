@@ -1,7 +1,7 @@
 /**
  * Progress of work on many hosts: in a terminal, a live block (totals and the hosts in
  * flight) redrawn in place with lines about changes and failures printed above it; elsewhere
- * (pipes, CI logs), one plain line per host when it starts and when it ends.
+ * (pipes, CI logs), a line when the work starts and one per host when it ends.
  */
 import { createLogUpdate } from "log-update";
 import type { HostPhase } from "./fleet.js";
@@ -32,11 +32,11 @@ export function createProgress(output: ProgressOutput, verb: string, total: numb
   const count = (phase: HostPhase) => [...phases.values()].filter((p) => p === phase).length;
 
   if (!terminal) {
+    output.write(`${verb} ${total} host${total === 1 ? "" : "s"}\n`);
     return {
       phase(host, phase, detail) {
         phases.set(host, phase);
-        if (phase === "connecting") output.write(`${host}: connecting\n`);
-        else if (phase === "done" || phase === "failed") output.write(`${host}: ${detail ?? phase} (${count("done") + count("failed")}/${total} hosts finished)\n`);
+        if (phase === "done" || phase === "failed") output.write(`${host}: ${detail ?? phase} (${count("done") + count("failed")}/${total} hosts finished)\n`);
       },
       activity() {},
       line: (text) => output.write(`${text}\n`),
@@ -46,8 +46,10 @@ export function createProgress(output: ProgressOutput, verb: string, total: numb
 
   const live = createLogUpdate(terminal);
   let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
   const render = () => {
     timer = undefined;
+    if (stopped) return;
     const running = [...phases.entries()].filter(([, p]) => p === "connecting" || p === "working");
     const room = Math.max(1, (terminal.rows ?? 24) - 3);
     const width = terminal.columns ?? 80;
@@ -71,11 +73,12 @@ export function createProgress(output: ProgressOutput, verb: string, total: numb
       schedule();
     },
     line(text) {
-      live.clear();
+      if (!stopped) live.clear();
       output.write(`${text}\n`);
       render();
     },
     stop() {
+      stopped = true;
       if (timer) clearTimeout(timer);
       live.clear();
     },

@@ -45,7 +45,8 @@ function addSshOptions(command: Command): Command {
     .option("--known-hosts <file>", "known_hosts file to check host keys against (default: ~/.ssh/known_hosts)")
     .option("--accept-new-host-keys", "record keys of hosts not yet known (a changed key is always refused)")
     .option("--sudo", "run everything through sudo (for a non-root SSH user)")
-    .option("--connect-timeout <seconds>", "give up connecting to a host after this long (default 15)");
+    .option("--connect-timeout <seconds>", "give up connecting to a host after this long (default 15)")
+    .option("--command-timeout <seconds>", "kill any remote command or file operation that runs longer (default: no limit)");
 }
 
 /** Builds the command tree; `exit` receives each command's exit code. */

@@ -20,6 +20,7 @@ export interface SshCliOptions {
   acceptNewHostKeys?: boolean;
   sudo?: boolean;
   connectTimeout?: string;
+  commandTimeout?: string;
   json?: boolean;
 }
 
@@ -35,12 +36,14 @@ function positiveNumber(name: string, value: string | undefined): number | undef
 
 function sshOptions(options: SshCliOptions): SshOptions {
   const seconds = positiveNumber("--connect-timeout", options.connectTimeout);
+  const commandSeconds = positiveNumber("--command-timeout", options.commandTimeout);
   return {
     ...(options.identity ? { identityFile: resolve(options.identity) } : {}),
     ...(options.knownHosts ? { knownHostsFile: resolve(options.knownHosts) } : {}),
     acceptNewHostKeys: options.acceptNewHostKeys === true,
     sudo: options.sudo === true,
     ...(seconds ? { connectTimeoutMs: seconds * 1000 } : {}),
+    ...(commandSeconds ? { commandTimeoutMs: commandSeconds * 1000 } : {}),
   };
 }
 

@@ -17,6 +17,7 @@ const fleet = () => fleetValue;
 const hosts: SshHost[] = [];
 let asRoot: SshHost;
 let asDeploy: SshHost;
+let withTimeouts: SshHost;
 
 before(async () => {
   if (skip) return;
@@ -24,12 +25,14 @@ before(async () => {
   const { hosts: [first, second], keyFile, knownHostsFile } = fleet();
   asRoot = await Ssh.connect(parseTarget(first!.target), { identityFile: keyFile, knownHostsFile });
   const rootOnSecond = await Ssh.connect(parseTarget(second!.target), { identityFile: keyFile, knownHostsFile });
-  hosts.push(asRoot, rootOnSecond);
+  // With a command timeout, file operations take their own channels instead of the resident shell.
+  withTimeouts = await Ssh.connect(parseTarget(first!.target), { identityFile: keyFile, knownHostsFile, commandTimeoutMs: 60_000 });
+  hosts.push(asRoot, rootOnSecond, withTimeouts);
   // The user exists only inside the second host's overlay.
   await run(rootOnSecond, { shell: "useradd -m -s /bin/sh deploy && usermod -p '*' deploy && echo 'deploy ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/deploy" });
   asDeploy = await Ssh.connect(parseTarget(`ssh://deploy@${second!.address}`), { identityFile: keyFile, knownHostsFile, sudo: true });
   hosts.push(asDeploy);
-  for (const host of [asRoot, asDeploy]) await run(host, ["mkdir", "-p", "/srv/contract"]);
+  for (const host of [asRoot, asDeploy]) await run(host, ["mkdir", "-p", "/srv/contract", "/srv/contract-timeouts"]);
 });
 after(() => {
   for (const host of hosts) host.close();
@@ -37,6 +40,7 @@ after(() => {
 
 hostContract("SshHost as root", () => ({ host: asRoot, dir: "/srv/contract" }), { skip });
 hostContract("SshHost as a user with sudo", () => ({ host: asDeploy, dir: "/srv/contract" }), { skip });
+hostContract("SshHost with a command timeout (a channel per operation)", () => ({ host: withTimeouts, dir: "/srv/contract-timeouts" }), { skip });
 
 describe("SshHost connections", { skip }, () => {
   const temp = skip ? "" : scratch("sous-ssh-test-");

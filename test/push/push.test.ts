@@ -1,5 +1,7 @@
 /** Push mode end to end: `sous converge ssh://...` on a fleet of real sshd hosts. */
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { main } from "../../src/cli/main.js";
 import type { Output } from "../../src/cli/converge.js";
@@ -64,11 +66,18 @@ describe("sous converge ssh://... (push)", { skip }, () => {
     assert.equal(check.code, 1, "the dry run created the file");
   });
 
-  it("reports an unreachable host and a refused one as failed, exit code 1, while the others converge", async () => {
-    const result = await sous(["converge", "--repo", repo, "--connect-timeout", "5", ...sshArgs(), fleet.hosts[1]!.target, `ssh://root@${fleet.hosts[1]!.address}:2222`]);
+  it("reads targets from an inventory, and reports unreachable and refused hosts as failed (exit code 1) while the others converge", async () => {
+    const address = fleet.hosts[1]!.address;
+    const nobody = address.replace(/\.\d+$/, ".200");
+    const inventory = join(repo, "inventory");
+    writeFileSync(inventory, `# web servers\n${fleet.hosts[1]!.target}\n\nroot@${address}:2222   # sshd on another port\n${nobody}\n`);
+    const result = await sous(["converge", "--repo", repo, "--connect-timeout", "20", ...sshArgs(), "--inventory", inventory]);
     assert.equal(result.code, 1);
-    assert.match(result.stdout, new RegExp(`root@${fleet.hosts[1]!.address.replace(/\./g, "\\.")}:2222\\s+FAILED: connection refused`));
-    assert.match(result.stdout, /1 ok, 1 failed/);
+    const escaped = (text: string) => text.replace(/\./g, "\\.");
+    assert.match(result.stdout, new RegExp(`root@${escaped(address)}:2222\\s+FAILED: connection refused`));
+    assert.match(result.stdout, new RegExp(`root@${escaped(nobody)}\\s+FAILED: .*(unreachable|timed out)`));
+    assert.match(result.stdout, new RegExp(`root@${escaped(address)}\\s+converged`));
+    assert.match(result.stdout, /1 ok, 2 failed/);
   });
 
   it("converges as a non-root user through sudo, and says why it fails without it", async () => {

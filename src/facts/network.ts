@@ -148,10 +148,11 @@ export function linksFromIpText(lines: readonly string[]): RawLink[] {
     const head = /^\d+:\s+([^:@\s]+)(?:@\S+)?:\s+<([^>]*)>(.*)$/.exec(line);
     if (head) {
       const rest = head[3]!;
+      const mtu = /\bmtu (\d+)/.exec(rest)?.[1];
       current = {
         name: head[1]!,
         flags: head[2] ? head[2].split(",") : [],
-        mtu: /\bmtu (\d+)/.test(rest) ? Number(/\bmtu (\d+)/.exec(rest)![1]) : undefined,
+        mtu: mtu === undefined ? undefined : Number(mtu),
         state: /\bstate (\S+)/.exec(rest)?.[1]?.toLowerCase(),
         addresses: [],
       };

@@ -755,8 +755,9 @@ function dependencyOrder(cookbooks: LocalCookbook[]): LocalCookbook[] {
   return ordered;
 }
 
-/** Adds `upload`, `download`, `list`, `show` and `delete` to the `cookbook` command that main.ts creates. */
+/** Adds `upload`, `download`, `list`, `show` and `delete` to the `cookbook` command that main.ts creates (once; a second call does nothing). */
 export function registerCookbookServerCommands(cookbook: Command): void {
+  if (cookbook.commands.some((command) => command.name() === "upload")) return;
   connectionOptions(cookbook.command("upload").argument("<paths...>", "cookbook folders (or a cookbooks/ folder holding several)").description("Upload cookbooks; only files the server lacks are sent, dependencies are checked"))
     .option("--freeze", "freeze the uploaded versions (they can no longer be overwritten)")
     .option("--force", "overwrite a frozen version")
@@ -853,4 +854,7 @@ export function registerServerCommands(program: Command): void {
   registerDataBags(program);
   registerClients(program);
   registerSearch(program);
+  // main.ts makes `sous cookbook` (create, check); the server's subcommands join it, or a new one.
+  const cookbook = program.commands.find((command) => command.name() === "cookbook") ?? program.command("cookbook").description("Work with cookbooks");
+  registerCookbookServerCommands(cookbook);
 }

@@ -133,6 +133,12 @@ describe("sous CLI against a server", () => {
     assert.match(list.stdout, /base {2}1\.0\.0\nweb {2}0\.1\.0/);
   });
 
+  test("sous cookbook list works through the main command line too", async () => {
+    const result = await sous("cookbook", "list", "--format", "json");
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(Object.keys(JSON.parse(result.stdout) as object).sort(), ["base", "web"]);
+  });
+
   test("clear errors when the server is unreachable or the key is wrong", async () => {
     const down = await sous("node", "list", "--server-url", "http://127.0.0.1:9");
     assert.equal(down.code, 1);

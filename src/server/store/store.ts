@@ -9,9 +9,7 @@ import type { Query } from "../search/query.js";
 import type { SearchScope } from "../search/sql.js";
 import { compileQuery } from "../search/sql.js";
 import type { SqlDriver, SqlExecutor } from "./driver.js";
-import { PostgresDriver } from "./postgres-driver.js";
 import { schemaStatements } from "./schema.js";
-import { SqliteDriver } from "./sqlite-driver.js";
 
 /** What kind of object a row of the objects table holds. */
 export type ObjectKind = "node" | "role" | "environment" | "client" | "data_bag" | "item" | "cookbook";
@@ -88,10 +86,11 @@ export class Store {
 
   /** Opens (and creates or migrates) a store on SQLite or PostgreSQL. */
   static async open(location: StoreLocation): Promise<Store> {
+    // Each driver is loaded only when used: a SQLite server never loads pg, and the reverse.
     const driver: SqlDriver =
       "sqliteFile" in location
-        ? new SqliteDriver({ file: location.sqliteFile })
-        : new PostgresDriver({ connectionString: location.postgresUrl, ...(location.schema ? { schema: location.schema } : {}), ...(location.maxConnections ? { maxConnections: location.maxConnections } : {}) });
+        ? new (await import("./sqlite-driver.js")).SqliteDriver({ file: location.sqliteFile })
+        : new (await import("./postgres-driver.js")).PostgresDriver({ connectionString: location.postgresUrl, ...(location.schema ? { schema: location.schema } : {}), ...(location.maxConnections ? { maxConnections: location.maxConnections } : {}) });
     try {
       await driver.migrate(schemaStatements(driver.dialect));
     } catch (error) {

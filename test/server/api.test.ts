@@ -165,7 +165,12 @@ for (const backend of backends) {
       test("a node's client writes only its own node and reads what a converge needs", async () => {
         const own = await nodeClient.request("PUT", nodeClient.orgPath("nodes", "web2"), { body: { name: "web2", run_list: ["role[web]"], automatic: { platform: "debian" } } });
         assert.equal(own.status, 201);
+        const web1Before = await admin.request("GET", admin.orgPath("nodes", "web1"));
         await rejectsWith(nodeClient.request("PUT", nodeClient.orgPath("nodes", "web1"), { body: { name: "web1" } }), 403, "forbidden");
+        await rejectsWith(nodeClient.request("DELETE", nodeClient.orgPath("nodes", "web1")), 403, "forbidden");
+        const web1After = await admin.request("GET", admin.orgPath("nodes", "web1"));
+        assert.deepEqual(web1After.body, web1Before.body);
+        assert.equal(web1After.etag, web1Before.etag);
         await rejectsWith(nodeClient.request("POST", nodeClient.orgPath("nodes"), { body: { name: "web9" } }), 403, "forbidden");
         await rejectsWith(nodeClient.request("DELETE", nodeClient.orgPath("nodes", "web2")), 403);
         await rejectsWith(nodeClient.request("POST", nodeClient.orgPath("roles"), { body: { name: "mine" } }), 403);

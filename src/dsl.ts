@@ -122,9 +122,15 @@ export interface RecipeDefinition<A extends object = AttributeTree> {
   readonly body: (context: RecipeContext<A>) => void;
 }
 
+/**
+ * Makes an async recipe body a type error (where `R` is inferred): its resources declared
+ * after an await would come too late, and the loader refuses it at run time anyway.
+ */
+type SynchronousBody<R> = R extends PromiseLike<unknown> ? "a recipe declares its resources synchronously: do asynchronous work in a code resource" : unknown;
+
 /** Defines a recipe. `A` types the node's attributes (often `typeof` the cookbook's attributes). */
-export function recipe<A extends object = AttributeTree>(body: (context: RecipeContext<A>) => void): RecipeDefinition<A> {
-  return { [RECIPE]: true, body };
+export function recipe<A extends object = AttributeTree, R = void>(body: (context: RecipeContext<A>) => R & SynchronousBody<R>): RecipeDefinition<A> {
+  return { [RECIPE]: true, body: body as (context: RecipeContext<A>) => void };
 }
 
 /** Whether a module's default export is a recipe. */

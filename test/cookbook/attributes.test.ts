@@ -77,7 +77,7 @@ export default recipe(({ node, resources: { file } }) => {
   writeFileSync(nodeJson, JSON.stringify({ run_list: ["role[web]"], app: { out, greeting: "normal" } }));
   const result = await sous("converge", "--repo", root, "-j", nodeJson, "--backup-dir", join(root, "backup"));
   assert.equal(result.code, 0, result.stderr + result.stdout);
-  assert.match(result.stdout, new RegExp(`file\\[${out}\\] updated`));
+  assert.match(result.stdout, new RegExp(`file\\[${out}\\] (updated|created)`));
   const { readFileSync } = await import("node:fs");
   assert.equal(readFileSync(out, "utf8"), "normal role");
 });

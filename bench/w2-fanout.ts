@@ -13,7 +13,7 @@
  * on 2 cores), so it runs fewer times and each run is capped by --ansible-timeout.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,6 +22,7 @@ import { type Fleet, startFleet } from "../test/fleet/fleet.js";
 import { writeW2Repository } from "../test/push/repository.js";
 
 const project = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const GNU_TIME = "/usr/bin/time";
 const FILES = 30;
 const DIRECTORIES = 5;
 
@@ -42,16 +43,22 @@ const ansibleTimeoutMs = Number(args["ansible-timeout"]) * 1000;
 
 interface Timed {
   seconds: number;
+  /** User + system CPU seconds of the command and its children on the workstation side (GNU time). */
+  cpuSeconds: number;
   code: number | null;
   stdout: string;
   stderr: string;
   timedOut: boolean;
 }
 
+let usageCounter = 0;
+let scratchDir = "";
+
 function timed(command: string, argv: string[], env: Record<string, string> = {}, timeoutMs = 3_600_000): Promise<Timed> {
+  const usage = join(scratchDir, `usage-${++usageCounter}`);
   return new Promise((done) => {
     const started = performance.now();
-    const child = spawn(command, argv, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(GNU_TIME, ["-f", "%U %S", "-o", usage, "--", command, ...argv], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     let timedOut = false;
@@ -63,7 +70,8 @@ function timed(command: string, argv: string[], env: Record<string, string> = {}
     }, timeoutMs);
     child.on("close", (code) => {
       clearTimeout(timer);
-      done({ seconds: (performance.now() - started) / 1000, code, stdout, stderr, timedOut });
+      const [user, system] = existsSync(usage) ? readFileSync(usage, "utf8").trim().split("\n").pop()!.split(" ").map(Number) : [NaN, NaN];
+      done({ seconds: (performance.now() - started) / 1000, cpuSeconds: user! + system!, code, stdout, stderr, timedOut });
     });
   });
 }
@@ -133,51 +141,80 @@ function ansibleFiles(dir: string, fleet: Fleet): { inventory: string; playbook:
   };
 }
 
+interface Series {
+  unameSeconds: number[];
+  firstSeconds: number[];
+  noopSeconds: number[];
+  /** CPU seconds on the workstation side, same order. */
+  unameCpu: number[];
+  firstCpu: number[];
+  noopCpu: number[];
+}
+
 interface SizeResult {
   hosts: number;
-  sous: { unameSeconds: number[]; firstSeconds: number[]; noopSeconds: number[] };
-  ansible?: { unameSeconds: number[]; firstSeconds: number[]; noopSeconds: number[]; timedOut: string[] };
+  sous: Series;
+  ansible?: Series & { timedOut: string[] };
+}
+
+const series = (): Series => ({ unameSeconds: [], firstSeconds: [], noopSeconds: [], unameCpu: [], firstCpu: [], noopCpu: [] });
+
+/**
+ * Copies the built Sous (bin/, dist/, package.json; node_modules linked) into scratch: other
+ * engineers rebuild dist/ in this shared checkout, and that must not change what is measured.
+ */
+function snapshotSous(dir: string): string {
+  const install = join(dir, "install");
+  for (const part of ["bin", "dist", "package.json"]) cpSync(join(project, part), join(install, part), { recursive: true });
+  symlinkSync(join(project, "node_modules"), join(install, "node_modules"));
+  return install;
 }
 
 async function benchSize(n: number): Promise<SizeResult> {
   const dir = mkdtempSync(join(tmpdir(), `sous-w2-${n}-`));
+  scratchDir = dir;
+  const install = snapshotSous(dir);
   const fleet = await startFleet({ count: n });
   try {
     const repo = writeW2Repository(join(dir, "repo"), { files: FILES, directories: DIRECTORIES });
     const targets = fleet.hosts.map((h) => h.target);
     const ssh = ["-k", fleet.keyFile, "--known-hosts", fleet.knownHostsFile, "-c", String(n)];
-    const sous = (argv: string[]) => timed(process.execPath, [join(project, "bin", "sous.js"), ...argv]);
+    const sous = (argv: string[]) => timed(process.execPath, [join(install, "bin", "sous.js"), ...argv]);
     const clean = async () => must("clean /srv/w2", await sous(["exec", "rm -rf /srv/w2", ...ssh, ...targets]));
-    const result: SizeResult = { hosts: n, sous: { unameSeconds: [], firstSeconds: [], noopSeconds: [] } };
+    const result: SizeResult = { hosts: n, sous: series() };
     const ansible = args["no-ansible"] ? undefined : ansibleFiles(dir, fleet);
-    if (ansible) result.ansible = { unameSeconds: [], firstSeconds: [], noopSeconds: [], timedOut: [] };
+    if (ansible) result.ansible = { ...series(), timedOut: [] };
 
     for (let round = 0; round < runs; round++) {
       // (a) uname -a on all hosts.
       const uname = await sous(["exec", "uname -a", ...ssh, ...targets]);
+      result.sous.unameCpu.push(uname.cpuSeconds);
       result.sous.unameSeconds.push(must("sous exec uname -a", uname, (r) => ((r.stdout.match(/\| Linux fleet-/g) ?? []).length === n ? undefined : "not every host answered")));
       // (b) first run on clean hosts, then the no-op run.
       await clean();
       const first = await sous(["converge", "--repo", repo, "--json", ...ssh, ...targets]);
+      result.sous.firstCpu.push(first.cpuSeconds);
       result.sous.firstSeconds.push(must("sous converge (first)", first, (r) => (sousUpdated(r.stdout).every((u) => u === FILES + DIRECTORIES) ? undefined : "not every host changed everything")));
       const noop = await sous(["converge", "--repo", repo, "--json", ...ssh, ...targets]);
+      result.sous.noopCpu.push(noop.cpuSeconds);
       result.sous.noopSeconds.push(must("sous converge (no-op)", noop, (r) => (sousUpdated(r.stdout).length === n && sousUpdated(r.stdout).every((u) => u === 0) ? undefined : "the no-op run changed something")));
       process.stderr.write(`  N=${n} sous round ${round + 1}: uname ${uname.seconds.toFixed(2)} s, first ${first.seconds.toFixed(2)} s, no-op ${noop.seconds.toFixed(2)} s\n`);
 
       if (ansible && round < ansibleRuns) {
         const a = result.ansible!;
-        const run = async (label: string, argv: string[], into: number[], check?: (r: Timed) => string | undefined) => {
+        const run = async (label: string, argv: string[], into: number[], cpu: number[], check?: (r: Timed) => string | undefined) => {
           const r = await timed(argv[0]!, argv.slice(1), ansible.env, ansibleTimeoutMs);
+          cpu.push(r.cpuSeconds);
           if (r.timedOut) {
             a.timedOut.push(label);
             into.push(ansibleTimeoutMs / 1000);
           } else into.push(must(label, r, check));
           process.stderr.write(`  N=${n} ansible ${label}: ${r.timedOut ? `> ${ansibleTimeoutMs / 1000}` : r.seconds.toFixed(2)} s\n`);
         };
-        await run("uname", ["ansible", "fleet", "-i", ansible.inventory, "-f", String(n), "-m", "ansible.builtin.command", "-a", "uname -a"], a.unameSeconds);
+        await run("uname", ["ansible", "fleet", "-i", ansible.inventory, "-f", String(n), "-m", "ansible.builtin.command", "-a", "uname -a"], a.unameSeconds, a.unameCpu);
         await clean();
-        await run("first", ["ansible-playbook", "-i", ansible.inventory, "-f", String(n), ansible.playbook], a.firstSeconds);
-        await run("no-op", ["ansible-playbook", "-i", ansible.inventory, "-f", String(n), ansible.playbook], a.noopSeconds, (r) => (ansibleChanged(r.stdout).every((c) => c === 0) ? undefined : "the no-op run changed something"));
+        await run("first", ["ansible-playbook", "-i", ansible.inventory, "-f", String(n), ansible.playbook], a.firstSeconds, a.firstCpu);
+        await run("no-op", ["ansible-playbook", "-i", ansible.inventory, "-f", String(n), ansible.playbook], a.noopSeconds, a.noopCpu, (r) => (ansibleChanged(r.stdout).every((c) => c === 0) ? undefined : "the no-op run changed something"));
       }
     }
     return result;
@@ -196,18 +233,21 @@ for (const n of sizes) results.push(await benchSize(n));
 
 const fmt = (values: number[]) => (values.length ? `${median(values).toFixed(2)} s` : "-");
 const ratio = (ansible: number[] | undefined, sous: number[]) => (ansible?.length && sous.length ? `${(median(ansible) / median(sous)).toFixed(1)}×` : "-");
-console.log("\nW2 fan-out over SSH (medians; ratio = Ansible / Sous, higher is better for Sous)");
-console.log("| N | step | Sous | Ansible (forks = N) | ratio |");
-console.log("|---|---|---|---|---|");
+console.log("\nW2 fan-out over SSH: medians of wall time (and of workstation CPU time); ratio = Ansible / Sous");
+console.log("| N | step | Sous | Ansible (forks = N) | ratio (wall) | ratio (CPU) |");
+console.log("|---|---|---|---|---|---|");
 for (const r of results) {
-  const rows: Array<[string, keyof SizeResult["sous"]]> = [
-    ["(a) uname -a", "unameSeconds"],
-    ["(b) first converge", "firstSeconds"],
-    ["(b) no-op converge", "noopSeconds"],
+  const rows: Array<[string, "uname" | "first" | "noop"]> = [
+    ["(a) uname -a", "uname"],
+    ["(b) first converge", "first"],
+    ["(b) no-op converge", "noop"],
   ];
   for (const [label, key] of rows) {
-    const capped = r.ansible?.timedOut.some((t) => key.startsWith(t === "no-op" ? "noop" : t)) ? " (capped)" : "";
-    console.log(`| ${r.hosts} | ${label} | ${fmt(r.sous[key])} | ${r.ansible ? fmt(r.ansible[key]) + capped : "-"} | ${ratio(r.ansible?.[key], r.sous[key])} |`);
+    const wall = `${key}Seconds` as const;
+    const cpu = `${key}Cpu` as const;
+    const capped = r.ansible?.timedOut.includes(key === "noop" ? "no-op" : key) ? " (capped)" : "";
+    const ansibleText = r.ansible ? `${fmt(r.ansible[wall])} (CPU ${fmt(r.ansible[cpu])})${capped}` : "-";
+    console.log(`| ${r.hosts} | ${label} | ${fmt(r.sous[wall])} (CPU ${fmt(r.sous[cpu])}) | ${ansibleText} | ${ratio(r.ansible?.[wall], r.sous[wall])} | ${ratio(r.ansible?.[cpu], r.sous[cpu])} |`);
   }
 }
 if (args.json) writeFileSync(args.json, JSON.stringify({ cpus: cpus().length, results }, null, 2));

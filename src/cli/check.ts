@@ -32,7 +32,8 @@ function collect(dir: string, out: string[]): string[] {
   for (const entry of entries) {
     if (entry.name === "node_modules" || entry.name.startsWith(".")) continue;
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) collect(path, out);
+    // templates/ and files/ hold what recipes install (a .ts file there is content, not code).
+    if (entry.isDirectory() && !(entry.name === "templates" || entry.name === "files")) collect(path, out);
     else if (/\.(ts|mts)$/.test(entry.name) && !entry.name.endsWith(".d.ts")) out.push(path);
   }
   return out;

@@ -73,8 +73,10 @@ test("sous cookbook check passes on the scaffold and names file:line:column of a
   assert.match(broken.stdout, /2 type errors/);
 });
 
-test("sous cookbook check accepts recipes that use Node's own APIs (process, node:os)", async () => {
+test("sous cookbook check accepts recipes that use Node's own APIs (process, node:os), and skips files/ and templates/", async () => {
   const { root } = await initRepo();
+  // Content a recipe installs, not code of the repository.
+  writeFileSync(join(root, "cookbooks/hello/files/deno-job.ts"), `import { serve } from "https://deno.land/std/http/server.ts";\nserve(() => new Response("hi"));\n`);
   writeFileSync(
     join(root, "cookbooks/hello/recipes/node-apis.ts"),
     `import { recipe } from "sous";\nimport { hostname } from "node:os";\nexport default recipe(({ resources: { file } }) => {\n  file(\`/tmp/\${hostname()}\`, { content: process.env.HOME ?? "", action: "nothing" });\n});\n`,

@@ -37,10 +37,24 @@ function startOwnPostgres(): void {
   const dataDir = /SOUS_TEST_POSTGRES_DATA=(\S+)/.exec(output)?.[1];
   if (dataDir) {
     const bin = readdirSync("/usr/lib/postgresql").map((v) => `/usr/lib/postgresql/${v}/bin`).find((b) => existsSync(`${b}/pg_ctl`))!;
-    process.on("exit", () => {
-      spawnSync("runuser", ["-u", "postgres", "--", `${bin}/pg_ctl`, "-D", dataDir, "-m", "immediate", "stop"], { stdio: "ignore" });
+    let stopped = false;
+    const stop = (): void => {
+      if (stopped) return;
+      stopped = true;
+      const pgCtl = [`${bin}/pg_ctl`, "-D", dataDir, "-m", "immediate", "stop"];
+      // ci-postgres.sh runs the cluster as `postgres` when started by root, as the caller otherwise.
+      if (process.getuid?.() === 0) spawnSync("runuser", ["-u", "postgres", "--", ...pgCtl], { stdio: "ignore" });
+      else spawnSync(pgCtl[0]!, pgCtl.slice(1), { stdio: "ignore" });
       rmSync(join(dataDir, ".."), { recursive: true, force: true });
-    });
+    };
+    process.on("exit", stop);
+    // A test run stopped by a signal must not leave its cluster running either.
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      process.once(signal, () => {
+        stop();
+        process.exit(1);
+      });
+    }
   }
 }
 

@@ -74,7 +74,7 @@ export async function convergeCommand(options: ConvergeCliOptions, output: Outpu
   const facts = await gatherBasicFacts(host);
   const sinks: EventSink[] = [];
   if (options.json) sinks.push(jsonLinesReporter(output.stdout));
-  else sinks.push(humanReporter({ level, why: options.why === true, diff: options.diff === true, color: output.color && options.color !== false, write: output.stdout }));
+  else sinks.push(humanReporter({ level, why: options.why === true, diff: options.diff !== false, color: output.color && options.color !== false, write: output.stdout }));
 
   const reportPath = options.report ? resolve(options.report) : join(root, ".sous", "runs", "last-run.json");
   const startedAt = new Date();

@@ -2,27 +2,48 @@
 import { Command, CommanderError, Option } from "commander";
 import { resolve } from "node:path";
 import { SousError } from "../core/errors.js";
-import { findRepositoryRoot } from "../cookbook/repository.js";
-import { builtinRegistry } from "../resources/registry.js";
 import { VERSION } from "../version.js";
-import { checkRepository } from "./check.js";
-import { convergeCommand, type Output, UsageError } from "./converge.js";
-import { demoCommand } from "./demo.js";
-import { execCommand, type PushCliOptions, pushCommand, type SshCliOptions } from "./push.js";
-import { createCookbook, initRepository } from "./scaffold.js";
+// Types only: each command's module is imported when that command runs, so a run pays
+// only for what it uses (a no-op converge never loads SSH, the server or the type checker).
+import type { ConvergeCliOptions, Output } from "./converge.js";
+import type { PushCliOptions, SshCliOptions } from "./push.js";
+
+/**
+ * Writes to a stream, and stops writing (without failing the run) once the reader has gone:
+ * `sous converge | head` must still converge and write its report.
+ */
+function safeWriter(stream: NodeJS.WriteStream): (text: string) => void {
+  let closed = false;
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") closed = true;
+    else throw error;
+  });
+  return (text) => {
+    if (!closed) stream.write(text);
+  };
+}
 
 function defaultOutput(): Output {
   return {
-    stdout: (text) => process.stdout.write(text),
-    stderr: (text) => process.stderr.write(text),
+    stdout: safeWriter(process.stdout),
+    stderr: safeWriter(process.stderr),
     color: process.stdout.isTTY === true && !process.env.NO_COLOR,
   };
 }
 
-function repositoryRoot(repo: string | undefined): string {
+async function repositoryRoot(repo: string | undefined): Promise<string> {
+  const { findRepositoryRoot } = await import("../cookbook/repository.js");
   const root = repo ? resolve(repo) : findRepositoryRoot(process.cwd());
-  if (!root) throw new UsageError("no repository here: run this inside a repository made by `sous init`, or pass --repo DIR");
+  if (!root) throw new SousError("usage", "no repository here: run this inside a repository made by `sous init`, or pass --repo DIR");
   return root;
+}
+
+/** Converge options as commander parses them, with Chef's spellings folded in. */
+type ConvergeFlags = PushCliOptions & { whyRun?: boolean; overrideRunlist?: string; logLevel?: string };
+
+function convergeOptions(flags: ConvergeFlags): PushCliOptions {
+  const { whyRun, overrideRunlist, ...options } = flags;
+  return { ...options, dryRun: options.dryRun || whyRun, runList: options.runList ?? overrideRunlist } as ConvergeCliOptions & PushCliOptions;
 }
 
 /** Commands that never talk to a server: for them the server's modules are not loaded. */
@@ -69,17 +90,22 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
     .option("-N, --node-name <name>", "node name (default: the machine's FQDN)")
     .option("-j, --json-attributes <file>", "JSON file of normal attributes (may hold run_list)")
     .option("--repo <dir>", "repository (default: the nearest folder with sous.config.ts or cookbooks/)")
+    .addOption(new Option("-o, --override-runlist <items>", "same as --run-list (chef-client's spelling)").hideHelp())
     .option("--dry-run", "show what would change, with diffs; change nothing")
+    .addOption(new Option("-W, --why-run", "same as --dry-run (chef-client's spelling)").hideHelp())
     .option("--why", "show the property changes behind each update, and notifications")
-    .option("--diff", "show unified diffs of changed content")
+    .option("--diff", "show unified diffs of changed content (the default)")
+    .option("--no-diff", "do not show unified diffs of changed content")
     .option("--json", "write events as JSON lines on stdout")
-    .addOption(new Option("--log-level <level>", "how much to show").choices(["debug", "info", "warn"]).default("info"))
+    .addOption(new Option("-l, --log-level <level>", "how much to show").choices(["debug", "info", "warn"]).default("info"))
     .option("--report <file>", "where to write the run report (default: .sous/runs/last-run.json)")
     .option("--backup-dir <dir>", "where previous versions of changed files are kept")
     .option("--no-color", "no colors");
-  addSshOptions(converge).action(async (targets: string[], options: PushCliOptions) =>
-      exit(targets.length > 0 || options.inventory ? await pushCommand(targets, options, output) : await convergeCommand(options, output)),
-    );
+  addSshOptions(converge).action(async (targets: string[], flags: ConvergeFlags) => {
+    const options = convergeOptions(flags);
+    if (targets.length > 0 || options.inventory) exit(await (await import("./push.js")).pushCommand(targets, options, output));
+    else exit(await (await import("./converge.js")).convergeCommand(options, output));
+  });
 
   addSshOptions(
     program
@@ -91,13 +117,15 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
       .option("-c, --concurrency <n>", "how many targets at once")
       .option("--timeout <seconds>", "kill the command after this long")
       .option("--json", "one JSON line per host"),
-  ).action(async (command: string, targets: string[], options: SshCliOptions & { timeout?: string }) => exit(await execCommand(command, targets, options, output)));
+  ).action(async (command: string, targets: string[], options: SshCliOptions & { timeout?: string }) =>
+    exit(await (await import("./push.js")).execCommand(command, targets, options, output)),
+  );
 
   program
     .command("demo")
     .description("Quick start: converge the shipped example into a scratch folder, then again (nothing changes)")
     .option("--dir <dir>", "scratch folder to use (default: a new one under /tmp)")
-    .action(async (options: { dir?: string }) => exit(await demoCommand(output, options)));
+    .action(async (options: { dir?: string }) => exit(await (await import("./demo.js")).demoCommand(output, options)));
 
   program
     .command("facts")
@@ -109,9 +137,9 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
     .command("init")
     .argument("[dir]", "where to create the repository", ".")
     .description("Create a repository: sous.config.ts, a hello cookbook, a role and an environment")
-    .action((dir: string) => {
+    .action(async (dir: string) => {
       const root = resolve(dir);
-      const created = initRepository(root);
+      const created = (await import("./scaffold.js")).initRepository(root);
       output.stdout(created.length ? `Created:\n${created.map((f) => `  ${f}`).join("\n")}\n` : `Nothing to create: ${root} already has a repository.\n`);
       output.stdout(`\nNext: cd ${root} && sous converge --dry-run\n`);
       exit(0);
@@ -123,8 +151,8 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
     .argument("<name>", "cookbook name")
     .option("--repo <dir>", "repository (default: the nearest one)")
     .description("Create cookbooks/NAME with a recipe, attributes and a template that converge as they are")
-    .action((name: string, options: { repo?: string }) => {
-      const created = createCookbook(repositoryRoot(options.repo), name);
+    .action(async (name: string, options: { repo?: string }) => {
+      const created = (await import("./scaffold.js")).createCookbook(await repositoryRoot(options.repo), name);
       output.stdout(`Created:\n${created.map((f) => `  ${f}`).join("\n")}\n`);
       exit(0);
     });
@@ -133,8 +161,8 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
     .option("--repo <dir>", "repository (default: the nearest one)")
     .description("Type-check every recipe, attribute file, role and environment of the repository")
     .action(async (options: { repo?: string }) => {
-      const root = repositoryRoot(options.repo);
-      const { files, problems } = await checkRepository(root);
+      const root = await repositoryRoot(options.repo);
+      const { files, problems } = await (await import("./check.js")).checkRepository(root);
       for (const p of problems) output.stderr(`${p.file}:${p.line}:${p.column} ${p.message}\n`);
       output.stdout(problems.length ? `${problems.length} type error${problems.length === 1 ? "" : "s"} in ${files} files\n` : `${files} files type-check\n`);
       exit(problems.length ? 1 : 0);
@@ -143,8 +171,8 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
   program
     .command("resources")
     .description("List the resource types with their actions and properties")
-    .action(() => {
-      for (const type of builtinRegistry().list()) {
+    .action(async () => {
+      for (const type of (await import("../resources/registry.js")).builtinRegistry().list()) {
         output.stdout(`${type.name}: ${type.description}\n  actions: ${type.actions.join(", ")} (default ${type.defaultAction})\n`);
         for (const [name, spec] of Object.entries(type.properties as Record<string, import("../core/properties.js").PropertySpec>)) {
           output.stdout(`  ${name} (${spec.role}${spec.sensitive ? ", sensitive" : ""}${spec.required ? ", required" : ""}): ${spec.expected}\n`);
@@ -176,7 +204,7 @@ export async function main(argv: string[], output: Output = defaultOutput()): Pr
     return code;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
-    if (error instanceof UsageError) {
+    if (error instanceof SousError && error.code === "usage") {
       output.stderr(`sous: ${error.message}\n`);
       return 2;
     }

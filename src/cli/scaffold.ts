@@ -43,7 +43,7 @@ export default recipe<typeof defaults>(({ node, resources: { directory, template
   template(\`\${settings.root}/motd\`, {
     source: "motd.ejs",
     mode: "0644",
-    variables: { greeting: settings.greeting, node: node.name },
+    variables: { greeting: settings.greeting, nodeName: node.name },
     notifies: { run: "execute[${name}-reload]" },
   });
 
@@ -53,7 +53,7 @@ export default recipe<typeof defaults>(({ node, resources: { directory, template
   });
 });
 `,
-    "templates/motd.ejs": `<%= greeting %>, <%= node %>!
+    "templates/motd.ejs": `<%= greeting %>, <%= nodeName %>!
 This file is managed by Sous: changes made by hand are overwritten.
 `,
     "files/.keep": "",

@@ -69,6 +69,8 @@ class Run {
   private readonly outcomes = new Map<DeclaredResource, Outcome>();
   private readonly delayed = new Map<string, { target: DeclaredResource; action: string; source: DeclaredResource }>();
   private failure: ResourceFailedError | undefined;
+  /** What each resource's prepare step returned. */
+  private readonly prepared = new Map<DeclaredResource, unknown>();
   /** The immediate notifications being run, outermost first (`action type[name]`). */
   private readonly immediateChain: string[] = [];
   /** Cookbook files read during this run: the workstation's sources do not change mid-run. */
@@ -84,8 +86,9 @@ class Run {
     const { events, collection } = this.options;
     events({ type: "run:start", runId: this.runId, node: this.options.node ?? this.options.host.name, dryRun: this.dryRun, resourceCount: collection.resources.length, time: new Date().toISOString() });
 
+    await this.prepareAll();
     // this.failure, not the outcome: an immediately notified resource may fail while its source reports "updated".
-    outer: for (const resource of collection.resources) {
+    outer: for (const resource of this.failure ? [] : collection.resources) {
       for (const action of resource.actions) {
         await this.runAction(resource, action, undefined);
         if (this.failure) break outer;
@@ -213,6 +216,28 @@ class Run {
     return counts;
   }
 
+  /**
+   * Runs every provider's prepare step before anything changes; each failure is reported
+   * (all of them, not only the first), and any unignored one stops the run untouched.
+   */
+  private async prepareAll(): Promise<void> {
+    let failure: ResourceFailedError | undefined;
+    for (const resource of this.options.collection.resources) {
+      const { provider } = resource.resourceType;
+      const actions = resource.actions.filter((a) => a !== "nothing");
+      if (!provider.prepare) continue;
+      const started = performance.now();
+      try {
+        this.prepared.set(resource, await provider.prepare(this.contextFor(resource), resource.properties, actions));
+      } catch (error) {
+        this.fail(resource, actions[0] ?? "nothing", error, started);
+        failure ??= this.failure;
+        this.failure = undefined;
+      }
+    }
+    this.failure = failure;
+  }
+
   private fail(resource: DeclaredResource, action: string, error: unknown, started: number): Outcome {
     const failure = failureInfo(resource, error);
     this.record(resource, "failed");
@@ -274,6 +299,7 @@ class Run {
       host,
       resource,
       backupDir: this.options.backupDir ?? "/var/lib/sous/backup",
+      prepared: this.prepared.get(resource),
       log: (message) => events({ type: "log", resource: resource.id, level: "info", message: mask(resource, message) }),
       async cookbookFile(kind, name) {
         if (!resource.cookbook) throw new SousError("no-cookbook", `${resource.id} uses ${kind}/${name}, but it was not declared by a cookbook recipe`);

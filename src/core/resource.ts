@@ -32,6 +32,8 @@ export interface CookbookRef {
 export interface ProviderContext {
   readonly host: Host;
   readonly resource: DeclaredResource;
+  /** What the provider's prepare step returned for this resource (undefined without one). */
+  readonly prepared: unknown;
   /** Where previous versions of changed files are kept. */
   readonly backupDir: string;
   /** Reads a file shipped in the resource's cookbook (`templates/` or `files/`). */
@@ -42,6 +44,12 @@ export interface ProviderContext {
 
 /** The read → plan → apply steps of one resource type. */
 export interface Provider<P, Current> {
+  /**
+   * Optional, read-only work done for every resource before anything is applied (rendering
+   * a template, reading a cookbook file), so that its mistakes stop the run while nothing
+   * has changed. What it returns reaches later steps as `context.prepared`.
+   */
+  prepare?(context: ProviderContext, desired: Readonly<P>, actions: readonly string[]): Promise<unknown>;
   /** Reads the current state from the host. Never changes anything. */
   read(context: ProviderContext, desired: Readonly<P>, action: string): Promise<Current>;
   /** Pure: what must change for the action to be true. */

@@ -29,12 +29,36 @@ function indent(text: string, prefix: string): string {
     .join("\n");
 }
 
+const VERBS: Record<string, [done: string, planned: string]> = {
+  run: ["ran", "would run"],
+  delete: ["deleted", "would delete"],
+  remove: ["removed", "would remove"],
+  purge: ["purged", "would purge"],
+  restart: ["restarted", "would restart"],
+  reload: ["reloaded", "would reload"],
+  start: ["started", "would start"],
+  stop: ["stopped", "would stop"],
+  touch: ["touched", "would touch"],
+};
+
+/** "created", "updated content, mode", "ran", "would delete": what happened, in words. */
+function describeUpdate(action: string, changes: readonly { property: string; from: unknown }[], dryRun: boolean): string {
+  const verb = VERBS[action];
+  if (verb) return dryRun ? verb[1] : verb[0];
+  const created = changes.every((c) => c.from === undefined || (c.property === "exists" && c.from === false));
+  if (created) return dryRun ? "would create" : "created";
+  const properties = [...new Set(changes.map((c) => c.property))];
+  return `${dryRun ? "would update" : "updated"} ${properties.join(", ")}`;
+}
+
 /** A reporter that writes human-readable lines. */
 export function humanReporter(options: HumanOptions): EventSink {
   type Style = Parameters<typeof styleText>[0];
   const paint = (style: Style, text: string) => (options.color ? styleText(style, text) : text);
   const out = (line: string) => options.write(`${line}\n`);
   let dryRun = false;
+  const notifiedOnly = new Set<string>();
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
   const failureLines = (error: FailureInfo, location?: { file: string; line: number }) => {
     const lines: string[] = [];
@@ -50,15 +74,18 @@ export function humanReporter(options: HumanOptions): EventSink {
     switch (event.type) {
       case "run:start":
         dryRun = event.dryRun;
-        out(paint("bold", `${event.dryRun ? "Dry run of" : "Converging"} ${event.node}: ${event.resourceCount} resource${event.resourceCount === 1 ? "" : "s"}${event.dryRun ? " (nothing will be changed)" : ""}`));
+        notifiedOnly.clear();
+        out(paint("bold", `${event.dryRun ? "Dry run of" : "Converging"} ${event.node}: ${plural(event.resourceCount, "resource")}${event.dryRun ? " (nothing will be changed)" : ""}`));
         break;
       case "resource:up-to-date":
+        // A resource with action "nothing" only waits for notifications: not worth a line.
+        if (event.action === "nothing" && options.level !== "debug") break;
         if (options.level !== "warn") out(`  ${paint("green", "✓")} ${event.resource.id} ${paint("dim", `up to date${event.action === "nothing" ? " (action nothing)" : ""}`)}${options.level === "debug" ? paint("dim", ` ${event.durationMs.toFixed(1)} ms`) : ""}`);
         break;
       case "resource:updated": {
-        const verb = event.dryRun ? "would update" : "updated";
         const by = event.notifiedBy ? ` (notified by ${event.notifiedBy})` : "";
-        out(`  ${paint("yellow", event.dryRun ? "~" : "↻")} ${event.resource.id} ${paint("yellow", `${verb}: ${event.action}`)}${by}`);
+        if (event.notifiedBy) notifiedOnly.add(event.resource.id);
+        out(`  ${paint("yellow", event.dryRun ? "~" : "↻")} ${event.resource.id} ${paint("yellow", describeUpdate(event.action, event.changes, event.dryRun))}${by}`);
         if (options.why || event.dryRun) {
           for (const change of event.changes) out(`      ${change.property}: ${formatValue(change.from)} → ${formatValue(change.to)}`);
         }
@@ -90,15 +117,17 @@ export function humanReporter(options: HumanOptions): EventSink {
       case "run:finish": {
         const c = event.counts;
         const seconds = (event.durationMs / 1000).toFixed(2);
-        const updated = dryRun ? `${c.updated} would change` : `${c.updated} updated`;
-        const summary = `${c.resources} resources, ${updated}, ${c.skipped} skipped, ${c.failed} failed, ${seconds} s`;
+        const byNotification = notifiedOnly.size ? ` (${notifiedOnly.size} by notification)` : "";
+        const updated = `${c.updated} ${dryRun ? "would change" : "updated"}${byNotification}`;
+        const summary = `${plural(c.resources, "resource")}, ${updated}, ${c.skipped} skipped, ${c.failed} failed, ${seconds} s`;
         if (event.pendingNotifications.length) {
           out(paint("yellow", `Not run because the run failed: ${event.pendingNotifications.join("; ")}`));
         }
         if (event.status === "converged") out(paint("bold", `${dryRun ? "Dry run done" : "Converged"}: ${summary}`));
         else {
           out(paint(["bold", "red"], `Run failed: ${summary}`));
-          if (event.error) out(paint("red", `  ${event.error.resource ?? ""}${event.error.location ? ` (${formatLocation(event.error.location)})` : ""}: ${event.error.message}`));
+          // The failure was shown in full on its resource's line; the summary only points at it.
+          if (event.error) out(paint("red", `  ${event.error.resource ?? ""}${event.error.location ? ` (${formatLocation(event.error.location)})` : ""}: ${event.error.message.split("\n")[0]}`));
         }
         break;
       }

@@ -50,10 +50,14 @@ export const fileType: ResourceType<FileProperties, ManagedFileCurrent> = {
     return properties.content !== undefined && properties.source !== undefined ? [["source", "give either content or source, not both"]] : [];
   },
   provider: {
+    // A missing cookbook file stops the run before anything changes.
+    async prepare(context, properties, actions) {
+      return properties.source !== undefined && actions.some((a) => a !== "delete") ? (await context.cookbookFile("files", properties.source)).content : undefined;
+    },
     async read(context, properties, action) {
       let desired: Buffer | undefined;
       if (action !== "delete") {
-        if (properties.source !== undefined) desired = (await context.cookbookFile("files", properties.source)).content;
+        if (properties.source !== undefined) desired = Buffer.isBuffer(context.prepared) ? context.prepared : (await context.cookbookFile("files", properties.source)).content;
         else if (properties.content !== undefined) desired = Buffer.isBuffer(properties.content) ? properties.content : Buffer.from(properties.content, "utf8");
       }
       return readManagedFile(context, properties, desired);

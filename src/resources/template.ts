@@ -1,7 +1,7 @@
 /** `template`: a file rendered from an ERB-like template (EJS) with typed variables. */
 import { SousError } from "../core/errors.js";
 import { prop } from "../core/properties.js";
-import type { ResourceType } from "../core/resource.js";
+import type { ProviderContext, ResourceType } from "../core/resource.js";
 import { applyCreate, applyDelete, type ManagedFileCurrent, type ManagedFileProperties, planCreate, planDelete, readManagedFile } from "./managed-file.js";
 import { sha256 } from "./metadata.js";
 
@@ -43,15 +43,40 @@ async function loadEjs(): Promise<typeof import("ejs")> {
   return ejsLibrary;
 }
 
+/**
+ * How `<%= value %>` prints: as text, never HTML-escaped (these are configuration files).
+ * `undefined` is refused: it is almost always a misspelled variable or attribute, and a
+ * config file saying "listen undefined" is worse than a failed run.
+ */
+function printValue(value: unknown): string {
+  if (value === undefined) throw new Error("<%= %> printed undefined: a misspelled variable or attribute? (print \"\" explicitly for an empty value)");
+  return String(value);
+}
+
+/** A compile error without EJS's own advice, with a hint for ERB habits. */
+function syntaxMessage(text: string, message: string): string {
+  const clean = message
+    .split("\n")
+    .filter((line) => !/EJS-Lint|async: true|^\s*$/.test(line))
+    .join("\n");
+  const lines = text.split("\n");
+  const erbStyle = lines.findIndex((line) => /<%[=-]?\s*@\w/.test(line));
+  if (erbStyle >= 0) return `${clean}; line ${erbStyle + 1} uses ERB's @name: write <%= name %> (variables are read by name)`;
+  const opened = (text.match(/<%/g) ?? []).length;
+  const closed = (text.match(/%>/g) ?? []).length;
+  if (opened !== closed) return `${clean}; the template opens ${opened} tags (<%) and closes ${closed} (%>)`;
+  return `${clean} (look for an unclosed { or ( inside <% %>)`;
+}
+
 /** Compiles a template once per distinct text (renders are pure functions of the text). */
 function compile(ejs: typeof import("ejs"), text: string, filename: string): Renderer {
   const key = `${filename}\u0000${sha256(text)}`;
   let renderer = compiled.get(key);
   if (!renderer) {
     try {
-      renderer = ejs.compile(text, { filename, escape: (value: unknown) => String(value), compileDebug: true, async: false }) as Renderer;
+      renderer = ejs.compile(text, { filename, escape: printValue, compileDebug: true, async: false }) as Renderer;
     } catch (error) {
-      throw new SousError("template-syntax", `template ${filename}: ${(error as Error).message}`);
+      throw new SousError("template-syntax", `template ${filename}: ${syntaxMessage(text, (error as Error).message)}`);
     }
     compiled.set(key, renderer);
   }
@@ -67,6 +92,21 @@ export async function renderTemplate(text: string, filename: string, variables: 
     const message = (error as Error).message.replace(/^ejs:/, `${filename}:`);
     throw new SousError("template-render", `template ${message.startsWith(filename) ? "" : `${filename}: `}${message}`);
   }
+}
+
+/** Renders the resource's template (a cookbook file or inline text) with its variables. */
+async function render(context: ProviderContext, properties: TemplateProperties): Promise<Buffer> {
+  let text: string;
+  let filename: string;
+  if (properties.inline !== undefined) {
+    text = properties.inline;
+    filename = `${context.resource.id} (inline)`;
+  } else {
+    const file = await context.cookbookFile("templates", properties.source!);
+    text = file.content.toString("utf8");
+    filename = file.path;
+  }
+  return Buffer.from(await renderTemplate(text, filename, properties.variables), "utf8");
 }
 
 /** The `template` resource type. */
@@ -94,19 +134,13 @@ export const templateType: ResourceType<TemplateProperties, ManagedFileCurrent> 
     return [];
   },
   provider: {
+    // Rendering happens before anything changes, so a template mistake never leaves a half-converged machine.
+    async prepare(context, properties, actions) {
+      return actions.some((a) => a === "create" || a === "create_if_missing") ? render(context, properties) : undefined;
+    },
     async read(context, properties, action) {
       if (action === "delete") return readManagedFile(context, properties, undefined);
-      let text: string;
-      let filename: string;
-      if (properties.inline !== undefined) {
-        text = properties.inline;
-        filename = `${context.resource.id} (inline)`;
-      } else {
-        const file = await context.cookbookFile("templates", properties.source!);
-        text = file.content.toString("utf8");
-        filename = file.path;
-      }
-      const rendered = Buffer.from(await renderTemplate(text, filename, properties.variables), "utf8");
+      const rendered = Buffer.isBuffer(context.prepared) ? context.prepared : await render(context, properties);
       return readManagedFile(context, properties, rendered);
     },
     plan(current, properties, action) {

@@ -106,8 +106,8 @@ test("--why shows the property changes behind an update; --log-level warn hides 
   chmodSync(join(out, "a.conf"), 0o600);
   writeFileSync(join(out, "b.conf"), "changed by hand\n");
   const why = await run("-r", "recipe[app]", "--why");
-  assert.match(why.stdout, new RegExp(`↻ file\\[${out}/a\\.conf\\] updated: create\\n\\s+mode: 0600 → 0644\\n`));
-  assert.match(why.stdout, new RegExp(`↻ file\\[${out}/b\\.conf\\] updated: create\\n\\s+content: .*16 bytes.* → .*2 bytes`));
+  assert.match(why.stdout, new RegExp(`↻ file\\[${out}/a\\.conf\\] updated mode\\n\\s+mode: 0600 → 0644\\n`));
+  assert.match(why.stdout, new RegExp(`↻ file\\[${out}/b\\.conf\\] updated content\\n\\s+content: .*16 bytes.* → .*2 bytes`));
   const plain = await run("-r", "recipe[app]");
   assert.doesNotMatch(plain.stdout, /mode: 0600/, "without --why, no property rows");
   chmodSync(join(out, "a.conf"), 0o600);
@@ -119,14 +119,14 @@ test("--why shows the property changes behind an update; --log-level warn hides 
   assert.match(info.stdout, /✓ file\[.*a\.conf\] up to date/);
 });
 
-test("--diff shows the unified diff of a content change in a real run; without it, only the update line", async () => {
+test("a real run shows the unified diff of a content change; with --no-diff, only the update line", async () => {
   const { out, run } = setup();
   assert.equal((await run("-r", "recipe[app]")).code, 0);
   writeFileSync(join(out, "b.conf"), "changed by hand\n");
   const withDiff = await run("-r", "recipe[app]", "--diff");
   assert.match(withDiff.stdout, new RegExp(`--- ${out}/b\\.conf\\n\\s+\\+\\+\\+ ${out}/b\\.conf\\n\\s+@@ -1(,1)? \\+1(,1)? @@\\n\\s+-changed by hand\\n\\s+\\+b\\n`));
   writeFileSync(join(out, "b.conf"), "changed by hand\n");
-  const without = await run("-r", "recipe[app]");
+  const without = await run("-r", "recipe[app]", "--no-diff");
   assert.match(without.stdout, /↻ file\[.*b\.conf\] updated/);
   assert.doesNotMatch(without.stdout, /changed by hand/);
 });

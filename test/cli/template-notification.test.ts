@@ -53,7 +53,7 @@ test("converge, change the template, dry run shows the diff and changes nothing,
   const first = await converge();
   assert.equal(first.code, 0, first.stderr + first.stdout);
   const conf = join(out, "app", "app.conf");
-  assert.deepEqual(updated(first.stdout), [`directory[${join(out, "app")}] updated: create`, `template[${conf}] updated: create`, `execute[reload app] updated: run (notified by template[${conf}])`]);
+  assert.deepEqual(updated(first.stdout), [`directory[${join(out, "app")}] created`, `template[${conf}] created`, `execute[reload app] ran (notified by template[${conf}])`]);
   assert.equal(readFileSync(conf, "utf8"), "# managed by Sous\nlisten 8080\nworkers 2\n");
   assert.equal(readFileSync(join(out, "reloads.log"), "utf8"), "reloaded\n");
 
@@ -64,12 +64,12 @@ test("converge, change the template, dry run shows the diff and changes nothing,
   assert.equal(treeDigest(out), before, "a dry run must not change anything");
   assert.match(dry.stdout, new RegExp(`~ template\\[${conf}\\] would update`));
   assert.match(dry.stdout, new RegExp(`--- ${conf}\\n\\s+\\+\\+\\+ ${conf}\\n\\s+@@ -1,3 \\+1,3 @@\\n\\s+ # managed by Sous\\n\\s+ listen 8080\\n\\s+-workers 2\\n\\s+\\+workers 4\\n`));
-  assert.match(dry.stdout, /~ execute\[reload app\] would update: run \(notified by template/);
+  assert.match(dry.stdout, /~ execute\[reload app\] would run \(notified by template/);
   assert.match(dry.stdout, /Dry run done: 3 resources, 2 would change/);
 
   const second = await converge();
   assert.equal(second.code, 0, second.stderr + second.stdout);
-  assert.deepEqual(updated(second.stdout), [`template[${conf}] updated: create`, `execute[reload app] updated: run (notified by template[${conf}])`]);
+  assert.deepEqual(updated(second.stdout), [`template[${conf}] updated content`, `execute[reload app] ran (notified by template[${conf}])`]);
   assert.equal(readFileSync(conf, "utf8"), "# managed by Sous\nlisten 8080\nworkers 4\n");
   assert.equal(readFileSync(join(out, "reloads.log"), "utf8"), "reloaded\nreloaded\n");
 

@@ -65,6 +65,7 @@ export class SqliteDriver implements SqlDriver {
   private readonly reader: Connection;
   private readonly queue: QueuedWrite[] = [];
   private draining = false;
+  private control: Record<"begin" | "savepoint" | "release" | "rollbackTo" | "commit", Statement> | undefined;
   private closed = false;
 
   constructor(options: SqliteOptions) {
@@ -108,30 +109,38 @@ export class SqliteDriver implements SqlDriver {
   private async drain(): Promise<void> {
     this.draining = true;
     const db = this.writer.db;
+    // Prepared once: exec() would parse these five statements again for every write.
+    const control = (this.control ??= {
+      begin: db.prepare("BEGIN IMMEDIATE"),
+      savepoint: db.prepare("SAVEPOINT sous_write"),
+      release: db.prepare("RELEASE sous_write"),
+      rollbackTo: db.prepare("ROLLBACK TO sous_write"),
+      commit: db.prepare("COMMIT"),
+    });
     try {
       while (this.queue.length > 0) {
         const group = this.queue.splice(0, MAX_GROUP);
         const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
         try {
-          db.exec("BEGIN IMMEDIATE");
+          control.begin.run();
         } catch (error) {
           for (const write of group) write.reject(error);
           continue;
         }
         for (const write of group) {
-          db.exec("SAVEPOINT sous_write");
+          control.savepoint.run();
           try {
             const value = await write.fn(this.writer);
-            db.exec("RELEASE sous_write");
+            control.release.run();
             outcomes.push({ ok: true, value });
           } catch (error) {
-            db.exec("ROLLBACK TO sous_write");
-            db.exec("RELEASE sous_write");
+            control.rollbackTo.run();
+            control.release.run();
             outcomes.push({ ok: false, error });
           }
         }
         try {
-          db.exec("COMMIT");
+          control.commit.run();
         } catch (error) {
           if (db.inTransaction) db.exec("ROLLBACK");
           for (const write of group) write.reject(error);

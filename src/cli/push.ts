@@ -4,7 +4,7 @@ import { resolve } from "node:path";
 import { findRepositoryRoot } from "../cookbook/repository.js";
 import type { AttributeTree } from "../dsl.js";
 import type { SshOptions } from "../host/ssh.js";
-import { describeOutcome, type HostRun, pushConverge } from "../push/converge.js";
+import type { HostRun } from "../push/converge.js";
 import { collectTargets, fanOut, type HostOutcome } from "../push/fleet.js";
 import { createProgress, type Progress } from "../push/progress.js";
 import { humanReporter } from "../report/human.js";
@@ -85,6 +85,8 @@ export async function pushCommand(targetArgs: string[], options: PushCliOptions,
       throw new UsageError(`--json-attributes ${options.jsonAttributes}: ${(error as Error).message}`);
     }
   }
+  // Loaded here, not at the top: `sous exec` needs none of the compiler and engine behind it.
+  const { describeOutcome, pushConverge } = await import("../push/converge.js");
   const dryRun = options.dryRun === true;
   const progress = progressFor(output, dryRun ? "Dry run on" : "Converging", targets.length, options.json === true);
   const color = output.color && options.color !== false && !options.json;

@@ -60,7 +60,8 @@ describe("sous converge ssh://... (push)", { skip }, () => {
     await sous(["exec", "rm /srv/w2/d0/f0.conf", ...sshArgs(), target]);
     const dry = await sous(["converge", "--repo", repo, "--dry-run", ...sshArgs(), target]);
     assert.equal(dry.code, 0, dry.stdout);
-    assert.match(dry.stdout, /file\[\/srv\/w2\/d0\/f0\.conf\] would update/);
+    assert.match(dry.stdout, /\| .*file\[\/srv\/w2\/d0\/f0\.conf\] would (update|create)/);
+    assert.match(dry.stdout, /\| +\+index = 0$/m, "the dry run shows the content it would write");
     assert.match(dry.stdout, /converged, 1 would change of 8/);
     const check = await sous(["exec", "test -e /srv/w2/d0/f0.conf", ...sshArgs(), target]);
     assert.equal(check.code, 1, "the dry run created the file");

@@ -94,7 +94,16 @@ export const prop = {
     return spec(
       expected,
       (v) => {
-        if (typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0o7777) return v;
+        if (typeof v === "number" && Number.isInteger(v)) {
+          // An octal mode typed as a decimal number (644, 4755): TypeScript has no 0644 literal.
+          // Only values no real mode has are refused (512-777 would be sticky with odd bits;
+          // 4 digits above 0o7777 are no mode at all); 420 (= 0o644) stays valid.
+          const decimalLooksOctal = /^[0-7]{3,4}$/.test(String(v));
+          if (decimalLooksOctal && ((v >= 512 && v <= 777) || v > 0o7777)) {
+            throw new PropertyCheckError(`${v} is a decimal number, not the octal mode 0${v}; write "0${v}" or 0o${v}`);
+          }
+          if (v >= 0 && v <= 0o7777) return v;
+        }
         if (typeof v === "string" && /^0?[0-7]{3,4}$/.test(v)) return parseInt(v, 8);
         return fail(expected, v);
       },

@@ -93,6 +93,25 @@ describe("SshHost connections", { skip }, () => {
     assert.match(error.message, /authentication failed for root@/);
   });
 
+  it("authenticates through the SSH agent when no key file is given", async () => {
+    const { hosts, keyFile, knownHostsFile } = fleet();
+    const socket = join(temp, "agent.sock");
+    const agent = spawnSync("ssh-agent", ["-a", socket, "-s"], { encoding: "utf8" });
+    const pid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)?.[1]);
+    const saved = process.env.SSH_AUTH_SOCK;
+    try {
+      assert.equal(spawnSync("ssh-add", ["-q", keyFile], { env: { ...process.env, SSH_AUTH_SOCK: socket } }).status, 0);
+      process.env.SSH_AUTH_SOCK = socket;
+      const host = await Ssh.connect(parseTarget(hosts[2]!.target), { knownHostsFile });
+      assert.equal((await host.exec(["hostname"])).stdout, `${hosts[2]!.name}\n`);
+      host.close();
+    } finally {
+      if (saved === undefined) delete process.env.SSH_AUTH_SOCK;
+      else process.env.SSH_AUTH_SOCK = saved;
+      if (pid) process.kill(pid);
+    }
+  });
+
   it("says so when nothing listens on the port", async () => {
     const { hosts, keyFile, knownHostsFile } = fleet();
     const error = await connectError(`ssh://root@${hosts[2]!.address}:2222`, { identityFile: keyFile, knownHostsFile });

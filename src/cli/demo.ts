@@ -5,6 +5,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { convergeCommand, type Output } from "./converge.js";
 
+const sousBin = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "bin", "sous.js");
 const exampleRepo = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "examples", "quickstart");
 
 function listTree(root: string, write: (text: string) => void): void {
@@ -47,9 +48,9 @@ export async function demoCommand(output: Output, options: { dir?: string } = {}
     return 1;
   }
   output.stdout(
-    `\nThe second run updated 0 resources. Try next:\n` +
-      `    node bin/sous.js converge --repo ${exampleRepo} -j ${attributes} --backup-dir ${base.backupDir} --dry-run\n` +
-      `after editing ${join(scratch, "srv/webapp/shared/config/app.ini")}, to see the diff Sous would apply.\n`,
+    `\nThe second run updated 0 resources. Try next: edit ${join(scratch, "srv/webapp/shared/config/app.ini")},\n` +
+      `then see the diff Sous would apply (and apply it without --dry-run):\n` +
+      `    node ${sousBin} converge --repo ${exampleRepo} -j ${attributes} --backup-dir ${base.backupDir} --report ${base.report} --dry-run\n`,
   );
   return 0;
 }

@@ -1,11 +1,11 @@
 /**
  * A machine reached over SSH as a Host, so every provider runs unchanged in push mode.
  *
- * One ssh2 connection per host, kept for the whole run; every Host method is one command
- * round trip on its own channel (file writes carry their bytes on stdin, stat and read come
- * back in one answer). Commands go through the login shell, which is all a target needs:
- * a POSIX shell and coreutils, no agent. With `sudo`, every command and file operation runs
- * through `sudo -n`, so a non-root login manages the machine exactly as root would.
+ * One ssh2 connection per host, kept for the whole run; every Host method is one round trip.
+ * File operations run in one resident `sh` per host (no new SSH session each; small writes
+ * travel inside the script), user commands and large writes get a channel of their own. A
+ * target needs a POSIX shell and coreutils, no agent. With `sudo`, every command and file
+ * operation runs through `sudo -n`, so a non-root login manages the machine as root would.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { createHash, createHmac, randomBytes } from "node:crypto";

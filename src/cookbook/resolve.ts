@@ -3,7 +3,10 @@
  * that satisfies every constraint, found by a depth-first search that backtracks when a
  * choice leads to a conflict (so a version given up leaves none of its constraints behind).
  */
-import semver from "semver";
+// Only the functions used: the whole semver package costs a no-op run noticeable start-up time.
+import semverSatisfies from "semver/functions/satisfies.js";
+import validRange from "semver/ranges/valid.js";
+import rcompare from "semver/functions/rcompare.js";
 import { SousError } from "../core/errors.js";
 
 /** A cookbook found in the repository or in node_modules. */
@@ -38,10 +41,10 @@ export function semverRange(constraint: string): string {
   return `>=${major}.${minor ?? 0}.0 <${major + 1}.0.0`;
 }
 
-const satisfies = (version: string, constraint: string) => semver.satisfies(version, semverRange(constraint), { includePrerelease: true });
-const validConstraint = (constraint: string) => semver.validRange(semverRange(constraint)) !== null;
+const satisfies = (version: string, constraint: string) => semverSatisfies(version, semverRange(constraint), { includePrerelease: true });
+const validConstraint = (constraint: string) => validRange(semverRange(constraint)) !== null;
 
-const newestFirst = (a: CookbookInfo, b: CookbookInfo) => semver.rcompare(a.version, b.version);
+const newestFirst = (a: CookbookInfo, b: CookbookInfo) => rcompare(a.version, b.version);
 const describe = (constraints: readonly Constraint[]) => constraints.map((k) => `${k.range} (from ${k.from})`).join(" and ");
 
 /**

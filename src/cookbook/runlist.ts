@@ -1,5 +1,6 @@
 /** Run lists: parsing `recipe[...]` / `role[...]` items and expanding roles. */
-import semver from "semver";
+// Only the functions used: the whole semver package costs a no-op run noticeable start-up time.
+import valid from "semver/functions/valid.js";
 import { SousError } from "../core/errors.js";
 import type { RoleDefinition } from "../dsl.js";
 
@@ -19,7 +20,7 @@ export function parseRunListItem(text: string): RunListItem {
   if (kind === "recipe") {
     const [unversioned, version, extraAt] = name.split("@");
     const [cookbook, recipe, extra] = unversioned!.split("::");
-    const versionOk = version === undefined || (semver.valid(version) !== null && extraAt === undefined);
+    const versionOk = version === undefined || (valid(version) !== null && extraAt === undefined);
     if (cookbook && NAME.test(cookbook) && extra === undefined && (recipe === undefined || NAME.test(recipe)) && versionOk) {
       return { kind, name: `${cookbook}::${recipe ?? "default"}`, ...(version !== undefined ? { version } : {}) };
     }

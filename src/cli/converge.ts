@@ -71,7 +71,9 @@ export async function convergeCommand(options: ConvergeCliOptions, output: Outpu
   const fromFile = options.jsonAttributes ? readAttributesFile(options.jsonAttributes) : undefined;
 
   const host = new LocalHost();
-  const facts = await gatherBasicFacts(host);
+  // Gathered by a child process while this one loads the repository's code.
+  const factsPending = gatherBasicFacts(host);
+  factsPending.catch(() => {});
   const sinks: EventSink[] = [];
   if (options.json) sinks.push(jsonLinesReporter(output.stdout));
   else sinks.push(humanReporter({ level, why: options.why === true, diff: options.diff !== false, color: output.color && options.color !== false, write: output.stdout }));
@@ -86,11 +88,12 @@ export async function convergeCommand(options: ConvergeCliOptions, output: Outpu
       environment: options.environment,
       nodeName: options.nodeName,
       normal: fromFile?.attributes,
-      facts,
+      facts: factsPending,
     });
   } catch (error) {
     if (error instanceof ValidationError) {
       // The run failed before applying anything: scripts still get a report and a closing run:finish.
+      const facts = await factsPending.catch(() => ({}) as Record<string, unknown>);
       const node = options.nodeName ?? String(facts.fqdn ?? facts.hostname ?? "localhost");
       const report = invalidRunReport({ runId: randomUUID(), node, dryRun: options.dryRun === true, startedAt }, error.message.split("\n")[0]!, error.problems);
       writeReport(reportPath, report);

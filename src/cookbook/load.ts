@@ -27,8 +27,8 @@ export interface LoadOptions {
   normal?: AttributeTree;
   /** Override attributes of the node itself. */
   override?: AttributeTree;
-  /** Automatic attributes: the facts. */
-  facts: AttributeTree;
+  /** Automatic attributes: the facts (a promise lets facts be gathered while the code loads). */
+  facts: AttributeTree | Promise<AttributeTree>;
   registry?: ResourceRegistry;
 }
 
@@ -151,6 +151,7 @@ export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
   // Only the cookbooks this run uses are compiled: a broken one elsewhere does not stop it.
   const compiled = await compileRepository(repository, { definitions: false, cookbooks: [...resolved.values()] });
 
+  const facts = await options.facts;
   const roleDefs = expanded.rolesByPrecedence.map((r) => roles.get(r)!);
   const cookbookDefaults = dependenciesFirst(wanted, resolved).map((c) => (compiled.cookbooks[c.dir]?.attributes ?? {}) as AttributeTree);
   const attributes = deepFreeze(
@@ -161,10 +162,9 @@ export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
       normal: [settings.attributes ?? {}, options.normal ?? {}],
       role_override: [...roleDefs.map((r) => r.overrideAttributes ?? {}), options.override ?? {}],
       environment_override: [environment?.overrideAttributes ?? {}],
-      automatic: [options.facts],
+      automatic: [facts],
     }),
   );
-  const facts = options.facts;
   const node: NodeView = deepFreeze({
     name: options.nodeName ?? settings.nodeName ?? String(facts.fqdn ?? facts.hostname ?? "localhost"),
     environment: environmentName,

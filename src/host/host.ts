@@ -77,7 +77,7 @@ export interface Host {
   hardlink(existing: string, path: string): Promise<void>;
   mkdir(path: string, options?: { recursive?: boolean; mode?: number }): Promise<void>;
   chmod(path: string, mode: number): Promise<void>;
-  /** Changes ownership of the path itself (a link, not its target). */
+  /** Changes ownership of the path itself (a link, not its target); -1 leaves that id as it is. */
   lchown(path: string, uid: number, gid: number): Promise<void>;
   remove(path: string, options?: { recursive?: boolean }): Promise<void>;
   rename(from: string, to: string): Promise<void>;

@@ -103,3 +103,16 @@ export async function applyDelete(context: ProviderContext, properties: ManagedF
   if (content) await backupFile(context.host, context.backupDir, properties.path, content, properties.backup, current.stat!.mode);
   await context.host.remove(properties.path);
 }
+
+/** The plan step of a managed file's create, create_if_missing and delete actions. */
+export function planManagedFile(current: ManagedFileCurrent, properties: ManagedFileProperties, action: string): Plan {
+  if (action === "delete") return planDelete(current);
+  if (action === "create_if_missing" && current.stat) return { changes: [] };
+  return planCreate(current, properties);
+}
+
+/** The apply step matching planManagedFile. */
+export async function applyManagedFile(context: ProviderContext, plan: Plan, properties: ManagedFileProperties, action: string, current: ManagedFileCurrent): Promise<void> {
+  if (action === "delete") return applyDelete(context, properties, current);
+  await applyCreate(context, plan, properties, current);
+}

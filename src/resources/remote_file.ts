@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { SousError } from "../core/errors.js";
 import { prop } from "../core/properties.js";
 import type { ResourceType } from "../core/resource.js";
-import { applyCreate, applyDelete, type ManagedFileCurrent, type ManagedFileProperties, planCreate, planDelete, readManagedFile } from "./managed-file.js";
+import { applyManagedFile, type ManagedFileCurrent, type ManagedFileProperties, planManagedFile, readManagedFile } from "./managed-file.js";
 import { sha256 } from "./metadata.js";
 
 /** Actions of `remote_file`. */
@@ -96,14 +96,7 @@ export const remoteFileType: ResourceType<RemoteFileProperties, ManagedFileCurre
       }
       return readManagedFile(context, properties, downloaded);
     },
-    plan(current, properties, action) {
-      if (action === "delete") return planDelete(current);
-      if (action === "create_if_missing" && current.stat) return { changes: [] };
-      return planCreate(current, properties);
-    },
-    async apply(context, plan, properties, action, current) {
-      if (action === "delete") return applyDelete(context, properties, current);
-      await applyCreate(context, plan, properties, current);
-    },
+    plan: planManagedFile,
+    apply: applyManagedFile,
   },
 };

@@ -2,7 +2,7 @@
 import { SousError } from "../core/errors.js";
 import { prop } from "../core/properties.js";
 import type { ProviderContext, ResourceType } from "../core/resource.js";
-import { applyCreate, applyDelete, type ManagedFileCurrent, type ManagedFileProperties, planCreate, planDelete, readManagedFile } from "./managed-file.js";
+import { applyManagedFile, type ManagedFileCurrent, type ManagedFileProperties, planManagedFile, readManagedFile } from "./managed-file.js";
 import { sha256 } from "./metadata.js";
 
 /** Actions of `template`. */
@@ -143,14 +143,7 @@ export const templateType: ResourceType<TemplateProperties, ManagedFileCurrent> 
       const rendered = Buffer.isBuffer(context.prepared) ? context.prepared : await render(context, properties);
       return readManagedFile(context, properties, rendered);
     },
-    plan(current, properties, action) {
-      if (action === "delete") return planDelete(current);
-      if (action === "create_if_missing" && current.stat) return { changes: [] };
-      return planCreate(current, properties);
-    },
-    async apply(context, plan, properties, action, current) {
-      if (action === "delete") return applyDelete(context, properties, current);
-      await applyCreate(context, plan, properties, current);
-    },
+    plan: planManagedFile,
+    apply: applyManagedFile,
   },
 };

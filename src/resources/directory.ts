@@ -3,7 +3,7 @@ import { SousError } from "../core/errors.js";
 import { prop } from "../core/properties.js";
 import type { ResourceType } from "../core/resource.js";
 import { dirname } from "node:path";
-import { applyMetadata, type CurrentMetadata, type DesiredMetadata, planMetadata, readMetadata } from "./metadata.js";
+import { applyMetadata, type CurrentMetadata, type DesiredMetadata, planMetadata, readMetadata, metadataProperties } from "./metadata.js";
 
 /** Actions of `directory`. */
 export type DirectoryAction = "create" | "delete" | "nothing";
@@ -38,9 +38,7 @@ export const directoryType: ResourceType<DirectoryProperties, DirectoryCurrent> 
   identity: "path",
   properties: {
     path: prop.absolutePath({ role: "identity" }),
-    mode: prop.mode(),
-    owner: prop.principal("user"),
-    group: prop.principal("group"),
+    ...metadataProperties,
     recursive: prop.boolean({ role: "control", default: false }),
   },
   provider: {

@@ -1,7 +1,7 @@
 /** `file`: a regular file's content, mode, owner and group; delete; touch. */
 import { prop } from "../core/properties.js";
 import type { ResourceType } from "../core/resource.js";
-import { applyCreate, applyDelete, type ManagedFileCurrent, type ManagedFileProperties, planCreate, planDelete, readManagedFile } from "./managed-file.js";
+import { applyCreate, applyDelete, type ManagedFileCurrent, type ManagedFileProperties, planCreate, planDelete, readManagedFile, managedFileProperties } from "./managed-file.js";
 
 /** Actions of `file`. */
 export type FileAction = "create" | "create_if_missing" | "delete" | "touch" | "nothing";
@@ -40,11 +40,7 @@ export const fileType: ResourceType<FileProperties, ManagedFileCurrent> = {
     path: prop.absolutePath({ role: "identity" }),
     content: prop.content(),
     source: prop.string({ nonEmpty: true }),
-    mode: prop.mode(),
-    owner: prop.principal("user"),
-    group: prop.principal("group"),
-    backup: prop.integer({ role: "control", min: 0, default: 5 }),
-    forceUnlink: prop.boolean({ role: "control", default: false }),
+    ...managedFileProperties,
   },
   validate(properties) {
     return properties.content !== undefined && properties.source !== undefined ? [["source", "give either content or source, not both"]] : [];

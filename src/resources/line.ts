@@ -8,7 +8,7 @@ import { prop } from "../core/properties.js";
 import type { Change, Plan, ResourceType } from "../core/resource.js";
 import type { FileStat } from "../host/host.js";
 import { backupFile } from "./backup.js";
-import { applyMetadata, contentDiff, type CurrentMetadata, type DesiredMetadata, loadDiffLibrary, planMetadata, readMetadata, resolveOwnership, sha256 } from "./metadata.js";
+import { applyMetadata, contentDiff, type CurrentMetadata, type DesiredMetadata, loadDiffLibrary, planMetadata, readMetadata, resolveOwnership, sha256, backupProperty, metadataProperties } from "./metadata.js";
 
 /** Actions of `line`. */
 export type LineAction = "present" | "absent" | "nothing";
@@ -158,10 +158,8 @@ export const lineType: ResourceType<LineProperties, LineCurrent> = {
     insertBefore: prop.matching('"BOF" or a JavaScript regular expression', compiles, { role: "control" }),
     firstMatch: prop.boolean({ role: "control", default: false }),
     create: prop.boolean({ role: "control", default: false }),
-    mode: prop.mode(),
-    owner: prop.principal("user"),
-    group: prop.principal("group"),
-    backup: prop.integer({ role: "control", min: 0, default: 5 }),
+    ...metadataProperties,
+    backup: backupProperty,
   },
   validate(properties, actions) {
     const problems: Array<[string, string]> = [];

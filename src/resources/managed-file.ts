@@ -6,7 +6,8 @@ import { SousError } from "../core/errors.js";
 import type { Change, Plan, ProviderContext } from "../core/resource.js";
 import type { FileStat } from "../host/host.js";
 import { backupFile } from "./backup.js";
-import { applyMetadata, contentDiff, loadDiffLibrary, type CurrentMetadata, type DesiredMetadata, planMetadata, readMetadata, requireParentDirectory, resolveOwnership, sha256 } from "./metadata.js";
+import { prop } from "../core/properties.js";
+import { applyMetadata, backupProperty, metadataProperties, contentDiff, loadDiffLibrary, type CurrentMetadata, type DesiredMetadata, planMetadata, readMetadata, requireParentDirectory, resolveOwnership, sha256 } from "./metadata.js";
 
 /** Properties every managed file has. */
 export interface ManagedFileProperties extends DesiredMetadata {
@@ -16,6 +17,13 @@ export interface ManagedFileProperties extends DesiredMetadata {
   /** Replace a symbolic link found at the path instead of failing. */
   forceUnlink?: boolean;
 }
+
+/** The property specs every managed file shares (beside its path and content source). */
+export const managedFileProperties = {
+  ...metadataProperties,
+  backup: backupProperty,
+  forceUnlink: prop.boolean({ role: "control", default: false }),
+};
 
 /** The state of a managed file on the host. */
 export interface ManagedFileCurrent extends CurrentMetadata {

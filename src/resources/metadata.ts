@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { SousError } from "../core/errors.js";
+import { prop } from "../core/properties.js";
 import type { Change } from "../core/resource.js";
 import type { FileStat, Host } from "../host/host.js";
 
@@ -25,6 +26,16 @@ export interface CurrentMetadata {
   wantUid?: number;
   wantGid?: number;
 }
+
+/** The property specs of mode, owner and group, shared by every resource that manages a path. */
+export const metadataProperties = {
+  mode: prop.mode(),
+  owner: prop.principal("user"),
+  group: prop.principal("group"),
+};
+
+/** How many previous versions of a changed file to keep (0 keeps none). */
+export const backupProperty = prop.integer({ role: "control", min: 0, default: 5 });
 
 /** Formats a mode as four octal digits. */
 export function formatMode(mode: number): string {

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { SousError } from "../core/errors.js";
 import { prop } from "../core/properties.js";
 import type { ResourceType } from "../core/resource.js";
-import { applyManagedFile, type ManagedFileCurrent, type ManagedFileProperties, planManagedFile, readManagedFile } from "./managed-file.js";
+import { applyManagedFile, type ManagedFileCurrent, type ManagedFileProperties, planManagedFile, readManagedFile, managedFileProperties } from "./managed-file.js";
 import { sha256 } from "./metadata.js";
 
 /** Actions of `remote_file`. */
@@ -71,11 +71,7 @@ export const remoteFileType: ResourceType<RemoteFileProperties, ManagedFileCurre
     checksum: prop.matching("a SHA-256 checksum (64 hex digits)", (v) => /^(sha256:)?[0-9a-fA-F]{64}$/.test(v), { transform: (v) => v.replace(/^sha256:/, "").toLowerCase() }),
     headers: prop.stringRecord({ role: "control", sensitive: true }),
     timeout: prop.seconds({ role: "control", default: 300 }),
-    mode: prop.mode(),
-    owner: prop.principal("user"),
-    group: prop.principal("group"),
-    backup: prop.integer({ role: "control", min: 0, default: 5 }),
-    forceUnlink: prop.boolean({ role: "control", default: false }),
+    ...managedFileProperties,
   },
   provider: {
     async read(context, properties, action) {

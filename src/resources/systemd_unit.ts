@@ -6,6 +6,7 @@
 import { describeValue, prop, PropertyCheckError } from "../core/properties.js";
 import type { ResourceType } from "../core/resource.js";
 import { applyCreate, applyDelete, type ManagedFileCurrent, type ManagedFileProperties, planCreate, planDelete, readManagedFile } from "./managed-file.js";
+import { backupProperty } from "./metadata.js";
 import { applySystemdAction, daemonReload, planServiceAction, readSystemdUnit, SERVICE_ACTIONS, type ServiceAction, type ServiceState } from "./systemd.js";
 
 /** Actions of `systemd_unit`. */
@@ -84,7 +85,7 @@ export const systemdUnitType: ResourceType<SystemdUnitProperties, SystemdUnitCur
     },
     unitDirectory: prop.absolutePath({ role: "control", default: "/etc/systemd/system" }),
     triggersReload: prop.boolean({ role: "control", default: true }),
-    backup: prop.integer({ role: "control", min: 0, default: 5 }),
+    backup: backupProperty,
   },
   validate(properties, actions) {
     return actions.includes("create") && properties.content === undefined ? [["content", "is required to create a unit (a string or an object of sections)"]] : [];

@@ -2,7 +2,7 @@
 import { SousError } from "../core/errors.js";
 import { prop } from "../core/properties.js";
 import type { ProviderContext, ResourceType } from "../core/resource.js";
-import { applyManagedFile, type ManagedFileCurrent, type ManagedFileProperties, planManagedFile, readManagedFile } from "./managed-file.js";
+import { applyManagedFile, type ManagedFileCurrent, type ManagedFileProperties, planManagedFile, readManagedFile, managedFileProperties } from "./managed-file.js";
 import { sha256 } from "./metadata.js";
 
 /** Actions of `template`. */
@@ -121,11 +121,7 @@ export const templateType: ResourceType<TemplateProperties, ManagedFileCurrent> 
     source: prop.string({ nonEmpty: true }),
     inline: prop.string(),
     variables: prop.object({ default: () => ({}) }),
-    mode: prop.mode(),
-    owner: prop.principal("user"),
-    group: prop.principal("group"),
-    backup: prop.integer({ role: "control", min: 0, default: 5 }),
-    forceUnlink: prop.boolean({ role: "control", default: false }),
+    ...managedFileProperties,
   },
   validate(properties, actions) {
     if (actions.includes("delete")) return [];

@@ -92,7 +92,9 @@ function isCookbookDir(dir: string): boolean {
 }
 
 /** Reads a repository's cookbooks (cookbooks/* and node_modules packages with recipes/), roles and environments. */
-export function openRepository(root: string): Repository {
+export function openRepository(path: string): Repository {
+  // Every path derived from the root ends up in import specifiers and messages: make it absolute once.
+  const root = resolve(path);
   const problems: Problem[] = [];
   if (!existsSync(root)) throw new SousError("no-repository", `repository ${root} does not exist`);
   const cookbooks: CookbookOnDisk[] = [];

@@ -6,10 +6,10 @@
  * /etc or /usr) stays in that host and vanishes with it. Needs root, sshd and iproute2.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, closeSync } from "node:fs";
-import { connect } from "node:net";
+import { copyFileSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, closeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { answers, createBridgeNetwork, listening } from "./network.js";
 
 /** One host of a fleet. */
 export interface FleetHost {
@@ -53,18 +53,6 @@ export function fleetUnavailable(): string | undefined {
 function sh(script: string): void {
   const result = spawnSync("/bin/bash", ["-c", script], { encoding: "utf8" });
   if (result.status !== 0) throw new Error(`fleet setup failed: ${result.stderr || result.stdout}`);
-}
-
-// A /24 under 127.0.0.0/8 that no interface or route uses; the bridge name doubles as a lock,
-// since creating it fails when a parallel run took the same number first.
-function claimSubnet(): number {
-  const used = spawnSync("/bin/sh", ["-c", "ip -o addr; ip route show table all"], { encoding: "utf8" }).stdout;
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const n = 2 + Math.floor(Math.random() * 250);
-    if (used.includes(`127.0.${n}.`)) continue;
-    if (spawnSync("ip", ["link", "add", `sousbr${n}`, "type", "bridge"]).status === 0) return n;
-  }
-  throw new Error("fleet setup failed: no free 127.0.N.0/24 subnet found");
 }
 
 const SSHD_CONFIG = (address: string) =>
@@ -111,32 +99,6 @@ printf '127.0.0.1 localhost\\n%s %s\\n' "$address" "$name" > "$r/etc/hosts"
 exec chroot "$r" /usr/sbin/sshd -D -e -f /etc/ssh/sous_fleet_sshd_config
 `;
 
-function listening(pid: number, address: string): boolean {
-  const hex = address
-    .split(".")
-    .map((part) => Number(part).toString(16).padStart(2, "0").toUpperCase())
-    .reverse()
-    .join("");
-  try {
-    return readFileSync(`/proc/${pid}/net/tcp`, "utf8").includes(`${hex}:0016 00000000:0000 0A`);
-  } catch {
-    return false;
-  }
-}
-
-function tryConnect(address: string, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: address, port: 22, timeout: timeoutMs });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.once("data", () => done(true));
-    socket.once("timeout", () => done(false));
-    socket.once("error", () => done(false));
-  });
-}
-
 function processesIn(netns: string): number[] {
   let inode: number;
   try {
@@ -166,15 +128,33 @@ function killAll(pids: number[]): void {
   }
 }
 
+/**
+ * Makes a host key (`host_key`) and a client key (`client_key`, authorized in `authorized_keys`)
+ * in `dir`, ed25519 without passphrase; returns the host key's public line (`ssh-ed25519 AAAA...`).
+ */
+export function makeSshKeys(dir: string, comment: string): { hostKey: string; keyFile: string } {
+  for (const name of ["host_key", "client_key"]) {
+    const result = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", join(dir, name)]);
+    if (result.status !== 0) throw new Error(`ssh-keygen failed: ${result.stderr}`);
+  }
+  copyFileSync(join(dir, "client_key.pub"), join(dir, "authorized_keys"));
+  return { hostKey: readFileSync(join(dir, "host_key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" "), keyFile: join(dir, "client_key") };
+}
+
 /** Starts `count` SSH hosts (at most 250) and resolves once every sshd accepts connections. */
 export async function startFleet(options: { count: number; readyTimeoutMs?: number }): Promise<Fleet> {
   const unavailable = fleetUnavailable();
   if (unavailable) throw new Error(unavailable);
   if (options.count < 1 || options.count > 250) throw new Error("a fleet has 1 to 250 hosts");
   const dir = mkdtempSync(join(tmpdir(), "sous-fleet-"));
-  const n = claimSubnet();
-  const bridge = `sousbr${n}`;
-  const netnsOf = (i: number) => `sous${n}-${i}`;
+  let network;
+  try {
+    network = createBridgeNetwork(options.count, (subnet, i) => `sous${subnet}-${i}`);
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const { subnet: n, remove } = network;
   const hosts: FleetHost[] = [];
   let stopped = false;
 
@@ -183,8 +163,7 @@ export async function startFleet(options: { count: number; readyTimeoutMs?: numb
     stopped = true;
     process.removeListener("exit", stop);
     for (const host of hosts) killAll(processesIn(host.netns));
-    for (let i = 1; i <= options.count; i++) spawnSync("ip", ["netns", "del", netnsOf(i)]);
-    spawnSync("ip", ["link", "del", bridge]);
+    remove();
     // The mounts lived in the hosts' private mount namespaces and went with their processes.
     rmSync(dir, { recursive: true, force: true });
   };
@@ -192,53 +171,24 @@ export async function startFleet(options: { count: number; readyTimeoutMs?: numb
   process.on("exit", stop);
 
   try {
-    const keygen = (file: string) => {
-      const result = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `sous-fleet-${n}`, "-f", file]);
-      if (result.status !== 0) throw new Error(`ssh-keygen failed: ${result.stderr}`);
-    };
-    keygen(join(dir, "host_key"));
-    keygen(join(dir, "client_key"));
-    const hostKey = readFileSync(join(dir, "host_key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" ");
-
-    const lines = [
-      `set -e`,
-      `ip link set ${bridge} up`,
-      `sysctl -qw net.ipv4.conf.${bridge}.route_localnet=1`,
-      `ip addr add 127.0.${n}.254/32 dev ${bridge}`,
-      `ip route add 127.0.${n}.0/24 dev ${bridge} src 127.0.${n}.254 table local`,
-    ];
-    for (let i = 1; i <= options.count; i++) {
-      const ns = netnsOf(i);
-      const veth = `s${n}h${i}`;
-      lines.push(
-        `ip netns add ${ns}`,
-        `ip link add ${veth} type veth peer name eth0 netns ${ns}`,
-        `ip link set ${veth} master ${bridge} up`,
-        `ip -n ${ns} link set lo up`,
-        `ip -n ${ns} link set eth0 up`,
-        `ip -n ${ns} addr add 127.0.${n}.${i}/24 dev eth0`,
-        `ip netns exec ${ns} sysctl -qw net.ipv4.conf.eth0.route_localnet=1`,
-        `ip -n ${ns} route add 127.0.${n}.0/24 dev eth0 table local`,
-      );
-    }
-    sh(lines.join("\n"));
+    const { hostKey } = makeSshKeys(dir, `sous-fleet-${n}`);
 
     const known: string[] = [];
     for (let i = 1; i <= options.count; i++) {
-      const address = `127.0.${n}.${i}`;
+      const { address, netns } = network.hosts[i - 1]!;
       const name = `fleet-${i}`;
       const state = join(dir, `host-${i}`);
       const config = join(dir, `sshd-${i}.conf`);
       sh(`mkdir -p ${state}`);
       writeFileSync(config, SSHD_CONFIG(address));
       const log = openSync(join(dir, `host-${i}.log`), "a");
-      const child = spawn("ip", ["netns", "exec", netnsOf(i), "unshare", "--mount", "--uts", "--propagation", "private", "/bin/sh", "-c", HOST_SCRIPT, "fleet-host", state, name, config, dir, address], {
+      const child = spawn("ip", ["netns", "exec", netns, "unshare", "--mount", "--uts", "--propagation", "private", "/bin/sh", "-c", HOST_SCRIPT, "fleet-host", state, name, config, dir, address], {
         stdio: ["ignore", log, log],
         detached: true,
       });
       closeSync(log);
       child.unref();
-      hosts.push({ name, address, port: 22, netns: netnsOf(i), pid: child.pid!, target: `ssh://root@${address}:22` });
+      hosts.push({ name, address, port: 22, netns, pid: child.pid!, target: `ssh://root@${address}:22` });
       known.push(`${address} ${hostKey}`);
     }
     writeFileSync(join(dir, "known_hosts"), `${known.join("\n")}\n`);
@@ -249,7 +199,7 @@ export async function startFleet(options: { count: number; readyTimeoutMs?: numb
         if (Date.now() > deadline) throw new Error(`fleet host ${host.name} did not start: ${readFileSync(join(dir, `host-${hosts.indexOf(host) + 1}.log`), "utf8")}`);
         await new Promise((r) => setTimeout(r, 20));
       }
-      if (!(await tryConnect(host.address, 5_000))) throw new Error(`fleet host ${host.name} listens but does not answer`);
+      if (!(await answers(host.address, 22, 5_000))) throw new Error(`fleet host ${host.name} listens but does not answer`);
     }
     return {
       hosts,

@@ -12,21 +12,27 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { NsenterHost } from "../../src/host/nsenter.js";
+import { makeSshKeys } from "../fleet/fleet.js";
+import { type BridgeNetwork, createBridgeNetwork, listening } from "../fleet/network.js";
 import { treeDigest } from "../helpers.js";
 
 /** Where the base root and the records of running machines are kept. */
 export const CACHE_DIR = process.env.SOUS_TEST_CACHE ?? "/var/tmp/sous-test-cache";
-const PACKAGES = ["systemd", "systemd-sysv", "dbus", "iproute2", "procps"];
+const PACKAGES = ["systemd", "systemd-sysv", "dbus", "iproute2", "procps", "openssh-server"];
 /** Bumped whenever what goes into the base changes, so that an old cache is rebuilt. */
-const BASE_VERSION = `bookworm-minbase-1:${PACKAGES.join(",")}`;
-const BASE_DIR = join(CACHE_DIR, "debian-bookworm-systemd");
+const BASE_VERSION = `bookworm-minbase-2:${PACKAGES.join(",")}`;
+// A new folder per version: machines of a test run still using the previous base keep their lower layer.
+const BASE_DIR = join(CACHE_DIR, "debian-bookworm-systemd-2");
+/** Inside a machine, where its SSH keys are bound (read-only); without them its sshd does not start. */
+const SSH_DIR = "/etc/sous-test/ssh";
 const MARKER = ".sous-test-base";
 const MACHINES_DIR = join(CACHE_DIR, "machines");
+const SETS_DIR = join(CACHE_DIR, "machine-sets");
 const MIRROR = process.env.SOUS_TEST_DEBIAN_MIRROR ?? "http://deb.debian.org/debian";
 
 /** A booted disposable machine. */
@@ -53,10 +59,22 @@ export interface Machine {
 }
 
 interface MachineState extends Machine {
-  nspawn: ChildProcess;
-  log: string[];
+  record: MachineRecord;
   stopped: boolean;
 }
+
+// Included before Debian's own settings, so these win (sshd keeps the first value it reads).
+const SSHD_CONFIG = [
+  `HostKey ${SSH_DIR}/host_key`,
+  `AuthorizedKeysFile ${SSH_DIR}/authorized_keys`,
+  "PermitRootLogin prohibit-password",
+  "PasswordAuthentication no",
+  "KbdInteractiveAuthentication no",
+  "UsePAM no",
+  "UseDNS no",
+  "MaxStartups 100",
+  "",
+].join("\n");
 
 function sh(argv: readonly string[], input?: string): string {
   const result = spawnSync(argv[0]!, argv.slice(1), { input, encoding: "utf8", env: { ...process.env, LC_ALL: "C" } });
@@ -120,6 +138,12 @@ export async function ensureBaseRoot(): Promise<string> {
       rmSync(link, { force: true });
       execFileSync("ln", ["-s", "/dev/null", link]);
     }
+    // Keys come per machine set from the test (bound at SSH_DIR), never the ones made at install time,
+    // which every machine would share with every other set.
+    for (const entry of readdirSync(join(building, "etc/ssh"))) if (entry.startsWith("ssh_host_")) rmSync(join(building, "etc/ssh", entry));
+    writeFileSync(join(building, "etc/ssh/sshd_config.d/sous-test.conf"), SSHD_CONFIG);
+    mkdirSync(join(building, "etc/systemd/system/ssh.service.d"), { recursive: true });
+    writeFileSync(join(building, "etc/systemd/system/ssh.service.d/sous-test.conf"), `[Unit]\nConditionPathExists=${SSH_DIR}/host_key\n`);
     writeFileSync(join(building, MARKER), BASE_VERSION);
     renameSync(building, BASE_DIR);
     return BASE_DIR;
@@ -132,21 +156,41 @@ function nsenterArgv(pid: number, argv: readonly string[]): string[] {
   return ["nsenter", `--target=${pid}`, "--all", "--root", "--wdns=/", "--", "env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "HOME=/root", ...argv];
 }
 
+/** What is kept on disk about a running machine, so that another process can remove it. */
+interface MachineRecord {
+  /** The test process that owns it; 0 for machines kept by the machines script. */
+  owner: number;
+  nspawn: number;
+  pid?: number;
+  name: string;
+  /** The bridge of its machine set, removed with it. */
+  bridge?: string;
+  /** Its machine set's folder (keys, known_hosts), removed with it. */
+  setDir?: string;
+}
+
+function readRecords(): MachineRecord[] {
+  if (!existsSync(MACHINES_DIR)) return [];
+  const records: MachineRecord[] = [];
+  for (const entry of readdirSync(MACHINES_DIR)) {
+    if (!entry.endsWith(".json")) continue;
+    try {
+      records.push(JSON.parse(readFileSync(join(MACHINES_DIR, entry), "utf8")) as MachineRecord);
+    } catch {
+      // Being written, or half-removed.
+    }
+  }
+  return records;
+}
+
 /** Removes machines whose test process died before its cleanup ran. */
 function removeStaleMachines(): void {
-  if (!existsSync(MACHINES_DIR)) return;
-  for (const entry of readdirSync(MACHINES_DIR)) {
-    let record: { owner: number; nspawn: number; pid?: number; name: string };
-    try {
-      record = JSON.parse(readFileSync(join(MACHINES_DIR, entry), "utf8"));
-    } catch {
-      continue;
-    }
-    if (alive(record.owner)) continue;
+  for (const record of readRecords()) {
+    if (record.owner === 0 || alive(record.owner)) continue;
     // Only processes that are still what the record says: a pid may have been reused since.
     if (record.pid !== undefined && commOf(record.pid) === "systemd") kill(record.pid);
     if (commOf(record.nspawn) === "systemd-nspawn") kill(record.nspawn);
-    removeLeftovers(record.name);
+    removeLeftovers(record);
   }
 }
 
@@ -181,35 +225,190 @@ function descendant(root: number, comm: string): number | undefined {
   return undefined;
 }
 
-function removeLeftovers(name: string): void {
-  spawnSync("ip", ["netns", "delete", name]);
-  rmSync(`/run/systemd/nspawn/propagate/${name}`, { recursive: true, force: true });
-  rmSync(join(MACHINES_DIR, `${name}.json`), { force: true });
+function removeLeftovers(record: Pick<MachineRecord, "name" | "bridge" | "setDir">): void {
+  spawnSync("ip", ["netns", "delete", record.name]);
+  if (record.bridge) spawnSync("ip", ["link", "delete", record.bridge]);
+  if (record.setDir) rmSync(record.setDir, { recursive: true, force: true });
+  rmSync(`/run/systemd/nspawn/propagate/${record.name}`, { recursive: true, force: true });
+  rmSync(join(MACHINES_DIR, `${record.name}.json`), { force: true });
+  rmSync(join(MACHINES_DIR, `${record.name}.log`), { force: true });
+}
+
+/** Resolves when `pid` has exited, or after `timeoutMs` (false then). */
+async function exited(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (alive(pid) && commOf(pid) !== undefined) {
+    if (Date.now() > deadline) return false;
+    await sleep(100);
+  }
+  return true;
 }
 
 /**
- * Stops a machine the hard way: SIGKILL to its init ends every process of its PID namespace
- * (killing nspawn alone would leave the container running); then nspawn exits by itself.
+ * Stops a machine: a clean poweroff, then (if it does not stop in time) SIGKILL to its init,
+ * which ends every process of its PID namespace (killing nspawn alone would leave the
+ * container running); nspawn exits by itself once its init is gone.
  */
-async function forceStop(name: string, nspawn: ChildProcess | undefined, pid: number | undefined): Promise<void> {
-  if (nspawn && nspawn.exitCode === null && nspawn.signalCode === null) {
-    const exited = new Promise((resolve) => nspawn.once("exit", resolve));
-    if (pid !== undefined) kill(pid);
-    else nspawn.kill("SIGKILL");
-    const timer = setTimeout(() => nspawn.kill("SIGKILL"), 10_000);
-    await exited;
-    clearTimeout(timer);
+async function stopRecorded(record: MachineRecord, clean: boolean): Promise<void> {
+  const nspawnRunning = () => commOf(record.nspawn) === "systemd-nspawn";
+  if (nspawnRunning()) {
+    if (clean && record.pid !== undefined) spawnSync(nsenterArgv(record.pid, [])[0]!, nsenterArgv(record.pid, ["systemctl", "poweroff", "--no-block"]).slice(1), { stdio: "ignore" });
+    if (!clean || !(await exited(record.nspawn, 30_000))) {
+      if (record.pid !== undefined && commOf(record.pid) === "systemd") kill(record.pid);
+      if (!(await exited(record.nspawn, 10_000))) kill(record.nspawn);
+      await exited(record.nspawn, 5_000);
+    }
   }
-  removeLeftovers(name);
+  removeLeftovers(record);
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined, detail: () => string): Promise<T> {
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>, detail: () => string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = probe();
+    const value = await probe();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`test machine: ${what} did not happen within ${timeoutMs / 1000} s\n${detail()}`);
     await sleep(100);
+  }
+}
+
+/** Runs argv without blocking this process (machines boot side by side); never throws. */
+function runAsync(argv: readonly string[], timeoutMs: number): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs, killSignal: "SIGKILL" });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on("error", (error) => resolve({ status: null, stdout, stderr: String(error) }));
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/** How a machine boots. */
+export interface MachineOptions {
+  /**
+   * A network namespace made beforehand (see test/fleet/network.ts) to boot in; its name is
+   * the machine's. Default: a new namespace with loopback only.
+   */
+  netns?: string;
+  /** Folders of this machine bound read-only into the machine: path here → path inside. */
+  bindReadOnly?: Readonly<Record<string, string>>;
+  /** Keep the machine when this process exits (the machines script); stop it with `stopKeptMachines`. */
+  keep?: boolean;
+  /** Recorded with the machine, removed with it: its set's bridge and folder. */
+  set?: { bridge: string; dir: string };
+  /** Also wait for its sshd to listen on this address. */
+  sshAddress?: string;
+  /** Its hostname (default: the base's, `sous-machine`). */
+  hostname?: string;
+}
+
+/**
+ * Boots a disposable machine; the caller stops it (`stopMachine`). On failure, whatever was
+ * started is removed before the error is thrown.
+ */
+export async function bootMachine(options: MachineOptions = {}): Promise<Machine> {
+  removeStaleMachines();
+  const base = await ensureBaseRoot();
+  const name = options.netns ?? `sous-m-${randomBytes(4).toString("hex")}`;
+  mkdirSync(MACHINES_DIR, { recursive: true });
+  const record: MachineRecord = { owner: options.keep ? 0 : process.pid, nspawn: 0, name, ...(options.set ? { bridge: options.set.bridge, setDir: options.set.dir } : {}) };
+  if (!options.netns) {
+    sh(["ip", "netns", "add", name]);
+    sh(["ip", "-n", name, "link", "set", "lo", "up"]);
+  }
+  const logFile = join(MACHINES_DIR, `${name}.log`);
+  const logText = () => {
+    try {
+      return readFileSync(logFile, "utf8").slice(-4000);
+    } catch {
+      return "";
+    }
+  };
+  let nspawn: ChildProcess | undefined;
+  try {
+    const log = openSync(logFile, "w");
+    const binds = Object.entries(options.bindReadOnly ?? {}).map(([outside, inside]) => `--bind-ro=${outside}:${inside}`);
+    nspawn = spawn(
+      "systemd-nspawn",
+      ["--quiet", "--boot", "--volatile=overlay", `--directory=${base}`, `--machine=${name}`, "--register=no", "--keep-unit", `--network-namespace-path=/run/netns/${name}`, "--console=passive", ...binds],
+      // Its own process group: a kept machine must not get the script's terminal signals.
+      { stdio: ["ignore", log, log], detached: options.keep === true },
+    );
+    closeSync(log);
+    if (options.keep) nspawn.unref();
+    record.nspawn = nspawn.pid!;
+    const write = () => writeFileSync(join(MACHINES_DIR, `${name}.json`), JSON.stringify(record));
+    write();
+    const nspawnExited = () => nspawn!.exitCode !== null || nspawn!.signalCode !== null;
+    const failIfExited = () => {
+      if (nspawnExited()) throw new Error(`systemd-nspawn exited with ${nspawn!.exitCode ?? nspawn!.signalCode}:\n${logText()}`);
+    };
+
+    const pid = await waitFor("systemd starting", 30_000, () => {
+      failIfExited();
+      return descendant(nspawn!.pid!, "systemd");
+    }, logText);
+    record.pid = pid;
+    write();
+
+    const machine: MachineState = {
+      name,
+      pid,
+      host: new NsenterHost(pid, `machine:${name}`),
+      record,
+      stopped: false,
+      run(argv, input) {
+        return sh(nsenterArgv(pid, argv), input);
+      },
+      try(argv) {
+        const [program, ...args] = nsenterArgv(pid, argv);
+        const result = spawnSync(program!, args, { encoding: "utf8" });
+        return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+      },
+      path: (inside) => join(`/proc/${pid}/root`, inside),
+      async withoutSystemd() {
+        const script = "mount -t tmpfs sous-run /run && exec sleep infinity";
+        const [program, ...args] = nsenterArgv(pid, ["unshare", "--uts", "--mount", "--pid", "--fork", "--mount-proc", "--propagation=private", "sh", "-c", script]);
+        const box = spawn(program!, args, { stdio: "ignore" });
+        const boxPid = await waitFor("the box starting", 10_000, () => descendant(box.pid!, "sleep"), () => "");
+        after(() => kill(boxPid));
+        return { host: new NsenterHost(boxPid, `${name}:box`), pid: boxPid };
+      },
+      digest: (...paths) => paths.map((inside) => (existsSync(join(`/proc/${pid}/root`, inside)) ? treeDigest(join(`/proc/${pid}/root`, inside)) : "-")).join(","),
+    };
+
+    // One waiting `systemctl` per machine instead of a poll: twenty machines booting at once
+    // on two cores would otherwise spend their time starting pollers.
+    await waitFor("systemd's control socket appearing", 60_000, () => {
+      failIfExited();
+      return existsSync(join(`/proc/${pid}/root`, "run/systemd/private")) || undefined;
+    }, logText);
+    const state = await waitFor("systemd reaching running or degraded", 90_000, async () => {
+      failIfExited();
+      const result = await runAsync(nsenterArgv(pid, ["systemctl", "is-system-running", "--wait"]), 90_000);
+      const status = result.stdout.trim();
+      return status === "running" || status === "degraded" ? status : undefined;
+    }, () => `${machine.try(["systemctl", "--failed", "--no-pager"]).stdout}\n${logText()}`);
+    if (options.sshAddress) {
+      const address = options.sshAddress;
+      await waitFor(`sshd listening on ${address}`, 30_000, () => {
+        failIfExited();
+        return listening(pid, address) || undefined;
+      }, () => `systemd is ${state}\n${machine.try(["systemctl", "status", "--no-pager", "ssh"]).stdout}\n${logText()}`);
+    }
+    // nspawn mounts /proc/sys read-only; the machine's net.* keys belong to its own network
+    // namespace, so making them writable inside it cannot reach this machine's.
+    // A hostname of its own, so that a set's machines are different nodes (facts give the node name).
+    const script = 'mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net && if [ -n "$1" ]; then echo "$1" > /etc/hostname && hostname "$1" && printf "%s\\t%s\\n" "$2" "$1" >> /etc/hosts; fi';
+    const setup = await runAsync(nsenterArgv(pid, ["sh", "-c", script, "setup", options.hostname ?? "", options.sshAddress ?? "127.0.1.1"]), 30_000);
+    if (setup.status !== 0) throw new Error(`test machine: setting it up failed: ${setup.stderr}`);
+    return machine;
+  } catch (error) {
+    // The set's bridge and folder outlive one machine that failed: the set removes them.
+    await stopRecorded({ ...record, bridge: undefined, setDir: undefined }, false);
+    throw error;
   }
 }
 
@@ -218,93 +417,14 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | unde
  * scope: call it at a test file's top level (`const machine = await startMachine()`) or in a
  * test; in a `before` hook, the removal would run as soon as the hook ends.
  */
-export async function startMachine(): Promise<Machine> {
-  removeStaleMachines();
-  const base = await ensureBaseRoot();
-  const name = `sous-m-${randomBytes(4).toString("hex")}`;
-  sh(["ip", "netns", "add", name]);
-  // Filled in as the machine comes up: the after hook removes whatever exists by then.
-  const started: { nspawn?: ChildProcess; pid?: number; machine?: MachineState } = {};
+export async function startMachine(options: Omit<MachineOptions, "keep"> = {}): Promise<Machine> {
+  // Registered before booting: a failed boot cleans up after itself, a booted machine here.
+  const started: { machine?: Machine } = {};
   after(async () => {
     if (started.machine) await stopMachine(started.machine);
-    else await forceStop(name, started.nspawn, started.pid);
   });
-  sh(["ip", "-n", name, "link", "set", "lo", "up"]);
-  const log: string[] = [];
-  const nspawn = spawn(
-    "systemd-nspawn",
-    ["--quiet", "--boot", "--volatile=overlay", `--directory=${base}`, `--machine=${name}`, "--register=no", "--keep-unit", `--network-namespace-path=/run/netns/${name}`, "--console=passive"],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  started.nspawn = nspawn;
-  nspawn.stdout!.on("data", (chunk: Buffer) => log.push(chunk.toString()));
-  nspawn.stderr!.on("data", (chunk: Buffer) => log.push(chunk.toString()));
-  const record = (pid?: number) => writeFileSync(join(MACHINES_DIR, `${name}.json`), JSON.stringify({ owner: process.pid, nspawn: nspawn.pid, pid, name }));
-  mkdirSync(MACHINES_DIR, { recursive: true });
-  record();
-  const logText = () => log.join("").slice(-4000);
-
-  const pid = await waitFor("systemd starting", 30_000, () => {
-    if (nspawn.exitCode !== null) throw new Error(`systemd-nspawn exited with ${nspawn.exitCode}:\n${logText()}`);
-    let children: string[] = [];
-    try {
-      children = readFileSync(`/proc/${nspawn.pid}/task/${nspawn.pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
-    } catch {
-      return undefined;
-    }
-    return children.map(Number).find((child) => {
-      try {
-        return readFileSync(`/proc/${child}/comm`, "utf8").trim() === "systemd";
-      } catch {
-        return false;
-      }
-    });
-  }, logText);
-  started.pid = pid;
-  record(pid);
-
-  const machine: MachineState = {
-    name,
-    pid,
-    host: new NsenterHost(pid, `machine:${name}`),
-    nspawn,
-    log,
-    stopped: false,
-    run(argv, input) {
-      return sh(nsenterArgv(pid, argv), input);
-    },
-    try(argv) {
-      const [program, ...args] = nsenterArgv(pid, argv);
-      const result = spawnSync(program!, args, { encoding: "utf8" });
-      return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-    },
-    path: (inside) => join(`/proc/${pid}/root`, inside),
-    async withoutSystemd() {
-      const script = "mount -t tmpfs sous-run /run && exec sleep infinity";
-      const [program, ...args] = nsenterArgv(pid, ["unshare", "--uts", "--mount", "--pid", "--fork", "--mount-proc", "--propagation=private", "sh", "-c", script]);
-      const box = spawn(program!, args, { stdio: "ignore" });
-      const boxPid = await waitFor("the box starting", 10_000, () => descendant(box.pid!, "sleep"), () => "");
-      after(() => kill(boxPid));
-      return { host: new NsenterHost(boxPid, `${name}:box`), pid: boxPid };
-    },
-    digest: (...paths) => paths.map((inside) => (existsSync(join(`/proc/${pid}/root`, inside)) ? treeDigest(join(`/proc/${pid}/root`, inside)) : "-")).join(","),
-  };
-  started.machine = machine;
-
-  await waitFor(
-    "systemd reaching running or degraded",
-    90_000,
-    () => {
-      if (nspawn.exitCode !== null) throw new Error(`systemd-nspawn exited with ${nspawn.exitCode}:\n${logText()}`);
-      const status = machine.try(["systemctl", "is-system-running"]).stdout.trim();
-      return status === "running" || status === "degraded" ? status : undefined;
-    },
-    () => `${machine.try(["systemctl", "--failed", "--no-pager"]).stdout}\n${logText()}`,
-  );
-  // nspawn mounts /proc/sys read-only; the machine's net.* keys belong to its own network
-  // namespace, so making them writable inside it cannot reach this machine's.
-  machine.run(["sh", "-c", "mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net"]);
-  return machine;
+  started.machine = await bootMachine(options);
+  return started.machine;
 }
 
 /** Powers the machine off (killing it if it does not stop in time) and removes its namespace. */
@@ -312,13 +432,113 @@ export async function stopMachine(machine: Machine): Promise<void> {
   const state = machine as MachineState;
   if (state.stopped) return;
   state.stopped = true;
-  const { nspawn } = state;
-  if (nspawn.exitCode === null && nspawn.signalCode === null) {
-    const exited = new Promise((resolve) => nspawn.once("exit", resolve));
-    state.try(["systemctl", "poweroff", "--no-block"]);
-    const timer = setTimeout(() => kill(state.pid), 30_000);
-    await exited;
-    clearTimeout(timer);
+  await stopRecorded(state.record, true);
+}
+
+/** A machine of a set, reachable over SSH. */
+export interface SshMachine extends Machine {
+  address: string;
+  /** `ssh://root@ADDRESS`. */
+  target: string;
+}
+
+/** Machines on one bridge, each with sshd on its own address, root's key and host key known. */
+export interface MachineSet {
+  machines: SshMachine[];
+  /** Root's private key (ed25519, no passphrase), authorized on every machine. */
+  keyFile: string;
+  /** Every machine's address with the set's host key. */
+  knownHostsFile: string;
+  /** A Sous inventory file: one `ssh://root@ADDRESS` per line. */
+  inventoryFile: string;
+  /** This machine's address on the set's bridge: what the machines reach it as. */
+  gateway: string;
+  /** The set's folder (keys, known_hosts, inventory). */
+  dir: string;
+  /** Stops every machine and removes the network and the folder; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** Why machines with sshd cannot boot here, or undefined when they can. */
+export function machinesUnavailable(): string | undefined {
+  if (process.getuid?.() !== 0) return "disposable machines need root (namespaces, systemd-nspawn)";
+  for (const tool of ["/usr/bin/systemd-nspawn", "/usr/sbin/debootstrap", "/usr/bin/ssh-keygen"]) if (!existsSync(tool)) return `disposable machines need ${tool} (Debian packages systemd-container, debootstrap, openssh-client)`;
+  return undefined;
+}
+
+/**
+ * Boots `count` machines at once on a new bridge (127.0.N.1 to .count), each running sshd
+ * (started by its systemd) with one host key and root's authorized key made for the set.
+ * `bindReadOnly` is bound into every machine. On failure, everything made is removed.
+ */
+export async function bootMachineSet(count: number, options: { bindReadOnly?: Readonly<Record<string, string>>; keep?: boolean } = {}): Promise<MachineSet> {
+  removeStaleMachines();
+  await ensureBaseRoot();
+  mkdirSync(SETS_DIR, { recursive: true });
+  const dir = mkdtempSync(join(SETS_DIR, "set-"));
+  let network: BridgeNetwork;
+  try {
+    network = createBridgeNetwork(count, (subnet, i) => `sous-m${subnet}-${i}`);
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
   }
-  await forceStop(state.name, nspawn, state.pid);
+  const booted: Machine[] = [];
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await Promise.all(booted.map((machine) => stopMachine(machine)));
+    network.remove();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const sshDir = join(dir, "ssh");
+    mkdirSync(sshDir, { mode: 0o755 });
+    const { hostKey, keyFile } = makeSshKeys(sshDir, `sous-machines-${network.subnet}`);
+    writeFileSync(join(dir, "known_hosts"), network.hosts.map((h) => `${h.address} ${hostKey}\n`).join(""));
+    writeFileSync(join(dir, "inventory"), network.hosts.map((h) => `ssh://root@${h.address}\n`).join(""));
+    const results = await Promise.allSettled(
+      network.hosts.map(async ({ netns, address }, index) => {
+        const machine = await bootMachine({
+          netns,
+          hostname: `machine-${index + 1}`,
+          keep: options.keep,
+          sshAddress: address,
+          bindReadOnly: { ...options.bindReadOnly, [sshDir]: SSH_DIR },
+          set: { bridge: network.bridge, dir },
+        });
+        booted.push(machine);
+        return Object.assign(machine, { address, target: `ssh://root@${address}` }) as SshMachine;
+      }),
+    );
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failure) throw failure.reason;
+    const machines = results.map((r) => (r as PromiseFulfilledResult<SshMachine>).value);
+    return { machines, keyFile, knownHostsFile: join(dir, "known_hosts"), inventoryFile: join(dir, "inventory"), gateway: network.gateway, dir, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** A machine set for node:test files: booted on first use, removed after the file's tests (also when they fail). */
+export function useMachineSet(count: number, options: { bindReadOnly?: Readonly<Record<string, string>> } = {}): () => Promise<MachineSet> {
+  let starting: Promise<MachineSet> | undefined;
+  after(async () => (await starting?.catch(() => undefined))?.stop());
+  return () => (starting ??= bootMachineSet(count, options));
+}
+
+/** Machines kept by the machines script, with their sets' folders. */
+export function keptMachines(): Array<{ name: string; setDir?: string }> {
+  return readRecords()
+    .filter((r) => r.owner === 0)
+    .map(({ name, setDir }) => ({ name, ...(setDir ? { setDir } : {}) }));
+}
+
+/** Stops every machine kept by the machines script and removes their networks and folders. */
+export async function stopKeptMachines(): Promise<number> {
+  const kept = readRecords().filter((r) => r.owner === 0);
+  await Promise.all(kept.map((record) => stopRecorded(record, true)));
+  return kept.length;
 }

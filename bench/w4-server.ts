@@ -163,7 +163,7 @@ interface Measured {
   peakMb: number;
 }
 
-async function load(location: StoreLocation, count: number, big: boolean, adminPublicKey: string): Promise<{ seconds: number; bytes: number }> {
+export async function load(location: StoreLocation, count: number, big: boolean, adminPublicKey: string): Promise<{ seconds: number; bytes: number }> {
   const store = await Store.open(location);
   const started = performance.now();
   let bytes = 0;

@@ -13,7 +13,7 @@ import { cookbookOfRecipe, normalizeManifest, resolveCookbooks } from "./cookboo
 import { ApiError, badRequest, notFound } from "./errors.js";
 import type { JsonObject } from "./objects.js";
 import { checkName, checkRunList, normalizeEnvironment, normalizeItem, normalizeNode, normalizeRole, searchEntry } from "./objects.js";
-import { nodeAttribute, runListNames } from "./search/flatten.js";
+import { runListNames } from "./search/flatten.js";
 import { parseQuery } from "./search/query.js";
 import type { ObjectKind, Store } from "./store/store.js";
 
@@ -404,7 +404,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     return { indexes: ["node", "role", "environment", "client", ...bags.names] };
   });
 
-  const runSearch = async (request: FastifyRequest, partial: Record<string, string[]> | undefined) => {
+  const runSearch = async (request: FastifyRequest, reply: FastifyReply, partial: Record<string, string[]> | undefined) => {
     const { org, index } = request.params as Params;
     need(request, index === "client" ? "org-admin" : "org-read");
     const query = request.query as Query;
@@ -412,19 +412,28 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const parsed = parseQuery(query.q ?? "*:*");
     const scope = await searchScope(org!, index!);
     const sort = parseSort(query.sort);
-    const result = await store.search({ org: org!, ...scope }, parsed, { start, rows, ...sort });
+    // Partial search reads the top-level attributes its paths start in; a path to the whole view (`[]`) needs whole documents.
+    const paths = partial ? Object.values(partial) : [];
+    const attributes = partial && paths.every((path) => path.length > 0) ? [...new Set(paths.map((path) => path[0]!))] : undefined;
+    const result = await store.search({ org: org!, ...scope }, parsed, { start, rows, ...sort, ...(attributes ? { attributes } : {}) });
+    if (!partial) {
+      // Whole documents go out as stored: no parse and serialize of a page of large nodes.
+      const documents = index === "client" ? result.hits.map((hit) => JSON.stringify({ ...(JSON.parse(hit.json!) as JsonObject), public_key: undefined })) : result.hits.map((hit) => hit.json!);
+      return reply.type("application/json; charset=utf-8").send(`{"total":${result.total},"start":${start},"rows":[${documents.join(",")}]}`);
+    }
+    const kindPath = index === "node" || index === "role" || index === "environment" || index === "client" ? `${index}s` : `data/${index}`;
     const hits = result.hits.map((hit) => {
-      const data = index === "client" ? { ...hit.data, public_key: undefined } : hit.data;
-      if (!partial) return data;
+      // What search sees of the hit: attributes read by the store, or the view of its whole document.
+      const view = hit.attributes ?? searchEntry(scope.kind as "node", JSON.parse(hit.json!) as JsonObject, scope.bag).document;
       const picked: JsonObject = {};
-      for (const [key, path] of Object.entries(partial)) picked[key] = index === "node" ? nodeAttribute(data, path) : walk(data, path);
-      return { name: hit.name, url: `${API_PREFIX}/orgs/${org}/${index === "node" || index === "role" || index === "environment" || index === "client" ? `${index}s` : `data/${index}`}/${hit.name}`, data: picked };
+      for (const [key, path] of Object.entries(partial)) picked[key] = walk(view, path);
+      return { name: hit.name, url: `${API_PREFIX}/orgs/${org}/${kindPath}/${hit.name}`, data: picked };
     });
     return { total: result.total, start, rows: hits };
   };
 
-  app.get(`${v}/orgs/:org/search/:index`, (request) => runSearch(request, undefined));
-  app.post(`${v}/orgs/:org/search/:index`, (request) => runSearch(request, partialSpec(jsonBody(request))));
+  app.get(`${v}/orgs/:org/search/:index`, (request, reply) => runSearch(request, reply, undefined));
+  app.post(`${v}/orgs/:org/search/:index`, (request, reply) => runSearch(request, reply, partialSpec(jsonBody(request))));
 
   // ---- cookbooks ----
 

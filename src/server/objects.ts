@@ -3,8 +3,7 @@
 import { isSealedValue } from "../client/encrypted-data-bag.js";
 import { constraintToRange } from "./cookbooks.js";
 import { badRequest } from "./errors.js";
-import type { SearchRow } from "./search/flatten.js";
-import { flattenForSearch, nodeSearchView } from "./search/flatten.js";
+import { nodeSearchView } from "./search/flatten.js";
 
 /** Names of nodes, roles, environments, clients, bags and items: what is safe in a URL and a file name. */
 export const NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,255}$/;
@@ -136,22 +135,25 @@ export function normalizeItem(input: unknown, urlName?: string): JsonObject {
   return { ...body, id };
 }
 
-/** The search index a kind of object lives in and the rows it contributes. */
-export function searchEntry(kind: "node" | "role" | "environment" | "client" | "item", data: JsonObject, bag?: string): { idx: string; rows: SearchRow[] } {
+/**
+ * The search index a kind of object lives in and the document search sees of it (what queries
+ * match and partial search returns): a node's merged attributes, a client without its key.
+ */
+export function searchEntry(kind: "node" | "role" | "environment" | "client" | "item", data: JsonObject, bag?: string): { idx: string; document: JsonObject } {
   switch (kind) {
     case "node":
-      return { idx: "node", rows: flattenForSearch(nodeSearchView(data)) };
+      return { idx: "node", document: nodeSearchView(data) };
     case "client": {
       // A client is searched by name and flags, never by its key.
       const { public_key: _key, ...visible } = data;
-      return { idx: "client", rows: flattenForSearch(visible) };
+      return { idx: "client", document: visible };
     }
     case "item": {
       // Ciphertext is noise to search: a sealed field is indexed as present, with no value.
       const visible = Object.fromEntries(Object.entries(data).map(([key, value]) => [key, isSealedValue(value) ? null : value]));
-      return { idx: `bag:${bag}`, rows: flattenForSearch(visible) };
+      return { idx: `bag:${bag}`, document: visible };
     }
     default:
-      return { idx: kind, rows: flattenForSearch(data) };
+      return { idx: kind, document: data };
   }
 }

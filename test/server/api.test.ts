@@ -58,6 +58,21 @@ for (const backend of backends) {
         body: { ip: ["ipaddress"], release: ["kernel", "release"], missing: ["no", "such"], dotted: "kernel.release" },
       });
       assert.deepEqual(partial.body.rows[0]!.data, { ip: "10.0.0.1", release: "6.1.0", missing: null, dotted: "6.1.0" });
+      // Partial results follow attribute precedence (override over normal over role defaults) and see run-list roles.
+      await admin.request("PUT", admin.orgPath("nodes", "web1"), {
+        body: { name: "web1", run_list: ["role[web]"], normal: { tier: "n", app: { port: 1 } }, override: { tier: "o" }, automatic: { platform: "debian", ipaddress: "10.0.0.1", kernel: { release: "6.1.0" } } },
+      });
+      const merged = await admin.request<{ rows: Array<{ data: Record<string, unknown> }> }>("POST", `${admin.orgPath("search", "node")}?q=name:web1`, {
+        body: { tier: ["tier"], app: ["app"], roles: ["role"], everything: [] },
+      });
+      const data = merged.body.rows[0]!.data;
+      assert.deepEqual([data.tier, data.app, data.roles], ["o", { port: 1 }, ["web"]]);
+      assert.equal((data.everything as Record<string, unknown>).platform, "debian");
+      // A client's key is never shown by search, whole or partial.
+      const clients = await admin.get<{ rows: Array<Record<string, unknown>> }>(`${admin.orgPath("search", "client")}?q=*:*`);
+      assert.ok(clients.rows.length > 0 && clients.rows.every((row) => row.public_key === undefined && typeof row.name === "string"));
+      const clientPartial = await admin.request<{ rows: Array<{ data: Record<string, unknown> }> }>("POST", `${admin.orgPath("search", "client")}?q=*:*`, { body: { key: ["public_key"], name: ["name"] } });
+      assert.ok(clientPartial.body.rows.every((row) => row.data.key === null && typeof row.data.name === "string"));
       const roles = await admin.get<{ rows: Array<{ name: string }> }>(`${admin.orgPath("search", "role")}?q=${encodeURIComponent("default_attributes_nginx_port:80 AND run_list:recipe\\[nginx\\]")}`);
       assert.deepEqual(roles.rows.map((r) => r.name), ["web"]);
     });

@@ -1,7 +1,7 @@
-// What search indexes of a node (shared/SEARCH.md rules 1-5) and partial search's attribute walk.
+// What search indexes of a node (shared/SEARCH.md rules 1-5).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { flattenForSearch, MAX_INDEXED_VALUE_LENGTH, nodeAttribute, nodeSearchView } from "../../src/server/search/flatten.js";
+import { flattenForSearch, MAX_INDEXED_VALUE_LENGTH, nodeSearchView } from "../../src/server/search/flatten.js";
 
 const node = {
   name: "web1",
@@ -27,14 +27,4 @@ test("a node is searched as its merged attributes plus name, environment, run li
 test("long values are cut to the indexed length", () => {
   const rows = flattenForSearch({ long: "x".repeat(MAX_INDEXED_VALUE_LENGTH + 50) });
   assert.equal(rows[0]![1].length, MAX_INDEXED_VALUE_LENGTH);
-});
-
-test("partial search's attribute walk equals the merged view at every path", () => {
-  const view = nodeSearchView(node);
-  const paths = [["a"], ["a", "b"], ["a", "keep"], ["gone"], ["gone", "deep"], ["list"], ["tags"], ["platform"], ["nothing"], ["missing"], ["name"], ["role"], ["run_list"], ["a", "b", "c"]];
-  for (const path of paths) {
-    let expected: unknown = view;
-    for (const part of path) expected = typeof expected === "object" && expected !== null && !Array.isArray(expected) ? (expected as Record<string, unknown>)[part] : undefined;
-    assert.deepEqual(nodeAttribute(node, path), expected === undefined ? null : expected, path.join("."));
-  }
 });

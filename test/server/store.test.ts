@@ -1,7 +1,7 @@
 // One suite, two databases: every store behaviour is checked on SQLite and on PostgreSQL.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { flattenForSearch, nodeSearchView } from "../../src/server/search/flatten.js";
+import { nodeSearchView } from "../../src/server/search/flatten.js";
 import { parseQuery } from "../../src/server/search/query.js";
 import type { Store } from "../../src/server/store/store.js";
 import { backends, openStore } from "./helpers.js";
@@ -19,7 +19,7 @@ function node(name: string, attrs: { role?: string[]; env?: string; automatic?: 
 }
 
 async function saveNode(store: Store, org: string, data: ReturnType<typeof node>): Promise<string> {
-  const { etag } = await store.put({ org, kind: "node", name: data.name }, data, { mode: "upsert", search: { idx: "node", rows: flattenForSearch(nodeSearchView(data)) } });
+  const { etag } = await store.put({ org, kind: "node", name: data.name }, data, { mode: "upsert", search: { idx: "node", document: nodeSearchView(data) } });
   return etag;
 }
 
@@ -156,6 +156,35 @@ for (const backend of backends) {
         await store.delete({ org: "acme", kind: "node", name: "web3" });
         assert.deepEqual(await names(store, "acme", "role:app"), []);
       });
+
+      test("a save rewrites changed attributes and keeps the rest searchable, also values two attributes share", async () => {
+        const base = { cpu: { total: 8, model: "xeon" }, memory: { total: 8, free: 2 }, kernel: { release: "6.1" }, gone: { soon: "yes" } };
+        await saveNode(store, "acme", node("db1", { automatic: base }));
+        assert.deepEqual(await names(store, "acme", "total:8 AND release:6.1 AND soon:yes"), ["db1"]);
+        // memory changes, gone disappears, a new attribute appears; cpu and kernel are untouched.
+        const { gone: _gone, ...kept } = base;
+        await saveNode(store, "acme", node("db1", { automatic: { ...kept, memory: { total: 16, free: 3 }, disk: { size: 100 } } }));
+        assert.deepEqual(await names(store, "acme", "total:8"), ["db1"], "cpu_total still gives total:8");
+        assert.deepEqual(await names(store, "acme", "memory_total:8"), []);
+        assert.deepEqual(await names(store, "acme", "memory_total:16 AND cpu_total:8 AND release:6.1 AND disk_size:100"), ["db1"]);
+        assert.deepEqual(await names(store, "acme", "soon:yes OR gone:*"), []);
+        await saveNode(store, "acme", node("db1", { automatic: { ...kept, cpu: { total: 4, model: "xeon" }, memory: { total: 16, free: 3 } } }));
+        assert.deepEqual(await names(store, "acme", "total:8"), []);
+        assert.deepEqual(await names(store, "acme", "total:4 AND total:16 AND free:3"), ["db1"]);
+        await store.delete({ org: "acme", kind: "node", name: "db1" });
+      });
+
+      test("partial search reads only the asked attributes of the merged view", async () => {
+        await saveNode(store, "acme", node("web9", { role: ["edge"], normal: { ip: "10.9.9.9", kernel: { release: "5.0" } }, automatic: { kernel: { release: "6.1", machine: "x86_64" }, ip: "10.1.1.9", empty: null } }));
+        const result = await store.search({ org: "acme", idx: "node", kind: "node", bag: "" }, parseQuery("role:edge"), { start: 0, rows: 10, attributes: ["kernel", "ip", "empty", "missing", "name", "role"] });
+        assert.equal(result.total, 1);
+        assert.deepEqual(result.hits[0]!.attributes, { kernel: { release: "6.1", machine: "x86_64" }, ip: "10.1.1.9", empty: null, name: "web9", role: ["edge"] });
+        // After a save that changes one attribute, the others are still read back.
+        await saveNode(store, "acme", node("web9", { role: ["edge"], normal: { ip: "10.9.9.9" }, automatic: { kernel: { release: "6.2", machine: "x86_64" }, ip: "10.1.1.9" } }));
+        const again = await store.search({ org: "acme", idx: "node", kind: "node", bag: "" }, parseQuery("role:edge"), { start: 0, rows: 10, attributes: ["kernel", "ip", "empty"] });
+        assert.deepEqual(again.hits[0]!.attributes, { kernel: { release: "6.2", machine: "x86_64" }, ip: "10.1.1.9" });
+        await store.delete({ org: "acme", kind: "node", name: "web9" });
+      });
     });
 
     test("cookbook files are content-addressed and per organization", async () => {
@@ -192,3 +221,43 @@ for (const backend of backends) {
     });
   });
 }
+
+test("a store written with the older search layout is reindexed from its objects when it opens", async () => {
+  const { default: Database } = await import("better-sqlite3");
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { Store } = await import("../../src/server/store/store.js");
+  const dir = mkdtempSync(join(tmpdir(), "sous-store-old-"));
+  try {
+    const file = join(dir, "sous.db");
+    const db = new Database(file);
+    // The tables as the first layout made them: text keys in every row, no search_state.
+    db.exec(`CREATE TABLE orgs (name TEXT PRIMARY KEY, full_name TEXT NOT NULL, created_at TEXT NOT NULL);
+      CREATE TABLE objects (id INTEGER PRIMARY KEY, org TEXT NOT NULL, kind TEXT NOT NULL, bag TEXT NOT NULL DEFAULT '', name TEXT NOT NULL, data TEXT NOT NULL, etag TEXT NOT NULL, updated_at TEXT NOT NULL, UNIQUE (org, kind, bag, name));
+      CREATE TABLE search_rows (obj_id INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, org TEXT NOT NULL, idx TEXT NOT NULL, num REAL, PRIMARY KEY (obj_id, key, value)) WITHOUT ROWID;
+      CREATE TABLE search_keys (org TEXT NOT NULL, idx TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (org, idx, key)) WITHOUT ROWID;
+      INSERT INTO orgs VALUES ('acme', 'Acme', '2026-01-01');`);
+    const insert = db.prepare("INSERT INTO objects (org, kind, bag, name, data, etag, updated_at) VALUES ('acme', ?, ?, ?, ?, 'e', '2026-01-01')");
+    insert.run("node", "", "old1", JSON.stringify(node("old1", { role: ["web"], automatic: { platform: "debian" } })));
+    insert.run("item", "users", "alice", JSON.stringify({ id: "alice", shell: "/bin/zsh" }));
+    db.close();
+    const store = await Store.open({ sqliteFile: file });
+    try {
+      const found = await store.search({ org: "acme", idx: "node", kind: "node", bag: "" }, parseQuery("role:web AND platform:debian"), { start: 0, rows: 10 });
+      assert.deepEqual(found.hits.map((hit) => hit.name), ["old1"]);
+      const items = await store.search({ org: "acme", idx: "bag:users", kind: "item", bag: "users" }, parseQuery("shell:*zsh"), { start: 0, rows: 10 });
+      assert.deepEqual(items.hits.map((hit) => hit.name), ["alice"]);
+      // Saves after the migration change only what changed.
+      await saveNode(store, "acme", node("old1", { role: ["app"], automatic: { platform: "debian" } }));
+      assert.equal((await store.search({ org: "acme", idx: "node", kind: "node", bag: "" }, parseQuery("role:web"), { start: 0, rows: 10 })).total, 0);
+    } finally {
+      await store.close();
+    }
+    const tables = new Database(file, { readonly: true });
+    assert.deepEqual(tables.prepare("SELECT name FROM sqlite_schema WHERE name IN ('search_rows', 'search_keys')").all(), []);
+    tables.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,7 +1,10 @@
 // What search sees of an object: (key, value) rows following shared/SEARCH.md rules 1-5.
 
-/** One indexed (key, value) pair of an object. */
-export type SearchRow = readonly [key: string, value: string];
+/**
+ * One indexed (key, value) pair of an object, with the top-level attribute it comes from: a save
+ * rewrites only the rows of the top-level attributes whose rows changed.
+ */
+export type SearchRow = readonly [key: string, value: string, group: string];
 
 /** Index values longer than this are cut, so that one huge attribute cannot bloat the index (documented). */
 export const MAX_INDEXED_VALUE_LENGTH = 300;
@@ -73,36 +76,41 @@ function scalarText(value: Json): string {
 /**
  * Flattens a document into search rows: every value under its full `_`-joined path and under its
  * leaf key; array elements under the array's key; keys of a nested hash as values of its path.
+ * Rows are grouped by top-level attribute (and unique within a group), in document order.
  */
 export function flattenForSearch(document: Record<string, unknown>): SearchRow[] {
-  const seen = new Set<string>();
+  return Object.entries(document).flatMap(([top, value]) => flattenAttribute(top, value));
+}
+
+/** The search rows of one top-level attribute of a document. */
+export function flattenAttribute(top: string, value: unknown): SearchRow[] {
   const rows: SearchRow[] = [];
+  if (value === undefined) return rows;
+  const seen = new Set<string>();
   const emit = (key: string, fullValue: string): void => {
     if (key.length > MAX_INDEXED_KEY_LENGTH) return;
-    const value = fullValue.length > MAX_INDEXED_VALUE_LENGTH ? fullValue.slice(0, MAX_INDEXED_VALUE_LENGTH) : fullValue;
-    const id = `${key}\u0000${value}`;
+    const text = fullValue.length > MAX_INDEXED_VALUE_LENGTH ? fullValue.slice(0, MAX_INDEXED_VALUE_LENGTH) : fullValue;
+    const id = `${key}\u0000${text}`;
     if (seen.has(id)) return;
     seen.add(id);
-    rows.push([key, value]);
+    rows.push([key, text, top]);
   };
-  const walk = (value: Json, path: string, leaf: string): void => {
-    if (Array.isArray(value)) {
-      for (const element of value) walk(element, path, leaf);
-    } else if (isHash(value)) {
-      for (const [key, child] of Object.entries(value)) {
-        if (path) {
-          emit(path, key);
-          if (leaf !== path) emit(leaf, key);
-        }
-        walk(child, path ? `${path}_${key}` : key, key);
+  const walk = (item: Json, path: string, leaf: string): void => {
+    if (Array.isArray(item)) {
+      for (const element of item) walk(element, path, leaf);
+    } else if (isHash(item)) {
+      for (const [key, child] of Object.entries(item)) {
+        emit(path, key);
+        if (leaf !== path) emit(leaf, key);
+        walk(child, `${path}_${key}`, key);
       }
     } else {
-      const text = scalarText(value);
+      const text = scalarText(item);
       emit(path, text);
       if (leaf !== path) emit(leaf, text);
     }
   };
-  walk(document as Json, "", "");
+  walk(value as Json, top, top);
   return rows;
 }
 
@@ -111,48 +119,4 @@ export function numericValue(text: string): number | null {
   if (!/^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/.test(text)) return null;
   const value = Number(text);
   return Number.isFinite(value) ? value : null;
-}
-
-type Walked = { kind: "value"; value: Json } | { kind: "absent" } | { kind: "replaced" };
-
-function walkLevel(level: unknown, path: readonly string[]): Walked {
-  let current: unknown = level;
-  for (let i = 0; i < path.length; i++) {
-    if (!isHash(current)) return { kind: "absent" };
-    const next: unknown = current[path[i]!];
-    if (next === undefined) return { kind: "absent" };
-    // A scalar or array on the way replaces, at this level, whatever lower levels hold below it.
-    if (i < path.length - 1 && !isHash(next)) return { kind: "replaced" };
-    current = next;
-  }
-  return { kind: "value", value: current as Json };
-}
-
-/**
- * One attribute of a node as search sees it (the value of `nodeSearchView(node)` at `path`), without
- * merging the whole node: partial search over many hits stays cheap.
- */
-export function nodeAttribute(node: Record<string, unknown>, path: readonly string[]): Json | null {
-  if (path.length === 0) return nodeSearchView(node);
-  const first = path[0]!;
-  if (["name", "chef_environment", "run_list", "role", "recipe"].includes(first)) {
-    const view: Record<string, Json> = {
-      name: String(node.name ?? ""),
-      chef_environment: String(node.chef_environment ?? "_default"),
-      run_list: (Array.isArray(node.run_list) ? node.run_list : []) as Json[],
-      role: runListNames(node.run_list, "role"),
-      recipe: runListNames(node.run_list, "recipe"),
-    };
-    const walked = walkLevel(view, path);
-    return walked.kind === "value" ? walked.value : null;
-  }
-  let result: Json | undefined;
-  for (const level of [node.default, node.normal, node.override, node.automatic]) {
-    const walked = walkLevel(level, path);
-    if (walked.kind === "replaced") result = undefined;
-    else if (walked.kind === "value") {
-      result = isHash(walked.value) ? deepMerge(isHash(result) ? result : {}, walked.value) : walked.value;
-    }
-  }
-  return result === undefined ? null : result;
 }

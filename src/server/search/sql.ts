@@ -1,6 +1,6 @@
 // A normalized query → one SQL statement yielding the matching object ids (column `id`), run
-// inside the database over the search_rows table: exact terms and trailing wildcards are index
-// seeks, boolean operators are set operations (INTERSECT / UNION / EXCEPT).
+// inside the database over the search_terms table: exact terms and trailing wildcards are index
+// seeks on (field, value), boolean operators are set operations (INTERSECT / UNION / EXCEPT).
 import type { Pattern, Query } from "./query.js";
 import { isLiteral, literalText } from "./query.js";
 import { numericValue } from "./flatten.js";
@@ -8,7 +8,7 @@ import { numericValue } from "./flatten.js";
 /** Which objects a search runs over. */
 export interface SearchScope {
   org: string;
-  /** Search index name as stored in search_rows (`node`, `role`, `bag:users`...). */
+  /** Search index name as stored in search_fields (`node`, `role`, `bag:users`...). */
   idx: string;
   /** objects.kind and objects.bag of the same objects, for "everything" and NOT. */
   kind: string;
@@ -61,24 +61,22 @@ function patternCondition(column: string, pattern: Pattern, where: string[], par
   params.push(likeOf(pattern));
 }
 
-/** A literal key is an index seek; a wildcard key first expands to the known keys it matches. */
-function keyCondition(scope: SearchScope, pattern: Pattern, where: string[], params: unknown[]): void {
-  if (isLiteral(pattern)) {
-    patternCondition("key", pattern, where, params);
-    return;
-  }
+/** The field numbers a key pattern denotes: a literal key is one lookup, a wildcard key expands to the known keys it matches. */
+function fieldCondition(scope: SearchScope, pattern: Pattern | undefined, where: string[], params: unknown[]): void {
   const inner: string[] = [];
   const innerParams: unknown[] = [scope.org, scope.idx];
-  patternCondition("key", pattern, inner, innerParams);
-  where.push(`key IN (SELECT key FROM search_keys WHERE org = ? AND idx = ?${inner.map((w) => ` AND ${w}`).join("")})`);
+  if (pattern) patternCondition("key", pattern, inner, innerParams);
+  where.push(`field IN (SELECT id FROM search_fields WHERE org = ? AND idx = ?${inner.map((w) => ` AND ${w}`).join("")})`);
   params.push(...innerParams);
 }
 
-function rowsSelect(scope: SearchScope, where: string[], params: unknown[]): SqlFragment {
-  return {
-    sql: `SELECT obj_id AS id FROM search_rows WHERE org = ? AND idx = ?${where.map((w) => ` AND ${w}`).join("")}`,
-    params: [scope.org, scope.idx, ...params],
-  };
+function rowsSelect(where: string[], params: unknown[]): SqlFragment {
+  return { sql: `SELECT obj_id AS id FROM search_terms WHERE ${where.join(" AND ")}`, params };
+}
+
+/** The ids of a statement without repeats (a value may be indexed under several groups of one object). */
+export function distinctIds(fragment: SqlFragment): SqlFragment {
+  return /^SELECT obj_id AS id FROM search_terms /.test(fragment.sql) ? { sql: fragment.sql.replace(/^SELECT /, "SELECT DISTINCT "), params: fragment.params } : fragment;
 }
 
 function allSelect(scope: SearchScope): SqlFragment {
@@ -89,7 +87,7 @@ function termSelect(scope: SearchScope, query: Extract<Query, { type: "term" }>)
   const where: string[] = [];
   const params: unknown[] = [];
   const anyKey = query.key.parts.length === 1 && typeof query.key.parts[0] !== "string";
-  if (!anyKey) keyCondition(scope, query.key, where, params);
+  fieldCondition(scope, anyKey ? undefined : query.key, where, params);
   if (query.phrase) {
     // Sous matches a phrase as the whole value or as whole words inside it.
     const phrase = literalText(query.value);
@@ -100,13 +98,13 @@ function termSelect(scope: SearchScope, query: Extract<Query, { type: "term" }>)
     const anyValue = query.value.parts.length === 1 && typeof query.value.parts[0] !== "string" && (query.value.parts[0] as { wildcard: string }).wildcard === "*";
     if (!anyValue) patternCondition("value", query.value, where, params);
   }
-  return rowsSelect(scope, where, params);
+  return rowsSelect(where, params);
 }
 
 function rangeSelect(scope: SearchScope, query: Extract<Query, { type: "range" }>): SqlFragment {
   const where: string[] = [];
   const params: unknown[] = [];
-  keyCondition(scope, query.key, where, params);
+  fieldCondition(scope, query.key, where, params);
   const minNumber = query.min === null ? null : numericValue(query.min);
   const maxNumber = query.max === null ? null : numericValue(query.max);
   const numeric = (query.min === null || minNumber !== null) && (query.max === null || maxNumber !== null) && (query.min !== null || query.max !== null);
@@ -120,7 +118,7 @@ function rangeSelect(scope: SearchScope, query: Extract<Query, { type: "range" }
     where.push(`${column} ${query.maxInclusive ? "<=" : "<"} ?`);
     params.push(numeric ? maxNumber : query.max);
   }
-  return rowsSelect(scope, where, params);
+  return rowsSelect(where, params);
 }
 
 let aliasCounter = 0;

@@ -20,8 +20,11 @@ export interface SqlDriver extends SqlExecutor {
   readonly dialect: "sqlite" | "postgres";
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
-  /** Creates the tables when missing; safe when several processes start at once. */
-  migrate(statements: readonly string[]): Promise<void>;
+  /**
+   * Creates the tables when missing, then runs `after` in the same transaction (data migrations);
+   * safe when several processes start at once (one migrates, the others wait).
+   */
+  migrate(statements: readonly string[], after?: (tx: SqlExecutor) => Promise<void>): Promise<void>;
   /** Closes every connection. */
   close(): Promise<void>;
 }

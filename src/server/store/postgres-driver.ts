@@ -88,7 +88,7 @@ export class PostgresDriver implements SqlDriver {
     }
   }
 
-  async migrate(statements: readonly string[]): Promise<void> {
+  async migrate(statements: readonly string[], after?: (tx: SqlExecutor) => Promise<void>): Promise<void> {
     if (this.options.schema) {
       try {
         await this.pool.query(`CREATE SCHEMA IF NOT EXISTS ${this.options.schema}`);
@@ -101,6 +101,7 @@ export class PostgresDriver implements SqlDriver {
       // Several servers may start at once on one database: one migrates, the others wait.
       await tx.run("SELECT pg_advisory_xact_lock(7424873)");
       for (const statement of statements) await tx.run(statement);
+      if (after) await after(tx);
     });
   }
 

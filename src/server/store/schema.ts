@@ -1,18 +1,26 @@
 // The store's tables, written once; the few types that differ between SQLite and PostgreSQL
 // are filled in per dialect.
 
-/** The statements that create the store's tables and indexes for a dialect. */
-export function schemaStatements(dialect: "sqlite" | "postgres"): string[] {
+function types(dialect: "sqlite" | "postgres"): { text: string; id: string; real: string; blob: string; bigint: string } {
   const pg = dialect === "postgres";
-  // Byte-order comparison on both databases: search is case-sensitive and ranges compare bytes.
-  const text = pg ? 'TEXT COLLATE "C"' : "TEXT";
-  const id = pg ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY";
-  const real = pg ? "DOUBLE PRECISION" : "REAL";
-  const blob = pg ? "BYTEA" : "BLOB";
-  const bigint = pg ? "BIGINT" : "INTEGER";
+  return {
+    // Byte-order comparison on both databases: search is case-sensitive and ranges compare bytes.
+    text: pg ? 'TEXT COLLATE "C"' : "TEXT",
+    id: pg ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY",
+    real: pg ? "DOUBLE PRECISION" : "REAL",
+    blob: pg ? "BYTEA" : "BLOB",
+    bigint: pg ? "BIGINT" : "INTEGER",
+  };
+}
+
+/** The statements that create the store's tables and indexes for a dialect (the search index apart). */
+export function schemaStatements(dialect: "sqlite" | "postgres"): string[] {
+  const { text, id, blob, bigint } = types(dialect);
   return [
     `CREATE TABLE IF NOT EXISTS server_admins (name ${text} PRIMARY KEY, public_key TEXT NOT NULL, created_at TEXT NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS orgs (name ${text} PRIMARY KEY, full_name TEXT NOT NULL, created_at TEXT NOT NULL)`,
+    // search_state: a digest of each top-level attribute's search rows, so that a save finds
+    // what changed without reading the rows back.
     `CREATE TABLE IF NOT EXISTS objects (
        id ${id},
        org ${text} NOT NULL,
@@ -22,23 +30,43 @@ export function schemaStatements(dialect: "sqlite" | "postgres"): string[] {
        data TEXT NOT NULL,
        etag TEXT NOT NULL,
        updated_at TEXT NOT NULL,
+       search_state TEXT,
        UNIQUE (org, kind, bag, name))`,
-    // Clustered by object in SQLite (WITHOUT ROWID): an object's rows are read together when it is
-    // saved (to write only the difference) and deleted together; searches use the value index.
-    `CREATE TABLE IF NOT EXISTS search_rows (
-       obj_id ${bigint} NOT NULL,
-       key ${text} NOT NULL,
-       value ${text} NOT NULL,
-       org ${text} NOT NULL,
-       idx ${text} NOT NULL,
-       num ${real},
-       PRIMARY KEY (obj_id, key, value))${pg ? "" : " WITHOUT ROWID"}`,
-    "CREATE INDEX IF NOT EXISTS search_rows_by_value ON search_rows (org, idx, key, value, obj_id)",
-    "CREATE INDEX IF NOT EXISTS search_rows_by_number ON search_rows (org, idx, key, num) WHERE num IS NOT NULL",
-    // Every key ever indexed, so that a wildcard key (`*_version:1.2*`) expands to the matching keys
-    // first instead of scanning every row. Keys of deleted objects may linger: they only cost a seek.
-    `CREATE TABLE IF NOT EXISTS search_keys (org ${text} NOT NULL, idx ${text} NOT NULL, key ${text} NOT NULL, PRIMARY KEY (org, idx, key))${pg ? "" : " WITHOUT ROWID"}`,
     `CREATE TABLE IF NOT EXISTS blobs (org ${text} NOT NULL, sha256 ${text} NOT NULL, size ${bigint} NOT NULL, content ${blob} NOT NULL, PRIMARY KEY (org, sha256))`,
     `CREATE TABLE IF NOT EXISTS bootstrap_tokens (token_hash ${text} PRIMARY KEY, org ${text} NOT NULL, expires_at TEXT NOT NULL, created_by TEXT NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS store_meta (name ${text} PRIMARY KEY, value TEXT NOT NULL)`,
+  ];
+}
+
+/** Version of the search index's layout; a store with another one is reindexed when it opens. */
+export const SEARCH_FORMAT = "3";
+
+/** Tables of older search index layouts, dropped when the index is rebuilt. */
+export const OLD_SEARCH_TABLES = ["search_rows", "search_keys"] as const;
+
+/**
+ * The search index: every flattened key of an index gets a number once (search_fields), and each
+ * object's rows are (object, key number, value, top-level group). Numbers instead of repeated
+ * organization, index and key texts keep the index small; the group (the number of the top-level
+ * attribute's key) lets a save rewrite only the top-level attributes that changed. search_views
+ * holds each top-level attribute of what search sees (a node's merged attributes) as JSON, so
+ * partial search reads a few small values per hit instead of parsing whole documents.
+ */
+export function searchSchemaStatements(dialect: "sqlite" | "postgres"): string[] {
+  const pg = dialect === "postgres";
+  const { text, id, real, bigint } = types(dialect);
+  return [
+    `CREATE TABLE IF NOT EXISTS search_fields (id ${id}, org ${text} NOT NULL, idx ${text} NOT NULL, key ${text} NOT NULL, UNIQUE (org, idx, key))`,
+    // Clustered by object in SQLite (WITHOUT ROWID): a save deletes and inserts one object's rows together.
+    `CREATE TABLE IF NOT EXISTS search_terms (
+       obj_id ${bigint} NOT NULL,
+       field ${bigint} NOT NULL,
+       value ${text} NOT NULL,
+       grp ${bigint} NOT NULL,
+       num ${real},
+       PRIMARY KEY (obj_id, field, value, grp))${pg ? "" : " WITHOUT ROWID"}`,
+    "CREATE INDEX IF NOT EXISTS search_terms_by_value ON search_terms (field, value, obj_id)",
+    "CREATE INDEX IF NOT EXISTS search_terms_by_number ON search_terms (field, num, obj_id) WHERE num IS NOT NULL",
+    `CREATE TABLE IF NOT EXISTS search_views (obj_id ${bigint} NOT NULL, grp ${bigint} NOT NULL, json TEXT NOT NULL, PRIMARY KEY (obj_id, grp))${pg ? "" : " WITHOUT ROWID"}`,
   ];
 }

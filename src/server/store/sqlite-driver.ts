@@ -157,9 +157,10 @@ export class SqliteDriver implements SqlDriver {
     }
   }
 
-  async migrate(statements: readonly string[]): Promise<void> {
-    await this.transaction(async () => {
+  async migrate(statements: readonly string[], after?: (tx: SqlExecutor) => Promise<void>): Promise<void> {
+    await this.transaction(async (tx) => {
       for (const statement of statements) this.writer.db.exec(statement);
+      if (after) await after(tx);
     });
   }
 

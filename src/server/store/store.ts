@@ -3,13 +3,14 @@
 // index, on SQLite or PostgreSQL through the same SQL.
 import { randomBytes } from "node:crypto";
 import { ApiError, conflict } from "../errors.js";
-import type { SearchRow } from "../search/flatten.js";
-import { numericValue } from "../search/flatten.js";
+import { searchEntry } from "../objects.js";
 import type { Query } from "../search/query.js";
 import type { SearchScope } from "../search/sql.js";
-import { compileQuery } from "../search/sql.js";
+import { compileQuery, distinctIds } from "../search/sql.js";
 import type { SqlDriver, SqlExecutor } from "./driver.js";
-import { schemaStatements } from "./schema.js";
+import { OLD_SEARCH_TABLES, SEARCH_FORMAT, schemaStatements, searchSchemaStatements } from "./schema.js";
+import type { SearchState } from "./search-index.js";
+import { FieldCache, parseSearchState, planSearch, writeSearchRows } from "./search-index.js";
 
 /** What kind of object a row of the objects table holds. */
 export type ObjectKind = "node" | "role" | "environment" | "client" | "data_bag" | "item" | "cookbook";
@@ -36,8 +37,8 @@ export interface PutOptions {
   mode: "create" | "update" | "upsert";
   /** The ETag the caller last read; the write fails with 412 when the object changed since. */
   ifMatch?: string;
-  /** Search index name and rows to keep in step with the object, in the same transaction. */
-  search?: { idx: string; rows: readonly SearchRow[] };
+  /** Search index name and the document search sees of the object, kept in step with it in the same transaction. */
+  search?: { idx: string; document: Record<string, unknown> };
 }
 
 /** One page of names. */
@@ -53,15 +54,19 @@ export interface SearchOptions {
   /** A flattened key to sort by (its smallest value), then by name; default by name. */
   sortKey?: string;
   descending?: boolean;
+  /** Partial search: top-level attributes of what search sees (a node's merged attributes) to read from each hit instead of the whole document. */
+  attributes?: readonly string[];
 }
 
 /** Where the store keeps its data. */
 export type StoreLocation = { sqliteFile: string } | { postgresUrl: string; schema?: string; maxConnections?: number };
 
-/** One search hit. */
+/** One search hit: its whole document as JSON text, or the attributes asked for. */
 export interface SearchHit {
   name: string;
-  data: Record<string, unknown>;
+  json?: string;
+  /** The attributes of `SearchOptions.attributes` the hit has (as search sees it). */
+  attributes?: Record<string, unknown>;
 }
 
 function newEtag(): string {
@@ -72,16 +77,14 @@ function now(): string {
   return new Date().toISOString();
 }
 
-function rowId(key: string, value: string): string {
-  return `${key}\u0000${value}`;
-}
-
 /** The store. Obtain one with `Store.open`; `transaction` gives a store bound to one transaction. */
 export class Store {
   private constructor(
     private readonly driver: SqlDriver,
     private readonly db: SqlExecutor,
-    private readonly inTransaction: boolean,
+    private readonly fields: FieldCache,
+    /** Field numbers this transaction learned; shared once it commits. Undefined outside a transaction. */
+    private readonly learned: Map<string, number> | undefined,
   ) {}
 
   /** Opens (and creates or migrates) a store on SQLite or PostgreSQL. */
@@ -91,13 +94,46 @@ export class Store {
       "sqliteFile" in location
         ? new (await import("./sqlite-driver.js")).SqliteDriver({ file: location.sqliteFile })
         : new (await import("./postgres-driver.js")).PostgresDriver({ connectionString: location.postgresUrl, ...(location.schema ? { schema: location.schema } : {}), ...(location.maxConnections ? { maxConnections: location.maxConnections } : {}) });
+    const fields = new FieldCache();
     try {
-      await driver.migrate(schemaStatements(driver.dialect));
+      await driver.migrate(schemaStatements(driver.dialect), (tx) => new Store(driver, tx, fields, new Map()).migrateSearch());
     } catch (error) {
       await driver.close().catch(() => undefined);
       throw error;
     }
-    return new Store(driver, driver, false);
+    return new Store(driver, driver, fields, undefined);
+  }
+
+  /**
+   * Creates the search index, or rebuilds it from the objects when the store was written with
+   * another index layout (the objects are the truth; the index is derived from them).
+   */
+  private async migrateSearch(): Promise<void> {
+    const format = await this.db.all<{ value: string }>("SELECT value FROM store_meta WHERE name = 'search_format'");
+    if (format[0]?.value === SEARCH_FORMAT) return;
+    for (const table of [...OLD_SEARCH_TABLES, "search_terms", "search_views", "search_fields"]) await this.db.run(`DROP TABLE IF EXISTS ${table}`);
+    if (this.driver.dialect === "postgres") {
+      await this.db.run("ALTER TABLE objects ADD COLUMN IF NOT EXISTS search_state TEXT");
+    } else if ((await this.db.all("SELECT 1 AS one FROM pragma_table_info('objects') WHERE name = 'search_state'")).length === 0) {
+      await this.db.run("ALTER TABLE objects ADD COLUMN search_state TEXT");
+    }
+    for (const statement of searchSchemaStatements(this.driver.dialect)) await this.db.run(statement);
+    let after = 0;
+    for (;;) {
+      const batch = await this.db.all<{ id: number | string; org: string; kind: string; bag: string; data: string }>(
+        "SELECT id, org, kind, bag, data FROM objects WHERE id > ? AND kind IN ('node', 'role', 'environment', 'client', 'item') ORDER BY id LIMIT 500",
+        [after],
+      );
+      if (batch.length === 0) break;
+      for (const row of batch) {
+        const entry = searchEntry(row.kind as "node", JSON.parse(row.data) as Record<string, unknown>, row.bag);
+        const plan = planSearch(entry.document);
+        await writeSearchRows(this.db, this.fields, this.learned!, { objId: Number(row.id), org: row.org, idx: entry.idx }, plan, undefined, true);
+        await this.db.run("UPDATE objects SET search_state = ? WHERE id = ?", [JSON.stringify(plan.state), row.id]);
+      }
+      after = Number(batch[batch.length - 1]!.id);
+    }
+    await this.db.run("INSERT INTO store_meta (name, value) VALUES ('search_format', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", [SEARCH_FORMAT]);
   }
 
   /** `sqlite` or `postgres`. */
@@ -107,8 +143,11 @@ export class Store {
 
   /** Runs `fn` with a store whose every call is part of one transaction. */
   async transaction<T>(fn: (store: Store) => Promise<T>): Promise<T> {
-    if (this.inTransaction) return fn(this);
-    return this.driver.transaction((tx) => fn(new Store(this.driver, tx, true)));
+    if (this.learned) return fn(this);
+    const learned = new Map<string, number>();
+    const result = await this.driver.transaction((tx) => fn(new Store(this.driver, tx, this.fields, learned)));
+    this.fields.addAll(learned);
+    return result;
   }
 
   /** Closes the database connections. */
@@ -157,8 +196,9 @@ export class Store {
   /** Deletes an organization and everything in it; false when it did not exist. */
   async deleteOrg(name: string): Promise<boolean> {
     return this.transaction(async (t) => {
-      await t.db.run("DELETE FROM search_rows WHERE org = ?", [name]);
-      await t.db.run("DELETE FROM search_keys WHERE org = ?", [name]);
+      // search_fields stay: their numbers may be cached by other server processes (they cost a row each).
+      await t.db.run("DELETE FROM search_terms WHERE obj_id IN (SELECT id FROM objects WHERE org = ?)", [name]);
+      await t.db.run("DELETE FROM search_views WHERE obj_id IN (SELECT id FROM objects WHERE org = ?)", [name]);
       await t.db.run("DELETE FROM objects WHERE org = ?", [name]);
       await t.db.run("DELETE FROM blobs WHERE org = ?", [name]);
       await t.db.run("DELETE FROM bootstrap_tokens WHERE org = ?", [name]);
@@ -204,80 +244,53 @@ export class Store {
     const json = JSON.stringify(data);
     const etag = newEtag();
     const bag = ref.bag ?? "";
+    // PostgreSQL: lock the row first, so that two concurrent saves of one object compute their
+    // search changes one after the other (SQLite has a single writer).
+    const lock = this.driver.dialect === "postgres" ? " FOR UPDATE" : "";
+    const plan = options.search ? planSearch(options.search.document) : undefined;
+    const state = plan ? JSON.stringify(plan.state) : null;
     return this.transaction(async (t) => {
-      let id: number | undefined;
-      let created = false;
-      const update = async (): Promise<number | undefined> => {
-        const params: unknown[] = [json, etag, now(), ref.org, ref.kind, bag, ref.name];
-        let sql = "UPDATE objects SET data = ?, etag = ?, updated_at = ? WHERE org = ? AND kind = ? AND bag = ? AND name = ?";
-        if (options.ifMatch !== undefined) {
-          sql += " AND etag = ?";
-          params.push(options.ifMatch);
-        }
-        const rows = await t.db.all<{ id: number | string }>(`${sql} RETURNING id`, params);
-        return rows[0] ? Number(rows[0].id) : undefined;
-      };
+      const find = () =>
+        t.db.all<{ id: number | string; etag: string; search_state: string | null }>(
+          `SELECT id, etag, search_state FROM objects WHERE org = ? AND kind = ? AND bag = ? AND name = ?${lock}`,
+          [ref.org, ref.kind, bag, ref.name],
+        );
       const insert = async (): Promise<number | undefined> => {
         const rows = await t.db.all<{ id: number | string }>(
-          "INSERT INTO objects (org, kind, bag, name, data, etag, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (org, kind, bag, name) DO NOTHING RETURNING id",
-          [ref.org, ref.kind, bag, ref.name, json, etag, now()],
+          "INSERT INTO objects (org, kind, bag, name, data, etag, updated_at, search_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (org, kind, bag, name) DO NOTHING RETURNING id",
+          [ref.org, ref.kind, bag, ref.name, json, etag, now(), state],
         );
         return rows[0] ? Number(rows[0].id) : undefined;
       };
-      if (options.mode === "create") {
+      let id: number | undefined;
+      let previous: SearchState | undefined;
+      let created = false;
+      if (options.mode !== "create") {
+        let existing = (await find())[0];
+        if (!existing) {
+          if (options.mode === "update" || options.ifMatch !== undefined) throw new ApiError(404, "not_found", `${describe(ref)} does not exist`);
+          id = await insert();
+          created = id !== undefined;
+          // Created concurrently by another writer since the first look: update that one.
+          if (id === undefined) existing = (await find())[0];
+          if (!created && !existing) throw conflict("write_conflict", `${describe(ref)} was written concurrently; retry`);
+        }
+        if (existing) {
+          if (options.ifMatch !== undefined && existing.etag !== options.ifMatch) {
+            throw new ApiError(412, "precondition_failed", `${describe(ref)} changed since you read it (ETag ${options.ifMatch} no longer matches); read it again and retry`);
+          }
+          id = Number(existing.id);
+          previous = parseSearchState(existing.search_state);
+          await t.db.run("UPDATE objects SET data = ?, etag = ?, updated_at = ?, search_state = ? WHERE id = ?", [json, etag, now(), state, id]);
+        }
+      } else {
         id = await insert();
         if (id === undefined) throw conflict("already_exists", `${describe(ref)} already exists`);
         created = true;
-      } else {
-        id = await update();
-        if (id === undefined) {
-          const exists = (await t.db.all("SELECT 1 AS one FROM objects WHERE org = ? AND kind = ? AND bag = ? AND name = ?", [ref.org, ref.kind, bag, ref.name])).length > 0;
-          if (exists) {
-            throw new ApiError(412, "precondition_failed", `${describe(ref)} changed since you read it (ETag ${options.ifMatch} no longer matches); read it again and retry`);
-          }
-          if (options.mode === "update" || options.ifMatch !== undefined) {
-            throw new ApiError(404, "not_found", `${describe(ref)} does not exist`);
-          }
-          id = await insert();
-          if (id === undefined) id = await update();
-          if (id === undefined) throw conflict("write_conflict", `${describe(ref)} was written concurrently; retry`);
-          created = true;
-        }
       }
-      if (options.search) await t.replaceSearchRows(id, ref.org, options.search.idx, options.search.rows, created);
+      if (options.search && plan) await writeSearchRows(t.db, t.fields, t.learned!, { objId: id!, org: ref.org, idx: options.search.idx }, plan, previous, created);
       return { etag, created };
     });
-  }
-
-  /** Brings an object's search rows to `rows`, writing only the difference (an agent's save changes few values). */
-  private async replaceSearchRows(id: number, org: string, idx: string, rows: readonly SearchRow[], fresh: boolean): Promise<void> {
-    const wanted = new Map<string, SearchRow>();
-    for (const row of rows) wanted.set(rowId(row[0], row[1]), row);
-    if (!fresh) {
-      const existing = await this.db.all<{ key: string; value: string }>("SELECT key, value FROM search_rows WHERE obj_id = ?", [id]);
-      const stale: Array<[string, string]> = [];
-      for (const row of existing) {
-        const key = rowId(row.key, row.value);
-        if (wanted.has(key)) wanted.delete(key);
-        else stale.push([row.key, row.value]);
-      }
-      if (stale.length > existing.length / 2 && stale.length > 20) {
-        await this.db.run("DELETE FROM search_rows WHERE obj_id = ?", [id]);
-        wanted.clear();
-        for (const row of rows) wanted.set(rowId(row[0], row[1]), row);
-      } else {
-        for (const [key, value] of stale) await this.db.run("DELETE FROM search_rows WHERE obj_id = ? AND key = ? AND value = ?", [id, key, value]);
-      }
-    }
-    if (wanted.size === 0) return;
-    const added = [...wanted.values()];
-    await this.db.insertMany(
-      "search_rows",
-      [["org", "text"], ["idx", "text"], ["key", "text"], ["value", "text"], ["num", "double precision"], ["obj_id", "bigint"]],
-      added.map(([key, value]) => [org, idx, key, value, numericValue(value), id]),
-    );
-    const keys = [...new Set(added.map(([key]) => key))];
-    await this.db.insertMany("search_keys", [["org", "text"], ["idx", "text"], ["key", "text"]], keys.map((key) => [org, idx, key]), true);
   }
 
   /** Deletes an object and its search rows; false when it did not exist; 412 when `ifMatch` is stale. */
@@ -292,7 +305,8 @@ export class Store {
       if (ifMatch !== undefined && row.etag !== ifMatch) {
         throw new ApiError(412, "precondition_failed", `${describe(ref)} changed since you read it (ETag ${ifMatch} no longer matches)`);
       }
-      await t.db.run("DELETE FROM search_rows WHERE obj_id = ?", [row.id]);
+      await t.db.run("DELETE FROM search_terms WHERE obj_id = ?", [row.id]);
+      await t.db.run("DELETE FROM search_views WHERE obj_id = ?", [row.id]);
       await t.db.run("DELETE FROM objects WHERE id = ?", [row.id]);
       return true;
     });
@@ -301,45 +315,58 @@ export class Store {
   /** Deletes every object of a kind in a bag (a data bag's items), with their search rows. */
   async deleteAllInBag(org: string, kind: ObjectKind, bag: string): Promise<number> {
     return this.transaction(async (t) => {
-      await t.db.run("DELETE FROM search_rows WHERE obj_id IN (SELECT id FROM objects WHERE org = ? AND kind = ? AND bag = ?)", [org, kind, bag]);
+      await t.db.run("DELETE FROM search_terms WHERE obj_id IN (SELECT id FROM objects WHERE org = ? AND kind = ? AND bag = ?)", [org, kind, bag]);
+      await t.db.run("DELETE FROM search_views WHERE obj_id IN (SELECT id FROM objects WHERE org = ? AND kind = ? AND bag = ?)", [org, kind, bag]);
       return t.db.run("DELETE FROM objects WHERE org = ? AND kind = ? AND bag = ?", [org, kind, bag]);
     });
   }
 
   // ---- search ----
 
-  /** Runs a query inside the database; returns the total and one page of objects. */
+  /**
+   * Runs a query inside the database; returns the total and one page of hits, each with its whole
+   * document as JSON text, or with only the top-level attributes asked for (partial search), so
+   * that a page of large documents is never parsed here.
+   */
   async search(scope: SearchScope, query: Query, options: SearchOptions): Promise<{ total: number; hits: SearchHit[] }> {
-    const set = compileQuery(query, scope);
+    const set = distinctIds(compileQuery(query, scope));
     const params: unknown[] = [...set.params];
-    let order = "o.name";
+    let sortColumn = "NULL";
     if (options.sortKey !== undefined) {
-      order = `(SELECT min(s.value) FROM search_rows s WHERE s.obj_id = o.id AND s.key = ?) ${options.descending ? "DESC" : "ASC"} NULLS LAST, o.name`;
-      params.push(options.sortKey);
-    } else if (options.descending) {
-      order = "o.name DESC";
+      sortColumn = "(SELECT min(t.value) FROM search_terms t WHERE t.obj_id = o.id AND t.field IN (SELECT id FROM search_fields WHERE org = ? AND idx = ? AND key = ?))";
+      params.push(scope.org, scope.idx, options.sortKey);
     }
+    const direction = options.descending ? "DESC" : "ASC";
+    const order = (table: string): string => (options.sortKey !== undefined ? `${table}sk ${direction} NULLS LAST, ${table}name` : `${table}name ${direction}`);
     params.push(options.rows, options.start);
-    const page = await this.db.all<{ id: number | string; total: number | string }>(
-      `SELECT o.id, count(*) OVER () AS total FROM objects o WHERE o.id IN (${set.sql}) ORDER BY ${order} LIMIT ? OFFSET ?`,
+    const attributes = options.attributes;
+    let columns = "o.data AS doc";
+    let from = "page p JOIN objects o ON o.id = p.id";
+    if (attributes) {
+      columns = attributes.map((_, index) => `(SELECT v.json FROM search_views v WHERE v.obj_id = p.id AND v.grp IN (SELECT id FROM search_fields WHERE org = ? AND idx = ? AND key = ?)) AS a${index}`).join(", ") || "NULL AS none";
+      for (const attribute of attributes) params.push(scope.org, scope.idx, attribute);
+      from = "page p";
+    }
+    const rows = await this.db.all<Record<string, unknown> & { id: number | string; name: string; total: number | string; doc?: string }>(
+      `WITH hits(id) AS MATERIALIZED (${set.sql}),
+       page AS (SELECT o.id, o.name, ${sortColumn} AS sk, (SELECT count(*) FROM hits) AS total FROM hits JOIN objects o ON o.id = hits.id ORDER BY ${order("")} LIMIT ? OFFSET ?)
+       SELECT p.id, p.name, p.total, ${columns} FROM ${from} ORDER BY ${order("p.")}`,
       params,
     );
-    let total = page.length > 0 ? Number(page[0]!.total) : 0;
-    if (page.length === 0 && options.start > 0) {
+    let total = rows.length > 0 ? Number(rows[0]!.total) : 0;
+    if (rows.length === 0 && options.start > 0) {
       const counted = await this.db.all<{ n: number | string }>(`SELECT count(*) AS n FROM (${set.sql}) c`, set.params);
       total = Number(counted[0]?.n ?? 0);
     }
-    if (page.length === 0) return { total, hits: [] };
-    const ids = page.map((row) => Number(row.id));
-    const marks = ids.map(() => "?").join(", ");
-    const rows = await this.db.all<{ id: number | string; name: string; data: string }>(`SELECT id, name, data FROM objects WHERE id IN (${marks})`, ids);
-    const byId = new Map(rows.map((row) => [Number(row.id), row]));
-    const hits: SearchHit[] = [];
-    for (const id of ids) {
-      const row = byId.get(id);
-      // A row deleted between the two statements is simply absent from this page.
-      if (row) hits.push({ name: row.name, data: JSON.parse(row.data) as Record<string, unknown> });
-    }
+    const hits = rows.map((row): SearchHit => {
+      if (!attributes) return { name: row.name, json: row.doc! };
+      const found: Record<string, unknown> = {};
+      attributes.forEach((attribute, index) => {
+        const json = row[`a${index}`];
+        if (typeof json === "string") found[attribute] = JSON.parse(json);
+      });
+      return { name: row.name, attributes: found };
+    });
     return { total, hits };
   }
 

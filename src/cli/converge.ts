@@ -9,6 +9,7 @@ import { loadRun } from "../cookbook/load.js";
 import { findRepositoryRoot } from "../cookbook/repository.js";
 import type { AttributeTree } from "../dsl.js";
 import { gatherBasicFacts } from "../facts/basic.js";
+import type { Host } from "../host/host.js";
 import { LocalHost } from "../host/local.js";
 import { humanReporter } from "../report/human.js";
 import { jsonLinesReporter } from "../report/json.js";
@@ -29,6 +30,8 @@ export interface ConvergeCliOptions {
   report?: string;
   backupDir?: string;
   color?: boolean;
+  /** Converge this system root directory (through chroot) instead of this machine. */
+  root?: string;
 }
 
 /** Streams where the CLI writes. */
@@ -62,15 +65,32 @@ function readAttributesFile(path: string): { attributes: AttributeTree; runList?
   return { attributes: attributes as AttributeTree, ...(list ? { runList: list as string[] } : {}) };
 }
 
-/** Runs one local converge and returns the process exit code. */
-export async function convergeCommand(options: ConvergeCliOptions, output: Output): Promise<number> {
+/** The host a local converge works on: this machine, a `--root` directory, or one container target. */
+async function localHost(options: ConvergeCliOptions, target: string | undefined): Promise<Host> {
+  if (target === undefined && options.root === undefined) return new LocalHost();
+  if (target !== undefined && options.root !== undefined) throw new UsageError("--root and a machine target both name what to converge: pass one of them");
+  // Loaded only here: a plain local converge needs none of it.
+  const { openContainerTarget, openRoot } = await import("../push/local-targets.js");
+  try {
+    return target !== undefined ? await openContainerTarget(target) : openRoot(options.root!);
+  } catch (error) {
+    if (error instanceof SousError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+/**
+ * Runs one converge of this machine (or of `target`, a container on it such as
+ * `nsenter://PID`, or of `--root DIR`) and returns the process exit code.
+ */
+export async function convergeCommand(options: ConvergeCliOptions, output: Output, target?: string): Promise<number> {
   const level = (options.logLevel ?? "info") as (typeof LEVELS)[number];
   if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(", ")}, got ${JSON.stringify(options.logLevel)}`);
   const root = options.repo ? resolve(options.repo) : findRepositoryRoot(process.cwd());
   if (!root) throw new UsageError("no repository here: run this inside a repository made by `sous init`, or pass --repo DIR");
   const fromFile = options.jsonAttributes ? readAttributesFile(options.jsonAttributes) : undefined;
 
-  const host = new LocalHost();
+  const host = await localHost(options, target);
   // Gathered by a child process while this one loads the repository's code.
   const factsPending = gatherBasicFacts(host);
   factsPending.catch(() => {});

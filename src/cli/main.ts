@@ -59,6 +59,9 @@ function needsServerCommands(argv: readonly string[]): boolean {
   return !(first === "cookbook" && second !== undefined && LOCAL_COOKBOOK_COMMANDS.has(second));
 }
 
+/** Targets that are containers on this machine (converged like this machine, through their namespaces). */
+const CONTAINER_TARGET = /^(nsenter|machine):\/\//;
+
 /** Options of commands that reach SSH targets. */
 function addSshOptions(command: Command): Command {
   return command
@@ -81,8 +84,9 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
 
   const converge = program
     .command("converge")
-    .argument("[targets...]", "ssh://user@host[:port] targets to push to (default: this machine)")
-    .description("Converge this machine, or SSH targets, to the run list (recipes from the repository)")
+    .argument("[targets...]", "ssh://user@host[:port] targets to push to, or one container on this machine: nsenter://PID of its init, machine://NAME (systemd-machined) (default: this machine)")
+    .description("Converge this machine, a container or root directory on it, or SSH targets, to the run list (recipes from the repository)")
+    .option("--root <dir>", "converge the system in this root directory (through chroot) instead of this machine")
     .option("-i, --inventory <file>", "file of targets, one per line (push mode)")
     .option("-c, --concurrency <n>", "how many targets at once (push mode)")
     .option("-r, --run-list <items>", "run list, comma-separated: 'recipe[web],role[base]'")
@@ -103,7 +107,11 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
     .option("--no-color", "no colors");
   addSshOptions(converge).action(async (targets: string[], flags: ConvergeFlags) => {
     const options = convergeOptions(flags);
-    if (targets.length > 0 || options.inventory) exit(await (await import("./push.js")).pushCommand(targets, options, output));
+    const containers = targets.filter((target) => CONTAINER_TARGET.test(target));
+    if (containers.length > 0 || options.root !== undefined) {
+      if (targets.length > 1 || options.inventory) throw new SousError("usage", "a container target or --root converges one machine at a time: pass SSH targets in a separate run");
+      exit(await (await import("./converge.js")).convergeCommand(options, output, containers[0]));
+    } else if (targets.length > 0 || options.inventory) exit(await (await import("./push.js")).pushCommand(targets, options, output));
     else exit(await (await import("./converge.js")).convergeCommand(options, output));
   });
 

@@ -70,12 +70,18 @@ export async function pushConverge(options: PushConvergeOptions): Promise<HostOu
       });
       return { node: loaded.node.name, result, ...(failure ? { failure } : {}) };
     },
-    options.onPhase,
+    // Progress hears of a failed run as a failed host too, not as "done".
+    (host, phase, outcome) => {
+      const seen = outcome && hostResult(outcome);
+      options.onPhase?.(host, phase === "done" && seen?.ok === false ? "failed" : phase, seen);
+    },
   );
-  // A run that failed is a failed host, with the resource and message as the reason.
-  return outcomes.map((outcome) =>
-    outcome.ok && outcome.value?.result.status === "failed" ? { ...outcome, ok: false, error: outcome.value.failure ?? "the run failed" } : outcome,
-  );
+  return outcomes.map(hostResult);
+}
+
+/** A run that failed is a failed host, with the resource and message as the reason (its counts kept). */
+function hostResult(outcome: HostOutcome<HostRun>): HostOutcome<HostRun> {
+  return outcome.ok && outcome.value?.result.status === "failed" ? { ...outcome, ok: false, error: outcome.value.failure ?? "the run failed" } : outcome;
 }
 
 /** A one-line result of a host, for people. */

@@ -49,6 +49,8 @@ export interface Machine {
   try(argv: readonly string[]): { status: number | null; stdout: string; stderr: string };
   /** The path on this machine of a path inside it (no link resolution: for test checks). */
   path(inside: string): string;
+  /** The processes of the machine named `comm`, by their PIDs as seen from here (e.g. to kill them as a crash would). */
+  pids(comm: string): number[];
   /** A digest of the trees at these paths inside the machine (names, modes, owners, contents). */
   digest(...paths: string[]): string;
   /**
@@ -210,19 +212,25 @@ function kill(pid: number): void {
   }
 }
 
-/** The first process named `comm` below `root` (breadth first), as seen from here. */
-function descendant(root: number, comm: string): number | undefined {
+/** The processes named `comm` below `root` (breadth first, at most `limit`), as seen from here. */
+function descendants(root: number, comm: string, limit = Infinity): number[] {
   const queue = [root];
-  while (queue.length > 0) {
+  const found: number[] = [];
+  while (queue.length > 0 && found.length < limit) {
     const pid = queue.shift()!;
-    if (pid !== root && commOf(pid) === comm) return pid;
+    if (pid !== root && commOf(pid) === comm) found.push(pid);
     try {
       queue.push(...readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number));
     } catch {
       // Exited meanwhile.
     }
   }
-  return undefined;
+  return found;
+}
+
+/** The first process named `comm` below `root`, as seen from here. */
+function descendant(root: number, comm: string): number | undefined {
+  return descendants(root, comm, 1)[0];
 }
 
 function removeLeftovers(record: Pick<MachineRecord, "name" | "bridge" | "setDir">): void {
@@ -368,6 +376,7 @@ export async function bootMachine(options: MachineOptions = {}): Promise<Machine
         return { status: result.status, stdout: result.stdout, stderr: result.stderr };
       },
       path: (inside) => join(`/proc/${pid}/root`, inside),
+      pids: (comm) => descendants(pid, comm).concat(commOf(pid) === comm ? [pid] : []),
       async withoutSystemd() {
         const script = "mount -t tmpfs sous-run /run && exec sleep infinity";
         const [program, ...args] = nsenterArgv(pid, ["unshare", "--uts", "--mount", "--pid", "--fork", "--mount-proc", "--propagation=private", "sh", "-c", script]);

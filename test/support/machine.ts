@@ -478,13 +478,14 @@ export function machinesUnavailable(): string | undefined {
 /**
  * Boots `count` machines at once on a new bridge (127.0.N.1 to .count), each running sshd
  * (started by its systemd) with one host key and root's authorized key made for the set.
- * `bindReadOnly` is bound into every machine. On failure, everything made is removed.
+ * `bindReadOnly` is bound into every machine. The set's files go to `dir` (default: a new
+ * folder in the cache), removed with the set. On failure, everything made is removed.
  */
-export async function bootMachineSet(count: number, options: { bindReadOnly?: Readonly<Record<string, string>>; keep?: boolean } = {}): Promise<MachineSet> {
+export async function bootMachineSet(count: number, options: { bindReadOnly?: Readonly<Record<string, string>>; keep?: boolean; dir?: string } = {}): Promise<MachineSet> {
   removeStaleMachines();
   await ensureBaseRoot();
-  mkdirSync(SETS_DIR, { recursive: true });
-  const dir = mkdtempSync(join(SETS_DIR, "set-"));
+  mkdirSync(options.dir ?? SETS_DIR, { recursive: true });
+  const dir = options.dir ?? mkdtempSync(join(SETS_DIR, "set-"));
   let network: BridgeNetwork;
   try {
     network = createBridgeNetwork(count, (subnet, i) => `sous-m${subnet}-${i}`);

@@ -148,9 +148,20 @@ export async function ensureBaseRoot(): Promise<string> {
     writeFileSync(join(building, "etc/systemd/system/ssh.service.d/sous-test.conf"), `[Unit]\nConditionPathExists=${SSH_DIR}/host_key\n`);
     writeFileSync(join(building, MARKER), BASE_VERSION);
     renameSync(building, BASE_DIR);
+    removeOutdatedBases();
     return BASE_DIR;
   } finally {
     rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+/** Removes bases of earlier versions, unless a machine (maybe booted from one) is running. */
+function removeOutdatedBases(): void {
+  if (readRecords().length > 0) return;
+  const prefix = "debian-bookworm-systemd";
+  for (const entry of readdirSync(CACHE_DIR)) {
+    const path = join(CACHE_DIR, entry);
+    if (entry.startsWith(prefix) && path !== BASE_DIR && !/\.(lock|build-\d+)$/.test(entry)) spawnSync("rm", ["-rf", "--one-file-system", path]);
   }
 }
 

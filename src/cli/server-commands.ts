@@ -608,14 +608,15 @@ function registerSearch(program: Command): void {
     .option("-a, --attribute <path...>", "return only these attributes (dotted paths; partial search)")
     .option("--rows <n>", "how many results", "1000")
     .option("--start <n>", "skip this many results", "0")
-    .option("--sort <key>", "sort by a key, e.g. 'name desc' or 'cpu_total asc'")
+    .option("--sort <key>", "sort by a key, e.g. 'name desc' or 'cpu_total asc'; 'created' for the server's own order", "name")
     .option("-i, --id-only", "names only")
     .action(
       action(async (command, index: string, query: string) => {
         const flags = flagsOf(command);
         const client = clientFrom(flags);
         const params = new URLSearchParams({ q: query, rows: String(flags.rows), start: String(flags.start) });
-        if (flags.sort) params.set("sort", String(flags.sort));
+        // People read names in order; the API's default (creation order) is for programs paging through.
+        if (flags.sort && flags.sort !== "created") params.set("sort", String(flags.sort));
         const path = `${client.orgPath("search", index)}?${params}`;
         const attributes = flags.attribute as string[] | undefined;
         const nameOf = (row: Json): string => String(row.name ?? row.id ?? "");

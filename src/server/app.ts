@@ -15,7 +15,7 @@ import type { JsonObject } from "./objects.js";
 import { checkName, checkRunList, normalizeEnvironment, normalizeItem, normalizeNode, normalizeRole, searchEntry } from "./objects.js";
 import { runListNames } from "./search/flatten.js";
 import { parseQuery } from "./search/query.js";
-import type { ObjectKind, Store } from "./store/store.js";
+import type { ObjectKind, SearchOptions, Store } from "./store/store.js";
 
 /** Options of the HTTP API. */
 export interface AppOptions {
@@ -85,6 +85,11 @@ function ifMatch(request: FastifyRequest): string | undefined {
 
 function sendObject(reply: FastifyReply, status: number, data: unknown, etag: string): FastifyReply {
   return reply.code(status).header("etag", `"${etag}"`).send(data);
+}
+
+/** Sends JSON text as it was stored: a node is not serialized a second time. */
+function sendStored(reply: FastifyReply, status: number, json: string, etag: string): FastifyReply {
+  return reply.code(status).header("etag", `"${etag}"`).type("application/json; charset=utf-8").send(json);
 }
 
 /** Builds the server's HTTP application on a store (not yet listening). */
@@ -209,8 +214,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
       const { org } = request.params as Params;
       const data = normalize(jsonBody(request));
       need(request, writePermission(data.name as string));
-      const { etag } = await store.put({ org: org!, kind, name: data.name as string }, data, { mode: "create", search: searchEntry(kind, data) });
-      return sendObject(reply, 201, data, etag);
+      const { etag, json } = await store.put({ org: org!, kind, name: data.name as string }, data, { mode: "create", search: searchEntry(kind, data) });
+      return sendStored(reply, 201, json, etag);
     });
     app.get(`${v}/orgs/:org/${path}/:name`, async (request, reply) => {
       const { org, name } = request.params as Params;
@@ -224,8 +229,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
       need(request, writePermission(name!));
       const data = normalize(jsonBody(request), name);
       const match = ifMatch(request);
-      const { etag, created } = await store.put({ org: org!, kind, name: name! }, data, { mode: "upsert", ...(match ? { ifMatch: match } : {}), search: searchEntry(kind, data) });
-      return sendObject(reply, created ? 201 : 200, data, etag);
+      const { etag, created, json } = await store.put({ org: org!, kind, name: name! }, data, { mode: "upsert", ...(match ? { ifMatch: match } : {}), search: searchEntry(kind, data) });
+      return sendStored(reply, created ? 201 : 200, json, etag);
     });
     app.delete(`${v}/orgs/:org/${path}/:name`, async (request) => {
       const { org, name } = request.params as Params;
@@ -558,13 +563,14 @@ function newClientRecord(body: JsonObject, admin: boolean): ClientRecord {
   return { name, public_key: body.public_key as string, admin, validator: false, created_at: new Date().toISOString() };
 }
 
-function parseSort(sort: string | undefined): { sortKey?: string; descending?: boolean } {
+/** `sort=` of a search: nothing (creation order), `name`, or a flattened key, each with asc or desc. */
+function parseSort(sort: string | undefined): Pick<SearchOptions, "sort" | "descending"> {
   if (sort === undefined || sort.trim() === "") return {};
   const match = /^\s*([A-Za-z0-9_.:@-]+)(?:\s+(asc|desc|ASC|DESC))?\s*$/.exec(sort);
   if (!match) throw badRequest("invalid_parameter", `sort='${sort}' must be "KEY" or "KEY asc|desc"`);
   const key = match[1]!.replace(/\./g, "_");
   const descending = (match[2] ?? "asc").toLowerCase() === "desc";
-  return key === "name" ? { descending } : { sortKey: key, descending };
+  return { sort: key === "name" ? "name" : { key }, descending };
 }
 
 function partialSpec(body: unknown): Record<string, string[]> {

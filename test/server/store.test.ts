@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { nodeSearchView } from "../../src/server/search/flatten.js";
 import { parseQuery } from "../../src/server/search/query.js";
-import type { Store } from "../../src/server/store/store.js";
+import type { SearchOptions, Store } from "../../src/server/store/store.js";
 import { backends, openStore } from "./helpers.js";
 
 function node(name: string, attrs: { role?: string[]; env?: string; automatic?: Record<string, unknown>; normal?: Record<string, unknown> }) {
@@ -23,8 +23,8 @@ async function saveNode(store: Store, org: string, data: ReturnType<typeof node>
   return etag;
 }
 
-async function names(store: Store, org: string, q: string, options: { sortKey?: string; descending?: boolean; start?: number; rows?: number } = {}): Promise<string[]> {
-  const result = await store.search({ org, idx: "node", kind: "node", bag: "" }, parseQuery(q), { start: options.start ?? 0, rows: options.rows ?? 1000, ...options });
+async function names(store: Store, org: string, q: string, options: { sort?: SearchOptions["sort"]; descending?: boolean; start?: number; rows?: number } = {}): Promise<string[]> {
+  const result = await store.search({ org, idx: "node", kind: "node", bag: "" }, parseQuery(q), { start: options.start ?? 0, rows: options.rows ?? 1000, sort: "name", ...options });
   return result.hits.map((hit) => hit.name);
 }
 
@@ -140,11 +140,17 @@ for (const backend of backends) {
       });
 
       test("sorting and pagination", async () => {
-        assert.deepEqual(await names(store, "acme", "*:*", { sortKey: "cpu_total", descending: false }), ["web2", "web1", "db1"]);
+        assert.deepEqual(await names(store, "acme", "*:*", { sort: { key: "cpu_total" }, descending: false }), ["web2", "web1", "db1"]);
         assert.deepEqual(await names(store, "acme", "*:*", { descending: true }), ["web2", "web1", "db1"]);
-        const page = await store.search({ org: "acme", idx: "node", kind: "node", bag: "" }, parseQuery("*:*"), { start: 1, rows: 1 });
+        const page = await store.search({ org: "acme", idx: "node", kind: "node", bag: "" }, parseQuery("*:*"), { start: 1, rows: 1, sort: "name" });
         assert.equal(page.total, 3);
         assert.deepEqual(page.hits.map((h) => h.name), ["web1"]);
+        // Without a sort, hits come in the order the objects were first stored, page after page.
+        const created = await names(store, "acme", "*:*", { sort: "created" });
+        assert.deepEqual(created, ["web1", "web2", "db1"]);
+        const pages = [0, 1, 2, 3].map((start) => names(store, "acme", "*:*", { sort: "created", start, rows: 1 }));
+        assert.deepEqual((await Promise.all(pages)).flat(), created);
+        assert.deepEqual(await names(store, "acme", "role:web OR role:db", { sort: "created", descending: true }), ["db1", "web2", "web1"]);
       });
 
       test("a save or delete is visible to the very next search", async () => {

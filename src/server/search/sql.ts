@@ -74,9 +74,12 @@ function rowsSelect(where: string[], params: unknown[]): SqlFragment {
   return { sql: `SELECT obj_id AS id FROM search_terms WHERE ${where.join(" AND ")}`, params };
 }
 
-/** The ids of a statement without repeats (a value may be indexed under several groups of one object). */
-export function distinctIds(fragment: SqlFragment): SqlFragment {
-  return /^SELECT obj_id AS id FROM search_terms /.test(fragment.sql) ? { sql: fragment.sql.replace(/^SELECT /, "SELECT DISTINCT "), params: fragment.params } : fragment;
+/**
+ * Whether a compiled query is one term's rows, which may name an object twice (one value under
+ * several top-level attributes, for leaf keys); set operations never repeat an id.
+ */
+export function mayRepeatIds(fragment: SqlFragment): boolean {
+  return fragment.sql.startsWith("SELECT obj_id AS id FROM search_terms ");
 }
 
 function allSelect(scope: SearchScope): SqlFragment {

@@ -18,6 +18,11 @@ export interface SqlExecutor {
 export interface SqlDriver extends SqlExecutor {
   /** Which SQL dialect, for the few statements that differ (schema types). */
   readonly dialect: "sqlite" | "postgres";
+  /**
+   * Runs long read-only statements that must see one snapshot, without blocking this thread where
+   * the driver can (SQLite: a worker thread); one array of rows per statement.
+   */
+  readInBackground(reads: ReadonlyArray<{ sql: string; params: readonly unknown[] }>): Promise<unknown[][]>;
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   /**

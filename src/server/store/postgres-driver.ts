@@ -65,6 +65,15 @@ export class PostgresDriver implements SqlDriver {
     return this.executor.all<T>(sql, params);
   }
 
+  readInBackground(reads: ReadonlyArray<{ sql: string; params: readonly unknown[] }>): Promise<unknown[][]> {
+    // A query waits on the database, not on this thread; REPEATABLE READ gives the reads one snapshot.
+    return this.inTransaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", async (tx) => {
+      const results: unknown[][] = [];
+      for (const { sql, params } of reads) results.push(await tx.all(sql, params));
+      return results;
+    });
+  }
+
   run(sql: string, params?: readonly unknown[]): Promise<number> {
     return this.executor.run(sql, params);
   }
@@ -73,10 +82,15 @@ export class PostgresDriver implements SqlDriver {
     return this.transaction((tx) => tx.insertMany(table, columns, rows, ignoreConflicts));
   }
 
-  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.inTransaction("BEGIN", fn);
+  }
+
+  /** Runs `fn` on one pooled connection between `begin` and COMMIT (ROLLBACK when it throws). */
+  private async inTransaction<T>(begin: string, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     try {
-      await client.query("BEGIN");
+      await client.query(begin);
       const result = await fn(new PgExecutor(client));
       await client.query("COMMIT");
       return result;

@@ -1,5 +1,6 @@
 import Database from "better-sqlite3";
 import type { Column, SqlDriver, SqlExecutor } from "./driver.js";
+import { SqliteReaders } from "./sqlite-readers.js";
 
 type Statement = Database.Statement<unknown[], unknown>;
 
@@ -84,10 +85,20 @@ export class SqliteDriver implements SqlDriver {
     };
     this.writer = new Connection(open());
     this.reader = new Connection(open());
+    this.file = options.file;
   }
+
+  private readonly file: string;
+  private readers: SqliteReaders | undefined;
 
   all<T>(sql: string, params?: readonly unknown[]): Promise<T[]> {
     return this.reader.all<T>(sql, params);
+  }
+
+  readInBackground(reads: ReadonlyArray<{ sql: string; params: readonly unknown[] }>): Promise<unknown[][]> {
+    // Started on first use: a CLI command that opens the store for one write never pays for threads.
+    this.readers ??= new SqliteReaders(this.file);
+    return this.readers.read(reads);
   }
 
   run(sql: string, params?: readonly unknown[]): Promise<number> {
@@ -168,6 +179,7 @@ export class SqliteDriver implements SqlDriver {
     // Writes already queued still commit; later ones are refused.
     await this.transaction(async () => undefined);
     this.closed = true;
+    await this.readers?.close();
     this.reader.db.close();
     this.writer.db.close();
   }

@@ -6,7 +6,7 @@ import { ApiError, conflict } from "../errors.js";
 import { searchEntry } from "../objects.js";
 import type { Query } from "../search/query.js";
 import type { SearchScope } from "../search/sql.js";
-import { compileQuery, distinctIds } from "../search/sql.js";
+import { compileQuery, mayRepeatIds } from "../search/sql.js";
 import type { SqlDriver, SqlExecutor } from "./driver.js";
 import { OLD_SEARCH_TABLES, SEARCH_FORMAT, schemaStatements, searchSchemaStatements } from "./schema.js";
 import type { SearchState } from "./search-index.js";
@@ -51,8 +51,12 @@ export interface NamePage {
 export interface SearchOptions {
   start: number;
   rows: number;
-  /** A flattened key to sort by (its smallest value), then by name; default by name. */
-  sortKey?: string;
+  /**
+   * Order of hits: `created` (the default: the order objects were first stored, in which hits
+   * come out of the index, so a page costs no sort of every hit), `name`, or a flattened key's
+   * smallest value (then name).
+   */
+  sort?: "created" | "name" | { key: string };
   descending?: boolean;
   /** Partial search: top-level attributes of what search sees (a node's merged attributes) to read from each hit instead of the whole document. */
   attributes?: readonly string[];
@@ -239,8 +243,8 @@ export class Store {
     return this.db.all<{ bag: string; name: string }>("SELECT bag, name FROM objects WHERE org = ? AND kind = ? ORDER BY bag, name", [org, kind]);
   }
 
-  /** Writes an object and its search rows in one transaction; returns the new ETag. */
-  async put(ref: ObjectRef, data: unknown, options: PutOptions): Promise<{ etag: string; created: boolean }> {
+  /** Writes an object and its search rows in one transaction; returns the new ETag and the JSON text stored. */
+  async put(ref: ObjectRef, data: unknown, options: PutOptions): Promise<{ etag: string; created: boolean; json: string }> {
     const json = JSON.stringify(data);
     const etag = newEtag();
     const bag = ref.bag ?? "";
@@ -289,7 +293,7 @@ export class Store {
         created = true;
       }
       if (options.search && plan) await writeSearchRows(t.db, t.fields, t.learned!, { objId: id!, org: ref.org, idx: options.search.idx }, plan, previous, created);
-      return { etag, created };
+      return { etag, created, json };
     });
   }
 
@@ -329,35 +333,40 @@ export class Store {
    * that a page of large documents is never parsed here.
    */
   async search(scope: SearchScope, query: Query, options: SearchOptions): Promise<{ total: number; hits: SearchHit[] }> {
-    const set = distinctIds(compileQuery(query, scope));
-    const params: unknown[] = [...set.params];
-    let sortColumn = "NULL";
-    if (options.sortKey !== undefined) {
-      sortColumn = "(SELECT min(t.value) FROM search_terms t WHERE t.obj_id = o.id AND t.field IN (SELECT id FROM search_fields WHERE org = ? AND idx = ? AND key = ?))";
-      params.push(scope.org, scope.idx, options.sortKey);
-    }
+    const set = compileQuery(query, scope);
+    const repeats = mayRepeatIds(set);
     const direction = options.descending ? "DESC" : "ASC";
-    const order = (table: string): string => (options.sortKey !== undefined ? `${table}sk ${direction} NULLS LAST, ${table}name` : `${table}name ${direction}`);
-    params.push(options.rows, options.start);
+    const sort = options.sort ?? "created";
+    // The page: ids in order. By creation, hits stream out of the index in id order and the
+    // LIMIT stops the scan; other orders look at every hit.
+    let page: { sql: string; params: unknown[] };
+    if (sort === "created") {
+      page = { sql: `SELECT ${repeats ? "DISTINCT " : ""}id, NULL AS sk FROM (${set.sql}) s ORDER BY id ${direction} LIMIT ? OFFSET ?`, params: [...set.params, options.rows, options.start] };
+    } else if (sort === "name") {
+      page = { sql: `SELECT o.id, o.name AS sk FROM objects o WHERE o.id IN (${set.sql}) ORDER BY o.name ${direction} LIMIT ? OFFSET ?`, params: [...set.params, options.rows, options.start] };
+    } else {
+      page = {
+        sql: `SELECT o.id, (SELECT min(t.value) FROM search_terms t WHERE t.obj_id = o.id AND t.field IN (SELECT id FROM search_fields WHERE org = ? AND idx = ? AND key = ?)) AS sk FROM objects o WHERE o.id IN (${set.sql}) ORDER BY sk ${direction} NULLS LAST, o.name LIMIT ? OFFSET ?`,
+        params: [scope.org, scope.idx, sort.key, ...set.params, options.rows, options.start],
+      };
+    }
     const attributes = options.attributes;
+    const params: unknown[] = [...page.params];
     let columns = "o.data AS doc";
-    let from = "page p JOIN objects o ON o.id = p.id";
     if (attributes) {
-      columns = attributes.map((_, index) => `(SELECT v.json FROM search_views v WHERE v.obj_id = p.id AND v.grp IN (SELECT id FROM search_fields WHERE org = ? AND idx = ? AND key = ?)) AS a${index}`).join(", ") || "NULL AS none";
+      columns = attributes.map((_, index) => `(SELECT v.json FROM search_views v WHERE v.obj_id = o.id AND v.grp IN (SELECT id FROM search_fields WHERE org = ? AND idx = ? AND key = ?)) AS a${index}`).join(", ") || "NULL AS none";
       for (const attribute of attributes) params.push(scope.org, scope.idx, attribute);
-      from = "page p";
     }
-    const rows = await this.db.all<Record<string, unknown> & { id: number | string; name: string; total: number | string; doc?: string }>(
-      `WITH hits(id) AS MATERIALIZED (${set.sql}),
-       page AS (SELECT o.id, o.name, ${sortColumn} AS sk, (SELECT count(*) FROM hits) AS total FROM hits JOIN objects o ON o.id = hits.id ORDER BY ${order("")} LIMIT ? OFFSET ?)
-       SELECT p.id, p.name, p.total, ${columns} FROM ${from} ORDER BY ${order("p.")}`,
-      params,
-    );
-    let total = rows.length > 0 ? Number(rows[0]!.total) : 0;
-    if (rows.length === 0 && options.start > 0) {
-      const counted = await this.db.all<{ n: number | string }>(`SELECT count(*) AS n FROM (${set.sql}) c`, set.params);
-      total = Number(counted[0]?.n ?? 0);
-    }
+    const order = sort === "created" ? `p.id ${direction}` : sort === "name" ? `p.sk ${direction}` : `p.sk ${direction} NULLS LAST, o.name`;
+    const reads = [
+      { sql: `SELECT count(${repeats ? "DISTINCT id" : "*"}) AS n FROM (${set.sql}) c`, params: set.params },
+      { sql: `WITH page AS (${page.sql}) SELECT o.id, o.name, ${columns} FROM page p JOIN objects o ON o.id = p.id ORDER BY ${order}`, params },
+    ];
+    // Outside a transaction the reads run off this thread (SQLite), so saves go on meanwhile; both see one snapshot.
+    const [counted, rows] = (this.learned ? await Promise.all(reads.map((read) => this.db.all(read.sql, read.params))) : await this.driver.readInBackground(reads)) as [
+      Array<{ n: number | string }>,
+      Array<Record<string, unknown> & { name: string; doc?: string }>,
+    ];
     const hits = rows.map((row): SearchHit => {
       if (!attributes) return { name: row.name, json: row.doc! };
       const found: Record<string, unknown> = {};
@@ -367,7 +376,7 @@ export class Store {
       });
       return { name: row.name, attributes: found };
     });
-    return { total, hits };
+    return { total: Number(counted[0]?.n ?? 0), hits };
   }
 
   // ---- cookbook files ----

@@ -1,0 +1,100 @@
+// Long reads (searches) on SQLite run in worker threads, each with its own read-only connection:
+// better-sqlite3 is synchronous, so a search on the main thread would stall every other request
+// (node saves above all) for its whole length. A worker reads the last committed state, as the
+// main thread's reader does, so a search still sees every acknowledged write.
+import { availableParallelism } from "node:os";
+import { createRequire } from "node:module";
+import { Worker } from "node:worker_threads";
+
+// The worker is plain JavaScript given as text: it runs the same way from dist/ and under tsx.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require("node:worker_threads");
+const Database = require(workerData.betterSqlite3);
+const db = new Database(workerData.file, { readonly: true, timeout: 10000 });
+db.pragma("case_sensitive_like = ON");
+db.pragma("cache_size = -65536");
+const statements = new Map();
+function prepared(sql) {
+  let statement = statements.get(sql);
+  if (!statement) {
+    statement = db.prepare(sql);
+    if (statements.size > 500) statements.clear();
+    statements.set(sql, statement);
+  }
+  return statement;
+}
+// Several statements read one snapshot: a deferred transaction holds it until the last one.
+const readAll = db.transaction((reads) => reads.map(({ sql, params }) => prepared(sql).all(...params)));
+parentPort.on("message", ({ id, reads }) => {
+  try {
+    parentPort.postMessage({ id, rows: readAll(reads) });
+  } catch (error) {
+    parentPort.postMessage({ id, error: { message: String(error && error.message), code: error && error.code } });
+  }
+});
+`;
+
+interface Pending {
+  resolve: (rows: unknown[][]) => void;
+  reject: (error: Error) => void;
+}
+
+interface Reader {
+  worker: Worker;
+  pending: Map<number, Pending>;
+}
+
+/** Worker threads that run read-only statements on one SQLite file. */
+export class SqliteReaders {
+  private readonly readers: Reader[] = [];
+  private nextId = 0;
+  private closed = false;
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  /** `count` defaults to one less than the CPUs (at least one): the main thread keeps one for writes. */
+  constructor(file: string, count = Math.max(1, Math.min(4, availableParallelism() - 1))) {
+    const betterSqlite3 = createRequire(import.meta.url).resolve("better-sqlite3");
+    for (let i = 0; i < count; i++) {
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, betterSqlite3 } });
+      const reader: Reader = { worker, pending: new Map() };
+      worker.on("message", (message: { id: number; rows?: unknown[][]; error?: { message: string; code?: string } }) => {
+        const waiting = reader.pending.get(message.id);
+        if (!waiting) return;
+        reader.pending.delete(message.id);
+        if (reader.pending.size === 0) worker.unref();
+        if (message.error) waiting.reject(Object.assign(new Error(message.error.message), { code: message.error.code }));
+        else waiting.resolve(message.rows!);
+      });
+      worker.on("error", (error) => {
+        for (const waiting of reader.pending.values()) waiting.reject(error);
+        reader.pending.clear();
+      });
+      // An idle worker does not keep the process alive; a busy one does until it answers.
+      worker.unref();
+      this.readers.push(reader);
+    }
+  }
+
+  /** Runs read-only statements, in one snapshot, in the least busy worker; one array of rows per statement. */
+  read(reads: ReadonlyArray<{ sql: string; params: readonly unknown[] }>): Promise<unknown[][]> {
+    if (this.closed) return Promise.reject(new Error("the SQLite store is closed"));
+    const reader = this.readers.reduce((best, candidate) => (candidate.pending.size < best.pending.size ? candidate : best));
+    const id = ++this.nextId;
+    const read = new Promise<unknown[][]>((resolve, reject) => {
+      reader.pending.set(id, { resolve, reject });
+      reader.worker.ref();
+      reader.worker.postMessage({ id, reads });
+    });
+    this.inFlight.add(read);
+    const settled = (): void => void this.inFlight.delete(read);
+    read.then(settled, settled);
+    return read;
+  }
+
+  /** Stops the workers (after the reads in flight). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([...this.inFlight]);
+    await Promise.all(this.readers.map((reader) => reader.worker.terminate()));
+  }
+}

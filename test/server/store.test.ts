@@ -267,3 +267,31 @@ test("a store written with the older search layout is reindexed from its objects
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a store of layout 3 gets its reversed keys added when it opens, and suffix key patterns find them", async () => {
+  const { default: Database } = await import("better-sqlite3");
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { Store } = await import("../../src/server/store/store.js");
+  const dir = mkdtempSync(join(tmpdir(), "sous-store-3-"));
+  try {
+    const file = join(dir, "sous.db");
+    const first = await Store.open({ sqliteFile: file });
+    await first.createOrg("acme", "Acme");
+    await saveNode(first, "acme", node("vm1", { automatic: { dmi: { product_name: "m5.large" } } }));
+    await first.close();
+    const db = new Database(file);
+    db.exec("DROP INDEX search_fields_by_suffix; ALTER TABLE search_fields DROP COLUMN rkey; UPDATE store_meta SET value = '3' WHERE name = 'search_format'");
+    db.close();
+    const store = await Store.open({ sqliteFile: file });
+    try {
+      const found = await store.search({ org: "acme", idx: "node", kind: "node", bag: "" }, parseQuery("*_product_name:m5*"), { start: 0, rows: 10 });
+      assert.deepEqual(found.hits.map((hit) => hit.name), ["vm1"]);
+    } finally {
+      await store.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

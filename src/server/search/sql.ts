@@ -61,11 +61,26 @@ function patternCondition(column: string, pattern: Pattern, where: string[], par
   params.push(likeOf(pattern));
 }
 
-/** The field numbers a key pattern denotes: a literal key is one lookup, a wildcard key expands to the known keys it matches. */
+/** A key written backwards (by code point), for suffix patterns: `*_version` is a prefix of the reversed keys. */
+export function reversedKey(key: string): string {
+  return Array.from(key).reverse().join("");
+}
+
+/**
+ * The field numbers a key pattern denotes: a literal key is one lookup, a wildcard key expands to
+ * the known keys it matches. A key pattern that starts with a wildcard and ends with text seeks
+ * the reversed keys, so `*_product_name` does not scan every key (there are millions on a large
+ * fleet: each address and interface name makes its own).
+ */
 function fieldCondition(scope: SearchScope, pattern: Pattern | undefined, where: string[], params: unknown[]): void {
   const inner: string[] = [];
   const innerParams: unknown[] = [scope.org, scope.idx];
   if (pattern) patternCondition("key", pattern, inner, innerParams);
+  const last = pattern?.parts[pattern.parts.length - 1];
+  if (pattern && !leadingLiteral(pattern) && typeof last === "string" && last !== "") {
+    inner.push("rkey >= ?", "rkey < ?");
+    innerParams.push(reversedKey(last), reversedKey(last) + MAX_CHAR);
+  }
   where.push(`field IN (SELECT id FROM search_fields WHERE org = ? AND idx = ?${inner.map((w) => ` AND ${w}`).join("")})`);
   params.push(...innerParams);
 }

@@ -7,6 +7,7 @@
 // whose digest changed, without reading the object's rows back.
 import { createHash } from "node:crypto";
 import { flattenAttribute, MAX_INDEXED_KEY_LENGTH, numericValue } from "../search/flatten.js";
+import { reversedKey } from "../search/sql.js";
 import type { SqlExecutor } from "./driver.js";
 
 /** The digest of each top-level group's rows, as kept in objects.search_state. */
@@ -60,7 +61,7 @@ export async function fieldNumbers(
   }
   for (let start = 0; start < missing.length; start += CHUNK) {
     const part = missing.slice(start, start + CHUNK);
-    await db.insertMany("search_fields", [["org", "text"], ["idx", "text"], ["key", "text"]], part.map((key) => [org, idx, key]), true);
+    await db.insertMany("search_fields", [["org", "text"], ["idx", "text"], ["key", "text"], ["rkey", "text"]], part.map((key) => [org, idx, key, reversedKey(key)]), true);
     const rows = await db.all<{ id: number | string; key: string }>(
       `SELECT id, key FROM search_fields WHERE org = ? AND idx = ? AND key IN (${part.map(() => "?").join(", ")})`,
       [org, idx, ...part],

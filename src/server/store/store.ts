@@ -6,7 +6,7 @@ import { ApiError, conflict } from "../errors.js";
 import { searchEntry } from "../objects.js";
 import type { Query } from "../search/query.js";
 import type { SearchScope } from "../search/sql.js";
-import { compileQuery, mayRepeatIds } from "../search/sql.js";
+import { compileQuery, mayRepeatIds, reversedKey } from "../search/sql.js";
 import type { SqlDriver, SqlExecutor } from "./driver.js";
 import { OLD_SEARCH_TABLES, SEARCH_FORMAT, schemaStatements, searchSchemaStatements } from "./schema.js";
 import type { SearchState } from "./search-index.js";
@@ -113,8 +113,21 @@ export class Store {
    * another index layout (the objects are the truth; the index is derived from them).
    */
   private async migrateSearch(): Promise<void> {
-    const format = await this.db.all<{ value: string }>("SELECT value FROM store_meta WHERE name = 'search_format'");
-    if (format[0]?.value === SEARCH_FORMAT) return;
+    const format = (await this.db.all<{ value: string }>("SELECT value FROM store_meta WHERE name = 'search_format'"))[0]?.value;
+    if (format === SEARCH_FORMAT) return;
+    if (format === "3") {
+      // Layout 3 lacked the reversed keys only: add them instead of rebuilding the index.
+      await this.db.run("ALTER TABLE search_fields ADD COLUMN rkey TEXT");
+      for (let after = 0; ; ) {
+        const batch = await this.db.all<{ id: number | string; key: string }>("SELECT id, key FROM search_fields WHERE id > ? ORDER BY id LIMIT 5000", [after]);
+        if (batch.length === 0) break;
+        for (const row of batch) await this.db.run("UPDATE search_fields SET rkey = ? WHERE id = ?", [reversedKey(row.key), row.id]);
+        after = Number(batch[batch.length - 1]!.id);
+      }
+      for (const statement of searchSchemaStatements(this.driver.dialect)) await this.db.run(statement);
+      await this.setSearchFormat();
+      return;
+    }
     for (const table of [...OLD_SEARCH_TABLES, "search_terms", "search_views", "search_fields"]) await this.db.run(`DROP TABLE IF EXISTS ${table}`);
     if (this.driver.dialect === "postgres") {
       await this.db.run("ALTER TABLE objects ADD COLUMN IF NOT EXISTS search_state TEXT");
@@ -137,6 +150,10 @@ export class Store {
       }
       after = Number(batch[batch.length - 1]!.id);
     }
+    await this.setSearchFormat();
+  }
+
+  private async setSearchFormat(): Promise<void> {
     await this.db.run("INSERT INTO store_meta (name, value) VALUES ('search_format', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", [SEARCH_FORMAT]);
   }
 

@@ -1,9 +1,14 @@
 // One suite, two databases: every store behaviour is checked on SQLite and on PostgreSQL.
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import Database from "better-sqlite3";
 import { nodeSearchView } from "../../src/server/search/flatten.js";
 import { parseQuery } from "../../src/server/search/query.js";
-import type { SearchOptions, Store } from "../../src/server/store/store.js";
+import { Store } from "../../src/server/store/store.js";
+import type { SearchOptions } from "../../src/server/store/store.js";
 import { backends, openStore } from "./helpers.js";
 
 function node(name: string, attrs: { role?: string[]; env?: string; automatic?: Record<string, unknown>; normal?: Record<string, unknown> }) {
@@ -228,15 +233,18 @@ for (const backend of backends) {
   });
 }
 
-test("a store written with the older search layout is reindexed from its objects when it opens", async () => {
-  const { default: Database } = await import("better-sqlite3");
-  const { mkdtempSync, rmSync } = await import("node:fs");
-  const { tmpdir } = await import("node:os");
-  const { join } = await import("node:path");
-  const { Store } = await import("../../src/server/store/store.js");
-  const dir = mkdtempSync(join(tmpdir(), "sous-store-old-"));
+/** Runs `fn` with the path of a SQLite store file in a directory removed afterwards. */
+async function withStoreFile(fn: (file: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "sous-store-file-"));
   try {
-    const file = join(dir, "sous.db");
+    await fn(join(dir, "sous.db"));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("a store written with the older search layout is reindexed from its objects when it opens", async () => {
+  await withStoreFile(async (file) => {
     const db = new Database(file);
     // The tables as the first layout made them: text keys in every row, no search_state.
     db.exec(`CREATE TABLE orgs (name TEXT PRIMARY KEY, full_name TEXT NOT NULL, created_at TEXT NOT NULL);
@@ -263,20 +271,11 @@ test("a store written with the older search layout is reindexed from its objects
     const tables = new Database(file, { readonly: true });
     assert.deepEqual(tables.prepare("SELECT name FROM sqlite_schema WHERE name IN ('search_rows', 'search_keys')").all(), []);
     tables.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("a store of layout 3 gets its reversed keys added when it opens, and suffix key patterns find them", async () => {
-  const { default: Database } = await import("better-sqlite3");
-  const { mkdtempSync, rmSync } = await import("node:fs");
-  const { tmpdir } = await import("node:os");
-  const { join } = await import("node:path");
-  const { Store } = await import("../../src/server/store/store.js");
-  const dir = mkdtempSync(join(tmpdir(), "sous-store-3-"));
-  try {
-    const file = join(dir, "sous.db");
+  await withStoreFile(async (file) => {
     const first = await Store.open({ sqliteFile: file });
     await first.createOrg("acme", "Acme");
     await saveNode(first, "acme", node("vm1", { automatic: { dmi: { product_name: "m5.large" } } }));
@@ -291,7 +290,5 @@ test("a store of layout 3 gets its reversed keys added when it opens, and suffix
     } finally {
       await store.close();
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -158,6 +158,30 @@ for (const backend of backends) {
         assert.deepEqual(await names(store, "acme", "role:web OR role:db", { sort: "created", descending: true }), ["db1", "web2", "web1"]);
       });
 
+      test("in creation order (the default), every query finds what it finds in name order, page by page", async () => {
+        const queries = [
+          "role:web AND platform:debian",
+          "role:web AND NOT role:monitoring",
+          "platform:debian AND memory_total:[8000000 TO *]",
+          "chef_environment:prod AND (role:db OR role:monitoring)",
+          "chef_environment:prod AND -cpu_total:{4 TO *]",
+          "platform:debian AND *_release:6.1*",
+          "platform:debian AND *:debian",
+          "role:web AND ipaddress:10.0.*",
+          'platform:debian AND product_name:"Virtual"',
+          "role:web",
+          "role:nothing AND platform:debian",
+        ];
+        for (const q of queries) {
+          const byName = await names(store, "acme", q);
+          const created = await names(store, "acme", q, { sort: "created" });
+          assert.deepEqual([...created].sort(), byName, q);
+          const paged = await Promise.all(created.map((_, start) => names(store, "acme", q, { sort: "created", start, rows: 1 })));
+          assert.deepEqual(paged.flat(), created, `${q}, one hit per page`);
+          assert.deepEqual(await names(store, "acme", q, { sort: "created", descending: true }), [...created].reverse(), `${q}, descending`);
+        }
+      });
+
       test("a save or delete is visible to the very next search", async () => {
         await saveNode(store, "acme", node("web3", { role: ["web"], automatic: { platform: "debian" } }));
         assert.deepEqual(await names(store, "acme", "role:web AND platform:debian"), ["web1", "web3"]);

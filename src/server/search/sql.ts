@@ -66,13 +66,28 @@ export function reversedKey(key: string): string {
   return Array.from(key).reverse().join("");
 }
 
+/** Column references of search_terms as a statement names them (a probe hides value and num from the indexes with `+`). */
+interface Columns {
+  field: string;
+  value: string;
+  num: string;
+}
+
+const PLAIN: Columns = { field: "field", value: "value", num: "num" };
+
 /**
  * The field numbers a key pattern denotes: a literal key is one lookup, a wildcard key expands to
  * the known keys it matches. A key pattern that starts with a wildcard and ends with text seeks
  * the reversed keys, so `*_product_name` does not scan every key (there are millions on a large
  * fleet: each address and interface name makes its own).
  */
-function fieldCondition(scope: SearchScope, pattern: Pattern | undefined, where: string[], params: unknown[]): void {
+function fieldCondition(scope: SearchScope, pattern: Pattern | undefined, column: string, where: string[], params: unknown[]): void {
+  if (pattern && isLiteral(pattern)) {
+    // An equality, not IN: the index then yields the term's objects in id order.
+    where.push(`${column} = (SELECT id FROM search_fields WHERE org = ? AND idx = ? AND key = ?)`);
+    params.push(scope.org, scope.idx, literalText(pattern));
+    return;
+  }
   const inner: string[] = [];
   const innerParams: unknown[] = [scope.org, scope.idx];
   if (pattern) patternCondition("key", pattern, inner, innerParams);
@@ -81,7 +96,7 @@ function fieldCondition(scope: SearchScope, pattern: Pattern | undefined, where:
     inner.push("rkey >= ?", "rkey < ?");
     innerParams.push(reversedKey(last), reversedKey(last) + MAX_CHAR);
   }
-  where.push(`field IN (SELECT id FROM search_fields WHERE org = ? AND idx = ?${inner.map((w) => ` AND ${w}`).join("")})`);
+  where.push(`${column} IN (SELECT id FROM search_fields WHERE org = ? AND idx = ?${inner.map((w) => ` AND ${w}`).join("")})`);
   params.push(...innerParams);
 }
 
@@ -101,42 +116,44 @@ function allSelect(scope: SearchScope): SqlFragment {
   return { sql: "SELECT id FROM objects WHERE org = ? AND kind = ? AND bag = ?", params: [scope.org, scope.kind, scope.bag] };
 }
 
-function termSelect(scope: SearchScope, query: Extract<Query, { type: "term" }>): SqlFragment {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  const anyKey = query.key.parts.length === 1 && typeof query.key.parts[0] !== "string";
-  fieldCondition(scope, anyKey ? undefined : query.key, where, params);
-  if (query.phrase) {
-    // Sous matches a phrase as the whole value or as whole words inside it.
-    const phrase = literalText(query.value);
-    const like = escapeLike(phrase);
-    where.push(`(value = ? OR value LIKE ? ESCAPE '\\' OR value LIKE ? ESCAPE '\\' OR value LIKE ? ESCAPE '\\')`);
-    params.push(phrase, `${like} %`, `% ${like}`, `% ${like} %`);
-  } else {
-    const anyValue = query.value.parts.length === 1 && typeof query.value.parts[0] !== "string" && (query.value.parts[0] as { wildcard: string }).wildcard === "*";
-    if (!anyValue) patternCondition("value", query.value, where, params);
-  }
-  return rowsSelect(where, params);
+function isAnyKey(query: Extract<Query, { type: "term" }>): boolean {
+  return query.key.parts.length === 1 && typeof query.key.parts[0] !== "string";
 }
 
-function rangeSelect(scope: SearchScope, query: Extract<Query, { type: "range" }>): SqlFragment {
+/** The conditions on one search_terms row for a term or a range. */
+function rowConditions(scope: SearchScope, query: Extract<Query, { type: "term" | "range" }>, columns: Columns): { where: string[]; params: unknown[] } {
   const where: string[] = [];
   const params: unknown[] = [];
-  fieldCondition(scope, query.key, where, params);
-  const minNumber = query.min === null ? null : numericValue(query.min);
-  const maxNumber = query.max === null ? null : numericValue(query.max);
-  const numeric = (query.min === null || minNumber !== null) && (query.max === null || maxNumber !== null) && (query.min !== null || query.max !== null);
-  const column = numeric ? "num" : "value";
-  if (numeric) where.push("num IS NOT NULL");
-  if (query.min !== null) {
-    where.push(`${column} ${query.minInclusive ? ">=" : ">"} ?`);
-    params.push(numeric ? minNumber : query.min);
+  if (query.type === "range") {
+    fieldCondition(scope, query.key, columns.field, where, params);
+    const minNumber = query.min === null ? null : numericValue(query.min);
+    const maxNumber = query.max === null ? null : numericValue(query.max);
+    const numeric = (query.min === null || minNumber !== null) && (query.max === null || maxNumber !== null) && (query.min !== null || query.max !== null);
+    const column = numeric ? columns.num : columns.value;
+    if (numeric) where.push(`${columns.num} IS NOT NULL`);
+    if (query.min !== null) {
+      where.push(`${column} ${query.minInclusive ? ">=" : ">"} ?`);
+      params.push(numeric ? minNumber : query.min);
+    }
+    if (query.max !== null) {
+      where.push(`${column} ${query.maxInclusive ? "<=" : "<"} ?`);
+      params.push(numeric ? maxNumber : query.max);
+    }
+  } else {
+    fieldCondition(scope, isAnyKey(query) ? undefined : query.key, columns.field, where, params);
+    if (query.phrase) {
+      // Sous matches a phrase as the whole value or as whole words inside it.
+      const phrase = literalText(query.value);
+      const like = escapeLike(phrase);
+      const v = columns.value;
+      where.push(`(${v} = ? OR ${v} LIKE ? ESCAPE '\\' OR ${v} LIKE ? ESCAPE '\\' OR ${v} LIKE ? ESCAPE '\\')`);
+      params.push(phrase, `${like} %`, `% ${like}`, `% ${like} %`);
+    } else {
+      const anyValue = query.value.parts.length === 1 && typeof query.value.parts[0] !== "string" && (query.value.parts[0] as { wildcard: string }).wildcard === "*";
+      if (!anyValue) patternCondition(columns.value, query.value, where, params);
+    }
   }
-  if (query.max !== null) {
-    where.push(`${column} ${query.maxInclusive ? "<=" : "<"} ?`);
-    params.push(numeric ? maxNumber : query.max);
-  }
-  return rowsSelect(where, params);
+  return { where, params };
 }
 
 let aliasCounter = 0;
@@ -159,9 +176,10 @@ export function compileQuery(query: Query, scope: SearchScope): SqlFragment {
     case "all":
       return allSelect(scope);
     case "term":
-      return termSelect(scope, query);
-    case "range":
-      return rangeSelect(scope, query);
+    case "range": {
+      const row = rowConditions(scope, query, PLAIN);
+      return rowsSelect(row.where, row.params);
+    }
     case "not":
       return setOperation("EXCEPT", allSelect(scope), [compileQuery(query.item, scope)]);
     case "or":
@@ -175,4 +193,52 @@ export function compileQuery(query: Query, scope: SearchScope): SqlFragment {
       return setOperation("EXCEPT", base, [setOperation("UNION", negatives[0]!, negatives.slice(1))]);
     }
   }
+}
+
+function isEqualityTerm(query: Query): query is Extract<Query, { type: "term" }> {
+  return query.type === "term" && !query.phrase && isLiteral(query.key) && isLiteral(query.value);
+}
+
+function isProbe(query: Query): query is Extract<Query, { type: "term" | "range" }> {
+  return query.type === "range" || (query.type === "term" && !isAnyKey(query));
+}
+
+const DRIVER: Columns = { field: "t.field", value: "t.value", num: "t.num" };
+// `+` keeps SQLite from answering a probe through the value or number index: the primary key
+// (object, field) finds the object's rows for that field directly. PostgreSQL has no unary plus
+// on text and plans the probe by itself.
+const PROBE: Record<"sqlite" | "postgres", Columns> = {
+  sqlite: { field: "u.field", value: "+u.value", num: "+u.num" },
+  postgres: { field: "u.field", value: "u.value", num: "u.num" },
+};
+
+/**
+ * The hits of a query as a statement that yields ids in id order without looking at every hit,
+ * so that a page cut with LIMIT stops early: an exact term drives (its index entries are in id
+ * order) and the other parts of an AND are checked per object through the primary key. Counting
+ * every hit stays with `compileQuery` (merging whole sets is faster there). Undefined when no
+ * exact term can drive.
+ */
+export function compileStream(query: Query, scope: SearchScope, dialect: "sqlite" | "postgres"): SqlFragment | undefined {
+  const items = query.type === "and" ? query.items : [query];
+  const driverAt = items.findIndex(isEqualityTerm);
+  if (driverAt < 0) return undefined;
+  const driver = rowConditions(scope, items[driverAt] as Extract<Query, { type: "term" }>, DRIVER);
+  const where = [...driver.where];
+  const params = [...driver.params];
+  items.forEach((item, index) => {
+    if (index === driverAt) return;
+    const negated = item.type === "not";
+    const inner = item.type === "not" ? item.item : item;
+    if (isProbe(inner)) {
+      const probe = rowConditions(scope, inner, PROBE[dialect]);
+      where.push(`${negated ? "NOT " : ""}EXISTS (SELECT 1 FROM search_terms u WHERE u.obj_id = t.obj_id AND ${probe.where.join(" AND ")})`);
+      params.push(...probe.params);
+    } else {
+      const set = compileQuery(inner, scope);
+      where.push(`t.obj_id ${negated ? "NOT IN" : "IN"} (${set.sql})`);
+      params.push(...set.params);
+    }
+  });
+  return { sql: `SELECT DISTINCT t.obj_id AS id FROM search_terms t WHERE ${where.join(" AND ")}`, params };
 }

@@ -6,7 +6,7 @@ import { ApiError, conflict } from "../errors.js";
 import { searchEntry } from "../objects.js";
 import type { Query } from "../search/query.js";
 import type { SearchScope } from "../search/sql.js";
-import { compileQuery, mayRepeatIds, reversedKey } from "../search/sql.js";
+import { compileQuery, compileStream, mayRepeatIds, reversedKey } from "../search/sql.js";
 import type { SqlDriver, SqlExecutor } from "./driver.js";
 import { OLD_SEARCH_TABLES, SEARCH_FORMAT, schemaStatements, searchSchemaStatements } from "./schema.js";
 import type { SearchState } from "./search-index.js";
@@ -358,7 +358,10 @@ export class Store {
     // LIMIT stops the scan; other orders look at every hit.
     let page: { sql: string; params: unknown[] };
     if (sort === "created") {
-      page = { sql: `SELECT ${repeats ? "DISTINCT " : ""}id, NULL AS sk FROM (${set.sql}) s ORDER BY id ${direction} LIMIT ? OFFSET ?`, params: [...set.params, options.rows, options.start] };
+      const stream = compileStream(query, scope, this.driver.dialect);
+      page = stream
+        ? { sql: `${stream.sql} ORDER BY id ${direction} LIMIT ? OFFSET ?`, params: [...stream.params, options.rows, options.start] }
+        : { sql: `SELECT ${repeats ? "DISTINCT " : ""}id FROM (${set.sql}) s ORDER BY id ${direction} LIMIT ? OFFSET ?`, params: [...set.params, options.rows, options.start] };
     } else if (sort === "name") {
       page = { sql: `SELECT o.id, o.name AS sk FROM objects o WHERE o.id IN (${set.sql}) ORDER BY o.name ${direction} LIMIT ? OFFSET ?`, params: [...set.params, options.rows, options.start] };
     } else {

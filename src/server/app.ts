@@ -427,14 +427,22 @@ export function buildApp(options: AppOptions): FastifyInstance {
       return reply.type("application/json; charset=utf-8").send(`{"total":${result.total},"start":${start},"rows":[${documents.join(",")}]}`);
     }
     const kindPath = index === "node" || index === "role" || index === "environment" || index === "client" ? `${index}s` : `data/${index}`;
-    const hits = result.hits.map((hit) => {
-      // What search sees of the hit: attributes read by the store, or the view of its whole document.
-      const view = hit.attributes ?? searchEntry(scope.kind as "node", JSON.parse(hit.json!) as JsonObject, scope.bag).document;
-      const picked: JsonObject = {};
-      for (const [key, path] of Object.entries(partial)) picked[key] = walk(view, path);
-      return { name: hit.name, url: `${API_PREFIX}/orgs/${org}/${kindPath}/${hit.name}`, data: picked };
+    const entries = Object.entries(partial).map(([key, path]) => ({ key: JSON.stringify(key), path }));
+    const rowsJson = result.hits.map((hit) => {
+      // A path to a top-level attribute is answered with its stored JSON as is; deeper paths walk into it.
+      const view = hit.attributes ? undefined : searchEntry(scope.kind as "node", JSON.parse(hit.json!) as JsonObject, scope.bag).document;
+      const data = entries.map(({ key, path }) => {
+        let value: string;
+        if (view) value = JSON.stringify(walk(view, path));
+        else {
+          const json = hit.attributes![path[0]!];
+          value = json === undefined ? "null" : path.length === 1 ? json : JSON.stringify(walk(JSON.parse(json), path.slice(1)));
+        }
+        return `${key}:${value}`;
+      });
+      return `{"name":${JSON.stringify(hit.name)},"url":${JSON.stringify(`${API_PREFIX}/orgs/${org}/${kindPath}/${hit.name}`)},"data":{${data.join(",")}}}`;
     });
-    return { total: result.total, start, rows: hits };
+    return reply.type("application/json; charset=utf-8").send(`{"total":${result.total},"start":${start},"rows":[${rowsJson.join(",")}]}`);
   };
 
   app.get(`${v}/orgs/:org/search/:index`, (request, reply) => runSearch(request, reply, undefined));

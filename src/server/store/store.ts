@@ -69,8 +69,8 @@ export type StoreLocation = { sqliteFile: string } | { postgresUrl: string; sche
 export interface SearchHit {
   name: string;
   json?: string;
-  /** The attributes of `SearchOptions.attributes` the hit has (as search sees it). */
-  attributes?: Record<string, unknown>;
+  /** The attributes of `SearchOptions.attributes` the hit has (as search sees it), as JSON text. */
+  attributes?: Record<string, string>;
 }
 
 function newEtag(): string {
@@ -389,10 +389,10 @@ export class Store {
     ];
     const hits = rows.map((row): SearchHit => {
       if (!attributes) return { name: row.name, json: row.doc! };
-      const found: Record<string, unknown> = {};
+      const found: Record<string, string> = {};
       attributes.forEach((attribute, index) => {
         const json = row[`a${index}`];
-        if (typeof json === "string") found[attribute] = JSON.parse(json);
+        if (typeof json === "string") found[attribute] = json;
       });
       return { name: row.name, attributes: found };
     });

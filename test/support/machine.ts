@@ -12,7 +12,7 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -25,9 +25,16 @@ import { treeDigest } from "../helpers.js";
 export const CACHE_DIR = process.env.SOUS_TEST_CACHE ?? "/var/tmp/sous-test-cache";
 const PACKAGES = ["systemd", "systemd-sysv", "dbus", "iproute2", "procps", "openssh-server"];
 /** Bumped whenever what goes into the base changes, so that an old cache is rebuilt. */
-const BASE_VERSION = `bookworm-minbase-2:${PACKAGES.join(",")}`;
+const BASE_VERSION = `bookworm-minbase-3:${PACKAGES.join(",")}`;
 // A new folder per version: machines of a test run still using the previous base keep their lower layer.
-const BASE_DIR = join(CACHE_DIR, "debian-bookworm-systemd-2");
+const BASE_DIR = join(CACHE_DIR, "debian-bookworm-systemd-3");
+/**
+ * Inotify instances a booted machine holds as root (its systemd 3, logind 1): the kernel counts
+ * them against root's limit on this machine (fs.inotify.max_user_instances, 128 by default),
+ * with no namespace of their own; past it, systemd inside stalls while booting.
+ */
+const INOTIFY_PER_MACHINE = 4;
+const INOTIFY_ADVICE = "stop machines left running (npm run machines -- down), or raise the limit (sysctl fs.inotify.max_user_instances=1024)";
 /** Inside a machine, where its SSH keys are bound (read-only); without them its sshd does not start. */
 const SSH_DIR = "/etc/sous-test/ssh";
 const MARKER = ".sous-test-base";
@@ -132,10 +139,12 @@ export async function ensureBaseRoot(): Promise<string> {
     debootstrap.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
     const code = await new Promise<number | null>((resolve) => debootstrap.on("close", resolve));
     if (code !== 0) throw new Error(`debootstrap of the test machine base failed (${code}):\n${output.slice(-4000)}`);
-    // A name of its own, not this machine's; no getty on a console nobody reads.
+    // A name of its own, not this machine's; no getty on a console nobody reads, and no password
+    // agents watching for prompts nobody answers (each path unit holds one of the inotify
+    // instances that all machines share with this machine's root: see INOTIFY_PER_MACHINE).
     writeFileSync(join(building, "etc/hostname"), "sous-machine\n");
     writeFileSync(join(building, "etc/hosts"), "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-    for (const unit of ["console-getty.service", "getty@.service"]) {
+    for (const unit of ["console-getty.service", "getty@.service", "systemd-ask-password-console.path", "systemd-ask-password-wall.path"]) {
       const link = join(building, "etc/systemd/system", unit);
       rmSync(link, { force: true });
       execFileSync("ln", ["-s", "/dev/null", link]);
@@ -201,8 +210,9 @@ function removeStaleMachines(): void {
   for (const record of readRecords()) {
     if (record.owner === 0 || alive(record.owner)) continue;
     // Only processes that are still what the record says: a pid may have been reused since.
-    if (record.pid !== undefined && commOf(record.pid) === "systemd") kill(record.pid);
-    if (commOf(record.nspawn) === "systemd-nspawn") kill(record.nspawn);
+    const init = runningAs(record.pid, "systemd") ? record.pid : runningAs(record.nspawn, "systemd-nspawn") ? descendant(record.nspawn, "systemd") : undefined;
+    if (init !== undefined) kill(init);
+    if (runningAs(record.nspawn, "systemd-nspawn")) kill(record.nspawn);
     removeLeftovers(record);
   }
 }
@@ -253,10 +263,22 @@ function removeLeftovers(record: Pick<MachineRecord, "name" | "bridge" | "setDir
   rmSync(join(MACHINES_DIR, `${record.name}.log`), { force: true });
 }
 
-/** Resolves when `pid` has exited, or after `timeoutMs` (false then). */
-async function exited(pid: number, timeoutMs: number): Promise<boolean> {
+/** Whether `pid` is a live process (not a zombie) named `comm`: a recorded pid may have been reused since. */
+function runningAs(pid: number | undefined, comm: string): pid is number {
+  if (pid === undefined || pid <= 0) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // pid (comm) state ...: the name may hold spaces and parentheses, the state follows the last ')'.
+    return stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) === comm && stat[stat.lastIndexOf(")") + 2] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves true once `pid` is no longer a live `comm`, or false after `timeoutMs`. */
+async function gone(pid: number, comm: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  while (alive(pid) && commOf(pid) !== undefined) {
+  while (runningAs(pid, comm)) {
     if (Date.now() > deadline) return false;
     await sleep(100);
   }
@@ -264,19 +286,25 @@ async function exited(pid: number, timeoutMs: number): Promise<boolean> {
 }
 
 /**
- * Stops a machine: a clean poweroff, then (if it does not stop in time) SIGKILL to its init,
- * which ends every process of its PID namespace (killing nspawn alone would leave the
- * container running); nspawn exits by itself once its init is gone.
+ * Stops a machine: a clean poweroff (when `clean`), then SIGKILL to its init if it does not
+ * stop in time, which ends every process of its PID namespace. Killing nspawn alone would
+ * leave the container running without it, so nspawn is only killed once its init is gone.
  */
 async function stopRecorded(record: MachineRecord, clean: boolean): Promise<void> {
-  const nspawnRunning = () => commOf(record.nspawn) === "systemd-nspawn";
-  if (nspawnRunning()) {
-    if (clean && record.pid !== undefined) spawnSync(nsenterArgv(record.pid, [])[0]!, nsenterArgv(record.pid, ["systemctl", "poweroff", "--no-block"]).slice(1), { stdio: "ignore" });
-    if (!clean || !(await exited(record.nspawn, 30_000))) {
-      if (record.pid !== undefined && commOf(record.pid) === "systemd") kill(record.pid);
-      if (!(await exited(record.nspawn, 10_000))) kill(record.nspawn);
-      await exited(record.nspawn, 5_000);
+  const init = runningAs(record.pid, "systemd") ? record.pid : runningAs(record.nspawn, "systemd-nspawn") ? descendant(record.nspawn, "systemd") : undefined;
+  if (init !== undefined) {
+    if (clean) {
+      const [program, ...args] = nsenterArgv(init, ["systemctl", "poweroff", "--no-block"]);
+      spawnSync(program!, args, { stdio: "ignore", timeout: 10_000, killSignal: "SIGKILL" });
     }
+    if (!clean || !(await gone(init, "systemd", 30_000))) {
+      kill(init);
+      await gone(init, "systemd", 10_000);
+    }
+  }
+  if (runningAs(record.nspawn, "systemd-nspawn") && !(await gone(record.nspawn, "systemd-nspawn", 10_000))) {
+    kill(record.nspawn);
+    await gone(record.nspawn, "systemd-nspawn", 5_000);
   }
   removeLeftovers(record);
 }
@@ -291,17 +319,73 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | unde
   }
 }
 
-/** Runs argv without blocking this process (machines boot side by side); never throws. */
+/**
+ * Runs argv without blocking this process (machines boot side by side); never throws. After
+ * `timeoutMs` it gives up (status null) even if a process left inside the machine still
+ * holds the output pipes: killing nsenter does not end what it started there.
+ */
 function runAsync(argv: readonly string[], timeoutMs: number): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs, killSignal: "SIGKILL" });
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
+    let settled = false;
+    const finish = (status: number | null) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    };
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      finish(null);
+    }, timeoutMs);
     child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("error", (error) => resolve({ status: null, stdout, stderr: String(error) }));
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
+    child.on("error", (error) => {
+      stderr += String(error);
+      finish(null);
+    });
+    child.on("close", finish);
   });
+}
+
+/** Root's inotify instances in use now: the inotify descriptors of processes running as root. */
+function rootInotifyInstances(): number {
+  let count = 0;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (!/^Uid:\s+0\s/m.test(readFileSync(`/proc/${entry}/status`, "utf8"))) continue;
+      for (const fd of readdirSync(`/proc/${entry}/fd`)) {
+        try {
+          if (readlinkSync(`/proc/${entry}/fd/${fd}`) === "anon_inode:inotify") count++;
+        } catch {
+          // Closed meanwhile.
+        }
+      }
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return count;
+}
+
+/** Why `count` more machines would not boot for lack of inotify instances, or undefined. */
+function inotifyShortage(count: number): string | undefined {
+  const limit = Number(readFileSync("/proc/sys/fs/inotify/max_user_instances", "utf8"));
+  const used = rootInotifyInstances();
+  if (used + count * INOTIFY_PER_MACHINE <= limit) return undefined;
+  return `${count} machines need about ${count * INOTIFY_PER_MACHINE} inotify instances and root has ${Math.max(0, limit - used)} left of ${limit} (fs.inotify.max_user_instances): boot at most ${Math.max(0, Math.floor((limit - used) / INOTIFY_PER_MACHINE))}, ${INOTIFY_ADVICE}.`;
+}
+
+/** What is known to stop machines from booting, found in a machine's journal, with what to do about it. */
+function bootTrouble(machine: Machine): string {
+  const journal = machine.try(["journalctl", "-b", "--no-pager", "-q"]).stdout;
+  if (!/inotify.*Too many open files/.test(journal)) return "";
+  const limit = readFileSync("/proc/sys/fs/inotify/max_user_instances", "utf8").trim();
+  // Every machine's systemd, journald and logind take several; all count against root's limit on this machine.
+  return `systemd inside ran out of inotify instances: the kernel allows ${limit} per user (fs.inotify.max_user_instances), and each machine takes about ${INOTIFY_PER_MACHINE}. Boot fewer machines at once, ${INOTIFY_ADVICE}.\n`;
 }
 
 /** How a machine boots. */
@@ -407,10 +491,11 @@ export async function bootMachine(options: MachineOptions = {}): Promise<Machine
     }, logText);
     const state = await waitFor("systemd reaching running or degraded", 90_000, async () => {
       failIfExited();
-      const result = await runAsync(nsenterArgv(pid, ["systemctl", "is-system-running", "--wait"]), 90_000);
+      // The in-machine timeout ends systemctl itself; the outer one is a backstop.
+      const result = await runAsync(nsenterArgv(pid, ["timeout", "--signal=KILL", "30", "systemctl", "is-system-running", "--wait"]), 35_000);
       const status = result.stdout.trim();
       return status === "running" || status === "degraded" ? status : undefined;
-    }, () => `${machine.try(["systemctl", "--failed", "--no-pager"]).stdout}\n${logText()}`);
+    }, () => `${machine.try(["systemctl", "--failed", "--no-pager"]).stdout}\n${bootTrouble(machine)}${logText()}`);
     if (options.sshAddress) {
       const address = options.sshAddress;
       await waitFor(`sshd listening on ${address}`, 30_000, () => {
@@ -422,7 +507,7 @@ export async function bootMachine(options: MachineOptions = {}): Promise<Machine
     // namespace, so making them writable inside it cannot reach this machine's.
     // A hostname of its own, so that a set's machines are different nodes (facts give the node name).
     const script = 'mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net && if [ -n "$1" ]; then echo "$1" > /etc/hostname && hostname "$1" && printf "%s\\t%s\\n" "$2" "$1" >> /etc/hosts; fi';
-    const setup = await runAsync(nsenterArgv(pid, ["sh", "-c", script, "setup", options.hostname ?? "", options.sshAddress ?? "127.0.1.1"]), 30_000);
+    const setup = await runAsync(nsenterArgv(pid, ["timeout", "--signal=KILL", "30", "sh", "-c", script, "setup", options.hostname ?? "", options.sshAddress ?? "127.0.1.1"]), 35_000);
     if (setup.status !== 0) throw new Error(`test machine: setting it up failed: ${setup.stderr}`);
     return machine;
   } catch (error) {
@@ -494,6 +579,8 @@ export function machinesUnavailable(): string | undefined {
  */
 export async function bootMachineSet(count: number, options: { bindReadOnly?: Readonly<Record<string, string>>; keep?: boolean; dir?: string } = {}): Promise<MachineSet> {
   removeStaleMachines();
+  const trouble = inotifyShortage(count);
+  if (trouble) throw new Error(trouble);
   await ensureBaseRoot();
   mkdirSync(options.dir ?? SETS_DIR, { recursive: true });
   const dir = options.dir ?? mkdtempSync(join(SETS_DIR, "set-"));

@@ -3,13 +3,15 @@
 //   npm run bench:w4 -- --nodes 100000     100,000 nodes
 //   npm run bench:w4 -- --big              also 10,000 nodes of ~40 KB
 //   npm run bench:w4 -- --backend sqlite   one store only (sqlite | postgres | both)
+//   npm run bench:w4 -- --store-cache DIR  keep the loaded SQLite store in DIR and reuse it next time
+//                                          (100,000 nodes take minutes to load; saves leave the count as is)
 // Nodes are bulk-loaded through the store (loading is not what W4 measures), then the real
 // server runs as its own process (`node bin/sous.js server`) and is measured over HTTP with
 // signed requests: search p50/p99 per query (partial search), node saves per second while
 // searches run, start-up time on the loaded store, memory (RSS and peak).
 import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync, existsSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import pg from "pg";
@@ -32,6 +34,7 @@ const RUNS_PER_QUERY = Number(flag("runs") ?? 60);
 const SAVE_SECONDS = Number(flag("save-seconds") ?? 10);
 const ROWS = Number(flag("rows") ?? 1000);
 const ROOT = resolve(import.meta.dirname, "..");
+const STORE_CACHE = flag("store-cache");
 
 
 const CPU_FLAGS = "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx fxsr sse sse2 ss ht syscall nx pdpe1gb rdtscp lm constant_tsc rep_good nopl xtopology cpuid tsc_known_freq pni pclmulqdq ssse3 fma cx16 pcid sse4_1 sse4_2 x2apic movbe popcnt aes xsave avx f16c rdrand hypervisor lahf_lm abm 3dnowprefetch".split(" ");
@@ -230,8 +233,12 @@ async function timedSearch(client: SousClient, query: string): Promise<{ ms: num
 }
 
 async function measure(backend: "sqlite" | "postgres", count: number, big: boolean, postgresUrl?: string): Promise<Measured> {
-  const dataDir = mkdtempSync(join(tmpdir(), `sous-w4-${backend}-`));
-  const keys = generateKeyPair();
+  // A cached SQLite store is used in place: the measured saves rewrite existing nodes only.
+  const cacheDir = backend === "sqlite" && STORE_CACHE ? resolve(STORE_CACHE, `${count}${big ? "-big" : ""}`) : undefined;
+  const cached = cacheDir !== undefined && existsSync(join(cacheDir, "loaded.json"));
+  if (cacheDir) mkdirSync(cacheDir, { recursive: true });
+  const dataDir = cacheDir ?? mkdtempSync(join(tmpdir(), `sous-w4-${backend}-`));
+  const keys = cached ? (JSON.parse(readFileSync(join(cacheDir, "loaded.json"), "utf8")) as { keys: { publicKey: string; privateKey: string } }).keys : generateKeyPair();
   let database: string | undefined;
   let dropDatabase = async (): Promise<void> => undefined;
   if (backend === "postgres") {
@@ -252,7 +259,14 @@ async function measure(backend: "sqlite" | "postgres", count: number, big: boole
   }
   const location: StoreLocation = database ? { postgresUrl: database } : { sqliteFile: join(dataDir, "sous.db") };
   process.stderr.write(`${backend}: loading ${count} nodes${big ? " (~40 KB each)" : ""}\n`);
-  const loaded = await load(location, count, big, keys.publicKey);
+  let loaded: { seconds: number; bytes: number };
+  if (cached) {
+    loaded = (JSON.parse(readFileSync(join(cacheDir, "loaded.json"), "utf8")) as { loaded: typeof loaded }).loaded;
+    process.stderr.write(`  reusing the store in ${cacheDir}\n`);
+  } else {
+    loaded = await load(location, count, big, keys.publicKey);
+    if (cacheDir) writeFileSync(join(cacheDir, "loaded.json"), JSON.stringify({ keys, loaded }));
+  }
   let storeMb = 0;
   if (backend === "sqlite") {
     for (const file of ["sous.db", "sous.db-wal"]) if (existsSync(join(dataDir, file))) storeMb += statSync(join(dataDir, file)).size / 1024 / 1024;
@@ -334,7 +348,7 @@ async function measure(backend: "sqlite" | "postgres", count: number, big: boole
     server.child.kill("SIGTERM");
     await new Promise((r) => server.child.once("exit", r));
     await dropDatabase();
-    rmSync(dataDir, { recursive: true, force: true });
+    if (!cacheDir) rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

@@ -70,7 +70,9 @@ export class SqliteDriver implements SqlDriver {
   private closed = false;
 
   constructor(options: SqliteOptions) {
-    const open = (): Database.Database => {
+    // Page cache per connection, in KiB: the writer touches the pages a save changes; the main
+    // thread's reader only looks up keys, clients and single objects (searches have their own).
+    const open = (cacheKib: number): Database.Database => {
       const db = new Database(options.file, { timeout: 10_000 });
       db.pragma("journal_mode = WAL");
       // NORMAL in WAL mode survives a process crash (kill -9); only an OS crash can lose the last commits.
@@ -78,13 +80,13 @@ export class SqliteDriver implements SqlDriver {
       db.pragma("foreign_keys = ON");
       // LIKE must be case-sensitive: search is (shared/SEARCH.md rule 5).
       db.pragma("case_sensitive_like = ON");
-      db.pragma("cache_size = -65536");
+      db.pragma(`cache_size = -${cacheKib}`);
       // Fewer, larger checkpoints: each one syncs the database file.
       db.pragma("wal_autocheckpoint = 4000");
       return db;
     };
-    this.writer = new Connection(open());
-    this.reader = new Connection(open());
+    this.writer = new Connection(open(32_768));
+    this.reader = new Connection(open(16_384));
     this.file = options.file;
   }
 

@@ -9,6 +9,11 @@
  * `startMachine` registers the machine's removal in an `after` hook of the calling scope, so it
  * goes away also when a test fails; machines left by a test process that died are removed by
  * the next `startMachine`.
+ *
+ * A machine set (`bootMachineSet`, `useMachineSet`) boots many machines at once on a bridge,
+ * each with its own 127.0.N.x address and sshd started by its systemd, with a host key, root's
+ * key, known_hosts and an inventory made for the set: push targets for tests, and for people
+ * through `npm run machines` (whose machines outlive the script until `down`).
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -417,10 +422,6 @@ export async function bootMachine(options: MachineOptions = {}): Promise<Machine
   const name = options.netns ?? `sous-m-${randomBytes(4).toString("hex")}`;
   mkdirSync(MACHINES_DIR, { recursive: true });
   const record: MachineRecord = { owner: options.keep ? 0 : process.pid, nspawn: 0, name, ...(options.set ? { bridge: options.set.bridge, setDir: options.set.dir } : {}) };
-  if (!options.netns) {
-    sh(["ip", "netns", "add", name]);
-    sh(["ip", "-n", name, "link", "set", "lo", "up"]);
-  }
   const logFile = join(MACHINES_DIR, `${name}.log`);
   const logText = () => {
     try {
@@ -431,6 +432,10 @@ export async function bootMachine(options: MachineOptions = {}): Promise<Machine
   };
   let nspawn: ChildProcess | undefined;
   try {
+    if (!options.netns) {
+      sh(["ip", "netns", "add", name]);
+      sh(["ip", "-n", name, "link", "set", "lo", "up"]);
+    }
     const log = openSync(logFile, "w");
     const binds = Object.entries(options.bindReadOnly ?? {}).map(([outside, inside]) => `--bind-ro=${outside}:${inside}`);
     nspawn = spawn(

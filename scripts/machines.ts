@@ -43,6 +43,7 @@ async function up(count: number): Promise<void> {
   const ssh = `-k ${relative(repo, set.keyFile)} --known-hosts ${relative(repo, set.knownHostsFile)}`;
   const inventory = relative(repo, set.inventoryFile);
   const [first] = set.machines;
+  const victim = set.machines[Math.min(1, count - 1)];
   const lines = [
     `${count} machine${count === 1 ? "" : "s"} up in ${seconds} s, each running systemd and sshd in its own namespaces:`,
     ...set.machines.map((m) => `  ${m.run(["hostname"]).trim().padEnd(12)} ${m.target.padEnd(24)} nsenter://${m.pid}`),
@@ -57,6 +58,8 @@ async function up(count: number): Promise<void> {
     `  cd ${repo}`,
     `  ${sous} converge nsenter://${first!.pid}   # the first machine, through its namespaces`,
     `  ${sous} converge ${ssh} -i ${inventory}   # every machine over SSH`,
+    `      # meanwhile, in another terminal, sshd dies on ${victim!.run(["hostname"]).trim()}: nsenter -t ${victim!.pid} -a sh -c 'systemctl stop ssh; pkill -KILL -x sshd'`,
+    `      # and comes back: nsenter -t ${victim!.pid} -a systemctl start ssh`,
     `  ${sous} converge ${ssh} -i ${inventory}   # again: nothing changes`,
     `  ${sous} exec 'systemctl is-active sous-demo' ${ssh} -i ${inventory}`,
     `  ssh -i ${relative(repo, set.keyFile)} -o UserKnownHostsFile=${relative(repo, set.knownHostsFile)} ${first!.target.replace("ssh://", "")}`,

@@ -358,7 +358,7 @@ export class Store {
     // LIMIT stops the scan; other orders look at every hit.
     let page: { sql: string; params: unknown[] };
     if (sort === "created") {
-      const stream = compileStream(query, scope, this.driver.dialect);
+      const stream = this.driver.dialect === "sqlite" ? compileStream(query, scope) : undefined;
       page = stream
         ? { sql: `${stream.sql} ORDER BY id ${direction} LIMIT ? OFFSET ?`, params: [...stream.params, options.rows, options.start] }
         : { sql: `SELECT ${repeats ? "DISTINCT " : ""}id FROM (${set.sql}) s ORDER BY id ${direction} LIMIT ? OFFSET ?`, params: [...set.params, options.rows, options.start] };
@@ -443,6 +443,16 @@ export class Store {
     );
     const row = rows[0];
     return row !== undefined && Date.parse(row.expires_at) > Date.now();
+  }
+
+  /** Changes an organization's full name; with `expectedFullName`, only while it still has that one. False when nothing matched. */
+  async updateOrg(name: string, fullName: string, expectedFullName?: string): Promise<boolean> {
+    const changed = await this.transaction((t) =>
+      expectedFullName === undefined
+        ? t.db.run("UPDATE orgs SET full_name = ? WHERE name = ?", [fullName, name])
+        : t.db.run("UPDATE orgs SET full_name = ? WHERE name = ? AND full_name = ?", [fullName, name, expectedFullName]),
+    );
+    return changed > 0;
   }
 }
 

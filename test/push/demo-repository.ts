@@ -15,19 +15,20 @@ export const DEMO_APT_DIR = "/srv/sous-apt";
 export const DEMO_RUNNING_CONFIG = "/run/sous-demo/running.conf";
 
 // The service reads its configuration when it starts and then waits: enough to see that a
-// configuration change restarted it.
-const SERVICE_SCRIPT = `#!/bin/sh
+// configuration change restarted it. The reading is a start step of its own, so that it is
+// done when `systemctl restart` returns.
+const READ_CONFIG = `#!/bin/sh
 set -e
 mkdir -p /run/sous-demo
 cp /etc/sous-demo/demo.conf ${DEMO_RUNNING_CONFIG}
-exec sleep infinity
 `;
 
 const UNIT = `[Unit]
 Description=Sous demo service: reads its configuration, then waits
 
 [Service]
-ExecStart=/bin/sh /usr/share/sous-demo/run.sh
+ExecStartPre=/bin/sh /usr/share/sous-demo/read-config.sh
+ExecStart=/bin/sleep infinity
 
 [Install]
 WantedBy=multi-user.target
@@ -39,7 +40,7 @@ export function buildDemoAptRepository(dir: string): string {
     name: "sous-demo",
     version: "1.0-1",
     files: {
-      "/usr/share/sous-demo/run.sh": SERVICE_SCRIPT,
+      "/usr/share/sous-demo/read-config.sh": READ_CONFIG,
       "/lib/systemd/system/sous-demo.service": UNIT,
       "/etc/sous-demo/demo.conf": "greeting = from the package\n",
     },

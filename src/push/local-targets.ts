@@ -15,11 +15,6 @@ import { NsenterHost } from "../host/nsenter.js";
 
 const run = promisify(execFile);
 
-/** Whether a target argument names a container on this machine rather than an SSH host. */
-export function isContainerTarget(text: string): boolean {
-  return /^(nsenter|machine):\/\//.test(text.trim());
-}
-
 /** The PID of a container's init from `machinectl show -p Leader` (the machine must be registered with systemd-machined). */
 async function machineLeader(name: string): Promise<number> {
   let stdout: string;

@@ -20,17 +20,18 @@ export function schemaStatements(dialect: "sqlite" | "postgres"): string[] {
     `CREATE TABLE IF NOT EXISTS server_admins (name ${text} PRIMARY KEY, public_key TEXT NOT NULL, created_at TEXT NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS orgs (name ${text} PRIMARY KEY, full_name TEXT NOT NULL, created_at TEXT NOT NULL)`,
     // search_state: a digest of each top-level attribute's search rows, so that a save finds
-    // what changed without reading the rows back.
+    // what changed without reading the rows back. data comes last: a row's small columns are
+    // then read without walking the pages of a large document.
     `CREATE TABLE IF NOT EXISTS objects (
        id ${id},
        org ${text} NOT NULL,
        kind ${text} NOT NULL,
        bag ${text} NOT NULL DEFAULT '',
        name ${text} NOT NULL,
-       data TEXT NOT NULL,
        etag TEXT NOT NULL,
        updated_at TEXT NOT NULL,
        search_state TEXT,
+       data TEXT NOT NULL,
        UNIQUE (org, kind, bag, name))`,
     `CREATE TABLE IF NOT EXISTS blobs (org ${text} NOT NULL, sha256 ${text} NOT NULL, size ${bigint} NOT NULL, content ${blob} NOT NULL, PRIMARY KEY (org, sha256))`,
     `CREATE TABLE IF NOT EXISTS bootstrap_tokens (token_hash ${text} PRIMARY KEY, org ${text} NOT NULL, expires_at TEXT NOT NULL, created_by TEXT NOT NULL)`,

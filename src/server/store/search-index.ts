@@ -102,7 +102,8 @@ export function planSearch(document: Record<string, unknown>): SearchPlan {
     if (value === undefined || top.length > MAX_INDEXED_KEY_LENGTH) continue;
     const json = JSON.stringify(value);
     attributes.set(top, { value, json });
-    state[top] = createHash("sha1").update(json).digest("base64").slice(0, 16);
+    // A short value is its own digest (most facts are: times, addresses, names); no hash to compute.
+    state[top] = json.length <= 24 ? `=${json}` : createHash("sha1").update(json).digest("base64").slice(0, 16);
   }
   return { attributes, state };
 }

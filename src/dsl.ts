@@ -227,6 +227,20 @@ export interface SousConfig {
   backupDir?: string;
   /** Normal attributes of the node. */
   attributes?: AttributeTree;
+  /**
+   * The Sous server the CLI's server commands talk to from inside this repository (flags and
+   * SOUS_* variables override it; ~/.sous/config.json fills what it leaves out).
+   */
+  server?: {
+    /** e.g. `https://sous.example.com:8787`. */
+    url?: string;
+    /** Organization. */
+    org?: string;
+    /** Client name that signs requests. */
+    client?: string;
+    /** The client's private key file, relative to the repository root (`~/` is the home directory). Keep keys out of the repository. */
+    key?: string;
+  };
 }
 
 /** Defines the repository's settings (`export default config({ ... })` in sous.config.ts). */

@@ -60,22 +60,27 @@ function failure(error: unknown): SousError {
 /** Adds the connection flags every server command accepts. */
 function connectionOptions(command: Command): Command {
   return command
-    .option("--server-url <url>", "Sous server URL (env SOUS_SERVER_URL, ~/.sous/config.json)")
+    .option("--server-url <url>", "Sous server URL (env SOUS_SERVER_URL, sous.config.ts server.url, ~/.sous/config.json)")
     .option("--org <name>", "organization (env SOUS_ORG)")
     .option("--client <name>", "client name that signs requests (env SOUS_CLIENT)")
     .option("--key <file>", "the client's private key (env SOUS_KEY)")
     .addOption(new Option("--format <format>", "output format").choices(["text", "json"]).default("text"));
 }
 
-function clientFrom(flags: ConnectionFlags): SousClient {
-  const config = resolveConfig({
+/** The connection settings: flags, then SOUS_* variables, then the repository's sous.config.ts, then ~/.sous/config.json. */
+function connectionConfig(flags: ConnectionFlags): Promise<ClientConfig> {
+  return resolveConfig({
     ...(flags.serverUrl ? { server_url: flags.serverUrl } : {}),
     ...(flags.org ? { org: flags.org } : {}),
     ...(flags.client ? { client: flags.client } : {}),
     ...(flags.key ? { key: flags.key } : {}),
   });
-  if (!config.server_url) throw new SousError("no_server", "no server configured: pass --server-url, set SOUS_SERVER_URL, or run `sous org create` to write ~/.sous/config.json");
-  if (!config.client) throw new SousError("no_client", "no client name configured: pass --client or set SOUS_CLIENT");
+}
+
+async function clientFrom(flags: ConnectionFlags): Promise<SousClient> {
+  const config = await connectionConfig(flags);
+  if (!config.server_url) throw new SousError("no_server", "no server configured: pass --server-url, set SOUS_SERVER_URL or server.url in the repository's sous.config.ts, or run `sous org create` to write ~/.sous/config.json");
+  if (!config.client) throw new SousError("no_client", "no client name configured: pass --client, set SOUS_CLIENT or server.client in the repository's sous.config.ts");
   return new SousClient({ serverUrl: config.server_url, client: config.client, ...(config.org ? { org: config.org } : {}), ...(config.key ? { privateKeyFile: config.key } : {}) });
 }
 
@@ -139,11 +144,9 @@ async function loadObjectFile(file: string): Promise<Json> {
   if (!existsSync(path)) throw new SousError("no_such_file", `${file} does not exist`);
   const ext = extname(path);
   if (ext === ".json") {
-    try {
-      return JSON.parse(readFileSync(path, "utf8")) as Json;
-    } catch (error) {
-      throw new SousError("bad_json", `${file} is not valid JSON: ${(error as Error).message}`);
-    }
+    const value = parseJsonText(readFileSync(path, "utf8"), file);
+    if (typeof value !== "object" || value === null || Array.isArray(value)) throw new SousError("bad_file", `${file}: expected a JSON object, not ${Array.isArray(value) ? "an array" : JSON.stringify(value)}`);
+    return value as Json;
   }
   if (ext === ".ts" || ext === ".js" || ext === ".mjs" || ext === ".mts") {
     const esbuild = await import("esbuild");
@@ -161,12 +164,18 @@ async function loadObjectFile(file: string): Promise<Json> {
           setup(build) {
             build.onResolve({ filter: /^sous(\/.*)?$/ }, () => ({ path: "sous", namespace: "sous-shim" }));
             build.onLoad({ filter: /.*/, namespace: "sous-shim" }, () => ({
-              contents: "const id = (d) => d; export const role = id, environment = id, attributes = id, recipe = id, defineConfig = id;",
+              contents: "const id = (d) => d; export const role = id, environment = id, attributes = id, recipe = id, config = id, defineConfig = id;",
               loader: "js",
             }));
           },
         },
       ],
+    }).catch((error: { errors?: import("esbuild").Message[] }) => {
+      const first = error.errors?.[0];
+      if (!first) throw error;
+      // The same file:line:column form as a JSON file's errors, relative to where the user is.
+      const where = first.location ? `${relative(process.cwd(), resolve(first.location.file)) || first.location.file}:${first.location.line}:${first.location.column + 1}` : file;
+      throw new SousError("bad_file", `${where}: ${first.text}`);
     });
     const code = result.outputFiles[0]!.text;
     const module = (await import(`data:text/javascript;base64,${Buffer.from(code).toString("base64")}`)) as { default?: unknown };
@@ -179,29 +188,70 @@ async function loadObjectFile(file: string): Promise<Json> {
 /** Maps a repository's camelCase definition (roles/*.ts) onto the API's fields, naming it after the file when it has no name. */
 function fromDefinition(kind: "node" | "role" | "environment", data: Json, file: string): Json {
   const renames: Record<string, string> = { runList: "run_list", envRunLists: "env_run_lists", defaultAttributes: "default_attributes", overrideAttributes: "override_attributes", cookbookVersions: "cookbook_versions", chefEnvironment: "chef_environment" };
-  const out: Json = {};
-  for (const [key, value] of Object.entries(data)) out[renames[key] ?? key] = value;
-  if (out.name === undefined) out.name = basename(file).replace(/\.(json|ts|js|mjs|mts)$/, "");
+  const out = namedDefinition(data, file, renames);
   if (kind === "environment" && out.cookbook_versions === undefined) out.cookbook_versions = {};
   return out;
+}
+
+/** Parses JSON text; an error names `where`, the line and the column, as an editor shows them. */
+function parseJsonText(text: string, where: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    const message = (error as Error).message;
+    // V8 gives a character position ("at position 18"), or none at the end of the text.
+    const position = Number(/ at position (\d+)/.exec(message)?.[1] ?? text.length);
+    const before = text.slice(0, position);
+    const line = before.split("\n").length;
+    const column = position - before.lastIndexOf("\n");
+    throw new SousError("bad_json", `${where}:${line}:${column}: not valid JSON: ${message.replace(/ in JSON at position \d+.*$/, "")}`);
+  }
 }
 
 function editInEditor(value: unknown): unknown {
   const dir = mkdtempSync(join(tmpdir(), "sous-edit-"));
   const file = join(dir, "object.json");
+  let keep = false;
   try {
     writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
     const editor = process.env.VISUAL || process.env.EDITOR || "vi";
     const result = spawnSync("sh", ["-c", `${editor} "$1"`, "sous-edit", file], { stdio: "inherit" });
     if (result.status !== 0) throw new SousError("editor_failed", `the editor (${editor}) exited with ${result.status ?? result.signal}; nothing was saved`);
     try {
-      return JSON.parse(readFileSync(file, "utf8"));
+      return parseJsonText(readFileSync(file, "utf8"), file);
     } catch (error) {
-      throw new SousError("bad_json", `the edited text is not valid JSON (${(error as Error).message}); nothing was saved`);
+      // The edit is not thrown away: the message says where it is.
+      keep = true;
+      throw new SousError("bad_json", `${(error as Error).message}; nothing was saved (your text stays in ${file})`);
     }
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (!keep) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Fetches an object, lets the user edit it, and saves it only if nobody changed it meanwhile (If-Match). */
+async function editObject(command: Command, client: SousClient, path: string, what: string, check: (before: Json, after: Json) => void = () => undefined): Promise<void> {
+  const current = await client.request<Json>("GET", path);
+  const edited = editInEditor(current.body);
+  if (JSON.stringify(edited) === JSON.stringify(current.body)) {
+    print(command, { name: current.body.name ?? null, changed: false }, () => `No change to ${what}`);
+    return;
+  }
+  if (typeof edited !== "object" || edited === null || Array.isArray(edited)) throw new SousError("bad_json", `the edited text must be a JSON object; nothing was saved`);
+  check(current.body, edited as Json);
+  const { body } = await client.request<Json>("PUT", path, { body: edited, ...(current.etag ? { ifMatch: current.etag } : {}) });
+  print(command, body, () => `Saved ${what}`);
+}
+
+/** Refuses an edit that changed anything but `editable`, with the reason for the field when there is one. */
+function onlyEditable(what: string, editable: readonly string[], reasons: Record<string, string>): (before: Json, after: Json) => void {
+  return (before, after) => {
+    const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])];
+    const changed = keys.filter((key) => !editable.includes(key) && JSON.stringify(before[key]) !== JSON.stringify(after[key]));
+    if (changed.length === 0) return;
+    const reason = reasons[changed[0]!] ?? `only ${editable.join(" and ")} can be edited, not ${changed.join(", ")}`;
+    throw new SousError("not_editable", `${what}: ${reason}; nothing was saved`);
+  };
 }
 
 type CollectionKind = "node" | "role" | "environment";
@@ -213,7 +263,7 @@ function registerCollection(program: Command, kind: CollectionKind): Command {
 
   connectionOptions(group.command("list").description(`List ${kind}s`)).action(
     action(async (command) => {
-      const client = clientFrom(flagsOf(command));
+      const client = await clientFrom(flagsOf(command));
       const names: string[] = [];
       for (let start = 0; ; start += 1000) {
         const page = await client.get<{ total: number; names: string[] }>(`${client.orgPath(path)}?start=${start}&rows=1000`);
@@ -226,7 +276,7 @@ function registerCollection(program: Command, kind: CollectionKind): Command {
 
   connectionOptions(group.command("show").argument("<name>").description(`Show a ${kind}`).option("-a, --attribute <path...>", "only these attributes (dotted paths)")).action(
     action(async (command, name: string) => {
-      const client = clientFrom(flagsOf(command));
+      const client = await clientFrom(flagsOf(command));
       const data = await client.get<Json>(client.orgPath(path, name));
       const attributes = flagsOf(command).attribute as string[] | undefined;
       if (attributes) {
@@ -247,7 +297,7 @@ function registerCollection(program: Command, kind: CollectionKind): Command {
   create.action(
     action(async (command, name: string) => {
       const flags = flagsOf(command);
-      const client = clientFrom(flags);
+      const client = await clientFrom(flags);
       const data: Json = { name };
       if (flags.runList) data.run_list = String(flags.runList).split(",").map((s) => s.trim()).filter(Boolean);
       if (flags.environment && kind === "node") data.chef_environment = flags.environment;
@@ -260,21 +310,14 @@ function registerCollection(program: Command, kind: CollectionKind): Command {
 
   connectionOptions(group.command("edit").argument("<name>").description(`Edit a ${kind} in $EDITOR (saved only if nobody changed it meanwhile)`)).action(
     action(async (command, name: string) => {
-      const client = clientFrom(flagsOf(command));
-      const current = await client.request<Json>("GET", client.orgPath(path, name));
-      const edited = editInEditor(current.body);
-      if (JSON.stringify(edited) === JSON.stringify(current.body)) {
-        print(command, { name, changed: false }, () => `No change to ${kind} ${name}`);
-        return;
-      }
-      const { body } = await client.request<Json>("PUT", client.orgPath(path, name), { body: edited, ...(current.etag ? { ifMatch: current.etag } : {}) });
-      print(command, body, () => `Saved ${kind} ${name}`);
+      const client = await clientFrom(flagsOf(command));
+      await editObject(command, client, client.orgPath(path, name), `${kind} ${name}`);
     }),
   );
 
   connectionOptions(group.command("delete").argument("<name>").description(`Delete a ${kind}`)).action(
     action(async (command, name: string) => {
-      const client = clientFrom(flagsOf(command));
+      const client = await clientFrom(flagsOf(command));
       await client.request("DELETE", client.orgPath(path, name));
       print(command, { name, deleted: true }, () => `Deleted ${kind} ${name}`);
     }),
@@ -282,7 +325,7 @@ function registerCollection(program: Command, kind: CollectionKind): Command {
 
   connectionOptions(group.command("from-file").argument("<files...>").description(`Create or update ${kind}s from .json or .ts files`)).action(
     action(async (command, files: string[]) => {
-      const client = clientFrom(flagsOf(command));
+      const client = await clientFrom(flagsOf(command));
       const saved: string[] = [];
       for (const file of files) {
         const data = fromDefinition(kind, await loadObjectFile(file), file);
@@ -326,7 +369,7 @@ function registerRunList(node: Command): void {
   const change = (verb: "add" | "remove" | "set", apply: (current: string[], items: string[]) => string[]) =>
     connectionOptions(runList.command(verb).argument("<node>").argument("<items...>", "role[x] or recipe[y], separated by spaces or commas").description(`${verb[0]!.toUpperCase()}${verb.slice(1)} run-list items`)).action(
       action(async (command, name: string, items: string[]) => {
-        const client = clientFrom(flagsOf(command));
+        const client = await clientFrom(flagsOf(command));
         const normalized = items.flatMap((item) => item.split(",")).map((item) => item.trim()).filter(Boolean).map((item) => (item.includes("[") ? item : `recipe[${item}]`));
         const current = await client.request<Json>("GET", client.orgPath("nodes", name));
         const next = { ...current.body, run_list: apply((current.body.run_list as string[]) ?? [], normalized) };
@@ -345,7 +388,7 @@ function registerDataBags(program: Command): void {
 
   connectionOptions(group.command("list").argument("[bag]", "list this bag's items instead of the bags")).action(
     action(async (command, bag?: string) => {
-      const client = clientFrom(flagsOf(command));
+      const client = await clientFrom(flagsOf(command));
       const page = await client.get<{ names: string[] }>(bag ? client.orgPath("data", bag) : client.orgPath("data"));
       print(command, page.names, () => page.names.join("\n"));
     }),
@@ -353,7 +396,7 @@ function registerDataBags(program: Command): void {
 
   const writeItem = async (command: Command, bag: string, item: Json, mode: "create" | "upsert"): Promise<Json> => {
     const flags = flagsOf(command);
-    const client = clientFrom(flags);
+    const client = await clientFrom(flags);
     const sealed = flags.secretFile ? encryptItem(item, loadSecretFile(String(flags.secretFile))) : item;
     if (mode === "create") return (await client.request<Json>("POST", client.orgPath("data", bag), { body: sealed })).body;
     return (await client.request<Json>("PUT", client.orgPath("data", bag, String(item.id)), { body: sealed })).body;
@@ -364,7 +407,7 @@ function registerDataBags(program: Command): void {
     .action(
       action(async (command, bag: string, itemName?: string) => {
         const flags = flagsOf(command);
-        const client = clientFrom(flags);
+        const client = await clientFrom(flags);
         if (!itemName) {
           await client.request("POST", client.orgPath("data"), { body: { name: bag } });
           print(command, { name: bag }, () => `Created data bag ${bag}`);
@@ -380,7 +423,7 @@ function registerDataBags(program: Command): void {
   secretOption(connectionOptions(group.command("show").argument("<bag>").argument("[item]").description("Show a data bag's items, or one item (decrypted with --secret-file)"))).action(
     action(async (command, bag: string, itemName?: string) => {
       const flags = flagsOf(command);
-      const client = clientFrom(flags);
+      const client = await clientFrom(flags);
       if (!itemName) {
         const page = await client.get<{ names: string[] }>(client.orgPath("data", bag));
         print(command, page.names, () => page.names.join("\n"));
@@ -396,7 +439,7 @@ function registerDataBags(program: Command): void {
   secretOption(connectionOptions(group.command("edit").argument("<bag>").argument("<item>").description("Edit an item in $EDITOR (decrypted and re-encrypted with --secret-file)"))).action(
     action(async (command, bag: string, itemName: string) => {
       const flags = flagsOf(command);
-      const client = clientFrom(flags);
+      const client = await clientFrom(flags);
       const key = flags.secretFile ? loadSecretFile(String(flags.secretFile)) : undefined;
       const current = await client.request<Json>("GET", client.orgPath("data", bag, itemName));
       const edited = editInEditor(key ? decryptItem(current.body, key) : current.body) as Json;
@@ -421,7 +464,7 @@ function registerDataBags(program: Command): void {
 
   connectionOptions(group.command("delete").argument("<bag>").argument("[item]").description("Delete a data bag (with its items) or one item")).action(
     action(async (command, bag: string, itemName?: string) => {
-      const client = clientFrom(flagsOf(command));
+      const client = await clientFrom(flagsOf(command));
       await client.request("DELETE", itemName ? client.orgPath("data", bag, itemName) : client.orgPath("data", bag));
       print(command, { bag, ...(itemName ? { id: itemName } : {}), deleted: true }, () => `Deleted data bag ${itemName ? "item " : ""}${bag}${itemName ? `/${itemName}` : ""}`);
     }),
@@ -442,7 +485,7 @@ function registerClients(program: Command): void {
 
   connectionOptions(group.command("list")).action(
     action(async (command) => {
-      const client = clientFrom(flagsOf(command));
+      const client = await clientFrom(flagsOf(command));
       const page = await client.get<{ names: string[] }>(client.orgPath("clients"));
       print(command, page.names, () => page.names.join("\n"));
     }),
@@ -450,7 +493,7 @@ function registerClients(program: Command): void {
 
   connectionOptions(group.command("show").argument("<name>")).action(
     action(async (command, name: string) => {
-      const client = clientFrom(flagsOf(command));
+      const client = await clientFrom(flagsOf(command));
       const data = await client.get<Json>(client.orgPath("clients", name));
       print(command, data, () => `Client:    ${String(data.name)}\nAdmin:     ${String(data.admin)}\nValidator: ${String(data.validator)}\nCreated:   ${String(data.created_at)}`);
     }),
@@ -462,7 +505,7 @@ function registerClients(program: Command): void {
     .action(
       action(async (command, name: string) => {
         const flags = flagsOf(command);
-        const client = clientFrom(flags);
+        const client = await clientFrom(flags);
         const keys = generateKeyPair();
         const keyFile = String(flags.keyOut ?? join(sousHome(), client.options.org ?? "default", `${name}.pem`));
         writeKeyFile(keyFile, keys.privateKey);
@@ -476,12 +519,68 @@ function registerClients(program: Command): void {
       }),
     );
 
+  const clientPath = (client: SousClient, name: string): string => client.orgPath("clients", name);
+  const clientReasons = (name: string): Record<string, string> => ({
+    public_key: `the public key changes only with \`sous client rotate-key ${name}\` (the private key never leaves its machine)`,
+    name: "a client cannot be renamed; create a new client and delete this one",
+  });
+  const flagsText = (data: Json): string => `admin: ${String(data.admin)}, validator: ${String(data.validator)}`;
+
+  connectionOptions(group.command("edit").argument("<name>").description("Edit a client's admin and validator flags in $EDITOR (saved only if nobody changed it meanwhile)")).action(
+    action(async (command, name: string) => {
+      const client = await clientFrom(flagsOf(command));
+      await editObject(command, client, clientPath(client, name), `client ${name}`, onlyEditable(`client ${name}`, ["admin", "validator"], clientReasons(name)));
+    }),
+  );
+
+  connectionOptions(group.command("from-file").argument("<files...>").description("Create clients or update their admin and validator flags from .json or .ts files; a new client without public_key gets a key pair made here"))
+    .option("--key-dir <dir>", "where the private keys of clients created without public_key go (default ~/.sous/ORG/)")
+    .action(
+      action(async (command, files: string[]) => {
+        const flags = flagsOf(command);
+        const client = await clientFrom(flags);
+        const results: Json[] = [];
+        for (const file of files) {
+          await inFile(file, async () => {
+            const data = namedDefinition(await loadObjectFile(file), file, { publicKey: "public_key", createdAt: "created_at" });
+            const name = String(data.name);
+            refuseUnknownFields(file, data, ["name", "public_key", "admin", "validator", "created_at"]);
+            for (const flag of ["admin", "validator"]) if (data[flag] !== undefined && typeof data[flag] !== "boolean") throw new SousError("bad_file", `${flag} must be true or false`);
+            const existing = await tryGet(client, clientPath(client, name));
+            if (existing) {
+              if (data.public_key !== undefined && data.public_key !== existing.public_key) throw new SousError("not_editable", clientReasons(name).public_key!);
+              const { body } = await client.request<Json>("PUT", clientPath(client, name), { body: { name, ...(data.admin !== undefined ? { admin: data.admin } : {}), ...(data.validator !== undefined ? { validator: data.validator } : {}) } });
+              results.push({ ...body, created: false });
+              return;
+            }
+            let publicKey = data.public_key as string | undefined;
+            let keyFile: string | undefined;
+            if (publicKey === undefined) {
+              const keys = generateKeyPair();
+              publicKey = keys.publicKey;
+              keyFile = writeKeyFile(join(String(flags.keyDir ?? join(sousHome(), client.options.org ?? "default")), `${name}.pem`), keys.privateKey);
+            }
+            try {
+              await client.request("POST", client.orgPath("clients"), { body: { name, public_key: publicKey, admin: data.admin === true } });
+            } catch (error) {
+              if (keyFile) rmSync(keyFile, { force: true });
+              throw error;
+            }
+            // Creation makes no validators: the flag is a change of its own.
+            const body = data.validator === true ? (await client.request<Json>("PUT", clientPath(client, name), { body: { validator: true } })).body : await client.get<Json>(clientPath(client, name));
+            results.push({ ...body, created: true, ...(keyFile ? { key: keyFile } : {}) });
+          });
+        }
+        print(command, results, () => results.map((r) => `${r.created ? "Created" : "Saved"} client ${String(r.name)} (${flagsText(r)})${r.key ? `; private key in ${String(r.key)}` : ""}`).join("\n"));
+      }),
+    );
+
   connectionOptions(group.command("rotate-key").argument("<name>").description("Give a client a new key pair (the old key stops working at once)"))
     .option("--key-out <file>", "where to write the new private key (default ~/.sous/ORG/NAME.pem, replacing the old one)")
     .action(
       action(async (command, name: string) => {
         const flags = flagsOf(command);
-        const client = clientFrom(flags);
+        const client = await clientFrom(flags);
         const keys = generateKeyPair();
         await client.request("PUT", client.orgPath("clients", name, "key"), { body: { public_key: keys.publicKey } });
         const keyFile = resolve(String(flags.keyOut ?? join(sousHome(), client.options.org ?? "default", `${name}.pem`)));
@@ -493,7 +592,7 @@ function registerClients(program: Command): void {
 
   connectionOptions(group.command("delete").argument("<name>").description("Delete (revoke) a client")).action(
     action(async (command, name: string) => {
-      const client = clientFrom(flagsOf(command));
+      const client = await clientFrom(flagsOf(command));
       await client.request("DELETE", client.orgPath("clients", name));
       print(command, { name, deleted: true }, () => `Deleted client ${name}; its key no longer works`);
     }),
@@ -504,7 +603,7 @@ function registerClients(program: Command): void {
     .action(
       action(async (command) => {
         const flags = flagsOf(command);
-        const client = clientFrom(flags);
+        const client = await clientFrom(flags);
         const { body } = await client.request<{ token: string; expires_at: string }>("POST", client.orgPath("bootstrap-tokens"), { body: { ttl_seconds: Number(flags.ttl) } });
         print(command, body, () => `${body.token}\n(valid once, until ${body.expires_at})`);
       }),
@@ -516,13 +615,13 @@ function registerClients(program: Command): void {
     .action(
       action(async (command, name: string) => {
         const flags = flagsOf(command);
-        const config = resolveConfig({ ...(flags.serverUrl ? { server_url: flags.serverUrl } : {}), ...(flags.org ? { org: flags.org } : {}), ...(flags.client ? { client: flags.client } : {}), ...(flags.key ? { key: flags.key } : {}) });
+        const config = await connectionConfig(flags);
         if (!config.server_url || !config.org) throw new SousError("no_server", "registration needs --server-url and --org");
         const keys = generateKeyPair();
         const body = { name, public_key: keys.publicKey, ...(flags.token ? { token: String(flags.token) } : {}) };
         const client = flags.token
           ? new SousClient({ serverUrl: config.server_url, org: config.org, client: name })
-          : clientFrom(flags);
+          : await clientFrom(flags);
         await client.request("POST", client.orgPath("clients", "register"), { body, ...(flags.token ? { unsigned: true } : {}) });
         const keyFile = writeKeyFile(String(flags.keyOut), keys.privateKey);
         print(command, { name, key: keyFile }, () => `Registered client ${name}; private key in ${keyFile}`);
@@ -530,10 +629,59 @@ function registerClients(program: Command): void {
     );
 }
 
+/** Creates an organization with an admin client and a validator whose private keys go to ~/.sous/NAME/. */
+async function createOrganization(client: SousClient, name: string, fullName: string, adminName: string): Promise<{ adminKey: string; validatorKey: string }> {
+  const admin = generateKeyPair();
+  const validator = generateKeyPair();
+  const dir = join(sousHome(), name);
+  const adminKey = join(dir, `${adminName}.pem`);
+  const validatorKey = join(dir, `${name}-validator.pem`);
+  for (const file of [adminKey, validatorKey]) if (existsSync(file)) throw new SousError("key_exists", `${file} already exists; remove it or choose another organization name`);
+  await client.request("POST", "/api/v1/orgs", { body: { name, full_name: fullName, admin: { name: adminName, public_key: admin.publicKey }, validator: { public_key: validator.publicKey } } });
+  writeKeyFile(adminKey, admin.privateKey);
+  writeKeyFile(validatorKey, validator.privateKey);
+  return { adminKey, validatorKey };
+}
+
+/** An object, or undefined when the server answers 404. */
+async function tryGet(client: SousClient, path: string): Promise<Json | undefined> {
+  try {
+    return await client.get<Json>(path);
+  } catch (error) {
+    if (error instanceof SousApiError && error.status === 404) return undefined;
+    throw error;
+  }
+}
+
+/** Runs the work for one file of a from-file command; a failure names the file. */
+async function inFile(file: string, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (error) {
+    const failed = failure(error);
+    // Parse errors already start with the file's name (file:line:column).
+    throw failed.message.startsWith(file) || failed.message.startsWith(resolve(file)) ? failed : new SousError(failed.code, `${file}: ${failed.message}`);
+  }
+}
+
+/** A definition with camelCase keys renamed to the API's, named after its file when it has no name. */
+function namedDefinition(data: Json, file: string, renames: Record<string, string>): Json {
+  const out: Json = {};
+  for (const [key, value] of Object.entries(data)) out[renames[key] ?? key] = value;
+  if (out.name === undefined) out.name = basename(file).replace(/\.(json|ts|js|mjs|mts)$/, "");
+  if (typeof out.name !== "string" || out.name === "") throw new SousError("bad_file", `${file}: name must be a non-empty string`);
+  return out;
+}
+
+function refuseUnknownFields(file: string, data: Json, known: readonly string[]): void {
+  const unknown = Object.keys(data).filter((key) => !known.includes(key));
+  if (unknown.length > 0) throw new SousError("bad_file", `${file}: unknown field${unknown.length === 1 ? "" : "s"} ${unknown.join(", ")} (expected ${known.join(", ")})`);
+}
+
 function registerOrgs(program: Command): void {
   const group = program.command("org").description("Manage organizations (server administrators)");
-  const serverAdminClient = (flags: ConnectionFlags & Json): SousClient => {
-    const config = resolveConfig(flags.serverUrl ? { server_url: flags.serverUrl } : {});
+  const serverAdminClient = async (flags: ConnectionFlags & Json): Promise<SousClient> => {
+    const config = await resolveConfig(flags.serverUrl ? { server_url: flags.serverUrl } : {});
     const serverUrl = config.server_url ?? "http://127.0.0.1:8787";
     const keyFile = String(flags.serverKey ?? flags.key ?? join(defaultDataDir(sousHome()), "server-admin.pem"));
     return new SousClient({ serverUrl, client: String(flags.serverClient ?? "server:admin"), privateKeyFile: keyFile });
@@ -550,17 +698,9 @@ function registerOrgs(program: Command): void {
     .action(
       action(async (command, name: string) => {
         const flags = flagsOf(command);
-        const client = serverAdminClient(flags);
+        const client = await serverAdminClient(flags);
         const adminName = String(flags.adminName);
-        const admin = generateKeyPair();
-        const validator = generateKeyPair();
-        const dir = join(sousHome(), name);
-        const adminKey = join(dir, `${adminName}.pem`);
-        const validatorKey = join(dir, `${name}-validator.pem`);
-        for (const file of [adminKey, validatorKey]) if (existsSync(file)) throw new SousError("key_exists", `${file} already exists; remove it or choose another organization name`);
-        await client.request("POST", "/api/v1/orgs", { body: { name, full_name: flags.fullName ?? name, admin: { name: adminName, public_key: admin.publicKey }, validator: { public_key: validator.publicKey } } });
-        writeKeyFile(adminKey, admin.privateKey);
-        writeKeyFile(validatorKey, validator.privateKey);
+        const { adminKey, validatorKey } = await createOrganization(client, name, String(flags.fullName ?? name), adminName);
         let configured = "";
         if (flags.use !== false) {
           const previous: ClientConfig = readConfigFile();
@@ -571,9 +711,43 @@ function registerOrgs(program: Command): void {
       }),
     );
 
+  const orgPath = (name: string): string => `/api/v1/orgs/${encodeURIComponent(name)}`;
+
+  serverAdminOptions(group.command("edit").argument("<name>").description("Edit an organization's full name in $EDITOR (saved only if nobody changed it meanwhile)")).action(
+    action(async (command, name: string) => {
+      const client = await serverAdminClient(flagsOf(command));
+      await editObject(command, client, orgPath(name), `organization ${name}`, onlyEditable(`organization ${name}`, ["full_name"], { name: "an organization cannot be renamed" }));
+    }),
+  );
+
+  serverAdminOptions(group.command("from-file").argument("<files...>").description("Create organizations (keys written to ~/.sous/NAME/) or update their full names, from .json or .ts files")).action(
+    action(async (command, files: string[]) => {
+      const client = await serverAdminClient(flagsOf(command));
+      const results: Json[] = [];
+      for (const file of files) {
+        await inFile(file, async () => {
+          const data = namedDefinition(await loadObjectFile(file), file, { fullName: "full_name", adminName: "admin_name" });
+          const name = String(data.name);
+          refuseUnknownFields(file, data, ["name", "full_name", "admin_name", "created_at"]);
+          if (data.full_name !== undefined && typeof data.full_name !== "string") throw new SousError("bad_file", `full_name must be a string`);
+          const fullName = (data.full_name as string | undefined) ?? name;
+          if (!(await tryGet(client, orgPath(name)))) {
+            const adminName = String(data.admin_name ?? "admin");
+            const keys = await createOrganization(client, name, fullName, adminName);
+            results.push({ name, full_name: fullName, created: true, admin: adminName, admin_key: keys.adminKey, validator_key: keys.validatorKey });
+            return;
+          }
+          await client.request("PUT", orgPath(name), { body: { name, full_name: fullName } });
+          results.push({ name, full_name: fullName, created: false });
+        });
+      }
+      print(command, results, () => results.map((r) => (r.created ? `Created organization ${String(r.name)}; admin ${String(r.admin)}'s key in ${String(r.admin_key)}` : `Saved organization ${String(r.name)}`)).join("\n"));
+    }),
+  );
+
   serverAdminOptions(group.command("list")).action(
     action(async (command) => {
-      const { names } = await serverAdminClient(flagsOf(command)).get<{ names: string[] }>("/api/v1/orgs");
+      const { names } = await (await serverAdminClient(flagsOf(command))).get<{ names: string[] }>("/api/v1/orgs");
       print(command, names, () => names.join("\n"));
     }),
   );
@@ -581,7 +755,7 @@ function registerOrgs(program: Command): void {
   connectionOptions(group.command("show").argument("[name]")).action(
     action(async (command, name?: string) => {
       const flags = flagsOf(command);
-      const client = clientFrom({ ...flags, ...(name ? { org: name } : {}) });
+      const client = await clientFrom({ ...flags, ...(name ? { org: name } : {}) });
       const data = await client.get<Json>(client.orgPath());
       print(command, data, () => `Organization: ${String(data.name)}\nFull name:    ${String(data.full_name)}\nCreated:      ${String(data.created_at)}`);
     }),
@@ -591,7 +765,7 @@ function registerOrgs(program: Command): void {
     action(async (command, name: string) => {
       const flags = flagsOf(command);
       if (flags.yes !== true) throw new SousError("not_confirmed", `deleting ${name} removes every node, role, cookbook and key in it; pass --yes to confirm`);
-      await serverAdminClient(flags).request("DELETE", `/api/v1/orgs/${encodeURIComponent(name)}`);
+      await (await serverAdminClient(flags)).request("DELETE", `/api/v1/orgs/${encodeURIComponent(name)}`);
       print(command, { name, deleted: true }, () => `Deleted organization ${name}`);
     }),
   );
@@ -613,7 +787,7 @@ function registerSearch(program: Command): void {
     .action(
       action(async (command, index: string, query: string) => {
         const flags = flagsOf(command);
-        const client = clientFrom(flags);
+        const client = await clientFrom(flags);
         const params = new URLSearchParams({ q: query, rows: String(flags.rows), start: String(flags.start) });
         // People read names in order; the API's default (creation order) is for programs paging through.
         if (flags.sort && flags.sort !== "created") params.set("sort", String(flags.sort));
@@ -765,7 +939,7 @@ export function registerCookbookServerCommands(cookbook: Command): void {
     .action(
       action(async (command, paths: string[]) => {
         const flags = flagsOf(command);
-        const client = clientFrom(flags);
+        const client = await clientFrom(flags);
         const dirs = paths.flatMap((path) => {
           const full = resolve(path);
           if (existsSync(join(full, "package.json"))) return [full];
@@ -795,7 +969,7 @@ export function registerCookbookServerCommands(cookbook: Command): void {
     .action(
       action(async (command, name: string, version?: string) => {
         const flags = flagsOf(command);
-        const client = clientFrom(flags);
+        const client = await clientFrom(flags);
         const manifest = await client.get<CookbookManifest>(client.orgPath("cookbooks", name, version ?? "_latest"));
         const target = resolve(String(flags.dir ?? `${name}-${manifest.version}`));
         for (const file of manifest.files) {
@@ -814,7 +988,7 @@ export function registerCookbookServerCommands(cookbook: Command): void {
 
   connectionOptions(cookbook.command("list").description("List cookbooks and their versions on the server")).action(
     action(async (command) => {
-      const client = clientFrom(flagsOf(command));
+      const client = await clientFrom(flagsOf(command));
       const { cookbooks } = await client.get<{ cookbooks: Record<string, string[]> }>(client.orgPath("cookbooks"));
       print(command, cookbooks, () => Object.entries(cookbooks).map(([name, versions]) => `${name}  ${versions.join(", ")}`).join("\n"));
     }),
@@ -822,7 +996,7 @@ export function registerCookbookServerCommands(cookbook: Command): void {
 
   connectionOptions(cookbook.command("show").argument("<name>").argument("[version]").description("Show a cookbook's versions, or one version's manifest")).action(
     action(async (command, name: string, version?: string) => {
-      const client = clientFrom(flagsOf(command));
+      const client = await clientFrom(flagsOf(command));
       if (!version) {
         const data = await client.get<{ versions: string[] }>(client.orgPath("cookbooks", name));
         print(command, data, () => `${name}  ${data.versions.join(", ")}`);
@@ -837,7 +1011,7 @@ export function registerCookbookServerCommands(cookbook: Command): void {
 
   connectionOptions(cookbook.command("delete").argument("<name>").argument("<version>").description("Delete a cookbook version")).action(
     action(async (command, name: string, version: string) => {
-      const client = clientFrom(flagsOf(command));
+      const client = await clientFrom(flagsOf(command));
       await client.request("DELETE", client.orgPath("cookbooks", name, version));
       print(command, { name, version, deleted: true }, () => `Deleted ${name}@${version}`);
     }),

@@ -179,12 +179,35 @@ export function buildApp(options: AppOptions): FastifyInstance {
     return { names: await store.listOrgs() };
   });
 
-  app.get(`${v}/orgs/:org`, async (request) => {
+  app.get(`${v}/orgs/:org`, async (request, reply) => {
     const { org } = request.params as Params;
     need(request, "org-read");
     const found = await store.getOrg(org!);
     if (!found) throw notFound("organization", org!);
-    return found;
+    return sendObject(reply, 200, found, orgEtag(found));
+  });
+
+  // Only the full name changes; the name is the organization's identity in every path.
+  app.put(`${v}/orgs/:org`, async (request, reply) => {
+    const { org } = request.params as Params;
+    need(request, "server-admin");
+    const body = jsonObjectBody(request);
+    if (body.name !== undefined && body.name !== org) throw badRequest("name_immutable", `an organization cannot be renamed: the body names '${String(body.name)}', the URL '${org}'`);
+    const unknown = Object.keys(body).filter((key) => !["name", "full_name", "created_at"].includes(key));
+    if (unknown.length > 0) throw badRequest("invalid_field", `an organization has only name, full_name and created_at; remove ${unknown.join(", ")}`);
+    if (typeof body.full_name !== "string" || body.full_name.trim() === "") throw badRequest("invalid_field", "full_name must be a non-empty string");
+    const current = await store.getOrg(org!);
+    if (!current) throw notFound("organization", org!);
+    const match = ifMatch(request);
+    const stale = (): ApiError => new ApiError(412, "precondition_failed", `organization '${org}' changed since you read it (ETag ${match} no longer matches); read it again and retry`);
+    if (match !== undefined && match !== orgEtag(current)) throw stale();
+    // With If-Match, the update applies only while the full name is still the one that ETag was made of.
+    if (!(await store.updateOrg(org!, body.full_name, match !== undefined ? current.full_name : undefined))) {
+      if (!(await store.getOrg(org!))) throw notFound("organization", org!);
+      throw stale();
+    }
+    const updated = { ...current, full_name: body.full_name };
+    return sendObject(reply, 200, updated, orgEtag(updated));
   });
 
   app.delete(`${v}/orgs/:org`, async (request) => {
@@ -302,6 +325,18 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const found = await store.get<ClientRecord>({ org: org!, kind: "client", name: name! });
     if (!found) throw notFound("client", name!);
     return sendObject(reply, 200, publicClient(found.data), found.etag);
+  });
+
+  // Admin and validator flags only: a key changes through .../key, so that edits never swap it by accident.
+  app.put(`${v}/orgs/:org/clients/:name`, async (request, reply) => {
+    const { org, name } = request.params as Params;
+    need(request, "org-admin");
+    const body = jsonObjectBody(request);
+    const found = await store.get<ClientRecord>({ org: org!, kind: "client", name: name! });
+    if (!found) throw notFound("client", name!);
+    const updated = updatedClientRecord(found.data, body);
+    const { etag } = await store.put({ org: org!, kind: "client", name: name! }, updated, { mode: "update", ifMatch: ifMatch(request) ?? found.etag, search: searchEntry("client", { ...updated }) });
+    return sendObject(reply, 200, publicClient(updated), etag);
   });
 
   app.put(`${v}/orgs/:org/clients/:name/key`, async (request) => {
@@ -562,6 +597,22 @@ function checkClientName(name: unknown): string {
   const checked = checkName("client", name);
   if (checked.includes(":")) throw badRequest("invalid_name", `client name '${checked}' may not contain ':'`);
   return checked;
+}
+
+/** An organization's ETag: made of its content, since the orgs table keeps none. */
+function orgEtag(org: { name: string; full_name: string }): string {
+  return createHash("sha256").update(`${org.name}\0${org.full_name}`).digest("base64url").slice(0, 12);
+}
+
+function updatedClientRecord(current: ClientRecord, body: JsonObject): ClientRecord {
+  const unknown = Object.keys(body).filter((key) => !["name", "public_key", "admin", "validator", "created_at"].includes(key));
+  if (unknown.length > 0) throw badRequest("invalid_field", `only admin and validator of a client can be changed; remove ${unknown.join(", ")}`);
+  if (body.name !== undefined && body.name !== current.name) throw badRequest("name_immutable", `a client cannot be renamed ('${current.name}' to '${String(body.name)}'): create a new client and delete this one`);
+  if (body.public_key !== undefined && body.public_key !== current.public_key) throw badRequest("public_key_immutable", `the public key of '${current.name}' changes only through PUT .../clients/${current.name}/key (sous client rotate-key ${current.name})`);
+  for (const flag of ["admin", "validator"] as const) {
+    if (body[flag] !== undefined && typeof body[flag] !== "boolean") throw badRequest("invalid_field", `${flag} must be true or false`);
+  }
+  return { ...current, admin: (body.admin as boolean | undefined) ?? current.admin, validator: (body.validator as boolean | undefined) ?? current.validator };
 }
 
 function newClientRecord(body: JsonObject, admin: boolean): ClientRecord {

@@ -3,10 +3,11 @@
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Command } from "commander";
 import { main } from "../../src/cli/main.js";
+import { SousApiError, SousClient } from "../../src/client/api.js";
 import { registerCookbookServerCommands } from "../../src/cli/server-commands.js";
 import { startServer } from "../../src/server/server.js";
 import type { RunningServer } from "../../src/server/server.js";
@@ -163,5 +164,127 @@ describe("sous CLI against a server", () => {
     const notMine = await sous("node", "create", "web10", "--client", "web9", "--key", join(work, "web9.pem"));
     assert.match(notMine.stderr, /may write only its own node/);
     assert.deepEqual(JSON.parse((await sous("client", "list", "--format", "json")).stdout), ["acme-validator", "admin", "ci", "web9"]);
+  });
+
+  test("org edit changes the full name in $EDITOR; a rename and a stale ETag are refused", async () => {
+    process.env.EDITOR = `sed -i 's/"full_name": "acme"/"full_name": "Acme Corp"/'`;
+    const edited = await sous("org", "edit", "acme", "--format", "json");
+    assert.equal(edited.code, 0, edited.stderr);
+    assert.equal((JSON.parse(edited.stdout) as { full_name: string }).full_name, "Acme Corp");
+    assert.match((await sous("org", "show", "acme")).stdout, /Full name: {4}Acme Corp/);
+    process.env.EDITOR = `sed -i 's/"name": "acme"/"name": "acme2"/'`;
+    const renamed = await sous("org", "edit", "acme");
+    assert.equal(renamed.code, 1);
+    assert.match(renamed.stderr, /organization acme: an organization cannot be renamed; nothing was saved/);
+    process.env.EDITOR = `sed -i 's/"full_name": "Acme Corp"/"full_name": "Acme Corp",,/'`;
+    const broken = await sous("org", "edit", "acme");
+    assert.match(broken.stderr, /object\.json:3:\d+: not valid JSON: .*nothing was saved \(your text stays in (\S+)\)/);
+    rmSync(dirname(/your text stays in (\S+)\)/.exec(broken.stderr)![1]!), { recursive: true, force: true });
+    // `sous org edit` sends the ETag it read: a change made meanwhile is not overwritten.
+    const admin = new SousClient({ serverUrl: server.url, client: server.adminClient, privateKeyFile: server.adminKeyFile! });
+    const read = await admin.request<Record<string, unknown>>("GET", "/api/v1/orgs/acme");
+    await admin.request("PUT", "/api/v1/orgs/acme", { body: { ...read.body, full_name: "Acme Meanwhile" }, ifMatch: read.etag! });
+    const stale = await admin.request("PUT", "/api/v1/orgs/acme", { body: { ...read.body, full_name: "Acme Lost" }, ifMatch: read.etag! }).catch((error: SousApiError) => error);
+    assert.equal((stale as SousApiError).status, 412);
+    assert.match((await sous("org", "show", "acme")).stdout, /Full name: {4}Acme Meanwhile/);
+  });
+
+  test("org from-file creates organizations and updates full names; a broken file is refused with its line", async () => {
+    mkdirSync(join(work, "orgs"), { recursive: true });
+    writeFileSync(join(work, "orgs", "beta.json"), JSON.stringify({ full_name: "Beta Inc" }));
+    writeFileSync(join(work, "orgs", "acme.ts"), 'export default { name: "acme", fullName: "ACME from a file" };\n');
+    const result = await sous("org", "from-file", join(work, "orgs", "beta.json"), join(work, "orgs", "acme.ts"));
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, `Created organization beta; admin admin's key in ${join(home, "beta", "admin.pem")}\nSaved organization acme\n`);
+    assert.ok(existsSync(join(home, "beta", "beta-validator.pem")));
+    assert.match((await sous("org", "show", "beta", "--client", "admin", "--key", join(home, "beta", "admin.pem"))).stdout, /Full name: {4}Beta Inc/);
+    assert.match((await sous("org", "show")).stdout, /Full name: {4}ACME from a file/);
+    // Creating beta from a file did not switch the CLI's default organization.
+    assert.equal((JSON.parse(readFileSync(join(home, "config.json"), "utf8")) as { org: string }).org, "acme");
+    const again = await sous("org", "from-file", join(work, "orgs", "beta.json"), "--format", "json");
+    assert.deepEqual(JSON.parse(again.stdout), [{ name: "beta", full_name: "Beta Inc", created: false }]);
+    writeFileSync(join(work, "orgs", "broken.json"), '{\n  "full_name": "x"\n  "oops": 1\n}\n');
+    const broken = await sous("org", "from-file", join(work, "orgs", "broken.json"));
+    assert.equal(broken.code, 1);
+    assert.match(broken.stderr, /broken\.json:3:3: not valid JSON: Expected ',' or '}' after property value/);
+    writeFileSync(join(work, "orgs", "typo.ts"), 'export default { fullName: "Typo" ;\n');
+    assert.match((await sous("org", "from-file", join(work, "orgs", "typo.ts"))).stderr, /typo\.ts:1:\d+: Expected "}" but found ";"/);
+    writeFileSync(join(work, "orgs", "extra.json"), JSON.stringify({ full_name: "X", owner: "bob" }));
+    assert.match((await sous("org", "from-file", join(work, "orgs", "extra.json"))).stderr, /extra\.json: unknown field owner/);
+    assert.deepEqual(JSON.parse((await sous("org", "list", "--format", "json")).stdout), ["acme", "beta"]);
+  });
+
+  test("client edit changes the admin flag; a changed public key or name is refused", async () => {
+    const before = JSON.parse((await sous("client", "show", "ci", "--format", "json")).stdout) as Record<string, unknown>;
+    assert.equal(before.admin, false);
+    process.env.EDITOR = `sed -i 's/"admin": false/"admin": true/'`;
+    const edited = await sous("client", "edit", "ci");
+    assert.equal(edited.code, 0, edited.stderr);
+    assert.equal(edited.stdout, "Saved client ci\n");
+    assert.match((await sous("client", "show", "ci")).stdout, /Admin: {5}true/);
+    // ci is an administrator now: it may create a role.
+    assert.equal((await sous("role", "create", "by-ci", "--client", "ci", "--key", join(work, "ci.pem"))).code, 0);
+    process.env.EDITOR = `sed -i 's/"public_key": "[^"]*"/"public_key": "-----BEGIN PUBLIC KEY-----\\\\nswapped\\\\n-----END PUBLIC KEY-----\\\\n"/'`;
+    const swapped = await sous("client", "edit", "ci");
+    assert.equal(swapped.code, 1);
+    assert.match(swapped.stderr, /client ci: the public key changes only with `sous client rotate-key ci`.*nothing was saved/);
+    process.env.EDITOR = `sed -i 's/"name": "ci"/"name": "cd"/'`;
+    assert.match((await sous("client", "edit", "ci")).stderr, /client ci: a client cannot be renamed/);
+    const after = JSON.parse((await sous("client", "show", "ci", "--format", "json")).stdout) as Record<string, unknown>;
+    assert.equal(after.public_key, before.public_key);
+    assert.equal(after.name, "ci");
+    // The server refuses a key change through this route too, whatever sends it.
+    const admin = new SousClient({ serverUrl: server.url, org: "acme", client: "admin", privateKeyFile: join(home, "acme", "admin.pem") });
+    const refused = await admin.request("PUT", admin.orgPath("clients", "ci"), { body: { ...after, public_key: "x" } }).catch((error: SousApiError) => error);
+    assert.equal((refused as SousApiError).code, "public_key_immutable");
+  });
+
+  test("client from-file creates clients (with a key pair made here) and updates flags", async () => {
+    mkdirSync(join(work, "clients"), { recursive: true });
+    writeFileSync(join(work, "clients", "deploy.json"), JSON.stringify({ admin: true }));
+    writeFileSync(join(work, "clients", "ci.ts"), "export default { name: 'ci', admin: false, validator: true };\n");
+    const result = await sous("client", "from-file", join(work, "clients", "deploy.json"), join(work, "clients", "ci.ts"));
+    assert.equal(result.code, 0, result.stderr);
+    const deployKey = join(home, "acme", "deploy.pem");
+    assert.equal(result.stdout, `Created client deploy (admin: true, validator: false); private key in ${deployKey}\nSaved client ci (admin: false, validator: true)\n`);
+    const asDeploy = await sous("role", "create", "by-deploy", "--client", "deploy", "--key", deployKey);
+    assert.equal(asDeploy.code, 0, asDeploy.stderr);
+    const json = JSON.parse((await sous("client", "from-file", join(work, "clients", "ci.ts"), "--format", "json")).stdout) as Array<Record<string, unknown>>;
+    assert.deepEqual([json[0]!.name, json[0]!.admin, json[0]!.validator, json[0]!.created], ["ci", false, true, false]);
+    writeFileSync(join(work, "clients", "deploy-rekey.json"), JSON.stringify({ name: "deploy", public_key: (await import("../../src/client/signing.js")).generateKeyPair().publicKey }));
+    const rekey = await sous("client", "from-file", join(work, "clients", "deploy-rekey.json"));
+    assert.equal(rekey.code, 1);
+    assert.match(rekey.stderr, /deploy-rekey\.json: the public key changes only with `sous client rotate-key deploy`/);
+    assert.equal((await sous("node", "list", "--client", "deploy", "--key", deployKey)).code, 0);
+  });
+
+  test("the server section of the repository's sous.config.ts, overridden by flags; a broken one is named", async () => {
+    const repo = join(work, "repo");
+    mkdirSync(join(repo, "keys"), { recursive: true });
+    mkdirSync(join(repo, "cookbooks", "app", "recipes"), { recursive: true });
+    writeFileSync(join(repo, "keys", "beta-admin.pem"), readFileSync(join(home, "beta", "admin.pem")));
+    const configFile = join(repo, "sous.config.ts");
+    writeFileSync(configFile, `import { config } from "sous";\nexport default config({ runList: ["recipe[app]"], server: { url: ${JSON.stringify(server.url)}, org: "beta", client: "admin", key: "keys/beta-admin.pem" } });\n`);
+    const cwd = process.cwd();
+    process.chdir(join(repo, "cookbooks", "app"));
+    try {
+      // ~/.sous/config.json points at acme; inside the repository the commands act in beta.
+      assert.equal((await sous("node", "create", "only-in-beta")).code, 0);
+      assert.deepEqual(JSON.parse((await sous("node", "list", "--format", "json")).stdout), ["only-in-beta"]);
+      const flags = await sous("node", "list", "--org", "acme", "--key", join(home, "acme", "admin.pem"), "--format", "json");
+      assert.deepEqual(JSON.parse(flags.stdout), ["db1", "web1", "web9"]);
+      const down = await sous("node", "list", "--server-url", "http://127.0.0.1:9");
+      assert.match(down.stderr, /cannot reach the Sous server at http:\/\/127\.0\.0\.1:9/);
+      writeFileSync(configFile, 'import { config } from "sous";\nexport default config({ server: { url: 8787 } });\n');
+      assert.match((await sous("node", "list")).stderr, new RegExp(`${configFile.replace(/[.]/g, "\\.")}: server\\.url must be a non-empty string, not 8787`));
+      writeFileSync(configFile, 'import { config } from "sous";\nexport default config({ server: { url: "x" }\n');
+      const broken = await sous("node", "list");
+      assert.equal(broken.code, 1);
+      assert.match(broken.stderr, new RegExp(`${configFile.replace(/[.]/g, "\\.")}:3:1: Expected "}" but found end of file`));
+    } finally {
+      process.chdir(cwd);
+    }
+    // Outside the repository the configuration file rules again.
+    assert.deepEqual(JSON.parse((await sous("node", "list", "--format", "json")).stdout), ["db1", "web1", "web9"]);
   });
 });

@@ -1,6 +1,6 @@
 // The commands that run or talk to a Sous server: `sous server`, and knife's object commands
 // (org, node, role, environment, data-bag, client, search, cookbook upload/download/...).
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -208,14 +208,19 @@ function parseJsonText(text: string, where: string): unknown {
   }
 }
 
-function editInEditor(value: unknown): unknown {
+async function editInEditor(value: unknown): Promise<unknown> {
   const dir = mkdtempSync(join(tmpdir(), "sous-edit-"));
   const file = join(dir, "object.json");
   let keep = false;
   try {
     writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
     const editor = process.env.VISUAL || process.env.EDITOR || "vi";
-    const result = spawnSync("sh", ["-c", `${editor} "$1"`, "sous-edit", file], { stdio: "inherit" });
+    // Not spawnSync: a caller's event loop (a server in the same process, in tests) keeps running while the editor is open.
+    const child = spawn("sh", ["-c", `${editor} "$1"`, "sous-edit", file], { stdio: "inherit" });
+    const result = await new Promise<{ status: number | null; signal: NodeJS.Signals | null }>((resolveExit, rejectExit) => {
+      child.once("error", rejectExit);
+      child.once("close", (status, signal) => resolveExit({ status, signal }));
+    });
     if (result.status !== 0) throw new SousError("editor_failed", `the editor (${editor}) exited with ${result.status ?? result.signal}; nothing was saved`);
     try {
       return parseJsonText(readFileSync(file, "utf8"), file);
@@ -232,7 +237,7 @@ function editInEditor(value: unknown): unknown {
 /** Fetches an object, lets the user edit it, and saves it only if nobody changed it meanwhile (If-Match). */
 async function editObject(command: Command, client: SousClient, path: string, what: string, check: (before: Json, after: Json) => void = () => undefined): Promise<void> {
   const current = await client.request<Json>("GET", path);
-  const edited = editInEditor(current.body);
+  const edited = await editInEditor(current.body);
   if (JSON.stringify(edited) === JSON.stringify(current.body)) {
     print(command, { name: current.body.name ?? null, changed: false }, () => `No change to ${what}`);
     return;
@@ -413,7 +418,7 @@ function registerDataBags(program: Command): void {
           print(command, { name: bag }, () => `Created data bag ${bag}`);
           return;
         }
-        const item = flags.json ? parseJsonFlag(String(flags.json)) : (editInEditor({ id: itemName }) as Json);
+        const item = flags.json ? parseJsonFlag(String(flags.json)) : ((await editInEditor({ id: itemName })) as Json);
         item.id = itemName;
         await writeItem(command, bag, item, "create");
         print(command, { bag, id: itemName, encrypted: Boolean(flags.secretFile) }, () => `Created data bag item ${bag}/${itemName}${flags.secretFile ? " (encrypted)" : ""}`);
@@ -442,7 +447,7 @@ function registerDataBags(program: Command): void {
       const client = await clientFrom(flags);
       const key = flags.secretFile ? loadSecretFile(String(flags.secretFile)) : undefined;
       const current = await client.request<Json>("GET", client.orgPath("data", bag, itemName));
-      const edited = editInEditor(key ? decryptItem(current.body, key) : current.body) as Json;
+      const edited = (await editInEditor(key ? decryptItem(current.body, key) : current.body)) as Json;
       edited.id = itemName;
       await client.request("PUT", client.orgPath("data", bag, itemName), { body: key ? encryptItem(edited, key) : edited, ...(current.etag ? { ifMatch: current.etag } : {}) });
       print(command, { bag, id: itemName }, () => `Saved data bag item ${bag}/${itemName}`);

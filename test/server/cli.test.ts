@@ -180,13 +180,27 @@ describe("sous CLI against a server", () => {
     const broken = await sous("org", "edit", "acme");
     assert.match(broken.stderr, /object\.json:3:\d+: not valid JSON: .*nothing was saved \(your text stays in (\S+)\)/);
     rmSync(dirname(/your text stays in (\S+)\)/.exec(broken.stderr)![1]!), { recursive: true, force: true });
-    // `sous org edit` sends the ETag it read: a change made meanwhile is not overwritten.
-    const admin = new SousClient({ serverUrl: server.url, client: server.adminClient, privateKeyFile: server.adminKeyFile! });
-    const read = await admin.request<Record<string, unknown>>("GET", "/api/v1/orgs/acme");
-    await admin.request("PUT", "/api/v1/orgs/acme", { body: { ...read.body, full_name: "Acme Meanwhile" }, ifMatch: read.etag! });
-    const stale = await admin.request("PUT", "/api/v1/orgs/acme", { body: { ...read.body, full_name: "Acme Lost" }, ifMatch: read.etag! }).catch((error: SousApiError) => error);
-    assert.equal((stale as SousApiError).status, 412);
-    assert.match((await sous("org", "show", "acme")).stdout, /Full name: {4}Acme Meanwhile/);
+    // Someone changes the organization while the editor is open: that change is not overwritten.
+    const gate = mkdtempSync(join(tmpdir(), "sous-edit-gate-"));
+    try {
+      const editor = join(gate, "editor.sh");
+      // The editor says it is open, then waits (30 s at most) until the test has made its change.
+      writeFileSync(editor, `#!/bin/sh\ntouch ${gate}/opened\nn=0\nwhile [ ! -e ${gate}/go ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n+1)); done\nsed -i 's/"full_name": "[^"]*"/"full_name": "Acme Lost"/' "$1"\n`, { mode: 0o755 });
+      process.env.EDITOR = editor;
+      const editing = sous("org", "edit", "acme");
+      for (let tries = 0; !existsSync(join(gate, "opened")) && tries < 600; tries++) await new Promise((wake) => setTimeout(wake, 50));
+      const admin = new SousClient({ serverUrl: server.url, client: server.adminClient, privateKeyFile: server.adminKeyFile! });
+      const read = await admin.request<Record<string, unknown>>("GET", "/api/v1/orgs/acme");
+      await admin.request("PUT", "/api/v1/orgs/acme", { body: { ...read.body, full_name: "Acme Meanwhile" } });
+      writeFileSync(join(gate, "go"), "");
+      const lost = await editing;
+      assert.equal(lost.code, 1);
+      assert.match(lost.stderr, /organization 'acme' changed since you read it/);
+      assert.match((await sous("org", "show", "acme")).stdout, /Full name: {4}Acme Meanwhile/);
+    } finally {
+      writeFileSync(join(gate, "go"), "");
+      rmSync(gate, { recursive: true, force: true });
+    }
   });
 
   test("org from-file creates organizations and updates full names; a broken file is refused with its line", async () => {
@@ -222,6 +236,9 @@ describe("sous CLI against a server", () => {
     assert.equal(edited.code, 0, edited.stderr);
     assert.equal(edited.stdout, "Saved client ci\n");
     assert.match((await sous("client", "show", "ci")).stdout, /Admin: {5}true/);
+    process.env.EDITOR = `sed -i 's/"validator": false/"validator": true/'`;
+    const json = JSON.parse((await sous("client", "edit", "ci", "--format", "json")).stdout) as Record<string, unknown>;
+    assert.deepEqual([json.name, json.admin, json.validator], ["ci", true, true]);
     // ci is an administrator now: it may create a role.
     assert.equal((await sous("role", "create", "by-ci", "--client", "ci", "--key", join(work, "ci.pem"))).code, 0);
     process.env.EDITOR = `sed -i 's/"public_key": "[^"]*"/"public_key": "-----BEGIN PUBLIC KEY-----\\\\nswapped\\\\n-----END PUBLIC KEY-----\\\\n"/'`;

@@ -2,7 +2,7 @@
  * Benchmark W2 (shared/WORKLOADS.md): fan-out over SSH to a fleet of N hosts on this machine
  * (test/fleet: one sshd per network namespace, private /srv), Sous and Ansible in the same run.
  *
- *   npm run bench:w2 -- [--sizes 20,50] [--runs 3] [--ansible-runs 1] [--ansible-timeout 900] [--no-ansible] [--json FILE]
+ *   npm run bench:w2 -- [--sizes 20,50] [--runs 3] [--ansible-runs 1] [--ansible-timeout 900] [--no-ansible] [--steps a,b] [--json FILE]
  *
  * Per fleet size N, each measured from process start to exit (what a user waits for):
  *   (a) `uname -a` on every host: `sous exec 'uname -a'` vs `ansible all -m command -f N`;
@@ -33,6 +33,7 @@ const { values: args } = parseArgs({
     "ansible-runs": { type: "string", default: "1" },
     "ansible-timeout": { type: "string", default: "900" },
     "no-ansible": { type: "boolean", default: false },
+    steps: { type: "string", default: "a,b" },
     json: { type: "string" },
   },
 });
@@ -40,6 +41,7 @@ const sizes = args.sizes.split(",").map(Number);
 const runs = Number(args.runs);
 const ansibleRuns = Number(args["ansible-runs"]);
 const ansibleTimeoutMs = Number(args["ansible-timeout"]) * 1000;
+const steps = new Set(args.steps.split(","));
 
 interface Timed {
   seconds: number;
@@ -186,19 +188,26 @@ async function benchSize(n: number): Promise<SizeResult> {
     if (ansible) result.ansible = { ...series(), timedOut: [] };
 
     for (let round = 0; round < runs; round++) {
-      // (a) uname -a on all hosts.
-      const uname = await sous(["exec", "uname -a", ...ssh, ...targets]);
-      result.sous.unameCpu.push(uname.cpuSeconds);
-      result.sous.unameSeconds.push(must("sous exec uname -a", uname, (r) => ((r.stdout.match(/\| Linux fleet-/g) ?? []).length === n ? undefined : "not every host answered")));
-      // (b) first run on clean hosts, then the no-op run.
-      await clean();
-      const first = await sous(["converge", "--repo", repo, "--json", ...ssh, ...targets]);
-      result.sous.firstCpu.push(first.cpuSeconds);
-      result.sous.firstSeconds.push(must("sous converge (first)", first, (r) => (sousUpdated(r.stdout).every((u) => u === FILES + DIRECTORIES) ? undefined : "not every host changed everything")));
-      const noop = await sous(["converge", "--repo", repo, "--json", ...ssh, ...targets]);
-      result.sous.noopCpu.push(noop.cpuSeconds);
-      result.sous.noopSeconds.push(must("sous converge (no-op)", noop, (r) => (sousUpdated(r.stdout).length === n && sousUpdated(r.stdout).every((u) => u === 0) ? undefined : "the no-op run changed something")));
-      process.stderr.write(`  N=${n} sous round ${round + 1}: uname ${uname.seconds.toFixed(2)} s, first ${first.seconds.toFixed(2)} s, no-op ${noop.seconds.toFixed(2)} s\n`);
+      const took: string[] = [];
+      if (steps.has("a")) {
+        // (a) uname -a on all hosts.
+        const uname = await sous(["exec", "uname -a", ...ssh, ...targets]);
+        result.sous.unameCpu.push(uname.cpuSeconds);
+        result.sous.unameSeconds.push(must("sous exec uname -a", uname, (r) => ((r.stdout.match(/\| Linux fleet-/g) ?? []).length === n ? undefined : "not every host answered")));
+        took.push(`uname ${uname.seconds.toFixed(2)} s`);
+      }
+      if (steps.has("b")) {
+        // (b) first run on clean hosts, then the no-op run.
+        await clean();
+        const first = await sous(["converge", "--repo", repo, "--json", ...ssh, ...targets]);
+        result.sous.firstCpu.push(first.cpuSeconds);
+        result.sous.firstSeconds.push(must("sous converge (first)", first, (r) => (sousUpdated(r.stdout).every((u) => u === FILES + DIRECTORIES) ? undefined : "not every host changed everything")));
+        const noop = await sous(["converge", "--repo", repo, "--json", ...ssh, ...targets]);
+        result.sous.noopCpu.push(noop.cpuSeconds);
+        result.sous.noopSeconds.push(must("sous converge (no-op)", noop, (r) => (sousUpdated(r.stdout).length === n && sousUpdated(r.stdout).every((u) => u === 0) ? undefined : "the no-op run changed something")));
+        took.push(`first ${first.seconds.toFixed(2)} s, no-op ${noop.seconds.toFixed(2)} s`);
+      }
+      process.stderr.write(`  N=${n} sous round ${round + 1}: ${took.join(", ")}\n`);
 
       if (ansible && round < ansibleRuns) {
         const a = result.ansible!;
@@ -211,10 +220,12 @@ async function benchSize(n: number): Promise<SizeResult> {
           } else into.push(must(label, r, check));
           process.stderr.write(`  N=${n} ansible ${label}: ${r.timedOut ? `> ${ansibleTimeoutMs / 1000}` : r.seconds.toFixed(2)} s\n`);
         };
-        await run("uname", ["ansible", "fleet", "-i", ansible.inventory, "-f", String(n), "-m", "ansible.builtin.command", "-a", "uname -a"], a.unameSeconds, a.unameCpu);
-        await clean();
-        await run("first", ["ansible-playbook", "-i", ansible.inventory, "-f", String(n), ansible.playbook], a.firstSeconds, a.firstCpu);
-        await run("no-op", ["ansible-playbook", "-i", ansible.inventory, "-f", String(n), ansible.playbook], a.noopSeconds, a.noopCpu, (r) => (ansibleChanged(r.stdout).every((c) => c === 0) ? undefined : "the no-op run changed something"));
+        if (steps.has("a")) await run("uname", ["ansible", "fleet", "-i", ansible.inventory, "-f", String(n), "-m", "ansible.builtin.command", "-a", "uname -a"], a.unameSeconds, a.unameCpu);
+        if (steps.has("b")) {
+          await clean();
+          await run("first", ["ansible-playbook", "-i", ansible.inventory, "-f", String(n), ansible.playbook], a.firstSeconds, a.firstCpu);
+          await run("no-op", ["ansible-playbook", "-i", ansible.inventory, "-f", String(n), ansible.playbook], a.noopSeconds, a.noopCpu, (r) => (ansibleChanged(r.stdout).every((c) => c === 0) ? undefined : "the no-op run changed something"));
+        }
       }
     }
     return result;

@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { converge, type RunResult } from "../core/engine.js";
-import { SousError, ValidationError, formatProblem } from "../core/errors.js";
+import { SousError, UsageError, ValidationError, formatProblem } from "../core/errors.js";
 import { fanOut, type EventSink, type RunEvent } from "../core/events.js";
 import { loadRun } from "../cookbook/load.js";
 import { findRepositoryRoot } from "../cookbook/repository.js";
@@ -43,11 +43,7 @@ export interface Output {
 }
 
 /** Raised for usage and configuration errors (exit code 2). */
-export class UsageError extends SousError {
-  constructor(message: string) {
-    super("usage", message);
-  }
-}
+export { UsageError };
 
 const LEVELS = ["debug", "info", "warn"] as const;
 

@@ -126,7 +126,7 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
       .option("--timeout <seconds>", "kill the command after this long")
       .option("--json", "one JSON line per host"),
   ).action(async (command: string, targets: string[], options: SshCliOptions & { timeout?: string }) =>
-    exit(await (await import("./push.js")).execCommand(command, targets, options, output)),
+    exit(await (await import("./exec.js")).execCommand(command, targets, options, output)),
   );
 
   program

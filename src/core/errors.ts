@@ -38,6 +38,13 @@ export class SousError extends Error {
   }
 }
 
+/** A command used wrongly (bad flags or arguments): exit status 2. */
+export class UsageError extends SousError {
+  constructor(message: string) {
+    super("usage", message);
+  }
+}
+
 /** Several problems reported together (validation of a whole run, a cookbook...). */
 export class ValidationError extends SousError {
   constructor(

@@ -11,8 +11,12 @@ import { parseTarget, SshHost, type SshOptions, type SshTarget } from "../host/s
 
 /** Hosts in flight at once unless asked otherwise: enough for hundreds of hosts, few enough for one workstation. */
 export const DEFAULT_CONCURRENCY = 50;
-/** Connections being set up at the same moment. */
-export const DEFAULT_CONNECT_CONCURRENCY = 10;
+/**
+ * Connections being set up at the same moment. Each target's sshd limits its own handshakes
+ * (MaxStartups); this cap spares the workstation's CPU and network. 32: on 50 hosts here, 10 at
+ * a time cost 0.9 s of handshakes, 32 or more 0.63 s.
+ */
+export const DEFAULT_CONNECT_CONCURRENCY = 32;
 
 /** How a fan-out runs. */
 export interface FanOutOptions {

@@ -3,7 +3,6 @@
  * flight) redrawn in place with lines about changes and failures printed above it; elsewhere
  * (pipes, CI logs), a line when the work starts and one per host when it ends.
  */
-import { createLogUpdate } from "log-update";
 import type { HostPhase } from "./fleet.js";
 
 /** Where progress goes. */
@@ -24,8 +23,8 @@ export interface Progress {
   stop(): void;
 }
 
-/** A progress display for `total` hosts. */
-export function createProgress(output: ProgressOutput, verb: string, total: number): Progress {
+/** A progress display for `total` hosts (the live view's library loads only for a terminal). */
+export async function createProgress(output: ProgressOutput, verb: string, total: number): Promise<Progress> {
   const terminal = output.terminal && output.terminal.isTTY && (output.terminal.columns ?? 0) > 0 ? output.terminal : undefined;
   const phases = new Map<string, HostPhase>();
   const activities = new Map<string, string>();
@@ -44,6 +43,7 @@ export function createProgress(output: ProgressOutput, verb: string, total: numb
     };
   }
 
+  const { createLogUpdate } = await import("log-update");
   const live = createLogUpdate(terminal);
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;

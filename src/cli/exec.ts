@@ -1,0 +1,31 @@
+/** `sous exec COMMAND ssh://...`: one shell command on many targets at once, each host's output shown. */
+import { fanOut } from "../push/fleet.js";
+import { positiveNumber, progressFor, type SshCliOptions, sshOptions, type SshOutput, targetsOf } from "./ssh-options.js";
+
+/** Runs one shell command on every target and shows each host's output; exit code 1 if any failed. */
+export async function execCommand(command: string, targetArgs: string[], options: SshCliOptions & { timeout?: string }, output: SshOutput): Promise<number> {
+  const targets = targetsOf(targetArgs, options);
+  const timeout = positiveNumber("--timeout", options.timeout);
+  const progress = await progressFor(output, "Running on", targets.length, options.json === true);
+  const outcomes = await fanOut(
+    targets,
+    { ssh: sshOptions(options), concurrency: positiveNumber("--concurrency", options.concurrency) },
+    (host) => host.exec({ shell: command }, timeout ? { timeoutMs: timeout * 1000 } : {}),
+    (host, phase, outcome) => progress.phase(host, phase, outcome ? (outcome.ok ? `exit code ${outcome.value?.exitCode ?? outcome.value?.signal}` : `FAILED: ${outcome.error}`) : undefined),
+  );
+  progress.stop();
+  const failed = (o: (typeof outcomes)[number]) => !o.ok || o.value?.exitCode !== 0;
+  for (const o of outcomes) {
+    if (options.json) {
+      output.stdout(`${JSON.stringify({ type: "host:exec", host: o.host, ok: !failed(o), ...(o.value ? { exitCode: o.value.exitCode, signal: o.value.signal, timedOut: o.value.timedOut, stdout: o.value.stdout, stderr: o.value.stderr } : { error: o.error, code: o.code }), durationMs: Math.round(o.durationMs) })}\n`);
+      continue;
+    }
+    const r = o.value;
+    const status = !o.ok ? `FAILED: ${o.error}` : r!.timedOut ? "timed out" : r!.exitCode === 0 ? "ok" : r!.signal ? `killed by ${r!.signal}` : `exit code ${r!.exitCode}`;
+    output.stdout(`${o.host} | ${status}\n`);
+    for (const line of (r?.stdout ?? "").replace(/\n$/, "").split("\n")) if (line) output.stdout(`${o.host} | ${line}\n`);
+    for (const line of (r?.stderr ?? "").replace(/\n$/, "").split("\n")) if (line) output.stdout(`${o.host} ! ${line}\n`);
+  }
+  if (!options.json) output.stdout(`${outcomes.length - outcomes.filter(failed).length} ok, ${outcomes.filter(failed).length} failed\n`);
+  return outcomes.some(failed) ? 1 : 0;
+}

@@ -10,7 +10,8 @@ import { Option } from "commander";
 import semver from "semver";
 import { SousApiError, SousClient } from "../client/api.js";
 import type { ClientConfig } from "../client/config.js";
-import { readConfigFile, resolveConfig, sousHome, writeConfigFile } from "../client/config.js";
+import type { ConfigSources } from "../client/config.js";
+import { readConfigFile, resolveConfigSources, sousHome, writeConfigFile } from "../client/config.js";
 import { decryptItem, encryptItem, isEncryptedItem, loadSecretFile } from "../client/encrypted-data-bag.js";
 import { generateKeyPair } from "../client/signing.js";
 import { SousError } from "../core/errors.js";
@@ -47,13 +48,24 @@ function rootOf(command: Command): Command {
   return current;
 }
 
+/** The connection settings a command used and where each came from, so that its errors can say what to fix. */
+const connections = new WeakMap<Command, { config: ClientConfig; sources: ConfigSources }>();
+
+/** What to check after an API error: the settings involved and where they came from. */
+function connectionHint(error: SousApiError, command: Command | undefined): string {
+  const used = command ? connections.get(command) : undefined;
+  if (!used) return error.status === 401 ? " (check --client and --key, or SOUS_CLIENT and SOUS_KEY, and this machine's clock)" : "";
+  const { config, sources } = used;
+  if (error.status === 401) return ` (signed as client '${config.client}' from ${sources.client} with the key ${config.key ?? "(none)"} from ${sources.key ?? "nowhere"}; check them, and this machine's clock)`;
+  if (error.code === "unreachable") return ` (the URL comes from ${sources.server_url})`;
+  if (error.code === "key_unreadable" || error.code === "key_invalid" || error.code === "no_key") return ` (the key setting comes from ${sources.key ?? "nowhere: pass --key"})`;
+  return "";
+}
+
 /** Turns any failure into a SousError, which main() prints as one line and exit code 1. */
-function failure(error: unknown): SousError {
+function failure(error: unknown, command?: Command): SousError {
   if (error instanceof SousError) return error;
-  if (error instanceof SousApiError) {
-    const hint = error.status === 401 ? " (check --client and --key, or SOUS_CLIENT and SOUS_KEY, and this machine's clock)" : "";
-    return new SousError(error.code, `${error.message}${hint}`);
-  }
+  if (error instanceof SousApiError) return new SousError(error.code, `${error.message}${connectionHint(error, command)}`);
   return new SousError("failed", (error as Error).message ?? String(error));
 }
 
@@ -67,18 +79,22 @@ function connectionOptions(command: Command): Command {
     .addOption(new Option("--format <format>", "output format").choices(["text", "json"]).default("text"));
 }
 
-/** The connection settings: flags, then SOUS_* variables, then the repository's sous.config.ts, then ~/.sous/config.json. */
-function connectionConfig(flags: ConnectionFlags): Promise<ClientConfig> {
-  return resolveConfig({
+/** The connection settings (flags, then SOUS_* variables, then the repository's sous.config.ts, then ~/.sous/config.json), remembered for the command's error messages. */
+async function connectionConfig(command: Command, overrides: ConnectionFlags = {}): Promise<ClientConfig> {
+  const flags = { ...flagsOf(command), ...overrides };
+  const resolved = await resolveConfigSources({
     ...(flags.serverUrl ? { server_url: flags.serverUrl } : {}),
     ...(flags.org ? { org: flags.org } : {}),
     ...(flags.client ? { client: flags.client } : {}),
     ...(flags.key ? { key: flags.key } : {}),
   });
+  connections.set(command, resolved);
+  return resolved.config;
 }
 
-async function clientFrom(flags: ConnectionFlags): Promise<SousClient> {
-  const config = await connectionConfig(flags);
+/** A client for the command's server, organization and identity. */
+async function clientFor(command: Command, overrides: ConnectionFlags = {}): Promise<SousClient> {
+  const config = await connectionConfig(command, overrides);
   if (!config.server_url) throw new SousError("no_server", "no server configured: pass --server-url, set SOUS_SERVER_URL or server.url in the repository's sous.config.ts, or run `sous org create` to write ~/.sous/config.json");
   if (!config.client) throw new SousError("no_client", "no client name configured: pass --client, set SOUS_CLIENT or server.client in the repository's sous.config.ts");
   return new SousClient({ serverUrl: config.server_url, client: config.client, ...(config.org ? { org: config.org } : {}), ...(config.key ? { privateKeyFile: config.key } : {}) });
@@ -96,7 +112,7 @@ function action(fn: (command: Command, ...args: any[]) => Promise<void>) {
     try {
       await fn(command, ...args.slice(0, -2));
     } catch (error) {
-      throw failure(error);
+      throw failure(error, command);
     }
   };
 }
@@ -268,7 +284,7 @@ function registerCollection(program: Command, kind: CollectionKind): Command {
 
   connectionOptions(group.command("list").description(`List ${kind}s`)).action(
     action(async (command) => {
-      const client = await clientFrom(flagsOf(command));
+      const client = await clientFor(command);
       const names: string[] = [];
       for (let start = 0; ; start += 1000) {
         const page = await client.get<{ total: number; names: string[] }>(`${client.orgPath(path)}?start=${start}&rows=1000`);
@@ -281,7 +297,7 @@ function registerCollection(program: Command, kind: CollectionKind): Command {
 
   connectionOptions(group.command("show").argument("<name>").description(`Show a ${kind}`).option("-a, --attribute <path...>", "only these attributes (dotted paths)")).action(
     action(async (command, name: string) => {
-      const client = await clientFrom(flagsOf(command));
+      const client = await clientFor(command);
       const data = await client.get<Json>(client.orgPath(path, name));
       const attributes = flagsOf(command).attribute as string[] | undefined;
       if (attributes) {
@@ -302,7 +318,7 @@ function registerCollection(program: Command, kind: CollectionKind): Command {
   create.action(
     action(async (command, name: string) => {
       const flags = flagsOf(command);
-      const client = await clientFrom(flags);
+      const client = await clientFor(command);
       const data: Json = { name };
       if (flags.runList) data.run_list = String(flags.runList).split(",").map((s) => s.trim()).filter(Boolean);
       if (flags.environment && kind === "node") data.chef_environment = flags.environment;
@@ -315,14 +331,14 @@ function registerCollection(program: Command, kind: CollectionKind): Command {
 
   connectionOptions(group.command("edit").argument("<name>").description(`Edit a ${kind} in $EDITOR (saved only if nobody changed it meanwhile)`)).action(
     action(async (command, name: string) => {
-      const client = await clientFrom(flagsOf(command));
+      const client = await clientFor(command);
       await editObject(command, client, client.orgPath(path, name), `${kind} ${name}`);
     }),
   );
 
   connectionOptions(group.command("delete").argument("<name>").description(`Delete a ${kind}`)).action(
     action(async (command, name: string) => {
-      const client = await clientFrom(flagsOf(command));
+      const client = await clientFor(command);
       await client.request("DELETE", client.orgPath(path, name));
       print(command, { name, deleted: true }, () => `Deleted ${kind} ${name}`);
     }),
@@ -330,7 +346,7 @@ function registerCollection(program: Command, kind: CollectionKind): Command {
 
   connectionOptions(group.command("from-file").argument("<files...>").description(`Create or update ${kind}s from .json or .ts files`)).action(
     action(async (command, files: string[]) => {
-      const client = await clientFrom(flagsOf(command));
+      const client = await clientFor(command);
       const saved: string[] = [];
       for (const file of files) {
         const data = fromDefinition(kind, await loadObjectFile(file), file);
@@ -374,7 +390,7 @@ function registerRunList(node: Command): void {
   const change = (verb: "add" | "remove" | "set", apply: (current: string[], items: string[]) => string[]) =>
     connectionOptions(runList.command(verb).argument("<node>").argument("<items...>", "role[x] or recipe[y], separated by spaces or commas").description(`${verb[0]!.toUpperCase()}${verb.slice(1)} run-list items`)).action(
       action(async (command, name: string, items: string[]) => {
-        const client = await clientFrom(flagsOf(command));
+        const client = await clientFor(command);
         const normalized = items.flatMap((item) => item.split(",")).map((item) => item.trim()).filter(Boolean).map((item) => (item.includes("[") ? item : `recipe[${item}]`));
         const current = await client.request<Json>("GET", client.orgPath("nodes", name));
         const next = { ...current.body, run_list: apply((current.body.run_list as string[]) ?? [], normalized) };
@@ -393,7 +409,7 @@ function registerDataBags(program: Command): void {
 
   connectionOptions(group.command("list").argument("[bag]", "list this bag's items instead of the bags")).action(
     action(async (command, bag?: string) => {
-      const client = await clientFrom(flagsOf(command));
+      const client = await clientFor(command);
       const page = await client.get<{ names: string[] }>(bag ? client.orgPath("data", bag) : client.orgPath("data"));
       print(command, page.names, () => page.names.join("\n"));
     }),
@@ -401,7 +417,7 @@ function registerDataBags(program: Command): void {
 
   const writeItem = async (command: Command, bag: string, item: Json, mode: "create" | "upsert"): Promise<Json> => {
     const flags = flagsOf(command);
-    const client = await clientFrom(flags);
+    const client = await clientFor(command);
     const sealed = flags.secretFile ? encryptItem(item, loadSecretFile(String(flags.secretFile))) : item;
     if (mode === "create") return (await client.request<Json>("POST", client.orgPath("data", bag), { body: sealed })).body;
     return (await client.request<Json>("PUT", client.orgPath("data", bag, String(item.id)), { body: sealed })).body;
@@ -412,7 +428,7 @@ function registerDataBags(program: Command): void {
     .action(
       action(async (command, bag: string, itemName?: string) => {
         const flags = flagsOf(command);
-        const client = await clientFrom(flags);
+        const client = await clientFor(command);
         if (!itemName) {
           await client.request("POST", client.orgPath("data"), { body: { name: bag } });
           print(command, { name: bag }, () => `Created data bag ${bag}`);
@@ -428,7 +444,7 @@ function registerDataBags(program: Command): void {
   secretOption(connectionOptions(group.command("show").argument("<bag>").argument("[item]").description("Show a data bag's items, or one item (decrypted with --secret-file)"))).action(
     action(async (command, bag: string, itemName?: string) => {
       const flags = flagsOf(command);
-      const client = await clientFrom(flags);
+      const client = await clientFor(command);
       if (!itemName) {
         const page = await client.get<{ names: string[] }>(client.orgPath("data", bag));
         print(command, page.names, () => page.names.join("\n"));
@@ -444,7 +460,7 @@ function registerDataBags(program: Command): void {
   secretOption(connectionOptions(group.command("edit").argument("<bag>").argument("<item>").description("Edit an item in $EDITOR (decrypted and re-encrypted with --secret-file)"))).action(
     action(async (command, bag: string, itemName: string) => {
       const flags = flagsOf(command);
-      const client = await clientFrom(flags);
+      const client = await clientFor(command);
       const key = flags.secretFile ? loadSecretFile(String(flags.secretFile)) : undefined;
       const current = await client.request<Json>("GET", client.orgPath("data", bag, itemName));
       const edited = (await editInEditor(key ? decryptItem(current.body, key) : current.body)) as Json;
@@ -469,7 +485,7 @@ function registerDataBags(program: Command): void {
 
   connectionOptions(group.command("delete").argument("<bag>").argument("[item]").description("Delete a data bag (with its items) or one item")).action(
     action(async (command, bag: string, itemName?: string) => {
-      const client = await clientFrom(flagsOf(command));
+      const client = await clientFor(command);
       await client.request("DELETE", itemName ? client.orgPath("data", bag, itemName) : client.orgPath("data", bag));
       print(command, { bag, ...(itemName ? { id: itemName } : {}), deleted: true }, () => `Deleted data bag ${itemName ? "item " : ""}${bag}${itemName ? `/${itemName}` : ""}`);
     }),
@@ -490,7 +506,7 @@ function registerClients(program: Command): void {
 
   connectionOptions(group.command("list")).action(
     action(async (command) => {
-      const client = await clientFrom(flagsOf(command));
+      const client = await clientFor(command);
       const page = await client.get<{ names: string[] }>(client.orgPath("clients"));
       print(command, page.names, () => page.names.join("\n"));
     }),
@@ -498,7 +514,7 @@ function registerClients(program: Command): void {
 
   connectionOptions(group.command("show").argument("<name>")).action(
     action(async (command, name: string) => {
-      const client = await clientFrom(flagsOf(command));
+      const client = await clientFor(command);
       const data = await client.get<Json>(client.orgPath("clients", name));
       print(command, data, () => `Client:    ${String(data.name)}\nAdmin:     ${String(data.admin)}\nValidator: ${String(data.validator)}\nCreated:   ${String(data.created_at)}`);
     }),
@@ -510,7 +526,7 @@ function registerClients(program: Command): void {
     .action(
       action(async (command, name: string) => {
         const flags = flagsOf(command);
-        const client = await clientFrom(flags);
+        const client = await clientFor(command);
         const keys = generateKeyPair();
         const keyFile = String(flags.keyOut ?? join(sousHome(), client.options.org ?? "default", `${name}.pem`));
         writeKeyFile(keyFile, keys.privateKey);
@@ -533,7 +549,7 @@ function registerClients(program: Command): void {
 
   connectionOptions(group.command("edit").argument("<name>").description("Edit a client's admin and validator flags in $EDITOR (saved only if nobody changed it meanwhile)")).action(
     action(async (command, name: string) => {
-      const client = await clientFrom(flagsOf(command));
+      const client = await clientFor(command);
       await editObject(command, client, clientPath(client, name), `client ${name}`, onlyEditable(`client ${name}`, ["admin", "validator"], clientReasons(name)));
     }),
   );
@@ -543,10 +559,10 @@ function registerClients(program: Command): void {
     .action(
       action(async (command, files: string[]) => {
         const flags = flagsOf(command);
-        const client = await clientFrom(flags);
+        const client = await clientFor(command);
         const results: Json[] = [];
         for (const file of files) {
-          await inFile(file, async () => {
+          await inFile(command, file, async () => {
             const data = namedDefinition(await loadObjectFile(file), file, { publicKey: "public_key", createdAt: "created_at" });
             const name = String(data.name);
             refuseUnknownFields(file, data, ["name", "public_key", "admin", "validator", "created_at"]);
@@ -585,7 +601,7 @@ function registerClients(program: Command): void {
     .action(
       action(async (command, name: string) => {
         const flags = flagsOf(command);
-        const client = await clientFrom(flags);
+        const client = await clientFor(command);
         const keys = generateKeyPair();
         await client.request("PUT", client.orgPath("clients", name, "key"), { body: { public_key: keys.publicKey } });
         const keyFile = resolve(String(flags.keyOut ?? join(sousHome(), client.options.org ?? "default", `${name}.pem`)));
@@ -597,7 +613,7 @@ function registerClients(program: Command): void {
 
   connectionOptions(group.command("delete").argument("<name>").description("Delete (revoke) a client")).action(
     action(async (command, name: string) => {
-      const client = await clientFrom(flagsOf(command));
+      const client = await clientFor(command);
       await client.request("DELETE", client.orgPath("clients", name));
       print(command, { name, deleted: true }, () => `Deleted client ${name}; its key no longer works`);
     }),
@@ -608,7 +624,7 @@ function registerClients(program: Command): void {
     .action(
       action(async (command) => {
         const flags = flagsOf(command);
-        const client = await clientFrom(flags);
+        const client = await clientFor(command);
         const { body } = await client.request<{ token: string; expires_at: string }>("POST", client.orgPath("bootstrap-tokens"), { body: { ttl_seconds: Number(flags.ttl) } });
         print(command, body, () => `${body.token}\n(valid once, until ${body.expires_at})`);
       }),
@@ -620,13 +636,13 @@ function registerClients(program: Command): void {
     .action(
       action(async (command, name: string) => {
         const flags = flagsOf(command);
-        const config = await connectionConfig(flags);
+        const config = await connectionConfig(command);
         if (!config.server_url || !config.org) throw new SousError("no_server", "registration needs --server-url and --org");
         const keys = generateKeyPair();
         const body = { name, public_key: keys.publicKey, ...(flags.token ? { token: String(flags.token) } : {}) };
         const client = flags.token
           ? new SousClient({ serverUrl: config.server_url, org: config.org, client: name })
-          : await clientFrom(flags);
+          : await clientFor(command);
         await client.request("POST", client.orgPath("clients", "register"), { body, ...(flags.token ? { unsigned: true } : {}) });
         const keyFile = writeKeyFile(String(flags.keyOut), keys.privateKey);
         print(command, { name, key: keyFile }, () => `Registered client ${name}; private key in ${keyFile}`);
@@ -659,11 +675,11 @@ async function tryGet(client: SousClient, path: string): Promise<Json | undefine
 }
 
 /** Runs the work for one file of a from-file command; a failure names the file. */
-async function inFile(file: string, work: () => Promise<void>): Promise<void> {
+async function inFile(command: Command, file: string, work: () => Promise<void>): Promise<void> {
   try {
     await work();
   } catch (error) {
-    const failed = failure(error);
+    const failed = failure(error, command);
     // Parse errors already start with the file's name (file:line:column).
     throw failed.message.startsWith(file) || failed.message.startsWith(resolve(file)) ? failed : new SousError(failed.code, `${file}: ${failed.message}`);
   }
@@ -685,11 +701,21 @@ function refuseUnknownFields(file: string, data: Json, known: readonly string[])
 
 function registerOrgs(program: Command): void {
   const group = program.command("org").description("Manage organizations (server administrators)");
-  const serverAdminClient = async (flags: ConnectionFlags & Json): Promise<SousClient> => {
-    const config = await resolveConfig(flags.serverUrl ? { server_url: flags.serverUrl } : {});
+  const serverAdminClient = async (command: Command): Promise<SousClient> => {
+    const flags = flagsOf(command);
+    const { config, sources } = await resolveConfigSources(flags.serverUrl ? { server_url: flags.serverUrl } : {});
     const serverUrl = config.server_url ?? "http://127.0.0.1:8787";
     const keyFile = String(flags.serverKey ?? flags.key ?? join(defaultDataDir(sousHome()), "server-admin.pem"));
-    return new SousClient({ serverUrl, client: String(flags.serverClient ?? "server:admin"), privateKeyFile: keyFile });
+    const client = String(flags.serverClient ?? "server:admin");
+    connections.set(command, {
+      config: { server_url: serverUrl, client, key: keyFile },
+      sources: {
+        server_url: sources.server_url ?? "the default",
+        client: client === "server:admin" ? "the default of --server-client" : "--server-client",
+        key: flags.serverKey ? "--server-key" : flags.key ? "--key" : "the default of --server-key",
+      },
+    });
+    return new SousClient({ serverUrl, client, privateKeyFile: keyFile });
   };
   const serverAdminOptions = (command: Command): Command =>
     connectionOptions(command)
@@ -703,7 +729,7 @@ function registerOrgs(program: Command): void {
     .action(
       action(async (command, name: string) => {
         const flags = flagsOf(command);
-        const client = await serverAdminClient(flags);
+        const client = await serverAdminClient(command);
         const adminName = String(flags.adminName);
         const { adminKey, validatorKey } = await createOrganization(client, name, String(flags.fullName ?? name), adminName);
         let configured = "";
@@ -720,17 +746,17 @@ function registerOrgs(program: Command): void {
 
   serverAdminOptions(group.command("edit").argument("<name>").description("Edit an organization's full name in $EDITOR (saved only if nobody changed it meanwhile)")).action(
     action(async (command, name: string) => {
-      const client = await serverAdminClient(flagsOf(command));
+      const client = await serverAdminClient(command);
       await editObject(command, client, orgPath(name), `organization ${name}`, onlyEditable(`organization ${name}`, ["full_name"], { name: "an organization cannot be renamed" }));
     }),
   );
 
   serverAdminOptions(group.command("from-file").argument("<files...>").description("Create organizations (keys written to ~/.sous/NAME/) or update their full names, from .json or .ts files")).action(
     action(async (command, files: string[]) => {
-      const client = await serverAdminClient(flagsOf(command));
+      const client = await serverAdminClient(command);
       const results: Json[] = [];
       for (const file of files) {
-        await inFile(file, async () => {
+        await inFile(command, file, async () => {
           const data = namedDefinition(await loadObjectFile(file), file, { fullName: "full_name", adminName: "admin_name" });
           const name = String(data.name);
           refuseUnknownFields(file, data, ["name", "full_name", "admin_name", "created_at"]);
@@ -752,15 +778,14 @@ function registerOrgs(program: Command): void {
 
   serverAdminOptions(group.command("list")).action(
     action(async (command) => {
-      const { names } = await (await serverAdminClient(flagsOf(command))).get<{ names: string[] }>("/api/v1/orgs");
+      const { names } = await (await serverAdminClient(command)).get<{ names: string[] }>("/api/v1/orgs");
       print(command, names, () => names.join("\n"));
     }),
   );
 
   connectionOptions(group.command("show").argument("[name]")).action(
     action(async (command, name?: string) => {
-      const flags = flagsOf(command);
-      const client = await clientFrom({ ...flags, ...(name ? { org: name } : {}) });
+      const client = await clientFor(command, name ? { org: name } : {});
       const data = await client.get<Json>(client.orgPath());
       print(command, data, () => `Organization: ${String(data.name)}\nFull name:    ${String(data.full_name)}\nCreated:      ${String(data.created_at)}`);
     }),
@@ -770,7 +795,7 @@ function registerOrgs(program: Command): void {
     action(async (command, name: string) => {
       const flags = flagsOf(command);
       if (flags.yes !== true) throw new SousError("not_confirmed", `deleting ${name} removes every node, role, cookbook and key in it; pass --yes to confirm`);
-      await (await serverAdminClient(flags)).request("DELETE", `/api/v1/orgs/${encodeURIComponent(name)}`);
+      await (await serverAdminClient(command)).request("DELETE", `/api/v1/orgs/${encodeURIComponent(name)}`);
       print(command, { name, deleted: true }, () => `Deleted organization ${name}`);
     }),
   );
@@ -792,7 +817,7 @@ function registerSearch(program: Command): void {
     .action(
       action(async (command, index: string, query: string) => {
         const flags = flagsOf(command);
-        const client = await clientFrom(flags);
+        const client = await clientFor(command);
         const params = new URLSearchParams({ q: query, rows: String(flags.rows), start: String(flags.start) });
         // People read names in order; the API's default (creation order) is for programs paging through.
         if (flags.sort && flags.sort !== "created") params.set("sort", String(flags.sort));
@@ -944,7 +969,7 @@ export function registerCookbookServerCommands(cookbook: Command): void {
     .action(
       action(async (command, paths: string[]) => {
         const flags = flagsOf(command);
-        const client = await clientFrom(flags);
+        const client = await clientFor(command);
         const dirs = paths.flatMap((path) => {
           const full = resolve(path);
           if (existsSync(join(full, "package.json"))) return [full];
@@ -974,7 +999,7 @@ export function registerCookbookServerCommands(cookbook: Command): void {
     .action(
       action(async (command, name: string, version?: string) => {
         const flags = flagsOf(command);
-        const client = await clientFrom(flags);
+        const client = await clientFor(command);
         const manifest = await client.get<CookbookManifest>(client.orgPath("cookbooks", name, version ?? "_latest"));
         const target = resolve(String(flags.dir ?? `${name}-${manifest.version}`));
         for (const file of manifest.files) {
@@ -993,7 +1018,7 @@ export function registerCookbookServerCommands(cookbook: Command): void {
 
   connectionOptions(cookbook.command("list").description("List cookbooks and their versions on the server")).action(
     action(async (command) => {
-      const client = await clientFrom(flagsOf(command));
+      const client = await clientFor(command);
       const { cookbooks } = await client.get<{ cookbooks: Record<string, string[]> }>(client.orgPath("cookbooks"));
       print(command, cookbooks, () => Object.entries(cookbooks).map(([name, versions]) => `${name}  ${versions.join(", ")}`).join("\n"));
     }),
@@ -1001,7 +1026,7 @@ export function registerCookbookServerCommands(cookbook: Command): void {
 
   connectionOptions(cookbook.command("show").argument("<name>").argument("[version]").description("Show a cookbook's versions, or one version's manifest")).action(
     action(async (command, name: string, version?: string) => {
-      const client = await clientFrom(flagsOf(command));
+      const client = await clientFor(command);
       if (!version) {
         const data = await client.get<{ versions: string[] }>(client.orgPath("cookbooks", name));
         print(command, data, () => `${name}  ${data.versions.join(", ")}`);
@@ -1016,7 +1041,7 @@ export function registerCookbookServerCommands(cookbook: Command): void {
 
   connectionOptions(cookbook.command("delete").argument("<name>").argument("<version>").description("Delete a cookbook version")).action(
     action(async (command, name: string, version: string) => {
-      const client = await clientFrom(flagsOf(command));
+      const client = await clientFor(command);
       await client.request("DELETE", client.orgPath("cookbooks", name, version));
       print(command, { name, version, deleted: true }, () => `Deleted ${name}@${version}`);
     }),

@@ -59,34 +59,50 @@ export interface ResolveOptions {
   cwd?: string;
 }
 
+/** Where each resolved setting came from: a flag, a variable, or a file's path. */
+export type ConfigSources = { [setting in keyof ClientConfig]?: string };
+
 /** Flags beat environment variables, which beat the repository's sous.config.ts, which beats ~/.sous/config.json. */
 export async function resolveConfig(flags: ClientConfig, options: ResolveOptions = {}): Promise<ClientConfig> {
+  return (await resolveConfigSources(flags, options)).config;
+}
+
+/** `resolveConfig`, and where each setting came from (for error messages that say what to fix). */
+export async function resolveConfigSources(flags: ClientConfig, options: ResolveOptions = {}): Promise<{ config: ClientConfig; sources: ConfigSources }> {
   const env = options.env ?? process.env;
-  const fromEnv: ClientConfig = { server_url: env.SOUS_SERVER_URL, org: env.SOUS_ORG, client: env.SOUS_CLIENT, key: env.SOUS_KEY };
-  const layers: ClientConfig[] = [flags, fromEnv];
-  const settled = (): boolean => SETTINGS.every((setting) => layers.some((layer) => layer[setting]));
+  const layers: Array<{ values: ClientConfig; source: (setting: keyof ClientConfig) => string }> = [
+    { values: flags, source: (setting) => `--${setting.replace("_", "-")}` },
+    { values: { server_url: env.SOUS_SERVER_URL, org: env.SOUS_ORG, client: env.SOUS_CLIENT, key: env.SOUS_KEY }, source: (setting) => (setting === "server_url" ? "SOUS_SERVER_URL" : `SOUS_${setting.toUpperCase()}`) },
+  ];
+  const settled = (): boolean => SETTINGS.every((setting) => layers.some((layer) => layer.values[setting]));
   // sous.config.ts is compiled only when flags and variables leave a setting open.
-  if (!settled()) layers.push(await readRepositoryServerConfig(options.cwd ?? process.cwd()));
-  if (!settled()) layers.push(readConfigFile(env));
-  const config: ClientConfig = {};
-  for (const setting of SETTINGS) {
-    const value = layers.find((layer) => layer[setting])?.[setting];
-    if (value) config[setting] = value;
+  if (!settled()) {
+    const repository = await readRepositoryServerConfig(options.cwd ?? process.cwd());
+    layers.push({ values: repository.settings, source: () => repository.file ?? "sous.config.ts" });
   }
-  return config;
+  if (!settled()) layers.push({ values: readConfigFile(env), source: () => configFile(env) });
+  const config: ClientConfig = {};
+  const sources: ConfigSources = {};
+  for (const setting of SETTINGS) {
+    const layer = layers.find((candidate) => candidate.values[setting]);
+    if (!layer) continue;
+    config[setting] = layer.values[setting];
+    sources[setting] = layer.source(setting);
+  }
+  return { config, sources };
 }
 
 /**
  * The `server` section of the sous.config.ts of the repository holding `cwd`, as connection
  * settings (the key made absolute); empty outside a repository or without that section.
  */
-export async function readRepositoryServerConfig(cwd: string): Promise<ClientConfig> {
+export async function readRepositoryServerConfig(cwd: string): Promise<{ settings: ClientConfig; file?: string }> {
   const root = findRepositoryRoot(cwd);
   const file = root ? join(root, "sous.config.ts") : undefined;
-  if (!root || !file || !existsSync(file)) return {};
-  const settings = await importRepositoryConfig(root, file);
-  const server = typeof settings === "object" && settings !== null ? (settings as { server?: unknown }).server : undefined;
-  if (server === undefined) return {};
+  if (!root || !file || !existsSync(file)) return { settings: {} };
+  const exported = await importRepositoryConfig(root, file);
+  const server = typeof exported === "object" && exported !== null ? (exported as { server?: unknown }).server : undefined;
+  if (server === undefined) return { settings: {}, file };
   if (typeof server !== "object" || server === null || Array.isArray(server)) throw new SousError("bad_config", `${file}: server must be an object like { url, org, client, key }`);
   const section = server as Record<string, unknown>;
   const known = ["url", "org", "client", "key"];
@@ -103,7 +119,7 @@ export async function readRepositoryServerConfig(cwd: string): Promise<ClientCon
     const key = section.key as string;
     config.key = key === "~" || key.startsWith("~/") ? join(homedir(), key.slice(1)) : resolve(root, key);
   }
-  return config;
+  return { settings: config, file };
 }
 
 /** A file's size and modification time as one string, or undefined when it is gone: what says the cache is stale. */

@@ -143,12 +143,12 @@ describe("sous CLI against a server", () => {
   test("clear errors when the server is unreachable or the key is wrong", async () => {
     const down = await sous("node", "list", "--server-url", "http://127.0.0.1:9");
     assert.equal(down.code, 1);
-    assert.match(down.stderr, /cannot reach the Sous server at http:\/\/127\.0\.0\.1:9/);
+    assert.match(down.stderr, /cannot reach the Sous server at http:\/\/127\.0\.0\.1:9 .*\(the URL comes from --server-url\)/);
     const wrongKey = join(work, "wrong.pem");
     writeFileSync(wrongKey, (await import("../../src/client/signing.js")).generateKeyPair().privateKey);
     const denied = await sous("node", "list", "--key", wrongKey);
     assert.equal(denied.code, 1);
-    assert.match(denied.stderr, /signature does not verify.*check --client and --key/);
+    assert.match(denied.stderr, new RegExp(`signature does not verify.*signed as client 'admin' from ${join(home, "config.json")} with the key ${wrongKey} from --key; check them`));
     const notFound = await sous("node", "show", "ghost");
     assert.match(notFound.stderr, /node 'ghost' does not exist/);
   });
@@ -292,6 +292,20 @@ describe("sous CLI against a server", () => {
       assert.deepEqual(JSON.parse(flags.stdout), ["db1", "web1", "web9"]);
       const down = await sous("node", "list", "--server-url", "http://127.0.0.1:9");
       assert.match(down.stderr, /cannot reach the Sous server at http:\/\/127\.0\.0\.1:9/);
+      // Variables beat the file too.
+      process.env.SOUS_ORG = "acme";
+      process.env.SOUS_KEY = join(home, "acme", "admin.pem");
+      try {
+        assert.deepEqual(JSON.parse((await sous("node", "list", "--format", "json")).stdout), ["db1", "web1", "web9"]);
+      } finally {
+        delete process.env.SOUS_ORG;
+        delete process.env.SOUS_KEY;
+      }
+      // A key the server does not know: the error says which file set it.
+      writeFileSync(join(repo, "keys", "beta-admin.pem"), readFileSync(join(home, "acme", "admin.pem")));
+      const denied = await sous("node", "list");
+      assert.equal(denied.code, 1);
+      assert.match(denied.stderr, new RegExp(`signed as client 'admin' from ${configFile} with the key ${join(repo, "keys", "beta-admin.pem")} from ${configFile}`));
       writeFileSync(configFile, 'import { config } from "sous";\nexport default config({ server: { url: 8787 } });\n');
       assert.match((await sous("node", "list")).stderr, new RegExp(`${configFile.replace(/[.]/g, "\\.")}: server\\.url must be a non-empty string, not 8787`));
       writeFileSync(configFile, 'import { config } from "sous";\nexport default config({ server: { url: "x" }\n');

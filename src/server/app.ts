@@ -335,6 +335,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const found = await store.get<ClientRecord>({ org: org!, kind: "client", name: name! });
     if (!found) throw notFound("client", name!);
     const updated = updatedClientRecord(found.data, body);
+    // An organization whose last admin demoted itself could be repaired only by a server administrator.
+    const principal = request.principal!;
+    if (principal.kind === "client" && principal.name === name && found.data.admin && !updated.admin) throw new ApiError(403, "forbidden", `client '${name}' cannot take away its own admin flag; another administrator of '${org}' can`);
     const { etag } = await store.put({ org: org!, kind: "client", name: name! }, updated, { mode: "update", ifMatch: ifMatch(request) ?? found.etag, search: searchEntry("client", { ...updated }) });
     return sendObject(reply, 200, publicClient(updated), etag);
   });

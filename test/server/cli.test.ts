@@ -247,6 +247,10 @@ describe("sous CLI against a server", () => {
     assert.match(swapped.stderr, /client ci: the public key changes only with `sous client rotate-key ci`.*nothing was saved/);
     process.env.EDITOR = `sed -i 's/"name": "ci"/"name": "cd"/'`;
     assert.match((await sous("client", "edit", "ci")).stderr, /client ci: a client cannot be renamed/);
+    process.env.EDITOR = `sed -i 's/"admin": true/"admin": false/'`;
+    const demoted = await sous("client", "edit", "admin");
+    assert.equal(demoted.code, 1);
+    assert.match(demoted.stderr, /client 'admin' cannot take away its own admin flag; another administrator of 'acme' can/);
     const after = JSON.parse((await sous("client", "show", "ci", "--format", "json")).stdout) as Record<string, unknown>;
     assert.equal(after.public_key, before.public_key);
     assert.equal(after.name, "ci");

@@ -504,7 +504,7 @@ function writeKeyFile(path: string, pem: string): string {
 function registerClients(program: Command): void {
   const group = program.command("client").description("Manage clients (identities with a key pair)");
 
-  connectionOptions(group.command("list")).action(
+  connectionOptions(group.command("list").description("List the organization's clients")).action(
     action(async (command) => {
       const client = await clientFor(command);
       const page = await client.get<{ names: string[] }>(client.orgPath("clients"));
@@ -512,7 +512,7 @@ function registerClients(program: Command): void {
     }),
   );
 
-  connectionOptions(group.command("show").argument("<name>")).action(
+  connectionOptions(group.command("show").argument("<name>").description("Show a client: admin and validator flags, creation time")).action(
     action(async (command, name: string) => {
       const client = await clientFor(command);
       const data = await client.get<Json>(client.orgPath("clients", name));
@@ -776,14 +776,14 @@ function registerOrgs(program: Command): void {
     }),
   );
 
-  serverAdminOptions(group.command("list")).action(
+  serverAdminOptions(group.command("list").description("List the organizations on the server")).action(
     action(async (command) => {
       const { names } = await (await serverAdminClient(command)).get<{ names: string[] }>("/api/v1/orgs");
       print(command, names, () => names.join("\n"));
     }),
   );
 
-  connectionOptions(group.command("show").argument("[name]")).action(
+  connectionOptions(group.command("show").argument("[name]", "organization (default: the configured one)").description("Show an organization")).action(
     action(async (command, name?: string) => {
       const client = await clientFor(command, name ? { org: name } : {});
       const data = await client.get<Json>(client.orgPath());

@@ -2,7 +2,7 @@
 // and nodes from files, search, edit, encrypt a data bag item, upload and download a cookbook.
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Command } from "commander";
@@ -310,6 +310,10 @@ describe("sous CLI against a server", () => {
       const denied = await sous("node", "list");
       assert.equal(denied.code, 1);
       assert.match(denied.stderr, new RegExp(`signed as client 'admin' from ${configFile} with the key ${join(repo, "keys", "beta-admin.pem")} from ${configFile}`));
+      // `~/` in the key is the home directory; a key that is not there says which file named it.
+      writeFileSync(configFile, `import { config } from "sous";\nexport default config({ server: { url: ${JSON.stringify(server.url)}, org: "beta", client: "admin", key: "~/.sous-test-no-such-key.pem" } });\n`);
+      const missing = await sous("node", "list");
+      assert.match(missing.stderr, new RegExp(`cannot read the private key ${join(homedir(), ".sous-test-no-such-key.pem")}: ENOENT \\(the key setting comes from ${configFile}\\)`));
       writeFileSync(configFile, 'import { config } from "sous";\nexport default config({ server: { url: 8787 } });\n');
       assert.match((await sous("node", "list")).stderr, new RegExp(`${configFile.replace(/[.]/g, "\\.")}: server\\.url must be a non-empty string, not 8787`));
       writeFileSync(configFile, 'import { config } from "sous";\nexport default config({ server: { url: "x" }\n');

@@ -32,6 +32,8 @@ const result = spawnSync(
     "--test-reporter=./scripts/summary-reporter.mjs", "--test-reporter-destination=stdout",
     ...files,
   ],
-  { stdio: "inherit", env: { ...process.env, SOUS_TEST: "1" } },
+  // sous exec keeps connections in a background process by default; tests connect afresh unless a
+  // test asks for it (and then stops the process it started).
+  { stdio: "inherit", env: { SOUS_SSH_PERSIST: "0", ...process.env, SOUS_TEST: "1" } },
 );
 process.exit(result.status ?? 1);

@@ -124,10 +124,17 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
       .option("-i, --inventory <file>", "file of targets, one per line")
       .option("-c, --concurrency <n>", "how many targets at once")
       .option("--timeout <seconds>", "kill the command after this long")
+      .option("--persist <seconds>", "keep the connections open this long for the next sous exec, in a background process (env SOUS_SSH_PERSIST; 0: connect afresh every time)", undefined)
       .option("--json", "one JSON line per host"),
-  ).action(async (command: string, targets: string[], options: SshCliOptions & { timeout?: string }) =>
+  ).action(async (command: string, targets: string[], options: SshCliOptions & { timeout?: string; persist?: string }) =>
     exit(await (await import("./exec.js")).execCommand(command, targets, options, output)),
   );
+  // The background process that keeps sous exec's connections (started by sous exec itself).
+  program
+    .command("ssh-persist", { hidden: true })
+    .argument("<socket>")
+    .argument("<seconds>")
+    .action(async (socket: string, seconds: string) => (await import("../push/persist.js")).runPersistProcess(socket, Number(seconds)));
 
   program
     .command("demo")

@@ -401,6 +401,11 @@ export class SshHost extends AccountLookups implements Host {
     });
   }
 
+  /** Whether the connection is still up (a kept connection is checked before it is used again). */
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
   /** Closes the connection (idempotent). */
   close(): void {
     this.closed = true;

@@ -1,6 +1,6 @@
 /** Push mode end to end: `sous converge ssh://...` on a fleet of real sshd hosts. */
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { main } from "../../src/cli/main.js";
@@ -119,5 +119,38 @@ describe("sous converge ssh://... (push)", { skip }, () => {
     );
     assert.match(failed[0]!.error ?? "", /lost the SSH connection to root@/);
     assert.equal(outcomes.filter((o) => o.ok).length, 4);
+  });
+});
+
+describe("sous exec keeps its connections for the next command (--persist)", { skip }, () => {
+  it("a second sous exec within the time runs over the same connections; --persist 0 connects afresh; the background process stops", async () => {
+    const home = scratch("sous-persist-home-");
+    const saved = process.env.SOUS_HOME;
+    process.env.SOUS_HOME = home;
+    const pidFile = join(home, "ssh", "persist.sock.pid");
+    const targets = [fleet.hosts[0]!.target, fleet.hosts[1]!.target];
+    // The client's address and port as each host's sshd sees them: a new connection has a new port.
+    const ports = async (persist: string) => {
+      const run = await sous(["exec", "--persist", persist, "echo $SSH_CONNECTION", ...sshArgs(), ...targets]);
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      assert.match(run.stdout, /2 ok, 0 failed/);
+      return [...run.stdout.matchAll(/\| (\S+ \d+) /g)].map((m) => m[1]);
+    };
+    try {
+      const first = await ports("30");
+      assert.equal(first.length, 2);
+      assert.ok(existsSync(pidFile), "the background process records its PID");
+      assert.deepEqual(await ports("30"), first, "same connections the second time");
+      const fresh = await ports("0");
+      assert.equal(fresh.length, 2);
+      assert.ok(fresh.every((port) => !first.includes(port)), "--persist 0 makes new connections");
+    } finally {
+      if (saved === undefined) delete process.env.SOUS_HOME;
+      else process.env.SOUS_HOME = saved;
+      if (existsSync(pidFile)) process.kill(Number(readFileSync(pidFile, "utf8")), "SIGTERM");
+    }
+    // SIGTERM closes the connections and removes the socket and the PID file.
+    for (let waited = 0; existsSync(pidFile) && waited < 5000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(!existsSync(pidFile) && !existsSync(join(home, "ssh", "persist.sock")));
   });
 });

@@ -1,0 +1,197 @@
+/**
+ * Persistent SSH connections for `sous exec`, as OpenSSH's ControlPersist keeps them for
+ * Ansible: the first `sous exec` starts a small background process that holds its connections
+ * open for a while (60 s after its last command by default), and the next ones hand their work
+ * to it over a Unix socket in ~/.sous/ssh (a directory only the user can enter), so that a
+ * command on 50 hosts costs 50 commands instead of 50 handshakes. Host keys are checked when a
+ * connection is made, with the options of the command that made it; a connection is reused only
+ * by a command with the same target and SSH options.
+ */
+import { spawn } from "node:child_process";
+import { chmodSync, lstatSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { createConnection, createServer, type Socket } from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
+import PQueue from "p-queue";
+import { errorMessage } from "../core/errors.js";
+import type { ExecResult } from "../host/host.js";
+import { SshHost, type SshOptions, type SshTarget } from "../host/ssh.js";
+import { DEFAULT_CONCURRENCY, DEFAULT_CONNECT_CONCURRENCY, type HostOutcome, type HostPhase, targetName } from "./fleet.js";
+
+/** One `sous exec` handed to the background process. */
+export interface PersistRequest {
+  type: "exec";
+  targets: SshTarget[];
+  ssh: SshOptions;
+  command: string;
+  timeoutMs?: number;
+  concurrency?: number;
+  /** How long the process stays after this request, in seconds. */
+  persistSeconds: number;
+}
+
+/** What the background process sends back, one JSON line each. */
+type PersistMessage = { type: "phase"; host: string; phase: HostPhase; outcome?: HostOutcome<ExecResult> } | { type: "done" } | { type: "error"; message: string };
+
+/** The socket of the background process (its PID in SOCKET.pid): in a directory of the user's only. */
+export function persistSocket(home: string): string {
+  const dir = join(home, "ssh");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const stat = lstatSync(dir);
+  if (!stat.isDirectory() || stat.uid !== process.getuid?.()) throw new Error(`${dir} must be a directory owned by this user`);
+  chmodSync(dir, 0o700);
+  return join(dir, "persist.sock");
+}
+
+function connectTo(socketPath: string): Promise<Socket | undefined> {
+  return new Promise((resolve) => {
+    const socket = createConnection(socketPath);
+    socket.once("connect", () => resolve(socket));
+    socket.once("error", () => resolve(undefined));
+  });
+}
+
+function lines(socket: Socket, onLine: (line: string) => void): void {
+  let buffered = "";
+  socket.setEncoding("utf8");
+  socket.on("data", (chunk: string) => {
+    buffered += chunk;
+    for (let at = buffered.indexOf("\n"); at >= 0; at = buffered.indexOf("\n")) {
+      onLine(buffered.slice(0, at));
+      buffered = buffered.slice(at + 1);
+    }
+  });
+}
+
+/**
+ * Runs an exec through the background process, starting it when none runs. Resolves with one
+ * outcome per target, or undefined when no background process could be reached (the caller
+ * then connects itself).
+ */
+export async function execThroughPersist(
+  socketPath: string,
+  request: PersistRequest,
+  onPhase: (host: string, phase: HostPhase, outcome?: HostOutcome<ExecResult>) => void,
+): Promise<HostOutcome<ExecResult>[] | undefined> {
+  let socket = await connectTo(socketPath);
+  if (!socket) {
+    // The command's own entry point (bin/sous.js beside src/ or dist/), whoever called this.
+    const cli = fileURLToPath(new URL("../../bin/sous.js", import.meta.url));
+    const child = spawn(process.execPath, [cli, "ssh-persist", socketPath, String(request.persistSeconds)], { detached: true, stdio: "ignore" });
+    child.unref();
+    for (let waited = 0; !socket && waited < 3000; waited += 20) {
+      await sleep(20);
+      socket = await connectTo(socketPath);
+    }
+    if (!socket) return undefined;
+  }
+  const connected = socket;
+  return new Promise((resolve) => {
+    const outcomes = new Map<string, HostOutcome<ExecResult>>();
+    let finished = false;
+    const finish = (value: HostOutcome<ExecResult>[] | undefined): void => {
+      if (finished) return;
+      finished = true;
+      connected.end();
+      resolve(value);
+    };
+    lines(connected, (line) => {
+      const message = JSON.parse(line) as PersistMessage;
+      if (message.type === "phase") {
+        if (message.outcome) outcomes.set(message.host, message.outcome);
+        onPhase(message.host, message.phase, message.outcome);
+      } else if (message.type === "done") {
+        finish(request.targets.map((target) => outcomes.get(targetName(target))!));
+      } else {
+        finish(undefined);
+      }
+    });
+    // The background process went away mid-request: hosts without an outcome are reported failed.
+    connected.once("close", () =>
+      finish(request.targets.map((target) => outcomes.get(targetName(target)) ?? { host: targetName(target), ok: false, error: "the background SSH process stopped", durationMs: 0 })),
+    );
+    connected.write(`${JSON.stringify(request)}\n`);
+  });
+}
+
+/** The background process: holds connections and runs the commands it is handed until idle. */
+export async function runPersistProcess(socketPath: string, persistSeconds: number): Promise<void> {
+  // A stale socket of a process that died is removed; a live one means another process serves.
+  if (await connectTo(socketPath).then((socket) => (socket?.end(), socket !== undefined))) return;
+  rmSync(socketPath, { force: true });
+  const connections = new Map<string, Promise<SshHost>>();
+  const connects = new PQueue({ concurrency: DEFAULT_CONNECT_CONCURRENCY });
+  let busy = 0;
+  let idleFor = persistSeconds * 1000;
+  let idleTimer: NodeJS.Timeout | undefined;
+  const server = createServer();
+  const stop = (): void => {
+    server.close();
+    rmSync(socketPath, { force: true });
+    rmSync(`${socketPath}.pid`, { force: true });
+    for (const host of connections.values()) void host.then((h) => h.close()).catch(() => undefined);
+    process.exit(0);
+  };
+  const armIdle = (): void => {
+    if (idleTimer) clearTimeout(idleTimer);
+    if (busy === 0) idleTimer = setTimeout(stop, idleFor);
+  };
+  const hostFor = (target: SshTarget, ssh: SshOptions): Promise<SshHost> => {
+    const key = JSON.stringify([target, ssh]);
+    const known = connections.get(key);
+    const fresh = (): Promise<SshHost> => {
+      const made = connects.add(() => SshHost.connect(target, ssh));
+      connections.set(key, made);
+      made.catch(() => connections.delete(key));
+      return made;
+    };
+    if (!known) return fresh();
+    return known.then((host) => (host.isOpen ? host : fresh()), fresh);
+  };
+  server.on("connection", (socket) => {
+    lines(socket, (line) => {
+      const request = JSON.parse(line) as PersistRequest;
+      busy++;
+      idleFor = Math.max(1, request.persistSeconds) * 1000;
+      if (idleTimer) clearTimeout(idleTimer);
+      const send = (message: PersistMessage): void => void (socket.writable && socket.write(`${JSON.stringify(message)}\n`));
+      const hosts = new PQueue({ concurrency: Math.max(1, request.concurrency ?? DEFAULT_CONCURRENCY) });
+      void Promise.all(
+        request.targets.map((target) =>
+          hosts.add(async () => {
+            const name = targetName(target);
+            const started = performance.now();
+            let outcome: HostOutcome<ExecResult>;
+            try {
+              send({ type: "phase", host: name, phase: "connecting" });
+              const host = await hostFor(target, request.ssh);
+              send({ type: "phase", host: name, phase: "working" });
+              const value = await host.exec({ shell: request.command }, request.timeoutMs ? { timeoutMs: request.timeoutMs } : {});
+              outcome = { host: name, ok: true, value, durationMs: performance.now() - started };
+            } catch (error) {
+              const code = (error as { code?: unknown }).code;
+              outcome = { host: name, ok: false, error: errorMessage(error), ...(typeof code === "string" ? { code } : {}), durationMs: performance.now() - started };
+            }
+            send({ type: "phase", host: name, phase: outcome.ok ? "done" : "failed", outcome });
+          }),
+        ),
+      ).then(() => {
+        send({ type: "done" });
+        socket.end();
+        busy--;
+        armIdle();
+      });
+    });
+    socket.on("error", () => undefined);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(socketPath, () => resolve());
+  });
+  chmodSync(socketPath, 0o600);
+  // Who serves the socket, for `kill` (and for tests, which stop what they started).
+  writeFileSync(`${socketPath}.pid`, `${process.pid}\n`, { mode: 0o600 });
+  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.once(signal, stop);
+  armIdle();
+}

@@ -97,7 +97,13 @@ export async function execThroughPersist(
       resolve(value);
     };
     lines(connected, (line) => {
-      const message = JSON.parse(line) as PersistMessage;
+      let message: PersistMessage;
+      try {
+        message = JSON.parse(line) as PersistMessage;
+      } catch {
+        // Not a process of this version of Sous: connect directly instead.
+        return finish(undefined);
+      }
       if (message.type === "phase") {
         if (message.outcome) outcomes.set(message.host, message.outcome);
         onPhase(message.host, message.phase, message.outcome);
@@ -151,7 +157,14 @@ export async function runPersistProcess(socketPath: string, persistSeconds: numb
   };
   server.on("connection", (socket) => {
     lines(socket, (line) => {
-      const request = JSON.parse(line) as PersistRequest;
+      let request: PersistRequest;
+      try {
+        request = JSON.parse(line) as PersistRequest;
+        if (request.type !== "exec" || !Array.isArray(request.targets)) throw new Error("not an exec request");
+      } catch (error) {
+        socket.end(`${JSON.stringify({ type: "error", message: errorMessage(error) } satisfies PersistMessage)}\n`);
+        return;
+      }
       busy++;
       idleFor = Math.max(1, request.persistSeconds) * 1000;
       if (idleTimer) clearTimeout(idleTimer);

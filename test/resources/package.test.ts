@@ -7,6 +7,7 @@ import type { Host } from "../../src/host/host.js";
 import { parseAptPolicy } from "../../src/resources/apt.js";
 import { convergeWith, scratch } from "../helpers.js";
 import { buildDeb, createDisposableRoot, indexRepository } from "../support/disposable-root.js";
+import { recordingHost } from "../support/recording-host.js";
 
 const repository = scratch("sous-repo-");
 buildDeb(repository, { name: "sous-hello", version: "1.0-1" });
@@ -23,15 +24,7 @@ const host = box.host;
 
 /** The root's host, recording the argv of every command it runs. */
 function recording(): { host: Host; commands: string[][] } {
-  const commands: string[][] = [];
-  const recorder = new Proxy(host, {
-    get(target, property, receiver) {
-      if (property === "exec") return (command: readonly string[], options?: object) => (commands.push([...command]), target.exec(command, options));
-      const value = Reflect.get(target, property, receiver);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-  return { host: recorder, commands };
+  return recordingHost(host);
 }
 
 /** dpkg's view inside the root: "status version", or "absent". */

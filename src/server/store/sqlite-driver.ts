@@ -115,7 +115,12 @@ export class SqliteDriver implements SqlDriver {
     if (this.closed) return Promise.reject(new Error("the SQLite store is closed"));
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.draining) void this.drain();
+      if (!this.draining) {
+        // Started after the requests already read in this turn of the event loop are queued too:
+        // they then share one COMMIT instead of one each.
+        this.draining = true;
+        setImmediate(() => void this.drain());
+      }
     });
   }
 

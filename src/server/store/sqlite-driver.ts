@@ -85,7 +85,7 @@ export class SqliteDriver implements SqlDriver {
       db.pragma("wal_autocheckpoint = 4000");
       return db;
     };
-    this.writer = new Connection(open(65_536));
+    this.writer = new Connection(open(49_152));
     this.reader = new Connection(open(16_384));
     this.file = options.file;
   }

@@ -12,7 +12,7 @@ const { parentPort, workerData } = require("node:worker_threads");
 const Database = require(workerData.betterSqlite3);
 const db = new Database(workerData.file, { readonly: true, timeout: 10000 });
 db.pragma("case_sensitive_like = ON");
-db.pragma("cache_size = -65536");
+db.pragma("cache_size = -49152");
 const statements = new Map();
 function prepared(sql) {
   let statement = statements.get(sql);

@@ -140,3 +140,20 @@ export async function convergeTwice(
   assert.equal(second.result.counts.updated, 0);
   return { first, second };
 }
+
+/** What one CLI invocation printed and returned. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `sous ARGV` in this process with captured output (no colour). */
+export async function sous(...argv: string[]): Promise<CliResult> {
+  // Loaded on first use: most test files never run the command line.
+  const { main } = await import("../src/cli/main.js");
+  let stdout = "";
+  let stderr = "";
+  const code = await main(argv, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), color: false });
+  return { code, stdout, stderr };
+}

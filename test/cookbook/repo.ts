@@ -1,7 +1,6 @@
 /** Helpers for cookbook and CLI tests: repositories written into scratch folders, the CLI run in-process. */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { main } from "../../src/cli/main.js";
 import { scratch } from "../helpers.js";
 
 /** Writes `files` (path relative to the repository → content) into a new scratch repository; returns its root. */
@@ -41,20 +40,7 @@ export default recipe(({ node, includeRecipe, resources: { file } }) => {
 `;
 }
 
-/** What one CLI invocation printed and returned. */
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `sous ARGV` in this process with captured output. */
-export async function sous(...argv: string[]): Promise<CliResult> {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(argv, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), color: false });
-  return { code, stdout, stderr };
-}
+export { sous, type CliResult } from "../helpers.js";
 
 /** Facts for loadRun in tests: enough for the node view. */
 export const testFacts = { hostname: "testhost", fqdn: "testhost.example", platform: "debian", platform_family: "debian", platform_version: "12" };

@@ -2,14 +2,8 @@
 import assert from "node:assert/strict";
 import { release } from "node:os";
 import { test } from "node:test";
-import { main } from "../../src/cli/main.js";
+import { sous } from "../helpers.js";
 
-async function sous(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(argv, { stdout: (text) => void (stdout += text), stderr: (text) => void (stderr += text), color: false });
-  return { code, stdout, stderr };
-}
 
 test("sous facts prints every fact as one JSON document", async () => {
   const { code, stdout } = await sous("facts");

@@ -3,12 +3,10 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
-import { main } from "../../src/cli/main.js";
-import type { Output } from "../../src/cli/converge.js";
 import { parseTarget } from "../../src/host/ssh.js";
 import { pushConverge } from "../../src/push/converge.js";
 import { type Fleet, fleetUnavailable, useFleet } from "../fleet/index.js";
-import { scratch } from "../helpers.js";
+import { scratch, sous } from "../helpers.js";
 import { writeW2Repository } from "./repository.js";
 
 const skip = fleetUnavailable() ?? false;
@@ -22,29 +20,22 @@ before(async () => {
   writeW2Repository(repo, { files: 6, directories: 2 });
 });
 
-async function sous(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const output: Output = { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), color: false };
-  const code = await main(args, output);
-  return { code, stdout, stderr };
-}
 
 const sshArgs = () => ["-k", fleet.keyFile, "--known-hosts", fleet.knownHostsFile];
 
 describe("sous converge ssh://... (push)", { skip }, () => {
   it("converges every host, then finds nothing to change on the second run", async () => {
     const targets = fleet.hosts.map((h) => h.target);
-    const first = await sous(["converge", "--repo", repo, ...sshArgs(), ...targets]);
+    const first = await sous("converge", "--repo", repo, ...sshArgs(), ...targets);
     assert.equal(first.code, 0, first.stdout + first.stderr);
     assert.match(first.stdout, /5 ok, 0 failed/);
     for (const host of fleet.hosts) assert.match(first.stdout, new RegExp(`root@${host.address.replace(/\./g, "\\.")}\\s+converged, 8 updated of 8`));
 
-    const shown = await sous(["exec", "cat /srv/w2/d1/f3.conf", ...sshArgs(), ...targets]);
+    const shown = await sous("exec", "cat /srv/w2/d1/f3.conf", ...sshArgs(), ...targets);
     assert.equal(shown.code, 0, shown.stdout);
     for (const host of fleet.hosts) assert.ok(shown.stdout.includes(`root@${host.address} | host = ${host.name}`), shown.stdout);
 
-    const second = await sous(["converge", "--repo", repo, "--json", ...sshArgs(), ...targets]);
+    const second = await sous("converge", "--repo", repo, "--json", ...sshArgs(), ...targets);
     assert.equal(second.code, 0, second.stdout + second.stderr);
     const finished = second.stdout
       .split("\n")
@@ -57,13 +48,13 @@ describe("sous converge ssh://... (push)", { skip }, () => {
 
   it("shows what would change in a dry run and changes nothing", async () => {
     const target = fleet.hosts[0]!.target;
-    await sous(["exec", "rm /srv/w2/d0/f0.conf", ...sshArgs(), target]);
-    const dry = await sous(["converge", "--repo", repo, "--dry-run", ...sshArgs(), target]);
+    await sous("exec", "rm /srv/w2/d0/f0.conf", ...sshArgs(), target);
+    const dry = await sous("converge", "--repo", repo, "--dry-run", ...sshArgs(), target);
     assert.equal(dry.code, 0, dry.stdout);
     assert.match(dry.stdout, /\| .*file\[\/srv\/w2\/d0\/f0\.conf\] would (update|create)/);
     assert.match(dry.stdout, /\| +\+index = 0$/m, "the dry run shows the content it would write");
     assert.match(dry.stdout, /converged, 1 would change of 8/);
-    const check = await sous(["exec", "test -e /srv/w2/d0/f0.conf", ...sshArgs(), target]);
+    const check = await sous("exec", "test -e /srv/w2/d0/f0.conf", ...sshArgs(), target);
     assert.equal(check.code, 1, "the dry run created the file");
   });
 
@@ -72,7 +63,7 @@ describe("sous converge ssh://... (push)", { skip }, () => {
     const nobody = address.replace(/\.\d+$/, ".200");
     const inventory = join(repo, "inventory");
     writeFileSync(inventory, `# web servers\n${fleet.hosts[1]!.target}\n\nroot@${address}:2222   # sshd on another port\n${nobody}\n`);
-    const result = await sous(["converge", "--repo", repo, "--connect-timeout", "20", ...sshArgs(), "--inventory", inventory]);
+    const result = await sous("converge", "--repo", repo, "--connect-timeout", "20", ...sshArgs(), "--inventory", inventory);
     assert.equal(result.code, 1);
     const escaped = (text: string) => text.replace(/\./g, "\\.");
     assert.match(result.stdout, new RegExp(`root@${escaped(address)}:2222\\s+FAILED: connection refused`));
@@ -84,16 +75,16 @@ describe("sous converge ssh://... (push)", { skip }, () => {
   it("converges as a non-root user through sudo, and says why it fails without it", async () => {
     const host = fleet.hosts[3]!;
     // The user exists only inside this host's overlay.
-    const setup = await sous(["exec", "useradd -m -s /bin/sh deploy && usermod -p '*' deploy && echo 'deploy ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/deploy && rm -rf /srv/w2", ...sshArgs(), host.target]);
+    const setup = await sous("exec", "useradd -m -s /bin/sh deploy && usermod -p '*' deploy && echo 'deploy ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/deploy && rm -rf /srv/w2", ...sshArgs(), host.target);
     assert.equal(setup.code, 0, setup.stdout);
     const deploy = `ssh://deploy@${host.address}`;
-    const denied = await sous(["converge", "--repo", repo, ...sshArgs(), deploy]);
+    const denied = await sous("converge", "--repo", repo, ...sshArgs(), deploy);
     assert.equal(denied.code, 1);
     assert.match(denied.stdout, /FAILED: .*(Permission denied|EACCES)/);
-    const withSudo = await sous(["converge", "--repo", repo, "--sudo", ...sshArgs(), deploy]);
+    const withSudo = await sous("converge", "--repo", repo, "--sudo", ...sshArgs(), deploy);
     assert.equal(withSudo.code, 0, withSudo.stdout);
     assert.match(withSudo.stdout, /converged, 8 updated of 8/);
-    const owner = await sous(["exec", "stat -c %U /srv/w2/d0/f0.conf", ...sshArgs(), host.target]);
+    const owner = await sous("exec", "stat -c %U /srv/w2/d0/f0.conf", ...sshArgs(), host.target);
     assert.match(owner.stdout, /\| root$/m);
   });
 
@@ -131,7 +122,7 @@ describe("sous exec keeps its connections for the next command (--persist)", { s
     const targets = [fleet.hosts[0]!.target, fleet.hosts[1]!.target];
     // The client's address and port as each host's sshd sees them: a new connection has a new port.
     const ports = async (persist: string) => {
-      const run = await sous(["exec", "--persist", persist, "echo $SSH_CONNECTION", ...sshArgs(), ...targets]);
+      const run = await sous("exec", "--persist", persist, "echo $SSH_CONNECTION", ...sshArgs(), ...targets);
       assert.equal(run.code, 0, run.stdout + run.stderr);
       assert.match(run.stdout, /2 ok, 0 failed/);
       return [...run.stdout.matchAll(/\| (\S+ \d+) /g)].map((m) => m[1]);

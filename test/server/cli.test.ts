@@ -6,7 +6,7 @@ import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Command } from "commander";
-import { main } from "../../src/cli/main.js";
+import { sous } from "../helpers.js";
 import { SousApiError, SousClient } from "../../src/client/api.js";
 import { registerCookbookServerCommands } from "../../src/cli/server-commands.js";
 import { startServer } from "../../src/server/server.js";
@@ -16,12 +16,6 @@ const home = mkdtempSync(join(tmpdir(), "sous-cli-home-"));
 process.env.SOUS_HOME = home;
 for (const name of ["SOUS_SERVER_URL", "SOUS_ORG", "SOUS_CLIENT", "SOUS_KEY"]) delete process.env[name];
 
-async function sous(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(argv, { stdout: (t: string) => void (stdout += t), stderr: (t: string) => void (stderr += t), color: false } as Parameters<typeof main>[1]);
-  return { code, stdout, stderr };
-}
 
 /** The cookbook subcommands through a `cookbook` command like the one main.ts creates. */
 async function cookbook(...argv: string[]): Promise<{ stdout: string; error?: Error }> {

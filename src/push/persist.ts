@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import PQueue from "p-queue";
-import { errorMessage } from "../core/errors.js";
+import { errorMessage, SousError } from "../core/errors.js";
 import type { ExecResult } from "../host/host.js";
 import { SshHost, type SshOptions, type SshTarget } from "../host/ssh.js";
 import { DEFAULT_CONCURRENCY, DEFAULT_CONNECT_CONCURRENCY, type HostOutcome, type HostPhase, targetName } from "./fleet.js";
@@ -39,7 +39,9 @@ export function persistSocket(home: string): string {
   const dir = join(home, "ssh");
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const stat = lstatSync(dir);
-  if (!stat.isDirectory() || stat.uid !== process.getuid?.()) throw new Error(`${dir} must be a directory owned by this user`);
+  if (!stat.isDirectory() || stat.uid !== process.getuid?.()) {
+    throw new SousError("ssh-persist", `${dir} must be a directory owned by this user (it keeps sous exec's connections); remove it, or run with --persist 0`);
+  }
   chmodSync(dir, 0o700);
   return join(dir, "persist.sock");
 }

@@ -317,3 +317,17 @@ test("a store of layout 3 gets its reversed keys added when it opens, and suffix
     }
   });
 });
+
+test("a search thread that cannot open the store refuses its reads instead of leaving them waiting", async () => {
+  const { SqliteReaders } = await import("../../src/server/store/sqlite-readers.js");
+  await withStoreFile(async (file) => {
+    // No file there: the thread's read-only connection fails when it starts.
+    const readers = new SqliteReaders(file, 1);
+    try {
+      await assert.rejects(readers.read([{ sql: "SELECT 1", params: [] }]), /search thread (failed|stopped)/);
+      await assert.rejects(readers.read([{ sql: "SELECT 1", params: [] }]), /search thread (failed|stopped)/);
+    } finally {
+      await readers.close();
+    }
+  });
+});

@@ -42,6 +42,8 @@ interface Pending {
 interface Reader {
   worker: Worker;
   pending: Map<number, Pending>;
+  /** Why the thread stopped (it cannot open the store, or crashed): its reads are refused, not left waiting. */
+  stopped?: Error;
 }
 
 /** Worker threads that run read-only statements on one SQLite file. */
@@ -65,10 +67,13 @@ export class SqliteReaders {
         if (message.error) waiting.reject(Object.assign(new Error(message.error.message), { code: message.error.code }));
         else waiting.resolve(message.rows!);
       });
-      worker.on("error", (error) => {
-        for (const waiting of reader.pending.values()) waiting.reject(error);
+      const stop = (error: Error): void => {
+        reader.stopped ??= error;
+        for (const waiting of reader.pending.values()) waiting.reject(reader.stopped);
         reader.pending.clear();
-      });
+      };
+      worker.on("error", (error) => stop(new Error(`a search thread failed: ${error.message}`)));
+      worker.on("exit", (code) => stop(new Error(`a search thread stopped (exit code ${code})`)));
       // An idle worker does not keep the process alive; a busy one does until it answers.
       worker.unref();
       this.readers.push(reader);
@@ -78,7 +83,9 @@ export class SqliteReaders {
   /** Runs read-only statements, in one snapshot, in the least busy worker; one array of rows per statement. */
   read(reads: ReadonlyArray<{ sql: string; params: readonly unknown[] }>): Promise<unknown[][]> {
     if (this.closed) return Promise.reject(new Error("the SQLite store is closed"));
-    const reader = this.readers.reduce((best, candidate) => (candidate.pending.size < best.pending.size ? candidate : best));
+    const live = this.readers.filter((reader) => !reader.stopped);
+    if (live.length === 0) return Promise.reject(this.readers[0]!.stopped);
+    const reader = live.reduce((best, candidate) => (candidate.pending.size < best.pending.size ? candidate : best));
     const id = ++this.nextId;
     const read = new Promise<unknown[][]>((resolve, reject) => {
       reader.pending.set(id, { resolve, reject });

@@ -3,6 +3,9 @@
 import { readFileSync } from "node:fs";
 import { createPrivateKey } from "node:crypto";
 import type { KeyObject } from "node:crypto";
+import { Agent as HttpAgent, request as httpRequest } from "node:http";
+import type { IncomingMessage } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { signRequest } from "./signing.js";
 
 /** Where the server is and who is asking. */
@@ -100,17 +103,16 @@ export class SousClient {
       if (!this.key) throw new SousApiError(0, "no_key", `no private key for client '${this.options.client}': pass --key or set SOUS_KEY`);
       Object.assign(headers, signRequest({ method, path: signedPath, ...(body ? { body } : {}), client: this.options.client, privateKey: this.key }));
     }
-    let response: Response;
+    let response: { status: number; statusText: string; etag: string | undefined; bytes: Buffer };
     try {
-      response = await fetch(url, { method, headers, ...(body ? { body: new Uint8Array(body) } : {}), signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000) });
+      response = await this.send(url, method, headers, body);
     } catch (error) {
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      const reason = cause?.code ?? cause?.message ?? (error as Error).message;
+      const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
       throw new SousApiError(0, "unreachable", `cannot reach the Sous server at ${this.options.serverUrl} (${reason}); is it running, and is the URL right?`);
     }
-    const etag = response.headers.get("etag")?.replace(/^"(.*)"$/, "$1") ?? undefined;
-    const bytes = Buffer.from(await response.arrayBuffer());
-    if (response.ok && options.raw) return { status: response.status, ...(etag ? { etag } : {}), body: bytes as T };
+    const { etag, bytes } = response;
+    const ok = response.status >= 200 && response.status < 300;
+    if (ok && options.raw) return { status: response.status, ...(etag ? { etag } : {}), body: bytes as T };
     let parsed: unknown = undefined;
     if (bytes.length > 0) {
       try {
@@ -119,12 +121,45 @@ export class SousClient {
         parsed = bytes.toString("utf8");
       }
     }
-    if (!response.ok) {
+    if (!ok) {
       const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
       throw new SousApiError(response.status, error?.code ?? `http_${response.status}`, error?.message ?? `the server answered ${response.status} ${response.statusText}`, parsed);
     }
     return { status: response.status, ...(etag ? { etag } : {}), body: parsed as T };
   }
+
+  /**
+   * One HTTP exchange over a kept-alive connection (node:http: a fraction of fetch's CPU per
+   * request, which an agent on a small machine and a loaded server both notice). A request sent
+   * on a reused connection that the server closed meanwhile fails before any answer; it is sent
+   * once more on a new connection.
+   */
+  private send(url: URL, method: string, headers: Record<string, string>, body: Buffer | undefined, retried = false): Promise<{ status: number; statusText: string; etag: string | undefined; bytes: Buffer }> {
+    const https = url.protocol === "https:";
+    const agent = https ? (this.httpsAgent ??= new HttpsAgent({ keepAlive: true })) : (this.httpAgent ??= new HttpAgent({ keepAlive: true }));
+    const timeoutMs = this.options.timeoutMs ?? 30_000;
+    return new Promise((resolve, reject) => {
+      const req = (https ? httpsRequest : httpRequest)(url, { method, headers: { ...headers, ...(body ? { "content-length": String(body.length) } : {}) }, agent });
+      req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer in ${timeoutMs} ms`), { code: "ETIMEDOUT" })));
+      req.on("error", (error: NodeJS.ErrnoException) => {
+        if (req.reusedSocket && !retried && (error.code === "ECONNRESET" || error.code === "EPIPE")) resolve(this.send(url, method, headers, body, true));
+        else reject(error);
+      });
+      req.on("response", (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("error", reject);
+        res.on("end", () => {
+          const etag = res.headers.etag?.replace(/^"(.*)"$/, "$1");
+          resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? "", etag: etag || undefined, bytes: Buffer.concat(chunks) });
+        });
+      });
+      req.end(body);
+    });
+  }
+
+  private httpAgent: HttpAgent | undefined;
+  private httpsAgent: HttpsAgent | undefined;
 
   /** GET and return the body. */
   async get<T = unknown>(path: string): Promise<T> {

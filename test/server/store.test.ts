@@ -299,24 +299,31 @@ test("a store written with the older search layout is reindexed from its objects
   });
 });
 
-test("a store of layout 3 gets its reversed keys added when it opens, and suffix key patterns find them", async () => {
-  await withStoreFile(async (file) => {
-    const first = await Store.open({ sqliteFile: file });
-    await first.createOrg("acme", "Acme");
-    await saveNode(first, "acme", node("vm1", { automatic: { dmi: { product_name: "m5.large" } } }));
-    await first.close();
-    const db = new Database(file);
-    db.exec("DROP INDEX search_fields_by_suffix; ALTER TABLE search_fields DROP COLUMN rkey; UPDATE store_meta SET value = '3' WHERE name = 'search_format'");
-    db.close();
-    const store = await Store.open({ sqliteFile: file });
-    try {
-      const found = await store.search({ org: "acme", idx: "node", kind: "node", bag: "" }, parseQuery("*_product_name:m5*"), { start: 0, rows: 10 });
-      assert.deepEqual(found.hits.map((hit) => hit.name), ["vm1"]);
-    } finally {
-      await store.close();
-    }
+for (const layout of ["3", "4"]) {
+  test(`a store of layout ${layout} gets what it lacked (${layout === "3" ? "reversed keys, " : ""}key versions) when it opens, and search works on it`, async () => {
+    await withStoreFile(async (file) => {
+      const first = await Store.open({ sqliteFile: file });
+      await first.createOrg("acme", "Acme");
+      await saveNode(first, "acme", node("vm1", { automatic: { dmi: { product_name: "m5.large" } } }));
+      await first.close();
+      const db = new Database(file);
+      if (layout === "3") db.exec("DROP INDEX search_fields_by_suffix; ALTER TABLE search_fields DROP COLUMN rkey");
+      db.exec(`ALTER TABLE search_fields DROP COLUMN version; UPDATE store_meta SET value = '${layout}' WHERE name = 'search_format'`);
+      db.close();
+      const store = await Store.open({ sqliteFile: file });
+      try {
+        const scope = { org: "acme", idx: "node", kind: "node", bag: "" };
+        const found = await store.search(scope, parseQuery("*_product_name:m5*"), { start: 0, rows: 10 });
+        assert.deepEqual(found.hits.map((hit) => hit.name), ["vm1"]);
+        await saveNode(store, "acme", node("vm2", { automatic: { dmi: { product_name: "m5.xlarge" } } }));
+        const again = await store.search(scope, parseQuery("*_product_name:m5*"), { start: 0, rows: 10 });
+        assert.deepEqual(again.hits.map((hit) => hit.name), ["vm1", "vm2"]);
+      } finally {
+        await store.close();
+      }
+    });
   });
-});
+}
 
 test("a search thread that cannot open the store refuses its reads instead of leaving them waiting", async () => {
   const { SqliteReaders } = await import("../../src/server/store/sqlite-readers.js");
@@ -328,6 +335,65 @@ test("a search thread that cannot open the store refuses its reads instead of le
       await assert.rejects(readers.read([{ sql: "SELECT 1", params: [] }]), /search thread (failed|stopped)/);
     } finally {
       await readers.close();
+    }
+  });
+});
+
+test("on SQLite a repeated search is answered from the search thread's cache until a write changes what its hits depend on", async () => {
+  await withStoreFile(async (file) => {
+    const store = await Store.open({ sqliteFile: file });
+    try {
+      await store.createOrg("acme", "Acme");
+      const scope = { org: "acme", idx: "node", kind: "node", bag: "" };
+      const search = async (q: string, options: Partial<SearchOptions> = {}) => {
+        const result = await store.search(scope, parseQuery(q), { start: 0, rows: 100, attributes: ["ipaddress"], ...options });
+        return { cached: result.cached, total: result.total, hits: result.hits.map((hit) => `${hit.name}=${hit.attributes?.ipaddress ?? "-"}`) };
+      };
+      await saveNode(store, "acme", node("web1", { role: ["web"], automatic: { ipaddress: "10.0.0.1" } }));
+      await saveNode(store, "acme", node("db1", { role: ["db"], automatic: { ipaddress: "10.0.0.2" } }));
+      assert.deepEqual(await search("role:web"), { cached: false, total: 1, hits: ['web1="10.0.0.1"'] });
+      assert.deepEqual(await search("role:web"), { cached: true, total: 1, hits: ['web1="10.0.0.1"'] });
+
+      // A write to another key keeps the cached hits, and the page shows the new values.
+      await saveNode(store, "acme", node("web1", { role: ["web"], automatic: { ipaddress: "10.0.0.9" } }));
+      assert.deepEqual(await search("role:web"), { cached: true, total: 1, hits: ['web1="10.0.0.9"'] });
+      // A write that changes who matches, a new object, a deleted one: the next search runs again.
+      await saveNode(store, "acme", node("db1", { role: ["web", "db"], automatic: { ipaddress: "10.0.0.2" } }));
+      assert.deepEqual(await search("role:web"), { cached: false, total: 2, hits: ['web1="10.0.0.9"', 'db1="10.0.0.2"'] });
+      await saveNode(store, "acme", node("web2", { role: ["web"], automatic: { ipaddress: "10.0.0.3" } }));
+      assert.deepEqual((await search("role:web")).total, 3);
+      await store.delete({ org: "acme", kind: "node", name: "web2" });
+      assert.deepEqual(await search("role:web"), { cached: false, total: 2, hits: ['web1="10.0.0.9"', 'db1="10.0.0.2"'] });
+
+      // NOT depends on the set of objects too: a new node without the role is a new hit.
+      assert.deepEqual((await search("NOT role:db")).hits, ['web1="10.0.0.9"']);
+      assert.equal((await search("NOT role:db")).cached, true);
+      await saveNode(store, "acme", node("bare", {}));
+      assert.deepEqual(await search("NOT role:db"), { cached: false, total: 2, hits: ['web1="10.0.0.9"', 'bare=-'] });
+
+      // A key pattern depends on the keys that match it: a new key is found at once.
+      assert.deepEqual((await search("*_product_name:m5*")).total, 0);
+      assert.equal((await search("*_product_name:m5*")).cached, true);
+      await saveNode(store, "acme", node("vm1", { automatic: { dmi: { product_name: "m5.large" } } }));
+      assert.deepEqual(await search("*_product_name:m5*"), { cached: false, total: 1, hits: ['vm1=-'] });
+
+      // A sort key orders the page: its values changing changes the page.
+      const byIp = { sort: { key: "ipaddress" } as const };
+      assert.deepEqual((await search("role:web", byIp)).hits, ['db1="10.0.0.2"', 'web1="10.0.0.9"']);
+      assert.equal((await search("role:web", byIp)).cached, true);
+      await saveNode(store, "acme", node("web1", { role: ["web"], automatic: { ipaddress: "10.0.0.0" } }));
+      assert.deepEqual(await search("role:web", byIp), { cached: false, total: 2, hits: ['web1="10.0.0.0"', 'db1="10.0.0.2"'] });
+
+      // Inside a transaction a search sees the transaction's own writes: no cache there.
+      await store.transaction(async (t) => {
+        await saveNode(t, "acme", node("web3", { role: ["web"] }));
+        const inside = await t.search(scope, parseQuery("role:web"), { start: 0, rows: 10 });
+        assert.equal(inside.cached, undefined);
+        assert.equal(inside.total, 3);
+      });
+      assert.deepEqual((await search("role:web")).total, 3);
+    } finally {
+      await store.close();
     }
   });
 });

@@ -21,6 +21,18 @@ export interface SqlFragment {
   params: unknown[];
 }
 
+/**
+ * What a compiled query's hits depend on: the search_fields rows its key conditions select (their
+ * versions change whenever a row of theirs is added or removed, and a new key matching a pattern
+ * shows up as a new row), and for "everything" and NOT the set of objects. A query whose key
+ * condition is any key at all depends on every field of the index and is not tracked.
+ */
+export interface SearchDependencies {
+  fields: SqlFragment[];
+  objects: boolean;
+  untracked: boolean;
+}
+
 /** The highest code point: `prefix` ≤ v < `prefix + MAX` is "v starts with prefix" in byte order. */
 const MAX_CHAR = "\u{10FFFF}";
 
@@ -81,11 +93,13 @@ const PLAIN: Columns = { field: "field", value: "value", num: "num" };
  * the reversed keys, so `*_product_name` does not scan every key (there are millions on a large
  * fleet: each address and interface name makes its own).
  */
-function fieldCondition(scope: SearchScope, pattern: Pattern | undefined, column: string, where: string[], params: unknown[]): void {
+function fieldCondition(scope: SearchScope, pattern: Pattern | undefined, column: string, where: string[], params: unknown[], deps?: SearchDependencies): void {
   if (pattern && isLiteral(pattern)) {
     // An equality, not IN: the index then yields the term's objects in id order.
-    where.push(`${column} = (SELECT id FROM search_fields WHERE org = ? AND idx = ? AND key = ?)`);
+    const fields = "SELECT id FROM search_fields WHERE org = ? AND idx = ? AND key = ?";
+    where.push(`${column} = (${fields})`);
     params.push(scope.org, scope.idx, literalText(pattern));
+    deps?.fields.push({ sql: fields, params: [scope.org, scope.idx, literalText(pattern)] });
     return;
   }
   const inner: string[] = [];
@@ -96,8 +110,13 @@ function fieldCondition(scope: SearchScope, pattern: Pattern | undefined, column
     inner.push("rkey >= ?", "rkey < ?");
     innerParams.push(reversedKey(last), reversedKey(last) + MAX_CHAR);
   }
-  where.push(`${column} IN (SELECT id FROM search_fields WHERE org = ? AND idx = ?${inner.map((w) => ` AND ${w}`).join("")})`);
+  const fields = `SELECT id FROM search_fields WHERE org = ? AND idx = ?${inner.map((w) => ` AND ${w}`).join("")}`;
+  where.push(`${column} IN (${fields})`);
   params.push(...innerParams);
+  if (deps) {
+    if (pattern) deps.fields.push({ sql: fields, params: innerParams });
+    else deps.untracked = true;
+  }
 }
 
 function rowsSelect(where: string[], params: unknown[]): SqlFragment {
@@ -112,7 +131,8 @@ export function mayRepeatIds(fragment: SqlFragment): boolean {
   return fragment.sql.startsWith("SELECT obj_id AS id FROM search_terms ");
 }
 
-function allSelect(scope: SearchScope): SqlFragment {
+function allSelect(scope: SearchScope, deps?: SearchDependencies): SqlFragment {
+  if (deps) deps.objects = true;
   return { sql: "SELECT id FROM objects WHERE org = ? AND kind = ? AND bag = ?", params: [scope.org, scope.kind, scope.bag] };
 }
 
@@ -121,11 +141,11 @@ function isAnyKey(query: Extract<Query, { type: "term" }>): boolean {
 }
 
 /** The conditions on one search_terms row for a term or a range. */
-function rowConditions(scope: SearchScope, query: Extract<Query, { type: "term" | "range" }>, columns: Columns): { where: string[]; params: unknown[] } {
+function rowConditions(scope: SearchScope, query: Extract<Query, { type: "term" | "range" }>, columns: Columns, deps?: SearchDependencies): { where: string[]; params: unknown[] } {
   const where: string[] = [];
   const params: unknown[] = [];
   if (query.type === "range") {
-    fieldCondition(scope, query.key, columns.field, where, params);
+    fieldCondition(scope, query.key, columns.field, where, params, deps);
     const minNumber = query.min === null ? null : numericValue(query.min);
     const maxNumber = query.max === null ? null : numericValue(query.max);
     const numeric = (query.min === null || minNumber !== null) && (query.max === null || maxNumber !== null) && (query.min !== null || query.max !== null);
@@ -140,7 +160,7 @@ function rowConditions(scope: SearchScope, query: Extract<Query, { type: "term" 
       params.push(numeric ? maxNumber : query.max);
     }
   } else {
-    fieldCondition(scope, isAnyKey(query) ? undefined : query.key, columns.field, where, params);
+    fieldCondition(scope, isAnyKey(query) ? undefined : query.key, columns.field, where, params, deps);
     if (query.phrase) {
       // Sous matches a phrase as the whole value or as whole words inside it.
       const phrase = literalText(query.value);
@@ -156,10 +176,10 @@ function rowConditions(scope: SearchScope, query: Extract<Query, { type: "term" 
   return { where, params };
 }
 
-let aliasCounter = 0;
+// One alias for every operand: each is its own scope, and the same query must compile to the
+// same text (prepared statements and cached results are found by it).
 function wrap(fragment: SqlFragment): string {
-  aliasCounter = (aliasCounter + 1) % 1_000_000;
-  return `SELECT id FROM (${fragment.sql}) q${aliasCounter}`;
+  return `SELECT id FROM (${fragment.sql}) q`;
 }
 
 function setOperation(operator: "INTERSECT" | "UNION" | "EXCEPT", first: SqlFragment, rest: SqlFragment[]): SqlFragment {
@@ -170,24 +190,27 @@ function setOperation(operator: "INTERSECT" | "UNION" | "EXCEPT", first: SqlFrag
   };
 }
 
-/** Compiles a query to a statement selecting the ids of matching objects in `scope`. */
-export function compileQuery(query: Query, scope: SearchScope): SqlFragment {
+/**
+ * Compiles a query to a statement selecting the ids of matching objects in `scope`; `deps`, when
+ * given, collects what the hits depend on.
+ */
+export function compileQuery(query: Query, scope: SearchScope, deps?: SearchDependencies): SqlFragment {
   switch (query.type) {
     case "all":
-      return allSelect(scope);
+      return allSelect(scope, deps);
     case "term":
     case "range": {
-      const row = rowConditions(scope, query, PLAIN);
+      const row = rowConditions(scope, query, PLAIN, deps);
       return rowsSelect(row.where, row.params);
     }
     case "not":
-      return setOperation("EXCEPT", allSelect(scope), [compileQuery(query.item, scope)]);
+      return setOperation("EXCEPT", allSelect(scope, deps), [compileQuery(query.item, scope, deps)]);
     case "or":
-      return setOperation("UNION", compileQuery(query.items[0]!, scope), query.items.slice(1).map((item) => compileQuery(item, scope)));
+      return setOperation("UNION", compileQuery(query.items[0]!, scope, deps), query.items.slice(1).map((item) => compileQuery(item, scope, deps)));
     case "and": {
       const positives = query.items.filter((item) => item.type !== "not");
-      const negatives = query.items.filter((item): item is Extract<Query, { type: "not" }> => item.type === "not").map((item) => compileQuery(item.item, scope));
-      const base = positives.length === 0 ? allSelect(scope) : setOperation("INTERSECT", compileQuery(positives[0]!, scope), positives.slice(1).map((item) => compileQuery(item, scope)));
+      const negatives = query.items.filter((item): item is Extract<Query, { type: "not" }> => item.type === "not").map((item) => compileQuery(item.item, scope, deps));
+      const base = positives.length === 0 ? allSelect(scope, deps) : setOperation("INTERSECT", compileQuery(positives[0]!, scope, deps), positives.slice(1).map((item) => compileQuery(item, scope, deps)));
       if (negatives.length === 0) return base;
       // EXCEPT of a UNION: one set difference however many negatives.
       return setOperation("EXCEPT", base, [setOperation("UNION", negatives[0]!, negatives.slice(1))]);
@@ -238,4 +261,17 @@ export function compileStream(query: Query, scope: SearchScope): SqlFragment | u
     }
   });
   return { sql: `SELECT DISTINCT t.obj_id AS id FROM search_terms t WHERE ${where.join(" AND ")}`, params };
+}
+
+/**
+ * One row (column `sig`) that changes whenever the hits of a query with these dependencies may
+ * have: the ids and versions of the keys it selects, and the objects' version when it depends on
+ * the set of objects. Undefined for an untracked query.
+ */
+export function dependencySignature(deps: SearchDependencies): SqlFragment | undefined {
+  if (deps.untracked) return undefined;
+  const parts = deps.fields.map((fields) => `(SELECT group_concat(id || '.' || version, ',') FROM (SELECT id, version FROM search_fields WHERE id IN (${fields.sql}) ORDER BY id))`);
+  if (deps.objects) parts.push("(SELECT value FROM store_meta WHERE name = 'objects_version')");
+  if (parts.length === 0) return undefined;
+  return { sql: `SELECT ${parts.map((part) => `coalesce(${part}, '-')`).join(" || '|' || ")} AS sig`, params: deps.fields.flatMap((fields) => fields.params) };
 }

@@ -14,6 +14,25 @@ export interface SqlExecutor {
   insertMany(table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[], ignoreConflicts?: boolean): Promise<void>;
 }
 
+/** A statement with its parameters. */
+export interface SqlRead {
+  sql: string;
+  params: readonly unknown[];
+}
+
+/**
+ * A search whose count and page of ids may be reused while `signature` reads the same value: the
+ * count and the ids are taken from the cache or run, then `rows` runs with the page's ids as a
+ * JSON array bound to its first parameter. All in one snapshot.
+ */
+export interface CachedSearch {
+  key: string;
+  signature: SqlRead;
+  count: SqlRead;
+  ids: SqlRead;
+  rows: SqlRead;
+}
+
 /** A database connection (or pool) with transactions. */
 export interface SqlDriver extends SqlExecutor {
   /** Which SQL dialect, for the few statements that differ (schema types). */
@@ -23,6 +42,8 @@ export interface SqlDriver extends SqlExecutor {
    * the driver can (SQLite: a worker thread); one array of rows per statement.
    */
   readInBackground(reads: ReadonlyArray<{ sql: string; params: readonly unknown[] }>): Promise<unknown[][]>;
+  /** Runs a cached search (drivers that keep a search result cache: SQLite); `cached` tells whether the count and ids came from the cache. */
+  searchCached?(search: CachedSearch): Promise<{ count: number; rows: unknown[]; cached: boolean }>;
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   /**

@@ -40,7 +40,7 @@ export function schemaStatements(dialect: "sqlite" | "postgres"): string[] {
 }
 
 /** Version of the search index's layout; a store with another one is reindexed when it opens. */
-export const SEARCH_FORMAT = "4";
+export const SEARCH_FORMAT = "5";
 
 /** Tables of older search index layouts, dropped when the index is rebuilt. */
 export const OLD_SEARCH_TABLES = ["search_rows", "search_keys"] as const;
@@ -58,7 +58,9 @@ export function searchSchemaStatements(dialect: "sqlite" | "postgres"): string[]
   const { text, id, real, bigint } = types(dialect);
   return [
     // rkey: the key reversed, so that a suffix pattern (`*_product_name`) is an index seek.
-    `CREATE TABLE IF NOT EXISTS search_fields (id ${id}, org ${text} NOT NULL, idx ${text} NOT NULL, key ${text} NOT NULL, rkey ${text}, UNIQUE (org, idx, key))`,
+    // version: bumped whenever a row of this key is added or removed (SQLite), so that a cached
+    // search result can tell whether the keys it depends on changed.
+    `CREATE TABLE IF NOT EXISTS search_fields (id ${id}, org ${text} NOT NULL, idx ${text} NOT NULL, key ${text} NOT NULL, rkey ${text}, version ${bigint} NOT NULL DEFAULT 0, UNIQUE (org, idx, key))`,
     "CREATE INDEX IF NOT EXISTS search_fields_by_suffix ON search_fields (org, idx, rkey)",
     // Clustered by object in SQLite (WITHOUT ROWID): a save deletes and inserts one object's rows together.
     `CREATE TABLE IF NOT EXISTS search_terms (

@@ -112,10 +112,21 @@ function placeholders(count: number): string {
   return Array.from({ length: count }, () => "?").join(", ");
 }
 
+/** How a store keeps its search rows: `tracked` (SQLite) rewrites only the rows that changed and bumps their keys' versions, for the search result cache. */
+export interface SearchWriteMode {
+  tracked: boolean;
+}
+
 /**
  * Brings object `objId`'s search rows and views to the plan's. `previous` is the state written
  * with what is now in the index (undefined: unknown, so everything is replaced; `fresh`: nothing
  * is there yet).
+ *
+ * Tracked mode (SQLite, where statements cost no round trip) reads the rows of the attributes
+ * that changed, deletes only the rows that went and inserts only the new ones (an agent's save
+ * changes a free-memory figure, not the other rows of `memory`), and bumps the version of every
+ * key whose rows changed: a cached search result stays valid exactly as long as the versions of
+ * the keys it depends on do.
  */
 export async function writeSearchRows(
   db: SqlExecutor,
@@ -125,36 +136,68 @@ export async function writeSearchRows(
   plan: SearchPlan,
   previous: SearchState | undefined,
   fresh: boolean,
+  mode: SearchWriteMode = { tracked: false },
 ): Promise<void> {
   const { attributes, state } = plan;
   let changed: string[];
+  /** Top-level attributes whose rows are in the index and no longer right (undefined: every row of the object). */
+  let stale: string[] | undefined = [];
   if (fresh) {
     changed = [...attributes.keys()];
   } else if (previous === undefined) {
-    await db.run("DELETE FROM search_terms WHERE obj_id = ?", [target.objId]);
-    await db.run("DELETE FROM search_views WHERE obj_id = ?", [target.objId]);
     changed = [...attributes.keys()];
+    stale = undefined;
   } else {
     changed = [...attributes.keys()].filter((top) => previous[top] !== state[top]);
     const removed = Object.keys(previous).filter((top) => !attributes.has(top));
-    const stale = [...changed.filter((top) => previous[top] !== undefined), ...removed];
-    if (stale.length > 0) {
-      const numbers = await fieldNumbers(db, cache, learned, target.org, target.idx, stale);
-      const ids = stale.map((top) => numbers.get(top)!);
-      for (let start = 0; start < ids.length; start += CHUNK) {
-        const part = ids.slice(start, start + CHUNK);
-        await db.run(`DELETE FROM search_terms WHERE obj_id = ? AND grp IN (${placeholders(part.length)})`, [target.objId, ...part]);
-        await db.run(`DELETE FROM search_views WHERE obj_id = ? AND grp IN (${placeholders(part.length)})`, [target.objId, ...part]);
+    stale = [...changed.filter((top) => previous[top] !== undefined), ...removed];
+  }
+  if (changed.length === 0 && stale !== undefined && stale.length === 0) return;
+  const rows = changed.flatMap((top) => flattenAttribute(top, attributes.get(top)!.value));
+  const numbers = await fieldNumbers(db, cache, learned, target.org, target.idx, [...changed, ...(stale ?? []), ...rows.map(([key]) => key)]);
+  const staleGroups = stale?.map((top) => numbers.get(top)!);
+  const newRows = rows.map(([key, value, top]): [number, string, number] => [numbers.get(key)!, value, numbers.get(top)!]);
+  let insert = newRows;
+  if (mode.tracked) {
+    // The rows now in the index for the stale attributes, to compare with the new ones.
+    const old: Array<{ field: number; value: string; grp: number }> = [];
+    if (staleGroups === undefined) old.push(...(await db.all<{ field: number; value: string; grp: number }>("SELECT field, value, grp FROM search_terms WHERE obj_id = ?", [target.objId])));
+    else {
+      for (let start = 0; start < staleGroups.length; start += CHUNK) {
+        const part = staleGroups.slice(start, start + CHUNK);
+        old.push(...(await db.all<{ field: number; value: string; grp: number }>(`SELECT field, value, grp FROM search_terms WHERE obj_id = ? AND grp IN (${placeholders(part.length)})`, [target.objId, ...part])));
       }
     }
+    const rowId = (field: number, value: string, grp: number): string => `${field}\u0000${grp}\u0000${value}`;
+    const wanted = new Set(newRows.map(([field, value, grp]) => rowId(field, value, grp)));
+    const present = new Set(old.map((row) => rowId(Number(row.field), row.value, Number(row.grp))));
+    const gone = old.filter((row) => !wanted.has(rowId(Number(row.field), row.value, Number(row.grp))));
+    insert = newRows.filter(([field, value, grp]) => !present.has(rowId(field, value, grp)));
+    for (const row of gone) await db.run("DELETE FROM search_terms WHERE obj_id = ? AND field = ? AND value = ? AND grp = ?", [target.objId, row.field, row.value, row.grp]);
+    const touched = [...new Set([...gone.map((row) => Number(row.field)), ...insert.map(([field]) => field)])];
+    for (let start = 0; start < touched.length; start += CHUNK) {
+      const part = touched.slice(start, start + CHUNK);
+      await db.run(`UPDATE search_fields SET version = version + 1 WHERE id IN (${placeholders(part.length)})`, part);
+    }
+  } else if (staleGroups === undefined) {
+    await db.run("DELETE FROM search_terms WHERE obj_id = ?", [target.objId]);
+  } else {
+    for (let start = 0; start < staleGroups.length; start += CHUNK) {
+      const part = staleGroups.slice(start, start + CHUNK);
+      await db.run(`DELETE FROM search_terms WHERE obj_id = ? AND grp IN (${placeholders(part.length)})`, [target.objId, ...part]);
+    }
   }
-  if (changed.length === 0) return;
-  const rows = changed.flatMap((top) => flattenAttribute(top, attributes.get(top)!.value));
-  const numbers = await fieldNumbers(db, cache, learned, target.org, target.idx, [...changed, ...rows.map(([key]) => key)]);
+  if (staleGroups === undefined) await db.run("DELETE FROM search_views WHERE obj_id = ?", [target.objId]);
+  else {
+    for (let start = 0; start < staleGroups.length; start += CHUNK) {
+      const part = staleGroups.slice(start, start + CHUNK);
+      await db.run(`DELETE FROM search_views WHERE obj_id = ? AND grp IN (${placeholders(part.length)})`, [target.objId, ...part]);
+    }
+  }
   await db.insertMany(
     "search_terms",
     [["obj_id", "bigint"], ["field", "bigint"], ["value", "text"], ["grp", "bigint"], ["num", "double precision"]],
-    rows.map(([key, value, top]) => [target.objId, numbers.get(key)!, value, numbers.get(top)!, numericValue(value)]),
+    insert.map(([field, value, grp]) => [target.objId, field, value, grp, numericValue(value)]),
   );
   await db.insertMany(
     "search_views",

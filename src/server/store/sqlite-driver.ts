@@ -1,5 +1,5 @@
 import Database from "better-sqlite3";
-import type { Column, SqlDriver, SqlExecutor } from "./driver.js";
+import type { CachedSearch, Column, SqlDriver, SqlExecutor } from "./driver.js";
 import { SqliteReaders } from "./sqlite-readers.js";
 
 type Statement = Database.Statement<unknown[], unknown>;
@@ -101,6 +101,11 @@ export class SqliteDriver implements SqlDriver {
     // Started on first use: a CLI command that opens the store for one write never pays for threads.
     this.readers ??= new SqliteReaders(this.file);
     return this.readers.read(reads);
+  }
+
+  searchCached(search: CachedSearch): Promise<{ count: number; rows: unknown[]; cached: boolean }> {
+    this.readers ??= new SqliteReaders(this.file);
+    return this.readers.search(search);
   }
 
   run(sql: string, params?: readonly unknown[]): Promise<number> {

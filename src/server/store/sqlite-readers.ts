@@ -5,6 +5,7 @@
 import { availableParallelism } from "node:os";
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
+import type { CachedSearch } from "./driver.js";
 
 // The worker is plain JavaScript given as text: it runs the same way from dist/ and under tsx.
 const WORKER_SOURCE = `
@@ -25,17 +26,43 @@ function prepared(sql) {
 }
 // Several statements read one snapshot: a deferred transaction holds it until the last one.
 const readAll = db.transaction((reads) => reads.map(({ sql, params }) => prepared(sql).all(...params)));
-parentPort.on("message", ({ id, reads }) => {
+// Search results (count and page of ids) by query, kept while the signature of what they depend
+// on (the versions of their keys) reads the same; least recently used first out.
+const results = new Map();
+const MAX_RESULTS = 256;
+const searchCached = db.transaction((search) => {
+  const signature = prepared(search.signature.sql).get(...search.signature.params).sig;
+  let entry = results.get(search.key);
+  const cached = entry !== undefined && entry.signature === signature;
+  if (!cached) {
+    const count = Number(prepared(search.count.sql).get(...search.count.params).n);
+    const ids = JSON.stringify(prepared(search.ids.sql).all(...search.ids.params).map((row) => row.id));
+    entry = { signature, count, ids };
+  }
+  results.delete(search.key);
+  results.set(search.key, entry);
+  if (results.size > MAX_RESULTS) results.delete(results.keys().next().value);
+  return { count: entry.count, rows: prepared(search.rows.sql).all(entry.ids, ...search.rows.params), cached };
+});
+parentPort.on("message", ({ id, reads, search }) => {
   try {
-    parentPort.postMessage({ id, rows: readAll(reads) });
+    if (search) parentPort.postMessage({ id, result: searchCached(search) });
+    else parentPort.postMessage({ id, rows: readAll(reads) });
   } catch (error) {
     parentPort.postMessage({ id, error: { message: String(error && error.message), code: error && error.code } });
   }
 });
 `;
 
+/** A cheap string hash (FNV-1a), to give each query a home worker. */
+function hashOf(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash >>> 0;
+}
+
 interface Pending {
-  resolve: (rows: unknown[][]) => void;
+  resolve: (value: unknown) => void;
   reject: (error: Error) => void;
 }
 
@@ -59,13 +86,13 @@ export class SqliteReaders {
     for (let i = 0; i < count; i++) {
       const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, betterSqlite3 } });
       const reader: Reader = { worker, pending: new Map() };
-      worker.on("message", (message: { id: number; rows?: unknown[][]; error?: { message: string; code?: string } }) => {
+      worker.on("message", (message: { id: number; rows?: unknown[][]; result?: unknown; error?: { message: string; code?: string } }) => {
         const waiting = reader.pending.get(message.id);
         if (!waiting) return;
         reader.pending.delete(message.id);
         if (reader.pending.size === 0) worker.unref();
         if (message.error) waiting.reject(Object.assign(new Error(message.error.message), { code: message.error.code }));
-        else waiting.resolve(message.rows!);
+        else waiting.resolve(message.result ?? message.rows);
       });
       const stop = (error: Error): void => {
         reader.stopped ??= error;
@@ -82,15 +109,29 @@ export class SqliteReaders {
 
   /** Runs read-only statements, in one snapshot, in the least busy worker; one array of rows per statement. */
   read(reads: ReadonlyArray<{ sql: string; params: readonly unknown[] }>): Promise<unknown[][]> {
+    return this.send({ reads });
+  }
+
+  /**
+   * Runs a search through the result cache of a worker. The same query goes to the same worker
+   * (by its key) while that one is not much busier than the least busy, so that its cache serves it.
+   */
+  search(search: CachedSearch): Promise<{ count: number; rows: unknown[]; cached: boolean }> {
+    return this.send({ search }, search.key);
+  }
+
+  private send<T>(message: object, key?: string): Promise<T> {
     if (this.closed) return Promise.reject(new Error("the SQLite store is closed"));
     const live = this.readers.filter((reader) => !reader.stopped);
     if (live.length === 0) return Promise.reject(this.readers[0]!.stopped);
-    const reader = live.reduce((best, candidate) => (candidate.pending.size < best.pending.size ? candidate : best));
+    const leastBusy = live.reduce((best, candidate) => (candidate.pending.size < best.pending.size ? candidate : best));
+    const home = key === undefined ? undefined : live[hashOf(key) % live.length]!;
+    const reader = home && home.pending.size <= leastBusy.pending.size + 1 ? home : leastBusy;
     const id = ++this.nextId;
-    const read = new Promise<unknown[][]>((resolve, reject) => {
-      reader.pending.set(id, { resolve, reject });
+    const read = new Promise<T>((resolve, reject) => {
+      reader.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
       reader.worker.ref();
-      reader.worker.postMessage({ id, reads });
+      reader.worker.postMessage({ id, ...message });
     });
     this.inFlight.add(read);
     const settled = (): void => void this.inFlight.delete(read);

@@ -6,7 +6,8 @@ import { ApiError, conflict } from "../errors.js";
 import { searchEntry } from "../objects.js";
 import type { Query } from "../search/query.js";
 import type { SearchScope } from "../search/sql.js";
-import { compileQuery, compileStream, mayRepeatIds, reversedKey } from "../search/sql.js";
+import type { SearchDependencies } from "../search/sql.js";
+import { compileQuery, compileStream, dependencySignature, mayRepeatIds, reversedKey } from "../search/sql.js";
 import type { SqlDriver, SqlExecutor } from "./driver.js";
 import { OLD_SEARCH_TABLES, SEARCH_FORMAT, schemaStatements, searchSchemaStatements } from "./schema.js";
 import type { SearchState } from "./search-index.js";
@@ -115,15 +116,19 @@ export class Store {
   private async migrateSearch(): Promise<void> {
     const format = (await this.db.all<{ value: string }>("SELECT value FROM store_meta WHERE name = 'search_format'"))[0]?.value;
     if (format === SEARCH_FORMAT) return;
-    if (format === "3") {
-      // Layout 3 lacked the reversed keys only: add them instead of rebuilding the index.
-      await this.db.run("ALTER TABLE search_fields ADD COLUMN rkey TEXT");
-      for (let after = 0; ; ) {
-        const batch = await this.db.all<{ id: number | string; key: string }>("SELECT id, key FROM search_fields WHERE id > ? ORDER BY id LIMIT 5000", [after]);
-        if (batch.length === 0) break;
-        for (const row of batch) await this.db.run("UPDATE search_fields SET rkey = ? WHERE id = ?", [reversedKey(row.key), row.id]);
-        after = Number(batch[batch.length - 1]!.id);
+    if (format === "3" || format === "4") {
+      if (format === "3") {
+        // Layout 3 lacked the reversed keys: add them instead of rebuilding the index.
+        await this.db.run("ALTER TABLE search_fields ADD COLUMN rkey TEXT");
+        for (let after = 0; ; ) {
+          const batch = await this.db.all<{ id: number | string; key: string }>("SELECT id, key FROM search_fields WHERE id > ? ORDER BY id LIMIT 5000", [after]);
+          if (batch.length === 0) break;
+          for (const row of batch) await this.db.run("UPDATE search_fields SET rkey = ? WHERE id = ?", [reversedKey(row.key), row.id]);
+          after = Number(batch[batch.length - 1]!.id);
+        }
       }
+      // Layouts 3 and 4 lacked the keys' versions only.
+      await this.db.run(`ALTER TABLE search_fields ADD COLUMN version ${this.driver.dialect === "postgres" ? "BIGINT" : "INTEGER"} NOT NULL DEFAULT 0`);
       for (const statement of searchSchemaStatements(this.driver.dialect)) await this.db.run(statement);
       await this.setSearchFormat();
       return;
@@ -218,8 +223,8 @@ export class Store {
   async deleteOrg(name: string): Promise<boolean> {
     return this.transaction(async (t) => {
       // search_fields stay: their numbers may be cached by other server processes (they cost a row each).
-      await t.db.run("DELETE FROM search_terms WHERE obj_id IN (SELECT id FROM objects WHERE org = ?)", [name]);
-      await t.db.run("DELETE FROM search_views WHERE obj_id IN (SELECT id FROM objects WHERE org = ?)", [name]);
+      await t.deleteSearchRows("obj_id IN (SELECT id FROM objects WHERE org = ?)", [name]);
+      await t.objectsChanged();
       await t.db.run("DELETE FROM objects WHERE org = ?", [name]);
       await t.db.run("DELETE FROM blobs WHERE org = ?", [name]);
       await t.db.run("DELETE FROM bootstrap_tokens WHERE org = ?", [name]);
@@ -309,7 +314,8 @@ export class Store {
         if (id === undefined) throw conflict("already_exists", `${describe(ref)} already exists`);
         created = true;
       }
-      if (options.search && plan) await writeSearchRows(t.db, t.fields, t.learned!, { objId: id!, org: ref.org, idx: options.search.idx }, plan, previous, created);
+      if (options.search && plan) await writeSearchRows(t.db, t.fields, t.learned!, { objId: id!, org: ref.org, idx: options.search.idx }, plan, previous, created, { tracked: this.tracked });
+      if (created) await t.objectsChanged();
       return { etag, created, json };
     });
   }
@@ -326,9 +332,9 @@ export class Store {
       if (ifMatch !== undefined && row.etag !== ifMatch) {
         throw new ApiError(412, "precondition_failed", `${describe(ref)} changed since you read it (ETag ${ifMatch} no longer matches)`);
       }
-      await t.db.run("DELETE FROM search_terms WHERE obj_id = ?", [row.id]);
-      await t.db.run("DELETE FROM search_views WHERE obj_id = ?", [row.id]);
+      await t.deleteSearchRows("obj_id = ?", [row.id]);
       await t.db.run("DELETE FROM objects WHERE id = ?", [row.id]);
+      await t.objectsChanged();
       return true;
     });
   }
@@ -336,10 +342,28 @@ export class Store {
   /** Deletes every object of a kind in a bag (a data bag's items), with their search rows. */
   async deleteAllInBag(org: string, kind: ObjectKind, bag: string): Promise<number> {
     return this.transaction(async (t) => {
-      await t.db.run("DELETE FROM search_terms WHERE obj_id IN (SELECT id FROM objects WHERE org = ? AND kind = ? AND bag = ?)", [org, kind, bag]);
-      await t.db.run("DELETE FROM search_views WHERE obj_id IN (SELECT id FROM objects WHERE org = ? AND kind = ? AND bag = ?)", [org, kind, bag]);
+      await t.deleteSearchRows("obj_id IN (SELECT id FROM objects WHERE org = ? AND kind = ? AND bag = ?)", [org, kind, bag]);
+      await t.objectsChanged();
       return t.db.run("DELETE FROM objects WHERE org = ? AND kind = ? AND bag = ?", [org, kind, bag]);
     });
+  }
+
+  /** Whether this store keeps keys' versions for the search result cache (SQLite: its writes cost no round trips and take no row locks). */
+  private get tracked(): boolean {
+    return this.driver.dialect === "sqlite";
+  }
+
+  /** Deletes the search rows and views of the objects `where` selects, bumping the versions of the keys they had. */
+  private async deleteSearchRows(where: string, params: unknown[]): Promise<void> {
+    if (this.tracked) await this.db.run(`UPDATE search_fields SET version = version + 1 WHERE id IN (SELECT DISTINCT field FROM search_terms WHERE ${where})`, params);
+    await this.db.run(`DELETE FROM search_terms WHERE ${where}`, params);
+    await this.db.run(`DELETE FROM search_views WHERE ${where}`, params);
+  }
+
+  /** Records that objects were created or deleted: searches over every object (`*:*`, NOT) depend on that. */
+  private async objectsChanged(): Promise<void> {
+    if (!this.tracked) return;
+    await this.db.run("INSERT INTO store_meta (name, value) VALUES ('objects_version', '1') ON CONFLICT (name) DO UPDATE SET value = CAST(CAST(store_meta.value AS INTEGER) + 1 AS TEXT)");
   }
 
   // ---- search ----
@@ -349,8 +373,9 @@ export class Store {
    * document as JSON text, or with only the top-level attributes asked for (partial search), so
    * that a page of large documents is never parsed here.
    */
-  async search(scope: SearchScope, query: Query, options: SearchOptions): Promise<{ total: number; hits: SearchHit[] }> {
-    const set = compileQuery(query, scope);
+  async search(scope: SearchScope, query: Query, options: SearchOptions): Promise<{ total: number; hits: SearchHit[]; cached?: boolean }> {
+    const deps: SearchDependencies = { fields: [], objects: false, untracked: false };
+    const set = compileQuery(query, scope, deps);
     const repeats = mayRepeatIds(set);
     const direction = options.descending ? "DESC" : "ASC";
     const sort = options.sort ?? "created";
@@ -378,15 +403,31 @@ export class Store {
       for (const attribute of attributes) params.push(scope.org, scope.idx, attribute);
     }
     const order = sort === "created" ? `p.id ${direction}` : sort === "name" ? `p.sk ${direction}` : `p.sk ${direction} NULLS LAST, o.name`;
-    const reads = [
-      { sql: `SELECT count(${repeats ? "DISTINCT id" : "*"}) AS n FROM (${set.sql}) c`, params: set.params },
-      { sql: `WITH page AS (${page.sql}) SELECT o.id, o.name, ${columns} FROM page p JOIN objects o ON o.id = p.id ORDER BY ${order}`, params },
-    ];
-    // Outside a transaction the reads run off this thread (SQLite), so saves go on meanwhile; both see one snapshot.
-    const [counted, rows] = (this.learned ? await Promise.all(reads.map((read) => this.db.all(read.sql, read.params))) : await this.driver.readInBackground(reads)) as [
-      Array<{ n: number | string }>,
-      Array<Record<string, unknown> & { name: string; doc?: string }>,
-    ];
+    const count = { sql: `SELECT count(${repeats ? "DISTINCT id" : "*"}) AS n FROM (${set.sql}) c`, params: set.params };
+    // A sort key's values order the page: the page depends on that key too.
+    if (typeof sort === "object") deps.fields.push({ sql: "SELECT id FROM search_fields WHERE org = ? AND idx = ? AND key = ?", params: [scope.org, scope.idx, sort.key] });
+    const signature = dependencySignature(deps);
+    let counted: Array<{ n: number | string }>;
+    let rows: Array<Record<string, unknown> & { name: string; doc?: string }>;
+    let cached: boolean | undefined;
+    if (!this.learned && signature && this.driver.searchCached) {
+      // Outside a transaction on SQLite: the count and the page's ids come from the search
+      // thread's cache while the keys they depend on are unchanged; the rows are read fresh.
+      const result = await this.driver.searchCached({
+        key: JSON.stringify([count.sql, count.params, page.sql, page.params]),
+        signature,
+        count,
+        ids: page,
+        rows: { sql: `WITH p AS (SELECT key, value FROM json_each(?)) SELECT o.id, o.name, ${columns} FROM p JOIN objects o ON o.id = p.value ORDER BY p.key`, params: params.slice(page.params.length) },
+      });
+      counted = [{ n: result.count }];
+      rows = result.rows as typeof rows;
+      cached = result.cached;
+    } else {
+      const reads = [count, { sql: `WITH page AS (${page.sql}) SELECT o.id, o.name, ${columns} FROM page p JOIN objects o ON o.id = p.id ORDER BY ${order}`, params }];
+      // Outside a transaction the reads run off this thread (SQLite), so saves go on meanwhile; both see one snapshot.
+      [counted, rows] = (this.learned ? await Promise.all(reads.map((read) => this.db.all(read.sql, read.params))) : await this.driver.readInBackground(reads)) as [typeof counted, typeof rows];
+    }
     const hits = rows.map((row): SearchHit => {
       if (!attributes) return { name: row.name, json: row.doc! };
       const found: Record<string, string> = {};
@@ -396,7 +437,7 @@ export class Store {
       });
       return { name: row.name, attributes: found };
     });
-    return { total: Number(counted[0]?.n ?? 0), hits };
+    return { total: Number(counted[0]?.n ?? 0), hits, ...(cached === undefined ? {} : { cached }) };
   }
 
   // ---- cookbook files ----

@@ -147,6 +147,39 @@ async function startPostgres(): Promise<{ url: string; stop: () => void }> {
   return { url, stop: () => execFileSync("runuser", ["-u", "postgres", "--", `${bin}/pg_ctl`, "-D", data, "-m", "fast", "stop"], { stdio: "ignore" }) };
 }
 
+interface QueryFigures {
+  label: string;
+  query: string;
+  total: number;
+  p50: number;
+  p99: number;
+  cpuMs: number;
+}
+
+/** p50/p99 and server CPU of each W4 query, run RUNS_PER_QUERY times after one warm-up run each. */
+async function measureQueries(client: SousClient, pid: number): Promise<QueryFigures[]> {
+  for (const [, query] of QUERIES) await timedSearch(client, query);
+  const queries: QueryFigures[] = [];
+  for (const [label, query] of QUERIES) {
+    const times: number[] = [];
+    let total = 0;
+    const cpuBefore = cpuMsOf(pid);
+    for (let run = 0; run < RUNS_PER_QUERY; run++) {
+      const result = await timedSearch(client, query);
+      times.push(result.ms);
+      total = result.total;
+    }
+    times.sort((a, b) => a - b);
+    queries.push({ label, query, total, p50: percentile(times, 50), p99: percentile(times, 99), cpuMs: (cpuMsOf(pid) - cpuBefore) / RUNS_PER_QUERY });
+  }
+  return queries;
+}
+
+async function stopServerProcess(child: ChildProcess): Promise<void> {
+  child.kill("SIGTERM");
+  await new Promise((r) => child.once("exit", r));
+}
+
 interface Measured {
   backend: string;
   nodes: number;
@@ -156,7 +189,9 @@ interface Measured {
   startMs: number;
   storeAndListenMs: number;
   cliBaselineMs: number;
-  queries: Array<{ label: string; query: string; total: number; p50: number; p99: number; cpuMs: number }>;
+  queries: QueryFigures[];
+  /** The same queries on a server without the search result cache (SQLite; PostgreSQL has none). */
+  uncached?: QueryFigures[];
   cpuMsPerSave: number;
   savesPerSecond: number;
   savesUnderLoad: number;
@@ -196,9 +231,9 @@ export async function load(location: StoreLocation, count: number, big: boolean,
   return { seconds: (performance.now() - started) / 1000, bytes: bytes / Math.min(50, count) };
 }
 
-async function startServerProcess(dataDir: string, database?: string): Promise<{ child: ChildProcess; url: string; startMs: number; storeAndListenMs: number }> {
+async function startServerProcess(dataDir: string, database?: string, extra: string[] = []): Promise<{ child: ChildProcess; url: string; startMs: number; storeAndListenMs: number }> {
   const started = performance.now();
-  const child = spawn(process.execPath, [join(ROOT, "bin/sous.js"), "server", "--data-dir", dataDir, "--listen", "127.0.0.1:0", ...(database ? ["--database", database] : [])], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [join(ROOT, "bin/sous.js"), "server", "--data-dir", dataDir, "--listen", "127.0.0.1:0", ...(database ? ["--database", database] : []), ...extra], { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   const url = await new Promise<string>((resolveUrl, reject) => {
     const onData = (chunk: Buffer): void => {
@@ -276,24 +311,21 @@ async function measure(backend: "sqlite" | "postgres", count: number, big: boole
     storeMb = Number((await client.query("SELECT pg_database_size(current_database()) AS size")).rows[0].size) / 1024 / 1024;
     await client.end();
   }
+  let uncached: QueryFigures[] | undefined;
+  if (backend === "sqlite") {
+    // Every search in full first: what a query costs the first time, or right after a write to a key it depends on.
+    const plain = await startServerProcess(dataDir, database, ["--no-search-cache"]);
+    try {
+      uncached = await measureQueries(new SousClient({ serverUrl: plain.url, org: "bench", client: "bench", privateKey: keys.privateKey }), plain.child.pid!);
+    } finally {
+      await stopServerProcess(plain.child);
+    }
+  }
   const server = await startServerProcess(dataDir, database);
   try {
     const client = new SousClient({ serverUrl: server.url, org: "bench", client: "bench", privateKey: keys.privateKey });
-    for (const [, query] of QUERIES) await timedSearch(client, query);
-    const queries: Measured["queries"] = [];
     const pid = server.child.pid!;
-    for (const [label, query] of QUERIES) {
-      const times: number[] = [];
-      let total = 0;
-      const cpuBefore = cpuMsOf(pid);
-      for (let run = 0; run < RUNS_PER_QUERY; run++) {
-        const result = await timedSearch(client, query);
-        times.push(result.ms);
-        total = result.total;
-      }
-      times.sort((a, b) => a - b);
-      queries.push({ label, query, total, p50: percentile(times, 50), p99: percentile(times, 99), cpuMs: (cpuMsOf(pid) - cpuBefore) / RUNS_PER_QUERY });
-    }
+    const queries = await measureQueries(client, pid);
 
     // Saves alone, then saves with two search loops running: an agent's end-of-run save changes a few facts.
     const saveLoop = async (deadline: number, worker: number, workers: number): Promise<number> => {
@@ -336,6 +368,7 @@ async function measure(backend: "sqlite" | "postgres", count: number, big: boole
       storeAndListenMs: server.storeAndListenMs,
       cliBaselineMs: cliBaselineMs(),
       queries,
+      ...(uncached ? { uncached } : {}),
       savesPerSecond,
       cpuMsPerSave,
       savesUnderLoad: saves / SAVE_SECONDS,
@@ -345,19 +378,23 @@ async function measure(backend: "sqlite" | "postgres", count: number, big: boole
       peakMb: memory.peak,
     };
   } finally {
-    server.child.kill("SIGTERM");
-    await new Promise((r) => server.child.once("exit", r));
+    await stopServerProcess(server.child);
     await dropDatabase();
     if (!cacheDir) rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+function queryLine(q: QueryFigures): string {
+  return `  ${q.label.padEnd(24)} p50 ${q.p50.toFixed(1).padStart(7)} ms  p99 ${q.p99.toFixed(1).padStart(7)} ms  server CPU ${q.cpuMs.toFixed(1).padStart(6)} ms  (${q.total} hits)  ${q.query}`;
 }
 
 function report(m: Measured): string {
   const lines = [
     `\n== W4 on ${m.backend}: ${m.nodes.toLocaleString("en")} nodes of ~${(m.nodeBytes / 1024).toFixed(1)} KB (store ${m.storeMb.toFixed(0)} MB, bulk load ${m.loadSeconds.toFixed(1)} s) ==`,
     `server start-up on the loaded store: ${m.startMs.toFixed(0)} ms from spawn to listening, of which ${m.storeAndListenMs.toFixed(0)} ms loading the server code, opening the store and listening (\`sous --help\` alone: ${m.cliBaselineMs.toFixed(0)} ms now)`,
-    `search, partial results, rows=${ROWS}, ${RUNS_PER_QUERY} runs each:`,
-    ...m.queries.map((q) => `  ${q.label.padEnd(24)} p50 ${q.p50.toFixed(1).padStart(7)} ms  p99 ${q.p99.toFixed(1).padStart(7)} ms  server CPU ${q.cpuMs.toFixed(1).padStart(6)} ms  (${q.total} hits)  ${q.query}`),
+    ...(m.uncached ? [`search without the result cache (--no-search-cache: a query's first run, or its first after a write to a key it depends on), partial results, rows=${ROWS}, ${RUNS_PER_QUERY} runs each:`, ...m.uncached.map(queryLine)] : []),
+    `search${m.uncached ? " with the result cache (the default: a repeated query while its keys are unchanged)" : ""}, partial results, rows=${ROWS}, ${RUNS_PER_QUERY} runs each:`,
+    ...m.queries.map(queryLine),
     `node saves: server CPU ${m.cpuMsPerSave.toFixed(2)} ms per save (≈ ${(1000 / m.cpuMsPerSave).toFixed(0)} saves/s per core); measured ${m.savesPerSecond.toFixed(0)}/s alone; ${m.savesUnderLoad.toFixed(0)}/s with 2 concurrent search loops (search p50 ${m.searchP50UnderLoad.toFixed(1)} ms, p99 ${m.searchP99UnderLoad.toFixed(1)} ms meanwhile)`,
     `server memory: ${m.rssMb.toFixed(0)} MB RSS now, ${m.peakMb.toFixed(0)} MB peak`,
     `machine load average at the end: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")} (2 cores: wall times above include waiting for the CPU)`,

@@ -849,6 +849,7 @@ function registerServer(program: Command): void {
     .option("--tls-key <file>", "TLS private key (PEM)")
     .option("--clock-skew <seconds>", "accepted clock difference of signed requests", "300")
     .option("--log", "log every request (JSON lines on stdout)")
+    .option("--no-search-cache", "run every search in full (by default a repeated search reuses its hits while the keys it depends on are unchanged; SQLite)")
     .action(
       action(async (command) => {
         const flags = command.opts() as Json;
@@ -869,6 +870,7 @@ function registerServer(program: Command): void {
           ...(flags.tlsKey ? { tlsKeyFile: String(flags.tlsKey) } : {}),
           clockSkewMs: Number(flags.clockSkew) * 1000,
           logger: flags.log === true,
+          searchCache: flags.searchCache !== false,
         });
         out(`Sous server listening on ${server.url} (store: ${flags.database ? "PostgreSQL" : join(dataDir, "sous.db")}; started in ${Date.now() - started} ms)\n`);
         if (server.adminKeyFile) {

@@ -27,6 +27,8 @@ export interface ServerOptions {
   clockSkewMs?: number;
   maxFileSize?: number;
   logger?: boolean;
+  /** Keep recent search results while what they depend on is unchanged (SQLite). Default true. */
+  searchCache?: boolean;
 }
 
 /** A running server. */
@@ -55,7 +57,7 @@ export function storeLocation(options: Pick<ServerOptions, "database" | "dataDir
 /** Opens the store, creates the first server administrator if there is none, and listens. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  const store = await Store.open(options.location ?? storeLocation(options));
+  const store = await Store.open(options.location ?? storeLocation(options), { searchCache: options.searchCache !== false });
   let adminKeyFile: string | undefined;
   try {
     if ((await store.serverAdminKey(FIRST_ADMIN)) === undefined) {

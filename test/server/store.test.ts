@@ -397,3 +397,20 @@ test("on SQLite a repeated search is answered from the search thread's cache unt
     }
   });
 });
+
+test("with the search cache off every search runs in full", async () => {
+  await withStoreFile(async (file) => {
+    const store = await Store.open({ sqliteFile: file }, { searchCache: false });
+    try {
+      await store.createOrg("acme", "Acme");
+      await saveNode(store, "acme", node("web1", { role: ["web"] }));
+      const scope = { org: "acme", idx: "node", kind: "node", bag: "" };
+      for (let i = 0; i < 2; i++) {
+        const result = await store.search(scope, parseQuery("role:web"), { start: 0, rows: 10 });
+        assert.deepEqual([result.cached, result.total, result.hits.map((hit) => hit.name)], [undefined, 1, ["web1"]]);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+});

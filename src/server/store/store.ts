@@ -63,6 +63,12 @@ export interface SearchOptions {
   attributes?: readonly string[];
 }
 
+/** How a store behaves (apart from where its data is). */
+export interface StoreOptions {
+  /** Keep recent search results (count and page of ids) while what they depend on is unchanged (SQLite). Default true. */
+  searchCache?: boolean;
+}
+
 /** Where the store keeps its data. */
 export type StoreLocation = { sqliteFile: string } | { postgresUrl: string; schema?: string; maxConnections?: number };
 
@@ -90,10 +96,11 @@ export class Store {
     private readonly fields: FieldCache,
     /** Field numbers this transaction learned; shared once it commits. Undefined outside a transaction. */
     private readonly learned: Map<string, number> | undefined,
+    private readonly options: StoreOptions = {},
   ) {}
 
   /** Opens (and creates or migrates) a store on SQLite or PostgreSQL. */
-  static async open(location: StoreLocation): Promise<Store> {
+  static async open(location: StoreLocation, options: StoreOptions = {}): Promise<Store> {
     // Each driver is loaded only when used: a SQLite server never loads pg, and the reverse.
     const driver: SqlDriver =
       "sqliteFile" in location
@@ -106,7 +113,7 @@ export class Store {
       await driver.close().catch(() => undefined);
       throw error;
     }
-    return new Store(driver, driver, fields, undefined);
+    return new Store(driver, driver, fields, undefined, options);
   }
 
   /**
@@ -171,7 +178,7 @@ export class Store {
   async transaction<T>(fn: (store: Store) => Promise<T>): Promise<T> {
     if (this.learned) return fn(this);
     const learned = new Map<string, number>();
-    const result = await this.driver.transaction((tx) => fn(new Store(this.driver, tx, this.fields, learned)));
+    const result = await this.driver.transaction((tx) => fn(new Store(this.driver, tx, this.fields, learned, this.options)));
     this.fields.addAll(learned);
     return result;
   }
@@ -410,7 +417,7 @@ export class Store {
     let counted: Array<{ n: number | string }>;
     let rows: Array<Record<string, unknown> & { name: string; doc?: string }>;
     let cached: boolean | undefined;
-    if (!this.learned && signature && this.driver.searchCached) {
+    if (!this.learned && signature && this.driver.searchCached && this.options.searchCache !== false) {
       // Outside a transaction on SQLite: the count and the page's ids come from the search
       // thread's cache while the keys they depend on are unchanged; the rows are read fresh.
       const result = await this.driver.searchCached({

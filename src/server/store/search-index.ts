@@ -112,9 +112,14 @@ function placeholders(count: number): string {
   return Array.from({ length: count }, () => "?").join(", ");
 }
 
-/** How a store keeps its search rows: `tracked` (SQLite) rewrites only the rows that changed and bumps their keys' versions, for the search result cache. */
+/**
+ * How a store writes search rows: `tracked` (SQLite) rewrites only the rows that changed and
+ * bumps their keys' versions, for the search result cache; `oneStatement` (PostgreSQL, where each
+ * statement is a round trip) makes the whole change one statement.
+ */
 export interface SearchWriteMode {
-  tracked: boolean;
+  tracked?: boolean;
+  oneStatement?: boolean;
 }
 
 /**
@@ -136,7 +141,7 @@ export async function writeSearchRows(
   plan: SearchPlan,
   previous: SearchState | undefined,
   fresh: boolean,
-  mode: SearchWriteMode = { tracked: false },
+  mode: SearchWriteMode = {},
 ): Promise<void> {
   const { attributes, state } = plan;
   let changed: string[];
@@ -158,6 +163,10 @@ export async function writeSearchRows(
   const staleGroups = stale?.map((top) => numbers.get(top)!);
   const newRows = rows.map(([key, value, top]): [number, string, number] => [numbers.get(key)!, value, numbers.get(top)!]);
   let insert = newRows;
+  if (mode.oneStatement) {
+    await writeInOneStatement(db, target.objId, newRows, staleGroups, changed.map((top) => [numbers.get(top)!, attributes.get(top)!.json]));
+    return;
+  }
   if (mode.tracked) {
     // The rows now in the index for the stale attributes, to compare with the new ones.
     const old: Array<{ field: number; value: string; grp: number }> = [];
@@ -203,5 +212,52 @@ export async function writeSearchRows(
     "search_views",
     [["obj_id", "bigint"], ["grp", "bigint"], ["json", "text"]],
     changed.map((top) => [target.objId, numbers.get(top)!, attributes.get(top)!.json]),
+  );
+}
+
+/**
+ * PostgreSQL: the rows of the stale attributes that are not among the new rows go, the new rows
+ * not already there come, the views of attributes that went are deleted and the changed ones
+ * written, in one statement (one round trip). The rows deleted and inserted never overlap, so
+ * the sub-statements, which run on one snapshot, cannot collide.
+ */
+async function writeInOneStatement(
+  db: SqlExecutor,
+  objId: number,
+  rows: ReadonlyArray<readonly [field: number, value: string, grp: number]>,
+  staleGroups: number[] | undefined,
+  views: ReadonlyArray<readonly [grp: number, json: string]>,
+): Promise<void> {
+  const everything = staleGroups === undefined;
+  const stale = staleGroups ?? [];
+  const viewGroups = views.map(([grp]) => grp);
+  await db.run(
+    `WITH new_rows AS (SELECT * FROM unnest(?::bigint[], ?::text[], ?::bigint[], ?::double precision[]) AS n(field, value, grp, num)),
+     gone AS (DELETE FROM search_terms t WHERE t.obj_id = ? AND (?::boolean OR t.grp = ANY(?::bigint[]))
+       AND NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.field = t.field AND n.value = t.value AND n.grp = t.grp)),
+     added AS (INSERT INTO search_terms (obj_id, field, value, grp, num) SELECT ?, n.field, n.value, n.grp, n.num FROM new_rows n
+       WHERE NOT EXISTS (SELECT 1 FROM search_terms t WHERE t.obj_id = ? AND t.field = n.field AND t.value = n.value AND t.grp = n.grp)),
+     views_gone AS (DELETE FROM search_views v WHERE v.obj_id = ? AND (?::boolean OR v.grp = ANY(?::bigint[])) AND NOT (v.grp = ANY(?::bigint[]))),
+     views_set AS (INSERT INTO search_views (obj_id, grp, json) SELECT ?, g, j FROM unnest(?::bigint[], ?::text[]) AS w(g, j)
+       ON CONFLICT (obj_id, grp) DO UPDATE SET json = excluded.json)
+     SELECT 1`,
+    [
+      rows.map(([field]) => field),
+      rows.map(([, value]) => value),
+      rows.map(([, , grp]) => grp),
+      rows.map(([, value]) => numericValue(value)),
+      objId,
+      everything,
+      stale,
+      objId,
+      objId,
+      objId,
+      everything,
+      stale,
+      viewGroups,
+      objId,
+      viewGroups,
+      views.map(([, json]) => json),
+    ],
   );
 }

@@ -298,7 +298,19 @@ export class Store {
       let id: number | undefined;
       let previous: SearchState | undefined;
       let created = false;
-      if (options.mode !== "create") {
+      if (options.mode !== "create" && lock) {
+        // PostgreSQL: lock, check and update an existing object in one round trip, keeping its
+        // previous search state; anything else (missing, stale ETag) takes the path below.
+        const updated = await t.db.all<{ id: number | string; search_state: string | null }>(
+          `UPDATE objects o SET data = ?, etag = ?, updated_at = ?, search_state = ? FROM (SELECT id, etag, search_state FROM objects WHERE org = ? AND kind = ? AND bag = ? AND name = ? FOR UPDATE) old WHERE o.id = old.id${options.ifMatch !== undefined ? " AND old.etag = ?" : ""} RETURNING o.id, old.search_state`,
+          [json, etag, now(), state, ref.org, ref.kind, bag, ref.name, ...(options.ifMatch !== undefined ? [options.ifMatch] : [])],
+        );
+        if (updated[0]) {
+          id = Number(updated[0].id);
+          previous = parseSearchState(updated[0].search_state);
+        }
+      }
+      if (id === undefined && options.mode !== "create") {
         let existing = (await find())[0];
         if (!existing) {
           if (options.mode === "update" || options.ifMatch !== undefined) throw new ApiError(404, "not_found", `${describe(ref)} does not exist`);
@@ -316,12 +328,12 @@ export class Store {
           previous = parseSearchState(existing.search_state);
           await t.db.run("UPDATE objects SET data = ?, etag = ?, updated_at = ?, search_state = ? WHERE id = ?", [json, etag, now(), state, id]);
         }
-      } else {
+      } else if (id === undefined) {
         id = await insert();
         if (id === undefined) throw conflict("already_exists", `${describe(ref)} already exists`);
         created = true;
       }
-      if (options.search && plan) await writeSearchRows(t.db, t.fields, t.learned!, { objId: id!, org: ref.org, idx: options.search.idx }, plan, previous, created, { tracked: this.tracked });
+      if (options.search && plan) await writeSearchRows(t.db, t.fields, t.learned!, { objId: id!, org: ref.org, idx: options.search.idx }, plan, previous, created, { tracked: this.tracked, oneStatement: this.driver.dialect === "postgres" });
       if (created) await t.objectsChanged();
       return { etag, created, json };
     });

@@ -975,7 +975,17 @@ export function registerCookbookServerCommands(cookbook: Command): void {
         const dirs = paths.flatMap((path) => {
           const full = resolve(path);
           if (existsSync(join(full, "package.json"))) return [full];
-          if (existsSync(full) && lstatSync(full).isDirectory()) return readdirSync(full).sort().map((entry) => join(full, entry)).filter((entry) => existsSync(join(entry, "package.json")));
+          if (existsSync(full) && lstatSync(full).isDirectory()) {
+            const entries = readdirSync(full).sort().map((entry) => join(full, entry));
+            const books = entries.filter((entry) => existsSync(join(entry, "package.json")));
+            if (books.length > 0) return books;
+            const folders = entries.filter((entry) => lstatSync(entry).isDirectory()).map((entry) => basename(entry));
+            const chefLike = folders.filter((name) => ["metadata.json", "metadata.rb"].some((file) => existsSync(join(full, name, file))));
+            throw new SousError(
+              "not_a_cookbook",
+              `${path} holds no cookbook: a cookbook is a folder with a package.json (name, version, dependencies)${folders.length > 0 ? `, and none of ${folders.slice(0, 5).join(", ")}${folders.length > 5 ? ", ..." : ""} has one` : ""}${chefLike.length > 0 ? ` (${chefLike.join(", ")} ${chefLike.length === 1 ? "has" : "have"} Chef's metadata instead: see "Your first repository" in the README)` : ""}`,
+            );
+          }
           throw new SousError("not_a_cookbook", `${path} is neither a cookbook (a folder with package.json) nor a folder of cookbooks`);
         });
         const local = dependencyOrder(dirs.map((dir) => readLocalCookbook(dir, 8 * 1024 * 1024)));

@@ -126,6 +126,12 @@ describe("sous CLI against a server", () => {
     assert.equal(readFileSync(join(target, "templates", "site.conf.eta"), "utf8"), "listen <%= it.port %>\n");
     const list = await cookbook("list");
     assert.match(list.stdout, /base {2}1\.0\.0\nweb {2}0\.1\.0/);
+    // A folder with no cookbook in it is an error that says what a cookbook is, not a silent no-op.
+    const chef = join(work, "chef-repo", "cookbooks");
+    mkdirSync(join(chef, "nginx", "recipes"), { recursive: true });
+    writeFileSync(join(chef, "nginx", "metadata.rb"), "name 'nginx'\n");
+    const none = await cookbook("upload", chef);
+    assert.match(none.error?.message ?? "", /holds no cookbook: a cookbook is a folder with a package\.json .*none of nginx has one \(nginx has Chef's metadata instead/);
   });
 
   test("sous cookbook list works through the main command line too", async () => {

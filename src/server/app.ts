@@ -458,15 +458,19 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // Partial search reads the top-level attributes its paths start in; a path to the whole view (`[]`) needs whole documents.
     const paths = partial ? Object.values(partial) : [];
     const attributes = partial && paths.every((path) => path.length > 0) ? [...new Set(paths.map((path) => path[0]!))] : undefined;
-    const result = await store.search({ org: org!, ...scope }, parsed, { start, rows, ...sort, ...(attributes ? { attributes } : {}) });
+    const kindPath = index === "node" || index === "role" || index === "environment" || index === "client" ? `${index}s` : `data/${index}`;
+    const urlPrefix = `${API_PREFIX}/orgs/${org}/${kindPath}/`;
+    const partialRows = partial && attributes ? { urlPrefix, entries: Object.entries(partial).map(([key, path]) => ({ key, path })) } : undefined;
+    const result = await store.search({ org: org!, ...scope }, parsed, { start, rows, ...sort, ...(attributes ? { attributes } : {}), ...(partialRows ? { partialRows } : {}) });
     if (!partial) {
       // Whole documents go out as stored: no parse and serialize of a page of large nodes.
       const documents = index === "client" ? result.hits.map((hit) => JSON.stringify({ ...(JSON.parse(hit.json!) as JsonObject), public_key: undefined })) : result.hits.map((hit) => hit.json!);
       return reply.type("application/json; charset=utf-8").send(`{"total":${result.total},"start":${start},"rows":[${documents.join(",")}]}`);
     }
-    const kindPath = index === "node" || index === "role" || index === "environment" || index === "client" ? `${index}s` : `data/${index}`;
     const entries = Object.entries(partial).map(([key, path]) => ({ key: JSON.stringify(key), path }));
     const rowsJson = result.hits.map((hit) => {
+      // Put together by the database (SQLite).
+      if (hit.row !== undefined) return hit.row;
       // A path to a top-level attribute is answered with its stored JSON as is; deeper paths walk into it.
       const view = hit.attributes ? undefined : searchEntry(scope.kind as "node", JSON.parse(hit.json!) as JsonObject, scope.bag).document;
       const data = entries.map(({ key, path }) => {
@@ -478,7 +482,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
         }
         return `${key}:${value}`;
       });
-      return `{"name":${JSON.stringify(hit.name)},"url":${JSON.stringify(`${API_PREFIX}/orgs/${org}/${kindPath}/${hit.name}`)},"data":{${data.join(",")}}}`;
+      return `{"name":${JSON.stringify(hit.name)},"url":${JSON.stringify(`${urlPrefix}${hit.name}`)},"data":{${data.join(",")}}}`;
     });
     return reply.type("application/json; charset=utf-8").send(`{"total":${result.total},"start":${start},"rows":[${rowsJson.join(",")}]}`);
   };

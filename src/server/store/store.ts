@@ -61,6 +61,13 @@ export interface SearchOptions {
   descending?: boolean;
   /** Partial search: top-level attributes of what search sees (a node's merged attributes) to read from each hit instead of the whole document. */
   attributes?: readonly string[];
+  /**
+   * Partial search answered whole by the database where it can (SQLite): each hit comes back as
+   * the JSON text of its result row, `{"name":..,"url":urlPrefix+name,"data":{key: value at path}}`,
+   * in `SearchHit.row`; a path into an attribute that is missing or not a hash gives null. Hits come
+   * without `row` where the database does not (PostgreSQL), with `attributes` then.
+   */
+  partialRows?: { urlPrefix: string; entries: ReadonlyArray<{ key: string; path: readonly string[] }> };
 }
 
 /** How a store behaves (apart from where its data is). */
@@ -78,6 +85,8 @@ export interface SearchHit {
   json?: string;
   /** The attributes of `SearchOptions.attributes` the hit has (as search sees it), as JSON text. */
   attributes?: Record<string, string>;
+  /** The hit's partial search row as JSON text (`SearchOptions.partialRows`). */
+  row?: string;
 }
 
 function newEtag(): string {
@@ -417,7 +426,20 @@ export class Store {
     const attributes = options.attributes;
     const params: unknown[] = [...page.params];
     let columns = "o.data AS doc";
-    if (attributes) {
+    const rowsInSql = options.partialRows !== undefined && this.driver.dialect === "sqlite" && options.partialRows.entries.every(({ path }) => path.length > 0 && path.every(isPlainPathPart));
+    if (rowsInSql) {
+      // The row's JSON is put together by SQLite: a path below a top-level attribute is its `->`,
+      // which keeps the stored text of numbers, and is NULL (so null) where the path does not lead.
+      const { urlPrefix, entries } = options.partialRows!;
+      const parts = entries.map(({ path }) => `? || coalesce((SELECT v.json${path.length > 1 ? " -> ?" : ""} FROM search_views v WHERE v.obj_id = o.id AND v.grp IN (SELECT id FROM search_fields WHERE org = ? AND idx = ? AND key = ?)), 'null')`);
+      columns = `'{"name":' || json_quote(o.name) || ',"url":' || json_quote(? || o.name) || ',"data":{' || ${parts.length > 0 ? parts.join(" || ',' || ") : "''"} || '}}' AS row`;
+      params.push(urlPrefix);
+      for (const { key, path } of entries) {
+        params.push(`${JSON.stringify(key)}:`);
+        if (path.length > 1) params.push(`$${path.slice(1).map((part) => `."${part}"`).join("")}`);
+        params.push(scope.org, scope.idx, path[0]);
+      }
+    } else if (attributes) {
       columns = attributes.map((_, index) => `(SELECT v.json FROM search_views v WHERE v.obj_id = o.id AND v.grp IN (SELECT id FROM search_fields WHERE org = ? AND idx = ? AND key = ?)) AS a${index}`).join(", ") || "NULL AS none";
       for (const attribute of attributes) params.push(scope.org, scope.idx, attribute);
     }
@@ -448,6 +470,7 @@ export class Store {
       [counted, rows] = (this.learned ? await Promise.all(reads.map((read) => this.db.all(read.sql, read.params))) : await this.driver.readInBackground(reads)) as [typeof counted, typeof rows];
     }
     const hits = rows.map((row): SearchHit => {
+      if (rowsInSql) return { name: row.name, row: row.row as string };
       if (!attributes) return { name: row.name, json: row.doc! };
       const found: Record<string, string> = {};
       attributes.forEach((attribute, index) => {
@@ -514,6 +537,11 @@ export class Store {
     );
     return changed > 0;
   }
+}
+
+/** A key SQLite's JSON path can name inside double quotes (no quote, backslash or control character). */
+function isPlainPathPart(part: string): boolean {
+  return !/["\\\u0000-\u001f]/.test(part);
 }
 
 function describe(ref: ObjectRef): string {

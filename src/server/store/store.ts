@@ -541,7 +541,11 @@ export class Store {
 
 /** A key SQLite's JSON path can name inside double quotes (no quote, backslash or control character). */
 function isPlainPathPart(part: string): boolean {
-  return !/["\\\u0000-\u001f]/.test(part);
+  for (let i = 0; i < part.length; i++) {
+    const code = part.charCodeAt(i);
+    if (code < 0x20 || part[i] === '"' || part[i] === "\\") return false;
+  }
+  return true;
 }
 
 function describe(ref: ObjectRef): string {

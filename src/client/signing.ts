@@ -2,7 +2,7 @@
 // the method, the path with its query, the SHA-256 of the body, a timestamp and the client's
 // name, so a captured request cannot be replayed with another body, path or identity, nor
 // after the clock-skew window.
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from "node:crypto";
+import { createPrivateKey, createPublicKey, generateKeyPairSync, hash, sign, verify } from "node:crypto";
 import type { KeyObject } from "node:crypto";
 
 /** Version tag of the string that is signed; part of it, so a future scheme cannot be confused with this one. */
@@ -29,7 +29,7 @@ export interface SignedParts {
 
 /** Hex SHA-256 of a body (of nothing for an empty body). */
 export function sha256Hex(body: Buffer | string | undefined): string {
-  return createHash("sha256").update(body ?? "").digest("hex");
+  return hash("sha256", body ?? "", "hex");
 }
 
 /** The exact text that is signed. */

@@ -5,7 +5,7 @@
 // attribute the row comes from. The object keeps a digest of each top-level attribute
 // (search_state), so an agent's save, which changes a few facts, rewrites only the attributes
 // whose digest changed, without reading the object's rows back.
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { flattenAttribute, MAX_INDEXED_KEY_LENGTH, numericValue } from "../search/flatten.js";
 import { reversedKey } from "../search/sql.js";
 import type { SqlExecutor } from "./driver.js";
@@ -103,7 +103,7 @@ export function planSearch(document: Record<string, unknown>): SearchPlan {
     const json = JSON.stringify(value);
     attributes.set(top, { value, json });
     // A short value is its own digest (most facts are: times, addresses, names); no hash to compute.
-    state[top] = json.length <= 24 ? `=${json}` : createHash("sha1").update(json).digest("base64").slice(0, 16);
+    state[top] = json.length <= 24 ? `=${json}` : hash("sha1", json, "base64").slice(0, 16);
   }
   return { attributes, state };
 }

@@ -24,6 +24,18 @@ test("a node is searched as its merged attributes plus name, environment, run li
   assert.ok(!rows.some((row) => row.startsWith("empty=") || row.startsWith("default") || row === "a_b=1"));
 });
 
+test("merging leaves the node's attribute levels as they were", () => {
+  const levels = structuredClone(node);
+  const view = nodeSearchView(levels);
+  assert.deepEqual(levels, node, "no level was changed by the merge");
+  // A hash only one level has is the same in the view; one that several levels have is a new hash.
+  assert.deepEqual(view.a, { b: 4, keep: "d", c: 3 });
+  assert.deepEqual([levels.default.a, levels.normal.a, levels.override.a, levels.automatic.a], [{ b: 1, keep: "d" }, { b: 2 }, { c: 3 }, { b: 4 }]);
+  const deeper = nodeSearchView({ name: "n", default: { x: { y: { z: 1 } } }, automatic: { x: { y: { w: 2 } }, only: { here: true } } });
+  assert.deepEqual(deeper.x, { y: { z: 1, w: 2 } });
+  assert.deepEqual(deeper.only, { here: true });
+});
+
 test("long values are cut to the indexed length", () => {
   const rows = flattenForSearch({ long: "x".repeat(MAX_INDEXED_VALUE_LENGTH + 50) });
   assert.equal(rows[0]![1].length, MAX_INDEXED_VALUE_LENGTH);

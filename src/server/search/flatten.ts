@@ -18,23 +18,33 @@ function isHash(value: unknown): value is Record<string, Json> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** Deep-merges attribute levels, lowest precedence first: hashes merge key by key, anything else replaces. */
+/**
+ * Deep-merges attribute levels, lowest precedence first: hashes merge key by key, anything else
+ * replaces. A hash only one level has is shared with that level, not copied (a node's automatic
+ * attributes are most of it): the result is for reading, and only hashes it made are ever changed.
+ */
 export function deepMerge(...levels: unknown[]): Record<string, Json> {
   const out: Record<string, Json> = {};
+  const owned = new Set<object>([out]);
   for (const level of levels) {
     if (!isHash(level)) continue;
-    mergeInto(out, level);
+    mergeInto(out, level, owned);
   }
   return out;
 }
 
-function mergeInto(target: Record<string, Json>, source: Record<string, Json>): void {
+function mergeInto(target: Record<string, Json>, source: Record<string, Json>, owned: Set<object>): void {
   for (const [key, value] of Object.entries(source)) {
     const existing = target[key];
-    if (isHash(value)) {
-      const base: Record<string, Json> = isHash(existing) ? existing : {};
-      if (base !== existing) target[key] = base;
-      mergeInto(base, value);
+    if (isHash(value) && isHash(existing)) {
+      let base = existing;
+      if (!owned.has(base)) {
+        // A lower level's hash: copied before a higher level's keys go into it.
+        base = { ...existing };
+        owned.add(base);
+        target[key] = base;
+      }
+      mergeInto(base, value, owned);
     } else {
       target[key] = value === undefined ? null : value;
     }

@@ -377,6 +377,13 @@ test("on SQLite a repeated search is answered from the search thread's cache unt
       await saveNode(store, "acme", node("vm1", { automatic: { dmi: { product_name: "m5.large" } } }));
       assert.deepEqual(await search("*_product_name:m5*"), { cached: false, total: 1, hits: ['vm1=-'] });
 
+      // A key pattern matching more keys than are worth tracking runs in full every time.
+      const many = Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`k${i}`, "x"]));
+      await saveNode(store, "acme", node("wide", { automatic: { many } }));
+      for (let i = 0; i < 2; i++) assert.deepEqual(await search("many_k*:x"), { cached: false, total: 1, hits: ["wide=-"] });
+      await store.delete({ org: "acme", kind: "node", name: "wide" });
+      assert.deepEqual(await search("many_k*:x"), { cached: false, total: 0, hits: [] });
+
       // A sort key orders the page: its values changing changes the page.
       const byIp = { sort: { key: "ipaddress" } as const };
       assert.deepEqual((await search("role:web", byIp)).hits, ['db1="10.0.0.2"', 'web1="10.0.0.9"']);

@@ -22,7 +22,8 @@ export interface SqlFragment {
 }
 
 /**
- * What a compiled query's hits depend on: the search_fields rows its key conditions select (their
+ * What a compiled query's hits depend on: the search_fields rows its key conditions select (each
+ * a condition on search_fields; their
  * versions change whenever a row of theirs is added or removed, and a new key matching a pattern
  * shows up as a new row), and for "everything" and NOT the set of objects. A query whose key
  * condition is any key at all depends on every field of the index and is not tracked.
@@ -96,8 +97,8 @@ const PLAIN: Columns = { field: "field", value: "value", num: "num" };
 function fieldCondition(scope: SearchScope, pattern: Pattern | undefined, column: string, where: string[], params: unknown[], deps?: SearchDependencies): void {
   if (pattern && isLiteral(pattern)) {
     // An equality, not IN: the index then yields the term's objects in id order.
-    const fields = "SELECT id FROM search_fields WHERE org = ? AND idx = ? AND key = ?";
-    where.push(`${column} = (${fields})`);
+    const fields = "org = ? AND idx = ? AND key = ?";
+    where.push(`${column} = (SELECT id FROM search_fields WHERE ${fields})`);
     params.push(scope.org, scope.idx, literalText(pattern));
     deps?.fields.push({ sql: fields, params: [scope.org, scope.idx, literalText(pattern)] });
     return;
@@ -110,8 +111,8 @@ function fieldCondition(scope: SearchScope, pattern: Pattern | undefined, column
     inner.push("rkey >= ?", "rkey < ?");
     innerParams.push(reversedKey(last), reversedKey(last) + MAX_CHAR);
   }
-  const fields = `SELECT id FROM search_fields WHERE org = ? AND idx = ?${inner.map((w) => ` AND ${w}`).join("")}`;
-  where.push(`${column} IN (${fields})`);
+  const fields = `org = ? AND idx = ?${inner.map((w) => ` AND ${w}`).join("")}`;
+  where.push(`${column} IN (SELECT id FROM search_fields WHERE ${fields})`);
   params.push(...innerParams);
   if (deps) {
     if (pattern) deps.fields.push({ sql: fields, params: innerParams });
@@ -263,15 +264,26 @@ export function compileStream(query: Query, scope: SearchScope): SqlFragment | u
   return { sql: `SELECT DISTINCT t.obj_id AS id FROM search_terms t WHERE ${where.join(" AND ")}`, params };
 }
 
+/** Most keys one key pattern of a cached search may match. */
+const MAX_TRACKED_KEYS = 1000;
+
 /**
  * One row (column `sig`) that changes whenever the hits of a query with these dependencies may
- * have: the ids and versions of the keys it selects, and the objects' version when it depends on
- * the set of objects. Undefined for an untracked query.
+ * have: for the keys each key condition selects, how many there are and the sum of their versions
+ * (keys are never deleted and versions only go up, so any new key or any change moves one of the
+ * two), and the objects' version when the query depends on the set of objects; NULL when a key
+ * pattern matches too many keys to track. Undefined for an untracked query.
  */
 export function dependencySignature(deps: SearchDependencies): SqlFragment | undefined {
   if (deps.untracked) return undefined;
-  const parts = deps.fields.map((fields) => `(SELECT group_concat(id || '.' || version, ',') FROM (SELECT id, version FROM search_fields WHERE id IN (${fields.sql}) ORDER BY id))`);
-  if (deps.objects) parts.push("(SELECT value FROM store_meta WHERE name = 'objects_version')");
+  // A key pattern that matches more than MAX_TRACKED_KEYS keys (say one per address on a large
+  // fleet) gives NULL, and so does the whole signature: such a search is not cached, rather than
+  // reading every key's version each time.
+  const parts = deps.fields.map(
+    (fields) =>
+      `(SELECT CASE WHEN (SELECT count(*) FROM (SELECT 1 FROM search_fields WHERE ${fields.sql} LIMIT ${MAX_TRACKED_KEYS + 1})) > ${MAX_TRACKED_KEYS} THEN NULL ELSE (SELECT count(*) || '.' || coalesce(sum(version), 0) FROM search_fields WHERE ${fields.sql}) END)`,
+  );
+  if (deps.objects) parts.push("coalesce((SELECT value FROM store_meta WHERE name = 'objects_version'), '-')");
   if (parts.length === 0) return undefined;
-  return { sql: `SELECT ${parts.map((part) => `coalesce(${part}, '-')`).join(" || '|' || ")} AS sig`, params: deps.fields.flatMap((fields) => fields.params) };
+  return { sql: `SELECT ${parts.join(" || '|' || ")} AS sig`, params: deps.fields.flatMap((fields) => [...fields.params, ...fields.params]) };
 }

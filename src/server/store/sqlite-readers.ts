@@ -31,16 +31,17 @@ const readAll = db.transaction((reads) => reads.map(({ sql, params }) => prepare
 const results = new Map();
 const MAX_RESULTS = 256;
 const searchCached = db.transaction((search) => {
+  // NULL: the query depends on too much to track; it runs in full and is not kept.
   const signature = prepared(search.signature.sql).get(...search.signature.params).sig;
   let entry = results.get(search.key);
-  const cached = entry !== undefined && entry.signature === signature;
+  const cached = signature !== null && entry !== undefined && entry.signature === signature;
   if (!cached) {
     const count = Number(prepared(search.count.sql).get(...search.count.params).n);
     const ids = JSON.stringify(prepared(search.ids.sql).all(...search.ids.params).map((row) => row.id));
     entry = { signature, count, ids };
   }
   results.delete(search.key);
-  results.set(search.key, entry);
+  if (signature !== null) results.set(search.key, entry);
   if (results.size > MAX_RESULTS) results.delete(results.keys().next().value);
   return { count: entry.count, rows: prepared(search.rows.sql).all(entry.ids, ...search.rows.params), cached };
 });

@@ -446,7 +446,7 @@ export class Store {
     const order = sort === "created" ? `p.id ${direction}` : sort === "name" ? `p.sk ${direction}` : `p.sk ${direction} NULLS LAST, o.name`;
     const count = { sql: `SELECT count(${repeats ? "DISTINCT id" : "*"}) AS n FROM (${set.sql}) c`, params: set.params };
     // A sort key's values order the page: the page depends on that key too.
-    if (typeof sort === "object") deps.fields.push({ sql: "SELECT id FROM search_fields WHERE org = ? AND idx = ? AND key = ?", params: [scope.org, scope.idx, sort.key] });
+    if (typeof sort === "object") deps.fields.push({ sql: "org = ? AND idx = ? AND key = ?", params: [scope.org, scope.idx, sort.key] });
     const signature = dependencySignature(deps);
     let counted: Array<{ n: number | string }>;
     let rows: Array<Record<string, unknown> & { name: string; doc?: string }>;

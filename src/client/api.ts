@@ -55,6 +55,9 @@ export interface RequestOptions {
   raw?: boolean;
 }
 
+/** OpenSSL's codes for a certificate chain that does not lead to a trusted root. */
+const UNTRUSTED_CERTIFICATE = /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?)$/;
+
 /** A signed-request client for one server, organization and identity. */
 export class SousClient {
   private readonly key: KeyObject | undefined;
@@ -108,6 +111,9 @@ export class SousClient {
       response = await this.send(url, method, headers, body);
     } catch (error) {
       const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      if (UNTRUSTED_CERTIFICATE.test(reason)) {
+        throw new SousApiError(0, "untrusted_certificate", `the Sous server at ${this.options.serverUrl} presented a TLS certificate this machine does not trust (${reason}); if it is self-signed or from your own CA, set NODE_EXTRA_CA_CERTS to that certificate's PEM file`);
+      }
       throw new SousApiError(0, "unreachable", `cannot reach the Sous server at ${this.options.serverUrl} (${reason}); is it running, and is the URL right?`);
     }
     const { etag, bytes } = response;

@@ -391,6 +391,24 @@ test("on SQLite a repeated search is answered from the search thread's cache unt
       await saveNode(store, "acme", node("web1", { role: ["web"], automatic: { ipaddress: "10.0.0.0" } }));
       assert.deepEqual(await search("role:web", byIp), { cached: false, total: 2, hits: ['web1="10.0.0.0"', 'db1="10.0.0.2"'] });
 
+      // Partial rows put together by SQLite are kept per object while it is unchanged: a save of one
+      // hit rebuilds its row only, and another set of paths for the same query has rows of its own.
+      const rowsOf = async (paths: Record<string, string[]>) => {
+        const result = await store.search(scope, parseQuery("role:web"), { start: 0, rows: 100, attributes: [...new Set(Object.values(paths).map((path) => path[0]!))], partialRows: { urlPrefix: "/n/", entries: Object.entries(paths).map(([key, path]) => ({ key, path })) } });
+        return result.hits.map((hit) => hit.row);
+      };
+      const ipRows = ['{"name":"web1","url":"/n/web1","data":{"ip":"10.0.0.0"}}', '{"name":"db1","url":"/n/db1","data":{"ip":"10.0.0.2"}}'];
+      assert.deepEqual(await rowsOf({ ip: ["ipaddress"] }), ipRows);
+      assert.deepEqual(await rowsOf({ ip: ["ipaddress"] }), ipRows);
+      assert.deepEqual(await rowsOf({ env: ["chef_environment"] }), ['{"name":"web1","url":"/n/web1","data":{"env":"_default"}}', '{"name":"db1","url":"/n/db1","data":{"env":"_default"}}']);
+      await saveNode(store, "acme", node("web1", { role: ["web"], automatic: { ipaddress: "10.0.0.7" } }));
+      assert.deepEqual(await rowsOf({ ip: ["ipaddress"] }), ['{"name":"web1","url":"/n/web1","data":{"ip":"10.0.0.7"}}', ipRows[1]]);
+      await saveNode(store, "acme", node("web4", { role: ["web"], automatic: { ipaddress: "10.0.0.4" } }));
+      assert.deepEqual((await rowsOf({ ip: ["ipaddress"] })).length, 3);
+      await store.delete({ org: "acme", kind: "node", name: "web4" });
+      await saveNode(store, "acme", node("web1", { role: ["web"], automatic: { ipaddress: "10.0.0.0" } }));
+      assert.deepEqual(await rowsOf({ ip: ["ipaddress"] }), ipRows);
+
       // Inside a transaction a search sees the transaction's own writes: no cache there.
       await store.transaction(async (t) => {
         await saveNode(t, "acme", node("web3", { role: ["web"] }));

@@ -31,6 +31,12 @@ export interface CachedSearch {
   count: SqlRead;
   ids: SqlRead;
   rows: SqlRead;
+  /**
+   * (id, etag) of the page's objects, with the ids as a JSON array bound to the first parameter;
+   * when given, `rows` yields `id` and `etag` too, and a row is reused while its object's ETag is
+   * unchanged.
+   */
+  etags?: SqlRead;
 }
 
 /** A database connection (or pool) with transactions. */

@@ -27,9 +27,27 @@ function prepared(sql) {
 // Several statements read one snapshot: a deferred transaction holds it until the last one.
 const readAll = db.transaction((reads) => reads.map(({ sql, params }) => prepared(sql).all(...params)));
 // Search results (count and page of ids) by query, kept while the signature of what they depend
-// on (the versions of their keys) reads the same; least recently used first out.
+// on (the versions of their keys) reads the same; least recently used first out. With etags, the
+// page's rows are kept too, each while its object's ETag is unchanged (a save changes the ETag):
+// a repeated search reads the page's ETags and builds only the rows of objects saved since.
 const results = new Map();
 const MAX_RESULTS = 256;
+const MAX_KEPT_ROWS = 100000;
+let keptRows = 0;
+function keepRows(entry, rows) {
+  keptRows += rows.size - (entry.rows ? entry.rows.size : 0);
+  entry.rows = rows;
+  for (const other of results.values()) {
+    if (keptRows <= MAX_KEPT_ROWS) break;
+    if (other !== entry && other.rows) {
+      keptRows -= other.rows.size;
+      other.rows = undefined;
+    }
+  }
+}
+function forget(entry) {
+  if (entry && entry.rows) keptRows -= entry.rows.size;
+}
 const searchCached = db.transaction((search) => {
   // NULL: the query depends on too much to track; it runs in full and is not kept.
   const signature = prepared(search.signature.sql).get(...search.signature.params).sig;
@@ -38,12 +56,26 @@ const searchCached = db.transaction((search) => {
   if (!cached) {
     const count = Number(prepared(search.count.sql).get(...search.count.params).n);
     const ids = JSON.stringify(prepared(search.ids.sql).all(...search.ids.params).map((row) => row.id));
-    entry = { signature, count, ids };
+    // Rows stay valid by their ETags whatever the hits are now.
+    entry = { signature, count, ids, rows: entry ? entry.rows : undefined };
   }
   results.delete(search.key);
   if (signature !== null) results.set(search.key, entry);
-  if (results.size > MAX_RESULTS) results.delete(results.keys().next().value);
-  return { count: entry.count, rows: prepared(search.rows.sql).all(entry.ids, ...search.rows.params), cached };
+  else forget(entry);
+  if (results.size > MAX_RESULTS) {
+    const oldest = results.keys().next().value;
+    forget(results.get(oldest));
+    results.delete(oldest);
+  }
+  if (!search.etags || signature === null) return { count: entry.count, rows: prepared(search.rows.sql).all(entry.ids, ...search.rows.params), cached };
+  const current = prepared(search.etags.sql).all(entry.ids);
+  const kept = entry.rows || new Map();
+  const stale = current.filter((row) => { const old = kept.get(row.id); return old === undefined || old.etag !== row.etag; }).map((row) => row.id);
+  if (stale.length > 0) for (const row of prepared(search.rows.sql).all(JSON.stringify(stale), ...search.rows.params)) kept.set(row.id, row);
+  const rows = current.map((row) => kept.get(row.id));
+  // Only this page's rows stay.
+  keepRows(entry, kept.size === rows.length ? kept : new Map(rows.map((row) => [row.id, row])));
+  return { count: entry.count, rows, cached };
 });
 parentPort.on("message", ({ id, reads, search }) => {
   try {

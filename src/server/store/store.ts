@@ -454,12 +454,15 @@ export class Store {
     if (!this.learned && signature && this.driver.searchCached && this.options.searchCache !== false) {
       // Outside a transaction on SQLite: the count and the page's ids come from the search
       // thread's cache while the keys they depend on are unchanged; the rows are read fresh.
+      const rowParams = params.slice(page.params.length);
       const result = await this.driver.searchCached({
-        key: JSON.stringify([count.sql, count.params, page.sql, page.params]),
+        key: JSON.stringify([count.sql, count.params, page.sql, page.params, columns, rowParams]),
         signature,
         count,
         ids: page,
-        rows: { sql: `WITH p AS (SELECT key, value FROM json_each(?)) SELECT o.id, o.name, ${columns} FROM p JOIN objects o ON o.id = p.value ORDER BY p.key`, params: params.slice(page.params.length) },
+        rows: { sql: `WITH p AS (SELECT key, value FROM json_each(?)) SELECT o.id, o.name, o.etag, ${columns} FROM p JOIN objects o ON o.id = p.value ORDER BY p.key`, params: rowParams },
+        // Partial rows are small: they are kept, each while its object is unchanged (whole documents are not).
+        ...(rowsInSql ? { etags: { sql: "WITH p AS (SELECT key, value FROM json_each(?)) SELECT o.id, o.etag FROM p JOIN objects o ON o.id = p.value ORDER BY p.key", params: [] } } : {}),
       });
       counted = [{ n: result.count }];
       rows = result.rows as typeof rows;

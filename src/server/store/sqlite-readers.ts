@@ -32,7 +32,7 @@ const readAll = db.transaction((reads) => reads.map(({ sql, params }) => prepare
 // a repeated search reads the page's ETags and builds only the rows of objects saved since.
 const results = new Map();
 const MAX_RESULTS = 256;
-const MAX_KEPT_ROWS = 100000;
+const MAX_KEPT_ROWS = 50000;
 let keptRows = 0;
 function keepRows(entry, rows) {
   keptRows += rows.size - (entry.rows ? entry.rows.size : 0);

@@ -3,8 +3,8 @@
 // Each flattened key gets a number once per (organization, index) in search_fields; rows are
 // stored as (object, field number, value, group) where the group is the number of the top-level
 // attribute the row comes from. The object keeps a digest of each top-level attribute
-// (search_state), so an agent's save, which changes a few facts, rewrites only the attributes
-// whose digest changed, without reading the object's rows back.
+// (search_state), so an agent's save, which changes a few facts, looks only at the attributes
+// whose digest changed (and, on SQLite, rewrites only those attributes' rows that changed).
 import { hash } from "node:crypto";
 import { flattenAttribute, MAX_INDEXED_KEY_LENGTH, numericValue } from "../search/flatten.js";
 import { reversedKey } from "../search/sql.js";

@@ -453,7 +453,8 @@ export class Store {
     let cached: boolean | undefined;
     if (!this.learned && signature && this.driver.searchCached && this.options.searchCache !== false) {
       // Outside a transaction on SQLite: the count and the page's ids come from the search
-      // thread's cache while the keys they depend on are unchanged; the rows are read fresh.
+      // thread's cache while the keys they depend on are unchanged; the rows are read again, or
+      // (partial rows) kept while their objects' ETags are unchanged.
       const rowParams = params.slice(page.params.length);
       const result = await this.driver.searchCached({
         key: JSON.stringify([count.sql, count.params, page.sql, page.params, columns, rowParams]),

@@ -439,3 +439,45 @@ test("with the search cache off every search runs in full", async () => {
     }
   });
 });
+
+test("partial rows put together by SQLite give the document's values, for random documents and paths", async () => {
+  const { prng } = await import("./prng.js");
+  const random = prng(4242);
+  const KEYS = ["a", "b", "0", "a.b", "sp ace", "ü", "$x", "[1]", "'q'", "-", "release"];
+  const scalar = (): unknown =>
+    [null, true, false, 0, -0, 1.5, -1.5e-7, 1e21, 0.1 + 0.2, 12345678901234567890, -42, "", "x", 'a"b', "ü\u2028", "1e3"][Math.floor(random() * 16)];
+  const value = (depth: number): unknown => {
+    const pick = random();
+    if (depth > 2 || pick < 0.4) return scalar();
+    if (pick < 0.55) return Array.from({ length: Math.floor(random() * 3) }, () => value(depth + 1));
+    return Object.fromEntries(Array.from({ length: 1 + Math.floor(random() * 3) }, () => [KEYS[Math.floor(random() * KEYS.length)]!, value(depth + 1)]));
+  };
+  const walk = (start: unknown, path: readonly string[]): unknown => {
+    let current = start;
+    for (const part of path) {
+      if (typeof current !== "object" || current === null || Array.isArray(current)) return null;
+      current = (current as Record<string, unknown>)[part];
+    }
+    return current === undefined ? null : current;
+  };
+  await withStoreFile(async (file) => {
+    const store = await Store.open({ sqliteFile: file });
+    try {
+      await store.createOrg("acme", "Acme");
+      const scope = { org: "acme", idx: "node", kind: "node", bag: "" };
+      for (let n = 0; n < 40; n++) {
+        const automatic = Object.fromEntries(["top", "other", "release"].map((key) => [key, value(0)]));
+        const data = node(`n${n}`, { automatic });
+        await saveNode(store, "acme", data);
+        const view = nodeSearchView(data);
+        const paths = Array.from({ length: 4 }, () => [["top", "other", "release", "name"][Math.floor(random() * 4)]!, ...Array.from({ length: Math.floor(random() * 3) }, () => KEYS[Math.floor(random() * KEYS.length)]!)]);
+        const entries = paths.map((path, index) => ({ key: `k${index}`, path }));
+        const result = await store.search(scope, parseQuery(`name:n${n}`), { start: 0, rows: 10, attributes: [...new Set(paths.map((path) => path[0]!))], partialRows: { urlPrefix: "/", entries } });
+        const row = JSON.parse(result.hits[0]!.row!) as { data: Record<string, unknown> };
+        for (const { key, path } of entries) assert.deepEqual(row.data[key], JSON.parse(JSON.stringify(walk(view, path))), `node n${n}, path ${JSON.stringify(path)} in ${JSON.stringify(view[path[0]!])}`);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -35,11 +35,13 @@ function sh(script: string): void {
 
 // A /24 under 127.0.0.0/8 that no interface or route uses; the bridge name doubles as a lock,
 // since creating it fails when a parallel run took the same number first.
+// A subnet whose host links (s<N>h<i>) still exist is skipped too: a deleted namespace is torn
+// down by the kernel later, and its veth pairs linger in this namespace until then.
 function claimSubnet(): number {
-  const used = spawnSync("/bin/sh", ["-c", "ip -o addr; ip route show table all"], { encoding: "utf8" }).stdout;
+  const used = spawnSync("/bin/sh", ["-c", "ip -o addr; ip route show table all; ip -o link"], { encoding: "utf8" }).stdout;
   for (let attempt = 0; attempt < 50; attempt++) {
     const n = 2 + Math.floor(Math.random() * 250);
-    if (used.includes(`127.0.${n}.`)) continue;
+    if (used.includes(`127.0.${n}.`) || new RegExp(`^\\d+: s${n}h\\d+[@:]`, "m").test(used)) continue;
     if (spawnSync("ip", ["link", "add", `sousbr${n}`, "type", "bridge"]).status === 0) return n;
   }
   throw new Error("network setup failed: no free 127.0.N.0/24 subnet found");

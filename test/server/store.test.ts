@@ -481,3 +481,50 @@ test("partial rows put together by SQLite give the document's values, for random
     }
   });
 });
+
+test("on SQLite a cached search answers what a full search answers, through random saves and deletes", async () => {
+  const { prng } = await import("./prng.js");
+  const random = prng(77);
+  await withStoreFile(async (file) => {
+    const cachedStore = await Store.open({ sqliteFile: file });
+    const fullStore = await Store.open({ sqliteFile: file }, { searchCache: false });
+    try {
+      await cachedStore.createOrg("acme", "Acme");
+      const scope = { org: "acme", idx: "node", kind: "node", bag: "" };
+      const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+      const identities = new Map<string, { role: string[]; platform: string; tags: string[]; dmi: { product: string } | undefined }>();
+      const queries = ["role:web", "role:web AND platform:debian", "NOT role:db", "*:*", "memory_total:[4 TO *]", "ip*:10.0.1*", "tags:canary OR role:db", "platform:ubuntu AND NOT tags:canary", "*_product:m5*"];
+      const answer = async (store: Store, q: string, sort?: SearchOptions["sort"]) => {
+        const result = await store.search(scope, parseQuery(q), { start: 0, rows: 7, attributes: ["ipaddress", "memory"], partialRows: { urlPrefix: "/", entries: [{ key: "ip", path: ["ipaddress"] }, { key: "mem", path: ["memory", "total"] }] }, ...(sort ? { sort } : {}) });
+        return { total: result.total, rows: result.hits.map((hit) => hit.row) };
+      };
+      for (let round = 0; round < 40; round++) {
+        const writes = 1 + Math.floor(random() * 4);
+        await Promise.all(
+          Array.from({ length: writes }, async () => {
+            const name = `n${Math.floor(random() * 25)}`;
+            if (random() < 0.03) {
+              identities.delete(name);
+              return void (await cachedStore.delete({ org: "acme", kind: "node", name }));
+            }
+            // Mostly an agent's save: the same role, platform and tags, new facts (shown in the rows).
+            let identity = identities.get(name);
+            if (!identity || random() < 0.05) {
+              identity = { role: random() < 0.5 ? ["web"] : ["db"], platform: pick(["debian", "ubuntu"]), tags: random() < 0.2 ? ["canary"] : [], dmi: random() < 0.3 ? { product: pick(["m5.large", "t3.small"]) } : undefined };
+              identities.set(name, identity);
+            }
+            const automatic = { platform: identity.platform, ipaddress: `10.0.${Math.floor(random() * 3)}.${Math.floor(random() * 9)}`, memory: { total: Math.floor(random() * 8) }, uptime: Math.floor(random() * 1e6), ...(identity.dmi ? { dmi: identity.dmi } : {}) };
+            await saveNode(cachedStore, "acme", node(name, { role: identity.role, normal: { tags: identity.tags }, automatic }));
+          }),
+        );
+        for (const q of queries) {
+          const sort = pick([undefined, "name", { key: "ipaddress" }] as const);
+          assert.deepEqual(await answer(cachedStore, q, sort), await answer(fullStore, q, sort), `round ${round}: ${q} sorted by ${JSON.stringify(sort)}`);
+        }
+      }
+    } finally {
+      await cachedStore.close();
+      await fullStore.close();
+    }
+  });
+});

@@ -222,7 +222,7 @@ export async function load(location: StoreLocation, count: number, big: boolean,
           await t.put({ org: "bench", kind: "node", name: node.name as string }, node, { mode: "create", search: searchEntry("node", node) });
         }
       });
-      if ((start / batch) % 20 === 0) process.stderr.write(`\r  loaded ${Math.min(count, start + batch)}/${count}`);
+      process.stderr.write(`\r  loaded ${Math.min(count, start + batch)}/${count}`);
     }
     process.stderr.write("\n");
   } finally {

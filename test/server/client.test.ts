@@ -77,3 +77,16 @@ test("a request the server drops on a new connection is an error, not sent twice
   await assert.rejects(client(url).request("PUT", "/api/v1/orgs/acme/nodes/web1", { body: { name: "web1" } }), /cannot reach the Sous server .*\((ECONNRESET|socket hang up)\)/);
   assert.equal(seen, 1);
 });
+
+test("an answer cut off midway is an error, not a wait", async (t) => {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { "content-type": "application/json", "content-length": "1000" });
+    res.write('{"total":');
+    setTimeout(() => res.socket?.destroy(), 20);
+  });
+  const url = await listen(server);
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const started = performance.now();
+  await assert.rejects(client(url).request("GET", "/api/v1/orgs/acme/nodes"), /cannot reach the Sous server .*\((ECONNRESET|aborted)\)/);
+  assert.ok(performance.now() - started < 5000);
+});

@@ -23,10 +23,10 @@ export interface SqlFragment {
 
 /**
  * What a compiled query's hits depend on: the search_fields rows its key conditions select (each
- * a condition on search_fields; their
- * versions change whenever a row of theirs is added or removed, and a new key matching a pattern
- * shows up as a new row), and for "everything" and NOT the set of objects. A query whose key
- * condition is any key at all depends on every field of the index and is not tracked.
+ * kept as a condition on search_fields; a key's version changes whenever a row of it is added or
+ * removed, and a new key matching a pattern shows up as a new row), and for "everything" and NOT
+ * the set of objects. A query whose key condition is any key at all depends on every field of
+ * the index and is not tracked.
  */
 export interface SearchDependencies {
   fields: SqlFragment[];

@@ -39,6 +39,11 @@ function fieldId(org: string, idx: string, key: string): string {
 /** The most parameters one statement gets (SQLite's limit is far higher; PostgreSQL's is 65535). */
 const CHUNK = 500;
 
+/** Runs `fn` on `items` CHUNK at a time, one after the other. */
+async function inChunks<T>(items: readonly T[], fn: (part: T[]) => Promise<unknown>): Promise<void> {
+  for (let start = 0; start < items.length; start += CHUNK) await fn(items.slice(start, start + CHUNK));
+}
+
 /**
  * Resolves keys to field numbers, creating missing ones. Numbers learned here go to `learned`
  * and become shared only after the transaction commits (a rolled-back insert must not be cached).
@@ -59,18 +64,14 @@ export async function fieldNumbers(
     if (known === undefined) missing.push(key);
     else numbers.set(key, known);
   }
-  for (let start = 0; start < missing.length; start += CHUNK) {
-    const part = missing.slice(start, start + CHUNK);
+  await inChunks(missing, async (part) => {
     await db.insertMany("search_fields", [["org", "text"], ["idx", "text"], ["key", "text"], ["rkey", "text"]], part.map((key) => [org, idx, key, reversedKey(key)]), true);
-    const rows = await db.all<{ id: number | string; key: string }>(
-      `SELECT id, key FROM search_fields WHERE org = ? AND idx = ? AND key IN (${part.map(() => "?").join(", ")})`,
-      [org, idx, ...part],
-    );
+    const rows = await db.all<{ id: number | string; key: string }>(`SELECT id, key FROM search_fields WHERE org = ? AND idx = ? AND key IN (${placeholders(part.length)})`, [org, idx, ...part]);
     for (const row of rows) {
       numbers.set(row.key, Number(row.id));
       learned.set(fieldId(org, idx, row.key), Number(row.id));
     }
-  }
+  });
   return numbers;
 }
 
@@ -172,10 +173,9 @@ export async function writeSearchRows(
     const old: Array<{ field: number; value: string; grp: number }> = [];
     if (staleGroups === undefined) old.push(...(await db.all<{ field: number; value: string; grp: number }>("SELECT field, value, grp FROM search_terms WHERE obj_id = ?", [target.objId])));
     else {
-      for (let start = 0; start < staleGroups.length; start += CHUNK) {
-        const part = staleGroups.slice(start, start + CHUNK);
-        old.push(...(await db.all<{ field: number; value: string; grp: number }>(`SELECT field, value, grp FROM search_terms WHERE obj_id = ? AND grp IN (${placeholders(part.length)})`, [target.objId, ...part])));
-      }
+      await inChunks(staleGroups, async (part) =>
+        old.push(...(await db.all<{ field: number; value: string; grp: number }>(`SELECT field, value, grp FROM search_terms WHERE obj_id = ? AND grp IN (${placeholders(part.length)})`, [target.objId, ...part]))),
+      );
     }
     const rowId = (field: number, value: string, grp: number): string => `${field}\u0000${grp}\u0000${value}`;
     const wanted = new Set(newRows.map(([field, value, grp]) => rowId(field, value, grp)));
@@ -184,25 +184,14 @@ export async function writeSearchRows(
     insert = newRows.filter(([field, value, grp]) => !present.has(rowId(field, value, grp)));
     for (const row of gone) await db.run("DELETE FROM search_terms WHERE obj_id = ? AND field = ? AND value = ? AND grp = ?", [target.objId, row.field, row.value, row.grp]);
     const touched = [...new Set([...gone.map((row) => Number(row.field)), ...insert.map(([field]) => field)])];
-    for (let start = 0; start < touched.length; start += CHUNK) {
-      const part = touched.slice(start, start + CHUNK);
-      await db.run(`UPDATE search_fields SET version = version + 1 WHERE id IN (${placeholders(part.length)})`, part);
-    }
+    await inChunks(touched, (part) => db.run(`UPDATE search_fields SET version = version + 1 WHERE id IN (${placeholders(part.length)})`, part));
   } else if (staleGroups === undefined) {
     await db.run("DELETE FROM search_terms WHERE obj_id = ?", [target.objId]);
   } else {
-    for (let start = 0; start < staleGroups.length; start += CHUNK) {
-      const part = staleGroups.slice(start, start + CHUNK);
-      await db.run(`DELETE FROM search_terms WHERE obj_id = ? AND grp IN (${placeholders(part.length)})`, [target.objId, ...part]);
-    }
+    await inChunks(staleGroups, (part) => db.run(`DELETE FROM search_terms WHERE obj_id = ? AND grp IN (${placeholders(part.length)})`, [target.objId, ...part]));
   }
   if (staleGroups === undefined) await db.run("DELETE FROM search_views WHERE obj_id = ?", [target.objId]);
-  else {
-    for (let start = 0; start < staleGroups.length; start += CHUNK) {
-      const part = staleGroups.slice(start, start + CHUNK);
-      await db.run(`DELETE FROM search_views WHERE obj_id = ? AND grp IN (${placeholders(part.length)})`, [target.objId, ...part]);
-    }
-  }
+  else await inChunks(staleGroups, (part) => db.run(`DELETE FROM search_views WHERE obj_id = ? AND grp IN (${placeholders(part.length)})`, [target.objId, ...part]));
   await db.insertMany(
     "search_terms",
     [["obj_id", "bigint"], ["field", "bigint"], ["value", "text"], ["grp", "bigint"], ["num", "double precision"]],

@@ -97,15 +97,17 @@ export class SqliteDriver implements SqlDriver {
     return this.reader.all<T>(sql, params);
   }
 
+  /** The search threads, started on first use: a CLI command that opens the store for one write never pays for them. */
+  private get searchThreads(): SqliteReaders {
+    return (this.readers ??= new SqliteReaders(this.file));
+  }
+
   readInBackground(reads: ReadonlyArray<{ sql: string; params: readonly unknown[] }>): Promise<unknown[][]> {
-    // Started on first use: a CLI command that opens the store for one write never pays for threads.
-    this.readers ??= new SqliteReaders(this.file);
-    return this.readers.read(reads);
+    return this.searchThreads.read(reads);
   }
 
   searchCached(search: CachedSearch): Promise<{ count: number; rows: unknown[]; cached: boolean }> {
-    this.readers ??= new SqliteReaders(this.file);
-    return this.readers.search(search);
+    return this.searchThreads.search(search);
   }
 
   run(sql: string, params?: readonly unknown[]): Promise<number> {

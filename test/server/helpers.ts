@@ -146,3 +146,10 @@ export async function createOrg(serverUrl: string, serverAdmin: import("../../sr
     adminKeys,
   };
 }
+
+/** A test server with organization `acme` (admin `alice`), for suites that sign requests by hand with the admin's private key. */
+export async function startServerWithOrg(backend: Backend) {
+  const ctx = await startTestServer(backend);
+  const org = await createOrg(ctx.server.url, ctx.serverAdmin, "acme");
+  return { ctx, admin: org.admin, key: org.adminKeys.privateKey };
+}

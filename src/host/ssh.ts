@@ -83,6 +83,13 @@ export class RemoteFileError extends Error {
   }
 }
 
+/**
+ * Prefixed to every remote command and sent first to the resident shell: messages the file
+ * operations and providers recognise (`No such file or directory`, `no crontab for`) are
+ * English only in the C locale, whatever the host's own locale is (a user's `env` still wins).
+ */
+const C_LOCALE = "export LC_ALL=C; ";
+
 const ERRNO: Array<[RegExp, string]> = [
   [/No such file or directory|Directory nonexistent/, "ENOENT"],
   [/File exists/, "EEXIST"],
@@ -263,6 +270,8 @@ class ResidentShell {
           this.waiter?.();
         });
         channel.on("error", () => {});
+        // Before any script: every command the shell runs then speaks the C locale.
+        channel.write(`${C_LOCALE}\n`);
         resolve(channel);
       });
     });
@@ -424,14 +433,16 @@ export class SshHost extends AccountLookups implements Host {
    * alone would leave the command running), then the switch to another user, or sudo.
    */
   private wrap(line: string, timeoutMs: number | undefined, as?: { uid?: number; gid?: number }): string {
-    const timed = timeoutMs ? `timeout -s KILL ${Math.max(timeoutMs / 1000, 0.001).toFixed(3)} /bin/sh -c ${shellQuote(line)}` : line;
+    // The locale is set innermost too: sudo may reset the environment it was given.
+    const inner = `${C_LOCALE}${line}`;
+    const timed = timeoutMs ? `timeout -s KILL ${Math.max(timeoutMs / 1000, 0.001).toFixed(3)} /bin/sh -c ${shellQuote(inner)}` : inner;
     if (as) {
       const { uid, gid } = as;
       return this.options.sudo
-        ? `sudo -n ${uid !== undefined ? `-u '#${uid}' ` : ""}${gid !== undefined ? `-g '#${gid}' ` : ""}-- /bin/sh -c ${shellQuote(timed)}`
-        : `setpriv ${uid !== undefined ? `--reuid=${uid} ` : ""}${gid !== undefined ? `--regid=${gid} --clear-groups ` : ""}-- /bin/sh -c ${shellQuote(timed)}`;
+        ? `${C_LOCALE}sudo -n ${uid !== undefined ? `-u '#${uid}' ` : ""}${gid !== undefined ? `-g '#${gid}' ` : ""}-- /bin/sh -c ${shellQuote(timed)}`
+        : `${C_LOCALE}setpriv ${uid !== undefined ? `--reuid=${uid} ` : ""}${gid !== undefined ? `--regid=${gid} --clear-groups ` : ""}-- /bin/sh -c ${shellQuote(timed)}`;
     }
-    return this.options.sudo ? `sudo -n -- /bin/sh -c ${shellQuote(timed)}` : timed;
+    return this.options.sudo ? `${C_LOCALE}sudo -n -- /bin/sh -c ${shellQuote(timed)}` : timed === inner ? inner : `${C_LOCALE}${timed}`;
   }
 
   /**

@@ -552,8 +552,13 @@ export class Store {
   }
 }
 
-/** A key SQLite's JSON path can name inside double quotes (no quote, backslash or control character). */
+/**
+ * A key SQLite's JSON path can name inside double quotes (no quote, backslash or control
+ * character), and not a whole number: partial search reads that as an array index on an array
+ * (search/partial.ts), which a quoted JSON path would not.
+ */
 function isPlainPathPart(part: string): boolean {
+  if (/^\d+$/.test(part)) return false;
   for (let i = 0; i < part.length; i++) {
     const code = part.charCodeAt(i);
     if (code < 0x20 || part[i] === '"' || part[i] === "\\") return false;

@@ -842,6 +842,13 @@ function registerSearch(program: Command): void {
     );
 }
 
+/** A flag's number: at least 0 (`zero` allowed) or above 0. */
+function positiveNumber(flag: string, value: unknown, zero: boolean): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number < 0 || (!zero && number === 0)) throw new SousError("usage", `${flag} ${String(value)}: expected a number${zero ? " of at least 0" : " above 0"}`);
+  return number;
+}
+
 function registerServer(program: Command): void {
   program
     .command("server")
@@ -854,6 +861,8 @@ function registerServer(program: Command): void {
     .option("--clock-skew <seconds>", "accepted clock difference of signed requests", "300")
     .option("--log", "log every request (JSON lines on stdout)")
     .option("--no-search-cache", "run every search in full (by default a repeated search reuses its hits while the keys it depends on are unchanged; SQLite)")
+    .option("--report-retention <days>", "keep run reports this many days (0: forever)", "30")
+    .option("--run-interval <seconds>", "the agents' run interval: sous node status shows a node as missing after two without a report", "1800")
     .action(
       action(async (command) => {
         const flags = command.opts() as Json;
@@ -875,6 +884,8 @@ function registerServer(program: Command): void {
           clockSkewMs: Number(flags.clockSkew) * 1000,
           logger: flags.log === true,
           searchCache: flags.searchCache !== false,
+          reportRetentionDays: positiveNumber("--report-retention", flags.reportRetention, true),
+          runIntervalSeconds: positiveNumber("--run-interval", flags.runInterval, false),
         });
         out(`Sous server listening on ${server.url} (store: ${flags.database ? "PostgreSQL" : join(dataDir, "sous.db")}; started in ${Date.now() - started} ms)\n`);
         if (server.adminKeyFile) {

@@ -13,6 +13,7 @@ import { cookbookOfRecipe, normalizeManifest, resolveCookbooks } from "./cookboo
 import { ApiError, badRequest, notFound } from "./errors.js";
 import type { JsonObject } from "./objects.js";
 import { checkName, checkRunList, normalizeEnvironment, normalizeItem, normalizeNode, normalizeRole, searchEntry } from "./objects.js";
+import { registerFleetRoutes } from "./fleet/routes.js";
 import { runListNames } from "./search/flatten.js";
 import { parsePartialKeys, PartialKeysError, valueAtPath } from "./search/partial.js";
 import type { PartialKeys } from "./search/partial.js";
@@ -32,6 +33,8 @@ export interface AppOptions {
   logger?: boolean;
   /** TLS certificate and key (PEM); plain HTTP when absent (e.g. behind a proxy). */
   https?: { cert: string; key: string };
+  /** The agents' run interval (seconds): a node that has not reported for two is shown as missing. Default 1800. */
+  runIntervalSeconds?: number;
 }
 
 /** API path prefix. */
@@ -598,6 +601,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const resolved = resolveCookbooks(recipes.map(cookbookOfRecipe), await loadManifests(org!), (environment.data.cookbook_versions ?? {}) as Record<string, string>);
     return { recipes, cookbooks: Object.fromEntries(resolved) };
   });
+
+  registerFleetRoutes(app, { store, prefix: v, need, jsonObjectBody, ...(options.runIntervalSeconds !== undefined ? { runIntervalSeconds: options.runIntervalSeconds } : {}) });
 
   return app;
 }

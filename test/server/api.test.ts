@@ -2,21 +2,10 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import { SousApiError, SousClient } from "../../src/client/api.js";
+import { SousClient } from "../../src/client/api.js";
 import { generateKeyPair, signRequest } from "../../src/client/signing.js";
-import { backends, createOrg, startTestServer } from "./helpers.js";
+import { backends, createOrg, rejectsWith, startTestServer } from "./helpers.js";
 
-async function rejectsWith(promise: Promise<unknown>, status: number, code?: string): Promise<SousApiError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof SousApiError, `expected an API error, got ${String(error)}`);
-    assert.equal(error.status, status, `${error.code}: ${error.message}`);
-    if (code) assert.equal(error.code, code, error.message);
-    return error;
-  }
-  assert.fail(`expected HTTP ${status}, but the request succeeded`);
-}
 
 const sha = (text: string): string => createHash("sha256").update(text).digest("hex");
 

@@ -168,6 +168,14 @@ export class Store {
     return this.driver.dialect;
   }
 
+  /**
+   * The SQL connection of this store (inside `transaction`, the transaction's), for subsystems
+   * that keep tables of their own with the same SQL on both databases (run reports).
+   */
+  get sql(): SqlExecutor {
+    return this.db;
+  }
+
   /** Runs `fn` with a store whose every call is part of one transaction. */
   async transaction<T>(fn: (store: Store) => Promise<T>): Promise<T> {
     if (this.learned) return fn(this);
@@ -229,6 +237,7 @@ export class Store {
       await t.db.run("DELETE FROM objects WHERE org = ?", [name]);
       await t.db.run("DELETE FROM blobs WHERE org = ?", [name]);
       await t.db.run("DELETE FROM bootstrap_tokens WHERE org = ?", [name]);
+      for (const table of ["run_reports", "node_status", "run_requests", "run_request_nodes"]) await t.db.run(`DELETE FROM ${table} WHERE org = ?`, [name]);
       return (await t.db.run("DELETE FROM orgs WHERE name = ?", [name])) > 0;
     });
   }

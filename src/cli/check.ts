@@ -55,6 +55,10 @@ export async function checkRepository(root: string): Promise<{ files: number; pr
   const files = [...collect(join(root, "cookbooks"), []), ...collect(join(root, "roles"), []), ...collect(join(root, "environments"), [])];
   const config = join(root, "sous.config.ts");
   if (ts.sys.fileExists(config)) files.push(config);
+  // Written first, so that recipes see the custom resources their cookbooks define as typed functions.
+  const { openRepository } = await import("../cookbook/repository.js");
+  const { writeResourceTypes } = await import("../cookbook/resource-types.js");
+  files.push(writeResourceTypes(openRepository(root)));
   const typeRoots = nodeTypeRoots();
   const program = ts.createProgram(files, {
     target: ts.ScriptTarget.ES2022,

@@ -16,7 +16,7 @@ import type { CookbookOnDisk, Repository } from "./repository.js";
 /** What the compiled module exports. */
 export interface CompiledRepository {
   /** Per cookbook dir: its attributes' default export and recipe default exports by name. */
-  cookbooks: Record<string, { attributes?: unknown; recipes: Record<string, unknown> }>;
+  cookbooks: Record<string, { attributes?: unknown; recipes: Record<string, unknown>; resources?: Record<string, unknown> }>;
   roles: Record<string, unknown>;
   environments: Record<string, unknown>;
   /** The default export of sous.config.ts. */
@@ -100,7 +100,7 @@ function fingerprint(repository: Repository, scope: CompileScope, stamps: Source
   // right folder miss files; a new format never reuses them.
   hash.update(`${CACHE_FORMAT}\0${VERSION}\0${sousEntry}\0${scope.definitions}\0`);
   if (scope.definitions) hash.update(`${JSON.stringify(repository.roles)}\0${JSON.stringify(repository.environments)}\0${repository.configFile ?? ""}\0`);
-  for (const cookbook of scope.cookbooks) hash.update(`${cookbook.dir}\0${Object.keys(cookbook.recipes).join(",")}\0`);
+  for (const cookbook of scope.cookbooks) hash.update(`${cookbook.dir}\0${Object.keys(cookbook.recipes).join(",")}\0${Object.keys(cookbook.resources ?? {}).join(",")}\0`);
   for (const s of stamps) hash.update(`${s.path}\0${s.size}\0${s.mtimeMs}\0`);
   return hash.digest("hex").slice(0, 24);
 }
@@ -135,7 +135,13 @@ function entrySource(repository: Repository, scope: CompileScope): string {
       lines.push(`import * as ${m} from ${JSON.stringify(file)};`);
       recipeEntries.push(`${JSON.stringify(name)}: ${m}.default`);
     }
-    cookbookEntries.push(`${JSON.stringify(cookbook.dir)}: { attributes: ${attributes}, recipes: { ${recipeEntries.join(", ")} } }`);
+    const resourceEntries: string[] = [];
+    for (const [name, file] of Object.entries(cookbook.resources ?? {})) {
+      const m = id();
+      lines.push(`import * as ${m} from ${JSON.stringify(file)};`);
+      resourceEntries.push(`${JSON.stringify(name)}: ${m}.default`);
+    }
+    cookbookEntries.push(`${JSON.stringify(cookbook.dir)}: { attributes: ${attributes}, recipes: { ${recipeEntries.join(", ")} }, resources: { ${resourceEntries.join(", ")} } }`);
   }
   const named = (files: Record<string, string>) =>
     Object.entries(files)

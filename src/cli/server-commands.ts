@@ -1006,6 +1006,8 @@ export function registerCookbookServerCommands(cookbook: Command): void {
         });
         const uploading = new Set(dirs.map((dir) => readCookbookPackage(dir, [])?.name).filter((name): name is string => name !== undefined));
         const local = dependencyOrder(dirs.map((dir) => readLocalCookbook(dir, 8 * 1024 * 1024, uploading)));
+        // With a lock file, only what was locked goes to the server.
+        (await import("../cookbook/lock.js")).refuseUnlocked(local);
         const results: Json[] = [];
         for (const book of local) {
           const { body } = await client.request<{ missing: string[] }>("POST", client.orgPath("cookbooks", "check"), { body: { checksums: book.files.map((file) => file.sha256) } });

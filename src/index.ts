@@ -1,6 +1,8 @@
 /** Sous: infrastructure as TypeScript code. The public API for recipes and tools. */
 export { VERSION } from "./version.js";
 export { recipe, attributes, role, environment, config } from "./dsl.js";
+export { app } from "./deploy/definition.js";
+export type { AppDefinition, AppSettings, AppRole, HostSpec, HealthCheck, HookContext, HookFunction, HookSpec, Hooks, HookHost, HookRelease, Phase } from "./deploy/definition.js";
 export type { AttributeTree, NodeView, RecipeContext, Resources, RecipeDefinition, RoleDefinition, EnvironmentDefinition, SousConfig } from "./dsl.js";
 export type { CommonProperties, ResourceRef, Guard, NotifySpec, Timing, Target, ResourceType, Provider, Plan, Change, ProviderContext } from "./core/resource.js";
 export type { FileInput, FileAction } from "./resources/file.js";

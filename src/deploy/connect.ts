@@ -41,8 +41,8 @@ export async function withConnections<T>(hosts: readonly DeployHost[], ssh: SshO
   await fanOut(
     hosts.map((h) => h.target),
     { ssh, concurrency: Math.max(1, hosts.length) },
-    async (host) => {
-      connections.set(host.name, host);
+    async (target) => {
+      connections.set(target.host.name, target.host);
       arrived();
       await done;
     },

@@ -48,7 +48,7 @@ function convergeOptions(flags: ConvergeFlags): PushCliOptions {
 }
 
 /** Commands that never talk to a server: for them the server's modules are not loaded. */
-const LOCAL_COMMANDS = new Set(["converge", "demo", "init", "resources", "exec", "facts", "deploy"]);
+const LOCAL_COMMANDS = new Set(["converge", "demo", "init", "resources", "exec", "facts", "lock", "test", "machine", "deploy"]);
 const LOCAL_COOKBOOK_COMMANDS = new Set(["create", "check"]);
 
 /** Whether `argv` may need the server's commands (help needs them all). */
@@ -134,7 +134,8 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
 
   program
     .command("facts")
-    .argument("[attributes...]", "only these attributes, e.g. platform kernel/release")
+    .argument("[attributes...]", "only these attributes, e.g. platform kernel/release kernel.release")
+    .option("--json", "print JSON (the only format; accepted so that scripts may say so)")
     .description("Print this machine's facts (the automatic attributes recipes see) as JSON")
     .action(async (attributes: string[]) => exit(await (await import("./facts.js")).factsCommand(attributes, output)));
 
@@ -186,6 +187,7 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
       exit(0);
     });
 
+  (await import("./authoring.js")).registerAuthoringCommands(program, output, exit);
   (await import("./deploy.js")).registerDeployCommands(program, output, exit);
 
   if (needsServerCommands(argv)) {

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { nodeSearchView } from "../../src/server/search/flatten.js";
+import { valueAtPath } from "../../src/server/search/partial.js";
 import { parseQuery } from "../../src/server/search/query.js";
 import { Store } from "../../src/server/store/store.js";
 import type { SearchOptions } from "../../src/server/store/store.js";
@@ -299,22 +300,25 @@ test("a store written with the older search layout is reindexed from its objects
   });
 });
 
-for (const layout of ["3", "4"]) {
-  test(`a store of layout ${layout} gets what it lacked (${layout === "3" ? "reversed keys, " : ""}key versions) when it opens, and search works on it`, async () => {
+for (const layout of ["3", "4", "5"]) {
+  test(`a store of layout ${layout} is reindexed when it opens: search finds what the current layout indexes`, async () => {
     await withStoreFile(async (file) => {
       const first = await Store.open({ sqliteFile: file });
       await first.createOrg("acme", "Acme");
-      await saveNode(first, "acme", node("vm1", { automatic: { dmi: { product_name: "m5.large" } } }));
+      await saveNode(first, "acme", node("vm1", { automatic: { dmi: { product_name: "m5.large" }, memory: { total: "8167980kB" } } }));
       await first.close();
       const db = new Database(file);
       if (layout === "3") db.exec("DROP INDEX search_fields_by_suffix; ALTER TABLE search_fields DROP COLUMN rkey");
-      db.exec(`ALTER TABLE search_fields DROP COLUMN version; UPDATE store_meta SET value = '${layout}' WHERE name = 'search_format'`);
+      if (layout !== "5") db.exec("ALTER TABLE search_fields DROP COLUMN version");
+      // What layout 5 lacked: `chef_type` rows and the number of a value with a unit.
+      db.exec(`DELETE FROM search_terms WHERE field IN (SELECT id FROM search_fields WHERE key = 'chef_type'); UPDATE search_terms SET num = NULL WHERE value = '8167980kB'; UPDATE store_meta SET value = '${layout}' WHERE name = 'search_format'`);
       db.close();
       const store = await Store.open({ sqliteFile: file });
       try {
         const scope = { org: "acme", idx: "node", kind: "node", bag: "" };
         const found = await store.search(scope, parseQuery("*_product_name:m5*"), { start: 0, rows: 10 });
         assert.deepEqual(found.hits.map((hit) => hit.name), ["vm1"]);
+        assert.deepEqual((await store.search(scope, parseQuery("memory_total:[8000000 TO *] AND chef_type:node"), { start: 0, rows: 10 })).hits.map((hit) => hit.name), ["vm1"]);
         await saveNode(store, "acme", node("vm2", { automatic: { dmi: { product_name: "m5.xlarge" } } }));
         const again = await store.search(scope, parseQuery("*_product_name:m5*"), { start: 0, rows: 10 });
         assert.deepEqual(again.hits.map((hit) => hit.name), ["vm1", "vm2"]);
@@ -452,14 +456,6 @@ test("partial rows put together by SQLite give the document's values, for random
     if (pick < 0.55) return Array.from({ length: Math.floor(random() * 3) }, () => value(depth + 1));
     return Object.fromEntries(Array.from({ length: 1 + Math.floor(random() * 3) }, () => [KEYS[Math.floor(random() * KEYS.length)]!, value(depth + 1)]));
   };
-  const walk = (start: unknown, path: readonly string[]): unknown => {
-    let current = start;
-    for (const part of path) {
-      if (typeof current !== "object" || current === null || Array.isArray(current)) return null;
-      current = (current as Record<string, unknown>)[part];
-    }
-    return current === undefined ? null : current;
-  };
   await withStoreFile(async (file) => {
     const store = await Store.open({ sqliteFile: file });
     try {
@@ -473,8 +469,14 @@ test("partial rows put together by SQLite give the document's values, for random
         const paths = Array.from({ length: 4 }, () => [["top", "other", "release", "name"][Math.floor(random() * 4)]!, ...Array.from({ length: Math.floor(random() * 3) }, () => KEYS[Math.floor(random() * KEYS.length)]!)]);
         const entries = paths.map((path, index) => ({ key: `k${index}`, path }));
         const result = await store.search(scope, parseQuery(`name:n${n}`), { start: 0, rows: 10, attributes: [...new Set(paths.map((path) => path[0]!))], partialRows: { urlPrefix: "/", entries } });
+        // A whole number in a path may index an array, which SQLite's quoted JSON paths do not: such rows are left to the caller.
+        if (paths.some((path) => path.some((part) => /^\d+$/.test(part)))) {
+          assert.equal(result.hits[0]!.row, undefined);
+          assert.ok(result.hits[0]!.attributes);
+          continue;
+        }
         const row = JSON.parse(result.hits[0]!.row!) as { data: Record<string, unknown> };
-        for (const { key, path } of entries) assert.deepEqual(row.data[key], JSON.parse(JSON.stringify(walk(view, path))), `node n${n}, path ${JSON.stringify(path)} in ${JSON.stringify(view[path[0]!])}`);
+        for (const { key, path } of entries) assert.deepEqual(row.data[key], JSON.parse(JSON.stringify(valueAtPath(view, path))), `node n${n}, path ${JSON.stringify(path)} in ${JSON.stringify(view[path[0]!])}`);
       }
     } finally {
       await store.close();

@@ -144,7 +144,8 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
 
   program
     .command("facts")
-    .argument("[attributes...]", "only these attributes, e.g. platform kernel/release")
+    .argument("[attributes...]", "only these attributes, e.g. platform kernel/release kernel.release")
+    .option("--json", "print JSON (the only format; accepted so that scripts may say so)")
     .description("Print this machine's facts (the automatic attributes recipes see) as JSON")
     .action(async (attributes: string[]) => exit(await (await import("./facts.js")).factsCommand(attributes, output)));
 

@@ -104,6 +104,7 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
     .addOption(new Option("-l, --log-level <level>", "how much to show").choices(["debug", "info", "warn"]).default("info"))
     .option("--report <file>", "where to write the run report (default: .sous/runs/last-run.json)")
     .option("--backup-dir <dir>", "where previous versions of changed files are kept")
+    .option("--search-dir <dir>", "answer recipes' search() and dataBagItem() from this folder's nodes/*.json and data_bags/BAG/*.json (default: the repository's own such folders, else the configured Sous server)")
     .option("--no-color", "no colors");
   addSshOptions(converge).action(async (targets: string[], flags: ConvergeFlags) => {
     const options = convergeOptions(flags);

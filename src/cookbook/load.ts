@@ -10,6 +10,8 @@ import { firstForeignFrame } from "../core/location.js";
 import type { CookbookRef } from "../core/resource.js";
 import { type AttributeTree, type EnvironmentDefinition, isRecipe, type NodeView, type RecipeContext, resourceFunctions, type RoleDefinition, type SousConfig } from "../dsl.js";
 import { builtinRegistry, type ResourceRegistry } from "../resources/registry.js";
+import type { SearchBackend } from "../search/backend.js";
+import { recipeSearchFunctions } from "../search/recipe.js";
 import { deepFreeze, mergeAttributes } from "./attributes.js";
 import { compileRepository } from "./compile.js";
 import { type CookbookOnDisk, openRepository, type Repository } from "./repository.js";
@@ -30,6 +32,12 @@ export interface LoadOptions {
   /** Automatic attributes: the facts (a promise lets facts be gathered while the code loads). */
   facts: AttributeTree | Promise<AttributeTree>;
   registry?: ResourceRegistry;
+  /**
+   * Where recipes' search() and dataBagItem() get their answers: a backend, or a function that
+   * makes one from the repository's settings when a recipe first asks (so a run whose recipes
+   * never search opens nothing). Without it, a recipe that searches fails naming its line.
+   */
+  search?: SearchBackend | ((settings: SousConfig) => SearchBackend | undefined);
 }
 
 /** A loaded run, ready to converge. */
@@ -184,6 +192,8 @@ export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
   const collection = new ResourceCollection();
   const problems: Problem[] = [];
   const included = new Set<string>();
+  let backend: SearchBackend | undefined;
+  const searching = recipeSearchFunctions(() => (backend ??= typeof options.search === "function" ? options.search(settings) : options.search));
 
   const include = (name: string, from: string) => {
     const full = name.includes("::") ? name : `${name}::default`;
@@ -210,6 +220,8 @@ export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
       cookbook: ref,
       includeRecipe: (other) => include(other, full),
       declare,
+      search: searching.search as RecipeContext["search"],
+      dataBagItem: searching.dataBagItem as RecipeContext["dataBagItem"],
     };
     try {
       const returned: unknown = definition.body(context);

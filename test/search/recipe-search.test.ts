@@ -96,6 +96,9 @@ test("a folder of JSON answers search and data bags without a server; a new node
   assert.equal((await converge(root, "recipe[lb]", "--search-dir", elsewhere)).code, 0);
   assert.equal(readFileSync(join(out, "upstreams.conf"), "utf8"), "server app1 10.0.0.11:8080;\n");
   assert.equal((await converge(root, "recipe[lb]", "--search-dir", join(elsewhere, "missing"))).code, 2);
+  // The typed rows type-check as a recipe author writes them.
+  const checked = await sous("cookbook", "check", "--repo", root);
+  assert.equal(checked.code, 0, checked.stdout + checked.stderr);
 });
 
 test("a bad query fails the run naming the recipe's file:line and the query position; nothing is applied", async () => {

@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { SousApiError } from "../../src/client/api.js";
 import { Store } from "../../src/server/store/store.js";
@@ -206,5 +207,25 @@ export async function startServerProcess(backend: Backend) {
       await cleanup();
       rmSync(dataDir, { recursive: true, force: true });
     },
+  };
+}
+
+/** A run report body as an agent sends it (FLEET-CONTRACT.md), its run ended `ago` seconds before now. */
+export function runReportBody(node: string, overrides: Record<string, unknown> = {}, ago = 0): Record<string, unknown> {
+  const end = Date.now() - ago * 1000;
+  return {
+    id: randomUUID(),
+    node,
+    status: "success",
+    started_at: new Date(end - 2000).toISOString(),
+    ended_at: new Date(end).toISOString(),
+    run_list: ["recipe[web::default]"],
+    environment: "_default",
+    cookbooks: { web: "1.2.0" },
+    totals: { resources: 12, updated: 1, skipped: 0, failed: 0 },
+    resources: [{ id: "template[/etc/web.conf]", action: "create", status: "updated", changes: [{ property: "content", from: "a", to: "b" }], diff: "--- a\n+++ b\n-a\n+b\n", location: "/repo/cookbooks/web/recipes/default.ts:12" }],
+    agent_version: "0.1.0",
+    queued: false,
+    ...overrides,
   };
 }

@@ -1,12 +1,19 @@
 /** `sous cookbook check`: runs the TypeScript type checker over a repository's code. */
 import { existsSync, readdirSync } from "node:fs";
-import { dirname, join, relative, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { UsageError } from "./converge.js";
 
 const here = fileURLToPath(import.meta.url);
-const sousTypes = resolve(dirname(here), "..", here.endsWith(".ts") ? "index.ts" : "index.d.ts");
+const typesExtension = here.endsWith(".ts") ? ".ts" : ".d.ts";
+const sousTypes = resolve(dirname(here), "..", `index${typesExtension}`);
+/** `sous`, `sous/testing` and `sous/verify` as recipes, tests and machine checks import them. */
+export const SOUS_TYPE_PATHS: Record<string, string[]> = {
+  sous: [sousTypes],
+  "sous/testing": [resolve(dirname(here), "..", "testing", `index${typesExtension}`)],
+  "sous/verify": [resolve(dirname(here), "..", "testing", `verify${typesExtension}`)],
+};
 /** Sous's own installation: type errors inside it are not the repository's to fix. */
 const sousRoot = resolve(dirname(here), "..", "..");
 
@@ -41,6 +48,7 @@ function collect(dir: string, out: string[]): string[] {
 
 /** One type error. */
 export interface TypeProblem {
+  /** The absolute path of the file, whatever the current directory (as every location Sous prints). */
   file: string;
   line: number;
   column: number;
@@ -54,6 +62,10 @@ export async function checkRepository(root: string): Promise<{ files: number; pr
   const files = [...collect(join(root, "cookbooks"), []), ...collect(join(root, "roles"), []), ...collect(join(root, "environments"), [])];
   const config = join(root, "sous.config.ts");
   if (ts.sys.fileExists(config)) files.push(config);
+  // Written first, so that recipes see the custom resources their cookbooks define as typed functions.
+  const { openRepository } = await import("../cookbook/repository.js");
+  const { writeResourceTypes } = await import("../cookbook/resource-types.js");
+  files.push(writeResourceTypes(openRepository(root)));
   const typeRoots = nodeTypeRoots();
   const program = ts.createProgram(files, {
     target: ts.ScriptTarget.ES2022,
@@ -64,7 +76,7 @@ export async function checkRepository(root: string): Promise<{ files: number; pr
     skipLibCheck: true,
     allowImportingTsExtensions: true,
     ...(typeRoots.length ? { typeRoots, types: ["node"] } : { types: [] }),
-    paths: { sous: [sousTypes] },
+    paths: SOUS_TYPE_PATHS,
   });
   const problems: TypeProblem[] = [];
   for (const diagnostic of ts.getPreEmitDiagnostics(program)) {
@@ -72,7 +84,7 @@ export async function checkRepository(root: string): Promise<{ files: number; pr
     if (diagnostic.file && resolve(diagnostic.file.fileName).startsWith(sousRoot + "/") && !resolve(diagnostic.file.fileName).startsWith(resolve(root) + "/")) continue;
     if (diagnostic.file && diagnostic.start !== undefined) {
       const { line, character } = diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start);
-      problems.push({ file: relative(root, diagnostic.file.fileName), line: line + 1, column: character + 1, message });
+      problems.push({ file: resolve(diagnostic.file.fileName), line: line + 1, column: character + 1, message });
     } else problems.push({ file: "(project)", line: 0, column: 0, message });
   }
   return { files: files.length, problems };

@@ -99,7 +99,7 @@ export class SousClient {
     const prepared = this.prepare(method, path, options);
     let response: RawResponse;
     try {
-      response = await this.send(prepared.url, method, prepared.headers, prepared.body);
+      response = await this.send(prepared.url, method, prepared.headersFor, prepared.body);
     } catch (error) {
       throw this.unreachable(error);
     }
@@ -107,11 +107,12 @@ export class SousClient {
   }
 
   /**
-   * A request ready to send: its URL, headers (signed unless `unsigned`) and body bytes. Whoever
-   * sends it some other way (recipes' search sends it from a worker thread, synchronously) hands
-   * the answer to `interpret`.
+   * A request ready to send: its URL, its headers (signed unless `unsigned`; signed afresh for
+   * every attempt, since the server accepts each request id once) and body bytes. Whoever sends it
+   * some other way (recipes' search sends it from a worker thread, synchronously) hands the answer
+   * to `interpret`.
    */
-  prepare(method: string, path: string, options: RequestOptions = {}): { url: URL; headers: Record<string, string>; body: Buffer | undefined } {
+  prepare(method: string, path: string, options: RequestOptions = {}): { url: URL; headersFor: () => Record<string, string>; body: Buffer | undefined } {
     const url = new URL(path, this.options.serverUrl);
     const signedPath = url.pathname + url.search;
     let body: Buffer | undefined;
@@ -126,11 +127,10 @@ export class SousClient {
       }
     }
     if (options.ifMatch !== undefined) headers["if-match"] = `"${options.ifMatch}"`;
-    if (!options.unsigned) {
-      if (!this.key) throw new SousApiError(0, "no_key", `no private key for client '${this.options.client}': pass --key or set SOUS_KEY`);
-      Object.assign(headers, signRequest({ method, path: signedPath, ...(body ? { body } : {}), client: this.options.client, privateKey: this.key }));
-    }
-    return { url, headers, body };
+    if (!options.unsigned && !this.key) throw new SousApiError(0, "no_key", `no private key for client '${this.options.client}': pass --key or set SOUS_KEY`);
+    const key = options.unsigned ? undefined : this.key;
+    const headersFor = (): Record<string, string> => (key ? { ...headers, ...signRequest({ method, path: signedPath, ...(body ? { body } : {}), client: this.options.client, privateKey: key }) } : headers);
+    return { url, headersFor, body };
   }
 
   /** The error for a request that got no answer (`reason`: the socket's error code or message). */
@@ -168,15 +168,15 @@ export class SousClient {
    * on a reused connection that the server closed meanwhile fails before any answer; it is sent
    * once more on a new connection.
    */
-  private send(url: URL, method: string, headers: Record<string, string>, body: Buffer | undefined, retried = false): Promise<RawResponse> {
+  private send(url: URL, method: string, headersFor: () => Record<string, string>, body: Buffer | undefined, retried = false): Promise<RawResponse> {
     const https = url.protocol === "https:";
     const agent = https ? (this.httpsAgent ??= new HttpsAgent({ keepAlive: true })) : (this.httpAgent ??= new HttpAgent({ keepAlive: true }));
     const timeoutMs = this.options.timeoutMs ?? 30_000;
     return new Promise((resolve, reject) => {
-      const req = (https ? httpsRequest : httpRequest)(url, { method, headers: { ...headers, ...(body ? { "content-length": String(body.length) } : {}) }, agent });
+      const req = (https ? httpsRequest : httpRequest)(url, { method, headers: { ...headersFor(), ...(body ? { "content-length": String(body.length) } : {}) }, agent });
       req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer in ${timeoutMs} ms`), { code: "ETIMEDOUT" })));
       req.on("error", (error: NodeJS.ErrnoException) => {
-        if (req.reusedSocket && !retried && (error.code === "ECONNRESET" || error.code === "EPIPE")) resolve(this.send(url, method, headers, body, true));
+        if (req.reusedSocket && !retried && (error.code === "ECONNRESET" || error.code === "EPIPE")) resolve(this.send(url, method, headersFor, body, true));
         else reject(error);
       });
       req.on("response", (res: IncomingMessage) => {

@@ -9,11 +9,14 @@ import { errorMessage, type Problem, SousError, ValidationError } from "../core/
 import { firstForeignFrame } from "../core/location.js";
 import type { CookbookRef } from "../core/resource.js";
 import { type AttributeTree, type EnvironmentDefinition, isRecipe, type NodeView, type RecipeContext, resourceFunctions, type RoleDefinition, type SousConfig } from "../dsl.js";
-import { builtinRegistry, type ResourceRegistry } from "../resources/registry.js";
+import { isCustomResourceType } from "../custom-resource.js";
+import { builtinRegistry, ResourceRegistry } from "../resources/registry.js";
 import type { SearchBackend } from "../search/backend.js";
 import { recipeSearchFunctions } from "../search/recipe.js";
 import { deepFreeze, mergeAttributes } from "./attributes.js";
 import { compileRepository } from "./compile.js";
+import { lockedPins, readLock, verifyLocked } from "./lock.js";
+import { writeResourceTypes } from "./resource-types.js";
 import { type CookbookOnDisk, openRepository, type Repository } from "./repository.js";
 import { resolveCookbooks } from "./resolve.js";
 import { type ExpandedRunList, expandRunList, formatRunListItem, parseRunList } from "./runlist.js";
@@ -32,6 +35,11 @@ export interface LoadOptions {
   /** Automatic attributes: the facts (a promise lets facts be gathered while the code loads). */
   facts: AttributeTree | Promise<AttributeTree>;
   registry?: ResourceRegistry;
+  /**
+   * Whether sous.lock.json, when the repository has one, fixes the cookbook versions and
+   * refuses cookbooks whose files changed since (default true; in-memory tests say false).
+   */
+  useLock?: boolean;
   /**
    * Where recipes' search() and dataBagItem() get their answers: a backend, or a function that
    * makes one from the repository's settings when a recipe first asks (so a run whose recipes
@@ -135,13 +143,31 @@ function dependenciesFirst(wanted: readonly string[], resolved: ReadonlyMap<stri
   return ordered;
 }
 
+/** A repository's roles, environments and settings, each read and checked when first asked for. */
+export interface RepositoryDefinitions {
+  roles: Pick<ReadonlyMap<string, RoleDefinition>, "get" | "keys">;
+  environments: Pick<ReadonlyMap<string, EnvironmentDefinition>, "get" | "keys">;
+  settings: SousConfig;
+  /** Whether the compiled code came from the cache. */
+  cached: boolean;
+}
+
+/** Compiles (or finds cached) and reads a repository's roles, environments and sous.config.ts. */
+export async function repositoryDefinitions(repository: Repository): Promise<RepositoryDefinitions> {
+  const definitions = await compileRepository(repository, { definitions: true, cookbooks: [] });
+  return {
+    roles: definitionsOf<RoleDefinition>("role", repository.roles, definitions.roles),
+    environments: definitionsOf<EnvironmentDefinition>("environment", repository.environments, definitions.environments),
+    settings: (definitions.settings ?? {}) as SousConfig,
+    cached: definitions.cached,
+  };
+}
+
 /** Loads the recipes of a run list into a frozen collection, or throws with every problem found. */
 export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
   const repository = openRepository(options.root);
-  const definitions = await compileRepository(repository, { definitions: true, cookbooks: [] });
-  const roles = definitionsOf<RoleDefinition>("role", repository.roles, definitions.roles);
-  const environments = definitionsOf<EnvironmentDefinition>("environment", repository.environments, definitions.environments);
-  const settings = (definitions.settings ?? {}) as SousConfig;
+  const definitions = await repositoryDefinitions(repository);
+  const { roles, environments, settings } = definitions;
   const environmentName = options.environment ?? settings.environment ?? "_default";
   const environment = environments.get(environmentName);
   if (!environment && environmentName !== "_default") {
@@ -155,7 +181,11 @@ export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
   const items = parseRunList(runList);
   const expanded = expandRunList(items, roles, environmentName);
   const wanted = [...new Set(expanded.recipes.map((r) => r.split("::")[0]!))];
-  const resolved = resolveCookbooks(wanted, repository.cookbooks, environment?.cookbookVersions ?? {}, environmentName, expanded.versions) as Map<string, CookbookOnDisk>;
+  const lock = options.useLock === false ? undefined : readLock(repository.root);
+  const pins = lock ? lockedPins(lock, environmentName, environment?.cookbookVersions ?? {}) : (environment?.cookbookVersions ?? {});
+  const resolved = resolveCookbooks(wanted, repository.cookbooks, pins, environmentName, expanded.versions) as Map<string, CookbookOnDisk>;
+  // What was locked is what runs: a cookbook whose files changed since is refused, naming them.
+  if (lock) verifyLocked(lock, repository.root, [...resolved.values()]);
   // Only the cookbooks this run uses are compiled: a broken one elsewhere does not stop it.
   const compiled = await compileRepository(repository, { definitions: false, cookbooks: [...resolved.values()] });
 
@@ -188,9 +218,10 @@ export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
     ipaddress: typeof facts.ipaddress === "string" ? facts.ipaddress : undefined,
   });
 
-  const registry = options.registry ?? builtinRegistry();
-  const collection = new ResourceCollection();
   const problems: Problem[] = [];
+  const registry = runRegistry(options.registry ?? builtinRegistry(), [...resolved.values()], compiled.cookbooks, problems);
+  writeResourceTypes(repository);
+  const collection = new ResourceCollection();
   const included = new Set<string>();
   let backend: SearchBackend | undefined;
   const searching = recipeSearchFunctions(() => (backend ??= typeof options.search === "function" ? options.search(settings) : options.search));
@@ -251,6 +282,37 @@ export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
   }
   for (const problem of problems) collection.addProblem(problem);
   return { repository, collection: collection.freeze(), node, expanded, cookbooks: resolved, cached: definitions.cached && compiled.cached, settings };
+}
+
+/**
+ * The run's resource types: the built-in ones and the custom resources of the cookbooks it
+ * uses (every resolved cookbook's `resources/`, as Chef loads them), each checked.
+ */
+function runRegistry(base: ResourceRegistry, cookbooks: readonly CookbookOnDisk[], compiled: Record<string, { resources?: Record<string, unknown> }>, problems: Problem[]): ResourceRegistry {
+  const registry = new ResourceRegistry();
+  for (const type of base.list()) registry.register(type, base.cookbookOf(type));
+  for (const cookbook of cookbooks) {
+    for (const [typeName, file] of Object.entries(cookbook.resources)) {
+      const type = compiled[cookbook.dir]?.resources?.[typeName];
+      const at = (message: string) => problems.push({ path: `${cookbook.name}/resources/${typeName}`, message, location: { file, line: 1 } });
+      if (!isCustomResourceType(type)) {
+        at("the default export is not defineResource(...)");
+        continue;
+      }
+      // The file's name is the type's name: the declarations recipes are typed with are made from file names.
+      if (type.name !== typeName) {
+        at(`defines ${type.name}, but a resources/ file defines the type it is named after: rename it resources/${type.name}.ts or the type ${typeName}`);
+        continue;
+      }
+      try {
+        registry.register(type, { name: cookbook.name, version: cookbook.version, dir: cookbook.dir });
+      } catch (error) {
+        if (error instanceof SousError) at(error.message);
+        else throw error;
+      }
+    }
+  }
+  return registry;
 }
 
 /** Stops loading after a recipe threw; its problem is already recorded. */

@@ -5,6 +5,7 @@
  */
 import type { ExecOptions, Host } from "../host/host.js";
 import type { SourceLocation } from "./errors.js";
+import type { FrozenCollection } from "./collection.js";
 import type { PropertySpec } from "./properties.js";
 
 /** One changed property, as reported to people and scripts. */
@@ -19,6 +20,11 @@ export interface Plan {
   changes: Change[];
   /** A unified diff of content, and the property it belongs to (for redaction). */
   diff?: { property: string; text: string };
+  /**
+   * What a dry run's plan took for granted because earlier resources of the run did not
+   * really change (a package's candidate from a repository only added earlier in the run).
+   */
+  assumptions?: string[];
 }
 
 /** Where a resource's cookbook lives on the workstation, for templates and files. */
@@ -36,6 +42,12 @@ export interface ProviderContext {
   readonly prepared: unknown;
   /** Where previous versions of changed files are kept. */
   readonly backupDir: string;
+  /**
+   * In a dry run, the resources before this one that would have changed but did not (the
+   * host is as it was): a plan that depends on them states its assumption instead of failing.
+   * Empty in a real run.
+   */
+  readonly notYetChanged: ReadonlyArray<{ readonly id: string; readonly type: string }>;
   /** Reads a file shipped in the resource's cookbook (`templates/` or `files/`). */
   cookbookFile(kind: "templates" | "files", name: string): Promise<{ path: string; content: Buffer }>;
   /** Emits a log line attached to the resource. */
@@ -73,6 +85,16 @@ export interface ResourceType<P extends object = any, Current = any> {
   readonly provider: Provider<P, Current>;
   /** How this type's command guards run (an execute's guard runs in its cwd, as its user), as Chef's guards inherit them. */
   guardOptions?(properties: Readonly<P>): ExecOptions;
+  /**
+   * Set for a type made of other resources (a custom resource): each of its actions declares
+   * inner resources while recipes load, and the engine converges those instead of calling the
+   * provider. Such a resource is updated when any of its inner resources was.
+   */
+  readonly composite?: boolean;
+  /** How recipes call this type: the name of its function in `resources` (default: the type's name in camel case). */
+  readonly dslName?: string;
+  /** Adjusts a declaration before validation (the template's `node` variable, a default name). */
+  prepareDeclaration?(name: string | undefined, properties: Record<string, unknown>, scope: { node: unknown }): { name: string; properties: Record<string, unknown> };
 }
 
 /** A guard: a shell command string, an argv array, or a function. */
@@ -146,6 +168,15 @@ export interface DeclaredResource extends ResourceRef {
   readonly retries: number;
   readonly retryDelaySeconds: number;
   readonly sensitive: boolean;
+  /** The custom resources this one was declared by, outermost first (empty at the top of a run). */
+  readonly parents: readonly DeclaredResource[];
+  /** For a custom resource: the inner resources of each of its actions, in converge order. */
+  readonly children?: ReadonlyMap<string, FrozenCollection>;
+}
+
+/** How a resource shows in reports: `webapp_site[shop] > template[/etc/shop.conf]`. */
+export function resourcePath(resource: Pick<DeclaredResource, "id" | "parents">): string {
+  return [...resource.parents.map((p) => p.id), resource.id].join(" > ");
 }
 
 /** The id of a resource: `type[name]`. */

@@ -22,17 +22,13 @@ function answer(message) {
   Atomics.store(flag, 0, 1);
   Atomics.notify(flag, 0);
 }
-function send(request, retried) {
+function send(request) {
   const url = new URL(request.url);
   let done = false;
   const finish = (message) => { if (!done) { done = true; answer(message); } };
   const req = (url.protocol === "https:" ? https : http).request(url, { method: request.method, headers: request.headers, agent: agents[url.protocol] });
   req.setTimeout(request.timeoutMs, () => req.destroy(Object.assign(new Error("no answer in " + request.timeoutMs + " ms"), { code: "ETIMEDOUT" })));
-  req.on("error", (error) => {
-    // A kept-alive connection the server closed meanwhile fails before any answer: once more on a new one.
-    if (!done && req.reusedSocket && !retried && (error.code === "ECONNRESET" || error.code === "EPIPE")) { done = true; send(request, true); }
-    else finish({ error: { code: error.code, message: error.message } });
-  });
+  req.on("error", (error) => finish({ error: { code: error.code, message: error.message, reusedSocket: req.reusedSocket === true } }));
   req.on("response", (res) => {
     const chunks = [];
     res.on("data", (chunk) => chunks.push(chunk));
@@ -41,7 +37,7 @@ function send(request, retried) {
   });
   req.end(request.body ? Buffer.from(request.body) : undefined);
 }
-port.on("message", (request) => send(request, false));
+port.on("message", (request) => send(request));
 `;
 
 /** Synchronous HTTP exchanges through one worker thread (started on first use). */
@@ -50,7 +46,21 @@ class SyncHttp {
   private port: MessagePort | undefined;
   private readonly flag = new Int32Array(new SharedArrayBuffer(4));
 
-  send(url: URL, method: string, headers: Record<string, string>, body: Buffer | undefined, timeoutMs: number): RawResponse {
+  /**
+   * One exchange; a request on a kept-alive connection the server closed meanwhile fails before
+   * any answer and is sent once more, signed afresh (the server accepts each request id once).
+   */
+  send(url: URL, method: string, headersFor: () => Record<string, string>, body: Buffer | undefined, timeoutMs: number): RawResponse {
+    try {
+      return this.once(url, method, headersFor(), body, timeoutMs);
+    } catch (error) {
+      const failed = error as NodeJS.ErrnoException & { reusedSocket?: boolean };
+      if (!failed.reusedSocket || (failed.code !== "ECONNRESET" && failed.code !== "EPIPE")) throw error;
+      return this.once(url, method, headersFor(), body, timeoutMs);
+    }
+  }
+
+  private once(url: URL, method: string, headers: Record<string, string>, body: Buffer | undefined, timeoutMs: number): RawResponse {
     if (!this.worker) {
       const { port1, port2 } = new MessageChannel();
       this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { port: port2, flag: this.flag }, transferList: [port2] });
@@ -63,10 +73,10 @@ class SyncHttp {
     this.port!.postMessage({ url: url.href, method, headers, body, timeoutMs });
     // The worker answers within its own timeout; the extra seconds cover its start.
     Atomics.wait(this.flag, 0, 0, timeoutMs + 10_000);
-    const received = receiveMessageOnPort(this.port!) as { message: { error?: { code?: string; message: string }; status?: number; statusText?: string; etag?: string; bytes?: Uint8Array } } | undefined;
+    const received = receiveMessageOnPort(this.port!) as { message: { error?: { code?: string; message: string; reusedSocket?: boolean }; status?: number; statusText?: string; etag?: string; bytes?: Uint8Array } } | undefined;
     if (!received) throw Object.assign(new Error(`no answer in ${timeoutMs} ms`), { code: "ETIMEDOUT" });
     const message = received.message;
-    if (message.error) throw Object.assign(new Error(message.error.message), message.error.code ? { code: message.error.code } : {});
+    if (message.error) throw Object.assign(new Error(message.error.message), { ...(message.error.code ? { code: message.error.code } : {}), reusedSocket: message.error.reusedSocket === true });
     const etag = message.etag?.replace(/^"(.*)"$/, "$1");
     const bytes = Buffer.from(message.bytes!.buffer, message.bytes!.byteOffset, message.bytes!.byteLength);
     return { status: message.status!, statusText: message.statusText ?? "", etag: etag || undefined, bytes };
@@ -124,7 +134,7 @@ export class ServerSearchBackend implements SearchBackend {
       const prepared = this.client.prepare(method, path, body === undefined ? {} : { body });
       let response: RawResponse;
       try {
-        response = this.http.send(prepared.url, method, prepared.headers, prepared.body, this.client.options.timeoutMs ?? 30_000);
+        response = this.http.send(prepared.url, method, prepared.headersFor, prepared.body, this.client.options.timeoutMs ?? 30_000);
       } catch (error) {
         throw this.client.unreachable(error);
       }

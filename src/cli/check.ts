@@ -1,26 +1,14 @@
 /** `sous cookbook check`: runs the TypeScript type checker over a repository's code. */
 import { existsSync, readdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
+import { nodeTypeRoots, sousTypesFile, writeMachineTsconfig } from "../cookbook/editor-config.js";
 import { UsageError } from "./converge.js";
 
 const here = fileURLToPath(import.meta.url);
-const sousTypes = resolve(dirname(here), "..", here.endsWith(".ts") ? "index.ts" : "index.d.ts");
 /** Sous's own installation: type errors inside it are not the repository's to fix. */
 const sousRoot = resolve(dirname(here), "..", "..");
 
-/**
- * Where Node's type declarations are, as seen from this installation: recipes run on Node
- * and may use `process`, `Buffer` or `node:*` modules, which must type-check.
- */
-export function nodeTypeRoots(): string[] {
-  try {
-    return [dirname(dirname(createRequire(import.meta.url).resolve("@types/node/package.json")))];
-  } catch {
-    return [];
-  }
-}
 
 function collect(dir: string, out: string[]): string[] {
   let entries: import("node:fs").Dirent[];
@@ -59,6 +47,8 @@ export async function checkRepository(root: string): Promise<{ files: number; pr
   const { openRepository } = await import("../cookbook/repository.js");
   const { writeResourceTypes } = await import("../cookbook/resource-types.js");
   files.push(writeResourceTypes(openRepository(root)));
+  // The editor's view of the repository (tsconfig.json extends it) follows the Sous that checks it.
+  writeMachineTsconfig(root);
   const typeRoots = nodeTypeRoots();
   const program = ts.createProgram(files, {
     target: ts.ScriptTarget.ES2022,
@@ -69,7 +59,7 @@ export async function checkRepository(root: string): Promise<{ files: number; pr
     skipLibCheck: true,
     allowImportingTsExtensions: true,
     ...(typeRoots.length ? { typeRoots, types: ["node"] } : { types: [] }),
-    paths: { sous: [sousTypes] },
+    paths: { sous: [sousTypesFile] },
   });
   const problems: TypeProblem[] = [];
   for (const diagnostic of ts.getPreEmitDiagnostics(program)) {

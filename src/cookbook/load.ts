@@ -14,6 +14,7 @@ import { builtinRegistry, ResourceRegistry } from "../resources/registry.js";
 import { deepFreeze, mergeAttributes } from "./attributes.js";
 import { compileRepository } from "./compile.js";
 import { lockedPins, readLock, verifyLocked } from "./lock.js";
+import { writeMachineTsconfig } from "./editor-config.js";
 import { writeResourceTypes } from "./resource-types.js";
 import { type CookbookOnDisk, openRepository, type Repository } from "./repository.js";
 import { resolveCookbooks } from "./resolve.js";
@@ -213,6 +214,7 @@ export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
   const problems: Problem[] = [];
   const registry = runRegistry(options.registry ?? builtinRegistry(), [...resolved.values()], compiled.cookbooks, problems);
   writeResourceTypes(repository);
+  writeMachineTsconfig(repository.root);
   const collection = new ResourceCollection();
   const included = new Set<string>();
 

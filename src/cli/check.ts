@@ -2,13 +2,12 @@
 import { existsSync, readdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { nodeTypeRoots, sousTypesFile, writeMachineTsconfig } from "../cookbook/editor-config.js";
+import { nodeTypeRoots, SOUS_TYPE_PATHS, writeMachineTsconfig } from "../cookbook/editor-config.js";
 import { UsageError } from "./converge.js";
 
 const here = fileURLToPath(import.meta.url);
 /** Sous's own installation: type errors inside it are not the repository's to fix. */
 const sousRoot = resolve(dirname(here), "..", "..");
-
 
 function collect(dir: string, out: string[]): string[] {
   let entries: import("node:fs").Dirent[];
@@ -59,7 +58,7 @@ export async function checkRepository(root: string): Promise<{ files: number; pr
     skipLibCheck: true,
     allowImportingTsExtensions: true,
     ...(typeRoots.length ? { typeRoots, types: ["node"] } : { types: [] }),
-    paths: { sous: [sousTypesFile] },
+    paths: SOUS_TYPE_PATHS,
   });
   const problems: TypeProblem[] = [];
   for (const diagnostic of ts.getPreEmitDiagnostics(program)) {

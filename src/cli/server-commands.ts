@@ -16,7 +16,7 @@ import { generateKeyPair } from "../client/signing.js";
 import { formatProblem, type Problem, SousError } from "../core/errors.js";
 import { cookbookDependencies, installedPackages, readCookbookPackage } from "../cookbook/manifest.js";
 import { findRepositoryRoot } from "../cookbook/repository.js";
-import { collectKey, partialKeysOf, partialSearchOutput, partialSearchText } from "./search-output.js";
+import { chefSearchBody, collectKey, partialKeysOf, partialSearchOutput, partialSearchText } from "./search-output.js";
 import type { PartialSearchBody } from "./search-output.js";
 import { unsafePathReason } from "../server/cookbooks.js";
 
@@ -835,7 +835,7 @@ function registerSearch(program: Command): void {
           return;
         }
         const body = await client.get<{ total: number; rows: Json[] }>(path);
-        print(command, flags.idOnly ? body.rows.map(nameOf) : body, () =>
+        print(command, flags.idOnly ? body.rows.map(nameOf) : flags.format === "chef" ? chefSearchBody(index, body) : body, () =>
           [`${body.total} result${body.total === 1 ? "" : "s"}`, ...body.rows.map((row) => (flags.idOnly || index !== "node" ? nameOf(row) : `${nameOf(row)}  ${String(row.chef_environment)}  ${((row.run_list as string[]) ?? []).join(",")}`))].join("\n"),
           flags.format === "chef" ? "json" : flags.format,
         );

@@ -10,8 +10,14 @@ import { fileURLToPath } from "node:url";
 import { writeGeneratedFile } from "./generated-file.js";
 
 const here = fileURLToPath(import.meta.url);
-/** The declarations of `import ... from "sous"` in this installation (its sources when run from them). */
-export const sousTypesFile = resolve(dirname(here), "..", here.endsWith(".ts") ? "index.ts" : "index.d.ts");
+// Its sources when run from them (tests), the built declarations otherwise.
+const typesExtension = here.endsWith(".ts") ? ".ts" : ".d.ts";
+/** Where `sous`, `sous/testing` and `sous/verify` (as recipes, tests and machine checks import them) are declared in this installation. */
+export const SOUS_TYPE_PATHS: Record<string, string[]> = {
+  sous: [resolve(dirname(here), "..", `index${typesExtension}`)],
+  "sous/testing": [resolve(dirname(here), "..", "testing", `index${typesExtension}`)],
+  "sous/verify": [resolve(dirname(here), "..", "testing", `verify${typesExtension}`)],
+};
 
 /** The machine-specific part of a repository's TypeScript configuration, relative to its root. */
 export const MACHINE_TSCONFIG = join(".sous", "tsconfig.json");
@@ -34,7 +40,7 @@ export function machineTsconfig(): string {
   const config = {
     compilerOptions: {
       ...(typeRoots.length ? { typeRoots, types: ["node"] } : { types: [] }),
-      paths: { sous: [sousTypesFile] },
+      paths: SOUS_TYPE_PATHS,
     },
   };
   return `// Written by Sous (sous init, sous cookbook check, sous converge) with this machine's paths. Do not commit or edit.\n${JSON.stringify(config, null, 2)}\n`;

@@ -62,6 +62,16 @@ export async function converge(options: ConvergeOptions): Promise<RunResult> {
   return run.execute();
 }
 
+/**
+ * Runs only the providers' prepare steps (templates rendered, cookbook files read) and
+ * returns what each produced, for in-memory tests; `host` must never be needed by them.
+ * A failing step is reported through `events` and rethrown.
+ */
+export async function prepareOnly(options: Omit<ConvergeOptions, "dryRun">): Promise<ReadonlyMap<DeclaredResource, unknown>> {
+  const run = new Run({ ...options, dryRun: true });
+  return run.prepareOnly();
+}
+
 class Run {
   private readonly runId: string;
   private readonly dryRun: boolean;
@@ -278,6 +288,12 @@ class Run {
       else counts.failed += 1;
     }
     return counts;
+  }
+
+  async prepareOnly(): Promise<ReadonlyMap<DeclaredResource, unknown>> {
+    await this.prepareAll();
+    if (this.failure) throw this.failure;
+    return this.prepared;
   }
 
   /**

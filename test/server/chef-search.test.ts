@@ -189,6 +189,12 @@ for (const backend of backends) {
       assert.deepEqual(await names("role", "chef_type:role"), ["web"]);
       assert.deepEqual(await names("environment", "chef_type:environment"), ["_default"]);
       assert.deepEqual(await names("client", "chef_type:client"), ["acme-validator", "alice"]);
+      // --format chef prints Chef's shapes: a wrapped data bag item, a node with its class.
+      const bag = await sous("search", "users", "id:alice", "--format", "chef", ...cli);
+      assert.equal(bag.code, 0, bag.stderr);
+      assert.deepEqual(JSON.parse(bag.stdout), { total: 1, start: 0, rows: [{ name: "data_bag_item_users_alice", json_class: "Chef::DataBagItem", chef_type: "data_bag_item", data_bag: "users", raw_data: { id: "alice", shell: "/bin/zsh" } }] });
+      const node = (JSON.parse((await sous("search", "node", "name:web2", "--format", "chef", ...cli)).stdout) as { rows: Array<Record<string, unknown>> }).rows[0]!;
+      assert.deepEqual([node.name, node.json_class, node.chef_type, (node.automatic as { ipaddress: string }).ipaddress], ["web2", "Chef::Node", "node", "10.0.1.12"]);
       // The stored objects are unchanged: chef_type is what search sees.
       assert.equal((await admin.get<Record<string, unknown>>(admin.orgPath("data", "users", "alice"))).data_bag, undefined);
     });

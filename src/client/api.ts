@@ -102,13 +102,13 @@ export class SousClient {
       }
     }
     if (options.ifMatch !== undefined) headers["if-match"] = `"${options.ifMatch}"`;
-    if (!options.unsigned) {
-      if (!this.key) throw new SousApiError(0, "no_key", `no private key for client '${this.options.client}': pass --key or set SOUS_KEY`);
-      Object.assign(headers, signRequest({ method, path: signedPath, ...(body ? { body } : {}), client: this.options.client, privateKey: this.key }));
-    }
+    if (!options.unsigned && !this.key) throw new SousApiError(0, "no_key", `no private key for client '${this.options.client}': pass --key or set SOUS_KEY`);
+    // Signed afresh for every attempt: the server accepts each request id once.
+    const key = options.unsigned ? undefined : this.key;
+    const headersFor = (): Record<string, string> => (key ? { ...headers, ...signRequest({ method, path: signedPath, ...(body ? { body } : {}), client: this.options.client, privateKey: key }) } : headers);
     let response: { status: number; statusText: string; etag: string | undefined; bytes: Buffer };
     try {
-      response = await this.send(url, method, headers, body);
+      response = await this.send(url, method, headersFor, body);
     } catch (error) {
       const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
       if (UNTRUSTED_CERTIFICATE.test(reason)) {
@@ -140,15 +140,15 @@ export class SousClient {
    * on a reused connection that the server closed meanwhile fails before any answer; it is sent
    * once more on a new connection.
    */
-  private send(url: URL, method: string, headers: Record<string, string>, body: Buffer | undefined, retried = false): Promise<{ status: number; statusText: string; etag: string | undefined; bytes: Buffer }> {
+  private send(url: URL, method: string, headersFor: () => Record<string, string>, body: Buffer | undefined, retried = false): Promise<{ status: number; statusText: string; etag: string | undefined; bytes: Buffer }> {
     const https = url.protocol === "https:";
     const agent = https ? (this.httpsAgent ??= new HttpsAgent({ keepAlive: true })) : (this.httpAgent ??= new HttpAgent({ keepAlive: true }));
     const timeoutMs = this.options.timeoutMs ?? 30_000;
     return new Promise((resolve, reject) => {
-      const req = (https ? httpsRequest : httpRequest)(url, { method, headers: { ...headers, ...(body ? { "content-length": String(body.length) } : {}) }, agent });
+      const req = (https ? httpsRequest : httpRequest)(url, { method, headers: { ...headersFor(), ...(body ? { "content-length": String(body.length) } : {}) }, agent });
       req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer in ${timeoutMs} ms`), { code: "ETIMEDOUT" })));
       req.on("error", (error: NodeJS.ErrnoException) => {
-        if (req.reusedSocket && !retried && (error.code === "ECONNRESET" || error.code === "EPIPE")) resolve(this.send(url, method, headers, body, true));
+        if (req.reusedSocket && !retried && (error.code === "ECONNRESET" || error.code === "EPIPE")) resolve(this.send(url, method, headersFor, body, true));
         else reject(error);
       });
       req.on("response", (res: IncomingMessage) => {

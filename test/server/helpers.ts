@@ -149,6 +149,13 @@ export async function createOrg(serverUrl: string, serverAdmin: import("../../sr
   };
 }
 
+/** A test server with organization `acme` (admin `alice`), for suites that sign requests by hand with the admin's private key. */
+export async function startServerWithOrg(backend: Backend) {
+  const ctx = await startTestServer(backend);
+  const org = await createOrg(ctx.server.url, ctx.serverAdmin, "acme");
+  return { ctx, admin: org.admin, key: org.adminKeys.privateKey };
+}
+
 /** Awaits `promise` and asserts it fails with an API error of this status (and code); returns the error. */
 export async function rejectsWith(promise: Promise<unknown>, status: number, code?: string): Promise<SousApiError> {
   try {

@@ -1,19 +1,17 @@
-/** `sous converge`: load a run list's recipes and converge this machine. */
-import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { converge, type RunResult } from "../core/engine.js";
-import { SousError, UsageError, ValidationError, formatProblem } from "../core/errors.js";
-import { fanOut, type EventSink, type RunEvent } from "../core/events.js";
-import { loadRun } from "../cookbook/load.js";
+/**
+ * `sous converge` on one machine: this one, a container on it (`nsenter://PID`,
+ * `machine://NAME`) or a root directory (`--root DIR`). The command parses flags, opens the
+ * target through the target registry, hands the run to the converge service (src/run) and
+ * renders its events.
+ */
+import { resolve } from "node:path";
+import { SousError, UsageError, formatProblem } from "../core/errors.js";
+import type { RunEvent } from "../core/events.js";
 import { findRepositoryRoot } from "../cookbook/repository.js";
-import type { AttributeTree } from "../dsl.js";
-import { gatherBasicFacts } from "../facts/basic.js";
-import type { Host } from "../host/host.js";
-import { LocalHost } from "../host/local.js";
 import { humanReporter } from "../report/human.js";
-import { jsonLinesReporter } from "../report/json.js";
-import { invalidRunReport, runReportWriter, writeReport } from "../report/run-report.js";
+import { convergeTarget, exitCodeOf, type StreamEvent } from "../run/converge.js";
+import { readNodeJson } from "../run/node-json.js";
+import { builtinTargets, rootSpec, type Target } from "../run/targets.js";
 
 /** Options of `sous converge`, as parsed from the command line. */
 export interface ConvergeCliOptions {
@@ -47,32 +45,23 @@ export { UsageError };
 
 const LEVELS = ["debug", "info", "warn"] as const;
 
-function readAttributesFile(path: string): { attributes: AttributeTree; runList?: string[] } {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, "utf8"));
-  } catch (error) {
-    throw new UsageError(`--json-attributes ${path}: ${(error as Error).message}`);
-  }
-  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new UsageError(`--json-attributes ${path}: expected a JSON object`);
-  const { run_list: runList, runList: runList2, ...attributes } = parsed as Record<string, unknown>;
-  const list = runList ?? runList2;
-  if (list !== undefined && (!Array.isArray(list) || !list.every((x) => typeof x === "string"))) throw new UsageError(`--json-attributes ${path}: run_list must be an array of strings`);
-  return { attributes: attributes as AttributeTree, ...(list ? { runList: list as string[] } : {}) };
+/** The repository a converge command works from: --repo, or the nearest one above the working directory. */
+export function repositoryOf(options: Pick<ConvergeCliOptions, "repo">): string {
+  const root = options.repo ? resolve(options.repo) : findRepositoryRoot(process.cwd());
+  if (!root) throw new UsageError("no repository here: run this inside a repository made by `sous init`, or pass --repo DIR");
+  return root;
 }
 
-/** The host a local converge works on: this machine, a `--root` directory, or one container target. */
-async function localHost(options: ConvergeCliOptions, target: string | undefined): Promise<Host> {
-  if (target === undefined && options.root === undefined) return new LocalHost();
-  if (target !== undefined && options.root !== undefined) throw new UsageError("--root and a machine target both name what to converge: pass one of them");
-  // Loaded only here: a plain local converge needs none of it.
-  const { openContainerTarget, openRoot } = await import("../push/local-targets.js");
-  try {
-    return target !== undefined ? await openContainerTarget(target) : openRoot(options.root!);
-  } catch (error) {
-    if (error instanceof SousError) throw new UsageError(error.message);
-    throw error;
-  }
+/** Whether unified diffs are shown: on unless --no-diff, the same for every kind of target. */
+export function showDiffs(options: Pick<ConvergeCliOptions, "diff">): boolean {
+  return options.diff !== false;
+}
+
+/** The stream event as the engine's event, or undefined for events the human reporter does not render. */
+export function engineEvent(event: StreamEvent): RunEvent | undefined {
+  if (event.type === "run:invalid") return undefined;
+  const { version: _version, host: _host, ...rest } = event;
+  return rest as RunEvent;
 }
 
 /**
@@ -82,58 +71,45 @@ async function localHost(options: ConvergeCliOptions, target: string | undefined
 export async function convergeCommand(options: ConvergeCliOptions, output: Output, target?: string): Promise<number> {
   const level = (options.logLevel ?? "info") as (typeof LEVELS)[number];
   if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(", ")}, got ${JSON.stringify(options.logLevel)}`);
-  const root = options.repo ? resolve(options.repo) : findRepositoryRoot(process.cwd());
-  if (!root) throw new UsageError("no repository here: run this inside a repository made by `sous init`, or pass --repo DIR");
-  const fromFile = options.jsonAttributes ? readAttributesFile(options.jsonAttributes) : undefined;
+  const repo = repositoryOf(options);
+  const node = options.jsonAttributes ? readNodeJson(options.jsonAttributes) : undefined;
+  if (target !== undefined && options.root !== undefined) throw new UsageError("--root and a machine target both name what to converge: pass one of them");
 
-  const host = await localHost(options, target);
-  // Gathered by a child process while this one loads the repository's code.
-  const factsPending = gatherBasicFacts(host);
-  factsPending.catch(() => {});
-  const sinks: EventSink[] = [];
-  if (options.json) sinks.push(jsonLinesReporter(output.stdout));
-  else sinks.push(humanReporter({ level, why: options.why === true, diff: options.diff !== false, color: output.color && options.color !== false, write: output.stdout }));
-
-  const reportPath = options.report ? resolve(options.report) : join(root, ".sous", "runs", "last-run.json");
-  const startedAt = new Date();
-  let loaded;
+  let opened: Target;
   try {
-    loaded = await loadRun({
-      root,
-      runList: options.runList ?? fromFile?.runList,
-      environment: options.environment,
-      nodeName: options.nodeName,
-      normal: fromFile?.attributes,
-      facts: factsPending,
-    });
+    opened = await builtinTargets().open(target ?? (options.root !== undefined ? rootSpec(options.root) : "local"));
   } catch (error) {
-    if (error instanceof ValidationError) {
-      // The run failed before applying anything: scripts still get a report and a closing run:finish.
-      const facts = await factsPending.catch(() => ({}) as Record<string, unknown>);
-      const node = options.nodeName ?? String(facts.fqdn ?? facts.hostname ?? "localhost");
-      const report = invalidRunReport({ runId: randomUUID(), node, dryRun: options.dryRun === true, startedAt }, error.message.split("\n")[0]!, error.problems);
-      writeReport(reportPath, report);
-      if (options.json) {
-        output.stdout(`${JSON.stringify({ type: "run:invalid", problems: error.problems })}\n`);
-        const finish: RunEvent = { type: "run:finish", runId: report.runId, status: "failed", dryRun: report.dryRun, counts: report.counts!, durationMs: report.durationMs!, pendingNotifications: [], error: report.error! };
-        output.stdout(`${JSON.stringify(finish)}\n`);
-      } else {
-        output.stderr(`${error.message.split("\n")[0]}\n`);
-        for (const problem of error.problems) output.stderr(`  ${formatProblem(problem)}\n`);
-      }
-      return 1;
-    }
     if (error instanceof SousError) throw new UsageError(error.message);
     throw error;
   }
-  sinks.push(runReportWriter(reportPath));
-  const result: RunResult = await converge({
-    host,
-    collection: loaded.collection,
-    dryRun: options.dryRun === true,
-    events: fanOut(sinks),
-    node: loaded.node.name,
-    backupDir: options.backupDir ? resolve(options.backupDir) : loaded.settings.backupDir ? resolve(root, loaded.settings.backupDir) : "/var/lib/sous/backup",
-  });
-  return result.status === "converged" ? 0 : 1;
+  const render = humanReporter({ level, why: options.why === true, diff: showDiffs(options), color: output.color && options.color !== false, write: output.stdout });
+  let refused = false;
+  try {
+    const outcome = await convergeTarget(opened, options.runList ?? node?.runList, {
+      repo,
+      ...(options.environment !== undefined ? { environment: options.environment } : {}),
+      ...(options.nodeName !== undefined ? { nodeName: options.nodeName } : {}),
+      ...(node ? { normal: node.attributes } : {}),
+      dryRun: options.dryRun === true,
+      ...(options.backupDir !== undefined ? { backupDir: options.backupDir } : {}),
+      ...(options.report !== undefined ? { report: options.report } : {}),
+      events(event) {
+        if (options.json) return output.stdout(`${JSON.stringify(event)}\n`);
+        // A refused run is told on stderr below, with its problems, not as a failed run summary.
+        if (event.type === "run:invalid") refused = true;
+        const engine = engineEvent(event);
+        if (engine && !refused) render(engine);
+      },
+    });
+    if (outcome.problems && !options.json) {
+      output.stderr(`${outcome.report.error?.message ?? "invalid recipes"}\n`);
+      for (const problem of outcome.problems) output.stderr(`  ${formatProblem(problem)}\n`);
+    }
+    return exitCodeOf(outcome);
+  } catch (error) {
+    if (error instanceof SousError && !(error instanceof UsageError)) throw new UsageError(error.message);
+    throw error;
+  } finally {
+    await opened.close();
+  }
 }

@@ -39,7 +39,7 @@ export async function execCommand(command: string, targetArgs: string[], options
       onPhase,
     );
   }
-  outcomes ??= await fanOut(targets, { ssh, ...(concurrency ? { concurrency } : {}) }, (host) => host.exec({ shell: command }, timeout ? { timeoutMs: timeout * 1000 } : {}), onPhase);
+  outcomes ??= await fanOut(targets, { ssh, ...(concurrency ? { concurrency } : {}) }, (target) => target.host.exec({ shell: command }, timeout ? { timeoutMs: timeout * 1000 } : {}), onPhase);
   progress.stop();
   const failed = (o: (typeof outcomes)[number]) => !o.ok || o.value?.exitCode !== 0;
   for (const o of outcomes) {

@@ -1,13 +1,12 @@
 /** `sous converge ssh://user@host ...`: agentless push of the repository's run list. */
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
 import { UsageError } from "../core/errors.js";
-import { findRepositoryRoot } from "../cookbook/repository.js";
-import type { AttributeTree } from "../dsl.js";
 import type { HostRun } from "../push/converge.js";
 import type { HostOutcome } from "../push/fleet.js";
+import { targetName } from "../push/fleet.js";
 import { humanReporter } from "../report/human.js";
-import type { ConvergeCliOptions, Output } from "./converge.js";
+import { resolveBackupDir } from "../run/converge.js";
+import { readNodeJson } from "../run/node-json.js";
+import { type ConvergeCliOptions, engineEvent, type Output, repositoryOf, showDiffs } from "./converge.js";
 import { positiveNumber, progressFor, type SshCliOptions, sshOptions, targetsOf } from "./ssh-options.js";
 
 export type { SshCliOptions } from "./ssh-options.js";
@@ -25,21 +24,13 @@ function summary(output: Output, outcomes: HostOutcome<unknown>[], describe: (ou
 
 /** Converges remote targets over SSH; returns the process exit code (1 if any host failed). */
 export async function pushCommand(targetArgs: string[], options: PushCliOptions, output: Output): Promise<number> {
-  const root = options.repo ? resolve(options.repo) : findRepositoryRoot(process.cwd());
-  if (!root) throw new UsageError("no repository here: run this inside a repository made by `sous init`, or pass --repo DIR");
+  const root = repositoryOf(options);
   if (options.nodeName) throw new UsageError("--node-name names one node; in push mode each target's node name comes from its facts (FQDN)");
   const targets = targetsOf(targetArgs, options);
-  let normal: AttributeTree | undefined;
-  let runList: string | string[] | undefined = options.runList;
-  if (options.jsonAttributes) {
-    try {
-      const { run_list: list, ...rest } = JSON.parse(readFileSync(options.jsonAttributes, "utf8")) as Record<string, unknown>;
-      normal = rest as AttributeTree;
-      if (!runList && Array.isArray(list)) runList = list as string[];
-    } catch (error) {
-      throw new UsageError(`--json-attributes ${options.jsonAttributes}: ${(error as Error).message}`);
-    }
-  }
+  // Checked the same way as a local converge's, before any host is reached.
+  const node = options.jsonAttributes ? readNodeJson(options.jsonAttributes) : undefined;
+  if (options.backupDir !== undefined) resolveBackupDir({ name: targetName(targets[0]!), isThisMachine: false }, options.backupDir, undefined, root);
+  if (options.report !== undefined && targets.length > 1) throw new UsageError(`--report names one file: with ${targets.length} targets each host's report goes to .sous/runs/<host>/last-run.json`);
   // Loaded here, not at the top: `sous exec` needs none of the compiler and engine behind it.
   const { describeOutcome, pushConverge } = await import("../push/converge.js");
   const dryRun = options.dryRun === true;
@@ -50,23 +41,26 @@ export async function pushCommand(targetArgs: string[], options: PushCliOptions,
   const outcomes = await pushConverge({
     root,
     targets,
-    runList,
-    environment: options.environment,
-    normal,
+    runList: options.runList ?? node?.runList,
+    ...(options.environment !== undefined ? { environment: options.environment } : {}),
+    ...(node ? { normal: node.attributes } : {}),
     dryRun,
     ssh: sshOptions(options),
     concurrency: positiveNumber("--concurrency", options.concurrency),
-    ...(options.backupDir ? { backupDir: options.backupDir } : {}),
+    ...(options.backupDir !== undefined ? { backupDir: options.backupDir } : {}),
+    ...(options.report !== undefined ? { report: options.report } : {}),
     events(host, event) {
-      if (options.json) return output.stdout(`${JSON.stringify({ host, ...event })}\n`);
+      if (options.json) return output.stdout(`${JSON.stringify(event)}\n`);
       if (event.type === "resource:up-to-date" || event.type === "resource:updated" || event.type === "resource:failed") progress.activity(host, event.resource.id);
       if (event.type === "run:start" || event.type === "run:finish") return;
+      const engine = engineEvent(event);
+      if (!engine) return;
       let reporter = reporters.get(host);
       if (!reporter) {
-        reporter = humanReporter({ level: "warn", why: options.why === true, diff: options.diff === true, color, write: (text) => progress.line(text.replace(/\n$/, "").split("\n").map((l) => `${host} |${l}`).join("\n")) });
+        reporter = humanReporter({ level: "warn", why: options.why === true, diff: showDiffs(options), color, write: (text) => progress.line(text.replace(/\n$/, "").split("\n").map((l) => `${host} |${l}`).join("\n")) });
         reporters.set(host, reporter);
       }
-      reporter(event);
+      reporter(engine);
     },
     onPhase(host, phase, outcome) {
       progress.phase(host, phase, outcome ? describeOutcome(outcome, dryRun) : undefined);
@@ -76,7 +70,7 @@ export async function pushCommand(targetArgs: string[], options: PushCliOptions,
   if (options.json) {
     for (const o of outcomes) {
       const counts = o.value?.result.counts;
-      output.stdout(`${JSON.stringify({ type: "host:finish", host: o.host, status: o.ok ? "converged" : "failed", ...(counts ? { counts } : {}), ...(o.error ? { error: o.error, code: o.code } : {}), durationMs: Math.round(o.durationMs) })}\n`);
+      output.stdout(`${JSON.stringify({ type: "host:finish", host: o.host, status: o.ok ? "converged" : "failed", ...(counts ? { counts } : {}), ...(o.value?.reportPath ? { report: o.value.reportPath } : {}), ...(o.error ? { error: o.error, code: o.code } : {}), durationMs: Math.round(o.durationMs) })}\n`);
     }
   } else summary(output, outcomes, (o) => describeOutcome(o as HostOutcome<HostRun>, dryRun));
   return outcomes.every((o) => o.ok) ? 0 : 1;

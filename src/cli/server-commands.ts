@@ -15,6 +15,8 @@ import { readConfigFile, resolveConfigSources, sousHome, writeConfigFile } from 
 import { decryptItem, encryptItem, isEncryptedItem, loadSecretFile } from "../client/encrypted-data-bag.js";
 import { generateKeyPair } from "../client/signing.js";
 import { SousError } from "../core/errors.js";
+import { collectKey, partialKeysOf, partialSearchOutput, partialSearchText } from "./search-output.js";
+import type { PartialSearchBody } from "./search-output.js";
 import { unsafePathReason } from "../server/cookbooks.js";
 
 /** `~/.sous/server` (or `$SOUS_HOME/server`): the server's default data directory. */
@@ -30,7 +32,7 @@ interface ConnectionFlags {
   org?: string;
   client?: string;
   key?: string;
-  format?: "text" | "json";
+  format?: "text" | "json" | "chef";
 }
 
 /** Where the CLI writes: the program's configured output, so `main(argv, output)` captures it. */
@@ -69,14 +71,14 @@ function failure(error: unknown, command?: Command): SousError {
   return new SousError("failed", (error as Error).message ?? String(error));
 }
 
-/** Adds the connection flags every server command accepts. */
-function connectionOptions(command: Command): Command {
+/** Adds the connection flags every server command accepts (`formats`: the output formats it offers). */
+function connectionOptions(command: Command, formats: readonly string[] = ["text", "json"]): Command {
   return command
     .option("--server-url <url>", "Sous server URL (env SOUS_SERVER_URL, sous.config.ts server.url, ~/.sous/config.json)")
     .option("--org <name>", "organization (env SOUS_ORG)")
     .option("--client <name>", "client name that signs requests (env SOUS_CLIENT)")
     .option("--key <file>", "the client's private key (env SOUS_KEY)")
-    .addOption(new Option("--format <format>", "output format").choices(["text", "json"]).default("text"));
+    .addOption(new Option("--format <format>", "output format").choices(formats).default("text"));
 }
 
 /** The connection settings (flags, then SOUS_* variables, then the repository's sous.config.ts, then ~/.sous/config.json), remembered for the command's error messages. */
@@ -117,10 +119,9 @@ function action(fn: (command: Command, ...args: any[]) => Promise<void>) {
   };
 }
 
-function print(command: Command, value: unknown, text: () => string): void {
+function print(command: Command, value: unknown, text: () => string, format = flagsOf(command).format): void {
   const { out } = writers(rootOf(command));
-  const flags = flagsOf(command);
-  if (flags.format === "json") out(`${JSON.stringify(value, null, 2)}\n`);
+  if (format === "json") out(`${JSON.stringify(value, null, 2)}\n`);
   else {
     const rendered = text();
     out(rendered.endsWith("\n") || rendered === "" ? rendered : `${rendered}\n`);
@@ -808,8 +809,11 @@ function registerSearch(program: Command): void {
       .argument("<index>", "node, role, environment, client, or a data bag name")
       .argument("[query]", "Lucene query, e.g. 'role:web AND platform:debian'", "*:*")
       .description("Search the server (Chef-style Lucene queries)"),
+    ["text", "json", "chef"],
   )
-    .option("-a, --attribute <path...>", "return only these attributes (dotted paths; partial search)")
+    .option("-a, --attribute <path...>", "return only these attributes, each named by its dotted path (\\. for a dot inside a key; partial search)")
+    .option("-k, --key-path <name=path>", "return NAME = the value at PATH (dotted; repeat for more), e.g. -k ip=ipaddress -k kernel=kernel.release", collectKey, [])
+    .option("--keys <json>", `return named attribute paths, Chef's form: '{"ip": ["ipaddress"], "kernel": ["kernel", "release"]}'`)
     .option("--rows <n>", "how many results", "1000")
     .option("--start <n>", "skip this many results", "0")
     .option("--sort <key>", "sort by a key, e.g. 'name desc' or 'cpu_total asc'; 'created' for the server's own order", "name")
@@ -822,20 +826,27 @@ function registerSearch(program: Command): void {
         // People read names in order; the API's default (creation order) is for programs paging through.
         if (flags.sort && flags.sort !== "created") params.set("sort", String(flags.sort));
         const path = `${client.orgPath("search", index)}?${params}`;
-        const attributes = flags.attribute as string[] | undefined;
         const nameOf = (row: Json): string => String(row.name ?? row.id ?? "");
-        if (attributes) {
-          const spec = Object.fromEntries(attributes.map((a) => [a, a.split(".")]));
-          const { body } = await client.request<{ total: number; rows: Array<{ name: string; data: Json }> }>("POST", path, { body: spec });
-          print(command, body, () => [`${body.total} result${body.total === 1 ? "" : "s"}`, ...body.rows.map((row) => `${row.name}: ${attributes.map((a) => `${a}=${scalar(row.data[a])}`).join("  ")}`)].join("\n"));
+        const keys = partialKeysOf(flags);
+        if (keys) {
+          const { body } = await client.request<PartialSearchBody>("POST", path, { body: keys });
+          print(command, partialSearchOutput(body, flags.format === "chef" ? "chef" : "sous"), () => partialSearchText(body, keys), flags.format === "chef" ? "json" : flags.format);
           return;
         }
         const body = await client.get<{ total: number; rows: Json[] }>(path);
         print(command, flags.idOnly ? body.rows.map(nameOf) : body, () =>
           [`${body.total} result${body.total === 1 ? "" : "s"}`, ...body.rows.map((row) => (flags.idOnly || index !== "node" ? nameOf(row) : `${nameOf(row)}  ${String(row.chef_environment)}  ${((row.run_list as string[]) ?? []).join(",")}`))].join("\n"),
+          flags.format === "chef" ? "json" : flags.format,
         );
       }),
     );
+}
+
+/** A flag's number: at least 0 (`zero` allowed) or above 0. */
+function positiveNumber(flag: string, value: unknown, zero: boolean): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number < 0 || (!zero && number === 0)) throw new SousError("usage", `${flag} ${String(value)}: expected a number${zero ? " of at least 0" : " above 0"}`);
+  return number;
 }
 
 function registerServer(program: Command): void {
@@ -850,6 +861,8 @@ function registerServer(program: Command): void {
     .option("--clock-skew <seconds>", "accepted clock difference of signed requests", "300")
     .option("--log", "log every request (JSON lines on stdout)")
     .option("--no-search-cache", "run every search in full (by default a repeated search reuses its hits while the keys it depends on are unchanged; SQLite)")
+    .option("--report-retention <days>", "keep run reports this many days (0: forever)", "30")
+    .option("--run-interval <seconds>", "the agents' run interval: sous node status shows a node as missing after two without a report", "1800")
     .action(
       action(async (command) => {
         const flags = command.opts() as Json;
@@ -871,6 +884,8 @@ function registerServer(program: Command): void {
           clockSkewMs: Number(flags.clockSkew) * 1000,
           logger: flags.log === true,
           searchCache: flags.searchCache !== false,
+          reportRetentionDays: positiveNumber("--report-retention", flags.reportRetention, true),
+          runIntervalSeconds: positiveNumber("--run-interval", flags.runInterval, false),
         });
         out(`Sous server listening on ${server.url} (store: ${flags.database ? "PostgreSQL" : join(dataDir, "sous.db")}; started in ${Date.now() - started} ms)\n`);
         if (server.adminKeyFile) {

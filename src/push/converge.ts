@@ -1,79 +1,45 @@
 /**
  * Push mode: converge many SSH targets with the same recipes. The repository is compiled once
- * on the workstation; each host's facts are gathered over its connection in one round trip,
- * its run is loaded with those facts, and the engine converges it through its SshHost.
+ * on the workstation; each host is opened through the target registry and converged by the
+ * converge service (src/run), the same one local mode uses: same options, a run report per
+ * host, the same event stream.
  */
-import { converge, type RunResult } from "../core/engine.js";
-import { formatProblem, ValidationError } from "../core/errors.js";
-import type { EventSink, RunEvent } from "../core/events.js";
+import { UsageError } from "../core/errors.js";
 import { compileRepository } from "../cookbook/compile.js";
-import { loadRun } from "../cookbook/load.js";
 import { openRepository } from "../cookbook/repository.js";
-import type { AttributeTree } from "../dsl.js";
-import { gatherBasicFacts } from "../facts/basic.js";
 import type { SshTarget } from "../host/ssh.js";
+import { type ConvergeOutcome, type ConvergeRunOptions, convergeTarget, type RunListInput, type StreamEvent } from "../run/converge.js";
 import { type FanOutOptions, fanOut, type HostOutcome, type HostPhase } from "./fleet.js";
 
-/** What a push converges and how. */
-export interface PushConvergeOptions extends FanOutOptions {
+/** What a push converges and how: the converge service's options, plus the fleet's. */
+export interface PushConvergeOptions extends FanOutOptions, Omit<ConvergeRunOptions, "repo" | "events" | "runId" | "facts" | "nodeName"> {
+  /** The repository. */
   root: string;
   targets: readonly SshTarget[];
-  runList?: string | readonly string[];
-  environment?: string;
-  /** Normal attributes for every node. */
-  normal?: AttributeTree;
-  dryRun?: boolean;
-  backupDir?: string;
+  runList?: RunListInput;
   /** Every run event, tagged with the host it came from. */
-  events?: (host: string, event: RunEvent) => void;
+  events?: (host: string, event: StreamEvent) => void;
   onPhase?: (host: string, phase: HostPhase, outcome?: HostOutcome<HostRun>) => void;
 }
 
 /** One host's converge. */
-export interface HostRun {
-  node: string;
-  result: RunResult;
-  /** The failure that ended the run, when it failed. */
-  failure?: string;
-}
+export type HostRun = ConvergeOutcome;
 
 /** Converges every target; one failing host never stops the others. */
 export async function pushConverge(options: PushConvergeOptions): Promise<HostOutcome<HostRun>[]> {
+  const { root, targets, runList, events, onPhase, ssh, concurrency, connectConcurrency, ...run } = options;
   // Compile before any host asks, so concurrent loads all import the one cached module.
-  const repository = openRepository(options.root);
-  await compileRepository(repository);
+  await compileRepository(openRepository(root));
+  // One report file cannot hold several hosts' runs.
+  if (typeof run.report === "string" && targets.length > 1) throw new UsageError(`report ${run.report} names one file: with ${targets.length} targets each host's report goes to .sous/runs/<host>/last-run.json`);
   const outcomes = await fanOut(
-    options.targets,
-    options,
-    async (host) => {
-      const facts = await gatherBasicFacts(host);
-      let loaded;
-      try {
-        loaded = await loadRun({ root: options.root, runList: options.runList, environment: options.environment, normal: options.normal, facts });
-      } catch (error) {
-        if (error instanceof ValidationError) throw new Error(`${error.message.split("\n")[0]}: ${error.problems.map(formatProblem).join("; ")}`);
-        throw error;
-      }
-      let failure: string | undefined;
-      const sink: EventSink = (event) => {
-        if (event.type === "run:finish" && event.error) failure = `${event.error.resource ? `${event.error.resource}: ` : ""}${event.error.message}`;
-        options.events?.(host.name, event);
-      };
-      const result = await converge({
-        host,
-        collection: loaded.collection,
-        dryRun: options.dryRun === true,
-        events: sink,
-        node: loaded.node.name,
-        // A path on the target: a relative backupDir from sous.config.ts means nothing there.
-        backupDir: options.backupDir ?? (loaded.settings.backupDir?.startsWith("/") ? loaded.settings.backupDir : "/var/lib/sous/backup"),
-      });
-      return { node: loaded.node.name, result, ...(failure ? { failure } : {}) };
-    },
+    targets,
+    { ssh, ...(concurrency !== undefined ? { concurrency } : {}), ...(connectConcurrency !== undefined ? { connectConcurrency } : {}) },
+    (target) => convergeTarget(target, runList, { ...run, repo: root, ...(events ? { events: (event) => events(target.name, event) } : {}) }),
     // Progress hears of a failed run as a failed host too, not as "done".
     (host, phase, outcome) => {
       const seen = outcome && hostResult(outcome);
-      options.onPhase?.(host, phase === "done" && seen?.ok === false ? "failed" : phase, seen);
+      onPhase?.(host, phase === "done" && seen?.ok === false ? "failed" : phase, seen);
     },
   );
   return outcomes.map(hostResult);

@@ -7,7 +7,8 @@
 import { readFileSync } from "node:fs";
 import PQueue from "p-queue";
 import { errorMessage, SousError } from "../core/errors.js";
-import { parseTarget, SshHost, type SshOptions, type SshTarget } from "../host/ssh.js";
+import { parseTarget, type SshOptions, type SshTarget } from "../host/ssh.js";
+import { openSshTarget, type Target } from "../run/targets.js";
 
 /** Hosts in flight at once unless asked otherwise: enough for hundreds of hosts, few enough for one workstation. */
 export const DEFAULT_CONCURRENCY = 50;
@@ -71,13 +72,13 @@ export function collectTargets(args: readonly string[], inventoryFile?: string):
 }
 
 /**
- * Connects to every target and runs `work` on each, `concurrency` hosts at a time; resolves
+ * Connects to every target (through the target registry's SSH opener) and runs `work` on each, `concurrency` hosts at a time; resolves
  * with one outcome per target, in the targets' order. `onPhase` follows each host's progress.
  */
 export async function fanOut<T>(
   targets: readonly SshTarget[],
   options: FanOutOptions,
-  work: (host: SshHost) => Promise<T>,
+  work: (target: Target) => Promise<T>,
   onPhase: (host: string, phase: HostPhase, outcome?: HostOutcome<T>) => void = () => {},
 ): Promise<HostOutcome<T>[]> {
   const hosts = new PQueue({ concurrency: Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY) });
@@ -88,19 +89,19 @@ export async function fanOut<T>(
       hosts.add(async (): Promise<HostOutcome<T>> => {
         const name = targetName(target);
         const started = performance.now();
-        let host: SshHost | undefined;
+        let opened: Target | undefined;
         let outcome: HostOutcome<T>;
         try {
           onPhase(name, "connecting");
-          host = await connects.add(() => SshHost.connect(target, options.ssh));
+          opened = await connects.add(() => openSshTarget(target, { ssh: options.ssh }));
           onPhase(name, "working");
-          const value = await work(host);
+          const value = await work(opened);
           outcome = { host: name, ok: true, value, durationMs: performance.now() - started };
         } catch (error) {
           const code = (error as { code?: unknown }).code;
           outcome = { host: name, ok: false, error: errorMessage(error), ...(typeof code === "string" ? { code } : {}), durationMs: performance.now() - started };
         } finally {
-          host?.close();
+          await opened?.close();
         }
         onPhase(name, outcome.ok ? "done" : "failed", outcome);
         return outcome;

@@ -54,8 +54,8 @@ export function invalidRunReport(run: { runId: string; node: string; dryRun: boo
   };
 }
 
-/** A reporter that builds the report and writes it to `path` at run end. */
-export function runReportWriter(path: string): EventSink & { report(): RunReport | undefined } {
+/** A reporter that builds the report and writes it to `path` at run end (with no path, only builds it). */
+export function runReportWriter(path: string | undefined): EventSink & { report(): RunReport | undefined } {
   let report: RunReport | undefined;
   const sink = (event: RunEvent) => {
     switch (event.type) {
@@ -84,7 +84,7 @@ export function runReportWriter(path: string): EventSink & { report(): RunReport
           pendingNotifications: event.pendingNotifications,
           ...(event.error ? { error: event.error } : {}),
         });
-        writeReport(path, report);
+        if (path !== undefined) writeReport(path, report);
         break;
     }
   };

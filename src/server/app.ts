@@ -13,7 +13,10 @@ import { cookbookOfRecipe, normalizeManifest, resolveCookbooks } from "./cookboo
 import { ApiError, badRequest, notFound } from "./errors.js";
 import type { JsonObject } from "./objects.js";
 import { checkName, checkRunList, normalizeEnvironment, normalizeItem, normalizeNode, normalizeRole, searchEntry } from "./objects.js";
+import { registerFleetRoutes } from "./fleet/routes.js";
 import { runListNames } from "./search/flatten.js";
+import { parsePartialKeys, PartialKeysError, valueAtPath } from "./search/partial.js";
+import type { PartialKeys } from "./search/partial.js";
 import { parseQuery } from "./search/query.js";
 import type { ObjectKind, SearchOptions, Store } from "./store/store.js";
 
@@ -30,6 +33,8 @@ export interface AppOptions {
   logger?: boolean;
   /** TLS certificate and key (PEM); plain HTTP when absent (e.g. behind a proxy). */
   https?: { cert: string; key: string };
+  /** The agents' run interval (seconds): a node that has not reported for two is shown as missing. Default 1800. */
+  runIntervalSeconds?: number;
 }
 
 /** API path prefix. */
@@ -475,10 +480,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
       const view = hit.attributes ? undefined : searchEntry(scope.kind as "node", JSON.parse(hit.json!) as JsonObject, scope.bag).document;
       const data = entries.map(({ key, path }) => {
         let value: string;
-        if (view) value = JSON.stringify(walk(view, path));
+        if (view) value = JSON.stringify(valueAtPath(view, path));
         else {
           const json = hit.attributes![path[0]!];
-          value = json === undefined ? "null" : path.length === 1 ? json : JSON.stringify(walk(JSON.parse(json), path.slice(1)));
+          value = json === undefined ? "null" : path.length === 1 ? json : JSON.stringify(valueAtPath(JSON.parse(json), path.slice(1)));
         }
         return `${key}:${value}`;
       });
@@ -597,6 +602,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     return { recipes, cookbooks: Object.fromEntries(resolved) };
   });
 
+  registerFleetRoutes(app, { store, prefix: v, need, jsonObjectBody, ...(options.runIntervalSeconds !== undefined ? { runIntervalSeconds: options.runIntervalSeconds } : {}) });
+
   return app;
 }
 
@@ -639,25 +646,15 @@ function parseSort(sort: string | undefined): Pick<SearchOptions, "sort" | "desc
   return { sort: key === "name" ? "name" : { key }, descending };
 }
 
-function partialSpec(body: unknown): Record<string, string[]> {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw badRequest("invalid_body", 'partial search wants a JSON object of result keys to attribute paths, e.g. {"ip": ["ipaddress"]}');
-  const spec: Record<string, string[]> = {};
-  for (const [key, path] of Object.entries(body)) {
-    if (typeof path === "string") spec[key] = path.split(".");
-    else if (Array.isArray(path) && path.every((part) => typeof part === "string")) spec[key] = path as string[];
-    else throw badRequest("invalid_body", `partial search path for '${key}' must be an array of keys or a dotted string`);
+function partialSpec(body: unknown): PartialKeys {
+  try {
+    return parsePartialKeys(body, "partial search body");
+  } catch (error) {
+    if (error instanceof PartialKeysError) throw badRequest("invalid_body", error.message);
+    throw error;
   }
-  return spec;
 }
 
-function walk(value: unknown, path: readonly string[]): unknown {
-  let current = value;
-  for (const part of path) {
-    if (typeof current !== "object" || current === null || Array.isArray(current)) return null;
-    current = (current as JsonObject)[part];
-  }
-  return current === undefined ? null : current;
-}
 
 /** Expands roles (with their per-environment run lists) into the ordered list of recipes. */
 async function expandRunList(store: Store, org: string, environment: string, runList: readonly string[], seen = new Set<string>()): Promise<string[]> {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { generateKeyPair } from "../client/signing.js";
 import { buildApp } from "./app.js";
+import { pruneReports } from "./fleet/reports.js";
 import { SERVER_ADMIN_PREFIX } from "./auth.js";
 import { Store } from "./store/store.js";
 import type { StoreLocation } from "./store/store.js";
@@ -29,7 +30,14 @@ export interface ServerOptions {
   logger?: boolean;
   /** Keep recent search results while what they depend on is unchanged (SQLite). Default true. */
   searchCache?: boolean;
+  /** Days run reports are kept (by the run's end); older ones are deleted at start and every hour. Default 30; 0 keeps them forever. */
+  reportRetentionDays?: number;
+  /** The agents' run interval in seconds, for `sous node status` (missing after two). Default 1800. */
+  runIntervalSeconds?: number;
 }
+
+/** Days run reports are kept unless told otherwise. */
+export const DEFAULT_REPORT_RETENTION_DAYS = 30;
 
 /** A running server. */
 export interface RunningServer {
@@ -78,7 +86,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ...(options.maxFileSize !== undefined ? { maxFileSize: options.maxFileSize } : {}),
       ...(options.logger !== undefined ? { logger: options.logger } : {}),
       ...(https ? { https } : {}),
+      ...(options.runIntervalSeconds !== undefined ? { runIntervalSeconds: options.runIntervalSeconds } : {}),
     });
+    const retentionDays = options.reportRetentionDays ?? DEFAULT_REPORT_RETENTION_DAYS;
+    if (!Number.isFinite(retentionDays) || retentionDays < 0) throw new Error(`--report-retention must be a number of days of at least 0, not ${retentionDays}`);
+    let pruner: NodeJS.Timeout | undefined;
+    if (retentionDays > 0) {
+      // Every server process on a database prunes; the deletes are idempotent, and each batch is its own short transaction.
+      const prune = (): Promise<unknown> => pruneReports(store, new Date(Date.now() - retentionDays * 86_400_000)).catch((error: Error) => app.log.error(error));
+      await prune();
+      pruner = setInterval(() => void prune(), 3_600_000);
+      pruner.unref();
+    }
     const host = options.host ?? "127.0.0.1";
     await app.listen({ host, port: options.port ?? 8787 });
     const address = app.server.address();
@@ -91,6 +110,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ...(adminKeyFile ? { adminKeyFile } : {}),
       adminClient: `${SERVER_ADMIN_PREFIX}${FIRST_ADMIN}`,
       async close() {
+        if (pruner) clearInterval(pruner);
         await app.close();
         await store.close();
       },

@@ -2,21 +2,10 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import { SousApiError, SousClient } from "../../src/client/api.js";
+import { SousClient } from "../../src/client/api.js";
 import { generateKeyPair, signRequest } from "../../src/client/signing.js";
-import { backends, createOrg, startTestServer } from "./helpers.js";
+import { backends, createOrg, rejectsWith, startTestServer } from "./helpers.js";
 
-async function rejectsWith(promise: Promise<unknown>, status: number, code?: string): Promise<SousApiError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof SousApiError, `expected an API error, got ${String(error)}`);
-    assert.equal(error.status, status, `${error.code}: ${error.message}`);
-    if (code) assert.equal(error.code, code, error.message);
-    return error;
-  }
-  assert.fail(`expected HTTP ${status}, but the request succeeded`);
-}
 
 const sha = (text: string): string => createHash("sha256").update(text).digest("hex");
 
@@ -82,14 +71,17 @@ for (const backend of backends) {
         name: "odd1",
         automatic: { cpu: { "0": { mhz: "2499.998" }, total: 8 }, odd: { "a.b": 1, 'q"uote': 2, "sp ace": [3] }, list: [{ x: 1 }], nums: { f: 0.30000000000000004, big: 1e21, small: -1.5e-7 }, nul: null },
       });
-      const spec = { mhz: ["cpu", "0", "mhz"], total: "cpu.total", dot: ["odd", "a.b"], space: ["odd", "sp ace"], through_array: ["list", "x"], f: ["nums", "f"], big: ["nums", "big"], small: ["nums", "small"], nul: ["nul"], below_null: ["nul", "x"], missing: ["nope"], whole: ["odd"] };
-      const expected = { mhz: "2499.998", total: 8, dot: 1, space: [3], through_array: null, f: 0.30000000000000004, big: 1e21, small: -1.5e-7, nul: null, below_null: null, missing: null, whole: { "a.b": 1, 'q"uote': 2, "sp ace": [3] } };
+      const spec = { total: "cpu.total", dot: ["odd", "a.b"], space: ["odd", "sp ace"], through_array: ["list", "x"], f: ["nums", "f"], big: ["nums", "big"], small: ["nums", "small"], nul: ["nul"], below_null: ["nul", "x"], missing: ["nope"], whole: ["odd"] };
+      const expected = { total: 8, dot: 1, space: [3], through_array: null, f: 0.30000000000000004, big: 1e21, small: -1.5e-7, nul: null, below_null: null, missing: null, whole: { "a.b": 1, 'q"uote': 2, "sp ace": [3] } };
       const search = async (body: Record<string, unknown>) => (await admin.request<{ rows: Array<{ name: string; url: string; data: Record<string, unknown> }> }>("POST", `${admin.orgPath("search", "node")}?q=name:odd1`, { body })).body.rows;
       const [row] = await search(spec);
       assert.deepEqual(row, { name: "odd1", url: "/api/v1/orgs/acme/nodes/odd1", data: expected });
       // A key with a quote in its path is answered another way on SQLite: the same values come back.
       const [quoted] = await search({ ...spec, quote: ["odd", 'q"uote'] });
       assert.deepEqual(quoted, { name: "odd1", url: "/api/v1/orgs/acme/nodes/odd1", data: { ...expected, quote: 2 } });
+      // A whole number indexes an array and is a key on a hash (answered outside SQLite's JSON paths).
+      const [indexed] = await search({ ...spec, mhz: ["cpu", "0", "mhz"], first_x: ["list", 0, "x"] });
+      assert.deepEqual(indexed, { name: "odd1", url: "/api/v1/orgs/acme/nodes/odd1", data: { ...expected, mhz: "2499.998", first_x: 1 } });
       const [empty] = await search({});
       assert.deepEqual(empty, { name: "odd1", url: "/api/v1/orgs/acme/nodes/odd1", data: {} });
       await admin.request("DELETE", admin.orgPath("nodes", "odd1"));

@@ -4,7 +4,9 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import assert from "node:assert/strict";
 import pg from "pg";
+import { SousApiError } from "../../src/client/api.js";
 import { Store } from "../../src/server/store/store.js";
 import type { StoreLocation } from "../../src/server/store/store.js";
 
@@ -145,4 +147,17 @@ export async function createOrg(serverUrl: string, serverAdmin: import("../../sr
     validator: new SousClient({ serverUrl, org, client: `${org}-validator`, privateKey: validatorKeys.privateKey }),
     adminKeys,
   };
+}
+
+/** Awaits `promise` and asserts it fails with an API error of this status (and code); returns the error. */
+export async function rejectsWith(promise: Promise<unknown>, status: number, code?: string): Promise<SousApiError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof SousApiError, `expected an API error, got ${String(error)}`);
+    assert.equal(error.status, status, `${error.code}: ${error.message}`);
+    if (code) assert.equal(error.code, code, error.message);
+    return error;
+  }
+  assert.fail(`expected HTTP ${status}, but the request succeeded`);
 }

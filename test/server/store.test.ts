@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { nodeSearchView } from "../../src/server/search/flatten.js";
+import { valueAtPath } from "../../src/server/search/partial.js";
 import { parseQuery } from "../../src/server/search/query.js";
 import { Store } from "../../src/server/store/store.js";
 import type { SearchOptions } from "../../src/server/store/store.js";
@@ -452,14 +453,6 @@ test("partial rows put together by SQLite give the document's values, for random
     if (pick < 0.55) return Array.from({ length: Math.floor(random() * 3) }, () => value(depth + 1));
     return Object.fromEntries(Array.from({ length: 1 + Math.floor(random() * 3) }, () => [KEYS[Math.floor(random() * KEYS.length)]!, value(depth + 1)]));
   };
-  const walk = (start: unknown, path: readonly string[]): unknown => {
-    let current = start;
-    for (const part of path) {
-      if (typeof current !== "object" || current === null || Array.isArray(current)) return null;
-      current = (current as Record<string, unknown>)[part];
-    }
-    return current === undefined ? null : current;
-  };
   await withStoreFile(async (file) => {
     const store = await Store.open({ sqliteFile: file });
     try {
@@ -473,8 +466,14 @@ test("partial rows put together by SQLite give the document's values, for random
         const paths = Array.from({ length: 4 }, () => [["top", "other", "release", "name"][Math.floor(random() * 4)]!, ...Array.from({ length: Math.floor(random() * 3) }, () => KEYS[Math.floor(random() * KEYS.length)]!)]);
         const entries = paths.map((path, index) => ({ key: `k${index}`, path }));
         const result = await store.search(scope, parseQuery(`name:n${n}`), { start: 0, rows: 10, attributes: [...new Set(paths.map((path) => path[0]!))], partialRows: { urlPrefix: "/", entries } });
+        // A whole number in a path may index an array, which SQLite's quoted JSON paths do not: such rows are left to the caller.
+        if (paths.some((path) => path.some((part) => /^\d+$/.test(part)))) {
+          assert.equal(result.hits[0]!.row, undefined);
+          assert.ok(result.hits[0]!.attributes);
+          continue;
+        }
         const row = JSON.parse(result.hits[0]!.row!) as { data: Record<string, unknown> };
-        for (const { key, path } of entries) assert.deepEqual(row.data[key], JSON.parse(JSON.stringify(walk(view, path))), `node n${n}, path ${JSON.stringify(path)} in ${JSON.stringify(view[path[0]!])}`);
+        for (const { key, path } of entries) assert.deepEqual(row.data[key], JSON.parse(JSON.stringify(valueAtPath(view, path))), `node n${n}, path ${JSON.stringify(path)} in ${JSON.stringify(view[path[0]!])}`);
       }
     } finally {
       await store.close();

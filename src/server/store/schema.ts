@@ -36,6 +36,47 @@ export function schemaStatements(dialect: "sqlite" | "postgres"): string[] {
     `CREATE TABLE IF NOT EXISTS blobs (org ${text} NOT NULL, sha256 ${text} NOT NULL, size ${bigint} NOT NULL, content ${blob} NOT NULL, PRIMARY KEY (org, sha256))`,
     `CREATE TABLE IF NOT EXISTS bootstrap_tokens (token_hash ${text} PRIMARY KEY, org ${text} NOT NULL, expires_at TEXT NOT NULL, created_by TEXT NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS store_meta (name ${text} PRIMARY KEY, value TEXT NOT NULL)`,
+    ...fleetSchemaStatements(dialect),
+  ];
+}
+
+/**
+ * Run reports, each node's status (its last report, kept up to date by every report so that
+ * `sous node status` reads one row per node), and run-now requests with the nodes each asked.
+ * Times are ISO 8601 UTC text (they order as text).
+ */
+function fleetSchemaStatements(dialect: "sqlite" | "postgres"): string[] {
+  const { text, bigint } = types(dialect);
+  return [
+    `CREATE TABLE IF NOT EXISTS run_reports (
+       org ${text} NOT NULL,
+       id ${text} NOT NULL,
+       node ${text} NOT NULL,
+       status ${text} NOT NULL,
+       started_at ${text} NOT NULL,
+       ended_at ${text} NOT NULL,
+       received_at ${text} NOT NULL,
+       run_request ${text},
+       updated ${bigint} NOT NULL,
+       data TEXT NOT NULL,
+       PRIMARY KEY (org, id))`,
+    "CREATE INDEX IF NOT EXISTS run_reports_by_node ON run_reports (org, node, ended_at)",
+    "CREATE INDEX IF NOT EXISTS run_reports_by_org_time ON run_reports (org, ended_at)",
+    "CREATE INDEX IF NOT EXISTS run_reports_by_time ON run_reports (ended_at)",
+    "CREATE INDEX IF NOT EXISTS run_reports_by_request ON run_reports (org, run_request)",
+    `CREATE TABLE IF NOT EXISTS node_status (
+       org ${text} NOT NULL,
+       node ${text} NOT NULL,
+       last_checkin ${text} NOT NULL,
+       last_status ${text} NOT NULL,
+       last_report ${text} NOT NULL,
+       updated ${bigint} NOT NULL,
+       resources ${bigint} NOT NULL,
+       PRIMARY KEY (org, node))`,
+    `CREATE TABLE IF NOT EXISTS run_requests (org ${text} NOT NULL, id ${text} NOT NULL, query TEXT NOT NULL, nodes TEXT NOT NULL, created_at ${text} NOT NULL, created_by TEXT NOT NULL, PRIMARY KEY (org, id))`,
+    "CREATE INDEX IF NOT EXISTS run_requests_by_time ON run_requests (created_at)",
+    `CREATE TABLE IF NOT EXISTS run_request_nodes (org ${text} NOT NULL, request_id ${text} NOT NULL, node ${text} NOT NULL, created_at ${text} NOT NULL, report_id ${text}, PRIMARY KEY (org, request_id, node))`,
+    "CREATE INDEX IF NOT EXISTS run_request_nodes_by_node ON run_request_nodes (org, node, created_at)",
   ];
 }
 

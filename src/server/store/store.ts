@@ -183,6 +183,14 @@ export class Store {
     return this.driver.dialect;
   }
 
+  /**
+   * The SQL connection of this store (inside `transaction`, the transaction's), for subsystems
+   * that keep tables of their own with the same SQL on both databases (run reports).
+   */
+  get sql(): SqlExecutor {
+    return this.db;
+  }
+
   /** Runs `fn` with a store whose every call is part of one transaction. */
   async transaction<T>(fn: (store: Store) => Promise<T>): Promise<T> {
     if (this.learned) return fn(this);
@@ -244,6 +252,7 @@ export class Store {
       await t.db.run("DELETE FROM objects WHERE org = ?", [name]);
       await t.db.run("DELETE FROM blobs WHERE org = ?", [name]);
       await t.db.run("DELETE FROM bootstrap_tokens WHERE org = ?", [name]);
+      for (const table of ["run_reports", "node_status", "run_requests", "run_request_nodes"]) await t.db.run(`DELETE FROM ${table} WHERE org = ?`, [name]);
       return (await t.db.run("DELETE FROM orgs WHERE name = ?", [name])) > 0;
     });
   }
@@ -543,8 +552,13 @@ export class Store {
   }
 }
 
-/** A key SQLite's JSON path can name inside double quotes (no quote, backslash or control character). */
+/**
+ * A key SQLite's JSON path can name inside double quotes (no quote, backslash or control
+ * character), and not a whole number: partial search reads that as an array index on an array
+ * (search/partial.ts), which a quoted JSON path would not.
+ */
 function isPlainPathPart(part: string): boolean {
+  if (/^\d+$/.test(part)) return false;
   for (let i = 0; i < part.length; i++) {
     const code = part.charCodeAt(i);
     if (code < 0x20 || part[i] === '"' || part[i] === "\\") return false;

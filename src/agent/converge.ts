@@ -1,16 +1,14 @@
 /**
- * The one place the agent hands a run to the converge code: load the run list's recipes from
- * the repository the cache laid out, and converge this machine. When the shared converge
- * service (src/run/) lands, this function is what switches to it.
+ * The one place the agent hands a run to the converge service (src/run/): the run list's
+ * recipes from the repository the cache laid out, converged on this machine.
  */
-import { randomUUID } from "node:crypto";
-import { converge } from "../core/engine.js";
-import { ValidationError } from "../core/errors.js";
-import { fanOut, type EventSink } from "../core/events.js";
-import { loadRun } from "../cookbook/load.js";
+import { errorMessage } from "../core/errors.js";
+import type { EventSink } from "../core/events.js";
 import type { AttributeTree } from "../dsl.js";
 import type { Host } from "../host/host.js";
-import { invalidRunReport, runReportWriter, writeReport, type RunReport } from "../report/run-report.js";
+import { invalidRunReport, type RunReport, writeReport } from "../report/run-report.js";
+import { convergeTarget } from "../run/converge.js";
+import { targetOf } from "../run/targets.js";
 
 /** One converge of the agent. */
 export interface AgentConvergeOptions {
@@ -25,7 +23,6 @@ export interface AgentConvergeOptions {
   /** Where the engine's report of the run is written. */
   reportFile: string;
   events: EventSink;
-  backupDir?: string;
 }
 
 /** What came of it. */
@@ -38,25 +35,32 @@ export interface AgentConvergeResult {
 
 /** Loads and converges; a run whose recipes do not load is a failed run, not an exception. */
 export async function convergeForAgent(options: AgentConvergeOptions): Promise<AgentConvergeResult> {
+  const target = targetOf("local", "local", options.host, true);
   const startedAt = new Date();
-  let loaded;
+  let outcome;
   try {
-    loaded = await loadRun({ root: options.root, runList: options.runList, environment: options.environment, nodeName: options.nodeName, normal: options.normal, facts: options.facts });
+    outcome = await convergeTarget(target, options.runList, {
+      repo: options.root,
+      runId: options.runId,
+      nodeName: options.nodeName,
+      environment: options.environment,
+      normal: options.normal,
+      facts: options.facts,
+      report: options.reportFile,
+      events: (event) => {
+        if (event.type === "run:invalid") {
+          const problems = event.problems.map((problem) => `\n  ${problem.location ? `${problem.location.file}:${problem.location.line} ` : ""}${problem.path}: ${problem.message}`).join("");
+          options.events({ type: "log", level: "warn", message: `${event.message}${problems}` });
+        } else options.events(event);
+      },
+    });
   } catch (error) {
-    const problems = error instanceof ValidationError ? error.problems : [];
-    const report = invalidRunReport({ runId: options.runId ?? randomUUID(), node: options.nodeName, dryRun: false, startedAt }, (error as Error).message.split("\n")[0]!, problems);
+    // No run at all (an unknown role or environment in what the server sent): a failed run all the same.
+    const message = errorMessage(error);
+    const report = invalidRunReport({ runId: options.runId, node: options.nodeName, dryRun: false, startedAt }, message, []);
     writeReport(options.reportFile, report);
-    options.events({ type: "log", level: "warn", message: `${report.error!.message}${problems.map((problem) => `\n  ${problem.location ? `${problem.location.file}:${problem.location.line} ` : ""}${problem.path}: ${problem.message}`).join("")}` });
+    options.events({ type: "log", level: "warn", message });
     return { report };
   }
-  const writer = runReportWriter(options.reportFile);
-  await converge({
-    host: options.host,
-    collection: loaded.collection,
-    events: fanOut([options.events, writer]),
-    node: loaded.node.name,
-    runId: options.runId,
-    backupDir: options.backupDir ?? "/var/lib/sous/backup",
-  });
-  return { report: writer.report()!, recipes: loaded.expanded.recipes, roles: loaded.expanded.roles };
+  return { report: outcome.report, ...(outcome.loaded ? { recipes: outcome.loaded.expanded.recipes, roles: outcome.loaded.expanded.roles } : {}) };
 }

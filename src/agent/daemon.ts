@@ -301,6 +301,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     process.off("SIGUSR1", onUsr1);
     process.off("SIGTERM", onStop);
     process.off("SIGINT", onStop);
+    // A long-poll in flight would keep the process alive for up to its wait.
+    client.close();
     rmSync(config.paths.pidFile, { force: true });
   }
   log("sous agent stopped");

@@ -169,6 +169,14 @@ export class SousClient {
   private httpAgent: HttpAgent | undefined;
   private httpsAgent: HttpsAgent | undefined;
 
+  /** Closes the kept-alive connections; a request in flight (a long-poll) fails as unreachable. */
+  close(): void {
+    this.httpAgent?.destroy();
+    this.httpsAgent?.destroy();
+    this.httpAgent = undefined;
+    this.httpsAgent = undefined;
+  }
+
   /** GET and return the body. */
   async get<T = unknown>(path: string): Promise<T> {
     return (await this.request<T>("GET", path)).body;

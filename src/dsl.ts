@@ -4,8 +4,10 @@
  * file changes nothing until the engine runs it.
  */
 import type { ResourceCollection } from "./core/collection.js";
+import type { SourceLocation } from "./core/errors.js";
 import { callerLocation } from "./core/location.js";
-import type { CommonProperties, CookbookRef, ResourceRef } from "./core/resource.js";
+import type { CommonProperties, CookbookRef, DeclaredResource, ResourceRef, ResourceType } from "./core/resource.js";
+import { customActions, type CustomResourceType } from "./custom-resource.js";
 import type { CodeAction, CodeInput } from "./resources/code.js";
 import type { DirectoryAction, DirectoryInput } from "./resources/directory.js";
 import type { ExecuteAction, ExecuteInput } from "./resources/execute.js";
@@ -99,10 +101,27 @@ export interface Resources {
   aptRepository(name: string, properties: AptRepositoryInput & CommonProperties<AptRepositoryAction>): ResourceRef;
 }
 
+declare global {
+  /**
+   * The resource types a repository's cookbooks define, by type name. Filled in by the
+   * declarations Sous writes in `.sous/resource-types.d.ts` (`sous cookbook check`,
+   * `sous converge`, `sous test`), so recipes see each custom type with its properties.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface SousCustomResources {}
+}
+
+type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Head}${Capitalize<CamelCase<Tail>>}` : S;
+
+/** The functions of cookbook-defined resource types in `resources` (`webapp_site` → `webappSite`). */
+export type CustomResources = {
+  readonly [K in keyof SousCustomResources & string as CamelCase<K>]: SousCustomResources[K] extends CustomResourceType<string, infer S, infer A> ? NonNullable<CustomResourceType<string, S, A>["__declare"]> : never;
+};
+
 /** What a recipe function receives. */
 export interface RecipeContext<A extends object = AttributeTree> {
   readonly node: NodeView<A>;
-  readonly resources: Resources;
+  readonly resources: Resources & CustomResources;
   /** The cookbook this recipe belongs to. */
   readonly cookbook: CookbookRef;
   /** Runs another recipe (`cookbook` or `cookbook::recipe`) here, once per run. */
@@ -183,36 +202,47 @@ export interface DeclarationScope {
   cookbook: CookbookRef;
 }
 
-/** Builds the typed resource functions bound to one recipe's scope. */
-export function resourceFunctions(scope: () => DeclarationScope, node: NodeView<any>): Resources & { declare: RecipeContext["declare"] } {
-  const declare = (type: string, name: string, properties: object = {}): ResourceRef => {
-    const { collection, registry, recipe, cookbook } = scope();
-    return collection.declare(registry.get(type), name, properties as never, { location: callerLocation(), recipe, cookbook });
+/** `remote_file` → `remoteFile`: a type's function name in `resources`. */
+export function dslName(type: Pick<ResourceType, "name" | "dslName">): string {
+  return type.dslName ?? type.name.replace(/_([a-z0-9])/g, (_, letter: string) => letter.toUpperCase());
+}
+
+/**
+ * Declares one resource in a scope. A custom resource's inner resources are declared here
+ * too (through the collection's `expand`), with the defining cookbook's files and the same
+ * resource functions a recipe has.
+ */
+function declareIn(scope: DeclarationScope, type: ResourceType, name: string | undefined, properties: object | undefined, node: NodeView<any>, location: SourceLocation | undefined): ResourceRef {
+  let input = (properties ?? {}) as Record<string, unknown>;
+  let finalName = name as string;
+  if (type.prepareDeclaration && input !== null && typeof input === "object") ({ name: finalName, properties: input } = type.prepareDeclaration(name, input, { node }));
+  const actions = customActions(type);
+  const expand = actions
+    ? (action: string, inner: ResourceCollection, resource: DeclaredResource) => {
+        const cookbook = scope.registry.cookbookOf(type) ?? scope.cookbook;
+        const innerScope: DeclarationScope = { collection: inner, registry: scope.registry, recipe: scope.recipe, cookbook };
+        const { declare, ...resources } = resourceFunctions(() => innerScope, node);
+        actions[action]!({ name: resource.name, properties: resource.properties as never, resources, node, cookbook, declare });
+      }
+    : undefined;
+  return scope.collection.declare(type, finalName, input as never, { location, recipe: scope.recipe, cookbook: scope.cookbook, ...(expand ? { expand } : {}) });
+}
+
+/**
+ * Builds the resource functions bound to one recipe's scope: one per registered type, named
+ * by `dslName`, so a type added to the registry (built in, or a cookbook's custom resource)
+ * is a function in `resources` without code here.
+ */
+export function resourceFunctions(scope: () => DeclarationScope, node: NodeView<any>): Resources & CustomResources & { declare: RecipeContext["declare"] } {
+  const functions: Record<string, unknown> = {};
+  for (const type of scope().registry.list()) {
+    functions[dslName(type)] = (name: string | undefined, properties?: object) => declareIn(scope(), type, name, properties, node, callerLocation());
+  }
+  functions.declare = (type: string, name: string, properties?: object) => {
+    const current = scope();
+    return declareIn(current, current.registry.get(type), name, properties, node, callerLocation());
   };
-  return {
-    file: (path, properties) => declare("file", path, properties),
-    directory: (path, properties) => declare("directory", path, properties),
-    link: (path, properties) => declare("link", path, properties),
-    template: (path, properties) => declare("template", path, { ...properties, variables: { node, ...(properties?.variables ?? {}) } }),
-    remoteFile: (path, properties) => declare("remote_file", path, properties),
-    execute: (name, properties) => declare("execute", name, properties),
-    code: (name, properties) => declare("code", name, properties),
-    git: (destination, properties) => declare("git", destination, properties),
-    mount: (mountPoint, properties) => declare("mount", mountPoint, properties),
-    sysctl: (key, properties) => declare("sysctl", key, properties),
-    hostname: (hostname, properties) => declare("hostname", hostname, properties),
-    systemdUnit: (name, properties) => declare("systemd_unit", name, properties),
-    service: (name, properties) => declare("service", name, properties),
-    package: (name, properties) => declare("package", name, properties),
-    aptUpdate: (name, properties) => declare("apt_update", name ?? "default", properties),
-    line: (name, properties) => declare("line", name, properties),
-    user: (name, properties) => declare("user", name, properties),
-    group: (name, properties) => declare("group", name, properties),
-    archive: (name, properties) => declare("archive", name, properties),
-    cron: (name, properties) => declare("cron", name, properties),
-    aptRepository: (name, properties) => declare("apt_repository", name, properties),
-    declare: (type, name, properties) => declare(type, name, properties),
-  };
+  return functions as unknown as Resources & CustomResources & { declare: RecipeContext["declare"] };
 }
 
 /** The repository's settings (`sous.config.ts`). */

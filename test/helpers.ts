@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync, readdirSync, readFileSync, lstatSync, readlinkSync
 import { createHash } from "node:crypto";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { after } from "node:test";
 import assert from "node:assert/strict";
 import { ResourceCollection } from "../src/core/collection.js";
@@ -156,4 +158,20 @@ export async function sous(...argv: string[]): Promise<CliResult> {
   let stderr = "";
   const code = await main(argv, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), color: false });
   return { code, stdout, stderr };
+}
+
+/** This checkout's root: where bin/sous.js and dist/ are. */
+export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** Runs the real `sous` command (bin/sous.js over dist/, built by `npm test` first) in `cwd`. */
+export function sousProcess(cwd: string, ...args: string[]): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [join(projectRoot, "bin", "sous.js"), ...args], { cwd, env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => (stdout += chunk));
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    child.on("error", reject);
+    child.on("close", (code) => resolvePromise({ code: code ?? 1, stdout, stderr }));
+  });
 }

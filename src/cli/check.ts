@@ -1,6 +1,6 @@
 /** `sous cookbook check`: runs the TypeScript type checker over a repository's code. */
 import { existsSync, readdirSync } from "node:fs";
-import { dirname, join, relative, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { UsageError } from "./converge.js";
@@ -41,6 +41,7 @@ function collect(dir: string, out: string[]): string[] {
 
 /** One type error. */
 export interface TypeProblem {
+  /** The absolute path of the file, whatever the current directory (as every location Sous prints). */
   file: string;
   line: number;
   column: number;
@@ -54,6 +55,10 @@ export async function checkRepository(root: string): Promise<{ files: number; pr
   const files = [...collect(join(root, "cookbooks"), []), ...collect(join(root, "roles"), []), ...collect(join(root, "environments"), [])];
   const config = join(root, "sous.config.ts");
   if (ts.sys.fileExists(config)) files.push(config);
+  // Written first, so that recipes see the custom resources their cookbooks define as typed functions.
+  const { openRepository } = await import("../cookbook/repository.js");
+  const { writeResourceTypes } = await import("../cookbook/resource-types.js");
+  files.push(writeResourceTypes(openRepository(root)));
   const typeRoots = nodeTypeRoots();
   const program = ts.createProgram(files, {
     target: ts.ScriptTarget.ES2022,
@@ -72,7 +77,7 @@ export async function checkRepository(root: string): Promise<{ files: number; pr
     if (diagnostic.file && resolve(diagnostic.file.fileName).startsWith(sousRoot + "/") && !resolve(diagnostic.file.fileName).startsWith(resolve(root) + "/")) continue;
     if (diagnostic.file && diagnostic.start !== undefined) {
       const { line, character } = diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start);
-      problems.push({ file: relative(root, diagnostic.file.fileName), line: line + 1, column: character + 1, message });
+      problems.push({ file: resolve(diagnostic.file.fileName), line: line + 1, column: character + 1, message });
     } else problems.push({ file: "(project)", line: 0, column: 0, message });
   }
   return { files: files.length, problems };

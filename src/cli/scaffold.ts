@@ -128,7 +128,7 @@ export default environment({
           ...(nodeTypes.length ? { typeRoots: nodeTypes, types: ["node"] } : { types: [] }),
           paths: { sous: [sousTypes] },
         },
-        include: ["sous.config.ts", "cookbooks/**/*.ts", "roles/**/*.ts", "environments/**/*.ts"],
+        include: ["sous.config.ts", "cookbooks/**/*.ts", "roles/**/*.ts", "environments/**/*.ts", ".sous/resource-types.d.ts"],
       },
       null,
       2,

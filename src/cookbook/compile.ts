@@ -16,7 +16,7 @@ import type { CookbookOnDisk, Repository } from "./repository.js";
 /** What the compiled module exports. */
 export interface CompiledRepository {
   /** Per cookbook dir: its attributes' default export and recipe default exports by name. */
-  cookbooks: Record<string, { attributes?: unknown; recipes: Record<string, unknown> }>;
+  cookbooks: Record<string, { attributes?: unknown; recipes: Record<string, unknown>; resources?: Record<string, unknown> }>;
   roles: Record<string, unknown>;
   environments: Record<string, unknown>;
   /** The default export of sous.config.ts. */
@@ -29,6 +29,10 @@ const sousEntry = resolve(here, "..", "..", here.endsWith(".ts") ? "index.ts" : 
 const SKIP = new Set(["templates", "files", "test", "node_modules", ".sous", ".git"]);
 /** Cached modules kept per repository: a run uses two (definitions and cookbooks). */
 const KEEP_CACHED = 8;
+/** The name esbuild gives the generated entry module (not a file on disk). */
+const ENTRY_NAME = "sous-repository-entry.js";
+/** Changes whenever what a cache manifest records changes, so older manifests are not reused. */
+const CACHE_FORMAT = 2;
 
 interface SourceStamp {
   path: string;
@@ -92,9 +96,11 @@ function byPath(a: SourceStamp, b: SourceStamp): number {
 
 function fingerprint(repository: Repository, scope: CompileScope, stamps: SourceStamp[]): string {
   const hash = createHash("sha256");
-  hash.update(`${VERSION}\0${sousEntry}\0${scope.definitions}\0`);
+  // CACHE_FORMAT: manifests written before the bundle's inputs were resolved against the
+  // right folder miss files; a new format never reuses them.
+  hash.update(`${CACHE_FORMAT}\0${VERSION}\0${sousEntry}\0${scope.definitions}\0`);
   if (scope.definitions) hash.update(`${JSON.stringify(repository.roles)}\0${JSON.stringify(repository.environments)}\0${repository.configFile ?? ""}\0`);
-  for (const cookbook of scope.cookbooks) hash.update(`${cookbook.dir}\0${Object.keys(cookbook.recipes).join(",")}\0`);
+  for (const cookbook of scope.cookbooks) hash.update(`${cookbook.dir}\0${Object.keys(cookbook.recipes).join(",")}\0${Object.keys(cookbook.resources ?? {}).join(",")}\0`);
   for (const s of stamps) hash.update(`${s.path}\0${s.size}\0${s.mtimeMs}\0`);
   return hash.digest("hex").slice(0, 24);
 }
@@ -129,7 +135,13 @@ function entrySource(repository: Repository, scope: CompileScope): string {
       lines.push(`import * as ${m} from ${JSON.stringify(file)};`);
       recipeEntries.push(`${JSON.stringify(name)}: ${m}.default`);
     }
-    cookbookEntries.push(`${JSON.stringify(cookbook.dir)}: { attributes: ${attributes}, recipes: { ${recipeEntries.join(", ")} } }`);
+    const resourceEntries: string[] = [];
+    for (const [name, file] of Object.entries(cookbook.resources ?? {})) {
+      const m = id();
+      lines.push(`import * as ${m} from ${JSON.stringify(file)};`);
+      resourceEntries.push(`${JSON.stringify(name)}: ${m}.default`);
+    }
+    cookbookEntries.push(`${JSON.stringify(cookbook.dir)}: { attributes: ${attributes}, recipes: { ${recipeEntries.join(", ")} }, resources: { ${resourceEntries.join(", ")} } }`);
   }
   const named = (files: Record<string, string>) =>
     Object.entries(files)
@@ -157,6 +169,7 @@ export async function compileRepository(
   repository: Repository,
   scope: CompileScope = { definitions: true, cookbooks: repository.cookbooks },
 ): Promise<CompiledRepository & { cached: boolean; module: string }> {
+  const startedAt = Date.now();
   const stamps = sourceStamps(repository, scope);
   const key = fingerprint(repository, scope, stamps);
   const dir = cacheDir(repository.root);
@@ -164,7 +177,7 @@ export async function compileRepository(
   process.setSourceMapsEnabled(true);
 
   const manifest = readManifest(manifestFile);
-  if (manifest && typeof manifest.module === "string" && manifest.extra.every((s) => sameStamp(s, stamp(s.path)))) {
+  if (manifest && unchangedSince(manifest)) {
     try {
       const cachedModule = join(dir, manifest.module);
       const loaded = (await import(pathToFileURL(cachedModule).href)) as CompiledRepository;
@@ -178,7 +191,11 @@ export async function compileRepository(
   let result: import("esbuild").BuildResult<{ metafile: true; write: false }>;
   try {
     result = await esbuild.build({
-      stdin: { contents: entrySource(repository, scope), resolveDir: repository.root, sourcefile: "sous-repository-entry.js", loader: "js" },
+      stdin: { contents: entrySource(repository, scope), resolveDir: repository.root, sourcefile: ENTRY_NAME, loader: "js" },
+      // esbuild gives error locations and metafile inputs relative to its working directory:
+      // the repository's root, so that they resolve to the user's files whatever the current
+      // directory (by default it is process.cwd(), and resolving against the root was wrong).
+      absWorkingDir: repository.root,
       bundle: true,
       platform: "node",
       format: "esm",
@@ -202,26 +219,33 @@ export async function compileRepository(
   } catch (error) {
     const failure = error as { errors?: import("esbuild").Message[] };
     if (!failure.errors) throw error;
-    const problems: Problem[] = failure.errors.map((m) => ({
-      path: m.location ? relative(repository.root, resolve(repository.root, m.location.file)) : "compile",
-      message: m.text,
-      ...(m.location ? { location: { file: resolve(repository.root, m.location.file), line: m.location.line, column: m.location.column + 1 } } : {}),
-    }));
+    const problems: Problem[] = failure.errors.map((m) => {
+      const file = m.location ? resolve(repository.root, m.location.file) : undefined;
+      return {
+        path: file ? relative(repository.root, file) : "compile",
+        message: m.text,
+        ...(m.location && file ? { location: { file, line: m.location.line, column: m.location.column + 1 } } : {}),
+      };
+    });
     throw new ValidationError(problems, `recipes in ${repository.root} do not compile`);
   }
   const output = result.outputFiles[0]!;
   const known = new Set(stamps.map((s) => s.path));
+  // Every other file the bundle read (helpers outside cookbooks/, packages): a later run
+  // reuses this module only while each of them is unchanged. One that cannot be read now is
+  // recorded as missing, so the next run compiles again rather than trusting it.
   const extra = Object.keys(result.metafile.inputs)
+    .filter((input) => input !== ENTRY_NAME && input !== "<stdin>")
     .map((input) => resolve(repository.root, input))
-    .filter((path) => !known.has(path) && !path.includes("sous-repository-entry"))
-    .map(stamp)
-    .filter((s): s is SourceStamp => s !== undefined);
+    .filter((path) => !known.has(path))
+    .map((path) => stamp(path) ?? { path, size: -1, mtimeMs: -1 });
+  const racy = [...stamps, ...extra].filter((s) => s.size >= 0 && s.mtimeMs > startedAt - RACY_MS).map((s) => ({ path: s.path, hash: contentHash(s.path) }));
   // Named by its content too: an edited helper outside the cookbooks keeps the same key,
   // and a process that already imported the old module would get it again from Node's
   // module cache under the same URL.
   const moduleFile = join(dir, `repository-${key}-${createHash("sha256").update(output.contents).digest("hex").slice(0, 12)}.mjs`);
   writeAtomic(moduleFile, output.contents);
-  writeAtomic(manifestFile, JSON.stringify({ extra, module: basename(moduleFile) }));
+  writeAtomic(manifestFile, JSON.stringify({ extra, racy, module: basename(moduleFile) } satisfies Manifest));
   pruneCache(dir, [moduleFile, manifestFile]);
   let loaded: CompiledRepository;
   try {
@@ -239,9 +263,39 @@ function sameStamp(a: SourceStamp, b: SourceStamp | undefined): boolean {
   return b !== undefined && a.size === b.size && a.mtimeMs === b.mtimeMs;
 }
 
-function readManifest(file: string): { extra: SourceStamp[]; module?: unknown } | undefined {
+/** What a cached module was built from, beyond the files its fingerprint covers. */
+interface Manifest {
+  /** The module file in the cache folder. */
+  module: string;
+  /** Files the bundle read outside the fingerprinted folders (absolute paths). */
+  extra: SourceStamp[];
+  /** Inputs modified shortly before the compile, with a hash of their content. */
+  racy: { path: string; hash: string }[];
+}
+
+/**
+ * A file's modification time has the kernel clock's coarse granularity (milliseconds), so a
+ * file rewritten at the same size within that tick keeps its stamp. Inputs this recent when a
+ * module is compiled are also compared by content when the module is reused.
+ */
+const RACY_MS = 3000;
+
+function contentHash(path: string): string {
   try {
-    return JSON.parse(readFileSync(file, "utf8"));
+    return createHash("sha256").update(readFileSync(path)).digest("hex");
+  } catch {
+    return "missing";
+  }
+}
+
+function unchangedSince(manifest: Manifest): boolean {
+  return manifest.extra.every((s) => sameStamp(s, stamp(s.path))) && manifest.racy.every((r) => contentHash(r.path) === r.hash);
+}
+
+function readManifest(file: string): Manifest | undefined {
+  try {
+    const manifest = JSON.parse(readFileSync(file, "utf8")) as Partial<Manifest>;
+    return typeof manifest.module === "string" && Array.isArray(manifest.extra) && Array.isArray(manifest.racy) ? (manifest as Manifest) : undefined;
   } catch {
     return undefined;
   }

@@ -9,9 +9,11 @@ import { errorMessage, type Problem, SousError, ValidationError } from "../core/
 import { firstForeignFrame } from "../core/location.js";
 import type { CookbookRef } from "../core/resource.js";
 import { type AttributeTree, type EnvironmentDefinition, isRecipe, type NodeView, type RecipeContext, resourceFunctions, type RoleDefinition, type SousConfig } from "../dsl.js";
-import { builtinRegistry, type ResourceRegistry } from "../resources/registry.js";
+import { isCustomResourceType } from "../custom-resource.js";
+import { builtinRegistry, ResourceRegistry } from "../resources/registry.js";
 import { deepFreeze, mergeAttributes } from "./attributes.js";
 import { compileRepository } from "./compile.js";
+import { writeResourceTypes } from "./resource-types.js";
 import { type CookbookOnDisk, openRepository, type Repository } from "./repository.js";
 import { resolveCookbooks } from "./resolve.js";
 import { type ExpandedRunList, expandRunList, formatRunListItem, parseRunList } from "./runlist.js";
@@ -180,9 +182,10 @@ export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
     ipaddress: typeof facts.ipaddress === "string" ? facts.ipaddress : undefined,
   });
 
-  const registry = options.registry ?? builtinRegistry();
-  const collection = new ResourceCollection();
   const problems: Problem[] = [];
+  const registry = runRegistry(options.registry ?? builtinRegistry(), [...resolved.values()], compiled.cookbooks, problems);
+  writeResourceTypes(repository);
+  const collection = new ResourceCollection();
   const included = new Set<string>();
 
   const include = (name: string, from: string) => {
@@ -239,6 +242,37 @@ export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
   }
   for (const problem of problems) collection.addProblem(problem);
   return { repository, collection: collection.freeze(), node, expanded, cookbooks: resolved, cached: definitions.cached && compiled.cached, settings };
+}
+
+/**
+ * The run's resource types: the built-in ones and the custom resources of the cookbooks it
+ * uses (every resolved cookbook's `resources/`, as Chef loads them), each checked.
+ */
+function runRegistry(base: ResourceRegistry, cookbooks: readonly CookbookOnDisk[], compiled: Record<string, { resources?: Record<string, unknown> }>, problems: Problem[]): ResourceRegistry {
+  const registry = new ResourceRegistry();
+  for (const type of base.list()) registry.register(type, base.cookbookOf(type));
+  for (const cookbook of cookbooks) {
+    for (const [typeName, file] of Object.entries(cookbook.resources)) {
+      const type = compiled[cookbook.dir]?.resources?.[typeName];
+      const at = (message: string) => problems.push({ path: `${cookbook.name}/resources/${typeName}`, message, location: { file, line: 1 } });
+      if (!isCustomResourceType(type)) {
+        at("the default export is not defineResource(...)");
+        continue;
+      }
+      // The file's name is the type's name: the declarations recipes are typed with are made from file names.
+      if (type.name !== typeName) {
+        at(`defines ${type.name}, but a resources/ file defines the type it is named after: rename it resources/${type.name}.ts or the type ${typeName}`);
+        continue;
+      }
+      try {
+        registry.register(type, { name: cookbook.name, version: cookbook.version, dir: cookbook.dir });
+      } catch (error) {
+        if (error instanceof SousError) at(error.message);
+        else throw error;
+      }
+    }
+  }
+  return registry;
 }
 
 /** Stops loading after a recipe threw; its problem is already recorded. */

@@ -10,6 +10,8 @@ import type { CookbookInfo } from "./resolve.js";
 export interface CookbookOnDisk extends CookbookInfo {
   /** Recipe name → absolute path of its `.ts` file. */
   recipes: Record<string, string>;
+  /** Custom resource type name → absolute path of its `resources/<type>.ts` file. */
+  resources: Record<string, string>;
   attributesFile?: string;
   origin: "repository" | "node_modules";
 }
@@ -70,6 +72,10 @@ function readCookbook(dir: string, origin: CookbookOnDisk["origin"], problems: P
   for (const entry of listDir(join(dir, "recipes"))) {
     if (SCRIPT.test(entry) && !entry.endsWith(".d.ts")) recipes[entry.replace(SCRIPT, "")] = join(dir, "recipes", entry);
   }
+  const resources: Record<string, string> = {};
+  for (const entry of listDir(join(dir, "resources"))) {
+    if (SCRIPT.test(entry) && !entry.endsWith(".d.ts")) resources[entry.replace(SCRIPT, "")] ??= join(dir, "resources", entry);
+  }
   const dependencies: Record<string, string> = {};
   for (const [dep, range] of Object.entries((json.dependencies as Record<string, unknown>) ?? {})) {
     if (dep === "sous") continue;
@@ -80,7 +86,7 @@ function readCookbook(dir: string, origin: CookbookOnDisk["origin"], problems: P
     dependencies[dep] = range;
   }
   const attributesFile = ["attributes.ts", "attributes.js"].map((f) => join(dir, f)).find((f) => existsSync(f));
-  return { name, version, dir, dependencies, recipes, ...(attributesFile ? { attributesFile } : {}), origin };
+  return { name, version, dir, dependencies, recipes, resources, ...(attributesFile ? { attributesFile } : {}), origin };
 }
 
 function isCookbookDir(dir: string): boolean {

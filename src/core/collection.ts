@@ -3,7 +3,8 @@
  * gathered, each with its recipe file:line and property path), identities unique,
  * references resolved, and a stable order computed. Frozen once the run applies.
  */
-import { formatLocation, type Problem, type SourceLocation, ValidationError } from "./errors.js";
+import { errorMessage, formatLocation, type Problem, SousError, type SourceLocation, ValidationError } from "./errors.js";
+import { firstForeignFrame } from "./location.js";
 import { describeValue, PropertyCheckError } from "./properties.js";
 import {
   type CommonProperties,
@@ -17,6 +18,7 @@ import {
   type Target,
   type Timing,
   resourceId,
+  resourcePath,
 } from "./resource.js";
 
 const COMMON_KEYS = new Set<string>([
@@ -28,6 +30,12 @@ export interface DeclarationOrigin {
   location?: SourceLocation;
   recipe?: string;
   cookbook?: CookbookRef;
+  /**
+   * For a custom resource (a composite type): declares the inner resources of one of its
+   * actions into `scope`. Called while the run loads, for each declared action, and for an
+   * action another resource notifies, before the collection freezes.
+   */
+  expand?: (action: string, scope: ResourceCollection, resource: DeclaredResource) => void;
 }
 
 interface PendingReferences {
@@ -47,13 +55,54 @@ export interface FrozenCollection {
   tryFind(id: string): DeclaredResource | undefined;
 }
 
-/** Collects the declarations of a run. */
+/** What the collections of one run share: the run's collection and those of its custom resources. */
+interface RunTree {
+  problems: Problem[];
+  /** Every collection of the run, the run's own first; custom resources' scopes are added as they expand. */
+  collections: ResourceCollection[];
+  /** The collection each resource was declared in. */
+  home: Map<DeclaredResource, ResourceCollection>;
+  frozen: boolean;
+}
+
+/** Every resource of a frozen collection and of its custom resources' scopes, each followed by its inner resources. */
+export function allResources(collection: Pick<FrozenCollection, "resources">): DeclaredResource[] {
+  const out: DeclaredResource[] = [];
+  const walk = (list: readonly DeclaredResource[]) => {
+    for (const resource of list) {
+      out.push(resource);
+      for (const scope of resource.children?.values() ?? []) walk(scope.resources);
+    }
+  };
+  walk(collection.resources);
+  return out;
+}
+
+/** Collects the declarations of a run (or, with a scope, of one action of a custom resource). */
 export class ResourceCollection {
   private readonly byId = new Map<string, DeclaredResource>();
   private readonly declared: DeclaredResource[] = [];
   private readonly pending: PendingReferences[] = [];
-  private readonly problems: Problem[] = [];
-  private frozen = false;
+  private readonly tree: RunTree;
+  private readonly parent: ResourceCollection | undefined;
+  private readonly owner: DeclaredResource | undefined;
+  /** Custom resources declared here: how they expand, and their scopes by action. */
+  private readonly expansions = new Map<DeclaredResource, { expand: NonNullable<DeclarationOrigin["expand"]>; scopes: Map<string, ResourceCollection>; frozen: Map<string, FrozenCollection> }>();
+
+  constructor(scope?: { parent: ResourceCollection; owner: DeclaredResource; action: string }) {
+    this.parent = scope?.parent;
+    this.owner = scope?.owner;
+    this.tree = scope ? scope.parent.tree : { problems: [], collections: [], home: new Map(), frozen: false };
+    this.tree.collections.push(this);
+  }
+
+  private get problems(): Problem[] {
+    return this.tree.problems;
+  }
+
+  private get frozen(): boolean {
+    return this.tree.frozen;
+  }
 
   /** Every problem found so far. */
   get problemList(): readonly Problem[] {
@@ -74,17 +123,20 @@ export class ResourceCollection {
   ): ResourceRef {
     const id = resourceId(type.name, String(name));
     const ref: ResourceRef = { id, type: type.name, name: String(name) };
+    const parents = this.owner ? [...this.owner.parents, this.owner] : [];
+    // Problems name the resource by its path: which custom resource's declaration it is.
+    const shown = resourcePath({ id, parents });
     if (this.frozen) {
-      throw new ValidationError([{ path: id, message: "declared after the run started applying; declare resources in recipes, not in providers or code blocks", location: origin.location }]);
+      throw new ValidationError([{ path: shown, message: "declared after the run started applying; declare resources in recipes, not in providers or code blocks", location: origin.location }]);
     }
     const problemsBefore = this.problems.length;
-    const at = (property: string, message: string) => this.problems.push({ path: `${id}.${property}`, message, location: origin.location });
+    const at = (property: string, message: string) => this.problems.push({ path: `${shown}.${property}`, message, location: origin.location });
 
     if (typeof name !== "string" || name === "") {
       at(type.identity, `expected a non-empty string name, got ${describeValue(name)}`);
     }
     if (input === null || typeof input !== "object" || Array.isArray(input)) {
-      this.problems.push({ path: id, message: `properties must be an object, got ${describeValue(input)}`, location: origin.location });
+      this.problems.push({ path: shown, message: `properties must be an object, got ${describeValue(input)}`, location: origin.location });
       input = {};
     }
 
@@ -142,13 +194,16 @@ export class ResourceCollection {
       ignoreFailure: common.ignoreFailure === true,
       retries: Number.isInteger(retries) && retries > 0 ? retries : 0,
       retryDelaySeconds: typeof retryDelay === "number" && retryDelay >= 0 ? retryDelay : 2,
-      sensitive: common.sensitive === true,
+      // Inside a sensitive custom resource everything is sensitive: its secrets reach its inner resources.
+      sensitive: common.sensitive === true || this.owner?.sensitive === true,
+      parents,
+      ...(type.composite ? { children: new Map<string, FrozenCollection>() } : {}),
     };
 
     const existing = this.byId.get(id);
     if (existing) {
       this.problems.push({
-        path: id,
+        path: shown,
         message: `declared twice: first at ${formatLocation(existing.location)}, again at ${formatLocation(origin.location)}`,
         location: origin.location,
       });
@@ -163,56 +218,115 @@ export class ResourceCollection {
       requires: toList(common.requires),
       before: toList(common.before),
     });
+    this.tree.home.set(resource, this);
+    if (type.composite) {
+      if (!origin.expand) {
+        this.problems.push({ path: shown, message: `${type.name} is a custom resource: declare it through a recipe's resources`, location: origin.location });
+      } else {
+        this.expansions.set(resource, { expand: origin.expand, scopes: new Map(), frozen: resource.children as Map<string, FrozenCollection> });
+        // Its inner resources are declared now, so their problems are found before anything applies.
+        if (this.problems.length === problemsBefore) for (const action of actions) this.expandAction(resource, action);
+      }
+    }
     return ref;
   }
 
-  /** Resolves references and order; throws a ValidationError listing every problem. */
+  /** Declares the inner resources of one action of a custom resource declared here (once per action). */
+  private expandAction(resource: DeclaredResource, action: string): void {
+    const entry = this.expansions.get(resource);
+    if (!entry || action === "nothing" || entry.scopes.has(action)) return;
+    const scope = new ResourceCollection({ parent: this, owner: resource, action });
+    entry.scopes.set(action, scope);
+    try {
+      entry.expand(action, scope, resource);
+    } catch (error) {
+      const location = firstForeignFrame((error as Error)?.stack ?? "") ?? resource.location;
+      const message = error instanceof SousError ? error.message : `action ${action} threw: ${errorMessage(error)}`;
+      this.problems.push({ path: resourcePath(resource), message, location });
+    }
+  }
+
+  /** Finds a resource declared here or, from a custom resource's scope, in the scopes around it. */
+  private lookup(id: string): DeclaredResource | undefined {
+    return this.byId.get(id) ?? this.parent?.lookup(id);
+  }
+
+  /** Resolves references and order (in custom resources' scopes too); throws a ValidationError listing every problem. */
   freeze(): FrozenCollection {
-    const problems = [...this.problems];
+    if (this.parent) throw new SousError("internal", "freeze the run's collection, not the scope of a custom resource");
     const notifications = new Map<DeclaredResource, Notification[]>();
     const after = new Map<DeclaredResource, Set<DeclaredResource>>(); // resource → must come after these
-    for (const resource of this.declared) after.set(resource, new Set());
+    // Resolving a notification to a custom resource's action may expand it, adding a scope to the list.
+    for (let i = 0; i < this.tree.collections.length; i++) this.tree.collections[i]!.resolveReferences(notifications, after);
+    const frozen = new Map<ResourceCollection, FrozenCollection>();
+    for (const collection of this.tree.collections) frozen.set(collection, collection.ordered(after));
+    for (const collection of this.tree.collections) {
+      for (const entry of collection.expansions.values()) {
+        for (const [action, scope] of entry.scopes) entry.frozen.set(action, frozen.get(scope)!);
+      }
+    }
+    const problems = this.problems;
+    if (problems.length > 0) throw new ValidationError([...problems], `the run has ${problems.length} problem${problems.length === 1 ? "" : "s"}; nothing was changed`);
+    this.tree.frozen = true;
+    const root = frozen.get(this)!;
+    return { ...root, notifications };
+  }
 
+  /** Turns this collection's notifications and dependencies into edges. */
+  private resolveReferences(notifications: Map<DeclaredResource, Notification[]>, after: Map<DeclaredResource, Set<DeclaredResource>>): void {
+    const problems = this.problems;
+    for (const resource of this.declared) after.set(resource, new Set());
     const resolve = (target: Target, from: DeclaredResource, property: string): DeclaredResource | undefined => {
       const id = typeof target === "string" ? target : target?.id;
-      const found = typeof id === "string" ? this.byId.get(id) : undefined;
+      // The innermost first: a custom resource's own service[x] before one of the recipe around it.
+      const found = typeof id === "string" ? this.lookup(id) : undefined;
       if (!found) {
         problems.push({
-          path: `${from.id}.${property}`,
+          path: `${resourcePath(from)}.${property}`,
           message: typeof id === "string" ? `refers to ${id}, which no recipe in this run declares` : `expected a resource or "type[name]", got ${describeValue(target)}`,
           location: from.location,
         });
       }
       return found;
     };
-
+    const sameScope = (other: DeclaredResource, from: DeclaredResource, property: string): boolean => {
+      if (this.byId.get(other.id) === other) return true;
+      problems.push({ path: `${resourcePath(from)}.${property}`, message: `${other.id} is outside this custom resource: order the custom resource itself, or notify instead`, location: from.location });
+      return false;
+    };
+    const link = (notification: Notification, property: string) => {
+      if (!addNotification(notifications, notification, problems, property)) return;
+      // A notified action of a custom resource must have its inner resources before the run starts.
+      if (notification.target.resourceType.composite) this.tree.home.get(notification.target)?.expandAction(notification.target, notification.action);
+    };
     for (const entry of this.pending) {
       const { resource } = entry;
       for (const item of notifyEntries(entry.notifies, resource, "notifies", problems)) {
         const target = resolve(item.target, resource, "notifies");
-        if (target) addNotification(notifications, { source: resource, target, action: item.action, timing: item.timing }, problems, "notifies");
+        if (target) link({ source: resource, target, action: item.action, timing: item.timing }, "notifies");
       }
       for (const item of notifyEntries(entry.subscribes, resource, "subscribes", problems)) {
         const source = resolve(item.target, resource, "subscribes");
-        if (source) addNotification(notifications, { source, target: resource, action: item.action, timing: item.timing }, problems, "subscribes");
+        if (source) link({ source, target: resource, action: item.action, timing: item.timing }, "subscribes");
       }
       for (const target of entry.requires) {
         const other = resolve(target, resource, "requires");
-        if (other) after.get(resource)!.add(other);
+        if (other && sameScope(other, resource, "requires")) after.get(resource)!.add(other);
       }
       for (const target of entry.before) {
         const other = resolve(target, resource, "before");
-        if (other) after.get(other)!.add(resource);
+        if (other && sameScope(other, resource, "before")) after.get(other)!.add(resource);
       }
     }
+  }
 
-    const order = stableOrder(this.declared, after, problems);
-    if (problems.length > 0) throw new ValidationError(problems, `the run has ${problems.length} problem${problems.length === 1 ? "" : "s"}; nothing was changed`);
-    this.frozen = true;
+  /** This collection in converge order. */
+  private ordered(after: Map<DeclaredResource, Set<DeclaredResource>>): FrozenCollection {
+    const order = stableOrder(this.declared, after, this.problems);
     const byId = this.byId;
     return {
       resources: order,
-      notifications,
+      notifications: new Map(),
       tryFind: (id) => byId.get(id),
       find(id) {
         const found = byId.get(id);
@@ -258,7 +372,7 @@ function notifyEntries(
 ): Array<{ action: string; target: Target; timing: Timing }> {
   if (spec === undefined) return [];
   const out: Array<{ action: string; target: Target; timing: Timing }> = [];
-  const bad = (message: string) => problems.push({ path: `${resource.id}.${property}`, message, location: resource.location });
+  const bad = (message: string) => problems.push({ path: `${resourcePath(resource)}.${property}`, message, location: resource.location });
   const timingOf = (timing: unknown): Timing => {
     if (timing === undefined || timing === "delayed") return "delayed";
     if (timing === "immediately" || timing === "immediate") return "immediately";
@@ -287,20 +401,21 @@ function notifyEntries(
   return out;
 }
 
-function addNotification(map: Map<DeclaredResource, Notification[]>, notification: Notification, problems: Problem[], property: string): void {
+function addNotification(map: Map<DeclaredResource, Notification[]>, notification: Notification, problems: Problem[], property: string): boolean {
   const { target, action, source } = notification;
   if (!target.resourceType.actions.includes(action)) {
     const owner = property === "subscribes" ? target : source;
     problems.push({
-      path: `${owner.id}.${property}`,
+      path: `${resourcePath(owner)}.${property}`,
       message: `${JSON.stringify(action)} is not an action of ${target.resourceType.name}; actions: ${target.resourceType.actions.join(", ")}`,
       location: owner.location,
     });
-    return;
+    return false;
   }
   const list = map.get(source) ?? [];
   list.push(notification);
   map.set(source, list);
+  return true;
 }
 
 /**

@@ -7,11 +7,11 @@ import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join, normalize, sep } from "node:path";
 import { CommandFailedError, type Host, succeeded } from "../host/host.js";
-import type { FrozenCollection } from "./collection.js";
+import { allResources, type FrozenCollection } from "./collection.js";
 import { errorMessage, SousError } from "./errors.js";
 import type { EventSink, FailureInfo, ResourceInfo, RunCounts } from "./events.js";
 import type { PropertySpec } from "./properties.js";
-import type { Change, DeclaredResource, Guard, Plan, ProviderContext } from "./resource.js";
+import { type Change, type DeclaredResource, type Guard, type Plan, type ProviderContext, resourcePath } from "./resource.js";
 
 /** Options of one converge. */
 export interface ConvergeOptions {
@@ -52,7 +52,7 @@ export class ResourceFailedError extends SousError {
     readonly action: string,
     readonly failure: FailureInfo,
   ) {
-    super("resource-failed", `${resource.id} (${resource.location ? `${resource.location.file}:${resource.location.line}` : "unknown location"}) action ${action} failed: ${failure.message}`);
+    super("resource-failed", `${resourcePath(resource)} (${resource.location ? `${resource.location.file}:${resource.location.line}` : "unknown location"}) action ${action} failed: ${failure.message}`);
   }
 }
 
@@ -67,7 +67,11 @@ class Run {
   private readonly dryRun: boolean;
   /** Each resource's strongest outcome so far: a notified action can run on a resource that already ran. */
   private readonly outcomes = new Map<DeclaredResource, Outcome>();
-  private readonly delayed = new Map<string, { target: DeclaredResource; action: string; source: DeclaredResource }>();
+  private readonly delayed: DelayedQueue = new Map();
+  /** The custom resources whose actions are running, outermost first: their delayed notifications and what they updated. */
+  private readonly scopes: Array<{ owner: DeclaredResource; delayed: DelayedQueue; updated: string[] }> = [];
+  /** Every resource of the run, inner resources of custom resources included. */
+  private readonly everyResource: DeclaredResource[];
   private failure: ResourceFailedError | undefined;
   /** What each resource's prepare step returned. */
   private readonly prepared = new Map<DeclaredResource, unknown>();
@@ -79,12 +83,13 @@ class Run {
   constructor(private readonly options: ConvergeOptions) {
     this.runId = options.runId ?? randomUUID();
     this.dryRun = options.dryRun === true;
+    this.everyResource = allResources(options.collection);
   }
 
   async execute(): Promise<RunResult> {
     const started = performance.now();
     const { events, collection } = this.options;
-    events({ type: "run:start", runId: this.runId, node: this.options.node ?? this.options.host.name, dryRun: this.dryRun, resourceCount: collection.resources.length, time: new Date().toISOString() });
+    events({ type: "run:start", runId: this.runId, node: this.options.node ?? this.options.host.name, dryRun: this.dryRun, resourceCount: this.everyResource.length, time: new Date().toISOString() });
 
     await this.prepareAll();
     // this.failure, not the outcome: an immediately notified resource may fail while its source reports "updated".
@@ -94,27 +99,8 @@ class Run {
         if (this.failure) break outer;
       }
     }
-    let rounds = 0;
-    while (!this.failure && this.delayed.size > 0 && rounds++ < MAX_NOTIFICATION_ROUNDS) {
-      const batch = [...this.delayed.entries()];
-      this.delayed.clear();
-      for (const [index, [, { target, action, source }]] of batch.entries()) {
-        await this.runAction(target, action, source);
-        if (this.failure) {
-          // The rest of this batch never ran: put it back first, so the report lists it as pending.
-          const queuedSince = [...this.delayed.entries()];
-          this.delayed.clear();
-          for (const [key, entry] of [...batch.slice(index + 1), ...queuedSince]) if (!this.delayed.has(key)) this.delayed.set(key, entry);
-          break;
-        }
-      }
-    }
-    if (!this.failure && this.delayed.size > 0) {
-      const [first] = this.delayed.values();
-      const queued = [...this.delayed.values()].map((n) => `${n.action} ${n.target.id}`).join(", ");
-      this.failRun(first!.target, first!.action, new SousError("notification-loop", `delayed notifications keep queueing each other (a loop): still queued after ${MAX_NOTIFICATION_ROUNDS} rounds: ${queued}`));
-    }
-    const pendingNotifications = [...this.delayed.values()].map((n) => `${n.action} ${n.target.id} (from ${n.source.id})`);
+    await this.runDelayed(this.delayed);
+    const pendingNotifications = [...this.delayed.values()].map((n) => `${n.action} ${resourcePath(n.target)} (from ${resourcePath(n.source)})`);
     const status = this.failure ? "failed" : "converged";
     const durationMs = performance.now() - started;
     const counts = this.tally();
@@ -129,6 +115,82 @@ class Run {
       ...(this.failure ? { error: { ...this.failure.failure, resource: this.failure.resource.id, location: this.failure.resource.location } } : {}),
     });
     return { runId: this.runId, status, counts: { ...counts }, durationMs };
+  }
+
+  /** Runs a queue of delayed notifications until it stays empty; after a failure, what did not run stays queued. */
+  private async runDelayed(queue: DelayedQueue): Promise<void> {
+    let rounds = 0;
+    while (!this.failure && queue.size > 0 && rounds++ < MAX_NOTIFICATION_ROUNDS) {
+      const batch = [...queue.entries()];
+      queue.clear();
+      for (const [index, [, { target, action, source }]] of batch.entries()) {
+        await this.runAction(target, action, source);
+        if (this.failure) {
+          // The rest of this batch never ran: put it back first, so the report lists it as pending.
+          const queuedSince = [...queue.entries()];
+          queue.clear();
+          for (const [key, entry] of [...batch.slice(index + 1), ...queuedSince]) if (!queue.has(key)) queue.set(key, entry);
+          break;
+        }
+      }
+    }
+    if (!this.failure && queue.size > 0) {
+      const [first] = queue.values();
+      const queued = [...queue.values()].map((n) => `${n.action} ${resourcePath(n.target)}`).join(", ");
+      this.failRun(first!.target, first!.action, new SousError("notification-loop", `delayed notifications keep queueing each other (a loop): still queued after ${MAX_NOTIFICATION_ROUNDS} rounds: ${queued}`));
+    }
+  }
+
+  /**
+   * One action of a custom resource: its inner resources in order, then the delayed
+   * notifications among them (at the end of the action, as Chef runs a custom resource's).
+   * Updated when any inner resource was; notifications from it go out after its inner ones.
+   */
+  private async runComposite(resource: DeclaredResource, action: string, notifiedBy: DeclaredResource | undefined, started: number): Promise<Outcome> {
+    const { events } = this.options;
+    const info = resourceInfo(resource);
+    const scope = { owner: resource, delayed: new Map() as DelayedQueue, updated: [] as string[] };
+    this.scopes.push(scope);
+    try {
+      inner: for (const child of resource.children?.get(action)?.resources ?? []) {
+        for (const childAction of child.actions) {
+          await this.runAction(child, childAction, undefined);
+          if (this.failure) break inner;
+        }
+      }
+      await this.runDelayed(scope.delayed);
+    } finally {
+      this.scopes.pop();
+      // Notifications that a failure kept from running are listed with the run's own.
+      for (const [key, entry] of scope.delayed) if (!this.delayed.has(key)) this.delayed.set(key, entry);
+    }
+    if (this.failure) {
+      const cause = this.failure;
+      this.record(resource, resource.ignoreFailure ? "failed-ignored" : "failed");
+      const failure = { code: "inner-resource-failed", message: `${resourcePath(cause.resource)} failed: ${cause.failure.message}` };
+      events({ type: "resource:failed", resource: info, action, ignored: resource.ignoreFailure, error: failure, durationMs: performance.now() - started });
+      if (!resource.ignoreFailure) return "failed";
+      this.failure = undefined;
+      return "failed-ignored";
+    }
+    if (scope.updated.length === 0) {
+      this.record(resource, "up-to-date");
+      events({ type: "resource:up-to-date", resource: info, action, durationMs: performance.now() - started });
+      return "up-to-date";
+    }
+    this.record(resource, "updated");
+    events({
+      type: "resource:updated",
+      resource: info,
+      action,
+      dryRun: this.dryRun,
+      changes: [],
+      updatedInner: [...new Set(scope.updated)],
+      ...(notifiedBy ? { notifiedBy: resourcePath(notifiedBy) } : {}),
+      durationMs: performance.now() - started,
+    });
+    await this.notify(resource);
+    return "updated";
   }
 
   private async runAction(resource: DeclaredResource, action: string, notifiedBy: DeclaredResource | undefined): Promise<Outcome> {
@@ -155,6 +217,7 @@ class Run {
       }
     }
 
+    if (resource.resourceType.composite) return this.runComposite(resource, action, notifiedBy, started);
     const context = this.contextFor(resource);
     const provider = resource.resourceType.provider;
     const attempts = resource.retries + 1;
@@ -177,7 +240,7 @@ class Run {
           dryRun: this.dryRun,
           changes: redacted.changes,
           ...(redacted.diff ? { diff: redacted.diff } : {}),
-          ...(notifiedBy ? { notifiedBy: notifiedBy.id } : {}),
+          ...(notifiedBy ? { notifiedBy: resourcePath(notifiedBy) } : {}),
           durationMs: performance.now() - started,
         });
         await this.notify(resource);
@@ -200,13 +263,14 @@ class Run {
   }
 
   private record(resource: DeclaredResource, outcome: Outcome): void {
+    if (outcome === "updated") for (const scope of this.scopes) scope.updated.push(resourcePath(resource));
     const previous = this.outcomes.get(resource);
     if (previous === undefined || OUTCOME_RANK[outcome] > OUTCOME_RANK[previous]) this.outcomes.set(resource, outcome);
   }
 
   /** Counts resources, not actions, so that the tallies add up to at most the number of resources. */
   private tally(): RunCounts {
-    const counts: RunCounts = { resources: this.options.collection.resources.length, updated: 0, upToDate: 0, skipped: 0, failed: 0 };
+    const counts: RunCounts = { resources: this.everyResource.length, updated: 0, upToDate: 0, skipped: 0, failed: 0 };
     for (const outcome of this.outcomes.values()) {
       if (outcome === "updated") counts.updated += 1;
       else if (outcome === "up-to-date") counts.upToDate += 1;
@@ -222,7 +286,7 @@ class Run {
    */
   private async prepareAll(): Promise<void> {
     let failure: ResourceFailedError | undefined;
-    for (const resource of this.options.collection.resources) {
+    for (const resource of this.everyResource) {
       const { provider } = resource.resourceType;
       const actions = resource.actions.filter((a) => a !== "nothing");
       if (!provider.prepare) continue;
@@ -251,9 +315,9 @@ class Run {
     const list = this.options.collection.notifications.get(source) ?? [];
     for (const notification of list) {
       const { target, action, timing } = notification;
-      this.options.events({ type: "notification:queued", source: source.id, target: target.id, action, timing });
+      this.options.events({ type: "notification:queued", source: resourcePath(source), target: resourcePath(target), action, timing });
       if (timing === "immediately") {
-        const step = `${action} ${target.id}`;
+        const step = `${action} ${resourcePath(target)}`;
         if (this.immediateChain.length >= MAX_IMMEDIATE_DEPTH) {
           const chain = [...this.immediateChain.slice(-6), step].join(" → ");
           this.failRun(target, action, new SousError("notification-loop", `immediate notifications nested ${MAX_IMMEDIATE_DEPTH} deep (a loop): ... → ${chain}`));
@@ -267,8 +331,11 @@ class Run {
         }
         if (this.failure) return;
       } else {
-        const key = `${target.id}\u0000${action}`;
-        if (!this.delayed.has(key)) this.delayed.set(key, { target, action, source });
+        // Delayed to the end of the custom resource action whose inner resource it is, or of the run.
+        const owner = target.parents.at(-1);
+        const queue = [...this.scopes].reverse().find((scope) => scope.owner === owner)?.delayed ?? this.delayed;
+        const key = `${resourcePath(target)}\u0000${action}`;
+        if (!queue.has(key)) queue.set(key, { target, action, source });
       }
     }
   }
@@ -321,6 +388,8 @@ class Run {
   }
 }
 
+type DelayedQueue = Map<string, { target: DeclaredResource; action: string; source: DeclaredResource }>;
+
 /** Whether a property's values must be hidden for this resource. */
 function isSensitive(resource: DeclaredResource, property: string): boolean {
   if (resource.sensitive) return true;
@@ -329,10 +398,14 @@ function isSensitive(resource: DeclaredResource, property: string): boolean {
 }
 
 function redact(resource: DeclaredResource, plan: Plan): { changes: Change[]; diff?: string } {
+  // A custom resource's sensitive properties reach its inner resources as plain values: hide them there too.
+  const hideInherited = (value: unknown) => (typeof value === "string" && resource.parents.length ? mask(resource, value) : value);
   const changes = plan.changes.map((change) =>
-    isSensitive(resource, change.property) ? { property: change.property, from: change.from === undefined ? undefined : REDACTED, to: REDACTED } : change,
+    isSensitive(resource, change.property)
+      ? { property: change.property, from: change.from === undefined ? undefined : REDACTED, to: REDACTED }
+      : { property: change.property, from: hideInherited(change.from), to: hideInherited(change.to) },
   );
-  const diff = plan.diff ? (isSensitive(resource, plan.diff.property) ? "(diff hidden: sensitive)" : plan.diff.text) : undefined;
+  const diff = plan.diff ? (isSensitive(resource, plan.diff.property) ? "(diff hidden: sensitive)" : (hideInherited(plan.diff.text) as string)) : undefined;
   return diff === undefined ? { changes } : { changes, diff };
 }
 
@@ -346,8 +419,10 @@ function mask(resource: DeclaredResource, text: string): string {
       for (const item of Object.values(value)) collect(item, depth + 1);
     }
   };
-  for (const [key, value] of Object.entries(resource.properties)) {
-    if (isSensitive(resource, key) && key !== resource.resourceType.identity) collect(value, 0);
+  for (const owner of [...resource.parents, resource]) {
+    for (const [key, value] of Object.entries(owner.properties)) {
+      if (isSensitive(owner, key) && key !== owner.resourceType.identity) collect(value, 0);
+    }
   }
   // Longest first, so that a secret containing another is masked whole.
   let out = text;
@@ -361,7 +436,14 @@ function describeGuard(guard: Guard): string {
 }
 
 function resourceInfo(resource: DeclaredResource): ResourceInfo {
-  return { id: resource.id, type: resource.type, name: resource.name, ...(resource.recipe ? { recipe: resource.recipe } : {}), ...(resource.location ? { location: resource.location } : {}) };
+  return {
+    id: resource.id,
+    type: resource.type,
+    name: resource.name,
+    ...(resource.parents.length ? { parents: resource.parents.map((p) => p.id) } : {}),
+    ...(resource.recipe ? { recipe: resource.recipe } : {}),
+    ...(resource.location ? { location: resource.location } : {}),
+  };
 }
 
 const OUTPUT_LIMIT = 8000;

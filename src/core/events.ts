@@ -10,6 +10,8 @@ export interface ResourceInfo {
   id: string;
   type: string;
   name: string;
+  /** The custom resources it was declared by, outermost first (`webapp_site[shop]`); absent at the top of a run. */
+  parents?: string[];
   recipe?: string;
   location?: SourceLocation;
 }
@@ -37,6 +39,8 @@ export type RunEvent =
       diff?: string;
       /** Set when a notification triggered the action. */
       notifiedBy?: string;
+      /** For a custom resource: the inner resources that were updated (their paths). */
+      updatedInner?: string[];
       durationMs: number;
     }
   | { type: "resource:skipped"; resource: ResourceInfo; action: string; guard: "onlyIf" | "notIf"; reason: string }
@@ -63,6 +67,11 @@ export interface RunCounts {
   upToDate: number;
   skipped: number;
   failed: number;
+}
+
+/** How a resource shows in reports: its parents and itself, `webapp_site[shop] > template[/etc/shop.conf]`. */
+export function shownId(resource: ResourceInfo): string {
+  return resource.parents?.length ? `${resource.parents.join(" > ")} > ${resource.id}` : resource.id;
 }
 
 /** Receives events. */

@@ -8,8 +8,19 @@
 /** What a property is for. */
 export type PropertyRole = "identity" | "state" | "control";
 
-/** How one property is checked, normalized and reported. */
-export interface PropertySpec {
+/**
+ * Whether a recipe must give a property ("required"), may leave it out and still gets a
+ * value ("defaulted"), or may leave it out and gets none ("optional"). Only the type system
+ * reads it: it is how a resource's TypeScript types are derived from its property specs.
+ */
+export type Presence = "required" | "defaulted" | "optional";
+
+/**
+ * How one property is checked, normalized and reported. `Out` is the normalized value's
+ * type, `In` what a recipe may write, `K` its presence: phantom parameters, so the
+ * declaration function of a resource type is typed from its specs alone.
+ */
+export interface PropertySpec<Out = unknown, In = Out, K extends Presence = Presence> {
   readonly role: PropertyRole;
   readonly sensitive: boolean;
   readonly required: boolean;
@@ -19,19 +30,54 @@ export interface PropertySpec {
   readonly defaultValue?: unknown;
   /** Returns the normalized value, or throws a PropertyCheckError describing the problem. */
   normalize(value: unknown): unknown;
+  /** Type-level only (never set): the normalized value's type. */
+  readonly __out?: Out;
+  /** Type-level only (never set): what a recipe writes. */
+  readonly __in?: In;
+  /** Type-level only (never set): required, defaulted or optional. */
+  readonly __presence?: K;
 }
+
+/** The presence of a spec built with these options. */
+export type PresenceOf<O> = O extends { required: true } ? "required" : O extends { default: NonNullable<unknown> } ? "defaulted" : "optional";
+
+/** Specs by property name, as a resource type declares them. */
+export type PropertySpecs = { readonly [name: string]: PropertySpec<any, any, Presence> };
+
+type Simplify<T> = { [K in keyof T]: T[K] };
+type KeysWhere<S, K extends Presence> = { [P in keyof S]: S[P] extends PropertySpec<any, any, infer Q> ? (K extends Q ? (Q extends K ? P : never) : never) : never }[keyof S];
+type InOf<T> = T extends PropertySpec<any, infer I, any> ? I : never;
+type OutOf<T> = T extends PropertySpec<infer O, any, any> ? O : never;
+
+/**
+ * What a recipe writes for a resource with these specs: required properties must be
+ * given (`Skip` names properties that are not written, such as the identity, which is the
+ * resource's name), the others may be left out.
+ */
+export type InputOf<S extends PropertySpecs, Skip extends PropertyKey = never> = Simplify<
+  { -readonly [P in Exclude<KeysWhere<S, "required">, Skip>]: InOf<S[P]> } & { -readonly [P in Exclude<KeysWhere<S, "defaulted" | "optional">, Skip>]?: InOf<S[P]> }
+>;
+
+/** What a provider or a custom resource's action sees: required and defaulted properties always have a value. */
+export type OutputOf<S extends PropertySpecs> = Simplify<
+  { readonly [P in KeysWhere<S, "required" | "defaulted">]: OutOf<S[P]> } & { readonly [P in KeysWhere<S, "optional">]?: OutOf<S[P]> }
+>;
 
 /** Thrown by a property's normalize step: the message completes "expected ...". */
 export class PropertyCheckError extends Error {}
 
-interface SpecOptions {
+/** A builder called without options. */
+type NoOptions = Record<never, never>;
+
+/** Options every property builder takes. */
+export interface SpecOptions {
   role?: PropertyRole;
   sensitive?: boolean;
   required?: boolean;
   default?: unknown;
 }
 
-function spec(expected: string, normalize: (value: unknown) => unknown, options: SpecOptions = {}): PropertySpec {
+function spec<O extends SpecOptions>(expected: string, normalize: (value: unknown) => unknown, options: O): PropertySpec<any, any, PresenceOf<O>> {
   return {
     role: options.role ?? "state",
     sensitive: options.sensitive ?? false,
@@ -59,37 +105,37 @@ export function describeValue(value: unknown): string {
 /** Builders of property specs, one per kind of value. */
 export const prop = {
   /** A string. */
-  string(options: SpecOptions & { nonEmpty?: boolean } = {}): PropertySpec {
+  string<const O extends SpecOptions & { nonEmpty?: boolean } = NoOptions>(options: O = {} as O): PropertySpec<string, string, PresenceOf<O>> {
     const expected = options.nonEmpty ? "a non-empty string" : "a string";
     return spec(expected, (v) => (typeof v === "string" && (!options.nonEmpty || v !== "") ? v : fail(expected, v)), options);
   },
   /** An absolute path. */
-  absolutePath(options: SpecOptions = {}): PropertySpec {
+  absolutePath<const O extends SpecOptions = NoOptions>(options: O = {} as O): PropertySpec<string, string, PresenceOf<O>> {
     const expected = "an absolute path";
     return spec(expected, (v) => (typeof v === "string" && v.startsWith("/") && !v.includes("\0") ? v : fail(expected, v)), options);
   },
   /** A string accepted by a test, optionally transformed (URLs, checksums). */
-  matching(expected: string, accept: (value: string) => boolean, options: SpecOptions & { transform?: (value: string) => string } = {}): PropertySpec {
+  matching<const O extends SpecOptions & { transform?: (value: string) => string } = NoOptions>(expected: string, accept: (value: string) => boolean, options: O = {} as O): PropertySpec<string, string, PresenceOf<O>> {
     return spec(expected, (v) => (typeof v === "string" && accept(v) ? (options.transform ? options.transform(v) : v) : fail(expected, v)), options);
   },
   /** A boolean. */
-  boolean(options: SpecOptions = {}): PropertySpec {
+  boolean<const O extends SpecOptions = NoOptions>(options: O = {} as O): PropertySpec<boolean, boolean, PresenceOf<O>> {
     return spec("true or false", (v) => (typeof v === "boolean" ? v : fail("true or false", v)), options);
   },
   /** An integer within bounds. */
-  integer(options: SpecOptions & { min?: number; max?: number } = {}): PropertySpec {
+  integer<const O extends SpecOptions & { min?: number; max?: number } = NoOptions>(options: O = {} as O): PropertySpec<number, number, PresenceOf<O>> {
     const min = options.min ?? Number.MIN_SAFE_INTEGER;
     const max = options.max ?? Number.MAX_SAFE_INTEGER;
     const expected = options.min !== undefined && options.max !== undefined ? `an integer from ${min} to ${max}` : options.min !== undefined ? `an integer of at least ${min}` : "an integer";
     return spec(expected, (v) => (typeof v === "number" && Number.isInteger(v) && v >= min && v <= max ? v : fail(expected, v)), options);
   },
   /** A non-negative number (seconds, for instance). */
-  seconds(options: SpecOptions = {}): PropertySpec {
+  seconds<const O extends SpecOptions = NoOptions>(options: O = {} as O): PropertySpec<number, number, PresenceOf<O>> {
     const expected = "a number of seconds (0 or more)";
     return spec(expected, (v) => (typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : fail(expected, v)), options);
   },
   /** A file mode: a number (0o644) or an octal string ("0644", "644"). Normalized to a number. */
-  mode(options: SpecOptions = {}): PropertySpec {
+  mode<const O extends SpecOptions = NoOptions>(options: O = {} as O): PropertySpec<number, number | string, PresenceOf<O>> {
     const expected = 'a file mode such as 0o644 or "0644"';
     return spec(
       expected,
@@ -111,7 +157,7 @@ export const prop = {
     );
   },
   /** A user or group: a name or a numeric id. */
-  principal(kind: "user" | "group", options: SpecOptions = {}): PropertySpec {
+  principal<const O extends SpecOptions = NoOptions>(kind: "user" | "group", options: O = {} as O): PropertySpec<string | number, string | number, PresenceOf<O>> {
     const expected = `a ${kind} name or numeric id`;
     return spec(
       expected,
@@ -124,12 +170,12 @@ export const prop = {
     );
   },
   /** One of a fixed set of strings. */
-  oneOf<T extends string>(values: readonly T[], options: SpecOptions = {}): PropertySpec {
+  oneOf<const T extends string, const O extends SpecOptions = NoOptions>(values: readonly T[], options: O = {} as O): PropertySpec<T, T, PresenceOf<O>> {
     const expected = `one of ${values.map((v) => JSON.stringify(v)).join(", ")}`;
     return spec(expected, (v) => (typeof v === "string" && (values as readonly string[]).includes(v) ? v : fail(expected, v)), options);
   },
   /** An array of strings. */
-  stringArray(options: SpecOptions & { nonEmpty?: boolean } = {}): PropertySpec {
+  stringArray<const O extends SpecOptions & { nonEmpty?: boolean } = NoOptions>(options: O = {} as O): PropertySpec<string[], readonly string[], PresenceOf<O>> {
     const expected = options.nonEmpty ? "a non-empty array of strings" : "an array of strings";
     return spec(
       expected,
@@ -138,12 +184,12 @@ export const prop = {
     );
   },
   /** An array of integers. */
-  integerArray(options: SpecOptions = {}): PropertySpec {
+  integerArray<const O extends SpecOptions = NoOptions>(options: O = {} as O): PropertySpec<number[], readonly number[], PresenceOf<O>> {
     const expected = "an array of integers";
     return spec(expected, (v) => (Array.isArray(v) && v.every((x) => Number.isInteger(x)) ? [...v] : fail(expected, v)), options);
   },
   /** A command: a shell string or an argv array. */
-  command(options: SpecOptions = {}): PropertySpec {
+  command<const O extends SpecOptions = NoOptions>(options: O = {} as O): PropertySpec<string | string[], string | readonly string[], PresenceOf<O>> {
     const expected = "a shell command string or a non-empty argv array of strings";
     return spec(
       expected,
@@ -156,7 +202,7 @@ export const prop = {
     );
   },
   /** A map of string to string (environment variables). */
-  stringRecord(options: SpecOptions = {}): PropertySpec {
+  stringRecord<const O extends SpecOptions = NoOptions>(options: O = {} as O): PropertySpec<Record<string, string>, Readonly<Record<string, string>>, PresenceOf<O>> {
     const expected = "an object whose values are strings";
     return spec(
       expected,
@@ -168,16 +214,16 @@ export const prop = {
     );
   },
   /** A plain object (template variables). */
-  object(options: SpecOptions = {}): PropertySpec {
+  object<T extends object = Record<string, unknown>, const O extends SpecOptions = NoOptions>(options: O = {} as O): PropertySpec<T, T, PresenceOf<O>> {
     const expected = "an object";
     return spec(expected, (v) => (v !== null && typeof v === "object" && !Array.isArray(v) ? v : fail(expected, v)), options);
   },
   /** A function. */
-  func(options: SpecOptions = {}): PropertySpec {
+  func<F extends (...args: never[]) => unknown = (...args: never[]) => unknown, const O extends SpecOptions = NoOptions>(options: O = {} as O): PropertySpec<F, F, PresenceOf<O>> {
     return spec("a function", (v) => (typeof v === "function" ? v : fail("a function", v)), options);
   },
   /** A string or a Buffer (file content). */
-  content(options: SpecOptions = {}): PropertySpec {
+  content<const O extends SpecOptions = NoOptions>(options: O = {} as O): PropertySpec<string | Buffer, string | Buffer, PresenceOf<O>> {
     const expected = "a string or a Buffer";
     return spec(expected, (v) => (typeof v === "string" || Buffer.isBuffer(v) ? v : fail(expected, v)), options);
   },

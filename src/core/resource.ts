@@ -5,6 +5,7 @@
  */
 import type { ExecOptions, Host } from "../host/host.js";
 import type { SourceLocation } from "./errors.js";
+import type { FrozenCollection } from "./collection.js";
 import type { PropertySpec } from "./properties.js";
 
 /** One changed property, as reported to people and scripts. */
@@ -73,6 +74,16 @@ export interface ResourceType<P extends object = any, Current = any> {
   readonly provider: Provider<P, Current>;
   /** How this type's command guards run (an execute's guard runs in its cwd, as its user), as Chef's guards inherit them. */
   guardOptions?(properties: Readonly<P>): ExecOptions;
+  /**
+   * Set for a type made of other resources (a custom resource): each of its actions declares
+   * inner resources while recipes load, and the engine converges those instead of calling the
+   * provider. Such a resource is updated when any of its inner resources was.
+   */
+  readonly composite?: boolean;
+  /** How recipes call this type: the name of its function in `resources` (default: the type's name in camel case). */
+  readonly dslName?: string;
+  /** Adjusts a declaration before validation (the template's `node` variable, a default name). */
+  prepareDeclaration?(name: string | undefined, properties: Record<string, unknown>, scope: { node: unknown }): { name: string; properties: Record<string, unknown> };
 }
 
 /** A guard: a shell command string, an argv array, or a function. */
@@ -146,6 +157,15 @@ export interface DeclaredResource extends ResourceRef {
   readonly retries: number;
   readonly retryDelaySeconds: number;
   readonly sensitive: boolean;
+  /** The custom resources this one was declared by, outermost first (empty at the top of a run). */
+  readonly parents: readonly DeclaredResource[];
+  /** For a custom resource: the inner resources of each of its actions, in converge order. */
+  readonly children?: ReadonlyMap<string, FrozenCollection>;
+}
+
+/** How a resource shows in reports: `webapp_site[shop] > template[/etc/shop.conf]`. */
+export function resourcePath(resource: Pick<DeclaredResource, "id" | "parents">): string {
+  return [...resource.parents.map((p) => p.id), resource.id].join(" > ");
 }
 
 /** The id of a resource: `type[name]`. */

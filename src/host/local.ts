@@ -60,7 +60,8 @@ export class LocalHost extends AccountLookups implements Host {
       // children would otherwise keep the pipes open long after the shell was killed).
       const child = spawn(program, argv, {
         cwd: options.cwd,
-        env: { ...process.env, ...options.env },
+        // The C locale, as on every host: messages providers recognise are English only there.
+        env: { ...process.env, LC_ALL: "C", ...options.env },
         uid: switchWithSetpriv ? undefined : uid,
         gid: switchWithSetpriv ? undefined : gid,
         stdio: ["pipe", "pipe", "pipe"],

@@ -5,7 +5,7 @@
  * `/proc/PID/root`, with links resolved inside the container exactly as ChrootHost does.
  *
  * Commands get a clean environment (the container's PATH, HOME of the user they run as,
- * LANG=C.UTF-8, plus what the caller asks for), never the workstation's: the container's
+ * LANG=C.UTF-8, LC_ALL=C as on every host, plus what the caller asks for), never the workstation's: the container's
  * programs should not see its variables.
  */
 import { SousError } from "../core/errors.js";
@@ -46,7 +46,7 @@ export class NsenterHost extends ChrootHost {
 
   override async exec(command: Command, options: ExecOptions = {}): Promise<ExecResult> {
     const account = await this.account(options);
-    const environment = ["PATH=" + CONTAINER_PATH, "LANG=C.UTF-8", `HOME=${account?.home ?? "/root"}`];
+    const environment = ["PATH=" + CONTAINER_PATH, "LANG=C.UTF-8", "LC_ALL=C", `HOME=${account?.home ?? "/root"}`];
     if (account) environment.push(`USER=${account.name}`, `LOGNAME=${account.name}`);
     for (const [key, value] of Object.entries(options.env ?? {})) environment.push(`${key}=${value}`);
 

@@ -8,11 +8,12 @@
  * operation runs through `sudo -n`, so a non-root login manages the machine as root would.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
-import { createHash, createHmac, randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
 import { SousError } from "../core/errors.js";
+import { checkKnownHost, type KnownHostEntry, knownHostName, knownKeyTypes, readKnownHosts } from "./known-hosts.js";
 import { type Accounts, AccountLookups, type Command, displayCommand, type ExecOptions, type ExecResult, type FileStat, type Host, parseAccounts, shellQuote, type WriteOptions } from "./host.js";
 
 const OUTPUT_CAP = 4 * 1024 * 1024;
@@ -82,6 +83,13 @@ export class RemoteFileError extends Error {
   }
 }
 
+/**
+ * Prefixed to every remote command and sent first to the resident shell: messages the file
+ * operations and providers recognise (`No such file or directory`, `no crontab for`) are
+ * English only in the C locale, whatever the host's own locale is (a user's `env` still wins).
+ */
+const C_LOCALE = "export LC_ALL=C; ";
+
 const ERRNO: Array<[RegExp, string]> = [
   [/No such file or directory|Directory nonexistent/, "ENOENT"],
   [/File exists/, "EEXIST"],
@@ -96,54 +104,6 @@ const ERRNO: Array<[RegExp, string]> = [
 
 // ---- known_hosts -------------------------------------------------------------------
 
-interface KnownHostLine {
-  patterns: string;
-  keyType: string;
-  key: string;
-  line: number;
-  revoked: boolean;
-}
-
-function readKnownHosts(file: string): KnownHostLine[] {
-  if (!existsSync(file)) return [];
-  const out: KnownHostLine[] = [];
-  readFileSync(file, "utf8")
-    .split("\n")
-    .forEach((text, index) => {
-      let fields = text.trim().split(/\s+/);
-      if (!fields[0] || fields[0].startsWith("#")) return;
-      let revoked = false;
-      if (fields[0].startsWith("@")) {
-        // Certificate authorities are not supported; a revoked key is never accepted.
-        if (fields[0] !== "@revoked") return;
-        revoked = true;
-        fields = fields.slice(1);
-      }
-      if (fields.length >= 3) out.push({ patterns: fields[0]!, keyType: fields[1]!, key: fields[2]!, line: index + 1, revoked });
-    });
-  return out;
-}
-
-function globMatches(pattern: string, name: string): boolean {
-  const regex = new RegExp(`^${pattern.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`, "i");
-  return regex.test(name);
-}
-
-/** Whether a known_hosts host field names this host (plain, wildcard, negated or hashed entries). */
-function hostMatches(patterns: string, name: string): boolean {
-  if (patterns.startsWith("|1|")) {
-    const [, , salt, hash] = patterns.split("|");
-    return createHmac("sha1", Buffer.from(salt ?? "", "base64")).update(name).digest("base64") === hash;
-  }
-  let matched = false;
-  for (const pattern of patterns.split(",")) {
-    if (pattern.startsWith("!")) {
-      if (globMatches(pattern.slice(1), name)) return false;
-    } else if (globMatches(pattern, name)) matched = true;
-  }
-  return matched;
-}
-
 function fingerprint(key: Buffer): string {
   return `SHA256:${createHash("sha256").update(key).digest("base64").replace(/=+$/, "")}`;
 }
@@ -153,34 +113,66 @@ function keyType(key: Buffer): string {
   return key.subarray(4, 4 + length).toString("ascii");
 }
 
+/** The host key algorithms that prove a key of each known_hosts key type. */
+const ALGORITHMS_OF_KEY_TYPE: Record<string, string[]> = {
+  "ssh-ed25519": ["ssh-ed25519"],
+  "ecdsa-sha2-nistp256": ["ecdsa-sha2-nistp256"],
+  "ecdsa-sha2-nistp384": ["ecdsa-sha2-nistp384"],
+  "ecdsa-sha2-nistp521": ["ecdsa-sha2-nistp521"],
+  "ssh-rsa": ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
+};
+
+/**
+ * Asks first for the host key algorithms of the keys known_hosts records for the host, as
+ * OpenSSH does: a host known by its RSA key is then not asked for its ed25519 key, which would
+ * not be recorded and so would be refused as a changed key.
+ */
+function hostKeyAlgorithms(entries: readonly KnownHostEntry[], name: string): ConnectConfig["algorithms"] {
+  const preferred = knownKeyTypes(entries, name).flatMap((type) => ALGORITHMS_OF_KEY_TYPE[type] ?? []);
+  return preferred.length > 0 ? { serverHostKey: { remove: preferred, prepend: preferred } as never } : undefined;
+}
+
 type HostKeyVerdict = { ok: true; learned?: string } | { ok: false; error: SshError };
 
 /** Checks a host's key against known_hosts: known and equal, unknown (maybe accepted), or changed. */
-function checkHostKey(target: SshTarget, key: Buffer, file: string, acceptNew: boolean): HostKeyVerdict {
-  const name = target.port === 22 ? target.host : `[${target.host}]:${target.port}`;
-  const entries = readKnownHosts(file).filter((entry) => hostMatches(entry.patterns, name));
+function checkHostKey(target: SshTarget, key: Buffer, file: string, entries: readonly KnownHostEntry[], acceptNew: boolean): HostKeyVerdict {
+  const name = knownHostName(target.host, target.port);
   const presented = key.toString("base64");
-  const revoked = entries.find((entry) => entry.revoked && entry.key === presented);
-  if (revoked) return { ok: false, error: new SshError("ssh-host-key-changed", `host key of ${name} (${fingerprint(key)}) is marked @revoked in ${file}:${revoked.line}; refusing to connect`) };
-  const known = entries.filter((entry) => !entry.revoked);
-  if (known.some((entry) => entry.key === presented)) return { ok: true };
-  if (known.length > 0) {
-    const lines = known.map((entry) => `${file}:${entry.line}`).join(", ");
-    return {
-      ok: false,
-      error: new SshError(
-        "ssh-host-key-changed",
-        `HOST KEY MISMATCH for ${name}: it presented ${keyType(key)} ${fingerprint(key)}, which is not the key recorded in ${lines}. Someone may be intercepting the connection, or the host was reinstalled; if you know the new key is right, remove the old line (ssh-keygen -R '${name}' -f ${file}) and connect again`,
-      ),
-    };
+  const verdict = checkKnownHost(entries, name, keyType(key), presented);
+  switch (verdict.status) {
+    case "known":
+      return { ok: true };
+    case "revoked":
+      return { ok: false, error: new SshError("ssh-host-key-changed", `host key of ${name} (${fingerprint(key)}) is marked @revoked in ${file}:${verdict.entry.line}; refusing to connect`) };
+    case "changed": {
+      const lines = verdict.entries.map((entry) => `${file}:${entry.line}`).join(", ");
+      return {
+        ok: false,
+        error: new SshError(
+          "ssh-host-key-changed",
+          `HOST KEY MISMATCH for ${name}: it presented ${keyType(key)} ${fingerprint(key)}, which is not the key recorded in ${lines}. Someone may be intercepting the connection, or the host was reinstalled; if you know the new key is right, remove the old line (ssh-keygen -R '${name}' -f ${file}) and connect again`,
+        ),
+      };
+    }
+    case "certificate-expected": {
+      const lines = verdict.entries.map((entry) => `${file}:${entry.line}`).join(", ");
+      return {
+        ok: false,
+        error: new SshError(
+          "ssh-host-key-unknown",
+          `host ${name} is to be trusted through a certificate authority (@cert-authority in ${lines}), and Sous does not check host certificates: it presented a plain ${keyType(key)} key ${fingerprint(key)}, not taken on trust; add the host's own key to ${file} (ssh-keyscan) once you have checked it`,
+        ),
+      };
+    }
+    case "unknown":
+      if (!acceptNew) {
+        return {
+          ok: false,
+          error: new SshError("ssh-host-key-unknown", `host key of ${name} is not in ${file} (${keyType(key)} ${fingerprint(key)}); check it and add it (ssh-keyscan), or pass --accept-new-host-keys to record new hosts' keys`),
+        };
+      }
+      return { ok: true, learned: `${name} ${keyType(key)} ${presented}` };
   }
-  if (!acceptNew) {
-    return {
-      ok: false,
-      error: new SshError("ssh-host-key-unknown", `host key of ${name} is not in ${file} (${keyType(key)} ${fingerprint(key)}); check it and add it (ssh-keyscan), or pass --accept-new-host-keys to record new hosts' keys`),
-    };
-  }
-  return { ok: true, learned: `${name} ${keyType(key)} ${presented}` };
 }
 
 // ---- connecting ---------------------------------------------------------------------
@@ -278,6 +270,8 @@ class ResidentShell {
           this.waiter?.();
         });
         channel.on("error", () => {});
+        // Before any script: every command the shell runs then speaks the C locale.
+        channel.write(`${C_LOCALE}\n`);
         resolve(channel);
       });
     });
@@ -349,6 +343,8 @@ export class SshHost extends AccountLookups implements Host {
   /** Connects, checks the host key and authenticates; throws SshError with a message a person can act on. */
   static connect(target: SshTarget, options: SshOptions = {}): Promise<SshHost> {
     const knownHosts = options.knownHostsFile ?? join(homedir(), ".ssh", "known_hosts");
+    const knownEntries = readKnownHosts(knownHosts);
+    const algorithms = hostKeyAlgorithms(knownEntries, knownHostName(target.host, target.port));
     return new Promise((resolve, reject) => {
       const client = new Client();
       let hostKeyError: SshError | undefined;
@@ -366,7 +362,9 @@ export class SshHost extends AccountLookups implements Host {
         // Record a new key only once the host proved it holds it (authentication passed).
         if (learned) {
           mkdirSync(dirname(knownHosts), { recursive: true, mode: 0o700 });
-          appendFileSync(knownHosts, `${learned}\n`, { mode: 0o600 });
+          // A last line without its newline would otherwise run into the new one.
+          const endsOpen = existsSync(knownHosts) && !/(^|\n)$/.test(readFileSync(knownHosts, "utf8"));
+          appendFileSync(knownHosts, `${endsOpen ? "\n" : ""}${learned}\n`, { mode: 0o600 });
         }
         // Many small request/answer exchanges: Nagle's algorithm would add delayed-ACK waits to each.
         client.setNoDelay(true);
@@ -391,8 +389,9 @@ export class SshHost extends AccountLookups implements Host {
         readyTimeout: options.connectTimeoutMs ?? 15_000,
         keepaliveInterval: 10_000,
         keepaliveCountMax: 3,
+        ...(algorithms ? { algorithms } : {}),
         hostVerifier: (key: Buffer) => {
-          const verdict = checkHostKey(target, key, knownHosts, options.acceptNewHostKeys === true);
+          const verdict = checkHostKey(target, key, knownHosts, knownEntries, options.acceptNewHostKeys === true);
           if (!verdict.ok) hostKeyError = verdict.error;
           else learned = verdict.learned;
           return verdict.ok;
@@ -434,14 +433,16 @@ export class SshHost extends AccountLookups implements Host {
    * alone would leave the command running), then the switch to another user, or sudo.
    */
   private wrap(line: string, timeoutMs: number | undefined, as?: { uid?: number; gid?: number }): string {
-    const timed = timeoutMs ? `timeout -s KILL ${Math.max(timeoutMs / 1000, 0.001).toFixed(3)} /bin/sh -c ${shellQuote(line)}` : line;
+    // The locale is set innermost too: sudo may reset the environment it was given.
+    const inner = `${C_LOCALE}${line}`;
+    const timed = timeoutMs ? `timeout -s KILL ${Math.max(timeoutMs / 1000, 0.001).toFixed(3)} /bin/sh -c ${shellQuote(inner)}` : inner;
     if (as) {
       const { uid, gid } = as;
       return this.options.sudo
-        ? `sudo -n ${uid !== undefined ? `-u '#${uid}' ` : ""}${gid !== undefined ? `-g '#${gid}' ` : ""}-- /bin/sh -c ${shellQuote(timed)}`
-        : `setpriv ${uid !== undefined ? `--reuid=${uid} ` : ""}${gid !== undefined ? `--regid=${gid} --clear-groups ` : ""}-- /bin/sh -c ${shellQuote(timed)}`;
+        ? `${C_LOCALE}sudo -n ${uid !== undefined ? `-u '#${uid}' ` : ""}${gid !== undefined ? `-g '#${gid}' ` : ""}-- /bin/sh -c ${shellQuote(timed)}`
+        : `${C_LOCALE}setpriv ${uid !== undefined ? `--reuid=${uid} ` : ""}${gid !== undefined ? `--regid=${gid} --clear-groups ` : ""}-- /bin/sh -c ${shellQuote(timed)}`;
     }
-    return this.options.sudo ? `sudo -n -- /bin/sh -c ${shellQuote(timed)}` : timed;
+    return this.options.sudo ? `${C_LOCALE}sudo -n -- /bin/sh -c ${shellQuote(timed)}` : timed === inner ? inner : `${C_LOCALE}${timed}`;
   }
 
   /**

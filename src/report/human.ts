@@ -1,6 +1,6 @@
 /** Renders run events for people: a line per resource, changes and diffs on request, a summary. */
 import { styleText } from "node:util";
-import type { EventSink, FailureInfo, RunEvent } from "../core/events.js";
+import { type EventSink, type FailureInfo, type RunEvent, shownId } from "../core/events.js";
 import { formatLocation } from "../core/errors.js";
 
 /** How much the human reporter shows. */
@@ -80,12 +80,15 @@ export function humanReporter(options: HumanOptions): EventSink {
       case "resource:up-to-date":
         // A resource with action "nothing" only waits for notifications: not worth a line.
         if (event.action === "nothing" && options.level !== "debug") break;
-        if (options.level !== "warn") out(`  ${paint("green", "✓")} ${event.resource.id} ${paint("dim", `up to date${event.action === "nothing" ? " (action nothing)" : ""}`)}${options.level === "debug" ? paint("dim", ` ${event.durationMs.toFixed(1)} ms`) : ""}`);
+        if (options.level !== "warn") out(`  ${paint("green", "✓")} ${shownId(event.resource)} ${paint("dim", `up to date${event.action === "nothing" ? " (action nothing)" : ""}`)}${options.level === "debug" ? paint("dim", ` ${event.durationMs.toFixed(1)} ms`) : ""}`);
         break;
       case "resource:updated": {
         const by = event.notifiedBy ? ` (notified by ${event.notifiedBy})` : "";
-        if (event.notifiedBy) notifiedOnly.add(event.resource.id);
-        out(`  ${paint("yellow", event.dryRun ? "~" : "↻")} ${event.resource.id} ${paint("yellow", describeUpdate(event.action, event.changes, event.dryRun))}${by}`);
+        if (event.notifiedBy) notifiedOnly.add(shownId(event.resource));
+        const what = event.updatedInner
+          ? `${event.dryRun ? "would update" : "updated"} ${plural(event.updatedInner.length, "inner resource")}`
+          : describeUpdate(event.action, event.changes, event.dryRun);
+        out(`  ${paint("yellow", event.dryRun ? "~" : "↻")} ${shownId(event.resource)} ${paint("yellow", what)}${by}`);
         if (options.why || event.dryRun) {
           for (const change of event.changes) out(`      ${change.property}: ${formatValue(change.from)} → ${formatValue(change.to)}`);
         }
@@ -99,13 +102,13 @@ export function humanReporter(options: HumanOptions): EventSink {
         break;
       }
       case "resource:skipped":
-        if (options.level !== "warn") out(`  ${paint("blue", "-")} ${event.resource.id} ${paint("dim", `skipped: ${event.reason}`)}`);
+        if (options.level !== "warn") out(`  ${paint("blue", "-")} ${shownId(event.resource)} ${paint("dim", `skipped: ${event.reason}`)}`);
         break;
       case "resource:retry":
-        out(`  ${paint("magenta", "!")} ${event.resource.id} failed (try ${event.attempt}), retrying: ${event.error}`);
+        out(`  ${paint("magenta", "!")} ${shownId(event.resource)} failed (try ${event.attempt}), retrying: ${event.error}`);
         break;
       case "resource:failed":
-        out(`  ${paint("red", "✗")} ${event.resource.id} ${paint("red", `failed${event.ignored ? " (ignored)" : ""}: ${event.error.message}`)}`);
+        out(`  ${paint("red", "✗")} ${shownId(event.resource)} ${paint("red", `failed${event.ignored ? " (ignored)" : ""}: ${event.error.message}`)}`);
         for (const line of failureLines(event.error, event.resource.location)) out(line);
         break;
       case "notification:queued":

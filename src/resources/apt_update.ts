@@ -41,6 +41,8 @@ export const aptUpdateType: ResourceType<AptUpdateProperties, AptUpdateCurrent> 
   description: "Refreshes apt's package lists, always or when older than a freshness window.",
   actions: ["periodic", "update", "nothing"],
   defaultAction: "periodic",
+  // One refresh a run is the usual case: `aptUpdate()` needs no name.
+  prepareDeclaration: (name, properties) => ({ name: name ?? "default", properties }),
   identity: "name",
   properties: {
     name: prop.string({ role: "identity", nonEmpty: true }),

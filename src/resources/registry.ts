@@ -1,6 +1,6 @@
 /** The explicit registry of resource types: names are unique; no module-global state. */
 import { SousError } from "../core/errors.js";
-import type { ResourceType } from "../core/resource.js";
+import type { CookbookRef, ResourceType } from "../core/resource.js";
 import { codeType } from "./code.js";
 import { directoryType } from "./directory.js";
 import { executeType } from "./execute.js";
@@ -26,12 +26,23 @@ import { templateType } from "./template.js";
 /** A set of resource types by name. */
 export class ResourceRegistry {
   private readonly types = new Map<string, ResourceType>();
+  private readonly cookbooks = new Map<ResourceType, CookbookRef>();
 
-  /** Adds a type; a second type with the same name is refused. */
-  register(type: ResourceType): this {
-    if (this.types.has(type.name)) throw new SousError("duplicate-resource-type", `resource type ${type.name} is already registered`);
+  /** Adds a type (a custom resource type with the cookbook defining it); a second type with the same name is refused. */
+  register(type: ResourceType, cookbook?: CookbookRef): this {
+    const existing = this.types.get(type.name);
+    if (existing) {
+      const where = (c: CookbookRef | undefined) => (c ? `cookbook ${c.name}@${c.version}` : "Sous");
+      throw new SousError("duplicate-resource-type", `resource type ${type.name} is already defined by ${where(this.cookbooks.get(existing))}; ${cookbook ? `${where(cookbook)} defines it again` : "it is registered twice"}`);
+    }
     this.types.set(type.name, type);
+    if (cookbook) this.cookbooks.set(type, cookbook);
     return this;
+  }
+
+  /** The cookbook that defines a custom resource type (undefined for built-in types). */
+  cookbookOf(type: ResourceType): CookbookRef | undefined {
+    return this.cookbooks.get(type);
   }
 
   /** The type of that name, or undefined. */

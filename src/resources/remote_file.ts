@@ -68,7 +68,7 @@ export const remoteFileType: ResourceType<RemoteFileProperties, ManagedFileCurre
   properties: {
     path: prop.absolutePath({ role: "identity" }),
     source: prop.matching("an http://, https:// or file:// URL", (v) => /^(https?|file):\/\//.test(v) && URL.canParse(v), { required: true }),
-    checksum: prop.matching("a SHA-256 checksum (64 hex digits)", (v) => /^(sha256:)?[0-9a-fA-F]{64}$/.test(v), { transform: (v) => v.replace(/^sha256:/, "").toLowerCase() }),
+    checksum: prop.matching("a SHA-256 checksum (64 hex digits)", (v) => /^(sha256:)?[0-9a-fA-F]{64}$/.test(v), { transform: (v: string) => v.replace(/^sha256:/, "").toLowerCase() }),
     headers: prop.stringRecord({ role: "control", sensitive: true }),
     timeout: prop.seconds({ role: "control", default: 300 }),
     ...managedFileProperties,

@@ -115,6 +115,8 @@ export const templateType: ResourceType<TemplateProperties, ManagedFileCurrent> 
   description: "A file rendered from an ERB-like template with variables (EJS syntax: <%= %>, <% %>, -%>).",
   actions: ["create", "create_if_missing", "delete", "nothing"],
   defaultAction: "create",
+  // Templates always see the node: `<%= node.name %>` needs no variable of its own.
+  prepareDeclaration: (name, properties, { node }) => ({ name: name as string, properties: { ...properties, variables: { node, ...((properties.variables as object | undefined) ?? {}) } } }),
   identity: "path",
   properties: {
     path: prop.absolutePath({ role: "identity" }),

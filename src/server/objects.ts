@@ -137,7 +137,9 @@ export function normalizeItem(input: unknown, urlName?: string): JsonObject {
 
 /**
  * The search index a kind of object lives in and the document search sees of it (what queries
- * match and partial search returns): a node's merged attributes, a client without its key.
+ * match and partial search returns): a node's merged attributes, a client without its key. Each
+ * carries its `chef_type` as in Chef (`node`, `role`, `environment`, `client`, `data_bag_item`),
+ * and a data bag item its bag's name as `data_bag`, so `data_bag:users` finds every item of users.
  */
 export function searchEntry(kind: "node" | "role" | "environment" | "client" | "item", data: JsonObject, bag?: string): { idx: string; document: JsonObject } {
   switch (kind) {
@@ -146,14 +148,14 @@ export function searchEntry(kind: "node" | "role" | "environment" | "client" | "
     case "client": {
       // A client is searched by name and flags, never by its key.
       const { public_key: _key, ...visible } = data;
-      return { idx: "client", document: visible };
+      return { idx: "client", document: { ...visible, chef_type: "client" } };
     }
     case "item": {
       // Ciphertext is noise to search: a sealed field is indexed as present, with no value.
       const visible = Object.fromEntries(Object.entries(data).map(([key, value]) => [key, isSealedValue(value) ? null : value]));
-      return { idx: `bag:${bag}`, document: visible };
+      return { idx: `bag:${bag}`, document: { ...visible, data_bag: bag ?? "", chef_type: "data_bag_item" } };
     }
     default:
-      return { idx: kind, document: data };
+      return { idx: kind, document: { ...data, chef_type: kind } };
   }
 }

@@ -3,32 +3,9 @@
 // without any test-time loader.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { scratch } from "../helpers.js";
-
-const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const bin = join(projectRoot, "bin", "sous.js");
-
-interface ProcessResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function sousProcess(cwd: string, ...args: string[]): Promise<ProcessResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd, env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => (stdout += chunk));
-    child.stderr.on("data", (chunk) => (stderr += chunk));
-    child.on("error", reject);
-    child.on("close", (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}
+import { join } from "node:path";
+import { projectRoot, scratch, sousProcess } from "../helpers.js";
 
 test("dist/ is built (npm test builds it before the tests)", () => {
   assert.ok(existsSync(join(projectRoot, "dist", "cli", "main.js")), "run `npm run build` first");

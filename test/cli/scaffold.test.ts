@@ -68,6 +68,8 @@ test("sous cookbook check passes on the scaffold and names file:line:column of a
   writeFileSync(recipeFile, lines.join("\n").replace('mode: "0755"', "mode: true").replace("settings.greeting", "settings.greting"));
   const broken = await sous("cookbook", "check", "--repo", root);
   assert.equal(broken.code, 1);
+  // The absolute path, as every location Sous prints.
+  assert.ok(broken.stderr.includes(`${recipeFile}:${modeLine}:`), broken.stderr);
   assert.match(broken.stderr, new RegExp(`cookbooks/web/recipes/default\\.ts:${modeLine}:\\d+ Type 'true' is not assignable`));
   assert.match(broken.stderr, new RegExp(`cookbooks/web/recipes/default\\.ts:${greetingLine}:\\d+ Property 'greting' does not exist.*Did you mean 'greeting'`));
   assert.match(broken.stdout, /2 type errors/);

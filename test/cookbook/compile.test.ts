@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { statSync, writeFileSync } from "node:fs";
+import { statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadRun } from "../../src/cookbook/load.js";
 import { ValidationError } from "../../src/core/errors.js";
@@ -49,6 +49,25 @@ test("the compile cache: a second run reuses the compiled code; edits to a recip
 
   writeFileSync(join(root, "cookbooks/app/recipes/extra.ts"), recipeWith("extra"));
   assert.deepEqual(names(await load("recipe[app::extra]")), ["extra version2"]);
+});
+
+test("a helper rewritten at the same size within the clock's tick (same modification time) is compiled again, not served from the cache", async () => {
+  const root = writeRepo({
+    ...cookbook("app", { recipes: { default: recipeWith("same") } }),
+    "lib/shared.ts": `export const shared: string = "v1";\n`,
+  });
+  const helper = join(root, "lib/shared.ts");
+  const load = () => loadRun({ root, runList: "recipe[app]", facts: testFacts });
+  // Whole seconds: a time the file system stores exactly, so both versions carry the same one.
+  const tick = Math.floor(Date.now() / 1000);
+  utimesSync(helper, tick, tick);
+  assert.deepEqual(names(await load()), ["same v1"]);
+  writeFileSync(helper, `export const shared: string = "v2";\n`);
+  utimesSync(helper, tick, tick);
+  const again = await load();
+  assert.equal(again.cached, false);
+  assert.deepEqual(names(again), ["same v2"]);
+  assert.equal((await load()).cached, true);
 });
 
 test("a TypeScript syntax error names the file and line; fixing it makes the next run work", async () => {

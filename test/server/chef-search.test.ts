@@ -1,11 +1,15 @@
 // What a Chef user migrating a fleet types, answered as Chef answers it (or as documented in
 // docs/server.md where Sous differs on purpose), through a real server on SQLite and PostgreSQL.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { SousClient } from "../../src/client/api.js";
+import { gatherFacts } from "../../src/facts/gather.js";
+import { parseFacts } from "../../src/facts/parse.js";
+import { LocalHost } from "../../src/host/local.js";
+import { checkOperators } from "../../src/server/search/operators.js";
 import { parseKeyAssignment, valueAtPath } from "../../src/server/search/partial.js";
 import { sous } from "../helpers.js";
 import { backends, createOrg, startTestServer } from "./helpers.js";
@@ -36,6 +40,46 @@ test("a path walks hashes by key and arrays by index; anything else is null", ()
   assert.deepEqual(parseKeyAssignment("kernel.release"), ["kernel.release", ["kernel", "release"]]);
   assert.throws(() => parseKeyAssignment("=ipaddress"), /expected NAME=PATH/);
 });
+
+test("an operator with nothing on one side is an error naming it and its position; well-formed queries pass", () => {
+  const refused: Array<[string, RegExp]> = [
+    ["role:web AND", /'AND' at position 10 has nothing after it/],
+    ["role:web AND AND role:db", /'AND' at position 14 follows the operator 'AND' at position 10/],
+    ["role:web AND OR role:db", /'OR' at position 14 follows the operator 'AND' at position 10/],
+    ["NOT", /'NOT' at position 1 has nothing after it/],
+    ["AND", /'AND' at position 1 has nothing before it/],
+    ["OR role:web", /'OR' at position 1 has nothing before it/],
+    ["role:web ||", /'\|\|' at position 10 has nothing after it/],
+    ["role:web AND NOT", /'NOT' at position 14 has nothing after it/],
+    ["(role:web AND) OR role:db", /'AND' at position 11 has nothing after it \(the group closes at position 14\)/],
+    ["role:(web OR)", /'OR' at position 11 has nothing after it/],
+    ["(OR role:web)", /'OR' at position 2 has nothing before it/],
+    ["role:web NOT NOT role:db", /'NOT' at position 14 follows the operator 'NOT' at position 10/],
+    ["!", /'!' at position 1 has nothing after it/],
+  ];
+  for (const [query, message] of refused) assert.throws(() => checkOperators(query), (error: Error & { status?: number }) => error.status === 400 && message.test(error.message), query);
+  for (const query of [
+    "role:web AND NOT role:db",
+    "NOT role:web",
+    "role:(web OR db) AND -chef_environment:prod",
+    "!role:web || +platform:debian",
+    'product_name:"VMware AND Virtual" AND role:web',
+    "memory_total:[8000000 TO *] AND cpu_total:{2 TO 8}",
+    "recipes:nginx\\:\\:default AND tags:AND",
+    "a:b OR NOT c:d",
+    "(role:web) AND (role:db)",
+  ]) assert.doesNotThrow(() => checkOperators(query), query);
+});
+
+/** Nodes made from real `sous facts` output: the fixtures of other machines, and this machine's own facts. */
+async function factNodes(): Promise<Array<{ name: string; automatic: Record<string, unknown> }>> {
+  const dir = new URL("../facts/fixtures/", import.meta.url);
+  const nodes = readdirSync(dir)
+    .filter((file) => file.endsWith(".txt"))
+    .map((file) => ({ name: file.replace(/\.txt$/, ""), automatic: parseFacts(readFileSync(new URL(file, dir), "utf8")) as unknown as Record<string, unknown> }));
+  nodes.push({ name: "this-machine", automatic: (await gatherFacts(new LocalHost())) as unknown as Record<string, unknown> });
+  return nodes;
+}
 
 for (const backend of backends) {
   describe(`Chef searches on ${backend.name}`, { skip: backend.skip ?? false }, () => {
@@ -109,6 +153,83 @@ for (const backend of backends) {
       const twice = await sous("search", "node", "*:*", "-k", "ip=ipaddress", "--keys", '{"ip": ["ipaddress"]}', ...cli);
       assert.equal(twice.code, 1);
       assert.match(twice.stderr, /--keys: the result name 'ip' is given twice/);
+    });
+
+    const names = async (index: string, query: string): Promise<string[]> => {
+      const body = await admin.get<{ rows: Array<{ name?: string; id?: string }> }>(`${admin.orgPath("search", index)}?q=${encodeURIComponent(query)}&sort=name&rows=1000`);
+      return body.rows.map((row) => String(row.name ?? row.id));
+    };
+
+    test("a field name with dots matches Chef's flattened key with those dots, else Sous's dotted path", async () => {
+      assert.deepEqual(await names("node", "network_interfaces_eth0_addresses_10.0.1.11_family:inet"), ["web1"]);
+      assert.deepEqual(await names("node", "network_interfaces_eth0_addresses_fe80::1_family:inet6".replace(/::/, "\\:\\:")), ["web1"]);
+      assert.deepEqual(await names("node", "network_interfaces_eth0_addresses_10.0.1.*_family:inet"), ["web1"], "a wildcard key keeps its dots too");
+      assert.deepEqual(await names("node", "kernel.release:6.1.0-17-amd64"), ["web2"], "no key has that dot: the dotted path");
+      assert.deepEqual(await names("node", "kernel.release:6.1.0-1*"), ["web1", "web2"]);
+      assert.deepEqual(await names("node", "network.interfaces.eth0.addresses.10\\.0\\.1\\.11.family:inet"), ["web1"]);
+      assert.deepEqual(await names("node", "network_interfaces_eth0_addresses_10.0.1.12_family:inet"), []);
+    });
+
+    test("every object carries its chef_type, and a data bag item its data_bag", async () => {
+      await admin.request("POST", admin.orgPath("data"), { body: { name: "users" } });
+      for (const id of ["alice", "bob"]) await admin.request("POST", admin.orgPath("data", "users"), { body: { id, shell: "/bin/zsh" } });
+      await admin.request("POST", admin.orgPath("roles"), { body: { name: "web", run_list: ["recipe[nginx]"] } });
+      assert.deepEqual(await names("users", "data_bag:users"), ["alice", "bob"]);
+      assert.deepEqual(await names("users", "chef_type:data_bag_item AND shell:\\/bin\\/zsh"), ["alice", "bob"]);
+      assert.deepEqual(await names("users", "data_bag:other"), []);
+      assert.deepEqual(await names("node", "chef_type:node"), ["web1", "web2"]);
+      assert.deepEqual(await names("role", "chef_type:role"), ["web"]);
+      assert.deepEqual(await names("environment", "chef_type:environment"), ["_default"]);
+      assert.deepEqual(await names("client", "chef_type:client"), ["acme-validator", "alice"]);
+      // The stored objects are unchanged: chef_type is what search sees.
+      assert.equal((await admin.get<Record<string, unknown>>(admin.orgPath("data", "users", "alice"))).data_bag, undefined);
+    });
+
+    test("a dangling operator is a 400 naming its position, never a broader answer", async () => {
+      for (const [query, message] of [
+        ["role:web AND", /'AND' at position 10 has nothing after it/],
+        ["name:web1 AND OR name:web2", /'OR' at position 15 follows the operator 'AND' at position 11/],
+        ["NOT", /'NOT' at position 1 has nothing after it/],
+      ] as const) {
+        await assert.rejects(names("node", query), (error: Error & { status?: number; code?: string }) => error.status === 400 && error.code === "bad_query" && message.test(error.message), query);
+      }
+    });
+
+    test("a OR NOT b is read as a, or anything but b (Sous); Chef's narrower answer is a AND NOT b", async () => {
+      await admin.request("PUT", admin.orgPath("nodes", "db1"), { body: nodeBody("db1", { ipaddress: "10.0.2.1" }) });
+      assert.deepEqual(await names("node", "name:web1 OR NOT name:web2"), ["db1", "web1"]);
+      assert.deepEqual(await names("node", "name:web1 AND NOT name:web2"), ["web1"]);
+      await admin.request("DELETE", admin.orgPath("nodes", "db1"));
+    });
+
+    test("ranges over values with units, on nodes loaded from real sous facts output", async () => {
+      const facts = await factNodes();
+      for (const { name, automatic } of facts) await admin.request("PUT", admin.orgPath("nodes", name), { body: nodeBody(name, automatic) });
+      const memory = Object.fromEntries(facts.map(({ name, automatic }) => [name, Number.parseInt(String((automatic.memory as { total: string }).total), 10)]));
+      const expect = (test: (kB: number) => boolean) => facts.map(({ name }) => name).filter((name) => test(memory[name]!)).sort();
+      const hits = async (query: string) => (await names("node", query)).filter((name) => name in memory);
+      assert.match(String((facts[0]!.automatic.memory as { total: string }).total), /^\d+kB$/, "the facts carry sizes as text with a unit");
+      // The documented example: a plain number compares with a value's number.
+      assert.deepEqual(await hits("memory_total:[8000000 TO *]"), expect((kB) => kB >= 8_000_000));
+      assert.ok((await hits("memory_total:[8000000 TO *]")).includes("centos7-ip-text-many-mounts"), "8011776kB is in");
+      assert.ok(!(await hits("memory_total:[8000000 TO *]")).includes("alpine-container-no-ip"), "7957272kB is out");
+      // Chef compares text: "3880000kB" sorts after "24684084kB". Sous compares numbers.
+      assert.deepEqual(await hits("memory_total:[* TO 5000000]"), ["ubuntu-arm-nspawn-no-default-route"]);
+      assert.deepEqual(await hits("memory.total:{3880000 TO 8011776}"), ["alpine-container-no-ip"], "exclusive bounds, dotted path");
+      // Bounds with units convert: GB = 10^9 bytes, kB = 1000 bytes, GiB = 2^30.
+      assert.deepEqual(await hits("memory_total:[7.9GB TO 8GB]"), ["alpine-container-no-ip"]);
+      assert.deepEqual(await hits("memory_total:[8GB TO *]"), expect((kB) => kB * 1000 >= 8e9));
+      assert.deepEqual(await hits("memory_total:[3GiB TO 4GiB]"), ["ubuntu-arm-nspawn-no-default-route"]);
+      assert.deepEqual(await hits("memory_total:[8000000kB TO *]"), await hits("memory_total:[8000000 TO *]"));
+      assert.deepEqual(await hits("memory_total:[20000MB TO 30TB]"), expect((kB) => kB >= 20_000_000));
+      // "36608 KB": a unit after a space.
+      const cacheKB = (name: string): number => Number.parseInt(String((facts.find((node) => node.name === name)!.automatic.cpu as { cache_size?: string }).cache_size ?? "0"), 10);
+      const bigCaches = facts.map(({ name }) => name).filter((name) => cacheKB(name) >= 30_000).sort();
+      assert.ok(bigCaches.includes("alpine-container-no-ip") && !bigCaches.includes("debian-docker-on-kvm"));
+      assert.deepEqual(await hits("cpu_cache_size:[30MB TO *]"), bigCaches);
+      await assert.rejects(names("node", "memory_total:[8GB TO 100]"), (error: Error & { status?: number }) => error.status === 400 && /range of 'memory_total' at position 1 has bounds 8GB and 100: give both bounds a unit, or neither/.test(error.message));
+      await assert.rejects(names("node", "memory_total:[1GB TO 2GHz]"), (error: Error & { status?: number }) => error.status === 400 && /GB and GHz do not convert/.test(error.message));
+      for (const { name } of facts) await admin.request("DELETE", admin.orgPath("nodes", name));
     });
   });
 }

@@ -300,22 +300,25 @@ test("a store written with the older search layout is reindexed from its objects
   });
 });
 
-for (const layout of ["3", "4"]) {
-  test(`a store of layout ${layout} gets what it lacked (${layout === "3" ? "reversed keys, " : ""}key versions) when it opens, and search works on it`, async () => {
+for (const layout of ["3", "4", "5"]) {
+  test(`a store of layout ${layout} is reindexed when it opens: search finds what the current layout indexes`, async () => {
     await withStoreFile(async (file) => {
       const first = await Store.open({ sqliteFile: file });
       await first.createOrg("acme", "Acme");
-      await saveNode(first, "acme", node("vm1", { automatic: { dmi: { product_name: "m5.large" } } }));
+      await saveNode(first, "acme", node("vm1", { automatic: { dmi: { product_name: "m5.large" }, memory: { total: "8167980kB" } } }));
       await first.close();
       const db = new Database(file);
       if (layout === "3") db.exec("DROP INDEX search_fields_by_suffix; ALTER TABLE search_fields DROP COLUMN rkey");
-      db.exec(`ALTER TABLE search_fields DROP COLUMN version; UPDATE store_meta SET value = '${layout}' WHERE name = 'search_format'`);
+      if (layout !== "5") db.exec("ALTER TABLE search_fields DROP COLUMN version");
+      // What layout 5 lacked: `chef_type` rows and the number of a value with a unit.
+      db.exec(`DELETE FROM search_terms WHERE field IN (SELECT id FROM search_fields WHERE key = 'chef_type'); UPDATE search_terms SET num = NULL WHERE value = '8167980kB'; UPDATE store_meta SET value = '${layout}' WHERE name = 'search_format'`);
       db.close();
       const store = await Store.open({ sqliteFile: file });
       try {
         const scope = { org: "acme", idx: "node", kind: "node", bag: "" };
         const found = await store.search(scope, parseQuery("*_product_name:m5*"), { start: 0, rows: 10 });
         assert.deepEqual(found.hits.map((hit) => hit.name), ["vm1"]);
+        assert.deepEqual((await store.search(scope, parseQuery("memory_total:[8000000 TO *] AND chef_type:node"), { start: 0, rows: 10 })).hits.map((hit) => hit.name), ["vm1"]);
         await saveNode(store, "acme", node("vm2", { automatic: { dmi: { product_name: "m5.xlarge" } } }));
         const again = await store.search(scope, parseQuery("*_product_name:m5*"), { start: 0, rows: 10 });
         assert.deepEqual(again.hits.map((hit) => hit.name), ["vm1", "vm2"]);

@@ -1,4 +1,5 @@
 // What search sees of an object: (key, value) rows following shared/SEARCH.md rules 1-5.
+import { numberWithUnit } from "./units.js";
 
 /**
  * One indexed (key, value) pair of an object, with the top-level attribute it comes from: a save
@@ -67,7 +68,7 @@ export function runListNames(runList: unknown, type: "role" | "recipe"): string[
   return names;
 }
 
-/** How a node looks to search and partial search: its merged attributes plus name, environment and run list. */
+/** How a node looks to search and partial search: its merged attributes plus name, environment, run list and `chef_type`. */
 export function nodeSearchView(node: Record<string, unknown>): Record<string, Json> {
   const merged = deepMerge(node.default, node.normal, node.override, node.automatic);
   merged.name = String(node.name ?? "");
@@ -75,6 +76,7 @@ export function nodeSearchView(node: Record<string, unknown>): Record<string, Js
   merged.run_list = (Array.isArray(node.run_list) ? node.run_list : []) as Json[];
   merged.role = runListNames(node.run_list, "role");
   merged.recipe = runListNames(node.run_list, "recipe");
+  merged.chef_type = "node";
   return merged;
 }
 
@@ -124,9 +126,10 @@ export function flattenAttribute(top: string, value: unknown): SearchRow[] {
   return rows;
 }
 
-/** The number a value denotes when it is written as a plain decimal number, for numeric ranges. */
+/**
+ * The number a value is compared by in numeric ranges: a plain decimal number, or a number with a
+ * unit (`"8167980kB"` is 8167980; search/units.ts), or null.
+ */
 export function numericValue(text: string): number | null {
-  if (!/^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/.test(text)) return null;
-  const value = Number(text);
-  return Number.isFinite(value) ? value : null;
+  return numberWithUnit(text)?.value ?? null;
 }

@@ -2,6 +2,8 @@
 // tighter than OR. Parsing is the `lucene` package's; this file only interprets its output.
 import lucene from "lucene";
 import { badRequest } from "../errors.js";
+import { checkOperators } from "./operators.js";
+import { numberWithUnit, unitMismatch } from "./units.js";
 
 /** A value pattern: literal text, or text with `*` / `?` wildcards. */
 export interface Pattern {
@@ -9,11 +11,15 @@ export interface Pattern {
   parts: Array<string | { wildcard: "*" | "?" }>;
 }
 
-/** A normalized search query. */
+/**
+ * A normalized search query. A field name with unescaped dots has two readings: `key` keeps the
+ * dots (Chef's flattened keys do, `..._addresses_10.0.1.11_family`), `dotted` is Sous's dotted
+ * path (`kernel.release` = `kernel_release`); the first is used where the index has such a key.
+ */
 export type Query =
   | { type: "all" }
-  | { type: "term"; key: Pattern; value: Pattern; phrase: boolean }
-  | { type: "range"; key: Pattern; min: string | null; max: string | null; minInclusive: boolean; maxInclusive: boolean }
+  | { type: "term"; key: Pattern; dotted?: Pattern; value: Pattern; phrase: boolean }
+  | { type: "range"; key: Pattern; dotted?: Pattern; min: string | null; max: string | null; minInclusive: boolean; maxInclusive: boolean }
   | { type: "and"; items: Query[] }
   | { type: "or"; items: Query[] }
   | { type: "not"; item: Query };
@@ -142,10 +148,12 @@ function splitFieldPrefix(field: string): { field: string; prefix: string | null
   return { field, prefix: null };
 }
 
-function keyPattern(field: string, offset: number): Pattern {
+/** A field's key pattern with its dots kept, and, when it has unescaped dots, its reading as a dotted path. */
+function keyPatterns(field: string, offset: number): { key: Pattern; dotted?: Pattern } {
+  const key = parsePattern(field, true, offset);
   // Dotted paths are full paths (kernel.release = kernel_release); an escaped dot stays a dot.
-  const unescapedDots = field.replace(/(^|[^\\])\./g, "$1_").replace(/(^|[^\\])\./g, "$1_");
-  return parsePattern(unescapedDots, true, offset);
+  const underscored = field.replace(/(^|[^\\])\./g, "$1_").replace(/(^|[^\\])\./g, "$1_");
+  return underscored === field ? { key } : { key, dotted: parsePattern(underscored, true, offset) };
 }
 
 function convertLeaf(node: LuceneNode, defaultField: string | null): { query: Query; prefix: string | null } {
@@ -157,17 +165,21 @@ function convertLeaf(node: LuceneNode, defaultField: string | null): { query: Qu
   }
   const { field, prefix: fieldPrefix } = splitFieldPrefix(rawField);
   const prefix = fieldPrefix ?? node.prefix ?? null;
-  const key = keyPattern(field, fieldOffset);
+  const { key, dotted } = keyPatterns(field, fieldOffset);
+  const keys = dotted ? { key, dotted } : { key };
   if (node.term_min !== undefined) {
     const bound = (text: string | undefined): string | null => (text === undefined || text === "*" ? null : literalText(parsePattern(text, false)));
     const inclusive = node.inclusive ?? "both";
+    const [min, max] = [bound(node.term_min), bound(node.term_max)];
+    const mismatch = min !== null && max !== null ? unitMismatch(numberWithUnit(min), numberWithUnit(max)) : undefined;
+    if (mismatch) throw badRequest("bad_query", `search query: the range of '${field}' at position ${fieldOffset + 1} has bounds ${min} and ${max}: ${mismatch}`);
     return {
       prefix,
       query: {
         type: "range",
-        key,
-        min: bound(node.term_min),
-        max: bound(node.term_max),
+        ...keys,
+        min,
+        max,
         minInclusive: inclusive === "both" || inclusive === "left",
         maxInclusive: inclusive === "both" || inclusive === "right",
       },
@@ -186,7 +198,7 @@ function convertLeaf(node: LuceneNode, defaultField: string | null): { query: Qu
   const anyKey = key.parts.length === 1 && typeof key.parts[0] !== "string";
   const anyValue = !quoted && value.parts.length === 1 && typeof value.parts[0] !== "string" && (value.parts[0] as { wildcard: string }).wildcard === "*";
   if (anyKey && anyValue) return { prefix, query: { type: "all" } };
-  return { prefix, query: { type: "term", key, value, phrase: quoted } };
+  return { prefix, query: { type: "term", ...keys, value, phrase: quoted } };
 }
 
 /** Parses a Lucene query; a syntax error becomes a 400 naming the position and what was expected. */
@@ -195,6 +207,7 @@ export function parseQuery(text: string): Query {
     throw badRequest("bad_query", `search query is ${text.length} characters long; the limit is ${MAX_QUERY_LENGTH}`);
   }
   if (text.trim() === "") return { type: "all" };
+  checkOperators(text);
   let ast: LuceneNode;
   try {
     ast = lucene.parse(text) as LuceneNode;

@@ -3,7 +3,7 @@
 // seeks on (field, value), boolean operators are set operations (INTERSECT / UNION / EXCEPT).
 import type { Pattern, Query } from "./query.js";
 import { isLiteral, literalText } from "./query.js";
-import { numericValue } from "./flatten.js";
+import { comparableUnits, inUnit, numberWithUnit } from "./units.js";
 
 /** Which objects a search runs over. */
 export interface SearchScope {
@@ -88,30 +88,56 @@ interface Columns {
 
 const PLAIN: Columns = { field: "field", value: "value", num: "num" };
 
+/** A term's key: the pattern with dots kept, and its reading as a dotted path when it has dots. */
+interface KeyPatterns {
+  key: Pattern;
+  dotted?: Pattern | undefined;
+}
+
+/** The search_fields conditions (after org and idx) for one wildcard key pattern. */
+function keyPatternConditions(pattern: Pattern): { where: string[]; params: unknown[] } {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  patternCondition("key", pattern, where, params);
+  const last = pattern.parts[pattern.parts.length - 1];
+  if (!leadingLiteral(pattern) && typeof last === "string" && last !== "") {
+    where.push("rkey >= ?", "rkey < ?");
+    params.push(reversedKey(last), reversedKey(last) + MAX_CHAR);
+  }
+  return { where, params };
+}
+
 /**
  * The field numbers a key pattern denotes: a literal key is one lookup, a wildcard key expands to
  * the known keys it matches. A key pattern that starts with a wildcard and ends with text seeks
  * the reversed keys, so `*_product_name` does not scan every key (there are millions on a large
- * fleet: each address and interface name makes its own).
+ * fleet: each address and interface name makes its own). A dotted field is its key with the dots
+ * kept where the index has that key (Chef's flattened keys keep an address's dots), else its
+ * dotted path; a dotted wildcard key matches either.
  */
-function fieldCondition(scope: SearchScope, pattern: Pattern | undefined, column: string, where: string[], params: unknown[], deps?: SearchDependencies): void {
-  if (pattern && isLiteral(pattern)) {
+function fieldCondition(scope: SearchScope, keys: KeyPatterns | undefined, column: string, where: string[], params: unknown[], deps?: SearchDependencies): void {
+  const pattern = keys?.key;
+  const dotted = keys?.dotted;
+  if (pattern && isLiteral(pattern) && (!dotted || isLiteral(dotted))) {
     // An equality, not IN: the index then yields the term's objects in id order.
     const fields = "org = ? AND idx = ? AND key = ?";
-    where.push(`${column} = (SELECT id FROM search_fields WHERE ${fields})`);
-    params.push(scope.org, scope.idx, literalText(pattern));
-    deps?.fields.push({ sql: fields, params: [scope.org, scope.idx, literalText(pattern)] });
+    const lookup = `(SELECT id FROM search_fields WHERE ${fields})`;
+    where.push(dotted ? `${column} = coalesce(${lookup}, ${lookup})` : `${column} = ${lookup}`);
+    for (const key of dotted ? [pattern, dotted] : [pattern]) {
+      params.push(scope.org, scope.idx, literalText(key));
+      deps?.fields.push({ sql: fields, params: [scope.org, scope.idx, literalText(key)] });
+    }
     return;
   }
-  const inner: string[] = [];
   const innerParams: unknown[] = [scope.org, scope.idx];
-  if (pattern) patternCondition("key", pattern, inner, innerParams);
-  const last = pattern?.parts[pattern.parts.length - 1];
-  if (pattern && !leadingLiteral(pattern) && typeof last === "string" && last !== "") {
-    inner.push("rkey >= ?", "rkey < ?");
-    innerParams.push(reversedKey(last), reversedKey(last) + MAX_CHAR);
+  let inner = "";
+  if (pattern) {
+    const readings = [pattern, ...(dotted ? [dotted] : [])].map(keyPatternConditions);
+    if (readings.length === 1) inner = readings[0]!.where.map((w) => ` AND ${w}`).join("");
+    else inner = ` AND (${readings.map((reading) => `(${reading.where.join(" AND ")})`).join(" OR ")})`;
+    for (const reading of readings) innerParams.push(...reading.params);
   }
-  const fields = `org = ? AND idx = ?${inner.map((w) => ` AND ${w}`).join("")}`;
+  const fields = `org = ? AND idx = ?${inner}`;
   where.push(`${column} IN (SELECT id FROM search_fields WHERE ${fields})`);
   params.push(...innerParams);
   if (deps) {
@@ -141,27 +167,57 @@ function isAnyKey(query: Extract<Query, { type: "term" }>): boolean {
   return query.key.parts.length === 1 && typeof query.key.parts[0] !== "string";
 }
 
+/**
+ * "The value's unit is exactly `unit`", for a row whose number is known (its text is a number,
+ * perhaps a space, then its unit): the text ends with the unit, after a digit, a point or the space.
+ */
+function unitCondition(valueColumn: string, unit: string, params: unknown[]): string {
+  params.push(unit);
+  const length = unit.length;
+  return `substr(${valueColumn}, length(${valueColumn}) - ${length - 1}) = ? AND substr(${valueColumn}, length(${valueColumn}) - ${length}, 1) IN ('0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '.', ' ')`;
+}
+
 /** The conditions on one search_terms row for a term or a range. */
 function rowConditions(scope: SearchScope, query: Extract<Query, { type: "term" | "range" }>, columns: Columns, deps?: SearchDependencies): { where: string[]; params: unknown[] } {
   const where: string[] = [];
   const params: unknown[] = [];
   if (query.type === "range") {
-    fieldCondition(scope, query.key, columns.field, where, params, deps);
-    const minNumber = query.min === null ? null : numericValue(query.min);
-    const maxNumber = query.max === null ? null : numericValue(query.max);
+    fieldCondition(scope, query, columns.field, where, params, deps);
+    const minNumber = query.min === null ? null : numberWithUnit(query.min);
+    const maxNumber = query.max === null ? null : numberWithUnit(query.max);
     const numeric = (query.min === null || minNumber !== null) && (query.max === null || maxNumber !== null) && (query.min !== null || query.max !== null);
+    const unit = minNumber?.unit || maxNumber?.unit || "";
+    if (numeric && unit !== "") {
+      // Bounds with a unit: a value compares in its own unit, converted, if it has one the bound's unit converts into.
+      where.push(`${columns.num} IS NOT NULL`);
+      const alternatives = comparableUnits(unit).map((valueUnit) => {
+        const conditions = [unitCondition(columns.value, valueUnit, params)];
+        if (minNumber) {
+          conditions.push(`${columns.num} ${query.minInclusive ? ">=" : ">"} ?`);
+          params.push(inUnit(minNumber, valueUnit));
+        }
+        if (maxNumber) {
+          conditions.push(`${columns.num} ${query.maxInclusive ? "<=" : "<"} ?`);
+          params.push(inUnit(maxNumber, valueUnit));
+        }
+        return `(${conditions.join(" AND ")})`;
+      });
+      where.push(`(${alternatives.join(" OR ")})`);
+      return { where, params };
+    }
+    // Plain numbers as bounds compare values as numbers, a value with a unit by its number.
     const column = numeric ? columns.num : columns.value;
     if (numeric) where.push(`${columns.num} IS NOT NULL`);
     if (query.min !== null) {
       where.push(`${column} ${query.minInclusive ? ">=" : ">"} ?`);
-      params.push(numeric ? minNumber : query.min);
+      params.push(numeric ? minNumber!.value : query.min);
     }
     if (query.max !== null) {
       where.push(`${column} ${query.maxInclusive ? "<=" : "<"} ?`);
-      params.push(numeric ? maxNumber : query.max);
+      params.push(numeric ? maxNumber!.value : query.max);
     }
   } else {
-    fieldCondition(scope, isAnyKey(query) ? undefined : query.key, columns.field, where, params, deps);
+    fieldCondition(scope, isAnyKey(query) ? undefined : query, columns.field, where, params, deps);
     if (query.phrase) {
       // Sous matches a phrase as the whole value or as whole words inside it.
       const phrase = literalText(query.value);
@@ -220,7 +276,7 @@ export function compileQuery(query: Query, scope: SearchScope, deps?: SearchDepe
 }
 
 function isEqualityTerm(query: Query): query is Extract<Query, { type: "term" }> {
-  return query.type === "term" && !query.phrase && isLiteral(query.key) && isLiteral(query.value);
+  return query.type === "term" && !query.phrase && isLiteral(query.key) && (!query.dotted || isLiteral(query.dotted)) && isLiteral(query.value);
 }
 
 function isProbe(query: Query): query is Extract<Query, { type: "term" | "range" }> {

@@ -81,7 +81,8 @@ function fleetSchemaStatements(dialect: "sqlite" | "postgres"): string[] {
 }
 
 /** Version of the search index's layout; a store with another one is reindexed when it opens. */
-export const SEARCH_FORMAT = "5";
+// 6: `chef_type` and `data_bag` rows, and numbers of values with a unit (`"8167980kB"`).
+export const SEARCH_FORMAT = "6";
 
 /** Tables of older search index layouts, dropped when the index is rebuilt. */
 export const OLD_SEARCH_TABLES = ["search_rows", "search_keys"] as const;

@@ -47,7 +47,7 @@ function convergeOptions(flags: ConvergeFlags): PushCliOptions {
 }
 
 /** Commands that never talk to a server: for them the server's modules are not loaded. */
-const LOCAL_COMMANDS = new Set(["converge", "demo", "init", "resources", "exec", "facts", "agent", "bootstrap"]);
+const LOCAL_COMMANDS = new Set(["converge", "demo", "init", "resources", "exec", "facts", "lock", "test", "machine", "agent", "bootstrap"]);
 const LOCAL_COOKBOOK_COMMANDS = new Set(["create", "check"]);
 
 /** Whether `argv` may need the server's commands (help needs them all). */
@@ -196,6 +196,7 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
       exit(0);
     });
 
+  (await import("./authoring.js")).registerAuthoringCommands(program, output, exit);
   (await import("./agent-commands.js")).registerAgentCommands(program, output, exit);
 
   if (needsServerCommands(argv)) {

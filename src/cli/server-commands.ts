@@ -1004,6 +1004,8 @@ export function registerCookbookServerCommands(cookbook: Command): void {
           throw new SousError("not_a_cookbook", `${path} is neither a cookbook (a folder with package.json) nor a folder of cookbooks`);
         });
         const local = dependencyOrder(dirs.map((dir) => readLocalCookbook(dir, 8 * 1024 * 1024)));
+        // With a lock file, only what was locked goes to the server.
+        (await import("../cookbook/lock.js")).refuseUnlocked(local);
         const results: Json[] = [];
         for (const book of local) {
           const { body } = await client.request<{ missing: string[] }>("POST", client.orgPath("cookbooks", "check"), { body: { checksums: book.files.map((file) => file.sha256) } });

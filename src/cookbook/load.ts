@@ -13,6 +13,7 @@ import { isCustomResourceType } from "../custom-resource.js";
 import { builtinRegistry, ResourceRegistry } from "../resources/registry.js";
 import { deepFreeze, mergeAttributes } from "./attributes.js";
 import { compileRepository } from "./compile.js";
+import { lockedPins, readLock, verifyLocked } from "./lock.js";
 import { writeResourceTypes } from "./resource-types.js";
 import { type CookbookOnDisk, openRepository, type Repository } from "./repository.js";
 import { resolveCookbooks } from "./resolve.js";
@@ -32,6 +33,11 @@ export interface LoadOptions {
   /** Automatic attributes: the facts (a promise lets facts be gathered while the code loads). */
   facts: AttributeTree | Promise<AttributeTree>;
   registry?: ResourceRegistry;
+  /**
+   * Whether sous.lock.json, when the repository has one, fixes the cookbook versions and
+   * refuses cookbooks whose files changed since (default true; in-memory tests say false).
+   */
+  useLock?: boolean;
 }
 
 /** A loaded run, ready to converge. */
@@ -129,13 +135,31 @@ function dependenciesFirst(wanted: readonly string[], resolved: ReadonlyMap<stri
   return ordered;
 }
 
+/** A repository's roles, environments and settings, each read and checked when first asked for. */
+export interface RepositoryDefinitions {
+  roles: Pick<ReadonlyMap<string, RoleDefinition>, "get" | "keys">;
+  environments: Pick<ReadonlyMap<string, EnvironmentDefinition>, "get" | "keys">;
+  settings: SousConfig;
+  /** Whether the compiled code came from the cache. */
+  cached: boolean;
+}
+
+/** Compiles (or finds cached) and reads a repository's roles, environments and sous.config.ts. */
+export async function repositoryDefinitions(repository: Repository): Promise<RepositoryDefinitions> {
+  const definitions = await compileRepository(repository, { definitions: true, cookbooks: [] });
+  return {
+    roles: definitionsOf<RoleDefinition>("role", repository.roles, definitions.roles),
+    environments: definitionsOf<EnvironmentDefinition>("environment", repository.environments, definitions.environments),
+    settings: (definitions.settings ?? {}) as SousConfig,
+    cached: definitions.cached,
+  };
+}
+
 /** Loads the recipes of a run list into a frozen collection, or throws with every problem found. */
 export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
   const repository = openRepository(options.root);
-  const definitions = await compileRepository(repository, { definitions: true, cookbooks: [] });
-  const roles = definitionsOf<RoleDefinition>("role", repository.roles, definitions.roles);
-  const environments = definitionsOf<EnvironmentDefinition>("environment", repository.environments, definitions.environments);
-  const settings = (definitions.settings ?? {}) as SousConfig;
+  const definitions = await repositoryDefinitions(repository);
+  const { roles, environments, settings } = definitions;
   const environmentName = options.environment ?? settings.environment ?? "_default";
   const environment = environments.get(environmentName);
   if (!environment && environmentName !== "_default") {
@@ -149,7 +173,11 @@ export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
   const items = parseRunList(runList);
   const expanded = expandRunList(items, roles, environmentName);
   const wanted = [...new Set(expanded.recipes.map((r) => r.split("::")[0]!))];
-  const resolved = resolveCookbooks(wanted, repository.cookbooks, environment?.cookbookVersions ?? {}, environmentName, expanded.versions) as Map<string, CookbookOnDisk>;
+  const lock = options.useLock === false ? undefined : readLock(repository.root);
+  const pins = lock ? lockedPins(lock, environmentName, environment?.cookbookVersions ?? {}) : (environment?.cookbookVersions ?? {});
+  const resolved = resolveCookbooks(wanted, repository.cookbooks, pins, environmentName, expanded.versions) as Map<string, CookbookOnDisk>;
+  // What was locked is what runs: a cookbook whose files changed since is refused, naming them.
+  if (lock) verifyLocked(lock, repository.root, [...resolved.values()]);
   // Only the cookbooks this run uses are compiled: a broken one elsewhere does not stop it.
   const compiled = await compileRepository(repository, { definitions: false, cookbooks: [...resolved.values()] });
 

@@ -1,0 +1,43 @@
+/**
+ * The cookbook author's commands: `sous lock`, `sous test`, `sous machine`. Registered by
+ * main.ts; each command's code is imported when it runs.
+ */
+import type { Command } from "commander";
+import { resolve } from "node:path";
+import { UsageError } from "../core/errors.js";
+import type { Output } from "./converge.js";
+
+async function repositoryRoot(repo: string | undefined): Promise<string> {
+  const { findRepositoryRoot } = await import("../cookbook/repository.js");
+  const root = repo ? resolve(repo) : findRepositoryRoot(process.cwd());
+  if (!root) throw new UsageError("no repository here: run this inside a repository made by `sous init`, or pass --repo DIR");
+  return root;
+}
+
+/** Adds `lock`, `test` and `machine` to the program. */
+export function registerAuthoringCommands(program: Command, output: Output, exit: (code: number) => void): void {
+  program
+    .command("lock")
+    .description("Resolve every role's run list in every environment to exact cookbook versions and content digests (sous.lock.json)")
+    .option("--update <names...>", "move only these cookbooks (to the newest versions that fit); the others keep their locked versions and digests")
+    .option("--repo <dir>", "repository (default: the nearest one)")
+    .action(async (options: { update?: string[]; repo?: string }) => {
+      const root = await repositoryRoot(options.repo);
+      const { createLock, writeLock } = await import("../cookbook/lock.js");
+      const { ValidationError, formatProblem } = await import("../core/errors.js");
+      try {
+        const lock = await createLock(root, options.update ? { update: options.update } : {});
+        const file = writeLock(root, lock);
+        const runLists = new Set(Object.values(lock.environments).flatMap((lists) => Object.keys(lists)));
+        const cookbooks = Object.entries(lock.cookbooks);
+        output.stdout(`Locked ${cookbooks.length} cookbook${cookbooks.length === 1 ? "" : "s"} for ${runLists.size} run list${runLists.size === 1 ? "" : "s"} in ${Object.keys(lock.environments).length} environments: ${file}\n`);
+        for (const [key, locked] of cookbooks) output.stdout(`  ${key} ${locked.digest.slice(0, 19)} (${Object.keys(locked.files).length} files, ${locked.source})\n`);
+        exit(0);
+      } catch (error) {
+        if (!(error instanceof ValidationError)) throw error;
+        output.stderr(`${error.message.split("\n")[0]}\n`);
+        for (const problem of error.problems) output.stderr(`  ${formatProblem(problem)}\n`);
+        exit(1);
+      }
+    });
+}

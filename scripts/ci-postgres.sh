@@ -4,10 +4,24 @@
 # Installs Debian's postgresql package when missing; runs initdb + pg_ctl as the `postgres`
 # user in a temp dir on a free loopback port (no system service). Everything but the final
 # `export` line goes to stderr so that eval only sees the export.
+#   bash scripts/ci-postgres.sh stop "$SOUS_TEST_POSTGRES_DATA"   stops such a cluster, removes its folder
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 find_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+
+run_as_postgres() {
+  if [ "$(id -u)" = "0" ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+if [ "${1:-}" = "stop" ]; then
+  data="${2:?usage: ci-postgres.sh stop DATA_DIR}"
+  # Only a folder this script made: its parent is a /tmp/sous-ci-pg.* temp dir.
+  case "$data" in /tmp/sous-ci-pg.*/data) ;; *) echo "ci-postgres: not a cluster of this script: $data" >&2; exit 2 ;; esac
+  run_as_postgres "$(find_bin)/pg_ctl" -D "$data" -m fast stop >/dev/null 2>&1 || true
+  rm -rf "$(dirname "$data")"
+  exit 0
+fi
 
 bin="$(find_bin)"
 if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
@@ -17,10 +31,6 @@ if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
   bin="$(find_bin)"
 fi
 [ -x "$bin/initdb" ] || { echo "ci-postgres: initdb not found after install" >&2; exit 1; }
-
-run_as_postgres() {
-  if [ "$(id -u)" = "0" ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
 
 dir="$(mktemp -d /tmp/sous-ci-pg.XXXXXX)"
 chmod 755 "$dir"

@@ -1,6 +1,8 @@
 /** Sous: infrastructure as TypeScript code. The public API for recipes and tools. */
 export { VERSION } from "./version.js";
 export { recipe, attributes, role, environment, config } from "./dsl.js";
+export { app } from "./deploy/definition.js";
+export type { AppDefinition, AppSettings, AppRole, HostSpec, HealthCheck, HookContext, HookFunction, HookSpec, Hooks, HookHost, HookRelease, Phase } from "./deploy/definition.js";
 export type { AttributeTree, NodeView, RecipeContext, Resources, CustomResources, RecipeDefinition, RoleDefinition, EnvironmentDefinition, SousConfig } from "./dsl.js";
 export { defineResource } from "./custom-resource.js";
 export type { CustomResourceOptions, CustomResourceType, ResourceActionContext, DeclarationFunction } from "./custom-resource.js";

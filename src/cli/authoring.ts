@@ -40,4 +40,17 @@ export function registerAuthoringCommands(program: Command, output: Output, exit
         exit(1);
       }
     });
+
+  program
+    .command("test")
+    .argument("[cookbook]", "only this cookbook (default: every cookbook of the repository)")
+    .description("Run cookbook tests: test/*.test.ts in memory (no machine touched), or with --machine converge a disposable machine twice and run verify/*.ts")
+    .option("--machine", "boot a disposable systemd machine, converge the cookbook's run list twice (the second must change nothing), run verify/*.ts, destroy it")
+    .option("--keep", "with --machine: leave the machine running for a look (sous machine list, ssh, down)")
+    .option("--repo <dir>", "repository (default: the nearest one)")
+    .action(async (name: string | undefined, options: { machine?: boolean; keep?: boolean; repo?: string }) => {
+      const root = await repositoryRoot(options.repo);
+      const { testCommand } = await import("../testing/runner.js");
+      exit(await testCommand({ repo: root, ...(name ? { cookbook: name } : {}), machine: options.machine === true, keep: options.keep === true }, output));
+    });
 }

@@ -6,7 +6,14 @@ import { fileURLToPath } from "node:url";
 import { UsageError } from "./converge.js";
 
 const here = fileURLToPath(import.meta.url);
-const sousTypes = resolve(dirname(here), "..", here.endsWith(".ts") ? "index.ts" : "index.d.ts");
+const typesExtension = here.endsWith(".ts") ? ".ts" : ".d.ts";
+const sousTypes = resolve(dirname(here), "..", `index${typesExtension}`);
+/** `sous`, `sous/testing` and `sous/verify` as recipes, tests and machine checks import them. */
+export const SOUS_TYPE_PATHS: Record<string, string[]> = {
+  sous: [sousTypes],
+  "sous/testing": [resolve(dirname(here), "..", "testing", `index${typesExtension}`)],
+  "sous/verify": [resolve(dirname(here), "..", "testing", `verify${typesExtension}`)],
+};
 /** Sous's own installation: type errors inside it are not the repository's to fix. */
 const sousRoot = resolve(dirname(here), "..", "..");
 
@@ -69,7 +76,7 @@ export async function checkRepository(root: string): Promise<{ files: number; pr
     skipLibCheck: true,
     allowImportingTsExtensions: true,
     ...(typeRoots.length ? { typeRoots, types: ["node"] } : { types: [] }),
-    paths: { sous: [sousTypes] },
+    paths: SOUS_TYPE_PATHS,
   });
   const problems: TypeProblem[] = [];
   for (const diagnostic of ts.getPreEmitDiagnostics(program)) {

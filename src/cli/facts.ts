@@ -1,13 +1,19 @@
 /** `sous facts`: this machine's facts as JSON, what recipes read as automatic attributes. */
 import { gatherFacts } from "../facts/gather.js";
 import { LocalHost } from "../host/local.js";
+import { splitDottedPath } from "../server/search/partial.js";
 import type { Output } from "./converge.js";
 
-/** The value at an attribute path such as "kernel/release" or "kernel.release" (ohai takes the slash form). */
+/**
+ * The value at an attribute path such as "kernel/release" (ohai's form) or "kernel.release"
+ * (`\.` for a dot inside a key: `network.interfaces.eth0.addresses.10\.0\.1\.11`); undefined
+ * when the path leads nowhere (a null fact, like `domain` without one, is a value).
+ */
 function pick(tree: unknown, path: string): unknown {
   let value = tree;
-  for (const part of path.split(/[/.]/).filter(Boolean)) {
-    value = value !== null && typeof value === "object" ? (value as Record<string, unknown>)[part] : undefined;
+  const parts = path.includes("/") ? path.split("/") : splitDottedPath(path);
+  for (const part of parts.filter(Boolean)) {
+    value = value !== null && typeof value === "object" && Object.hasOwn(value, part) ? (value as Record<string, unknown>)[part] : undefined;
   }
   return value;
 }

@@ -7,6 +7,7 @@ import { VERSION } from "../version.js";
 // only for what it uses (a no-op converge never loads SSH, the server or the type checker).
 import type { ConvergeCliOptions, Output } from "./converge.js";
 import type { PushCliOptions, SshCliOptions } from "./push.js";
+import { addSshOptions } from "./ssh-flags.js";
 
 /**
  * Writes to a stream, and stops writing (without failing the run) once the reader has gone:
@@ -47,7 +48,7 @@ function convergeOptions(flags: ConvergeFlags): PushCliOptions {
 }
 
 /** Commands that never talk to a server: for them the server's modules are not loaded. */
-const LOCAL_COMMANDS = new Set(["converge", "demo", "init", "resources", "exec", "facts", "lock", "test", "machine", "agent", "bootstrap"]);
+const LOCAL_COMMANDS = new Set(["converge", "demo", "init", "resources", "exec", "facts", "lock", "test", "machine", "deploy", "agent", "bootstrap"]);
 const LOCAL_COOKBOOK_COMMANDS = new Set(["create", "check"]);
 
 /** Whether `argv` may need the server's commands (help needs them all). */
@@ -61,17 +62,6 @@ function needsServerCommands(argv: readonly string[]): boolean {
 
 /** Targets that are containers on this machine (converged like this machine, through their namespaces). */
 const CONTAINER_TARGET = /^(nsenter|machine):\/\//;
-
-/** Options of commands that reach SSH targets. */
-function addSshOptions(command: Command): Command {
-  return command
-    .option("-k, --identity <file>", "SSH private key (default: the SSH agent, then ~/.ssh/id_*)")
-    .option("--known-hosts <file>", "known_hosts file to check host keys against (default: ~/.ssh/known_hosts)")
-    .option("--accept-new-host-keys", "record keys of hosts not yet known (a changed key is always refused)")
-    .option("--sudo", "run everything through sudo (for a non-root SSH user)")
-    .option("--connect-timeout <seconds>", "give up connecting to a host after this long (default 15)")
-    .option("--command-timeout <seconds>", "kill any remote command or file operation that runs longer (default: no limit)");
-}
 
 /** Builds the command tree; `exit` receives each command's exit code. */
 export async function buildProgram(output: Output, exit: (code: number) => void, argv: readonly string[] = []): Promise<Command> {
@@ -144,7 +134,8 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
 
   program
     .command("facts")
-    .argument("[attributes...]", "only these attributes, e.g. platform kernel/release")
+    .argument("[attributes...]", "only these attributes, e.g. platform kernel/release kernel.release")
+    .option("--json", "print JSON (the only format; accepted so that scripts may say so)")
     .description("Print this machine's facts (the automatic attributes recipes see) as JSON")
     .action(async (attributes: string[]) => exit(await (await import("./facts.js")).factsCommand(attributes, output)));
 
@@ -197,6 +188,7 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
     });
 
   (await import("./authoring.js")).registerAuthoringCommands(program, output, exit);
+  (await import("./deploy.js")).registerDeployCommands(program, output, exit);
   (await import("./agent-commands.js")).registerAgentCommands(program, output, exit);
 
   if (needsServerCommands(argv)) {

@@ -1,11 +1,9 @@
 /** `sous init` and `sous cookbook create`: repositories and cookbooks that converge out of the box. */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { nodeTypeRoots } from "./check.js";
+import { dirname, join } from "node:path";
+import { nodeTypeRoots, SOUS_TYPE_PATHS } from "./check.js";
 import { UsageError } from "./converge.js";
 
-const sousTypes = resolve(dirname(fileURLToPath(import.meta.url)), "..", "index.d.ts");
 
 function writeNew(path: string, content: string, created: string[]): void {
   if (existsSync(path)) return;
@@ -57,6 +55,34 @@ export default recipe<typeof defaults>(({ node, resources: { directory, template
 This file is managed by Sous: changes made by hand are overwritten.
 `,
     "files/.keep": "",
+    "test/default.test.ts": `// In-memory tests (no machine is touched): sous test ${name}
+import { test } from "node:test";
+import { converge, expect } from "sous/testing";
+
+test("${name}::default writes the motd from its template, and reloads when it changes", async () => {
+  const run = await converge({ runList: "recipe[${name}]" });
+  expect(run).toHaveResource("directory[/tmp/sous-${name}]", { mode: "0755" });
+  expect(run).toHaveResource("template[/tmp/sous-${name}/motd]", { mode: "0644" });
+  expect(run).toRender("template[/tmp/sous-${name}/motd]", "Hello from ${name}, test.example!\\nThis file is managed by Sous: changes made by hand are overwritten.\\n");
+  expect(run).toNotify("template[/tmp/sous-${name}/motd]", "run", "execute[${name}-reload]");
+});
+`,
+    "verify/default.ts": `// Checks on a real machine after two converges: sous test ${name} --machine
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { command, file } from "sous/verify";
+
+test("the motd is written, readable by everyone", async () => {
+  const motd = await file("/tmp/sous-${name}/motd");
+  assert.equal(motd.exists, true);
+  assert.equal(motd.mode, "0644");
+  assert.match(await motd.content(), /^Hello from ${name}, /);
+});
+
+test("the reload ran", async () => {
+  assert.equal((await command(["test", "-s", "/tmp/sous-${name}/reloaded-at"])).exitCode, 0);
+});
+`,
     "README.md": `# ${name}\n\nA Sous cookbook. Converge it with \`sous converge -r 'recipe[${name}]'\`.\n`,
   };
 }
@@ -126,7 +152,7 @@ export default environment({
           noEmit: true,
           skipLibCheck: true,
           ...(nodeTypes.length ? { typeRoots: nodeTypes, types: ["node"] } : { types: [] }),
-          paths: { sous: [sousTypes] },
+          paths: SOUS_TYPE_PATHS,
         },
         include: ["sous.config.ts", "cookbooks/**/*.ts", "roles/**/*.ts", "environments/**/*.ts", ".sous/resource-types.d.ts"],
       },

@@ -1,6 +1,7 @@
 /**
- * `sous search` with partial results: which keys the flags ask for (`-a`, `-k`, `--keys`) and how
- * the answer is printed (text lines, Sous's `{name, data}` rows, or Chef's `{url, data}` rows).
+ * `sous search` output: which partial-search keys the flags ask for (`-a`, `-k`, `--keys`) and how
+ * the answer is printed (text lines, Sous's `{name, data}` rows, or Chef's `{url, data}` rows and
+ * Chef's object shapes under `--format chef`).
  */
 import { SousError } from "../core/errors.js";
 import { parseKeyAssignment, parsePartialKeys, PartialKeysError, splitDottedPath } from "../server/search/partial.js";
@@ -64,4 +65,21 @@ function scalar(value: Json): string {
 export function partialSearchText(body: PartialSearchBody, keys: PartialKeys): string {
   const names = Object.keys(keys);
   return [`${body.total} result${body.total === 1 ? "" : "s"}`, ...body.rows.map((row) => `${row.name}: ${names.map((name) => `${name}=${scalar(row.data[name] ?? null)}`).join("  ")}`)].join("\n");
+}
+
+const CHEF_CLASSES: Record<string, string> = { node: "Chef::Node", role: "Chef::Role", environment: "Chef::Environment", client: "Chef::ApiClient" };
+
+/**
+ * A whole-object search answer as Chef's server gives it: objects with their `json_class` and
+ * `chef_type`, and data bag items wrapped (`{name: "data_bag_item_BAG_ID", json_class,
+ * chef_type, data_bag, raw_data}`), so tools written against Chef's answers read it unchanged.
+ */
+export function chefSearchBody(index: string, body: { total: number; start?: number; rows: Array<Record<string, unknown>> }): unknown {
+  const className = CHEF_CLASSES[index];
+  const rows = body.rows.map((row) =>
+    className
+      ? { ...row, json_class: className, chef_type: index }
+      : { name: `data_bag_item_${index}_${String(row.id)}`, json_class: "Chef::DataBagItem", chef_type: "data_bag_item", data_bag: index, raw_data: row },
+  );
+  return { total: body.total, start: body.start ?? 0, rows };
 }

@@ -7,15 +7,16 @@ import { tmpdir } from "node:os";
 import { basename, dirname, extname, join, relative, resolve, sep } from "node:path";
 import type { Command } from "commander";
 import { Option } from "commander";
-import semver from "semver";
 import { SousApiError, SousClient } from "../client/api.js";
 import type { ClientConfig } from "../client/config.js";
 import type { ConfigSources } from "../client/config.js";
 import { readConfigFile, resolveConfigSources, sousHome, writeConfigFile } from "../client/config.js";
 import { decryptItem, encryptItem, isEncryptedItem, loadSecretFile } from "../client/encrypted-data-bag.js";
 import { generateKeyPair } from "../client/signing.js";
-import { SousError } from "../core/errors.js";
-import { collectKey, partialKeysOf, partialSearchOutput, partialSearchText } from "./search-output.js";
+import { formatProblem, type Problem, SousError } from "../core/errors.js";
+import { cookbookDependencies, installedPackages, readCookbookPackage } from "../cookbook/manifest.js";
+import { findRepositoryRoot } from "../cookbook/repository.js";
+import { chefSearchBody, collectKey, partialKeysOf, partialSearchOutput, partialSearchText } from "./search-output.js";
 import type { PartialSearchBody } from "./search-output.js";
 import { unsafePathReason } from "../server/cookbooks.js";
 
@@ -834,7 +835,7 @@ function registerSearch(program: Command): void {
           return;
         }
         const body = await client.get<{ total: number; rows: Json[] }>(path);
-        print(command, flags.idOnly ? body.rows.map(nameOf) : body, () =>
+        print(command, flags.idOnly ? body.rows.map(nameOf) : flags.format === "chef" ? chefSearchBody(index, body) : body, () =>
           [`${body.total} result${body.total === 1 ? "" : "s"}`, ...body.rows.map((row) => (flags.idOnly || index !== "node" ? nameOf(row) : `${nameOf(row)}  ${String(row.chef_environment)}  ${((row.run_list as string[]) ?? []).join(",")}`))].join("\n"),
           flags.format === "chef" ? "json" : flags.format,
         );
@@ -919,20 +920,21 @@ interface LocalCookbook {
 
 const SKIPPED_DIRS = new Set(["node_modules", ".git", ".sous"]);
 
-/** Reads a cookbook folder: package.json for name, version and dependencies; every file, refusing links and unsafe names. */
-function readLocalCookbook(dir: string, maxFileSize: number): LocalCookbook {
+/**
+ * Reads a cookbook folder: package.json as the loader reads it (src/cookbook/manifest.ts), with
+ * the npm libraries installed for it (its own node_modules, its repository's) left out of the
+ * cookbook dependencies; every file, refusing links and unsafe names.
+ */
+function readLocalCookbook(dir: string, maxFileSize: number, uploading: ReadonlySet<string>): LocalCookbook {
   const root = resolve(dir);
   const packageFile = join(root, "package.json");
   if (!existsSync(packageFile)) throw new SousError("not_a_cookbook", `${dir} has no package.json (a cookbook is an npm-style package: name, version, dependencies)`);
-  let pkg: Json;
-  try {
-    pkg = JSON.parse(readFileSync(packageFile, "utf8")) as Json;
-  } catch (error) {
-    throw new SousError("bad_json", `${packageFile}: ${(error as Error).message}`);
-  }
-  const name = String(pkg.name ?? basename(root));
-  const version = String(pkg.version ?? "");
-  if (!semver.valid(version)) throw new SousError("bad_version", `${packageFile}: version ${JSON.stringify(pkg.version)} is not a semantic version like 1.0.0`);
+  const problems: Problem[] = [];
+  const pkg = readCookbookPackage(root, problems);
+  if (!pkg || problems.length > 0) throw new SousError("bad_cookbook", `${dir}: ${problems.map(formatProblem).join("; ")}`);
+  const repository = findRepositoryRoot(root);
+  const libraries = new Set([...installedPackages(root).libraries, ...(repository ? installedPackages(repository).libraries : [])]);
+  const { name, version } = pkg;
   const files: LocalCookbook["files"] = [];
   const walk = (current: string): void => {
     for (const entry of readdirSync(current).sort()) {
@@ -953,8 +955,7 @@ function readLocalCookbook(dir: string, maxFileSize: number): LocalCookbook {
     }
   };
   walk(root);
-  const dependencies = (pkg.cookbookDependencies ?? pkg.dependencies ?? {}) as Record<string, string>;
-  return { dir: root, name, version, description: String(pkg.description ?? ""), dependencies, files };
+  return { dir: root, name, version, description: pkg.description, dependencies: cookbookDependencies(pkg.dependencies, libraries, uploading), files };
 }
 
 /** Orders cookbooks so that each comes after the ones it depends on (among those being uploaded). */
@@ -1003,7 +1004,8 @@ export function registerCookbookServerCommands(cookbook: Command): void {
           }
           throw new SousError("not_a_cookbook", `${path} is neither a cookbook (a folder with package.json) nor a folder of cookbooks`);
         });
-        const local = dependencyOrder(dirs.map((dir) => readLocalCookbook(dir, 8 * 1024 * 1024)));
+        const uploading = new Set(dirs.map((dir) => readCookbookPackage(dir, [])?.name).filter((name): name is string => name !== undefined));
+        const local = dependencyOrder(dirs.map((dir) => readLocalCookbook(dir, 8 * 1024 * 1024, uploading)));
         // With a lock file, only what was locked goes to the server.
         (await import("../cookbook/lock.js")).refuseUnlocked(local);
         const results: Json[] = [];

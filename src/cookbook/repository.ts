@@ -1,9 +1,8 @@
 /** A repository of infrastructure code: cookbooks, roles, environments, on disk. */
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { dirname, join, relative, resolve } from "node:path";
-// Only the functions used: the whole semver package costs a no-op run noticeable start-up time.
-import valid from "semver/functions/valid.js";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { type Problem, SousError, ValidationError } from "../core/errors.js";
+import { cookbookDependencies, installedPackages, readCookbookPackage } from "./manifest.js";
 import type { CookbookInfo } from "./resolve.js";
 
 /** A cookbook with the files the loader needs. */
@@ -50,24 +49,12 @@ function listDir(path: string): string[] {
 }
 
 function readCookbook(dir: string, origin: CookbookOnDisk["origin"], problems: Problem[]): CookbookOnDisk | undefined {
-  const manifest = join(dir, "package.json");
-  let json: Record<string, unknown>;
-  try {
-    json = JSON.parse(readFileSync(manifest, "utf8"));
-  } catch (error) {
-    if (origin === "repository") problems.push({ path: manifest, message: `cannot read the cookbook's package.json: ${(error as Error).message}` });
-    return undefined;
-  }
-  const name = json.name;
-  const version = json.version;
-  if (typeof name !== "string" || !/^[A-Za-z0-9_.-]+$/.test(name)) {
-    problems.push({ path: `${manifest}.name`, message: `expected a cookbook name of letters, digits, _ . or -, got ${JSON.stringify(name)}` });
-    return undefined;
-  }
-  if (typeof version !== "string" || !valid(version)) {
-    problems.push({ path: `${manifest}.version`, message: `expected a semver version such as "1.0.0", got ${JSON.stringify(version)}` });
-    return undefined;
-  }
+  // An installed package's unreadable package.json is npm's business, not a problem of this repository.
+  const found: Problem[] = [];
+  const pkg = readCookbookPackage(dir, found);
+  problems.push(...(origin === "repository" ? found : found.filter((problem) => problem.path !== join(dir, "package.json"))));
+  if (!pkg) return undefined;
+  const { name, version, dependencies } = pkg;
   const recipes: Record<string, string> = {};
   for (const entry of listDir(join(dir, "recipes"))) {
     if (SCRIPT.test(entry) && !entry.endsWith(".d.ts")) recipes[entry.replace(SCRIPT, "")] = join(dir, "recipes", entry);
@@ -76,25 +63,8 @@ function readCookbook(dir: string, origin: CookbookOnDisk["origin"], problems: P
   for (const entry of listDir(join(dir, "resources"))) {
     if (SCRIPT.test(entry) && !entry.endsWith(".d.ts")) resources[entry.replace(SCRIPT, "")] ??= join(dir, "resources", entry);
   }
-  const dependencies: Record<string, string> = {};
-  for (const [dep, range] of Object.entries((json.dependencies as Record<string, unknown>) ?? {})) {
-    if (dep === "sous") continue;
-    if (typeof range !== "string") {
-      problems.push({ path: `${manifest}.dependencies.${dep}`, message: `expected a semver range string, got ${JSON.stringify(range)}` });
-      continue;
-    }
-    dependencies[dep] = range;
-  }
   const attributesFile = ["attributes.ts", "attributes.js"].map((f) => join(dir, f)).find((f) => existsSync(f));
   return { name, version, dir, dependencies, recipes, resources, ...(attributesFile ? { attributesFile } : {}), origin };
-}
-
-function isCookbookDir(dir: string): boolean {
-  try {
-    return statSync(join(dir, "recipes")).isDirectory() && existsSync(join(dir, "package.json"));
-  } catch {
-    return false;
-  }
 }
 
 /** Reads a repository's cookbooks (cookbooks/* and node_modules packages with recipes/), roles and environments. */
@@ -110,27 +80,13 @@ export function openRepository(path: string): Repository {
     const cookbook = readCookbook(dir, "repository", problems);
     if (cookbook) cookbooks.push(cookbook);
   }
-  const modules = join(root, "node_modules");
-  const libraries = new Set<string>();
-  for (const entry of listDir(modules)) {
-    const dirs = entry.startsWith("@") ? listDir(join(modules, entry)).map((e) => join(modules, entry, e)) : [join(modules, entry)];
-    for (const dir of dirs) {
-      if (!isCookbookDir(dir)) {
-        if (existsSync(join(dir, "package.json"))) libraries.add(relative(modules, dir));
-        continue;
-      }
-      const cookbook = readCookbook(dir, "node_modules", problems);
-      if (cookbook) cookbooks.push(cookbook);
-    }
+  const installed = installedPackages(root);
+  for (const dir of installed.cookbookDirs) {
+    const cookbook = readCookbook(dir, "node_modules", problems);
+    if (cookbook) cookbooks.push(cookbook);
   }
-  // A cookbook is an npm package, so its dependencies may also name npm libraries its
-  // recipes import: installed packages without recipes/ are libraries, not cookbooks.
   const cookbookNames = new Set(cookbooks.map((c) => c.name));
-  for (const cookbook of cookbooks) {
-    for (const dependency of Object.keys(cookbook.dependencies)) {
-      if (libraries.has(dependency) && !cookbookNames.has(dependency)) delete cookbook.dependencies[dependency];
-    }
-  }
+  for (const cookbook of cookbooks) cookbook.dependencies = cookbookDependencies(cookbook.dependencies, installed.libraries, cookbookNames);
   const seen = new Map<string, CookbookOnDisk>();
   for (const cookbook of cookbooks) {
     const key = `${cookbook.name}@${cookbook.version}`;

@@ -1,21 +1,23 @@
 /**
- * Cookbook version resolution: one version of each cookbook the run list needs, the newest
- * that satisfies every constraint, found by a depth-first search that backtracks when a
- * choice leads to a conflict (so a version given up leaves none of its constraints behind).
+ * Cookbook version resolution, the one solver of the workstation and the server: one version
+ * of each cookbook the run list needs, the newest that satisfies every constraint, found by a
+ * depth-first search that backtracks when a choice leads to a conflict (so a version given up
+ * leaves none of its constraints behind).
  */
-// Only the functions used: the whole semver package costs a no-op run noticeable start-up time.
-import semverSatisfies from "semver/functions/satisfies.js";
-import validRange from "semver/ranges/valid.js";
-import rcompare from "semver/functions/rcompare.js";
+import { isValidConstraint, newestVersionFirst, satisfiesConstraint } from "./constraints.js";
 import { SousError } from "../core/errors.js";
 
-/** A cookbook found in the repository or in node_modules. */
-export interface CookbookInfo {
+/** What the solver needs of a cookbook version (on disk, or a manifest on the server). */
+export interface Resolvable {
   name: string;
   version: string;
-  dir: string;
-  /** Cookbook dependencies: name → semver range. */
+  /** Cookbook dependencies: name → version constraint. */
   dependencies: Record<string, string>;
+}
+
+/** A cookbook found in the repository or in node_modules. */
+export interface CookbookInfo extends Resolvable {
+  dir: string;
 }
 
 interface Constraint {
@@ -28,23 +30,7 @@ interface Constraint {
 /** Bounds the search: real repositories settle in a few dozen steps. */
 const MAX_STEPS = 100_000;
 
-/**
- * A constraint as semver understands it. Chef's pessimistic `~> 1.2` means `>= 1.2.0 < 2.0.0`
- * (and `~> 1.2.3` means `>= 1.2.3 < 1.3.0`), while semver reads `~>` as its own `~`
- * (`< 1.3.0` for both), so Chef spellings are translated first. Anything else is semver.
- */
-export function semverRange(constraint: string): string {
-  const pessimistic = /^\s*~>\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?\s*$/.exec(constraint);
-  if (!pessimistic) return constraint;
-  const [major, minor, patch] = pessimistic.slice(1).map((part) => (part === undefined ? undefined : Number(part))) as [number, number | undefined, number | undefined];
-  if (patch !== undefined) return `>=${major}.${minor}.${patch} <${major}.${minor! + 1}.0`;
-  return `>=${major}.${minor ?? 0}.0 <${major + 1}.0.0`;
-}
-
-const satisfies = (version: string, constraint: string) => semverSatisfies(version, semverRange(constraint), { includePrerelease: true });
-const validConstraint = (constraint: string) => validRange(semverRange(constraint)) !== null;
-
-const newestFirst = (a: CookbookInfo, b: CookbookInfo) => rcompare(a.version, b.version);
+const newestFirst = (a: Resolvable, b: Resolvable) => newestVersionFirst(a.version, b.version);
 const describe = (constraints: readonly Constraint[]) => constraints.map((k) => `${k.range} (from ${k.from})`).join(" and ");
 
 /**
@@ -54,21 +40,23 @@ const describe = (constraints: readonly Constraint[]) => constraints.map((k) => 
  * dependencies in the order they were found. Errors name the missing cookbook or the
  * conflicting constraints and who set them.
  */
-export function resolveCookbooks(
+export function resolveCookbooks<T extends Resolvable & { dir?: string }>(
   wanted: readonly string[],
-  available: readonly CookbookInfo[],
-  pins: Record<string, string>,
+  available: readonly T[],
+  pins: Readonly<Record<string, string>>,
   environment: string,
   requested: Record<string, { version: string; item: string }> = {},
-): Map<string, CookbookInfo> {
+  /** Where a cookbook that is not found was looked for, for the message. */
+  searched = "was not found in cookbooks/ or node_modules/",
+): Map<string, T> {
   for (const [name, range] of Object.entries(pins)) {
-    if (!validConstraint(range)) throw new SousError("bad-version-constraint", `environment ${environment}: cookbook ${name} constraint ${JSON.stringify(range)} is not a semver range`);
+    if (!isValidConstraint(range)) throw new SousError("bad-version-constraint", `environment ${environment}: cookbook ${name} constraint ${JSON.stringify(range)} is not a semver range`);
   }
-  const versions = new Map<string, CookbookInfo[]>();
+  const versions = new Map<string, T[]>();
   for (const cookbook of available) versions.set(cookbook.name, [...(versions.get(cookbook.name) ?? []), cookbook]);
   for (const list of versions.values()) list.sort(newestFirst);
 
-  const chosen = new Map<string, CookbookInfo>();
+  const chosen = new Map<string, T>();
   // The first dead end met on the newest-first path explains a failure best: it is where
   // the most natural choices ran into each other.
   let firstFailure: SousError | undefined;
@@ -127,23 +115,23 @@ export function resolveCookbooks(
     const candidates = versions.get(name) ?? [];
     if (candidates.length === 0) {
       const who = constraints.filter((k) => !k.from.startsWith("environment ")).map((k) => (k.from.startsWith("the run list") ? k.from : `${k.from} (${k.range})`));
-      return fail(new SousError("missing-cookbook", `cookbook ${name} is needed by ${who.join(", ")} but was not found in cookbooks/ or node_modules/`), dependentsOf(name));
+      return fail(new SousError("missing-cookbook", `cookbook ${name} is needed by ${who.join(", ")} but ${searched}`), dependentsOf(name));
     }
-    const fitting = candidates.filter((c) => constraints.every((k) => satisfies(c.version, k.range)));
+    const fitting = candidates.filter((c) => constraints.every((k) => satisfiesConstraint(c.version, k.range)));
     if (fitting.length === 0) {
       // When one cookbook's constraint rules out every version by itself (with the fixed
       // run list and environment ones), only that cookbook's choice can help.
       const fixed = constraints.filter((k) => k.cookbook === undefined);
-      const alone = constraints.find((k) => k.cookbook !== undefined && !candidates.some((c) => [...fixed, k].every((f) => satisfies(c.version, f.range))));
+      const alone = constraints.find((k) => k.cookbook !== undefined && !candidates.some((c) => [...fixed, k].every((f) => satisfiesConstraint(c.version, f.range))));
       const culprits = alone ? new Set([alone.cookbook!]) : dependentsOf(name);
       return fail(new SousError("version-conflict", `no version of cookbook ${name} satisfies ${describe(constraints)}; found versions: ${candidates.map((c) => c.version).join(", ")}`), culprits);
     }
     const culprits = dependentsOf(name);
     for (const candidate of fitting) {
       const clash = Object.entries(candidate.dependencies).find(([dep, range]) => {
-        if (!validConstraint(range)) throw new SousError("bad-version-constraint", `cookbook ${name}@${candidate.version} (${candidate.dir}/package.json): dependency ${dep} ${JSON.stringify(range)} is not a semver range`);
+        if (!isValidConstraint(range)) throw new SousError("bad-version-constraint", `cookbook ${name}@${candidate.version}${candidate.dir !== undefined ? ` (${candidate.dir}/package.json)` : ""}: dependency ${dep} ${JSON.stringify(range)} is not a semver range`);
         const already = chosen.get(dep);
-        return already !== undefined && !satisfies(already.version, range);
+        return already !== undefined && !satisfiesConstraint(already.version, range);
       });
       if (clash) {
         const [dep, range] = clash;
@@ -163,7 +151,7 @@ export function resolveCookbooks(
   };
 
   if (search() !== true) throw firstFailure ?? new SousError("resolution-failed", "cookbook versions could not be resolved");
-  const ordered = new Map<string, CookbookInfo>();
+  const ordered = new Map<string, T>();
   const queue = [...wanted];
   while (queue.length) {
     const name = queue.shift()!;

@@ -52,7 +52,7 @@ const EXACT = [
   "network.default_interface", "network.default_gateway", "network.default_inet6_interface", "network.default_inet6_gateway",
   "cpu.total", "cpu.real", "cpu.cores", "memory.total", "memory.swap.total",
   "virtualization.system", "virtualization.role", "virtualization.systems",
-  "init_package", "root_group", "current_user", "machine_id", "lsb.id", "lsb.release", "lsb.codename",
+  "init_package", "root_group", "current_user", "machine_id", "lsb.id", "lsb.release", "lsb.codename", "shells",
 ];
 
 function keySpecs(sous: Facts): KeySpec[] {
@@ -99,7 +99,9 @@ export function compareWithOhai(sous: Facts, ohai: Record<string, unknown>, cont
     const theirs = at(ohai, spec.ohaiPath ?? spec.path);
     const key = spec.path.join(".");
     if (mine === undefined && (theirs === undefined || theirs === null)) continue;
-    if (theirs === undefined || theirs === null) rows.push({ key, sous: mine, ohai: theirs, status: "only-sous" });
+    // Both null is agreement (`domain` of a host whose FQDN has no dot), not a value only Sous has.
+    if (mine === null && theirs === null) rows.push({ key, sous: mine, ohai: theirs, status: "same" });
+    else if (theirs === undefined || theirs === null) rows.push({ key, sous: mine, ohai: theirs, status: "only-sous" });
     else if (mine === undefined) rows.push({ key, sous: mine, ohai: theirs, status: "only-ohai" });
     else if (spec.tolerance && Math.abs(Number(mine) - Number(theirs)) <= spec.tolerance(context)) rows.push({ key, sous: mine, ohai: theirs, status: "same", note: mine === theirs ? undefined : "moved between the runs" });
     else rows.push({ key, sous: mine, ohai: theirs, status: equal(mine, theirs) ? "same" : "different" });

@@ -97,8 +97,9 @@ export function parseHostname(lines: readonly string[] = []): Pick<Facts, "hostn
   const machinename = values.machinename ?? "";
   const hostname = values.short || (machinename.split(".")[0] ?? "");
   const fqdn = values.fqdn || undefined;
-  const domain = fqdn ? /^.+?\.(.+)$/.exec(fqdn)?.[1] : undefined;
-  return { hostname, machinename, ...(fqdn ? { fqdn } : {}), ...(domain ? { domain } : {}) };
+  // An FQDN without a dot has no domain: null, not absent, so `domain:*` and attribute reads see the key as ohai has it.
+  const domain = fqdn ? (/^.+?\.(.+)$/.exec(fqdn)?.[1] ?? null) : undefined;
+  return { hostname, machinename, ...(fqdn ? { fqdn } : {}), ...(domain !== undefined ? { domain } : {}) };
 }
 
 const CPU_FIELDS: Record<string, keyof CpuFacts> = { vendor_id: "vendor_id", "cpu family": "family", model: "model", "model name": "model_name", stepping: "stepping", "cpu MHz": "mhz", "cache size": "cache_size" };
@@ -241,5 +242,7 @@ export function parseFacts(output: string): Facts {
   if (ids.root_group) facts.root_group = ids.root_group;
   if (sections["machine-id"]?.[0]) facts.machine_id = sections["machine-id"][0].trim();
   if (lsb) facts.lsb = lsb;
+  // The script prints the section only when /etc/shells is readable; ohai keeps the lines that are paths.
+  if (sections.shells !== undefined) facts.shells = sections.shells.map((line) => line.trim()).filter((line) => line.startsWith("/"));
   return facts;
 }

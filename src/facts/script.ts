@@ -27,6 +27,7 @@ const PARTS = [
   `m hostname; n=; read -r n 2>/dev/null < /proc/sys/kernel/hostname || n=$(hostname 2>/dev/null); echo "machinename=$n"; echo "short=\${n%%.*}"; echo "fqdn=$(t hostname -f 2>/dev/null)"`,
   `m ids; echo "user=$(id -un 2>/dev/null)"; echo "root_group=$(id -gn root 2>/dev/null)"`,
   `m machine-id; r /etc/machine-id`,
+  `[ -r /etc/shells ] && { m shells; r /etc/shells; }`,
   `m init; r /proc/1/comm`,
   `m package-managers; for p in apt-get dnf yum zypper apk pacman emerge xbps-install pkg; do command -v "$p" >/dev/null 2>&1 && echo "$p"; done`,
 

@@ -171,8 +171,8 @@ export interface Facts {
   /** What `hostname` prints. */
   machinename: string;
   fqdn?: string;
-  /** The part of the FQDN after its first dot. */
-  domain?: string;
+  /** The part of the FQDN after its first dot; null when the FQDN has no dot (as ohai reports it). */
+  domain?: string | null;
   ipaddress?: string;
   ip6address?: string;
   macaddress?: string;
@@ -195,4 +195,6 @@ export interface Facts {
   root_group?: string;
   machine_id?: string;
   lsb?: LsbFacts;
+  /** The login shells /etc/shells lists (its lines that are paths), as ohai's `shells`. */
+  shells?: string[];
 }

@@ -9,6 +9,7 @@ import { publicKeyProblem } from "../client/signing.js";
 import type { Permission, Principal, ClientRecord } from "./auth.js";
 import { authenticate, authorize } from "./auth.js";
 import type { CookbookManifest } from "./cookbooks.js";
+import { satisfiesConstraint } from "../cookbook/constraints.js";
 import { cookbookOfRecipe, normalizeManifest, resolveCookbooks } from "./cookbooks.js";
 import { ApiError, badRequest, notFound } from "./errors.js";
 import type { JsonObject } from "./objects.js";
@@ -569,7 +570,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     if (missing.length > 0) throw badRequest("missing_files", `${missing.length} file(s) of ${name}@${version} were not uploaded first (PUT ${API_PREFIX}/orgs/${org}/files/SHA256)`, { missing });
     const all = await loadManifests(org!);
     for (const [dependency, range] of Object.entries(manifest.dependencies)) {
-      if (!(all.get(dependency) ?? []).some((other) => semver.satisfies(other.version, range))) {
+      if (!(all.get(dependency) ?? []).some((other) => satisfiesConstraint(other.version, range))) {
         throw badRequest("missing_dependency", `${name}@${version} depends on ${dependency} ${range}, and no such version is on the server; upload it first`);
       }
     }
@@ -598,7 +599,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const environment = await store.get<JsonObject>({ org: org!, kind: "environment", name: name! });
     if (!environment) throw notFound("environment", name!);
     const recipes = await expandRunList(store, org!, name!, runList);
-    const resolved = resolveCookbooks(recipes.map(cookbookOfRecipe), await loadManifests(org!), (environment.data.cookbook_versions ?? {}) as Record<string, string>);
+    const resolved = resolveCookbooks(recipes.map(cookbookOfRecipe), await loadManifests(org!), (environment.data.cookbook_versions ?? {}) as Record<string, string>, name!);
     return { recipes, cookbooks: Object.fromEntries(resolved) };
   });
 

@@ -1,6 +1,9 @@
 // Cookbook versions on the server: manifest validation (safe relative paths, sizes, checksums),
 // and dependency resolution of a run list in an environment.
 import semver from "semver";
+import { isValidConstraint, semverRange } from "../cookbook/constraints.js";
+import { resolveCookbooks as solve } from "../cookbook/resolve.js";
+import { SousError } from "../core/errors.js";
 import { ApiError, badRequest } from "./errors.js";
 import { checkName } from "./objects.js";
 import type { JsonObject } from "./objects.js";
@@ -57,7 +60,7 @@ export function normalizeManifest(input: unknown, name: string, version: string,
   if (typeof rawDependencies !== "object" || rawDependencies === null || Array.isArray(rawDependencies)) throw badRequest("invalid_field", "dependencies must map cookbook names to version ranges");
   for (const [dependency, range] of Object.entries(rawDependencies as JsonObject)) {
     checkName("cookbook", dependency);
-    if (typeof range !== "string" || semver.validRange(range) === null) throw badRequest("invalid_field", `dependency ${dependency}: ${JSON.stringify(range)} is not a version range`);
+    if (typeof range !== "string" || !isValidConstraint(range)) throw badRequest("invalid_field", `dependency ${dependency}: ${JSON.stringify(range)} is not a version range`);
     dependencies[dependency] = range;
   }
   if (!Array.isArray(body.files)) throw badRequest("invalid_field", "files must be an array of { path, sha256, size }");
@@ -85,20 +88,13 @@ export function normalizeManifest(input: unknown, name: string, version: string,
   };
 }
 
-/** Turns an environment constraint (Chef's `= 1.2.3`, `~> 1.2`, `>= 1.0`, or any semver range) into a semver range. */
+/**
+ * Checks an environment constraint (Chef's `= 1.2.3`, `~> 1.2`, `>= 1.0`, or any semver range)
+ * and returns it as semver reads it: the same translation the workstation uses.
+ */
 export function constraintToRange(constraint: string): string {
-  const trimmed = constraint.trim();
-  const pessimistic = /^~>\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?$/.exec(trimmed);
-  if (pessimistic) {
-    const [, major, minor, patch] = pessimistic;
-    if (patch !== undefined) return `>=${major}.${minor}.${patch} <${major}.${Number(minor) + 1}.0`;
-    if (minor !== undefined) return `>=${major}.${minor}.0 <${Number(major) + 1}.0.0`;
-    return `>=${major}.0.0`;
-  }
-  const equal = /^=\s*(.+)$/.exec(trimmed);
-  const range = equal ? equal[1]!.trim() : trimmed;
-  if (semver.validRange(range) === null) throw badRequest("invalid_constraint", `version constraint '${constraint}' is not understood; write e.g. "= 1.2.3", "~> 1.2" or ">= 1.0"`);
-  return range;
+  if (!isValidConstraint(constraint)) throw badRequest("invalid_constraint", `version constraint '${constraint}' is not understood; write e.g. "= 1.2.3", "~> 1.2" or ">= 1.0"`);
+  return semverRange(constraint.trim());
 }
 
 /** Cookbook name of a run-list recipe entry (`recipe[nginx::server]` → nginx; `nginx@1.2.0` → nginx). */
@@ -107,48 +103,21 @@ export function cookbookOfRecipe(recipe: string): string {
 }
 
 /**
- * Picks one version of every cookbook needed: the newest that satisfies the environment's
- * constraint and every dependent's range, backtracking when a choice leads to a dead end.
+ * Picks one version of every cookbook needed, with the workstation's solver (src/cookbook/resolve.ts):
+ * the newest that satisfies the environment's constraint and every dependent's range,
+ * backtracking when a choice leads to a dead end. A failure answers 412 with the solver's
+ * explanation (the missing cookbook, or the conflicting constraints and who set them).
  */
 export function resolveCookbooks(
   wanted: readonly string[],
   available: ReadonlyMap<string, readonly CookbookManifest[]>,
   environmentConstraints: Readonly<Record<string, string>>,
+  environment = "_default",
 ): Map<string, CookbookManifest> {
-  let steps = 0;
-  const constraintsFor = (name: string, extra: ReadonlyMap<string, string[]>): string[] => {
-    const list = [...(extra.get(name) ?? [])];
-    const env = environmentConstraints[name];
-    if (env !== undefined) list.push(constraintToRange(env));
-    return list;
-  };
-  const solve = (queue: string[], chosen: Map<string, CookbookManifest>, ranges: Map<string, string[]>): Map<string, CookbookManifest> | undefined => {
-    if (++steps > 10_000) throw new ApiError(422, "unresolvable", "cookbook dependencies could not be resolved within 10,000 steps; pin versions in the environment");
-    const name = queue.find((candidate) => !chosen.has(candidate));
-    if (name === undefined) return chosen;
-    const versions = available.get(name) ?? [];
-    const limits = constraintsFor(name, ranges);
-    const candidates = versions.filter((manifest) => limits.every((range) => semver.satisfies(manifest.version, range))).sort((a, b) => semver.rcompare(a.version, b.version));
-    for (const candidate of candidates) {
-      const nextRanges = new Map(ranges);
-      let consistent = true;
-      for (const [dependency, range] of Object.entries(candidate.dependencies)) {
-        nextRanges.set(dependency, [...(nextRanges.get(dependency) ?? []), range]);
-        const already = chosen.get(dependency);
-        if (already && !semver.satisfies(already.version, range)) consistent = false;
-      }
-      if (!consistent) continue;
-      const nextChosen = new Map(chosen).set(name, candidate);
-      const result = solve([...queue, ...Object.keys(candidate.dependencies)], nextChosen, nextRanges);
-      if (result) return result;
-    }
-    return undefined;
-  };
-  const result = solve([...new Set(wanted)], new Map(), new Map());
-  if (!result) {
-    const missing = wanted.filter((name) => !available.has(name));
-    const detail = missing.length > 0 ? `no cookbook named ${missing.join(", ")} has been uploaded` : "no combination of uploaded versions satisfies every constraint";
-    throw new ApiError(412, "unresolvable", `cannot resolve cookbooks for the run list: ${detail}`);
+  try {
+    return solve([...new Set(wanted)], [...available.values()].flat(), environmentConstraints, environment, {}, "has not been uploaded to the server");
+  } catch (error) {
+    if (error instanceof SousError) throw new ApiError(412, "unresolvable", `cannot resolve cookbooks for the run list: ${error.message}`);
+    throw error;
   }
-  return result;
 }

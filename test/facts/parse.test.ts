@@ -174,3 +174,41 @@ test("address arithmetic: containment, netmasks, IPv6 forms", () => {
   assert.equal(parseAddress("1::2::3"), undefined);
   assert.equal(parseAddress("256.1.1.1"), undefined);
 });
+
+test("domain is null when the FQDN has no dot (as ohai reports it), absent when there is no FQDN", () => {
+  const container = fixture("alpine-container-no-ip");
+  assert.equal(container.fqdn, "3f2a9c1b7d4e");
+  assert.ok(Object.hasOwn(container, "domain"), "the key is there, so domain:* matches and a recipe reads null");
+  assert.equal(container.domain, null);
+  assert.equal(fixture("debian-docker-on-kvm").domain, "example.com");
+  const noFqdn = fixture("ubuntu-arm-nspawn-no-default-route");
+  assert.equal(noFqdn.fqdn, undefined);
+  assert.equal(Object.hasOwn(noFqdn, "domain"), false);
+});
+
+test("shells are the lines of /etc/shells that are paths; no /etc/shells, no shells", () => {
+  const text = readFileSync(new URL("./fixtures/debian-docker-on-kvm.txt", import.meta.url), "utf8");
+  const facts = parseFacts(`${text}\n@@sous:shells\n# /etc/shells: valid login shells\n/bin/sh\n  /usr/bin/bash  \n\nnot-a-path\n/usr/bin/tmux\n`);
+  assert.deepEqual(facts.shells, ["/bin/sh", "/usr/bin/bash", "/usr/bin/tmux"]);
+  assert.equal(parseFacts(text).shells, undefined);
+});
+
+test("a Docker container on a KVM guest whose PID 1 environment is unreadable is docker/guest: /.dockerenv says so, whatever PID 1 hides", () => {
+  // This machine's evidence: Docker creates /.dockerenv in every container it starts; the cgroup
+  // namespace shows "/" everywhere, so cgroups name no container; /proc/1/environ is denied even
+  // to root (a sandboxed PID 1), so no container=... either; the CPU has the hypervisor flag.
+  // ohai 16 reads /proc/1/environ unguarded: the read fails and its plugin stops before the
+  // /.dockerenv check, leaving kvm/guest (and docker/host, from the docker command alone).
+  // Sous skips an unreadable file and still sees /.dockerenv: docker/guest, kvm listed under it.
+  const facts = detectVirtualization({
+    lines: ["command=docker", "exists=/sys/devices/virtual/misc/kvm", "exists=/.dockerenv"],
+    cgroup: ["9:name=systemd:/", "4:memory:/", "1:cpu:/", "0::/"],
+    cpuFlags: ["fpu", "hypervisor"],
+  });
+  assert.deepEqual(facts, { systems: { docker: "guest", kvm: "guest" }, system: "docker", role: "guest" });
+  // Without /.dockerenv the same machine would be what ohai says: a KVM guest with the docker command.
+  assert.deepEqual(
+    detectVirtualization({ lines: ["command=docker", "exists=/sys/devices/virtual/misc/kvm"], cgroup: ["0::/"], cpuFlags: ["hypervisor"] }),
+    { systems: { docker: "host", kvm: "guest" }, system: "kvm", role: "guest" },
+  );
+});

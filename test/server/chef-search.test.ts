@@ -160,7 +160,7 @@ for (const backend of backends) {
       return body.rows.map((row) => String(row.name ?? row.id));
     };
 
-    test("a field name with dots matches Chef's flattened key with those dots, else Sous's dotted path", async () => {
+    test("a field name with dots matches Chef's flattened key with those dots, and Sous's dotted path", async () => {
       assert.deepEqual(await names("node", "network_interfaces_eth0_addresses_10.0.1.11_family:inet"), ["web1"]);
       assert.deepEqual(await names("node", "network_interfaces_eth0_addresses_fe80::1_family:inet6".replace(/::/, "\\:\\:")), ["web1"]);
       assert.deepEqual(await names("node", "network_interfaces_eth0_addresses_10.0.1.*_family:inet"), ["web1"], "a wildcard key keeps its dots too");
@@ -168,6 +168,14 @@ for (const backend of backends) {
       assert.deepEqual(await names("node", "kernel.release:6.1.0-1*"), ["web1", "web2"]);
       assert.deepEqual(await names("node", "network.interfaces.eth0.addresses.10\\.0\\.1\\.11.family:inet"), ["web1"]);
       assert.deepEqual(await names("node", "network_interfaces_eth0_addresses_10.0.1.12_family:inet"), []);
+      // A key spelled with the dot is found too (the same search again: a cached answer must notice), and no longer once it is gone.
+      await admin.request("PUT", admin.orgPath("nodes", "odd"), { body: nodeBody("odd", { "kernel.release": "6.1.0-17-amd64" }) });
+      assert.deepEqual(await names("node", "kernel.release:6.1.0-17-amd64"), ["odd", "web2"]);
+      assert.deepEqual(await names("node", "kernel_release:6.1.0-17-amd64"), ["web2"]);
+      assert.deepEqual(await names("node", "kernel\\.release:6.1.0-17-amd64"), ["odd"]);
+      await admin.request("DELETE", admin.orgPath("nodes", "odd"));
+      assert.deepEqual(await names("node", "kernel.release:6.1.0-17-amd64"), ["web2"]);
+      assert.deepEqual(await names("node", "kernel.release:6.1.0-17-amd64 AND chef_type:node"), ["web2"]);
     });
 
     test("every object carries its chef_type, and a data bag item its data_bag", async () => {
@@ -181,6 +189,12 @@ for (const backend of backends) {
       assert.deepEqual(await names("role", "chef_type:role"), ["web"]);
       assert.deepEqual(await names("environment", "chef_type:environment"), ["_default"]);
       assert.deepEqual(await names("client", "chef_type:client"), ["acme-validator", "alice"]);
+      // --format chef prints Chef's shapes: a wrapped data bag item, a node with its class.
+      const bag = await sous("search", "users", "id:alice", "--format", "chef", ...cli);
+      assert.equal(bag.code, 0, bag.stderr);
+      assert.deepEqual(JSON.parse(bag.stdout), { total: 1, start: 0, rows: [{ name: "data_bag_item_users_alice", json_class: "Chef::DataBagItem", chef_type: "data_bag_item", data_bag: "users", raw_data: { id: "alice", shell: "/bin/zsh" } }] });
+      const node = (JSON.parse((await sous("search", "node", "name:web2", "--format", "chef", ...cli)).stdout) as { rows: Array<Record<string, unknown>> }).rows[0]!;
+      assert.deepEqual([node.name, node.json_class, node.chef_type, (node.automatic as { ipaddress: string }).ipaddress], ["web2", "Chef::Node", "node", "10.0.1.12"]);
       // The stored objects are unchanged: chef_type is what search sees.
       assert.equal((await admin.get<Record<string, unknown>>(admin.orgPath("data", "users", "alice"))).data_bag, undefined);
     });

@@ -12,9 +12,9 @@ export interface Pattern {
 }
 
 /**
- * A normalized search query. A field name with unescaped dots has two readings: `key` keeps the
- * dots (Chef's flattened keys do, `..._addresses_10.0.1.11_family`), `dotted` is Sous's dotted
- * path (`kernel.release` = `kernel_release`); the first is used where the index has such a key.
+ * A normalized search query. A field name with unescaped dots has two readings, and matches the
+ * keys of both: `key` keeps the dots (Chef's flattened keys do, `..._addresses_10.0.1.11_family`),
+ * `dotted` is Sous's dotted path (`kernel.release` = `kernel_release`).
  */
 export type Query =
   | { type: "all" }

@@ -111,22 +111,27 @@ function keyPatternConditions(pattern: Pattern): { where: string[]; params: unkn
  * The field numbers a key pattern denotes: a literal key is one lookup, a wildcard key expands to
  * the known keys it matches. A key pattern that starts with a wildcard and ends with text seeks
  * the reversed keys, so `*_product_name` does not scan every key (there are millions on a large
- * fleet: each address and interface name makes its own). A dotted field is its key with the dots
- * kept where the index has that key (Chef's flattened keys keep an address's dots), else its
- * dotted path; a dotted wildcard key matches either.
+ * fleet: each address and interface name makes its own). A field with dots matches the keys of
+ * both its readings: the key with the dots kept (Chef's flattened keys keep an address's dots)
+ * and its dotted path.
  */
 function fieldCondition(scope: SearchScope, keys: KeyPatterns | undefined, column: string, where: string[], params: unknown[], deps?: SearchDependencies): void {
   const pattern = keys?.key;
   const dotted = keys?.dotted;
-  if (pattern && isLiteral(pattern) && (!dotted || isLiteral(dotted))) {
+  if (pattern && isLiteral(pattern) && !dotted) {
     // An equality, not IN: the index then yields the term's objects in id order.
     const fields = "org = ? AND idx = ? AND key = ?";
-    const lookup = `(SELECT id FROM search_fields WHERE ${fields})`;
-    where.push(dotted ? `${column} = coalesce(${lookup}, ${lookup})` : `${column} = ${lookup}`);
-    for (const key of dotted ? [pattern, dotted] : [pattern]) {
-      params.push(scope.org, scope.idx, literalText(key));
-      deps?.fields.push({ sql: fields, params: [scope.org, scope.idx, literalText(key)] });
-    }
+    where.push(`${column} = (SELECT id FROM search_fields WHERE ${fields})`);
+    params.push(scope.org, scope.idx, literalText(pattern));
+    deps?.fields.push({ sql: fields, params: [scope.org, scope.idx, literalText(pattern)] });
+    return;
+  }
+  if (pattern && isLiteral(pattern) && dotted && isLiteral(dotted)) {
+    const fields = "org = ? AND idx = ? AND key IN (?, ?)";
+    const fieldParams = [scope.org, scope.idx, literalText(pattern), literalText(dotted)];
+    where.push(`${column} IN (SELECT id FROM search_fields WHERE ${fields})`);
+    params.push(...fieldParams);
+    deps?.fields.push({ sql: fields, params: fieldParams });
     return;
   }
   const innerParams: unknown[] = [scope.org, scope.idx];
@@ -276,7 +281,8 @@ export function compileQuery(query: Query, scope: SearchScope, deps?: SearchDepe
 }
 
 function isEqualityTerm(query: Query): query is Extract<Query, { type: "term" }> {
-  return query.type === "term" && !query.phrase && isLiteral(query.key) && (!query.dotted || isLiteral(query.dotted)) && isLiteral(query.value);
+  // A dotted field is two keys, whose rows do not come out of the index in one id order.
+  return query.type === "term" && !query.phrase && isLiteral(query.key) && !query.dotted && isLiteral(query.value);
 }
 
 function isProbe(query: Query): query is Extract<Query, { type: "term" | "range" }> {

@@ -1,0 +1,373 @@
+/**
+ * `sous deploy`: application deploys from apps/<name>.ts (deploy, rollback, releases, check,
+ * lock, history). The flows live in src/deploy/; this module parses flags, connects, renders
+ * events (live per-host progress, a summary table, or JSON lines) and turns outcomes into exit codes.
+ */
+import type { Command } from "commander";
+import { Option } from "commander";
+import { errorMessage, SousError } from "../core/errors.js";
+import type { DeployEvent, DeployResult } from "../deploy/events.js";
+import type { DeployHost } from "../deploy/hosts.js";
+import type { LoadedApp } from "../deploy/load.js";
+import type { HeldLock } from "../deploy/lock.js";
+import type { SousClient } from "../client/api.js";
+import type { Output } from "./converge.js";
+import { addSshOptions } from "./ssh-flags.js";
+// Types only: this module is loaded with the command table, SSH and the flows only when a deploy command runs.
+import type { SshCliOptions } from "./ssh-options.js";
+
+/** Flags of the deploy commands. */
+interface DeployFlags extends SshCliOptions {
+  stage?: string;
+  revision?: string;
+  dryRun?: boolean;
+  batch?: string;
+  rollbackAllOnFailure?: boolean;
+  repo?: string;
+  to?: string;
+  force?: boolean;
+  message?: string;
+  limit?: string;
+  serverUrl?: string;
+  org?: string;
+  client?: string;
+  key?: string;
+  record?: boolean;
+}
+
+interface Loaded {
+  app: LoadedApp;
+  hosts: DeployHost[];
+  client?: SousClient;
+  root: string;
+}
+
+/** A client when a server is configured (flags, SOUS_* variables, sous.config.ts, ~/.sous/config.json), else undefined. */
+async function serverClient(flags: DeployFlags, root: string): Promise<SousClient | undefined> {
+  const { resolveConfig } = await import("../client/config.js");
+  const config = await resolveConfig(
+    { ...(flags.serverUrl ? { server_url: flags.serverUrl } : {}), ...(flags.org ? { org: flags.org } : {}), ...(flags.client ? { client: flags.client } : {}), ...(flags.key ? { key: flags.key } : {}) },
+    { cwd: root },
+  );
+  if (!config.server_url || !config.client) return undefined;
+  const { SousClient } = await import("../client/api.js");
+  return new SousClient({ serverUrl: config.server_url, client: config.client, ...(config.org ? { org: config.org } : {}), ...(config.key ? { privateKeyFile: config.key } : {}) });
+}
+
+async function load(name: string, flags: DeployFlags): Promise<Loaded> {
+  const { appsRoot, loadApp } = await import("../deploy/load.js");
+  const { resolveHosts } = await import("../deploy/hosts.js");
+  const root = appsRoot(flags.repo);
+  const app = await loadApp(root, name, flags.stage);
+  const needsServer = app.hosts.some((h) => typeof h === "object" && "search" in h);
+  const client = needsServer || flags.record !== false ? await serverClient(flags, root).catch((error) => (needsServer ? Promise.reject(error) : undefined)) : undefined;
+  const hosts = await resolveHosts(app.hosts, {
+    root,
+    ...(client
+      ? {
+          search: async (query: string, attribute: string) => {
+            const rows = await client.searchAll<{ data: { name?: string; address?: string } }>("node", query, { partial: { name: ["name"], address: [attribute] } });
+            return rows.map((row) => ({ node: String(row.data.name ?? "?"), address: typeof row.data.address === "string" ? row.data.address : undefined }));
+          },
+        }
+      : {}),
+  });
+  return { app, hosts, root, ...(client ? { client } : {}) };
+}
+
+async function sshFlags(flags: DeployFlags): Promise<import("../host/ssh.js").SshOptions> {
+  return (await import("./ssh-options.js")).sshOptions(flags);
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** Renders a run's events: progress per host and phase while it runs, then a summary table; or JSON lines. */
+async function reporter(output: Output, verb: string, total: number, json: boolean): Promise<{ sink: (event: DeployEvent) => void; stop: () => void }> {
+  const { progressFor } = await import("./ssh-options.js");
+  const progress = await progressFor(output, verb, total, json);
+  const perHost = new Set(["switch", "health", "switch-back", "plan", "cleanup"]);
+  const sink = (event: DeployEvent) => {
+    if (json) output.stdout(`${JSON.stringify(event)}\n`);
+    switch (event.type) {
+      case "phase:start":
+        for (const host of event.hosts) {
+          progress.phase(host, "working");
+          progress.activity(host, `${event.phase}${event.batch ? ` (batch ${event.batch})` : ""}`);
+        }
+        break;
+      case "host:activity":
+        progress.activity(event.host, `${event.phase}: ${event.text}`);
+        break;
+      case "host:finish":
+        if (!event.ok) progress.line(`  ${event.phase} FAILED on ${event.host}: ${event.error ?? ""}`);
+        else if (perHost.has(event.phase)) progress.line(`  ${event.phase.padEnd(11)} ${event.host}  ${event.detail ?? "ok"}`);
+        break;
+      case "phase:finish": {
+        const label = `${event.phase}${event.batch ? ` (batch ${event.batch})` : ""}`;
+        progress.line(`${label.padEnd(22)} ${event.ok ? "ok" : `FAILED on ${event.failed.length}`}  ${seconds(event.durationMs)}`);
+        break;
+      }
+      case "note":
+        progress.line(`  ${event.text}`);
+        break;
+      case "run:finish":
+        for (const host of event.result.hosts) progress.phase(host.host, host.error ? "failed" : "done", host.outcome);
+        break;
+      default:
+        break;
+    }
+  };
+  return { sink, stop: () => progress.stop() };
+}
+
+function summaryTable(result: DeployResult): string {
+  const rows = [["HOST", "ROLES", "OUTCOME", "CURRENT", "BEFORE"], ...result.hosts.map((h) => [h.host, h.roles.join(","), h.outcome, h.release ?? "-", h.previous ?? "-"])];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const lines = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd());
+  const what = result.action === "deploy" ? `deploy of ${result.app}${result.release ? ` release ${result.release}` : ""}${result.revision ? ` (${result.revision.slice(0, 12)})` : ""}` : `rollback of ${result.app}${result.release ? ` to ${result.release}` : ""}`;
+  const verdict = result.ok ? `${what}: done on ${result.hosts.length} host${result.hosts.length === 1 ? "" : "s"} in ${seconds(result.durationMs)}` : `${what} FAILED: ${result.error ?? "see above"}`;
+  const failures = result.hosts.filter((h) => h.error).map((h) => `\n${h.host}:\n  ${h.error!.split("\n").join("\n  ")}`);
+  return `\n${lines.join("\n")}\n${failures.join("")}${failures.length ? "\n" : ""}\n${verdict}\n`;
+}
+
+/**
+ * Runs a deploy or rollback with its connections open, Ctrl-C and SIGTERM handled: the first
+ * stops the run at the next step (what is in flight finishes, a started switch is switched back,
+ * the lock is freed); a second frees the lock at once and exits.
+ */
+async function runFlow(output: Output, flags: DeployFlags, loaded: Loaded, action: "deploy" | "rollback"): Promise<number> {
+  const { withConnections } = await import("../deploy/connect.js");
+  const flow = await import("../deploy/flow.js");
+  const { releaseLock } = await import("../deploy/lock.js");
+  const { app, hosts } = loaded;
+  const json = flags.json === true;
+  const report = await reporter(output, `${action === "deploy" ? "Deploying" : "Rolling back"} ${app.name}${app.stage ? ` (${app.stage})` : ""} on`, hosts.length, json);
+  const controller = new AbortController();
+  let held: HeldLock | undefined;
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals === 1) {
+      output.stderr(`\nsous: ${signal}: stopping after the current step (a second ${signal} frees the lock and exits at once)\n`);
+      controller.abort();
+      return;
+    }
+    const exit = () => process.exit(130);
+    if (held) releaseLock(held).then(exit, exit);
+    else exit();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  let result: DeployResult;
+  try {
+    result = await withConnections(hosts, (await sshFlags(flags)), ({ connections, unreachable }) => {
+      const common = {
+        app,
+        hosts,
+        connections,
+        unreachable,
+        events: report.sink,
+        signal: controller.signal,
+        onLock: (lock: HeldLock | undefined) => (held = lock),
+        ...(flags.batch ? { batch: /^\d+$/.test(flags.batch) ? Number(flags.batch) : flags.batch } : {}),
+      };
+      return action === "deploy"
+        ? flow.deploy({ ...common, ...(flags.revision ? { revision: flags.revision } : {}), rollbackAllOnFailure: flags.rollbackAllOnFailure === true })
+        : flow.rollback({ ...common, ...(flags.to ? { to: flags.to } : {}), force: flags.force === true });
+    });
+  } finally {
+    report.stop();
+    process.removeListener("SIGINT", onSignal);
+    process.removeListener("SIGTERM", onSignal);
+  }
+  if (!json) output.stdout(summaryTable(result));
+  if (loaded.client && flags.record !== false) {
+    try {
+      const { recordDeploy } = await import("../deploy/history.js");
+      const record = await recordDeploy(loaded.client, result);
+      if (!json) output.stdout(`recorded on the server as ${record.id}\n`);
+    } catch (error) {
+      output.stderr(`sous: warning: the ${action} was not recorded on the server: ${errorMessage(error)}\n`);
+    }
+  }
+  if (controller.signal.aborted) return 130;
+  return result.ok ? 0 : 1;
+}
+
+/** Runs `fn` on every host with its connection (for the commands that only read). */
+async function eachHost<T>(loaded: Loaded, flags: DeployFlags, hosts: readonly DeployHost[], fn: (host: import("../host/host.js").Host, deployHost: DeployHost) => Promise<T>): Promise<Array<{ host: DeployHost; value?: T; error?: string }>> {
+  const { withConnections } = await import("../deploy/connect.js");
+  return withConnections(hosts, (await sshFlags(flags)), async ({ connections, unreachable }) =>
+    Promise.all(
+      hosts.map(async (host) => {
+        const conn = connections.get(host.name);
+        if (!conn) return { host, error: `unreachable: ${unreachable.get(host.name) ?? "no connection"}` };
+        try {
+          return { host, value: await fn(conn, host) };
+        } catch (error) {
+          return { host, error: errorMessage(error) };
+        }
+      }),
+    ),
+  );
+}
+
+/**
+ * A subcommand's action with its flags merged with those given before it: commander hands the
+ * flags that `deploy` also defines (`--repo`, `--json`...) to `deploy`, wherever they are written.
+ */
+function withGlobals(fn: (name: string, flags: DeployFlags) => Promise<void>) {
+  return (name: string, _flags: DeployFlags, command: Command) => fn(name, command.optsWithGlobals() as DeployFlags);
+}
+
+/** Options every deploy command takes. */
+function common(command: Command): Command {
+  return addSshOptions(command)
+    .option("--stage <name>", "stage of the app (its overrides from stages: { ... })")
+    .option("--repo <dir>", "repository holding apps/ (default: this folder or the nearest repository)")
+    .option("--json", "JSON on stdout (events as lines for runs), progress on stderr")
+    .option("--server-url <url>", "Sous server for search queries in hosts and the deploy history")
+    .option("--org <name>", "organization on the server")
+    .option("--client <name>", "client name that signs requests")
+    .addOption(new Option("--key <file>", "the client's private key"));
+}
+
+/** Adds `sous deploy` and its subcommands to the program. */
+export function registerDeployCommands(program: Command, output: Output, exit: (code: number) => void): void {
+  const deployCommand = common(
+    program
+      .command("deploy")
+      .argument("[app]", "application: apps/APP.ts")
+      .description("Deploy an application from git to its hosts (apps/APP.ts): releases/, shared/, an atomic current, rolling batches, rollback")
+      .option("--revision <ref>", "branch, tag or commit to deploy (default: the app's revision, or main)")
+      .option("--batch <n>", "hosts switched at once: a count, or a share like 25% (default: the app's batch, or all)")
+      .option("--rollback-all-on-failure", "when a batch fails its health check, switch the batches before it back too")
+      .option("--dry-run", "print the plan (hosts, batches, hooks in order, what each phase would do); contact and change nothing")
+      .option("--no-record", "do not record the deploy on the server"),
+  ).action(async (name: string | undefined, flags: DeployFlags) => {
+    if (!name) throw new SousError("usage", "which application? sous deploy APP (apps/APP.ts); see sous deploy --help");
+    const loaded = await load(name, flags);
+    if (flags.dryRun) {
+      const { deployPlan, formatPlan } = await import("../deploy/plan.js");
+      const plan = deployPlan(loaded.app, loaded.hosts, { ...(flags.revision ? { revision: flags.revision } : {}), ...(flags.batch ? { batch: /^\d+$/.test(flags.batch) ? Number(flags.batch) : flags.batch } : {}) });
+      output.stdout(flags.json ? `${JSON.stringify(plan, null, 2)}\n` : formatPlan(plan));
+      return exit(0);
+    }
+    exit(await runFlow(output, flags, loaded, "deploy"));
+  });
+
+  common(
+    deployCommand
+      .command("rollback")
+      .argument("<app>", "application")
+      .description("Switch every host back to its previous good release (or --to RELEASE), atomically, in the app's batches")
+      .option("--to <release>", "the release id to go back to")
+      .option("--force", "allow a release that is not marked good")
+      .option("--batch <n>", "hosts switched at once")
+      .option("--no-record", "do not record the rollback on the server"),
+  ).action(
+    withGlobals(async (name, flags) => exit(await runFlow(output, flags, await load(name, flags), "rollback"))),
+  );
+
+  common(deployCommand.command("releases").argument("<app>", "application").description("List each host's releases: current marked, good and failed")).action(withGlobals(async (name, flags) => {
+    const loaded = await load(name, flags);
+    const { layoutOf, readReleases, readLog } = await import("../deploy/layout.js");
+    const layout = layoutOf(loaded.app.deployTo);
+    const results = await eachHost(loaded, flags, loaded.hosts, async (host) => ({ ...(await readReleases(host, layout)), log: await readLog(host, layout) }));
+    if (flags.json) output.stdout(`${JSON.stringify(results.map((r) => ({ host: r.host.name, ...(r.value ? { current: r.value.current, releases: r.value.releases } : {}), ...(r.error ? { error: r.error } : {}) })), null, 2)}\n`);
+    else {
+      for (const r of results) {
+        output.stdout(`${r.host.name} (${r.host.roles.join(",")})\n`);
+        if (r.error) output.stdout(`  FAILED: ${r.error}\n`);
+        else if (r.value!.releases.length === 0) output.stdout("  no releases\n");
+        for (const release of [...(r.value?.releases ?? [])].reverse()) {
+          const mark = release.id === r.value!.current ? "*" : " ";
+          output.stdout(`  ${mark} ${release.id}  ${release.status.padEnd(7)}  ${(release.revision ?? "").slice(0, 12).padEnd(12)}  ${release.by ?? ""}\n`);
+        }
+        if (r.value?.currentTarget) output.stdout(`  current -> ${r.value.currentTarget} (not a release of this layout)\n`);
+      }
+      output.stdout("(* current)\n");
+    }
+    exit(results.every((r) => !r.error) ? 0 : 1);
+  }));
+
+  common(deployCommand.command("check").argument("<app>", "application").description("Check every host: SSH, git, the repository reachable, paths writable, free disk, linked files, the lock")).action(withGlobals(async (name, flags) => {
+    const loaded = await load(name, flags);
+    const { withConnections } = await import("../deploy/connect.js");
+    const { checkOnly } = await import("../deploy/flow.js");
+    const { lockHost } = await import("../deploy/hosts.js");
+    const { layoutOf } = await import("../deploy/layout.js");
+    const { lockStatus, describeHolder } = await import("../deploy/lock.js");
+    const report = await reporter(output, `Checking ${loaded.app.name} on`, loaded.hosts.length, flags.json === true);
+    let lockText = "";
+    const result = await withConnections(loaded.hosts, (await sshFlags(flags)), async ({ connections, unreachable }) => {
+      const checked = await checkOnly({ app: loaded.app, hosts: loaded.hosts, connections, unreachable, events: report.sink });
+      const primary = connections.get(lockHost(loaded.hosts).name);
+      if (primary) {
+        const status = await lockStatus(primary, layoutOf(loaded.app.deployTo));
+        lockText = status.held ? `locked on ${primary.name} by ${describeHolder(status.holder)}${status.stale ? " (stale)" : ""}` : `not locked (lock host ${primary.name})`;
+      }
+      return checked;
+    });
+    report.stop();
+    if (!flags.json) output.stdout(`${summaryTable(result).replace(/\n[^\n]*\n$/, "\n")}${result.ok ? "check: ok" : `check FAILED: ${result.error}`}; ${lockText}\n`);
+    exit(result.ok ? 0 : 1);
+  }));
+
+  const lock = deployCommand.command("lock").description("Show, take or free an application's deploy lock (on its primary host)");
+  for (const verb of ["status", "acquire", "release"] as const) {
+    const sub = common(lock.command(verb).argument("<app>", "application"));
+    if (verb === "status") sub.description("Who holds the lock, since when, for what");
+    if (verb === "acquire") sub.description("Take the lock by hand (deploys are refused until it is released)").option("-m, --message <text>", "why: shown to anyone refused");
+    if (verb === "release") sub.description("Free your manual lock, or a stale one whose deploy process is gone (--force: anyone's)").option("--force", "free it whoever holds it");
+    sub.action(withGlobals(async (name, flags) => {
+      const loaded = await load(name, flags);
+      const { lockHost } = await import("../deploy/hosts.js");
+      const { layoutOf } = await import("../deploy/layout.js");
+      const locks = await import("../deploy/lock.js");
+      const primary = lockHost(loaded.hosts);
+      const layout = layoutOf(loaded.app.deployTo);
+      const [r] = await eachHost(loaded, flags, [primary], async (host) => {
+        if (verb === "status") {
+          const status = await locks.lockStatus(host, layout);
+          return { json: status, text: status.held ? `${loaded.app.name} is locked on ${host.name} by ${locks.describeHolder(status.holder)}${status.stale ? " (stale: that process is gone; `sous deploy lock release` frees it)" : ""}` : `${loaded.app.name} is not locked (lock host ${host.name})` };
+        }
+        if (verb === "acquire") {
+          const held = await locks.acquireLock(host, layout, { kind: "manual", app: loaded.app.name, ...(flags.message ? { message: flags.message } : {}) });
+          return { json: held.holder, text: `${loaded.app.name} locked on ${host.name} by ${locks.describeHolder(held.holder)}` };
+        }
+        const freed = await locks.releaseLockByHand(host, layout, flags.force === true);
+        return { json: { released: freed !== "none", holder: freed === "none" ? undefined : freed }, text: freed === "none" ? `${loaded.app.name} was not locked` : `released the lock of ${locks.describeHolder(freed)}` };
+      });
+      if (r!.error) {
+        output.stderr(`sous: ${r!.error}\n`);
+        return exit(1);
+      }
+      output.stdout(flags.json ? `${JSON.stringify(r!.value!.json, null, 2)}\n` : `${r!.value!.text}\n`);
+      exit(0);
+    }));
+  }
+
+  common(deployCommand.command("history").argument("<app>", "application").description("Deploys and rollbacks of the app recorded on the server").option("--limit <n>", "how many (default 20)")).action(withGlobals(async (name, flags) => {
+    const { appsRoot } = await import("../deploy/load.js");
+    const client = await serverClient(flags, appsRoot(flags.repo));
+    if (!client) throw new SousError("no_server", "no server configured: pass --server-url and --client (or set SOUS_SERVER_URL, SOUS_CLIENT, or server.url in sous.config.ts)");
+    const { deployHistory } = await import("../deploy/history.js");
+    const limit = flags.limit ? Number(flags.limit) : 20;
+    if (!Number.isInteger(limit) || limit < 1) throw new SousError("usage", `--limit must be a whole number, got ${JSON.stringify(flags.limit)}`);
+    const records = await deployHistory(client, name, limit).catch((error: unknown) => {
+      throw new SousError("failed", errorMessage(error));
+    });
+    if (flags.json) output.stdout(`${JSON.stringify(records, null, 2)}\n`);
+    else if (records.length === 0) output.stdout(`no deploys of ${name} recorded on the server\n`);
+    else {
+      for (const r of records) {
+        const failed = r.hosts.filter((h) => h.outcome === "failed" || h.outcome === "switched-back").length;
+        output.stdout(`${r.started_at}  ${r.action.padEnd(8)}  ${r.ok ? "ok    " : "FAILED"}  ${(r.release ?? "-").padEnd(14)}  ${(r.revision ?? "").slice(0, 12).padEnd(12)}  ${r.by}  ${r.hosts.length} hosts${failed ? ` (${failed} failed)` : ""}  ${(r.duration_ms / 1000).toFixed(1)} s  stage ${r.stage}\n`);
+      }
+    }
+    exit(0);
+  }));
+}

@@ -1,0 +1,61 @@
+/**
+ * Opens one SSH connection per host of a deploy through the push fan-out (its bounded
+ * connection setup and per-host errors), keeps them all open while the whole run goes phase by
+ * phase, and closes them when it ends.
+ */
+import type { Host } from "../host/host.js";
+import type { SshOptions } from "../host/ssh.js";
+import { fanOut, type HostPhase } from "../push/fleet.js";
+import type { DeployHost } from "./hosts.js";
+
+/** Connections by host name, and why the others could not be reached. */
+export interface Connections {
+  connections: Map<string, Host>;
+  unreachable: Map<string, string>;
+}
+
+/** Connects to every host, runs `body` with all connections at once, then closes them. */
+export async function withConnections<T>(hosts: readonly DeployHost[], ssh: SshOptions, body: (connections: Connections) => Promise<T>, onPhase?: (host: string, phase: HostPhase) => void): Promise<T> {
+  const connections = new Map<string, Host>();
+  const unreachable = new Map<string, string>();
+  let pending = hosts.length;
+  let startBody!: () => void;
+  const everyoneArrived = new Promise<void>((resolve) => (startBody = resolve));
+  const arrived = () => {
+    if (--pending === 0) startBody();
+  };
+  let finished!: () => void;
+  const done = new Promise<void>((resolve) => (finished = resolve));
+  let outcome: { value: T } | { error: unknown } | undefined;
+  const running = everyoneArrived.then(async () => {
+    try {
+      outcome = { value: await body({ connections, unreachable }) };
+    } catch (error) {
+      outcome = { error };
+    } finally {
+      finished();
+    }
+  });
+  if (hosts.length === 0) startBody();
+  // Every host is in flight at once: the run needs all connections open together.
+  await fanOut(
+    hosts.map((h) => h.target),
+    { ssh, concurrency: Math.max(1, hosts.length) },
+    async (target) => {
+      connections.set(target.host.name, target.host);
+      arrived();
+      await done;
+    },
+    (name, phase, result) => {
+      if (phase === "failed" && !connections.has(name)) {
+        unreachable.set(name, result?.error ?? "cannot connect");
+        arrived();
+      }
+      onPhase?.(name, phase);
+    },
+  );
+  await running;
+  if (!outcome) throw new Error("the run ended without an outcome");
+  if ("error" in outcome) throw outcome.error;
+  return outcome.value;
+}

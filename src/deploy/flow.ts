@@ -1,0 +1,596 @@
+/**
+ * The deploy and rollback flows. Each phase is a barrier: every host finishes it (none is cut
+ * off in flight) before any host starts the next, and a phase that failed anywhere stops the
+ * run before the next one. Up to the switch nothing a host serves has changed, so a failure
+ * there leaves every host on its old release; the switch goes batch by batch, each batch
+ * restarted and health-checked before the next, and a failed batch is switched back.
+ * The lock is taken on the primary host after the checks and freed on every way out.
+ */
+import { posix } from "node:path";
+import { errorMessage } from "../core/errors.js";
+import type { Host } from "../host/host.js";
+import type { HookRelease } from "./definition.js";
+import type { DeployEvent, DeployResult, DeploySink, HostSummary } from "./events.js";
+import { checkHealth } from "./health.js";
+import { type HookTarget, outputTail, releaseEnvironment, runHooks } from "./hooks.js";
+import { addressOf, batchesOf, type DeployHost, lockHost, migrationHost } from "./hosts.js";
+import { appendLog, type HostReleases, type Layout, layoutOf, MARKER, nextReleaseId, previousGood, readReleases, type ReleaseMarker, releasePath, releasesToRemove, removeCurrent, switchCurrent } from "./layout.js";
+import type { HookSlot, LoadedApp } from "./load.js";
+import { acquireLock, type HeldLock, releaseLock, whoAmI } from "./lock.js";
+
+/** What every run needs: the app, its hosts and their connections. */
+export interface RunOptions {
+  app: LoadedApp;
+  hosts: readonly DeployHost[];
+  /** Open connections by host name; a host missing here could not be reached. */
+  connections: ReadonlyMap<string, Host>;
+  /** Why a host could not be reached, by host name. */
+  unreachable?: ReadonlyMap<string, string>;
+  events?: DeploySink;
+  /** Aborting (Ctrl-C, SIGTERM) stops the run at the next step; what is in flight finishes, the lock is freed. */
+  signal?: AbortSignal;
+  /** Told when the lock is taken and freed (for a last-resort release on a second Ctrl-C). */
+  onLock?: (lock: HeldLock | undefined) => void;
+  now?: () => Date;
+  /** Hosts switched at once, overriding the app's batch setting. */
+  batch?: number | string;
+}
+
+/** A deploy's options. */
+export interface DeployOptions extends RunOptions {
+  /** Branch, tag or commit, overriding the app's. */
+  revision?: string;
+  /** On a failed health check, switch back the batches that passed too. */
+  rollbackAllOnFailure?: boolean;
+}
+
+/** A rollback's options. */
+export interface RollbackOptions extends RunOptions {
+  /** The release to go back to (default: each host's newest good release before its current one). */
+  to?: string;
+  /** Allow a release that is not marked good. */
+  force?: boolean;
+}
+
+interface Entry {
+  host: DeployHost;
+  conn?: Host;
+  error?: string;
+  state?: HostReleases;
+  /** Where current pointed before the run. */
+  before?: string;
+  /** Where this run moves current to. */
+  target?: string;
+  revision?: string;
+  created?: boolean;
+  switched?: boolean;
+  switchedBack?: boolean;
+  started: number;
+}
+
+type Step = (entry: Entry) => Promise<string | void>;
+
+const GIT_ENV = { GIT_TERMINAL_PROMPT: "0", GIT_SSH_COMMAND: "ssh -o BatchMode=yes" };
+
+async function must(host: Host, argv: string[], what: string, options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<string> {
+  const result = await host.exec(argv, options);
+  if (result.exitCode !== 0) throw new Error(`${what}: \`${result.display}\` ${result.timedOut ? "timed out" : `exited with code ${result.exitCode}`}\n${outputTail(result)}`);
+  return result.stdout;
+}
+
+/** One run's bookkeeping: the event stream, phases, and the barrier runner. */
+class Run {
+  readonly entries: Entry[];
+  readonly layout: Layout;
+  readonly phases: DeployResult["phases"] = [];
+  readonly startedAt: Date;
+  readonly by = whoAmI();
+  error?: string;
+  lock?: HeldLock;
+
+  constructor(
+    readonly options: RunOptions,
+    readonly action: "deploy" | "rollback",
+  ) {
+    this.startedAt = options.now?.() ?? new Date();
+    this.layout = layoutOf(options.app.deployTo);
+    this.entries = options.hosts.map((host) => {
+      const conn = options.connections.get(host.name);
+      return { host, ...(conn ? { conn } : {}), started: performance.now() };
+    });
+  }
+
+  emit(event: DeployEvent): void {
+    this.options.events?.(event);
+  }
+
+  get aborted(): boolean {
+    return this.options.signal?.aborted === true;
+  }
+
+  /**
+   * A barrier: `body` works on every entry at once and reports each host's failure through
+   * `fail`; false when it failed on any host.
+   */
+  async group(name: string, entries: readonly Entry[], body: (fail: (entry: Entry, error: unknown) => void, details: Map<Entry, string>) => Promise<void>, batch?: number, always = false): Promise<boolean> {
+    if (this.aborted && !always) {
+      this.error ??= `interrupted before ${name}`;
+      return false;
+    }
+    const started = performance.now();
+    this.emit({ type: "phase:start", phase: name, hosts: entries.map((e) => e.host.name), ...(batch !== undefined ? { batch } : {}) });
+    const failures = new Map<Entry, string>();
+    const details = new Map<Entry, string>();
+    const fail = (entry: Entry, error: unknown) => {
+      const message = errorMessage(error);
+      failures.set(entry, message);
+      entry.error ??= message;
+    };
+    await body(fail, details);
+    const durationMs = performance.now() - started;
+    for (const entry of entries) {
+      const error = failures.get(entry);
+      const detail = details.get(entry);
+      this.emit({ type: "host:finish", phase: name, host: entry.host.name, ok: error === undefined, ...(detail ? { detail } : {}), ...(error ? { error } : {}), durationMs });
+    }
+    const failed = entries.filter((e) => failures.has(e)).map((e) => e.host.name);
+    this.phases.push({ phase: name, ok: failed.length === 0, durationMs, ...(batch !== undefined ? { batch } : {}) });
+    this.emit({ type: "phase:finish", phase: name, ok: failed.length === 0, failed, durationMs, ...(batch !== undefined ? { batch } : {}) });
+    if (failed.length) this.error ??= `${name} failed on ${failed.join(", ")}`;
+    return failed.length === 0;
+  }
+
+  /** Runs `step` on each entry, all at once. */
+  async each(entries: readonly Entry[], step: Step, fail: (entry: Entry, error: unknown) => void, details: Map<Entry, string>): Promise<void> {
+    await Promise.all(
+      entries.map(async (entry) => {
+        try {
+          const detail = await step(entry);
+          if (detail) details.set(entry, detail);
+        } catch (error) {
+          fail(entry, error);
+        }
+      }),
+    );
+  }
+
+  /** A phase of one step per host. */
+  phase(name: string, entries: readonly Entry[], step: Step, batch?: number, always = false): Promise<boolean> {
+    return this.group(name, entries, (fail, details) => this.each(entries, step, fail, details), batch, always);
+  }
+
+  /** The hooks of a slot on `entries`, all hosts together (once needs them all); failures go to `fail`. */
+  async hooks(slot: HookSlot, entries: readonly Entry[], release: (entry: Entry) => HookRelease, fail: (entry: Entry, error: unknown) => void): Promise<void> {
+    const hooks = this.options.app.hooks[slot] ?? [];
+    if (hooks.length === 0 || entries.length === 0) return;
+    const targets: HookTarget[] = entries.map((e) => ({ deployHost: e.host, host: e.conn!, release: release(e) }));
+    const errors = await runHooks(hooks, targets, { app: this.options.app.name, ...(this.options.app.stage ? { stage: this.options.app.stage } : {}), env: this.options.app.environment }, (host, text) =>
+      this.emit({ type: "host:activity", phase: slot, host, text }),
+    );
+    errors.forEach((error, index) => error && fail(entries[index]!, error));
+  }
+
+  /** Whether a slot has hooks. */
+  has(slot: HookSlot): boolean {
+    return (this.options.app.hooks[slot]?.length ?? 0) > 0;
+  }
+
+  /**
+   * A phase made of its before hooks, its own hooks (build, migrate, restart), its work and its
+   * after hooks, one after the other, each on every host before the next; skipped when empty.
+   */
+  async phaseWithHooks(name: "update" | "release" | "link" | "build" | "migrate" | "restart" | "clean", entries: readonly Entry[], release: (entry: Entry) => HookRelease, work?: Step, batch?: number, always = false): Promise<boolean> {
+    const slots: Array<HookSlot | "work"> = [`before:${name}`, ...(name === "build" || name === "migrate" || name === "restart" ? [name] : []), "work", `after:${name}`];
+    const used = slots.filter((slot) => (slot === "work" ? work !== undefined : this.has(slot)));
+    if (used.length === 0 || entries.length === 0) return true;
+    return this.group(
+      name,
+      entries,
+      async (fail, details) => {
+        let failed = false;
+        const failAndNote = (entry: Entry, error: unknown) => {
+          failed = true;
+          fail(entry, error);
+        };
+        for (const slot of used) {
+          if (slot === "work") await this.each(entries, work!, failAndNote, details);
+          else await this.hooks(slot, entries, release, failAndNote);
+          // Later steps of a failed phase would only do work that is thrown away.
+          if (failed) return;
+        }
+      },
+      batch,
+      always,
+    );
+  }
+
+  lockEntry(): Entry {
+    const host = lockHost(this.options.hosts);
+    return this.entries.find((e) => e.host === host)!;
+  }
+
+  async takeLock(release?: string): Promise<boolean> {
+    const entry = this.lockEntry();
+    return this.phase("lock", [entry], async () => {
+      this.lock = await acquireLock(entry.conn!, this.layout, { kind: this.action, app: this.options.app.name, ...(release ? { release } : {}) });
+      this.options.onLock?.(this.lock);
+      return `locked by ${this.lock.holder.by}`;
+    });
+  }
+
+  async freeLock(): Promise<void> {
+    if (!this.lock) return;
+    const lock = this.lock;
+    this.lock = undefined;
+    try {
+      const freed = await releaseLock(lock);
+      this.emit({ type: "note", text: freed ? `lock on ${lock.host.name} released` : `the lock on ${lock.host.name} was taken over by someone else; left alone` });
+    } catch (error) {
+      this.emit({ type: "note", text: `could not release the lock on ${lock.host.name}: ${errorMessage(error)}` });
+      this.error ??= `could not release the lock: ${errorMessage(error)}`;
+    }
+    this.options.onLock?.(undefined);
+  }
+
+  hookRelease(entry: Entry, id: string, revision: string, previous?: string): HookRelease {
+    return {
+      id,
+      path: releasePath(this.layout, id),
+      revision,
+      ...(previous ? { previous } : {}),
+      deployTo: this.layout.deployTo,
+      sharedPath: this.layout.shared,
+      currentPath: this.layout.current,
+    };
+  }
+}
+
+/** The check phase's work on one host: reachable, git, paths writable, free disk, linked files, its releases. */
+async function checkHost(run: Run, entry: Entry, options: { git: boolean }): Promise<string> {
+  if (!entry.conn) throw new Error(`unreachable: ${run.options.unreachable?.get(entry.host.name) ?? "no connection"}`);
+  const host = entry.conn;
+  const { app } = run.options;
+  const layout = run.layout;
+  if (options.git) await must(host, ["git", "--version"], "git is not installed");
+  await host.mkdir(layout.releases, { recursive: true });
+  await host.mkdir(layout.shared, { recursive: true });
+  await must(host, ["test", "-w", layout.deployTo], `${layout.deployTo} is not writable`);
+  const df = await must(host, ["df", "-Pk", "--", layout.deployTo], "cannot read the free disk space");
+  const available = Number(df.trim().split("\n").at(-1)?.split(/\s+/)[3]);
+  if (Number.isFinite(available) && available < app.minFreeMiB * 1024) throw new Error(`only ${(available / 1024).toFixed(0)} MiB free under ${layout.deployTo}; the app needs ${app.minFreeMiB} MiB (minFreeMiB)`);
+  if (options.git) await must(host, ["git", "ls-remote", "--", app.repository, "HEAD"], `cannot reach the repository ${app.repository}`, { env: GIT_ENV, timeoutMs: 60_000 });
+  const missing: string[] = [];
+  for (const file of app.linkedFiles) if (!(await host.tryStat(posix.join(layout.shared, file)))) missing.push(file);
+  if (missing.length) throw new Error(`linked files missing in ${layout.shared}: ${missing.join(", ")} (put them there first: they are kept across releases)`);
+  entry.state = await readReleases(host, layout);
+  entry.before = entry.state.current;
+  return entry.before ? `current ${entry.before}` : "first deploy";
+}
+
+/** Brings the bare mirror up to date and resolves the revision there. */
+async function updateMirror(run: Run, entry: Entry, revision: string): Promise<string> {
+  const host = entry.conn!;
+  const { repository } = run.options.app;
+  const repo = run.layout.repo;
+  if (!(await host.tryStat(posix.join(repo, "HEAD")))) {
+    await host.remove(repo, { recursive: true });
+    await must(host, ["git", "clone", "--mirror", "--quiet", "--", repository, repo], "cloning the repository failed", { env: GIT_ENV });
+  } else {
+    await must(host, ["git", "-C", repo, "remote", "set-url", "origin", repository], "setting the mirror's URL failed");
+    await must(host, ["git", "-C", repo, "fetch", "--prune", "--quiet", "origin"], "fetching the repository failed", { env: GIT_ENV });
+  }
+  const sha = (await must(host, ["git", "-C", repo, "rev-parse", "--verify", "--quiet", `${revision}^{commit}`], `no commit ${JSON.stringify(revision)} in ${repository}`)).trim();
+  entry.revision = sha;
+  return sha.slice(0, 12);
+}
+
+/** Makes releases/<id> from the mirror: git archive of the commit, REVISION, a pending marker. */
+async function createRelease(run: Run, entry: Entry, id: string, revision: string): Promise<string> {
+  const host = entry.conn!;
+  const dir = releasePath(run.layout, id);
+  await host.mkdir(dir);
+  entry.created = true;
+  const archive = posix.join(dir, ".sous-archive.tar");
+  await must(host, ["git", "-C", run.layout.repo, "archive", "--format=tar", "-o", archive, revision], "git archive failed");
+  await must(host, ["tar", "-xf", archive, "-C", dir], "unpacking the release failed");
+  await host.remove(archive);
+  await host.writeFileAtomic(posix.join(dir, "REVISION"), `${revision}\n`);
+  const marker: ReleaseMarker = { id, status: "pending", revision, by: run.by, createdAt: new Date().toISOString() };
+  await host.writeFileAtomic(posix.join(dir, MARKER), `${JSON.stringify(marker)}\n`);
+  return dir;
+}
+
+/** Links shared/ files and folders into the release. */
+async function linkShared(run: Run, entry: Entry, id: string): Promise<string | void> {
+  const host = entry.conn!;
+  const { linkedDirs, linkedFiles } = run.options.app;
+  const dir = releasePath(run.layout, id);
+  for (const [kind, paths] of [["dir", linkedDirs], ["file", linkedFiles]] as const) {
+    for (const path of paths) {
+      const shared = posix.join(run.layout.shared, path);
+      const inRelease = posix.join(dir, path);
+      if (kind === "dir") await host.mkdir(shared, { recursive: true });
+      await host.mkdir(posix.dirname(inRelease), { recursive: true });
+      await host.remove(inRelease, { recursive: true });
+      await host.symlink(shared, inRelease);
+    }
+  }
+  const count = linkedDirs.length + linkedFiles.length;
+  return count ? `${count} linked` : undefined;
+}
+
+async function writeMarkerStatus(run: Run, entry: Entry, id: string, status: ReleaseMarker["status"]): Promise<void> {
+  const host = entry.conn!;
+  const file = posix.join(releasePath(run.layout, id), MARKER);
+  const raw = await host.tryReadFile(file);
+  const marker = raw ? (JSON.parse(raw.toString("utf8")) as ReleaseMarker) : { id, revision: entry.revision ?? "", by: run.by, createdAt: new Date().toISOString() };
+  await host.writeFileAtomic(file, `${JSON.stringify({ ...marker, status, finishedAt: new Date().toISOString() })}\n`);
+}
+
+/**
+ * Switches `entries` batch by batch to their `target` release: switch, restart hooks, health
+ * check, each a barrier; a batch that fails anywhere is switched back (restarted again) and no
+ * later batch switches. Returns whether every batch passed.
+ */
+async function switchInBatches(run: Run, batches: Entry[][], release: (entry: Entry) => HookRelease, onFailure: { rollbackAll: boolean }): Promise<boolean> {
+  const { app } = run.options;
+  const done: Entry[] = [];
+  for (const [index, batch] of batches.entries()) {
+    const number = batches.length > 1 ? index + 1 : undefined;
+    let ok = await run.phase(
+      "switch",
+      batch,
+      async (entry) => {
+        await switchCurrent(entry.conn!, run.layout, entry.target!);
+        entry.switched = true;
+        return `current -> ${entry.target}`;
+      },
+      number,
+    );
+    if (ok) ok = await run.phaseWithHooks("restart", batch, release, undefined, number);
+    if (ok && app.healthCheck) {
+      const check = app.healthCheck;
+      ok = await run.phase(
+        "health",
+        batch,
+        async (entry) => {
+          const result = await checkHealth(check, entry.conn!, addressOf(entry.host), run.layout.current, releaseEnvironment(app.name, app.environment, release(entry)), run.options.signal);
+          if (!result.ok) throw new Error(`unhealthy after ${result.attempts} attempt${result.attempts === 1 ? "" : "s"}: ${result.detail}`);
+          return `healthy (${result.detail})`;
+        },
+        number,
+      );
+    }
+    if (ok) {
+      done.push(...batch);
+      continue;
+    }
+    const back = onFailure.rollbackAll ? [...done, ...batch] : batch;
+    await switchBack(run, back, number);
+    return false;
+  }
+  return true;
+}
+
+/** Puts entries back on the release they were on before the run, restarting them there (also when the run was interrupted). */
+async function switchBack(run: Run, entries: Entry[], batch?: number): Promise<void> {
+  const switched = entries.filter((e) => e.switched && e.conn);
+  if (switched.length === 0) return;
+  await run.phase(
+    "switch-back",
+    switched,
+    async (entry) => {
+      if (entry.before) await switchCurrent(entry.conn!, run.layout, entry.before);
+      else await removeCurrent(entry.conn!, run.layout);
+      entry.switchedBack = true;
+      return entry.before ? `current -> ${entry.before}` : "no current (there was none before)";
+    },
+    batch,
+    true,
+  );
+  const back = switched.filter((e) => e.switchedBack && e.before);
+  const release = (entry: Entry) => run.hookRelease(entry, entry.before!, entry.state?.releases.find((r) => r.id === entry.before)?.revision ?? "");
+  await run.phaseWithHooks("restart", back, release, undefined, batch, true);
+}
+
+function summaries(run: Run, describe: (entry: Entry) => Pick<HostSummary, "outcome" | "release" | "previous">): HostSummary[] {
+  return run.entries.map((entry) => ({
+    host: entry.host.name,
+    roles: entry.host.roles,
+    ...describe(entry),
+    ...(entry.error ? { error: entry.error } : {}),
+    durationMs: performance.now() - entry.started,
+  }));
+}
+
+function result(run: Run, ok: boolean, hosts: HostSummary[], extra: Partial<DeployResult>, batches: Entry[][]): DeployResult {
+  const out: DeployResult = {
+    action: run.action,
+    app: run.options.app.name,
+    ...(run.options.app.stage ? { stage: run.options.app.stage } : {}),
+    ok,
+    by: run.by,
+    startedAt: run.startedAt.toISOString(),
+    durationMs: hosts.length ? Math.max(...hosts.map((h) => h.durationMs)) : 0,
+    batches: batches.map((b) => b.map((e) => e.host.name)),
+    phases: run.phases,
+    hosts,
+    ...extra,
+    ...(!ok && run.error ? { error: run.error } : {}),
+  };
+  run.emit({ type: "run:finish", result: out });
+  return out;
+}
+
+/** Deploys the app's revision to every host. Never throws for a host's failure: the result says what happened where. */
+export async function deploy(options: DeployOptions): Promise<DeployResult> {
+  const run = new Run(options, "deploy");
+  const { app } = options;
+  const revisionRef = options.revision ?? app.revision;
+  const batches = batchesOf([...run.entries], options.batch ?? app.batch);
+  run.emit({ type: "run:start", action: "deploy", app: app.name, ...(app.stage ? { stage: app.stage } : {}), hosts: run.entries.map((e) => e.host.name), batches: batches.map((b) => b.map((e) => e.host.name)) });
+  let id: string | undefined;
+  let revision: string | undefined;
+  const hookRelease = (entry: Entry) => run.hookRelease(entry, id!, revision ?? entry.revision ?? "", entry.before);
+
+  const steps = async (): Promise<boolean> => {
+    if (!(await run.phase("check", run.entries, (entry) => checkHost(run, entry, { git: true })))) return false;
+    id = nextReleaseId(options.now?.() ?? new Date(), run.entries.flatMap((e) => e.state!.releases.map((r) => r.id)));
+    if (!(await run.takeLock(id))) return false;
+    if (!(await run.phaseWithHooks("update", run.entries, hookRelease, (entry) => updateMirror(run, entry, revisionRef)))) return false;
+    // One commit for every host: the lock host's; a host that resolved another (a push landed between fetches) must have it too.
+    revision = run.lockEntry().revision!;
+    const mismatched = run.entries.filter((e) => e.revision !== revision);
+    if (mismatched.length && !(await run.phase("update", mismatched, async (entry) => void (await must(entry.conn!, ["git", "-C", run.layout.repo, "cat-file", "-e", `${revision}^{commit}`], `commit ${revision} is not in this host's mirror`))))) return false;
+    for (const entry of run.entries) {
+      entry.revision = revision;
+      entry.target = id;
+    }
+    if (!(await run.phaseWithHooks("release", run.entries, hookRelease, (entry) => createRelease(run, entry, id!, revision!)))) return false;
+    if (!(await run.phaseWithHooks("link", run.entries, hookRelease, (entry) => linkShared(run, entry, id!)))) return false;
+    if (!(await run.phaseWithHooks("build", run.entries, hookRelease))) return false;
+    const migrator = run.entries.find((e) => e.host === migrationHost(options.hosts))!;
+    if (!(await run.phaseWithHooks("migrate", [migrator], hookRelease))) return false;
+    if (run.has("before:switch") && !(await run.group("switch", run.entries, (fail) => run.hooks("before:switch", run.entries, hookRelease, fail)))) return false;
+    if (run.aborted) {
+      run.error ??= "interrupted before switch";
+      return false;
+    }
+    if (!(await switchInBatches(run, batches, hookRelease, { rollbackAll: options.rollbackAllOnFailure === true }))) return false;
+    if (run.has("after:switch") && !(await run.group("switch", run.entries, (fail) => run.hooks("after:switch", run.entries, hookRelease, fail), undefined, true))) return false;
+    // From here the deploy is done: what remains is bookkeeping, which an interrupt does not skip.
+    const marked = await run.phase(
+      "finish",
+      run.entries,
+      async (entry) => {
+        await writeMarkerStatus(run, entry, id!, "good");
+        await appendLog(entry.conn!, run.layout, { action: "deploy", release: id!, revision: revision!, by: run.by, at: new Date().toISOString(), outcome: "good" });
+      },
+      undefined,
+      true,
+    );
+    if (!marked) return false;
+    await run.phaseWithHooks(
+      "clean",
+      run.entries,
+      hookRelease,
+      async (entry) => {
+        const state: HostReleases = { current: id!, releases: [...entry.state!.releases.filter((r) => r.id !== id), { id: id!, status: "good", revision: revision! }] };
+        const gone = releasesToRemove(state, app.keepReleases);
+        for (const old of gone) await entry.conn!.remove(releasePath(run.layout, old), { recursive: true });
+        return gone.length ? `removed ${gone.join(", ")}` : undefined;
+      },
+      undefined,
+      true,
+    );
+    return true;
+  };
+
+  let ok = false;
+  try {
+    ok = await steps();
+    if (!ok && id !== undefined && run.lock) await cleanUpFailed(run, id, revision);
+  } finally {
+    await run.freeLock();
+  }
+  return deployResult(run, ok, id, revision, batches);
+}
+
+/** After a failed deploy: the new release removed wherever current does not use it, and every host's log told. */
+async function cleanUpFailed(run: Run, id: string, revision: string | undefined): Promise<void> {
+  const reached = run.entries.filter((e) => e.conn && e.state);
+  const interrupted = run.aborted;
+  await run.phase(
+    "cleanup",
+    reached,
+    async (entry) => {
+      const kept = entry.switched === true && !entry.switchedBack;
+      const outcome = kept ? "partial" : entry.switchedBack ? "switched-back" : interrupted ? "interrupted" : "failed";
+      if (entry.created && !kept) await entry.conn!.remove(releasePath(run.layout, id), { recursive: true });
+      await appendLog(entry.conn!, run.layout, { action: "deploy", release: id, ...(revision ? { revision } : {}), by: run.by, at: new Date().toISOString(), outcome, ...(run.error ? { message: run.error } : {}) });
+      return kept ? `stays on ${id}` : entry.created ? `removed release ${id}` : undefined;
+    },
+    undefined,
+    true,
+  );
+}
+
+function deployResult(run: Run, ok: boolean, id: string | undefined, revision: string | undefined, batches: Entry[][]): DeployResult {
+  const hosts = summaries(run, (entry) => {
+    const onNew = entry.switched === true && !entry.switchedBack;
+    const release = onNew ? id : entry.before;
+    const outcome: HostSummary["outcome"] = ok || onNew ? "deployed" : entry.switchedBack ? "switched-back" : entry.error ? "failed" : "not-switched";
+    return { outcome, ...(release ? { release } : {}), ...(entry.before ? { previous: entry.before } : {}) };
+  });
+  return result(run, ok, hosts, { ...(id ? { release: id } : {}), ...(revision ? { revision } : {}) }, batches);
+}
+
+/**
+ * Rolls every host back: to `to`, or to its newest good release before its current one, by the
+ * same atomic switch in the same batches (restart hooks and health check included). A release
+ * not marked good is refused unless `force`; a failed batch goes back to where it was.
+ */
+export async function rollback(options: RollbackOptions): Promise<DeployResult> {
+  const run = new Run(options, "rollback");
+  const { app } = options;
+  run.emit({ type: "run:start", action: "rollback", app: app.name, ...(app.stage ? { stage: app.stage } : {}), ...(options.to ? { release: options.to } : {}), hosts: run.entries.map((e) => e.host.name), batches: [] });
+  let moving: Entry[] = [];
+  let batches: Entry[][] = [];
+  const hookRelease = (entry: Entry) => run.hookRelease(entry, entry.target!, entry.state?.releases.find((r) => r.id === entry.target)?.revision ?? "", entry.before);
+  const steps = async (): Promise<boolean> => {
+    if (!(await run.phase("check", run.entries, (entry) => checkHost(run, entry, { git: false })))) return false;
+    if (!(await run.takeLock(options.to))) return false;
+    const planned = await run.phase("plan", run.entries, async (entry) => {
+      const state = entry.state!;
+      if (options.to) {
+        const release = state.releases.find((r) => r.id === options.to);
+        if (!release) throw new Error(`no release ${options.to} here (releases: ${state.releases.map((r) => r.id).join(", ") || "none"})`);
+        if (release.status !== "good" && !options.force) throw new Error(`release ${options.to} is marked ${release.status}, not good: refusing to roll back to it (pass --force to do it anyway)`);
+        entry.target = release.id;
+      } else {
+        const target = previousGood(state, state.current);
+        if (!target) throw new Error(`no good release before ${state.current ?? "(no current release)"} to roll back to`);
+        entry.target = target.id;
+      }
+      return entry.target === state.current ? `already on ${entry.target}` : `${state.current ?? "none"} -> ${entry.target}`;
+    });
+    if (!planned) return false;
+    moving = run.entries.filter((e) => e.target !== e.state!.current);
+    batches = batchesOf(moving, options.batch ?? app.batch);
+    if (!(await switchInBatches(run, batches, hookRelease, { rollbackAll: false }))) return false;
+    return true;
+  };
+  let ok = false;
+  try {
+    ok = await steps();
+    const logged = run.entries.filter((e) => e.switched && e.conn);
+    if (logged.length) {
+      await run.phase(
+        "finish",
+        logged,
+        (entry) => appendLog(entry.conn!, run.layout, { action: "rollback", release: entry.target!, ...(hookRelease(entry).revision ? { revision: hookRelease(entry).revision } : {}), ...(entry.before ? { from: entry.before } : {}), by: run.by, at: new Date().toISOString(), outcome: entry.switchedBack ? "switched-back" : "rolled-back", ...(run.error ? { message: run.error } : {}) }),
+        undefined,
+        true,
+      );
+    }
+  } finally {
+    await run.freeLock();
+  }
+  const hosts = summaries(run, (entry) => {
+    const moved = entry.switched === true && !entry.switchedBack;
+    const release = moved ? entry.target : entry.before;
+    const outcome: HostSummary["outcome"] = moved ? "rolled-back" : entry.switchedBack ? "switched-back" : entry.error ? "failed" : entry.target && entry.target === entry.before ? "unchanged" : "not-switched";
+    return { outcome, ...(release ? { release } : {}), ...(entry.before ? { previous: entry.before } : {}) };
+  });
+  const targets = new Set(run.entries.map((e) => e.target).filter(Boolean));
+  return result(run, ok, hosts, targets.size === 1 ? { release: [...targets][0]! } : {}, batches);
+}
+
+/** `sous deploy check`: the check phase alone (nothing is locked or changed beyond making deployTo's folders). */
+export async function checkOnly(options: RunOptions): Promise<DeployResult> {
+  const run = new Run(options, "deploy");
+  run.emit({ type: "run:start", action: "deploy", app: options.app.name, hosts: run.entries.map((e) => e.host.name), batches: [] });
+  const ok = await run.phase("check", run.entries, (entry) => checkHost(run, entry, { git: true }));
+  const hosts = summaries(run, (entry) => ({ outcome: entry.error ? "failed" : "unchanged", ...(entry.before ? { release: entry.before } : {}) }));
+  return result(run, ok, hosts, {}, []);
+}

@@ -40,7 +40,7 @@ async function repositoryRoot(repo: string | undefined): Promise<string> {
 }
 
 /** Converge options as commander parses them, with Chef's spellings folded in. */
-type ConvergeFlags = PushCliOptions & { whyRun?: boolean; overrideRunlist?: string; logLevel?: string };
+type ConvergeFlags = PushCliOptions & { whyRun?: boolean; overrideRunlist?: string; logLevel?: string; query?: string; timeout?: string };
 
 function convergeOptions(flags: ConvergeFlags): PushCliOptions {
   const { whyRun, overrideRunlist, ...options } = flags;
@@ -94,9 +94,17 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
     .addOption(new Option("-l, --log-level <level>", "how much to show").choices(["debug", "info", "warn"]).default("info"))
     .option("--report <file>", "where to write the run report (default: .sous/runs/last-run.json)")
     .option("--backup-dir <dir>", "where previous versions of changed files are kept")
+    .option("--query <query>", "converge now the nodes this search returns, through their agents, and show their run reports as they arrive (needs a server)")
+    .option("--timeout <seconds>", "with --query: how long to wait for the nodes' reports (default 600)")
+    .option("--search-dir <dir>", "answer recipes' search() and dataBagItem() from this folder's nodes/*.json and data_bags/BAG/*.json (default: the repository's own such folders, else the configured Sous server)")
     .option("--no-color", "no colors");
   addSshOptions(converge).action(async (targets: string[], flags: ConvergeFlags) => {
     const options = convergeOptions(flags);
+    if (flags.query !== undefined) {
+      if (targets.length > 0 || options.inventory || options.root !== undefined) throw new SousError("usage", "--query converges the nodes a search returns, through their agents: pass no targets, --inventory or --root with it");
+      exit(await (await import("./converge-query.js")).convergeQueryCommand(flags.query, { ...(flags.timeout !== undefined ? { timeout: flags.timeout } : {}), json: options.json === true }, output));
+      return;
+    }
     const containers = targets.filter((target) => CONTAINER_TARGET.test(target));
     if (containers.length > 0 || options.root !== undefined) {
       if (targets.length > 1 || options.inventory) throw new SousError("usage", "a container target or --root converges one machine at a time: pass SSH targets in a separate run");

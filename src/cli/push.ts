@@ -6,6 +6,7 @@ import { targetName } from "../push/fleet.js";
 import { humanReporter } from "../report/human.js";
 import { resolveBackupDir } from "../run/converge.js";
 import { readNodeJson } from "../run/node-json.js";
+import { cliSearchSource } from "../search/source.js";
 import { type ConvergeCliOptions, engineEvent, type Output, repositoryOf, showDiffs } from "./converge.js";
 import { positiveNumber, progressFor, type SshCliOptions, sshOptions, targetsOf } from "./ssh-options.js";
 
@@ -41,6 +42,7 @@ export async function pushCommand(targetArgs: string[], options: PushCliOptions,
   const outcomes = await pushConverge({
     root,
     targets,
+    search: await cliSearchSource(root, options.searchDir),
     runList: options.runList ?? node?.runList,
     ...(options.environment !== undefined ? { environment: options.environment } : {}),
     ...(node ? { normal: node.attributes } : {}),

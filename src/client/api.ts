@@ -44,6 +44,14 @@ export interface ApiResponse<T> {
   body: T;
 }
 
+/** An answer as it came off the wire. */
+export interface RawResponse {
+  status: number;
+  statusText: string;
+  etag: string | undefined;
+  bytes: Buffer;
+}
+
 /** Options of one request. */
 export interface RequestOptions {
   /** A JSON value, or raw bytes sent as application/octet-stream. */
@@ -88,6 +96,23 @@ export class SousClient {
 
   /** Sends a request and parses the answer; throws SousApiError on 4xx/5xx or when the server is unreachable. */
   async request<T = unknown>(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
+    const prepared = this.prepare(method, path, options);
+    let response: RawResponse;
+    try {
+      response = await this.send(prepared.url, method, prepared.headersFor, prepared.body);
+    } catch (error) {
+      throw this.unreachable(error);
+    }
+    return this.interpret<T>(response, options);
+  }
+
+  /**
+   * A request ready to send: its URL, its headers (signed unless `unsigned`; signed afresh for
+   * every attempt, since the server accepts each request id once) and body bytes. Whoever sends it
+   * some other way (recipes' search sends it from a worker thread, synchronously) hands the answer
+   * to `interpret`.
+   */
+  prepare(method: string, path: string, options: RequestOptions = {}): { url: URL; headersFor: () => Record<string, string>; body: Buffer | undefined } {
     const url = new URL(path, this.options.serverUrl);
     const signedPath = url.pathname + url.search;
     let body: Buffer | undefined;
@@ -102,20 +127,23 @@ export class SousClient {
       }
     }
     if (options.ifMatch !== undefined) headers["if-match"] = `"${options.ifMatch}"`;
-    if (!options.unsigned) {
-      if (!this.key) throw new SousApiError(0, "no_key", `no private key for client '${this.options.client}': pass --key or set SOUS_KEY`);
-      Object.assign(headers, signRequest({ method, path: signedPath, ...(body ? { body } : {}), client: this.options.client, privateKey: this.key }));
+    if (!options.unsigned && !this.key) throw new SousApiError(0, "no_key", `no private key for client '${this.options.client}': pass --key or set SOUS_KEY`);
+    const key = options.unsigned ? undefined : this.key;
+    const headersFor = (): Record<string, string> => (key ? { ...headers, ...signRequest({ method, path: signedPath, ...(body ? { body } : {}), client: this.options.client, privateKey: key }) } : headers);
+    return { url, headersFor, body };
+  }
+
+  /** The error for a request that got no answer (`reason`: the socket's error code or message). */
+  unreachable(error: unknown): SousApiError {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    if (UNTRUSTED_CERTIFICATE.test(reason)) {
+      return new SousApiError(0, "untrusted_certificate", `the Sous server at ${this.options.serverUrl} presented a TLS certificate this machine does not trust (${reason}); if it is self-signed or from your own CA, set NODE_EXTRA_CA_CERTS to that certificate's PEM file`);
     }
-    let response: { status: number; statusText: string; etag: string | undefined; bytes: Buffer };
-    try {
-      response = await this.send(url, method, headers, body);
-    } catch (error) {
-      const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-      if (UNTRUSTED_CERTIFICATE.test(reason)) {
-        throw new SousApiError(0, "untrusted_certificate", `the Sous server at ${this.options.serverUrl} presented a TLS certificate this machine does not trust (${reason}); if it is self-signed or from your own CA, set NODE_EXTRA_CA_CERTS to that certificate's PEM file`);
-      }
-      throw new SousApiError(0, "unreachable", `cannot reach the Sous server at ${this.options.serverUrl} (${reason}); is it running, and is the URL right?`);
-    }
+    return new SousApiError(0, "unreachable", `cannot reach the Sous server at ${this.options.serverUrl} (${reason}); is it running, and is the URL right?`);
+  }
+
+  /** Parses an answer; throws SousApiError for 4xx/5xx with the server's code and message. */
+  interpret<T>(response: RawResponse, options: Pick<RequestOptions, "raw"> = {}): ApiResponse<T> {
     const { etag, bytes } = response;
     const ok = response.status >= 200 && response.status < 300;
     if (ok && options.raw) return { status: response.status, ...(etag ? { etag } : {}), body: bytes as T };
@@ -140,15 +168,15 @@ export class SousClient {
    * on a reused connection that the server closed meanwhile fails before any answer; it is sent
    * once more on a new connection.
    */
-  private send(url: URL, method: string, headers: Record<string, string>, body: Buffer | undefined, retried = false): Promise<{ status: number; statusText: string; etag: string | undefined; bytes: Buffer }> {
+  private send(url: URL, method: string, headersFor: () => Record<string, string>, body: Buffer | undefined, retried = false): Promise<RawResponse> {
     const https = url.protocol === "https:";
     const agent = https ? (this.httpsAgent ??= new HttpsAgent({ keepAlive: true })) : (this.httpAgent ??= new HttpAgent({ keepAlive: true }));
     const timeoutMs = this.options.timeoutMs ?? 30_000;
     return new Promise((resolve, reject) => {
-      const req = (https ? httpsRequest : httpRequest)(url, { method, headers: { ...headers, ...(body ? { "content-length": String(body.length) } : {}) }, agent });
+      const req = (https ? httpsRequest : httpRequest)(url, { method, headers: { ...headersFor(), ...(body ? { "content-length": String(body.length) } : {}) }, agent });
       req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer in ${timeoutMs} ms`), { code: "ETIMEDOUT" })));
       req.on("error", (error: NodeJS.ErrnoException) => {
-        if (req.reusedSocket && !retried && (error.code === "ECONNRESET" || error.code === "EPIPE")) resolve(this.send(url, method, headers, body, true));
+        if (req.reusedSocket && !retried && (error.code === "ECONNRESET" || error.code === "EPIPE")) resolve(this.send(url, method, headersFor, body, true));
         else reject(error);
       });
       req.on("response", (res: IncomingMessage) => {

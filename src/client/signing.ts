@@ -1,12 +1,13 @@
 // Request signing shared by the client (signs) and the server (verifies). A signature covers
-// the method, the path with its query, the SHA-256 of the body, a timestamp and the client's
-// name, so a captured request cannot be replayed with another body, path or identity, nor
-// after the clock-skew window.
-import { createPrivateKey, createPublicKey, generateKeyPairSync, hash, sign, verify } from "node:crypto";
+// the method, the path with its query, the SHA-256 of the body, a timestamp, the client's name
+// and a random request id, so a captured request cannot be replayed with another body, path or
+// identity, nor after the clock-skew window, nor (the server remembers each id for that window)
+// as it was within it.
+import { createPrivateKey, createPublicKey, generateKeyPairSync, hash, randomBytes, sign, verify } from "node:crypto";
 import type { KeyObject } from "node:crypto";
 
 /** Version tag of the string that is signed; part of it, so a future scheme cannot be confused with this one. */
-export const SIGNING_VERSION = "sous-v1";
+export const SIGNING_VERSION = "sous-v2";
 
 /** Header names of a signed request. */
 export const SIGNATURE_HEADERS = {
@@ -14,7 +15,16 @@ export const SIGNATURE_HEADERS = {
   timestamp: "x-sous-timestamp",
   contentSha256: "x-sous-content-sha256",
   signature: "x-sous-signature",
+  requestId: "x-sous-request-id",
 } as const;
+
+/** What a request id looks like: 16 to 64 characters of base64url (the client sends 22, from 16 random bytes). */
+export const REQUEST_ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
+
+/** A fresh random request id. */
+export function newRequestId(): string {
+  return randomBytes(16).toString("base64url");
+}
 
 /** What a signature covers. */
 export interface SignedParts {
@@ -25,6 +35,8 @@ export interface SignedParts {
   /** ISO 8601 time of signing. */
   timestamp: string;
   client: string;
+  /** Random id of this one request (`newRequestId`); the server accepts each id once. */
+  requestId: string;
 }
 
 /** Hex SHA-256 of a body (of nothing for an empty body). */
@@ -34,7 +46,7 @@ export function sha256Hex(body: Buffer | string | undefined): string {
 
 /** The exact text that is signed. */
 export function stringToSign(parts: SignedParts): string {
-  return [SIGNING_VERSION, parts.method.toUpperCase(), parts.path, parts.contentSha256, parts.timestamp, parts.client].join("\n");
+  return [SIGNING_VERSION, parts.method.toUpperCase(), parts.path, parts.contentSha256, parts.timestamp, parts.client, parts.requestId].join("\n");
 }
 
 /** A new Ed25519 key pair as PEM (SPKI public, PKCS#8 private). */
@@ -70,7 +82,7 @@ export function publicKeyProblem(pem: unknown): string | undefined {
 }
 
 /** The headers that sign a request. */
-export function signRequest(options: { method: string; path: string; body?: Buffer | string; client: string; privateKey: string | KeyObject; now?: Date }): Record<string, string> {
+export function signRequest(options: { method: string; path: string; body?: Buffer | string; client: string; privateKey: string | KeyObject; now?: Date; requestId?: string }): Record<string, string> {
   const key = typeof options.privateKey === "string" ? createPrivateKey(options.privateKey) : options.privateKey;
   const parts: SignedParts = {
     method: options.method,
@@ -78,6 +90,7 @@ export function signRequest(options: { method: string; path: string; body?: Buff
     contentSha256: sha256Hex(options.body),
     timestamp: (options.now ?? new Date()).toISOString(),
     client: options.client,
+    requestId: options.requestId ?? newRequestId(),
   };
   const signature = sign(digestFor(key), Buffer.from(stringToSign(parts)), key).toString("base64");
   return {
@@ -85,6 +98,7 @@ export function signRequest(options: { method: string; path: string; body?: Buff
     [SIGNATURE_HEADERS.timestamp]: parts.timestamp,
     [SIGNATURE_HEADERS.contentSha256]: parts.contentSha256,
     [SIGNATURE_HEADERS.signature]: signature,
+    [SIGNATURE_HEADERS.requestId]: parts.requestId,
   };
 }
 

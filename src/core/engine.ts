@@ -87,6 +87,8 @@ class Run {
   private readonly prepared = new Map<DeclaredResource, unknown>();
   /** The immediate notifications being run, outermost first (`action type[name]`). */
   private readonly immediateChain: string[] = [];
+  /** In a dry run, the resources that would have changed so far (in order). */
+  private readonly notYetChanged: Array<{ id: string; type: string }> = [];
   /** Cookbook files read during this run: the workstation's sources do not change mid-run. */
   private readonly sources = new Map<string, Promise<Buffer>>();
 
@@ -242,6 +244,7 @@ class Run {
         }
         if (!this.dryRun) await provider.apply(context, plan, resource.properties, action, current);
         this.record(resource, "updated");
+        if (this.dryRun) this.notYetChanged.push({ id: resource.id, type: resource.resourceType.name });
         const redacted = redact(resource, plan);
         events({
           type: "resource:updated",
@@ -251,6 +254,7 @@ class Run {
           changes: redacted.changes,
           ...(redacted.diff ? { diff: redacted.diff } : {}),
           ...(notifiedBy ? { notifiedBy: resourcePath(notifiedBy) } : {}),
+          ...(plan.assumptions?.length ? { assumptions: plan.assumptions.map((text) => mask(resource, text)) } : {}),
           durationMs: performance.now() - started,
         });
         await this.notify(resource);
@@ -382,6 +386,7 @@ class Run {
       host,
       resource,
       backupDir: this.options.backupDir ?? "/var/lib/sous/backup",
+      notYetChanged: this.notYetChanged,
       prepared: this.prepared.get(resource),
       log: (message) => events({ type: "log", resource: resource.id, level: "info", message: mask(resource, message) }),
       async cookbookFile(kind, name) {

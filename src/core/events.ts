@@ -39,6 +39,8 @@ export type RunEvent =
       diff?: string;
       /** Set when a notification triggered the action. */
       notifiedBy?: string;
+      /** What a dry run's plan assumed of earlier resources that did not really change. */
+      assumptions?: string[];
       /** For a custom resource: the inner resources that were updated (their paths). */
       updatedInner?: string[];
       durationMs: number;

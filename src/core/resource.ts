@@ -20,6 +20,11 @@ export interface Plan {
   changes: Change[];
   /** A unified diff of content, and the property it belongs to (for redaction). */
   diff?: { property: string; text: string };
+  /**
+   * What a dry run's plan took for granted because earlier resources of the run did not
+   * really change (a package's candidate from a repository only added earlier in the run).
+   */
+  assumptions?: string[];
 }
 
 /** Where a resource's cookbook lives on the workstation, for templates and files. */
@@ -37,6 +42,12 @@ export interface ProviderContext {
   readonly prepared: unknown;
   /** Where previous versions of changed files are kept. */
   readonly backupDir: string;
+  /**
+   * In a dry run, the resources before this one that would have changed but did not (the
+   * host is as it was): a plan that depends on them states its assumption instead of failing.
+   * Empty in a real run.
+   */
+  readonly notYetChanged: ReadonlyArray<{ readonly id: string; readonly type: string }>;
   /** Reads a file shipped in the resource's cookbook (`templates/` or `files/`). */
   cookbookFile(kind: "templates" | "files", name: string): Promise<{ path: string; content: Buffer }>;
   /** Emits a log line attached to the resource. */

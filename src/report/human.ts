@@ -92,6 +92,8 @@ export function humanReporter(options: HumanOptions): EventSink {
         if (options.why || event.dryRun) {
           for (const change of event.changes) out(`      ${change.property}: ${formatValue(change.from)} → ${formatValue(change.to)}`);
         }
+        // Always shown: the dry run's result rests on them.
+        for (const assumption of event.assumptions ?? []) out(`      ${paint("dim", `assumes: ${assumption}`)}`);
         if (event.diff && (options.diff || event.dryRun)) {
           const lines = event.diff.replace(/\n$/, "").split("\n").filter((l) => !l.startsWith("====") && !l.startsWith("Index:"));
           for (const line of lines) {

@@ -13,6 +13,8 @@ export interface ReportedAction {
   changes?: Change[];
   diff?: string;
   notifiedBy?: string;
+  /** What a dry run assumed (see Plan.assumptions). */
+  assumptions?: string[];
   reason?: string;
   error?: FailureInfo;
   durationMs?: number;
@@ -66,7 +68,7 @@ export function runReportWriter(path: string | undefined): EventSink & { report(
         report?.actions.push({ resource: event.resource, action: event.action, status: "up-to-date", durationMs: event.durationMs });
         break;
       case "resource:updated":
-        report?.actions.push({ resource: event.resource, action: event.action, status: "updated", changes: event.changes, ...(event.diff ? { diff: event.diff } : {}), ...(event.notifiedBy ? { notifiedBy: event.notifiedBy } : {}), durationMs: event.durationMs });
+        report?.actions.push({ resource: event.resource, action: event.action, status: "updated", changes: event.changes, ...(event.diff ? { diff: event.diff } : {}), ...(event.notifiedBy ? { notifiedBy: event.notifiedBy } : {}), ...(event.assumptions ? { assumptions: event.assumptions } : {}), durationMs: event.durationMs });
         break;
       case "resource:skipped":
         report?.actions.push({ resource: event.resource, action: event.action, status: "skipped", reason: event.reason });

@@ -58,6 +58,17 @@ interface PackageCurrent {
   /** The package manager that read this state and will act. */
   provider: "apt" | "dnf";
   packages: PackageState[];
+  /**
+   * Dry run only: earlier resources of the run that would have changed the package sources
+   * (an apt_repository, an apt_update, a file under /etc/apt/) but did not, so the candidates
+   * read now may not be the real run's.
+   */
+  sourcesNotYetChanged?: string[];
+}
+
+/** Whether a resource changes where packages come from. */
+function changesSources(resource: { id: string; type: string }): boolean {
+  return resource.type === "apt_repository" || resource.type === "apt_update" || resource.id.includes("[/etc/apt/") || resource.id.includes("[/etc/yum.repos.d/");
 }
 
 /** The package names a resource manages. */
@@ -195,19 +206,23 @@ export const packageType: ResourceType<PackageProperties, PackageCurrent> = {
     return problems;
   },
   provider: {
-    async read({ host }, properties, action) {
-      if (properties.provider === "dnf") return readDnf(host, properties, action);
+    async read({ host, notYetChanged }, properties, action) {
+      const sources = notYetChanged.filter(changesSources).map((resource) => resource.id);
+      const withSources = (current: PackageCurrent): PackageCurrent => (sources.length ? { ...current, sourcesNotYetChanged: sources } : current);
+      if (properties.provider === "dnf") return withSources(await readDnf(host, properties, action));
       try {
-        return await readApt(host, properties, action);
+        return withSources(await readApt(host, properties, action));
       } catch (error) {
         const noDpkg = error instanceof SousError && error.code === "no-package-manager";
         if (properties.provider === "apt" || !noDpkg) throw error;
-        if (await hasDnf(host)) return readDnf(host, properties, action);
+        if (await hasDnf(host)) return withSources(await readDnf(host, properties, action));
         throw new SousError("no-package-manager", `${host.name} has neither dpkg nor dnf: the package resource supports apt/dpkg and dnf/rpm systems`);
       }
     },
     plan(current, properties, action) {
       const changes: Change[] = [];
+      const assumptions: string[] = [];
+      const pending = current.sourcesNotYetChanged ?? [];
       current.packages.forEach((state, index) => {
         const pin = pinOf(properties, index);
         switch (action) {
@@ -227,7 +242,17 @@ export const packageType: ResourceType<PackageProperties, PackageCurrent> = {
               throw new SousError("no-candidate", `package ${state.name}: apt has no installation candidate (unknown package, or the apt cache needs an update: declare apt_update first)`);
             };
             const needed = state.status !== "installed" || state.pinSatisfied === false || (pin === undefined && action === "upgrade" && state.upgradable === true);
-            if (needed) changes.push({ property: state.name, from: shown(state), to: wanted() });
+            if (!needed) break;
+            let to: string;
+            try {
+              to = wanted();
+            } catch (error) {
+              // The sources this dry run did not really change may well offer it: the real run reads them after they changed.
+              if (pending.length === 0 || !(error instanceof SousError)) throw error;
+              to = pin ?? "(candidate of a package source changed earlier in this run)";
+              assumptions.push(`package ${state.name}: would install ${pin ?? "its candidate"} from a repository added earlier in this run (${pending.join(", ")}), not available before that; the real run fails here if it is not offered then`);
+            }
+            changes.push({ property: state.name, from: shown(state), to });
             break;
           }
           case "remove":
@@ -238,7 +263,7 @@ export const packageType: ResourceType<PackageProperties, PackageCurrent> = {
             break;
         }
       });
-      return { changes };
+      return assumptions.length ? { changes, assumptions } : { changes };
     },
     async apply({ host }, plan, properties, action, current) {
       const names = plan.changes.map((change) => change.property);

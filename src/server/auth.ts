@@ -1,6 +1,7 @@
-// Who is asking: verifies a signed request against the client's public key and the clock-skew
-// window, then answers what that identity may do.
-import { SIGNATURE_HEADERS, sha256Hex, verifyRequest } from "../client/signing.js";
+// Who is asking: verifies a signed request against the client's public key, the clock-skew
+// window and the request ids already seen, then answers what that identity may do. Everything
+// but the body hash is checked from the headers alone, before the body is read.
+import { REQUEST_ID_PATTERN, SIGNATURE_HEADERS, sha256Hex, verifyRequest } from "../client/signing.js";
 import { ApiError } from "./errors.js";
 import type { Store } from "./store/store.js";
 
@@ -29,7 +30,13 @@ export interface ClientRecord {
   created_at?: string;
 }
 
-function header(facts: RequestFacts, name: string): string | undefined {
+/** A request whose signature verified from its headers; its body still has to match `contentSha256`. */
+export interface SignedRequest {
+  principal: Principal;
+  contentSha256: string;
+}
+
+function header(facts: Pick<RequestFacts, "headers">, name: string): string | undefined {
   const value = facts.headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
@@ -38,22 +45,26 @@ function unauthorized(code: string, message: string): ApiError {
   return new ApiError(401, code, message);
 }
 
-/** Verifies a request's signature; `org` is the organization in the path, if any. Throws 401 when it does not check out. */
-export async function authenticate(store: Store, facts: RequestFacts, org: string | undefined, clockSkewMs: number, now = Date.now()): Promise<Principal> {
+/**
+ * Verifies a request's signature from its headers alone (the signature covers the body's declared
+ * SHA-256, not the body), then records its request id: a request id seen before within the clock
+ * window is a replay. `org` is the organization in the path, if any. Throws 401 when it does not
+ * check out. The body is checked afterwards with `checkBody`.
+ */
+export async function authenticateHeaders(store: Store, facts: Omit<RequestFacts, "body">, org: string | undefined, clockSkewMs: number, now = Date.now()): Promise<SignedRequest> {
   const client = header(facts, SIGNATURE_HEADERS.client);
   const timestamp = header(facts, SIGNATURE_HEADERS.timestamp);
   const contentSha256 = header(facts, SIGNATURE_HEADERS.contentSha256);
   const signature = header(facts, SIGNATURE_HEADERS.signature);
-  if (!client || !timestamp || !contentSha256 || !signature) {
+  const requestId = header(facts, SIGNATURE_HEADERS.requestId);
+  if (!client || !timestamp || !contentSha256 || !signature || !requestId) {
     throw unauthorized("unsigned", `this request is not signed: the headers ${Object.values(SIGNATURE_HEADERS).join(", ")} are required (the sous CLI and client sign for you)`);
   }
+  if (!REQUEST_ID_PATTERN.test(requestId)) throw unauthorized("bad_request_id", `${SIGNATURE_HEADERS.requestId} must be 16 to 64 characters of A-Z a-z 0-9 _ -`);
   const signedAt = Date.parse(timestamp);
   if (!Number.isFinite(signedAt)) throw unauthorized("bad_timestamp", `${SIGNATURE_HEADERS.timestamp} '${timestamp}' is not an ISO 8601 time`);
   if (Math.abs(now - signedAt) > clockSkewMs) {
     throw unauthorized("request_expired", `the request was signed at ${timestamp}, more than ${Math.round(clockSkewMs / 1000)} s from the server's clock (${new Date(now).toISOString()}); check the clock of this machine`);
-  }
-  if (sha256Hex(facts.body) !== contentSha256) {
-    throw unauthorized("body_hash_mismatch", "the body's SHA-256 does not match the signed hash: the body changed after signing");
   }
   let principal: Principal;
   let publicKey: string | undefined;
@@ -68,10 +79,30 @@ export async function authenticate(store: Store, facts: RequestFacts, org: strin
     principal = { kind: "client", org, name: client, admin: record?.data.admin === true, validator: record?.data.validator === true };
   }
   // One message for "no such client" and "wrong key", so the answer does not reveal which names exist.
-  if (!publicKey || !verifyRequest(publicKey, { method: facts.method, path: facts.url, contentSha256, timestamp, client }, signature)) {
+  if (!publicKey || !verifyRequest(publicKey, { method: facts.method, path: facts.url, contentSha256, timestamp, client, requestId }, signature)) {
     throw unauthorized("bad_signature", `the signature does not verify for client '${client}'${org ? ` in organization '${org}'` : ""}: wrong key, unknown client, or a revoked key`);
   }
-  return principal;
+  // Only a verified request is recorded (an unsigned flood cannot fill the table), until the
+  // time after which its timestamp is refused anyway.
+  const signer = principal.kind === "server-admin" ? client : `${org}/${client}`;
+  if (!(await store.rememberRequest(signer, requestId, signedAt + clockSkewMs))) {
+    throw unauthorized("replayed_request", `request ${requestId} of client '${client}' was already received: each signed request is accepted once (sign a new one)`);
+  }
+  return { principal, contentSha256 };
+}
+
+/** Throws 401 unless the body's SHA-256 is the one the signature covers. */
+export function checkBody(signed: SignedRequest, body: Buffer | undefined): void {
+  if (sha256Hex(body) !== signed.contentSha256) {
+    throw unauthorized("body_hash_mismatch", "the body's SHA-256 does not match the signed hash: the body changed after signing");
+  }
+}
+
+/** Verifies a whole request (headers, then body); see `authenticateHeaders`. */
+export async function authenticate(store: Store, facts: RequestFacts, org: string | undefined, clockSkewMs: number, now = Date.now()): Promise<Principal> {
+  const signed = await authenticateHeaders(store, facts, org, clockSkewMs, now);
+  checkBody(signed, facts.body);
+  return signed.principal;
 }
 
 /** What an action needs. */

@@ -9,75 +9,37 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { SousClient } from "../../src/client/api.js";
-import { SshHost } from "../../src/host/ssh.js";
-import { parseTarget } from "../../src/host/ssh.js";
 import { startServer, type RunningServer } from "../../src/server/server.js";
-import { type Fleet, fleetUnavailable, useFleet } from "../fleet/index.js";
 import { scratch, sous } from "../helpers.js";
-import { type AppRepository, fleetSsh, type GitServer, makeAppRepository, startGitServer, writeAppFile } from "./support.js";
+import { useDeployFixture, writeAppFile } from "./support.js";
 
-const skip = fleetUnavailable() ?? false;
-const startedFleet = useFleet(3);
-let fleet: Fleet;
-let gitServer: GitServer;
-let repo: AppRepository;
-// Made at the top: a scratch folder made inside a hook would be removed when the hook ends.
-const base = skip ? "" : scratch("sous-deploy-git-");
-const root = skip ? "" : scratch("sous-deploy-infra-");
+const { skip, fixture: f } = useDeployFixture(3);
 const serverDir = skip ? "" : scratch("sous-deploy-server-");
-const hosts: SshHost[] = [];
-
-// No server unless a test configures one.
-process.env.SOUS_HOME = scratch("sous-deploy-home-");
-for (const name of ["SOUS_SERVER_URL", "SOUS_ORG", "SOUS_CLIENT", "SOUS_KEY"]) delete process.env[name];
 
 /** apps/web.ts for this fleet; `extra` is spliced into the app({...}) object. */
 function webApp(extra = ""): string {
-  const [primary, ...others] = fleet.hosts;
-  return `import { app } from "sous";
-export default app({
-  repository: ${JSON.stringify(gitServer.url(repo.name))},
-  hosts: [{ target: ${JSON.stringify(primary!.target)}, roles: ["app", "db"], primary: true }, ${others.map((h) => JSON.stringify(h.target)).join(", ")}],
-  deployTo: "/srv/web",
-  linkedDirs: ["log"],
-  keepReleases: 2,
-  environment: { GREETING: "hello" },
-  ${extra}
-});
-`;
+  const [primary, ...others] = f.fleet.hosts;
+  const hosts = `[{ target: ${JSON.stringify(primary!.target)}, roles: ["app", "db"], primary: true }, ${others.map((h) => JSON.stringify(h.target)).join(", ")}]`;
+  return f.webApp(`linkedDirs: ["log"],\n  keepReleases: 2,\n  environment: { GREETING: "hello" },\n  ${extra}`, hosts);
 }
 
-const deployArgs = (...args: string[]) => [...args, "--repo", root, ...fleetSsh(fleet)];
-const run = (...args: string[]) => sous(...deployArgs(...args));
+const run = (...args: string[]) => f.run(...args);
 
 async function sh(index: number, script: string): Promise<string> {
-  const result = await hosts[index]!.exec(["sh", "-c", script]);
+  const result = await f.hosts[index]!.exec(["sh", "-c", script]);
   assert.equal(result.exitCode, 0, `${script}: ${result.stderr}`);
   return result.stdout.trim();
 }
 
-before(async () => {
-  if (skip) return;
-  fleet = await startedFleet();
-  gitServer = await startGitServer(base, fleet.hosts[0]!.address.replace(/\.\d+$/, ".254"));
-  repo = makeAppRepository(base);
-  for (const host of fleet.hosts) hosts.push(await SshHost.connect(parseTarget(host.target), { identityFile: fleet.keyFile, knownHostsFile: fleet.knownHostsFile }));
-});
-
-after(async () => {
-  for (const host of hosts) host.close();
-  await gitServer?.stop();
-});
-
 describe("sous deploy", { skip }, () => {
   it("lays out releases/<id> with REVISION, shared/, current, the bare mirror and revisions.log, the same release id on every host", async () => {
-    writeAppFile(root, "web", webApp(`build: async ({ run }) => { await run(["sh", "-c", "echo \\"$GREETING $SOUS_RELEASE\\" > built.txt"]); },`));
+    writeAppFile(f.root, "web", webApp(`build: async ({ run }) => { await run(["sh", "-c", "echo \\"$GREETING $SOUS_RELEASE\\" > built.txt"]); },`));
     const first = await run("deploy", "web");
     assert.equal(first.code, 0, first.stdout + first.stderr);
     assert.match(first.stdout, /deploy of web release (\d{14}) \([0-9a-f]{12}\): done on 3 hosts/);
     const id = /release (\d{14})/.exec(first.stdout)![1]!;
-    const head = repo.release("v2");
-    for (const [index] of fleet.hosts.entries()) {
+    const head = f.repo.release("v2");
+    for (const [index] of f.fleet.hosts.entries()) {
       assert.equal(await sh(index, "readlink /srv/web/current"), `/srv/web/releases/${id}`);
       assert.equal(await sh(index, "cat /srv/web/current/VERSION"), "v1");
       assert.equal(await sh(index, "cat /srv/web/current/built.txt"), `hello ${id}`, "the build hook ran in the release with the app's environment");
@@ -92,11 +54,11 @@ describe("sous deploy", { skip }, () => {
     assert.equal(second.code, 0, second.stdout + second.stderr);
     const id2 = /release (\d{14})/.exec(second.stdout)![1]!;
     assert.ok(id2 > id, "a later deploy gets a later release id");
-    for (const [index] of fleet.hosts.entries()) {
+    for (const [index] of f.fleet.hosts.entries()) {
       assert.equal(await sh(index, "cat /srv/web/current/VERSION"), "v2", "the mirror was fetched: not stale");
       assert.equal(await sh(index, "cat /srv/web/current/REVISION"), head);
     }
-    assert.match(second.stdout, new RegExp(`root@${fleet.hosts[1]!.address.replace(/\./g, "\\.")}\\s+app\\s+deployed\\s+${id2}\\s+${id}`), "the summary table shows each host's new and previous release");
+    assert.match(second.stdout, new RegExp(`root@${f.fleet.hosts[1]!.address.replace(/\./g, "\\.")}\\s+app\\s+deployed\\s+${id2}\\s+${id}`), "the summary table shows each host's new and previous release");
 
     const listed = await run("deploy", "releases", "web");
     assert.equal(listed.code, 0, listed.stderr);
@@ -105,7 +67,7 @@ describe("sous deploy", { skip }, () => {
 
     const back = await run("deploy", "rollback", "web");
     assert.equal(back.code, 0, back.stdout + back.stderr);
-    for (const [index] of fleet.hosts.entries()) assert.equal(await sh(index, "cat /srv/web/current/VERSION"), "v1");
+    for (const [index] of f.fleet.hosts.entries()) assert.equal(await sh(index, "cat /srv/web/current/VERSION"), "v1");
     const log = (await sh(0, "cat /srv/web/revisions.log")).split("\n").map((l) => JSON.parse(l) as { action: string; release: string; from?: string });
     assert.deepEqual(log.at(-1)!.action === "rollback" && [log.at(-1)!.release, log.at(-1)!.from], [id, id2]);
     // And forward again, by naming the release.
@@ -117,21 +79,21 @@ describe("sous deploy", { skip }, () => {
 
   it("keeps keepReleases good releases, never counts or keeps a failed one, and refuses to roll back to a release not marked good", async () => {
     // A deploy whose build fails everywhere: no host switches and its release is removed.
-    writeAppFile(root, "web", webApp(`build: async ({ run }) => { await run(["sh", "-c", "echo broken build >&2; exit 3"]); },`));
+    writeAppFile(f.root, "web", webApp(`build: async ({ run }) => { await run(["sh", "-c", "echo broken build >&2; exit 3"]); },`));
     const before = await sh(0, "readlink /srv/web/current");
     const failed = await run("deploy", "web");
     assert.equal(failed.code, 1, failed.stdout);
     assert.match(failed.stdout, /build FAILED on root@/);
     assert.match(failed.stdout, /broken build/, "the failing command's output is shown");
     const failedId = /deploy of web release (\d{14}) \([0-9a-f]{12}\) FAILED: build failed on/.exec(failed.stdout)![1]!;
-    for (const [index] of fleet.hosts.entries()) {
+    for (const [index] of f.fleet.hosts.entries()) {
       assert.equal(await sh(index, "readlink /srv/web/current"), before);
       assert.equal(await sh(index, `test -e /srv/web/releases/${failedId} && echo present || echo gone`), "gone");
     }
     assert.match(await sh(0, "tail -1 /srv/web/revisions.log"), new RegExp(`"release":"${failedId}".*"outcome":"failed"`));
 
     // Three good deploys with keepReleases 2: the oldest good ones go, current and the previous good one stay.
-    writeAppFile(root, "web", webApp());
+    writeAppFile(f.root, "web", webApp());
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
       const result = await run("deploy", "web");
@@ -146,7 +108,7 @@ describe("sous deploy", { skip }, () => {
     const refused = await run("deploy", "rollback", "web", "--to", ids[1]!);
     assert.equal(refused.code, 1);
     assert.match(refused.stdout, new RegExp(`release ${ids[1]} is marked pending, not good: refusing .*--force`));
-    for (const [index] of fleet.hosts.entries()) assert.equal(await sh(index, "readlink /srv/web/current"), `/srv/web/releases/${ids[2]}`, "a refused rollback switches no host");
+    for (const [index] of f.fleet.hosts.entries()) assert.equal(await sh(index, "readlink /srv/web/current"), `/srv/web/releases/${ids[2]}`, "a refused rollback switches no host");
     const forced = await run("deploy", "rollback", "web", "--to", ids[1]!, "--force");
     assert.equal(forced.code, 0, forced.stdout);
     await sh(0, `sed -i 's/"status":"pending"/"status":"good"/' /srv/web/releases/${ids[1]}/.sous-release`);
@@ -154,21 +116,21 @@ describe("sous deploy", { skip }, () => {
 
   it("runs a once hook on one host and copies its output to the others, and migrations only on the primary db host", async () => {
     writeAppFile(
-      root,
+      f.root,
       "web",
       webApp(`build: { name: "assets", once: "public", run: async ({ run, host }) => { await run(["sh", "-c", "mkdir -p public && echo \\"built on $1\\" > public/assets.txt", "sh", host.name]); } },
   migrate: async ({ run, host }) => { await run(["sh", "-c", "echo \\"$1\\" >> /srv/web/shared/migrations", "sh", host.name]); },`),
     );
     const result = await run("deploy", "web");
     assert.equal(result.code, 0, result.stdout + result.stderr);
-    const primary = `root@${fleet.hosts[0]!.address}`;
-    for (const [index] of fleet.hosts.entries()) assert.equal(await sh(index, "cat /srv/web/current/public/assets.txt"), `built on ${primary}`);
+    const primary = `root@${f.fleet.hosts[0]!.address}`;
+    for (const [index] of f.fleet.hosts.entries()) assert.equal(await sh(index, "cat /srv/web/current/public/assets.txt"), `built on ${primary}`);
     assert.equal(await sh(0, "cat /srv/web/shared/migrations"), primary);
     for (const index of [1, 2]) assert.equal(await sh(index, "test -e /srv/web/shared/migrations && echo ran || echo none"), "none");
   });
 
   it("prints the plan with --dry-run and changes nothing; stages override settings", async () => {
-    writeAppFile(root, "web", webApp(`batch: 1, restart: { name: "reload", run: async () => {} }, stages: { staging: { deployTo: "/srv/web-staging", batch: "50%" } },`));
+    writeAppFile(f.root, "web", webApp(`batch: 1, restart: { name: "reload", run: async () => {} }, stages: { staging: { deployTo: "/srv/web-staging", batch: "50%" } },`));
     const before = await sh(0, "ls /srv/web/releases");
     const plan = await run("deploy", "web", "--dry-run");
     assert.equal(plan.code, 0, plan.stderr);
@@ -186,7 +148,7 @@ describe("sous deploy", { skip }, () => {
   });
 
   it("names the setting and the file:line of app(...) for a bad declaration, and a missing linked file before anything changes", async () => {
-    const file = writeAppFile(root, "bad", `import { app } from "sous";\n\nexport default app({\n  repository: "x",\n  hosts: [],\n  keepReleases: 0,\n  batch: "lots",\n});\n`);
+    const file = writeAppFile(f.root, "bad", `import { app } from "sous";\n\nexport default app({\n  repository: "x",\n  hosts: [],\n  keepReleases: 0,\n  batch: "lots",\n});\n`);
     const bad = await run("deploy", "bad");
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, new RegExp(`${file.replace(/[.]/g, "\\.")}:3 hosts: expected a non-empty list`));
@@ -195,20 +157,20 @@ describe("sous deploy", { skip }, () => {
     const missing = await run("deploy", "nothere");
     assert.match(missing.stderr, /no application nothere: .*apps\/nothere\.ts does not exist \(known: bad, web\)/);
 
-    writeAppFile(root, "web", webApp(`linkedFiles: ["config/secrets.env"],`));
+    writeAppFile(f.root, "web", webApp(`linkedFiles: ["config/secrets.env"],`));
     const before = await sh(0, "ls /srv/web/releases");
     const result = await run("deploy", "web");
     assert.equal(result.code, 1);
     assert.match(result.stdout, /check FAILED on root@\S+: linked files missing in \/srv\/web\/shared: config\/secrets\.env/);
     assert.equal(await sh(0, "ls /srv/web/releases"), before);
-    for (const [index] of fleet.hosts.entries()) await sh(index, "mkdir -p /srv/web/shared/config && echo SECRET=1 > /srv/web/shared/config/secrets.env");
+    for (const [index] of f.fleet.hosts.entries()) await sh(index, "mkdir -p /srv/web/shared/config && echo SECRET=1 > /srv/web/shared/config/secrets.env");
     const fixed = await run("deploy", "web");
     assert.equal(fixed.code, 0, fixed.stdout);
     assert.equal(await sh(2, "cat /srv/web/current/config/secrets.env"), "SECRET=1");
   });
 
   it("takes, shows and frees a manual lock; a deploy meanwhile is refused naming the holder, and only the holder or --force frees it", async () => {
-    writeAppFile(root, "web", webApp());
+    writeAppFile(f.root, "web", webApp());
     const taken = await run("deploy", "lock", "acquire", "web", "-m", "database maintenance");
     assert.equal(taken.code, 0, taken.stderr);
     const status = await run("deploy", "lock", "status", "web");
@@ -242,17 +204,17 @@ describe("sous deploy with a server", { skip }, () => {
     const { readConfigFile } = await import("../../src/client/config.js");
     const config = readConfigFile();
     const client = new SousClient({ serverUrl: config.server_url!, org: config.org!, client: config.client!, privateKeyFile: config.key! });
-    for (const [index, host] of fleet.hosts.entries()) await client.saveNode({ name: `web${index}`, chef_environment: "_default", run_list: [], automatic: { ipaddress: host.address } });
+    for (const [index, host] of f.fleet.hosts.entries()) await client.saveNode({ name: `web${index}`, chef_environment: "_default", run_list: [], automatic: { ipaddress: host.address } });
     writeAppFile(
-      root,
+      f.root,
       "searched",
-      `import { app } from "sous";\nexport default app({ repository: ${JSON.stringify(gitServer.url(repo.name))}, hosts: [{ search: "name:web*", roles: ["app"] }], deployTo: "/srv/searched" });\n`,
+      `import { app } from "sous";\nexport default app({ repository: ${JSON.stringify(f.git.url(f.repo.name))}, hosts: [{ search: "name:web*", roles: ["app"] }], deployTo: "/srv/searched" });\n`,
     );
     const deployed = await run("deploy", "searched");
     assert.equal(deployed.code, 0, deployed.stdout + deployed.stderr);
     assert.match(deployed.stdout, /done on 3 hosts/);
     assert.match(deployed.stdout, /recorded on the server as searched-default-deploy-/);
-    writeFileSync(join(root, "apps", "searched.ts"), `import { app } from "sous";\nexport default app({ repository: ${JSON.stringify(gitServer.url(repo.name))}, hosts: [{ search: "name:web*" }], deployTo: "/srv/searched", build: async ({ run }) => { await run(["false"]); } });\n`);
+    writeFileSync(join(f.root, "apps", "searched.ts"), `import { app } from "sous";\nexport default app({ repository: ${JSON.stringify(f.git.url(f.repo.name))}, hosts: [{ search: "name:web*" }], deployTo: "/srv/searched", build: async ({ run }) => { await run(["false"]); } });\n`);
     assert.equal((await run("deploy", "searched")).code, 1);
     const history = await run("deploy", "history", "searched");
     assert.equal(history.code, 0, history.stderr);

@@ -8,6 +8,10 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
+import { after, before } from "node:test";
+import { parseTarget, SshHost } from "../../src/host/ssh.js";
+import { type Fleet, fleetUnavailable, useFleet } from "../fleet/index.js";
+import { type CliResult, scratch, sous } from "../helpers.js";
 
 /** Runs git in a folder; throws with its output on failure. */
 export function git(cwd: string, ...args: string[]): string {
@@ -103,4 +107,59 @@ export function writeAppFile(root: string, name: string, source: string): string
 /** SSH flags for the fleet. */
 export function fleetSsh(fleet: { keyFile: string; knownHostsFile: string }): string[] {
   return ["-k", fleet.keyFile, "--known-hosts", fleet.knownHostsFile];
+}
+
+/** Everything a deploy test file works with, filled in by its `before` hook. */
+export interface DeployFixture {
+  fleet: Fleet;
+  git: GitServer;
+  repo: AppRepository;
+  /** The infrastructure repository (apps/ lives here). */
+  root: string;
+  /** SOUS_HOME of the test process (no server configured in it unless a test does so). */
+  home: string;
+  /** One open connection per fleet host, for looking at what a deploy left. */
+  hosts: SshHost[];
+  /** `sous ...args --repo ROOT -k KEY --known-hosts FILE`, in this process. */
+  run(...args: string[]): Promise<CliResult>;
+  /** The source of apps/web.ts: this repository, `hosts` (default every fleet host), deployTo /srv/web, then `extra`. */
+  webApp(extra?: string, hosts?: string): string;
+}
+
+/**
+ * Sets up a deploy test file: a fleet of `count` hosts, a git server with the web app's
+ * repository, an infrastructure repository and a SOUS_HOME of its own, all torn down after.
+ * Call at the top of the file (scratch folders made inside a hook would go when it ends).
+ */
+export function useDeployFixture(count: number): { skip: string | false; fixture: DeployFixture } {
+  const skip = fleetUnavailable() ?? false;
+  const fixture = {} as DeployFixture;
+  if (skip) return { skip, fixture };
+  const started = useFleet(count);
+  const base = scratch("sous-deploy-git-");
+  fixture.root = scratch("sous-deploy-infra-");
+  fixture.home = scratch("sous-deploy-home-");
+  process.env.SOUS_HOME = fixture.home;
+  for (const name of ["SOUS_SERVER_URL", "SOUS_ORG", "SOUS_CLIENT", "SOUS_KEY"]) delete process.env[name];
+  fixture.hosts = [];
+  fixture.run = (...args) => sous(...args, "--repo", fixture.root, ...fleetSsh(fixture.fleet));
+  fixture.webApp = (extra = "", hosts) => `import { app } from "sous";
+export default app({
+  repository: ${JSON.stringify(fixture.git.url(fixture.repo.name))},
+  hosts: ${hosts ?? JSON.stringify(fixture.fleet.hosts.map((h) => h.target))},
+  deployTo: "/srv/web",
+  ${extra}
+});
+`;
+  before(async () => {
+    fixture.fleet = await started();
+    fixture.git = await startGitServer(base, fixture.fleet.hosts[0]!.address.replace(/\.\d+$/, ".254"));
+    fixture.repo = makeAppRepository(base);
+    for (const host of fixture.fleet.hosts) fixture.hosts.push(await SshHost.connect(parseTarget(host.target), { identityFile: fixture.fleet.keyFile, knownHostsFile: fixture.fleet.knownHostsFile }));
+  });
+  after(async () => {
+    for (const host of fixture.hosts) host.close();
+    await fixture.git?.stop();
+  });
+  return { skip, fixture };
 }

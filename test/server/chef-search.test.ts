@@ -245,5 +245,46 @@ for (const backend of backends) {
       await assert.rejects(names("node", "memory_total:[1GB TO 2GHz]"), (error: Error & { status?: number }) => error.status === 400 && /GB and GHz do not convert/.test(error.message));
       for (const { name } of facts) await admin.request("DELETE", admin.orgPath("nodes", name));
     });
+
+    test("unit ranges pick each value's own unit exactly (B is not kB, MiB is not MB) and convert it, for random values and bounds", async () => {
+      const { prng } = await import("./prng.js");
+      const random = prng(1212);
+      // Sizes written out here, not taken from the code under test.
+      const bytes: Record<string, number> = { B: 1, kB: 1e3, KB: 1e3, MB: 1e6, GB: 1e9, KiB: 1024, MiB: 1048576, GiB: 1073741824 };
+      const valueUnits = [...Object.keys(bytes), "MHz", "%", ""];
+      const values: Record<string, string> = {};
+      for (let i = 0; i < 40; i++) {
+        const unit = valueUnits[Math.floor(random() * valueUnits.length)]!;
+        const number = Math.floor(random() * 5000) / (random() < 0.3 ? 10 : 1);
+        values[`size${i}`] = `${number}${random() < 0.2 && unit ? " " : ""}${unit}`;
+      }
+      for (const [name, size] of Object.entries(values)) await admin.request("PUT", admin.orgPath("nodes", name), { body: nodeBody(name, { disk: { size } }) });
+      let found = 0;
+      let mixed = 0;
+      for (let round = 0; round < 25; round++) {
+        const [lowUnit, highUnit] = [0, 1].map(() => Object.keys(bytes)[Math.floor(random() * 8)]!);
+        const low = Math.floor(random() * 3000);
+        const high = low + Math.floor(random() * 3000);
+        const lowBytes = low * bytes[lowUnit!]!;
+        const highBytes = high * bytes[highUnit!]!;
+        const expected = Object.entries(values)
+          .filter(([, size]) => {
+            const match = /^([\d.]+) ?([A-Za-z]+)$/.exec(size);
+            const scale = match ? bytes[match[2]!] : undefined;
+            if (!match || scale === undefined) return false;
+            // The same comparison the database makes, in the value's unit (bounds divided, not values multiplied).
+            return Number(match[1]) >= lowBytes / scale && Number(match[1]) <= highBytes / scale;
+          })
+          .map(([name]) => name)
+          .sort();
+        const query = `disk_size:[${low}${lowUnit} TO ${high}${highUnit}]`;
+        assert.deepEqual(await names("node", query), expected, `${query} over ${JSON.stringify(values)}`);
+        found += expected.length;
+        if (expected.length > 0 && expected.length < Object.keys(values).length) mixed++;
+      }
+      assert.ok(found > 25 && mixed > 5, `the random ranges both find and leave out values (${found} hits, ${mixed} mixed rounds)`);
+      assert.deepEqual(await names("node", "disk_size:[0% TO 5000%]"), Object.entries(values).filter(([, size]) => size.endsWith("%")).map(([name]) => name).sort());
+      for (const name of Object.keys(values)) await admin.request("DELETE", admin.orgPath("nodes", name));
+    });
   });
 }

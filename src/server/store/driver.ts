@@ -50,6 +50,12 @@ export interface SqlDriver extends SqlExecutor {
   readInBackground(reads: ReadonlyArray<{ sql: string; params: readonly unknown[] }>): Promise<unknown[][]>;
   /** Runs a cached search (drivers that keep a search result cache: SQLite); `cached` tells whether the count and ids came from the cache. */
   searchCached?(search: CachedSearch): Promise<{ count: number; rows: unknown[]; cached: boolean }>;
+  /**
+   * Records `id` until `expiresAtMs` (epoch milliseconds) unless it is recorded already; true when
+   * it was new. Committed before it answers, and seen by every process on the same database.
+   * Entries past their time are dropped now and then.
+   */
+  rememberOnce(id: string, expiresAtMs: number): Promise<boolean>;
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   /**

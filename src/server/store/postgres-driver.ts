@@ -31,6 +31,9 @@ class PgExecutor implements SqlExecutor {
   }
 }
 
+/** How often a server drops request ids past their time. */
+const PURGE_INTERVAL_MS = 60_000;
+
 /** Options of the PostgreSQL store. */
 export interface PostgresOptions {
   /** `postgres://user@host:port/database` */
@@ -76,6 +79,19 @@ export class PostgresDriver implements SqlDriver {
 
   run(sql: string, params?: readonly unknown[]): Promise<number> {
     return this.executor.run(sql, params);
+  }
+
+  private lastPurge = 0;
+
+  async rememberOnce(id: string, expiresAtMs: number): Promise<boolean> {
+    const now = Date.now();
+    if (now - this.lastPurge > PURGE_INTERVAL_MS) {
+      this.lastPurge = now;
+      // Every server purges now and then; a purge that fails is retried at the next interval.
+      this.pool.query("DELETE FROM request_ids WHERE expires_at < $1", [now]).catch(() => undefined);
+    }
+    const result = await this.pool.query("INSERT INTO request_ids (id, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING", [id, expiresAtMs]);
+    return result.rowCount === 1;
   }
 
   insertMany(table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[], ignoreConflicts?: boolean): Promise<void> {

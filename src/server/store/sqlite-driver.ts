@@ -1,3 +1,4 @@
+import { chmodSync, existsSync } from "node:fs";
 import Database from "better-sqlite3";
 import type { CachedSearch, Column, SqlDriver, SqlExecutor } from "./driver.js";
 import { SqliteReaders } from "./sqlite-readers.js";
@@ -36,6 +37,11 @@ class Connection implements SqlExecutor {
     const statement = this.prepare(`INSERT INTO ${table} (${columns.map(([name]) => name).join(", ")}) VALUES (${columns.map(() => "?").join(", ")})${ignoreConflicts ? " ON CONFLICT DO NOTHING" : ""}`);
     for (const row of rows) statement.run(...row);
   }
+}
+
+/** The file that keeps the ids of recent signed requests beside a store file (`sous.db` → `sous.requests.db`). */
+export function requestsFile(file: string): string {
+  return `${file.replace(/\.db$/, "")}.requests.db`;
 }
 
 /** Options of the embedded SQLite store. */
@@ -88,6 +94,33 @@ export class SqliteDriver implements SqlDriver {
     this.writer = new Connection(open(49_152));
     this.reader = new Connection(open(16_384));
     this.file = options.file;
+    // Request ids are written on every signed request: in a file of their own they never queue
+    // behind a save (SQLite has one writer per file), and the objects' file stays what it was.
+    this.requests = new Database(requestsFile(options.file), { timeout: 10_000 });
+    this.requests.pragma("journal_mode = WAL");
+    this.requests.pragma("synchronous = NORMAL");
+    this.requests.exec("CREATE TABLE IF NOT EXISTS request_ids (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID");
+    this.requests.exec("CREATE INDEX IF NOT EXISTS request_ids_by_expiry ON request_ids (expires_at)");
+    this.remember = this.requests.prepare("INSERT INTO request_ids (id, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING");
+    this.purge = this.requests.prepare("DELETE FROM request_ids WHERE expires_at < ?");
+    // Object data, keys and tokens: readable by the server's user only.
+    for (const file of [options.file, requestsFile(options.file)]) {
+      for (const suffix of ["", "-wal", "-shm"]) if (existsSync(file + suffix)) chmodSync(file + suffix, 0o600);
+    }
+  }
+
+  private readonly requests: Database.Database;
+  private readonly remember: Statement;
+  private readonly purge: Statement;
+  private lastPurge = 0;
+
+  async rememberOnce(id: string, expiresAtMs: number): Promise<boolean> {
+    const now = Date.now();
+    if (now - this.lastPurge > 60_000) {
+      this.lastPurge = now;
+      this.purge.run(now);
+    }
+    return this.remember.run(id, expiresAtMs).changes === 1;
   }
 
   private readonly file: string;
@@ -196,5 +229,6 @@ export class SqliteDriver implements SqlDriver {
     await this.readers?.close();
     this.reader.db.close();
     this.writer.db.close();
+    this.requests.close();
   }
 }

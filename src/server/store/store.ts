@@ -508,6 +508,16 @@ export class Store {
     return content === undefined ? undefined : Buffer.from(content);
   }
 
+  // ---- signed requests ----
+
+  /**
+   * Records a signed request's id (with the identity that signed it) until `expiresAtMs`; false
+   * when it was recorded before, i.e. the request is a replay. Every server on the store sees it.
+   */
+  async rememberRequest(signer: string, requestId: string, expiresAtMs: number): Promise<boolean> {
+    return this.driver.rememberOnce(`${signer}\n${requestId}`, expiresAtMs);
+  }
+
   // ---- bootstrap tokens ----
 
   /** Records a one-time bootstrap token (by its hash). */

@@ -1,0 +1,159 @@
+// Hostile and broken requests against a real server (port 0), over SQLite and PostgreSQL:
+// nothing is read before the signature checks out, the documented body limits hold, deep or
+// malformed JSON is a 400 naming the limit, an unexpected failure is always logged, and a
+// misspelled route is a 404.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { SousApiError } from "../../src/client/api.js";
+import type { SousClient } from "../../src/client/api.js";
+import { signRequest } from "../../src/client/signing.js";
+import { MAX_JSON_DEPTH } from "../../src/server/limits.js";
+import { backends, createOrg, startServerWithOrg, startTestServer } from "./helpers.js";
+
+const ROOT = join(import.meta.dirname, "../..");
+
+async function rejectsWith(promise: Promise<unknown>, status: number, code: string): Promise<SousApiError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof SousApiError, `expected an API error, got ${String(error)}`);
+    assert.equal(error.status, status, `${error.code}: ${error.message}`);
+    assert.equal(error.code, code, error.message);
+    return error;
+  }
+  assert.fail(`expected HTTP ${status}, but the request succeeded`);
+}
+
+function memoryMb(pid: number, field: "VmRSS" | "VmHWM"): number {
+  const match = new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return Number(match![1]) / 1024;
+}
+
+describe("unsigned bodies are refused on their headers, never read into memory", () => {
+  test("100 concurrent unsigned 8 MB bodies all answer 401 and the server's memory stays put", { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sous-flood-"));
+    const child = spawn(process.execPath, [join(ROOT, "bin/sous.js"), "server", "--data-dir", dir, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stdout.on("data", (data) => {
+          const match = /listening on (\S+)/.exec(String(data));
+          if (match) resolve(match[1]!);
+        });
+        child.on("exit", (code) => reject(new Error(`the server exited with ${code}`)));
+      });
+      const before = memoryMb(child.pid!, "VmRSS");
+      const body = Buffer.alloc(8 * 1024 * 1024, 0x61);
+      const send = () =>
+        new Promise<number | string>((resolve) => {
+          const req = request(`${url}/api/v1/orgs/acme/nodes/n1`, { method: "PUT", headers: { "content-type": "application/json", "content-length": body.length } }, (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode ?? 0));
+          });
+          req.on("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+          req.end(body);
+        });
+      const answers = await Promise.all(Array.from({ length: 100 }, send));
+      assert.deepEqual([...new Set(answers)], [401]);
+      // Before the signature was checked first, this peak was +600 MB (every body held at once).
+      const growth = memoryMb(child.pid!, "VmHWM") - before;
+      assert.ok(growth < 150, `the server's memory grew by ${growth.toFixed(0)} MB`);
+    } finally {
+      child.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+for (const backend of backends) {
+  describe(`hostile requests on ${backend.name}`, { skip: backend.skip ?? false }, () => {
+    let ctx: Awaited<ReturnType<typeof startTestServer>>;
+    let admin: SousClient;
+    let key: string;
+    let url: string;
+    before(async () => {
+      ({ ctx, admin, key } = await startServerWithOrg(backend));
+      url = ctx.server.url;
+    });
+    after(async () => ctx?.cleanup());
+
+    const sendSigned = async (method: string, path: string, body: Buffer, contentType = "application/json") => {
+      const response = await fetch(`${url}${path}`, { method, headers: { "content-type": contentType, ...signRequest({ method, path, body, client: "alice", privateKey: key }) }, body: new Uint8Array(body) });
+      return { status: response.status, body: (await response.json()) as { error?: { code: string; message: string } } };
+    };
+
+    test("the documented limits: JSON bodies up to 4 MiB, cookbook files up to 8 MiB", async () => {
+      const big = Buffer.from(JSON.stringify({ name: "n1", normal: { blob: "x".repeat(4 * 1024 * 1024) } }));
+      const refused = await sendSigned("PUT", admin.orgPath("nodes", "n1"), big);
+      assert.equal(refused.status, 413);
+      assert.equal(refused.body.error!.code, "body_too_large");
+      assert.match(refused.body.error!.message, /limit of 4194304 bytes/);
+      const file = Buffer.alloc(6 * 1024 * 1024, 0x62);
+      const sha = createHash("sha256").update(file).digest("hex");
+      assert.equal((await admin.request("PUT", admin.orgPath("files", sha), { body: file })).status, 201);
+    });
+
+    test(`JSON nested past ${MAX_JSON_DEPTH} levels is a 400 naming the limit; ${MAX_JSON_DEPTH} levels are saved`, async () => {
+      const nested = (depth: number): string => `${'{"a":'.repeat(depth - 1)}{"a":1}${"}".repeat(depth - 1)}`;
+      for (const depth of [MAX_JSON_DEPTH + 1, 5000]) {
+        const deep = Buffer.from(`{"name":"deep","normal":${nested(depth)}}`);
+        const answer = await sendSigned("PUT", admin.orgPath("nodes", "deep"), deep);
+        assert.equal(answer.status, 400, `depth ${depth}`);
+        assert.equal(answer.body.error!.code, "too_deep");
+        assert.match(answer.body.error!.message, new RegExp(`the limit is ${MAX_JSON_DEPTH}`));
+      }
+      // The body's own object is one level, normal another.
+      const fits = Buffer.from(`{"name":"deep","normal":${nested(MAX_JSON_DEPTH - 1)}}`);
+      assert.equal((await sendSigned("PUT", admin.orgPath("nodes", "deep"), fits)).status, 201);
+      const found = await admin.get<{ total: number }>(`${admin.orgPath("search", "node")}?q=name:deep`);
+      assert.equal(found.total, 1);
+    });
+
+    test("invalid UTF-8 is refused with its position, not replaced", async () => {
+      const body = Buffer.concat([Buffer.from('{"name":"u1","normal":{"motd":"caf'), Buffer.from([0xc3, 0x28]), Buffer.from('"}}')]);
+      const answer = await sendSigned("PUT", admin.orgPath("nodes", "u1"), body);
+      assert.equal(answer.status, 400);
+      assert.equal(answer.body.error!.code, "invalid_utf8");
+      assert.match(answer.body.error!.message, new RegExp(`at byte offset ${body.indexOf(0x28)}`));
+      await rejectsWith(admin.get(admin.orgPath("nodes", "u1")), 404, "not_found");
+    });
+
+    test("a misspelled route answers 404 to a signed request", async () => {
+      await rejectsWith(admin.get(admin.orgPath("nodez", "web1")), 404, "no_such_route");
+      await rejectsWith(admin.get("/api/v1/orgz"), 404, "no_such_route");
+    });
+  });
+}
+
+describe("an unexpected failure is logged even with the request log off", () => {
+  test("a 500 writes its error to stderr", async () => {
+    const backend = backends[0]!;
+    const ctx = await startTestServer(backend);
+    const written: string[] = [];
+    const original = process.stderr.write.bind(process.stderr);
+    try {
+      const { admin } = await createOrg(ctx.server.url, ctx.serverAdmin, "acme");
+      // The store goes away under the server: every request that needs it fails unexpectedly.
+      await ctx.server.store.close();
+      process.stderr.write = ((chunk: string | Uint8Array) => {
+        written.push(String(chunk));
+        return true;
+      }) as typeof process.stderr.write;
+      await rejectsWith(admin.get(admin.orgPath("nodes")), 500, "internal");
+    } finally {
+      process.stderr.write = original;
+      await ctx.server.app.close();
+      await ctx.cleanup();
+    }
+    const logged = written.map((line) => JSON.parse(line) as { level: string; method: string; url: string; error: string });
+    assert.equal(logged.length, 1, written.join(""));
+    assert.equal(logged[0]!.level, "error");
+    assert.equal(logged[0]!.url, "/api/v1/orgs/acme/nodes");
+    assert.match(logged[0]!.error, /not open/);
+  });
+});

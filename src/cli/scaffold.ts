@@ -1,9 +1,8 @@
 /** `sous init` and `sous cookbook create`: repositories and cookbooks that converge out of the box. */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { nodeTypeRoots, SOUS_TYPE_PATHS } from "./check.js";
+import { MACHINE_TSCONFIG, writeMachineTsconfig } from "../cookbook/editor-config.js";
 import { UsageError } from "./converge.js";
-
 
 function writeNew(path: string, content: string, created: string[]): void {
   if (existsSync(path)) return;
@@ -18,13 +17,14 @@ export function cookbookFiles(name: string): Record<string, string> {
   const attributeKey = name.replace(/[^A-Za-z0-9_]/g, "_").replace(/^(?=[0-9])/, "_");
   return {
     "package.json": `${JSON.stringify({ name, version: "0.1.0", description: `The ${name} cookbook`, private: true, dependencies: {} }, null, 2)}\n`,
-    "attributes.ts": `import { attributes } from "sous";
+    "attributes.ts": `import { homedir } from "node:os";
+import { attributes } from "sous";
 
 /** Default attributes of ${name}; roles, environments and nodes override them. */
 export default attributes({
   ${attributeKey}: {
-    /** Where this cookbook writes. */
-    root: "/tmp/sous-${name}",
+    /** Where this cookbook writes: the home of whoever converges (not a folder shared by every user of the machine). */
+    root: \`\${homedir()}/sous-${name}\`,
     greeting: "Hello from ${name}",
   },
 });
@@ -101,7 +101,6 @@ export function createCookbook(root: string, name: string): string[] {
 /** Scaffolds a repository at `root`; existing files are left alone. */
 export function initRepository(root: string): string[] {
   const created: string[] = [];
-  const nodeTypes = nodeTypeRoots();
   writeNew(
     join(root, "sous.config.ts"),
     `import { config } from "sous";
@@ -140,10 +139,15 @@ export default environment({
 `,
     created,
   );
+  // No machine path in a committed file: where this machine's Sous and Node types are is in
+  // .sous/tsconfig.json (ignored by git), written now and again by check and converge.
   writeNew(
     join(root, "tsconfig.json"),
-    `${JSON.stringify(
+    `// The paths of Sous and Node's types on this machine are in ${MACHINE_TSCONFIG}, which sous init,
+// sous cookbook check and sous converge write (it is not committed): after cloning, run one of them.
+${JSON.stringify(
       {
+        extends: `./${MACHINE_TSCONFIG}`,
         compilerOptions: {
           target: "ES2022",
           module: "NodeNext",
@@ -151,8 +155,6 @@ export default environment({
           strict: true,
           noEmit: true,
           skipLibCheck: true,
-          ...(nodeTypes.length ? { typeRoots: nodeTypes, types: ["node"] } : { types: [] }),
-          paths: SOUS_TYPE_PATHS,
         },
         include: ["sous.config.ts", "cookbooks/**/*.ts", "roles/**/*.ts", "environments/**/*.ts", ".sous/resource-types.d.ts"],
       },
@@ -161,6 +163,7 @@ export default environment({
     )}\n`,
     created,
   );
+  writeMachineTsconfig(root);
   writeNew(join(root, ".gitignore"), ".sous/\nnode_modules/\n", created);
   mkdirSync(join(root, "data_bags"), { recursive: true });
   if (!existsSync(join(root, "cookbooks", "hello"))) created.push(...createCookbook(root, "hello"));

@@ -5,6 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { join } from "node:path";
 import { scratch, sous } from "../helpers.js";
 import { keptMachines, machinesUnavailable } from "../../src/machine/machines.js";
@@ -19,13 +20,13 @@ test("sous test --machine converges twice and verifies; a broken recipe fails bo
   const passing = await sous("test", "web", "--machine", "--repo", root);
   assert.equal(passing.code, 0, passing.stdout + passing.stderr);
   assert.match(passing.stdout, /web: converge 1 of 2 \(recipe\[web\]\)\n\s+Converging test-web: 3 resources/);
-  assert.match(passing.stdout, /↻ template\[\/tmp\/sous-web\/motd\] created/);
+  assert.match(passing.stdout, /↻ template\[.*\/sous-web\/motd\] created/);
   assert.match(passing.stdout, /web: the second converge changed nothing/);
   assert.match(passing.stdout, /✔ the motd is written, readable by everyone/);
   assert.match(passing.stdout, /Machine tests passed: 1 cookbook converged twice and verified/);
   // The machine is gone, and this machine's /tmp never saw the recipe.
   assert.equal(keptMachines().some((m) => m.hostname === "test-web"), false);
-  assert.throws(() => readFileSync("/tmp/sous-web/motd"), /ENOENT/);
+  assert.throws(() => readFileSync(join(homedir(), "sous-web", "motd")), /ENOENT/);
 
   const recipe = join(root, "cookbooks/web/recipes/default.ts");
   writeFileSync(
@@ -36,7 +37,7 @@ test("sous test --machine converges twice and verifies; a broken recipe fails bo
   );
   const inMemory = await sous("test", "web", "--repo", root);
   assert.equal(inMemory.code, 1);
-  assert.match(inMemory.stdout, /template\[\/tmp\/sous-web\/motd\] \(.*recipes\/default\.ts:\d+\):\n\s+mode: expected "0644", got "0600"/);
+  assert.match(inMemory.stdout, /template\[\/srv\/web\/motd\] \(.*recipes\/default\.ts:\d+\):\n\s+mode: expected "0644", got "0600"/);
   const onMachine = await sous("test", "web", "--machine", "--repo", root);
   assert.equal(onMachine.code, 1);
   assert.match(onMachine.stdout, /Machine tests failed/);

@@ -147,6 +147,11 @@ for (const backend of backends) {
       const attribute = await sous("search", "node", "name:web1", "-a", "network.interfaces.eth0.addresses.10\\.0\\.1\\.11.prefixlen", "--format", "json", ...cli);
       assert.deepEqual((JSON.parse(attribute.stdout) as { rows: Array<{ data: unknown }> }).rows[0]!.data, { "network.interfaces.eth0.addresses.10\\.0\\.1\\.11.prefixlen": "24" });
 
+      // node show -a walks the same way.
+      const shown = await sous("node", "show", "web1", "-a", "network.interfaces.eth0.addresses.10\\.0\\.1\\.11.family", "-a", "tags.1", "--format", "json", ...cli);
+      assert.equal(shown.code, 0, shown.stderr);
+      assert.deepEqual(JSON.parse(shown.stdout), { "network.interfaces.eth0.addresses.10\\.0\\.1\\.11.family": "inet", "tags.1": "edge" });
+
       const bad = await sous("search", "node", "*:*", "--keys", '{"ip": "ipaddress"', ...cli);
       assert.equal(bad.code, 1);
       assert.match(bad.stderr, /--keys: not JSON/);

@@ -128,6 +128,21 @@ export interface RecipeContext<A extends object = AttributeTree> {
   includeRecipe(name: string): void;
   /** Declares a resource of any registered type by name (for types added by plugins). */
   declare(type: string, name: string, properties?: AttributeTree & CommonProperties): ResourceRef;
+  /**
+   * Every object a query finds on an index (`node`, `role`, `environment`, `client` or a data bag
+   * name), in name order, as stored: `search("users", "*:*")`. Answered by the Sous server (or a
+   * folder of JSON without one), consistent with every write the server acknowledged before the call.
+   */
+  search<T extends object = AttributeTree>(index: string, query: string): T[];
+  /**
+   * Partial search: each hit as the values `keys` names, by result name (a path that leads
+   * nowhere is null). `search("node", "role:app AND chef_environment:production", { keys: { ip:
+   * ["ipaddress"], name: ["name"] } })`; rows are typed `{ ip: unknown; name: unknown }`, or as
+   * given: `search<{ ip: string; name: string }>(...)`.
+   */
+  search<R extends object>(index: string, query: string, options: { keys: { readonly [P in keyof R]: readonly string[] } }): R[];
+  /** A data bag item (throws when it does not exist); an encrypted one is decrypted with `secret` (text) or `secretFile`. */
+  dataBagItem<T extends object = AttributeTree>(bag: string, id: string, options?: { secret?: string; secretFile?: string }): T;
 }
 
 const RECIPE = Symbol.for("sous.recipe");

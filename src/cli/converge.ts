@@ -11,6 +11,7 @@ import { findRepositoryRoot } from "../cookbook/repository.js";
 import { humanReporter } from "../report/human.js";
 import { convergeTarget, exitCodeOf, type StreamEvent } from "../run/converge.js";
 import { readNodeJson } from "../run/node-json.js";
+import { cliSearchSource } from "../search/source.js";
 import { builtinTargets, rootSpec, type Target } from "../run/targets.js";
 
 /** Options of `sous converge`, as parsed from the command line. */
@@ -30,6 +31,8 @@ export interface ConvergeCliOptions {
   color?: boolean;
   /** Converge this system root directory (through chroot) instead of this machine. */
   root?: string;
+  /** A folder of nodes/ and data_bags/ JSON that recipes' search() reads instead of a server. */
+  searchDir?: string;
 }
 
 /** Streams where the CLI writes. */
@@ -87,6 +90,7 @@ export async function convergeCommand(options: ConvergeCliOptions, output: Outpu
   try {
     const outcome = await convergeTarget(opened, options.runList ?? node?.runList, {
       repo,
+      search: await cliSearchSource(repo, options.searchDir),
       ...(options.environment !== undefined ? { environment: options.environment } : {}),
       ...(options.nodeName !== undefined ? { nodeName: options.nodeName } : {}),
       ...(node ? { normal: node.attributes } : {}),

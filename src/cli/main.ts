@@ -40,7 +40,7 @@ async function repositoryRoot(repo: string | undefined): Promise<string> {
 }
 
 /** Converge options as commander parses them, with Chef's spellings folded in. */
-type ConvergeFlags = PushCliOptions & { whyRun?: boolean; overrideRunlist?: string; logLevel?: string };
+type ConvergeFlags = PushCliOptions & { whyRun?: boolean; overrideRunlist?: string; logLevel?: string; query?: string; timeout?: string };
 
 function convergeOptions(flags: ConvergeFlags): PushCliOptions {
   const { whyRun, overrideRunlist, ...options } = flags;
@@ -48,7 +48,7 @@ function convergeOptions(flags: ConvergeFlags): PushCliOptions {
 }
 
 /** Commands that never talk to a server: for them the server's modules are not loaded. */
-const LOCAL_COMMANDS = new Set(["converge", "demo", "init", "resources", "exec", "facts", "lock", "test", "machine", "deploy"]);
+const LOCAL_COMMANDS = new Set(["converge", "demo", "init", "resources", "exec", "facts", "lock", "test", "machine", "deploy", "agent", "bootstrap"]);
 const LOCAL_COOKBOOK_COMMANDS = new Set(["create", "check"]);
 
 /** Whether `argv` may need the server's commands (help needs them all). */
@@ -94,9 +94,18 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
     .addOption(new Option("-l, --log-level <level>", "how much to show").choices(["debug", "info", "warn"]).default("info"))
     .option("--report <file>", "where to write the run report (default: .sous/runs/last-run.json)")
     .option("--backup-dir <dir>", "where previous versions of changed files are kept")
+    .option("--query <query>", "converge now the nodes this search returns, through their agents, and show their run reports as they arrive (needs a server)")
+    .option("--timeout <seconds>", "with --query: how long to wait for the nodes' reports (default 600)")
+    .option("--search-dir <dir>", "answer recipes' search() and dataBagItem() from this folder's nodes/*.json and data_bags/BAG/*.json (default: the repository's own such folders, else the configured Sous server)")
+    .option("--no-server-reports", "push mode: send no run reports to the configured Sous server (sent by default when one is configured)")
     .option("--no-color", "no colors");
   addSshOptions(converge).action(async (targets: string[], flags: ConvergeFlags) => {
     const options = convergeOptions(flags);
+    if (flags.query !== undefined) {
+      if (targets.length > 0 || options.inventory || options.root !== undefined) throw new SousError("usage", "--query converges the nodes a search returns, through their agents: pass no targets, --inventory or --root with it");
+      exit(await (await import("./converge-query.js")).convergeQueryCommand(flags.query, { ...(flags.timeout !== undefined ? { timeout: flags.timeout } : {}), json: options.json === true }, output));
+      return;
+    }
     const containers = targets.filter((target) => CONTAINER_TARGET.test(target));
     if (containers.length > 0 || options.root !== undefined) {
       if (targets.length > 1 || options.inventory) throw new SousError("usage", "a container target or --root converges one machine at a time: pass SSH targets in a separate run");
@@ -189,6 +198,7 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
 
   (await import("./authoring.js")).registerAuthoringCommands(program, output, exit);
   (await import("./deploy.js")).registerDeployCommands(program, output, exit);
+  (await import("./agent-commands.js")).registerAgentCommands(program, output, exit);
 
   if (needsServerCommands(argv)) {
     const server = await import("./server-commands.js");

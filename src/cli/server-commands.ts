@@ -18,7 +18,9 @@ import { cookbookDependencies, installedPackages, readCookbookPackage } from "..
 import { findRepositoryRoot } from "../cookbook/repository.js";
 import { chefSearchBody, collectKey, partialKeysOf, partialSearchOutput, partialSearchText } from "./search-output.js";
 import type { PartialSearchBody } from "./search-output.js";
+import { splitDottedPath, valueAtPath } from "../server/search/partial.js";
 import { unsafePathReason } from "../server/cookbooks.js";
+import { registerFleetCommands } from "./fleet-commands.js";
 
 /** `~/.sous/server` (or `$SOUS_HOME/server`): the server's default data directory. */
 function defaultDataDir(home: string): string {
@@ -37,7 +39,7 @@ interface ConnectionFlags {
 }
 
 /** Where the CLI writes: the program's configured output, so `main(argv, output)` captures it. */
-function writers(program: Command): { out: (text: string) => void; err: (text: string) => void } {
+export function writers(program: Command): { out: (text: string) => void; err: (text: string) => void } {
   const config = program.configureOutput();
   return {
     out: (text) => (config.writeOut ? config.writeOut(text) : process.stdout.write(text)),
@@ -45,7 +47,8 @@ function writers(program: Command): { out: (text: string) => void; err: (text: s
   };
 }
 
-function rootOf(command: Command): Command {
+/** The program a command belongs to. */
+export function rootOf(command: Command): Command {
   let current = command;
   while (current.parent) current = current.parent;
   return current;
@@ -73,7 +76,7 @@ function failure(error: unknown, command?: Command): SousError {
 }
 
 /** Adds the connection flags every server command accepts (`formats`: the output formats it offers). */
-function connectionOptions(command: Command, formats: readonly string[] = ["text", "json"]): Command {
+export function connectionOptions(command: Command, formats: readonly string[] = ["text", "json"]): Command {
   return command
     .option("--server-url <url>", "Sous server URL (env SOUS_SERVER_URL, sous.config.ts server.url, ~/.sous/config.json)")
     .option("--org <name>", "organization (env SOUS_ORG)")
@@ -96,7 +99,7 @@ async function connectionConfig(command: Command, overrides: ConnectionFlags = {
 }
 
 /** A client for the command's server, organization and identity. */
-async function clientFor(command: Command, overrides: ConnectionFlags = {}): Promise<SousClient> {
+export async function clientFor(command: Command, overrides: ConnectionFlags = {}): Promise<SousClient> {
   const config = await connectionConfig(command, overrides);
   if (!config.server_url) throw new SousError("no_server", "no server configured: pass --server-url, set SOUS_SERVER_URL or server.url in the repository's sous.config.ts, or run `sous org create` to write ~/.sous/config.json");
   if (!config.client) throw new SousError("no_client", "no client name configured: pass --client, set SOUS_CLIENT or server.client in the repository's sous.config.ts");
@@ -104,11 +107,12 @@ async function clientFor(command: Command, overrides: ConnectionFlags = {}): Pro
 }
 
 /** The options object commander passes last to an action (its own flags merged with its parents'). */
-function flagsOf(command: Command): ConnectionFlags & Json {
+export function flagsOf(command: Command): ConnectionFlags & Json {
   return command.optsWithGlobals() as ConnectionFlags & Json;
 }
 
-function action(fn: (command: Command, ...args: any[]) => Promise<void>) {
+/** Wraps a command's action: commander's arguments in, any failure out as a one-line SousError naming the settings to check. */
+export function action(fn: (command: Command, ...args: any[]) => Promise<void>) {
   return async function (this: Command, ...args: unknown[]): Promise<void> {
     // Commander passes (args..., options, command); the command is the last argument.
     const command = args[args.length - 1] as Command;
@@ -120,7 +124,8 @@ function action(fn: (command: Command, ...args: any[]) => Promise<void>) {
   };
 }
 
-function print(command: Command, value: unknown, text: () => string, format = flagsOf(command).format): void {
+/** Prints a value as JSON (`--format json`) or as the text `text` renders. */
+export function print(command: Command, value: unknown, text: () => string, format = flagsOf(command).format): void {
   const { out } = writers(rootOf(command));
   if (format === "json") out(`${JSON.stringify(value, null, 2)}\n`);
   else {
@@ -129,13 +134,9 @@ function print(command: Command, value: unknown, text: () => string, format = fl
   }
 }
 
+/** The value at a dotted path (`\.` for a dot inside a key), null where it leads nowhere: the walk partial search makes. */
 function getPath(value: unknown, path: string): unknown {
-  let current = value;
-  for (const part of path.split(".")) {
-    if (typeof current !== "object" || current === null) return null;
-    current = (current as Json)[part];
-  }
-  return current === undefined ? null : current;
+  return valueAtPath(value, splitDottedPath(path));
 }
 
 function scalar(value: unknown): string {
@@ -297,7 +298,7 @@ function registerCollection(program: Command, kind: CollectionKind): Command {
     }),
   );
 
-  connectionOptions(group.command("show").argument("<name>").description(`Show a ${kind}`).option("-a, --attribute <path...>", "only these attributes (dotted paths)")).action(
+  connectionOptions(group.command("show").argument("<name>").description(`Show a ${kind}`).option("-a, --attribute <path...>", "only these attributes (dotted paths; \\. for a dot inside a key)")).action(
     action(async (command, name: string) => {
       const client = await clientFor(command);
       const data = await client.get<Json>(client.orgPath(path, name));
@@ -1090,6 +1091,7 @@ export function registerServerCommands(program: Command): void {
   registerDataBags(program);
   registerClients(program);
   registerSearch(program);
+  registerFleetCommands(program, node);
   // main.ts makes `sous cookbook` (create, check); the server's subcommands join it, or a new one.
   const cookbook = program.commands.find((command) => command.name() === "cookbook") ?? program.command("cookbook").description("Work with cookbooks");
   registerCookbookServerCommands(cookbook);

@@ -21,6 +21,8 @@ export interface ClientOptions {
   privateKeyFile?: string;
   /** Per-request timeout. Default 30 s. */
   timeoutMs?: number;
+  /** PEM certificates trusted for an HTTPS server instead of the system's (an agent's pinned server certificate). */
+  ca?: string;
 }
 
 /** An error answer from the server, or a failure to reach it. */
@@ -42,6 +44,14 @@ export interface ApiResponse<T> {
   status: number;
   etag?: string;
   body: T;
+}
+
+/** An answer as it came off the wire. */
+export interface RawResponse {
+  status: number;
+  statusText: string;
+  etag: string | undefined;
+  bytes: Buffer;
 }
 
 /** Options of one request. */
@@ -88,6 +98,23 @@ export class SousClient {
 
   /** Sends a request and parses the answer; throws SousApiError on 4xx/5xx or when the server is unreachable. */
   async request<T = unknown>(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
+    const prepared = this.prepare(method, path, options);
+    let response: RawResponse;
+    try {
+      response = await this.send(prepared.url, method, prepared.headersFor, prepared.body);
+    } catch (error) {
+      throw this.unreachable(error);
+    }
+    return this.interpret<T>(response, options);
+  }
+
+  /**
+   * A request ready to send: its URL, its headers (signed unless `unsigned`; signed afresh for
+   * every attempt, since the server accepts each request id once) and body bytes. Whoever sends it
+   * some other way (recipes' search sends it from a worker thread, synchronously) hands the answer
+   * to `interpret`.
+   */
+  prepare(method: string, path: string, options: RequestOptions = {}): { url: URL; headersFor: () => Record<string, string>; body: Buffer | undefined } {
     const url = new URL(path, this.options.serverUrl);
     const signedPath = url.pathname + url.search;
     let body: Buffer | undefined;
@@ -103,19 +130,22 @@ export class SousClient {
     }
     if (options.ifMatch !== undefined) headers["if-match"] = `"${options.ifMatch}"`;
     if (!options.unsigned && !this.key) throw new SousApiError(0, "no_key", `no private key for client '${this.options.client}': pass --key or set SOUS_KEY`);
-    // Signed afresh for every attempt: the server accepts each request id once.
     const key = options.unsigned ? undefined : this.key;
     const headersFor = (): Record<string, string> => (key ? { ...headers, ...signRequest({ method, path: signedPath, ...(body ? { body } : {}), client: this.options.client, privateKey: key }) } : headers);
-    let response: { status: number; statusText: string; etag: string | undefined; bytes: Buffer };
-    try {
-      response = await this.send(url, method, headersFor, body);
-    } catch (error) {
-      const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-      if (UNTRUSTED_CERTIFICATE.test(reason)) {
-        throw new SousApiError(0, "untrusted_certificate", `the Sous server at ${this.options.serverUrl} presented a TLS certificate this machine does not trust (${reason}); if it is self-signed or from your own CA, set NODE_EXTRA_CA_CERTS to that certificate's PEM file`);
-      }
-      throw new SousApiError(0, "unreachable", `cannot reach the Sous server at ${this.options.serverUrl} (${reason}); is it running, and is the URL right?`);
+    return { url, headersFor, body };
+  }
+
+  /** The error for a request that got no answer (`reason`: the socket's error code or message). */
+  unreachable(error: unknown): SousApiError {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    if (UNTRUSTED_CERTIFICATE.test(reason)) {
+      return new SousApiError(0, "untrusted_certificate", `the Sous server at ${this.options.serverUrl} presented a TLS certificate this machine does not trust (${reason}); if it is self-signed or from your own CA, set NODE_EXTRA_CA_CERTS to that certificate's PEM file`);
     }
+    return new SousApiError(0, "unreachable", `cannot reach the Sous server at ${this.options.serverUrl} (${reason}); is it running, and is the URL right?`);
+  }
+
+  /** Parses an answer; throws SousApiError for 4xx/5xx with the server's code and message. */
+  interpret<T>(response: RawResponse, options: Pick<RequestOptions, "raw"> = {}): ApiResponse<T> {
     const { etag, bytes } = response;
     const ok = response.status >= 200 && response.status < 300;
     if (ok && options.raw) return { status: response.status, ...(etag ? { etag } : {}), body: bytes as T };
@@ -140,9 +170,9 @@ export class SousClient {
    * on a reused connection that the server closed meanwhile fails before any answer; it is sent
    * once more on a new connection.
    */
-  private send(url: URL, method: string, headersFor: () => Record<string, string>, body: Buffer | undefined, retried = false): Promise<{ status: number; statusText: string; etag: string | undefined; bytes: Buffer }> {
+  private send(url: URL, method: string, headersFor: () => Record<string, string>, body: Buffer | undefined, retried = false): Promise<RawResponse> {
     const https = url.protocol === "https:";
-    const agent = https ? (this.httpsAgent ??= new HttpsAgent({ keepAlive: true })) : (this.httpAgent ??= new HttpAgent({ keepAlive: true }));
+    const agent = https ? (this.httpsAgent ??= new HttpsAgent({ keepAlive: true, ...(this.options.ca ? { ca: this.options.ca } : {}) })) : (this.httpAgent ??= new HttpAgent({ keepAlive: true }));
     const timeoutMs = this.options.timeoutMs ?? 30_000;
     return new Promise((resolve, reject) => {
       const req = (https ? httpsRequest : httpRequest)(url, { method, headers: { ...headersFor(), ...(body ? { "content-length": String(body.length) } : {}) }, agent });
@@ -166,6 +196,14 @@ export class SousClient {
 
   private httpAgent: HttpAgent | undefined;
   private httpsAgent: HttpsAgent | undefined;
+
+  /** Closes the kept-alive connections; a request in flight (a long-poll) fails as unreachable. */
+  close(): void {
+    this.httpAgent?.destroy();
+    this.httpsAgent?.destroy();
+    this.httpAgent = undefined;
+    this.httpsAgent = undefined;
+  }
 
   /** GET and return the body. */
   async get<T = unknown>(path: string): Promise<T> {

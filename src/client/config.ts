@@ -68,16 +68,29 @@ export async function resolveConfig(flags: ClientConfig, options: ResolveOptions
 /** `resolveConfig`, and where each setting came from (for error messages that say what to fix). */
 export async function resolveConfigSources(flags: ClientConfig, options: ResolveOptions = {}): Promise<{ config: ClientConfig; sources: ConfigSources }> {
   const env = options.env ?? process.env;
+  // sous.config.ts is compiled only when flags and variables leave a setting open.
+  const settled = SETTINGS.every((setting) => flags[setting] || environmentConfig(env)[setting]);
+  const repository = settled ? undefined : await readRepositoryServerConfig(options.cwd ?? process.cwd());
+  return layerConfig(flags, env, repository);
+}
+
+function environmentConfig(env: NodeJS.ProcessEnv): ClientConfig {
+  return { server_url: env.SOUS_SERVER_URL, org: env.SOUS_ORG, client: env.SOUS_CLIENT, key: env.SOUS_KEY };
+}
+
+/**
+ * The settings from flags, then SOUS_* variables, then the repository's `server` section (when
+ * given: whoever already loaded sous.config.ts, such as a run, passes it), then
+ * ~/.sous/config.json, with where each came from. Synchronous: the file is read only when the
+ * layers above leave a setting open.
+ */
+export function layerConfig(flags: ClientConfig, env: NodeJS.ProcessEnv, repository?: { settings: ClientConfig; file?: string }): { config: ClientConfig; sources: ConfigSources } {
   const layers: Array<{ values: ClientConfig; source: (setting: keyof ClientConfig) => string }> = [
     { values: flags, source: (setting) => `--${setting.replace("_", "-")}` },
-    { values: { server_url: env.SOUS_SERVER_URL, org: env.SOUS_ORG, client: env.SOUS_CLIENT, key: env.SOUS_KEY }, source: (setting) => (setting === "server_url" ? "SOUS_SERVER_URL" : `SOUS_${setting.toUpperCase()}`) },
+    { values: environmentConfig(env), source: (setting) => (setting === "server_url" ? "SOUS_SERVER_URL" : `SOUS_${setting.toUpperCase()}`) },
   ];
   const settled = (): boolean => SETTINGS.every((setting) => layers.some((layer) => layer.values[setting]));
-  // sous.config.ts is compiled only when flags and variables leave a setting open.
-  if (!settled()) {
-    const repository = await readRepositoryServerConfig(options.cwd ?? process.cwd());
-    layers.push({ values: repository.settings, source: () => repository.file ?? "sous.config.ts" });
-  }
+  if (repository) layers.push({ values: repository.settings, source: () => repository.file ?? "sous.config.ts" });
   if (!settled()) layers.push({ values: readConfigFile(env), source: () => configFile(env) });
   const config: ClientConfig = {};
   const sources: ConfigSources = {};
@@ -98,9 +111,13 @@ export async function readRepositoryServerConfig(cwd: string): Promise<{ setting
   const root = findRepositoryRoot(cwd);
   const file = root ? join(root, "sous.config.ts") : undefined;
   if (!root || !file || !existsSync(file)) return { settings: {} };
-  const exported = await importRepositoryConfig(root, file);
+  return { settings: serverSectionConfig(await importRepositoryConfig(root, file), root, file), file };
+}
+
+/** The connection settings of a sous.config.ts default export's `server` section (the key made absolute against `root`); a wrong section throws naming `file`. */
+export function serverSectionConfig(exported: unknown, root: string, file: string): ClientConfig {
   const server = typeof exported === "object" && exported !== null ? (exported as { server?: unknown }).server : undefined;
-  if (server === undefined) return { settings: {}, file };
+  if (server === undefined) return {};
   if (typeof server !== "object" || server === null || Array.isArray(server)) throw new SousError("bad_config", `${file}: server must be an object like { url, org, client, key }`);
   const section = server as Record<string, unknown>;
   const known = ["url", "org", "client", "key"];
@@ -117,7 +134,7 @@ export async function readRepositoryServerConfig(cwd: string): Promise<{ setting
     const key = section.key as string;
     config.key = key === "~" || key.startsWith("~/") ? join(homedir(), key.slice(1)) : resolve(root, key);
   }
-  return { settings: config, file };
+  return config;
 }
 
 /** Evaluates sous.config.ts (compiled once, then from .sous/cache) and returns its default export. */

@@ -11,9 +11,12 @@ import type { CookbookRef } from "../core/resource.js";
 import { type AttributeTree, type EnvironmentDefinition, isRecipe, type NodeView, type RecipeContext, resourceFunctions, type RoleDefinition, type SousConfig } from "../dsl.js";
 import { isCustomResourceType } from "../custom-resource.js";
 import { builtinRegistry, ResourceRegistry } from "../resources/registry.js";
+import type { SearchBackend } from "../search/backend.js";
+import { recipeSearchFunctions } from "../search/recipe.js";
 import { deepFreeze, mergeAttributes } from "./attributes.js";
 import { compileRepository } from "./compile.js";
 import { lockedPins, readLock, verifyLocked } from "./lock.js";
+import { writeMachineTsconfig } from "./editor-config.js";
 import { writeResourceTypes } from "./resource-types.js";
 import { type CookbookOnDisk, openRepository, type Repository } from "./repository.js";
 import { resolveCookbooks } from "./resolve.js";
@@ -38,6 +41,12 @@ export interface LoadOptions {
    * refuses cookbooks whose files changed since (default true; in-memory tests say false).
    */
   useLock?: boolean;
+  /**
+   * Where recipes' search() and dataBagItem() get their answers: a backend, or a function that
+   * makes one from the repository's settings when a recipe first asks (so a run whose recipes
+   * never search opens nothing). Without it, a recipe that searches fails naming its line.
+   */
+  search?: SearchBackend | ((settings: SousConfig) => SearchBackend | undefined);
 }
 
 /** A loaded run, ready to converge. */
@@ -213,8 +222,11 @@ export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
   const problems: Problem[] = [];
   const registry = runRegistry(options.registry ?? builtinRegistry(), [...resolved.values()], compiled.cookbooks, problems);
   writeResourceTypes(repository);
+  writeMachineTsconfig(repository.root);
   const collection = new ResourceCollection();
   const included = new Set<string>();
+  let backend: SearchBackend | undefined;
+  const searching = recipeSearchFunctions(() => (backend ??= typeof options.search === "function" ? options.search(settings) : options.search));
 
   const include = (name: string, from: string) => {
     const full = name.includes("::") ? name : `${name}::default`;
@@ -241,6 +253,8 @@ export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
       cookbook: ref,
       includeRecipe: (other) => include(other, full),
       declare,
+      search: searching.search as RecipeContext["search"],
+      dataBagItem: searching.dataBagItem as RecipeContext["dataBagItem"],
     };
     try {
       const returned: unknown = definition.body(context);

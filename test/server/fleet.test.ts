@@ -1,7 +1,6 @@
 // Run reports, node status and run-now requests on a real server on 127.0.0.1 port 0, over SQLite
 // and PostgreSQL: what an agent posts, what an administrator reads, who may do which.
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,28 +8,8 @@ import { after, before, describe, test } from "node:test";
 import { SousClient } from "../../src/client/api.js";
 import { generateKeyPair } from "../../src/client/signing.js";
 import { startServer } from "../../src/server/server.js";
-import { backends, createOrg, rejectsWith, startTestServer } from "./helpers.js";
+import { backends, createOrg, rejectsWith, runReportBody as report, startTestServer } from "./helpers.js";
 
-
-/** A report body as an agent sends it; `ago` seconds before now. */
-function report(node: string, overrides: Record<string, unknown> = {}, ago = 0): Record<string, unknown> {
-  const end = Date.now() - ago * 1000;
-  return {
-    id: randomUUID(),
-    node,
-    status: "success",
-    started_at: new Date(end - 2000).toISOString(),
-    ended_at: new Date(end).toISOString(),
-    run_list: ["recipe[web::default]"],
-    environment: "_default",
-    cookbooks: { web: "1.2.0" },
-    totals: { resources: 12, updated: 1, skipped: 0, failed: 0 },
-    resources: [{ id: "template[/etc/web.conf]", action: "create", status: "updated", changes: [{ property: "content", from: "a", to: "b" }], diff: "--- a\n+++ b\n-a\n+b\n", location: "/repo/cookbooks/web/recipes/default.ts:12" }],
-    agent_version: "0.1.0",
-    queued: false,
-    ...overrides,
-  };
-}
 
 for (const backend of backends) {
   describe(`fleet API on ${backend.name}`, { skip: backend.skip ?? false }, () => {

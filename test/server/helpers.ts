@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { SousApiError } from "../../src/client/api.js";
 import { Store } from "../../src/server/store/store.js";
@@ -167,4 +168,71 @@ export async function rejectsWith(promise: Promise<unknown>, status: number, cod
     return error;
   }
   assert.fail(`expected HTTP ${status}, but the request succeeded`);
+}
+
+/**
+ * A server in a child process on 127.0.0.1 port 0 over a fresh store, with a client signed as the
+ * server administrator: for code that waits synchronously for the server (recipes' search), which
+ * would block a server running in the test's own thread.
+ */
+export async function startServerProcess(backend: Backend) {
+  const { spawn } = await import("node:child_process");
+  const { SousClient } = await import("../../src/client/api.js");
+  const { location, cleanup } = await backend.location();
+  const dataDir = mkdtempSync(join(tmpdir(), "sous-server-"));
+  const serverModule = join(import.meta.dirname, "../../src/server/server.ts");
+  const script = `import(${JSON.stringify(serverModule)}).then(async (m) => { const s = await m.startServer(${JSON.stringify({ dataDir, port: 0, location })}); console.log("listening on " + s.url); process.on("SIGTERM", () => s.close().then(() => process.exit(0))); })`;
+  const child = spawn(process.execPath, ["--import", "tsx", "-e", script], { stdio: ["ignore", "pipe", "pipe"] });
+  const exited = new Promise<void>((resolveExit) => child.on("exit", () => resolveExit()));
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    let output = "";
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 30_000);
+    child.stdout!.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolveUrl(match[1]!);
+      }
+    });
+    child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.on("exit", (code) => reject(new Error(`server exited with ${code}: ${output}`)));
+  });
+  const serverAdmin = new SousClient({ serverUrl: url, client: "server:admin", privateKeyFile: join(dataDir, "server-admin.pem") });
+  return {
+    url,
+    location,
+    dataDir,
+    serverAdmin,
+    pid: child.pid!,
+    cleanup: async () => {
+      if (child.exitCode === null) {
+        child.kill("SIGTERM");
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+        if (child.exitCode === null) child.kill("SIGKILL");
+      }
+      await cleanup();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A run report body as an agent sends it (FLEET-CONTRACT.md), its run ended `ago` seconds before now. */
+export function runReportBody(node: string, overrides: Record<string, unknown> = {}, ago = 0): Record<string, unknown> {
+  const end = Date.now() - ago * 1000;
+  return {
+    id: randomUUID(),
+    node,
+    status: "success",
+    started_at: new Date(end - 2000).toISOString(),
+    ended_at: new Date(end).toISOString(),
+    run_list: ["recipe[web::default]"],
+    environment: "_default",
+    cookbooks: { web: "1.2.0" },
+    totals: { resources: 12, updated: 1, skipped: 0, failed: 0 },
+    resources: [{ id: "template[/etc/web.conf]", action: "create", status: "updated", changes: [{ property: "content", from: "a", to: "b" }], diff: "--- a\n+++ b\n-a\n+b\n", location: "/repo/cookbooks/web/recipes/default.ts:12" }],
+    agent_version: "0.1.0",
+    queued: false,
+    ...overrides,
+  };
 }

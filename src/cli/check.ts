@@ -1,34 +1,14 @@
 /** `sous cookbook check`: runs the TypeScript type checker over a repository's code. */
 import { existsSync, readdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
+import { nodeTypeRoots, SOUS_TYPE_PATHS, writeMachineTsconfig } from "../cookbook/editor-config.js";
 import { UsageError } from "./converge.js";
 import { importOptional } from "../core/optional.js";
 
 const here = fileURLToPath(import.meta.url);
-const typesExtension = here.endsWith(".ts") ? ".ts" : ".d.ts";
-const sousTypes = resolve(dirname(here), "..", `index${typesExtension}`);
-/** `sous`, `sous/testing` and `sous/verify` as recipes, tests and machine checks import them. */
-export const SOUS_TYPE_PATHS: Record<string, string[]> = {
-  sous: [sousTypes],
-  "sous/testing": [resolve(dirname(here), "..", "testing", `index${typesExtension}`)],
-  "sous/verify": [resolve(dirname(here), "..", "testing", `verify${typesExtension}`)],
-};
 /** Sous's own installation: type errors inside it are not the repository's to fix. */
 const sousRoot = resolve(dirname(here), "..", "..");
-
-/**
- * Where Node's type declarations are, as seen from this installation: recipes run on Node
- * and may use `process`, `Buffer` or `node:*` modules, which must type-check.
- */
-export function nodeTypeRoots(): string[] {
-  try {
-    return [dirname(dirname(createRequire(import.meta.url).resolve("@types/node/package.json")))];
-  } catch {
-    return [];
-  }
-}
 
 function collect(dir: string, out: string[]): string[] {
   let entries: import("node:fs").Dirent[];
@@ -67,6 +47,8 @@ export async function checkRepository(root: string): Promise<{ files: number; pr
   const { openRepository } = await import("../cookbook/repository.js");
   const { writeResourceTypes } = await import("../cookbook/resource-types.js");
   files.push(writeResourceTypes(openRepository(root)));
+  // The editor's view of the repository (tsconfig.json extends it) follows the Sous that checks it.
+  writeMachineTsconfig(root);
   const typeRoots = nodeTypeRoots();
   const program = ts.createProgram(files, {
     target: ts.ScriptTarget.ES2022,

@@ -48,7 +48,7 @@ function convergeOptions(flags: ConvergeFlags): PushCliOptions {
 }
 
 /** Commands that never talk to a server: for them the server's modules are not loaded. */
-const LOCAL_COMMANDS = new Set(["converge", "demo", "init", "resources", "exec", "facts", "lock", "test", "machine", "deploy"]);
+const LOCAL_COMMANDS = new Set(["converge", "demo", "init", "resources", "exec", "facts", "lock", "test", "machine", "deploy", "agent", "bootstrap"]);
 const LOCAL_COOKBOOK_COMMANDS = new Set(["create", "check"]);
 
 /** Whether `argv` may need the server's commands (help needs them all). */
@@ -197,6 +197,7 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
 
   (await import("./authoring.js")).registerAuthoringCommands(program, output, exit);
   (await import("./deploy.js")).registerDeployCommands(program, output, exit);
+  (await import("./agent-commands.js")).registerAgentCommands(program, output, exit);
 
   if (needsServerCommands(argv)) {
     const server = await import("./server-commands.js");

@@ -1,9 +1,8 @@
 /** `sous init` and `sous cookbook create`: repositories and cookbooks that converge out of the box. */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { nodeTypeRoots, SOUS_TYPE_PATHS } from "./check.js";
+import { MACHINE_TSCONFIG, writeMachineTsconfig } from "../cookbook/editor-config.js";
 import { UsageError } from "./converge.js";
-
 
 function writeNew(path: string, content: string, created: string[]): void {
   if (existsSync(path)) return;
@@ -18,13 +17,14 @@ export function cookbookFiles(name: string): Record<string, string> {
   const attributeKey = name.replace(/[^A-Za-z0-9_]/g, "_").replace(/^(?=[0-9])/, "_");
   return {
     "package.json": `${JSON.stringify({ name, version: "0.1.0", description: `The ${name} cookbook`, private: true, dependencies: {} }, null, 2)}\n`,
-    "attributes.ts": `import { attributes } from "sous";
+    "attributes.ts": `import { homedir } from "node:os";
+import { attributes } from "sous";
 
 /** Default attributes of ${name}; roles, environments and nodes override them. */
 export default attributes({
   ${attributeKey}: {
-    /** Where this cookbook writes. */
-    root: "/tmp/sous-${name}",
+    /** Where this cookbook writes: the home of whoever converges (not a folder shared by every user of the machine). */
+    root: \`\${homedir()}/sous-${name}\`,
     greeting: "Hello from ${name}",
   },
 });
@@ -60,27 +60,32 @@ import { test } from "node:test";
 import { converge, expect } from "sous/testing";
 
 test("${name}::default writes the motd from its template, and reloads when it changes", async () => {
-  const run = await converge({ runList: "recipe[${name}]" });
-  expect(run).toHaveResource("directory[/tmp/sous-${name}]", { mode: "0755" });
-  expect(run).toHaveResource("template[/tmp/sous-${name}/motd]", { mode: "0644" });
-  expect(run).toRender("template[/tmp/sous-${name}/motd]", "Hello from ${name}, test.example!\\nThis file is managed by Sous: changes made by hand are overwritten.\\n");
-  expect(run).toNotify("template[/tmp/sous-${name}/motd]", "run", "execute[${name}-reload]");
+  // Attributes as a node would have them (here: where to write), facts of a Debian 12 machine named test.example.
+  const run = await converge({ runList: "recipe[${name}]", attributes: { ${attributeKey}: { root: "/srv/${name}" } } });
+  expect(run).toHaveResource("directory[/srv/${name}]", { mode: "0755" });
+  expect(run).toHaveResource("template[/srv/${name}/motd]", { mode: "0644" });
+  expect(run).toRender("template[/srv/${name}/motd]", "Hello from ${name}, test.example!\\nThis file is managed by Sous: changes made by hand are overwritten.\\n");
+  expect(run).toNotify("template[/srv/${name}/motd]", "run", "execute[${name}-reload]");
 });
 `,
     "verify/default.ts": `// Checks on a real machine after two converges: sous test ${name} --machine
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { homedir } from "node:os";
 import { command, file } from "sous/verify";
 
+// attributes.ts's default root: the home of whoever converges (root, on the test machine).
+const root = \`\${homedir()}/sous-${name}\`;
+
 test("the motd is written, readable by everyone", async () => {
-  const motd = await file("/tmp/sous-${name}/motd");
+  const motd = await file(\`\${root}/motd\`);
   assert.equal(motd.exists, true);
   assert.equal(motd.mode, "0644");
   assert.match(await motd.content(), /^Hello from ${name}, /);
 });
 
 test("the reload ran", async () => {
-  assert.equal((await command(["test", "-s", "/tmp/sous-${name}/reloaded-at"])).exitCode, 0);
+  assert.equal((await command(["test", "-s", \`\${root}/reloaded-at\`])).exitCode, 0);
 });
 `,
     "README.md": `# ${name}\n\nA Sous cookbook. Converge it with \`sous converge -r 'recipe[${name}]'\`.\n`,
@@ -101,7 +106,6 @@ export function createCookbook(root: string, name: string): string[] {
 /** Scaffolds a repository at `root`; existing files are left alone. */
 export function initRepository(root: string): string[] {
   const created: string[] = [];
-  const nodeTypes = nodeTypeRoots();
   writeNew(
     join(root, "sous.config.ts"),
     `import { config } from "sous";
@@ -140,10 +144,15 @@ export default environment({
 `,
     created,
   );
+  // No machine path in a committed file: where this machine's Sous and Node types are is in
+  // .sous/tsconfig.json (ignored by git), written now and again by check and converge.
   writeNew(
     join(root, "tsconfig.json"),
-    `${JSON.stringify(
+    `// The paths of Sous and Node's types on this machine are in ${MACHINE_TSCONFIG}, which sous init,
+// sous cookbook check and sous converge write (it is not committed): after cloning, run one of them.
+${JSON.stringify(
       {
+        extends: `./${MACHINE_TSCONFIG}`,
         compilerOptions: {
           target: "ES2022",
           module: "NodeNext",
@@ -151,8 +160,6 @@ export default environment({
           strict: true,
           noEmit: true,
           skipLibCheck: true,
-          ...(nodeTypes.length ? { typeRoots: nodeTypes, types: ["node"] } : { types: [] }),
-          paths: SOUS_TYPE_PATHS,
         },
         include: ["sous.config.ts", "cookbooks/**/*.ts", "roles/**/*.ts", "environments/**/*.ts", ".sous/resource-types.d.ts"],
       },
@@ -161,6 +168,7 @@ export default environment({
     )}\n`,
     created,
   );
+  writeMachineTsconfig(root);
   writeNew(join(root, ".gitignore"), ".sous/\nnode_modules/\n", created);
   mkdirSync(join(root, "data_bags"), { recursive: true });
   if (!existsSync(join(root, "cookbooks", "hello"))) created.push(...createCookbook(root, "hello"));

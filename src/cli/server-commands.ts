@@ -19,6 +19,7 @@ import { importOptional } from "../core/optional.js";
 import { findRepositoryRoot } from "../cookbook/repository.js";
 import { chefSearchBody, collectKey, partialKeysOf, partialSearchOutput, partialSearchText } from "./search-output.js";
 import type { PartialSearchBody } from "./search-output.js";
+import { splitDottedPath, valueAtPath } from "../server/search/partial.js";
 import { unsafePathReason } from "../server/cookbooks.js";
 import { registerFleetCommands } from "./fleet-commands.js";
 
@@ -134,13 +135,9 @@ export function print(command: Command, value: unknown, text: () => string, form
   }
 }
 
+/** The value at a dotted path (`\.` for a dot inside a key), null where it leads nowhere: the walk partial search makes. */
 function getPath(value: unknown, path: string): unknown {
-  let current = value;
-  for (const part of path.split(".")) {
-    if (typeof current !== "object" || current === null) return null;
-    current = (current as Json)[part];
-  }
-  return current === undefined ? null : current;
+  return valueAtPath(value, splitDottedPath(path));
 }
 
 function scalar(value: unknown): string {
@@ -302,7 +299,7 @@ function registerCollection(program: Command, kind: CollectionKind): Command {
     }),
   );
 
-  connectionOptions(group.command("show").argument("<name>").description(`Show a ${kind}`).option("-a, --attribute <path...>", "only these attributes (dotted paths)")).action(
+  connectionOptions(group.command("show").argument("<name>").description(`Show a ${kind}`).option("-a, --attribute <path...>", "only these attributes (dotted paths; \\. for a dot inside a key)")).action(
     action(async (command, name: string) => {
       const client = await clientFor(command);
       const data = await client.get<Json>(client.orgPath(path, name));

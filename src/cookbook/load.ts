@@ -16,6 +16,7 @@ import { recipeSearchFunctions } from "../search/recipe.js";
 import { deepFreeze, mergeAttributes } from "./attributes.js";
 import { compileRepository } from "./compile.js";
 import { lockedPins, readLock, verifyLocked } from "./lock.js";
+import { writeMachineTsconfig } from "./editor-config.js";
 import { writeResourceTypes } from "./resource-types.js";
 import { type CookbookOnDisk, openRepository, type Repository } from "./repository.js";
 import { resolveCookbooks } from "./resolve.js";
@@ -221,6 +222,7 @@ export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
   const problems: Problem[] = [];
   const registry = runRegistry(options.registry ?? builtinRegistry(), [...resolved.values()], compiled.cookbooks, problems);
   writeResourceTypes(repository);
+  writeMachineTsconfig(repository.root);
   const collection = new ResourceCollection();
   const included = new Set<string>();
   let backend: SearchBackend | undefined;

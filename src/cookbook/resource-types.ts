@@ -4,8 +4,8 @@
  * to the global `SousCustomResources` interface. Paths in it are relative to the file, so a
  * repository checked out elsewhere (or on another machine) type-checks the same.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
+import { writeGeneratedFile } from "./generated-file.js";
 import type { Repository } from "./repository.js";
 
 /** Where the declarations are written, relative to the repository root. */
@@ -41,19 +41,6 @@ export function resourceTypesDeclaration(repository: Repository): string {
 /** Writes `.sous/resource-types.d.ts` when its content changed; returns its path. Best effort: a read-only repository still converges. */
 export function writeResourceTypes(repository: Repository): string {
   const file = join(repository.root, RESOURCE_TYPES_FILE);
-  const content = resourceTypesDeclaration(repository);
-  try {
-    if (readFileSync(file, "utf8") === content) return file;
-  } catch {
-    // Not written yet.
-  }
-  try {
-    mkdirSync(dirname(file), { recursive: true });
-    const temp = `${file}.${process.pid}.tmp`;
-    writeFileSync(temp, content);
-    renameSync(temp, file);
-  } catch {
-    // Only editors and the type checker read it.
-  }
+  writeGeneratedFile(file, resourceTypesDeclaration(repository));
   return file;
 }

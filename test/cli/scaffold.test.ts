@@ -1,11 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join, sep } from "node:path";
 import { sous } from "../cookbook/repo.js";
-import { scratch } from "../helpers.js";
+import { projectRoot, scratch } from "../helpers.js";
 
-/** `sous init` in a scratch folder; the scaffold writes under /tmp/sous-<cookbook>, so tests point it into scratch with -j. */
+/** `sous init` in a scratch folder; the scaffold writes under ~/sous-<cookbook>, so tests point it into scratch with -j. */
 async function initRepo() {
   const root = join(scratch("sous-init-"), "infra");
   const out = scratch("sous-out-");
@@ -118,4 +119,27 @@ test("sous cookbook check rejects an async recipe body, saying why", async () =>
   const result = await sous("cookbook", "check", "--repo", root);
   assert.equal(result.code, 1);
   assert.match(result.stderr, /cookbooks\/hello\/recipes\/later\.ts:3:\d+ .*declares its resources synchronously/s);
+});
+
+test("a repository made by sous init holds no machine path: a clone elsewhere type-checks with tsc once sous has written its .sous/tsconfig.json", async () => {
+  const { root } = await initRepo();
+  const committed = ["tsconfig.json", "sous.config.ts", "roles/base.ts", "environments/development.ts", "cookbooks/hello/attributes.ts", "cookbooks/hello/recipes/default.ts"];
+  for (const file of committed) {
+    const text = readFileSync(join(root, file), "utf8");
+    assert.ok(!text.includes(projectRoot) && !text.includes("node_modules") && !text.includes("/tmp/"), `${file} names no path of this machine:\n${text}`);
+  }
+  assert.ok(readFileSync(join(root, ".sous/tsconfig.json"), "utf8").includes(projectRoot), "the machine's paths are in .sous/tsconfig.json");
+  assert.match(readFileSync(join(root, ".gitignore"), "utf8"), /^\.sous\/$/m);
+
+  // What a teammate's clone has: the committed files, not .sous/.
+  const clone = join(scratch("sous-clone-"), "elsewhere", "infra");
+  cpSync(root, clone, { recursive: true, filter: (path) => !path.includes(`${sep}.sous`) && !path.endsWith("node.json") });
+  const tsc = (dir: string) => spawnSync(process.execPath, [join(projectRoot, "node_modules/typescript/bin/tsc"), "-p", dir], { encoding: "utf8" });
+  const before = tsc(clone);
+  assert.notEqual(before.status, 0);
+  assert.match(before.stdout, /\.sous\/tsconfig\.json/, "the missing file is named");
+  const check = await sous("cookbook", "check", "--repo", clone);
+  assert.equal(check.code, 0, check.stderr);
+  const after = tsc(clone);
+  assert.equal(after.status, 0, after.stdout + after.stderr);
 });

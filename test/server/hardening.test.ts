@@ -14,6 +14,8 @@ import { SousApiError } from "../../src/client/api.js";
 import type { SousClient } from "../../src/client/api.js";
 import { signRequest } from "../../src/client/signing.js";
 import { MAX_JSON_DEPTH } from "../../src/server/limits.js";
+import type { Query } from "../../src/server/search/query.js";
+import { checkQueryTerms, MAX_QUERY_TERMS } from "../../src/server/search/sql.js";
 import { backends, createOrg, startServerWithOrg, startTestServer } from "./helpers.js";
 
 const ROOT = join(import.meta.dirname, "../..");
@@ -123,6 +125,20 @@ for (const backend of backends) {
       await rejectsWith(admin.get(admin.orgPath("nodes", "u1")), 404, "not_found");
     });
 
+    test("queries of hundreds of terms are answered (never 500), within the length limit", { timeout: 60_000 }, async () => {
+      for (let i = 0; i < 20; i++) await admin.request("PUT", admin.orgPath("nodes", `t${i}`), { body: { name: `t${i}`, normal: { z: i } } });
+      const search = (q: string) => admin.get<{ total: number }>(`${admin.orgPath("search", "node")}?q=${encodeURIComponent(q)}&rows=5`);
+      const terms = (count: number, prefix: string, values = 10) => Array.from({ length: count }, (_, i) => `${prefix}z:${i % values}`).join(" ");
+      // The longest queries of the shortest terms the 4,096-character limit lets through.
+      assert.equal((await search(terms(1024, ""))).total, 10);
+      assert.equal((await search(`name:t* ${terms(817, "-")}`)).total, 10);
+      assert.equal((await search(terms(819, "+"))).total, 0);
+      assert.equal((await search(terms(500, "", 500))).total, 20);
+      assert.equal((await search(`name:t* AND ${Array.from({ length: 340 }, (_, i) => `NOT z:${i % 10}`).join(" AND ")}`)).total, 10);
+      const tooLong = await rejectsWith(search(terms(1025, "")), 400, "bad_query");
+      assert.match(tooLong.message, /the limit is 4096/);
+    });
+
     test("a misspelled route answers 404 to a signed request", async () => {
       await rejectsWith(admin.get(admin.orgPath("nodez", "web1")), 404, "no_such_route");
       await rejectsWith(admin.get("/api/v1/orgz"), 404, "no_such_route");
@@ -155,5 +171,14 @@ describe("an unexpected failure is logged even with the request log off", () => 
     assert.equal(logged[0]!.level, "error");
     assert.equal(logged[0]!.url, "/api/v1/orgs/acme/nodes");
     assert.match(logged[0]!.error, /not open/);
+  });
+});
+
+describe("the term limit of a query", () => {
+  test("a query of more terms than the limit is a 400 naming it, before any SQL is built", () => {
+    const term = (i: number): Query => ({ type: "term", key: { parts: ["a"] }, value: { parts: [String(i)] }, phrase: false });
+    const query: Query = { type: "or", items: Array.from({ length: MAX_QUERY_TERMS + 1 }, (_, i) => term(i)) };
+    assert.throws(() => checkQueryTerms(query), (error: Error & { status?: number }) => error.status === 400 && new RegExp(`the limit is ${MAX_QUERY_TERMS} terms`).test(error.message));
+    assert.doesNotThrow(() => checkQueryTerms({ type: "or", items: query.type === "or" ? query.items.slice(1) : [] }));
   });
 });

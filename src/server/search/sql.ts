@@ -1,6 +1,7 @@
 // A normalized query → one SQL statement yielding the matching object ids (column `id`), run
 // inside the database over the search_terms table: exact terms and trailing wildcards are index
 // seeks on (field, value), boolean operators are set operations (INTERSECT / UNION / EXCEPT).
+import { badRequest } from "../errors.js";
 import type { Pattern, Query } from "./query.js";
 import { isLiteral, literalText } from "./query.js";
 import { comparableUnits, inUnit, numberWithUnit } from "./units.js";
@@ -244,12 +245,49 @@ function wrap(fragment: SqlFragment): string {
   return `SELECT id FROM (${fragment.sql}) q`;
 }
 
+/**
+ * Most operands of one compound SELECT. SQLite refuses more than 500 and its parser's depth grows
+ * with each: a longer UNION or INTERSECT (a query of hundreds of OR terms) is nested in groups.
+ */
+const MAX_COMPOUND = 50;
+
 function setOperation(operator: "INTERSECT" | "UNION" | "EXCEPT", first: SqlFragment, rest: SqlFragment[]): SqlFragment {
   if (rest.length === 0) return first;
+  let operands = [first, ...rest];
+  // UNION and INTERSECT are associative: groups of MAX_COMPOUND, then groups of groups.
+  while (operator !== "EXCEPT" && operands.length > MAX_COMPOUND) {
+    const groups: SqlFragment[] = [];
+    for (let start = 0; start < operands.length; start += MAX_COMPOUND) groups.push(setOperation(operator, operands[start]!, operands.slice(start + 1, start + MAX_COMPOUND)));
+    operands = groups;
+  }
   return {
-    sql: [first, ...rest].map(wrap).join(` ${operator} `),
-    params: [first, ...rest].flatMap((fragment) => fragment.params),
+    sql: operands.map(wrap).join(` ${operator} `),
+    params: operands.flatMap((fragment) => fragment.params),
   };
+}
+
+/** Most terms (field:value, ranges) one query may have; the query length limit keeps real ones far below. */
+export const MAX_QUERY_TERMS = 1024;
+
+function countTerms(query: Query): number {
+  switch (query.type) {
+    case "all":
+      return 0;
+    case "term":
+    case "range":
+      return 1;
+    case "not":
+      return countTerms(query.item);
+    case "or":
+    case "and":
+      return query.items.reduce((sum, item) => sum + countTerms(item), 0);
+  }
+}
+
+/** Throws 400 `bad_query` when a query has more terms than MAX_QUERY_TERMS. */
+export function checkQueryTerms(query: Query): void {
+  const terms = countTerms(query);
+  if (terms > MAX_QUERY_TERMS) throw badRequest("bad_query", `search query has ${terms} terms; the limit is ${MAX_QUERY_TERMS} terms (split it into several searches)`, { limit: MAX_QUERY_TERMS });
 }
 
 /**
@@ -304,6 +342,8 @@ const PROBE: Columns = { field: "u.field", value: "+u.value", num: "+u.num" };
  */
 export function compileStream(query: Query, scope: SearchScope): SqlFragment | undefined {
   const items = query.type === "and" ? query.items : [query];
+  // Each item is one condition of a flat AND, which the parser nests one level deeper per item.
+  if (items.length > MAX_COMPOUND) return undefined;
   const driverAt = items.findIndex(isEqualityTerm);
   if (driverAt < 0) return undefined;
   const driver = rowConditions(scope, items[driverAt] as Extract<Query, { type: "term" }>, DRIVER);
@@ -347,5 +387,12 @@ export function dependencySignature(deps: SearchDependencies): SqlFragment | und
   );
   if (deps.objects) parts.push("coalesce((SELECT value FROM store_meta WHERE name = 'objects_version'), '-')");
   if (parts.length === 0) return undefined;
-  return { sql: `SELECT ${parts.join(" || '|' || ")} AS sig`, params: deps.fields.flatMap((fields) => [...fields.params, ...fields.params]) };
+  return { sql: `SELECT ${balancedConcat(parts)} AS sig`, params: deps.fields.flatMap((fields) => [...fields.params, ...fields.params]) };
+}
+
+/** Parts joined with `|` as a balanced tree of `||`: a flat chain of hundreds goes past SQLite's expression depth (1000). */
+function balancedConcat(parts: readonly string[]): string {
+  if (parts.length === 1) return parts[0]!;
+  const half = parts.length >> 1;
+  return `(${balancedConcat(parts.slice(0, half))} || '|' || ${balancedConcat(parts.slice(half))})`;
 }

@@ -8,7 +8,7 @@ import { searchEntry } from "../objects.js";
 import type { Query } from "../search/query.js";
 import type { SearchScope } from "../search/sql.js";
 import type { SearchDependencies } from "../search/sql.js";
-import { compileQuery, compileStream, dependencySignature, mayRepeatIds } from "../search/sql.js";
+import { checkQueryTerms, compileQuery, compileStream, dependencySignature, mayRepeatIds } from "../search/sql.js";
 import type { SqlDriver, SqlExecutor } from "./driver.js";
 import { OLD_SEARCH_TABLES, SEARCH_FORMAT, schemaStatements, searchSchemaStatements } from "./schema.js";
 import type { SearchState } from "./search-index.js";
@@ -397,6 +397,7 @@ export class Store {
    * that a page of large documents is never parsed here.
    */
   async search(scope: SearchScope, query: Query, options: SearchOptions): Promise<{ total: number; hits: SearchHit[]; cached?: boolean }> {
+    checkQueryTerms(query);
     const deps: SearchDependencies = { fields: [], objects: false, untracked: false };
     const set = compileQuery(query, scope, deps);
     const repeats = mayRepeatIds(set);

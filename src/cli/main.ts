@@ -29,6 +29,7 @@ function defaultOutput(): Output {
     stdout: safeWriter(process.stdout),
     stderr: safeWriter(process.stderr),
     color: process.stdout.isTTY === true && !process.env.NO_COLOR,
+    sameTerminal: process.stdout.isTTY === true && process.stderr.isTTY === true,
   };
 }
 
@@ -48,7 +49,7 @@ function convergeOptions(flags: ConvergeFlags): PushCliOptions {
 }
 
 /** Commands that never talk to a server: for them the server's modules are not loaded. */
-const LOCAL_COMMANDS = new Set(["converge", "demo", "init", "resources", "exec", "facts", "lock", "test", "machine", "deploy"]);
+const LOCAL_COMMANDS = new Set(["converge", "demo", "init", "resources", "exec", "facts", "lock", "test", "machine", "deploy", "agent", "bootstrap"]);
 const LOCAL_COOKBOOK_COMMANDS = new Set(["create", "check"]);
 
 /** Whether `argv` may need the server's commands (help needs them all). */
@@ -68,7 +69,8 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
   const program = new Command("sous")
     .description("Infrastructure as TypeScript code: converge machines, know the fleet, deploy applications.")
     .version(VERSION)
-    .showHelpAfterError()
+    // The mistake and the closest flag (commander's suggestion), not the whole help after it.
+    .showHelpAfterError("(add --help for every option)")
     .exitOverride()
     .configureOutput({ writeOut: output.stdout, writeErr: output.stderr });
 
@@ -97,6 +99,7 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
     .option("--query <query>", "converge now the nodes this search returns, through their agents, and show their run reports as they arrive (needs a server)")
     .option("--timeout <seconds>", "with --query: how long to wait for the nodes' reports (default 600)")
     .option("--search-dir <dir>", "answer recipes' search() and dataBagItem() from this folder's nodes/*.json and data_bags/BAG/*.json (default: the repository's own such folders, else the configured Sous server)")
+    .option("--no-server-reports", "push mode: send no run reports to the configured Sous server (sent by default when one is configured)")
     .option("--no-color", "no colors");
   addSshOptions(converge).action(async (targets: string[], flags: ConvergeFlags) => {
     const options = convergeOptions(flags);
@@ -197,6 +200,7 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
 
   (await import("./authoring.js")).registerAuthoringCommands(program, output, exit);
   (await import("./deploy.js")).registerDeployCommands(program, output, exit);
+  (await import("./agent-commands.js")).registerAgentCommands(program, output, exit);
 
   if (needsServerCommands(argv)) {
     const server = await import("./server-commands.js");

@@ -21,6 +21,8 @@ export interface ClientOptions {
   privateKeyFile?: string;
   /** Per-request timeout. Default 30 s. */
   timeoutMs?: number;
+  /** PEM certificates trusted for an HTTPS server instead of the system's (an agent's pinned server certificate). */
+  ca?: string;
 }
 
 /** An error answer from the server, or a failure to reach it. */
@@ -170,7 +172,7 @@ export class SousClient {
    */
   private send(url: URL, method: string, headersFor: () => Record<string, string>, body: Buffer | undefined, retried = false): Promise<RawResponse> {
     const https = url.protocol === "https:";
-    const agent = https ? (this.httpsAgent ??= new HttpsAgent({ keepAlive: true })) : (this.httpAgent ??= new HttpAgent({ keepAlive: true }));
+    const agent = https ? (this.httpsAgent ??= new HttpsAgent({ keepAlive: true, ...(this.options.ca ? { ca: this.options.ca } : {}) })) : (this.httpAgent ??= new HttpAgent({ keepAlive: true }));
     const timeoutMs = this.options.timeoutMs ?? 30_000;
     return new Promise((resolve, reject) => {
       const req = (https ? httpsRequest : httpRequest)(url, { method, headers: { ...headersFor(), ...(body ? { "content-length": String(body.length) } : {}) }, agent });
@@ -194,6 +196,14 @@ export class SousClient {
 
   private httpAgent: HttpAgent | undefined;
   private httpsAgent: HttpsAgent | undefined;
+
+  /** Closes the kept-alive connections; a request in flight (a long-poll) fails as unreachable. */
+  close(): void {
+    this.httpAgent?.destroy();
+    this.httpsAgent?.destroy();
+    this.httpAgent = undefined;
+    this.httpsAgent = undefined;
+  }
 
   /** GET and return the body. */
   async get<T = unknown>(path: string): Promise<T> {

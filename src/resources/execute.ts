@@ -2,6 +2,7 @@
 import { prop } from "../core/properties.js";
 import type { ResourceType } from "../core/resource.js";
 import { CommandFailedError } from "../host/host.js";
+import { commandWord, type Requirement } from "../core/preconditions.js";
 
 /** Actions of `execute`. */
 export type ExecuteAction = "run" | "nothing";
@@ -36,7 +37,7 @@ interface ExecuteProperties {
 }
 
 /** The `execute` resource type. */
-export const executeType: ResourceType<ExecuteProperties, { created: boolean }> = {
+export const executeType: ResourceType<ExecuteProperties, { created: boolean; creates?: string }> = {
   name: "execute",
   description: "Runs a command (argv or shell), with cwd, environment, user, creates, accepted exit codes and a timeout.",
   actions: ["run", "nothing"],
@@ -56,17 +57,27 @@ export const executeType: ResourceType<ExecuteProperties, { created: boolean }> 
   validate(properties) {
     return properties.creates !== undefined && !properties.creates.startsWith("/") && properties.cwd === undefined ? [["creates", "a relative path needs cwd; give an absolute path or set cwd"]] : [];
   },
+  requires(properties) {
+    const out: Requirement[] = [];
+    const word = commandWord(properties.command ?? properties.name);
+    if (word !== undefined) out.push({ kind: "command", name: word, property: "command" });
+    if (properties.cwd !== undefined) out.push({ kind: "directory", path: properties.cwd, property: "cwd" });
+    if (properties.user !== undefined) out.push({ kind: "user", name: properties.user, property: "user" });
+    if (properties.group !== undefined) out.push({ kind: "group", name: properties.group, property: "group" });
+    return out;
+  },
   guardOptions: (properties) => ({ cwd: properties.cwd, env: properties.environment, user: properties.user, group: properties.group }),
   provider: {
     async read({ host }, properties) {
       if (properties.creates === undefined) return { created: false };
       const path = properties.cwd && !properties.creates.startsWith("/") ? `${properties.cwd}/${properties.creates}` : properties.creates;
-      return { created: (await host.tryLstat(path)) !== undefined };
+      return { created: (await host.tryLstat(path)) !== undefined, creates: path };
     },
     plan(current, properties) {
-      if (current.created) return { changes: [] };
+      if (current.created) return { changes: [], reason: `${current.creates} exists (creates)` };
       const command = properties.command ?? properties.name;
-      return { changes: [{ property: "command", from: undefined, to: typeof command === "string" ? command : command.join(" ") }] };
+      const changes = [{ property: "command", from: undefined, to: typeof command === "string" ? command : command.join(" ") }];
+      return current.creates ? { changes, reason: `${current.creates} does not exist (creates)` } : { changes };
     },
     async apply({ host }, _plan, properties) {
       const command = properties.command ?? properties.name;

@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildDemoAptRepository, DEMO_APT_DIR, writeDemoRepository } from "../test/push/demo-repository.js";
-import { bootMachineSet, CACHE_DIR, keptMachines, machinesUnavailable, stopKeptMachines } from "../test/support/machine.js";
+import { bootMachineSet, CACHE_DIR, keptMachines, machinesUnavailable, stopKeptMachines } from "../src/machine/machines.js";
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const TRY_DIR = join(CACHE_DIR, "try");

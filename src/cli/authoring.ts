@@ -53,4 +53,29 @@ export function registerAuthoringCommands(program: Command, output: Output, exit
       const { testCommand } = await import("../testing/runner.js");
       exit(await testCommand({ repo: root, ...(name ? { cookbook: name } : {}), machine: options.machine === true, keep: options.keep === true }, output));
     });
+
+  const machine = program.command("machine").description("Disposable Debian machines on this one (systemd, sshd, an address each), for demos, push and sous test --machine; needs root");
+  machine
+    .command("up")
+    .argument("[names...]", "their names (default machine-1, machine-2...)")
+    .option("-n, --count <n>", "how many, when no names are given (default 1)")
+    .description("Boot machines, kept until sous machine down")
+    .action(async (names: string[], options: { count?: string }) => exit(await (await import("./machine.js")).machineUp(names, options, output)));
+  machine
+    .command("list")
+    .option("--json", "as JSON, with each machine's SSH key, known_hosts and inventory")
+    .description("The machines that are up, with their targets")
+    .action(async (options: { json?: boolean }) => exit(await (await import("./machine.js")).machineList(options, output)));
+  machine
+    .command("ssh")
+    .argument("<name>", "the machine")
+    .argument("[command...]", "a command to run instead of a shell")
+    .description("SSH into a machine as root (options after the name belong to the command: sous machine ssh web1 ls -l /etc)")
+    .allowUnknownOption()
+    .action(async (name: string, command: string[]) => exit(await (await import("./machine.js")).machineSsh(name, command, output)));
+  machine
+    .command("down")
+    .argument("[names...]", "only these machines (default: all)")
+    .description("Stop machines and remove everything they used")
+    .action(async (names: string[]) => exit(await (await import("./machine.js")).machineDown(names, output)));
 }

@@ -60,27 +60,32 @@ import { test } from "node:test";
 import { converge, expect } from "sous/testing";
 
 test("${name}::default writes the motd from its template, and reloads when it changes", async () => {
-  const run = await converge({ runList: "recipe[${name}]" });
-  expect(run).toHaveResource("directory[/tmp/sous-${name}]", { mode: "0755" });
-  expect(run).toHaveResource("template[/tmp/sous-${name}/motd]", { mode: "0644" });
-  expect(run).toRender("template[/tmp/sous-${name}/motd]", "Hello from ${name}, test.example!\\nThis file is managed by Sous: changes made by hand are overwritten.\\n");
-  expect(run).toNotify("template[/tmp/sous-${name}/motd]", "run", "execute[${name}-reload]");
+  // Attributes as a node would have them (here: where to write), facts of a Debian 12 machine named test.example.
+  const run = await converge({ runList: "recipe[${name}]", attributes: { ${attributeKey}: { root: "/srv/${name}" } } });
+  expect(run).toHaveResource("directory[/srv/${name}]", { mode: "0755" });
+  expect(run).toHaveResource("template[/srv/${name}/motd]", { mode: "0644" });
+  expect(run).toRender("template[/srv/${name}/motd]", "Hello from ${name}, test.example!\\nThis file is managed by Sous: changes made by hand are overwritten.\\n");
+  expect(run).toNotify("template[/srv/${name}/motd]", "run", "execute[${name}-reload]");
 });
 `,
     "verify/default.ts": `// Checks on a real machine after two converges: sous test ${name} --machine
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { homedir } from "node:os";
 import { command, file } from "sous/verify";
 
+// attributes.ts's default root: the home of whoever converges (root, on the test machine).
+const root = \`\${homedir()}/sous-${name}\`;
+
 test("the motd is written, readable by everyone", async () => {
-  const motd = await file("/tmp/sous-${name}/motd");
+  const motd = await file(\`\${root}/motd\`);
   assert.equal(motd.exists, true);
   assert.equal(motd.mode, "0644");
   assert.match(await motd.content(), /^Hello from ${name}, /);
 });
 
 test("the reload ran", async () => {
-  assert.equal((await command(["test", "-s", "/tmp/sous-${name}/reloaded-at"])).exitCode, 0);
+  assert.equal((await command(["test", "-s", \`\${root}/reloaded-at\`])).exitCode, 0);
 });
 `,
     "README.md": `# ${name}\n\nA Sous cookbook. Converge it with \`sous converge -r 'recipe[${name}]'\`.\n`,

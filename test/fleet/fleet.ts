@@ -6,10 +6,13 @@
  * /etc or /usr) stays in that host and vanishes with it. Needs root, sshd and iproute2.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, closeSync } from "node:fs";
+import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, closeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { answers, createBridgeNetwork, listening } from "./network.js";
+import { answers, createBridgeNetwork, listening } from "../../src/machine/network.js";
+import { makeSshKeys } from "../../src/machine/ssh-keys.js";
+
+export { makeSshKeys };
 
 /** One host of a fleet. */
 export interface FleetHost {
@@ -126,19 +129,6 @@ function killAll(pids: number[]): void {
       // Already gone.
     }
   }
-}
-
-/**
- * Makes a host key (`host_key`) and a client key (`client_key`, authorized in `authorized_keys`)
- * in `dir`, ed25519 without passphrase; returns the host key's public line (`ssh-ed25519 AAAA...`).
- */
-export function makeSshKeys(dir: string, comment: string): { hostKey: string; keyFile: string } {
-  for (const name of ["host_key", "client_key"]) {
-    const result = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", join(dir, name)]);
-    if (result.status !== 0) throw new Error(`ssh-keygen failed: ${result.stderr}`);
-  }
-  copyFileSync(join(dir, "client_key.pub"), join(dir, "authorized_keys"));
-  return { hostKey: readFileSync(join(dir, "host_key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" "), keyFile: join(dir, "client_key") };
 }
 
 /** Starts `count` SSH hosts (at most 250) and resolves once every sshd accepts connections. */

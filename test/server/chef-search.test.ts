@@ -9,7 +9,10 @@ import type { SousClient } from "../../src/client/api.js";
 import { gatherFacts } from "../../src/facts/gather.js";
 import { parseFacts } from "../../src/facts/parse.js";
 import { LocalHost } from "../../src/host/local.js";
+import { flattenForSearch, nodeSearchView } from "../../src/server/search/flatten.js";
+import { matchesRows } from "../../src/server/search/match.js";
 import { checkOperators } from "../../src/server/search/operators.js";
+import { parseQuery } from "../../src/server/search/query.js";
 import { parseKeyAssignment, valueAtPath } from "../../src/server/search/partial.js";
 import { sous } from "../helpers.js";
 import { backends, createOrg, startTestServer } from "./helpers.js";
@@ -70,6 +73,12 @@ test("an operator with nothing on one side is an error naming it and its positio
     "(role:web) AND (role:db)",
   ]) assert.doesNotThrow(() => checkOperators(query), query);
 });
+
+/** The names of the nodes a query matches when evaluated in memory (a folder of JSON searched without a server). */
+function inMemory(query: string, nodes: Array<{ name: string; automatic: Record<string, unknown> }>): string[] {
+  const parsed = parseQuery(query);
+  return nodes.filter((node) => matchesRows(parsed, flattenForSearch(nodeSearchView(nodeBody(node.name, node.automatic))))).map((node) => node.name).sort();
+}
 
 /** Nodes made from real `sous facts` output: the fixtures of other machines, and this machine's own facts. */
 async function factNodes(): Promise<Array<{ name: string; automatic: Record<string, unknown> }>> {
@@ -166,6 +175,10 @@ for (const backend of backends) {
     };
 
     test("a field name with dots matches Chef's flattened key with those dots, and Sous's dotted path", async () => {
+      const local = [{ name: "web1", automatic: web1.automatic }, { name: "odd", automatic: { "kernel.release": "6.1.0-17-amd64" } }];
+      assert.deepEqual(inMemory("network_interfaces_eth0_addresses_10.0.1.11_family:inet", local), ["web1"]);
+      assert.deepEqual(inMemory("kernel.release:6.1.0-*", local), ["odd", "web1"]);
+      assert.deepEqual(inMemory("kernel\\.release:6.1.0-*", local), ["odd"]);
       assert.deepEqual(await names("node", "network_interfaces_eth0_addresses_10.0.1.11_family:inet"), ["web1"]);
       assert.deepEqual(await names("node", "network_interfaces_eth0_addresses_fe80::1_family:inet6".replace(/::/, "\\:\\:")), ["web1"]);
       assert.deepEqual(await names("node", "network_interfaces_eth0_addresses_10.0.1.*_family:inet"), ["web1"], "a wildcard key keeps its dots too");
@@ -226,7 +239,11 @@ for (const backend of backends) {
       for (const { name, automatic } of facts) await admin.request("PUT", admin.orgPath("nodes", name), { body: nodeBody(name, automatic) });
       const memory = Object.fromEntries(facts.map(({ name, automatic }) => [name, Number.parseInt(String((automatic.memory as { total: string }).total), 10)]));
       const expect = (test: (kB: number) => boolean) => facts.map(({ name }) => name).filter((name) => test(memory[name]!)).sort();
-      const hits = async (query: string) => (await names("node", query)).filter((name) => name in memory);
+      const hits = async (query: string) => {
+        const found = (await names("node", query)).filter((name) => name in memory);
+        assert.deepEqual(inMemory(query, facts), found, `${query}: a folder of the same nodes answers as the server does`);
+        return found;
+      };
       assert.match(String((facts[0]!.automatic.memory as { total: string }).total), /^\d+kB$/, "the facts carry sizes as text with a unit");
       // The documented example: a plain number compares with a value's number.
       assert.deepEqual(await hits("memory_total:[8000000 TO *]"), expect((kB) => kB >= 8_000_000));
@@ -284,6 +301,7 @@ for (const backend of backends) {
           .sort();
         const query = `disk_size:[${low}${lowUnit} TO ${high}${highUnit}]`;
         assert.deepEqual(await names("node", query), expected, `${query} over ${JSON.stringify(values)}`);
+        assert.deepEqual(inMemory(query, Object.entries(values).map(([name, size]) => ({ name, automatic: { disk: { size } } }))), expected, `${query} in memory`);
         found += expected.length;
         if (expected.length > 0 && expected.length < Object.keys(values).length) mixed++;
       }

@@ -39,7 +39,7 @@ test("sous test runs the scaffolded tests of every cookbook in memory, in second
   assert.match(result.stdout, /Tests passed: 2 files of 2 cookbooks/);
   assert.ok(seconds < 20, `took ${seconds} s`);
   // Nothing of what the recipes declare was written.
-  assert.throws(() => readFileSync("/tmp/sous-web/motd"), /ENOENT/);
+  assert.throws(() => readFileSync("/srv/web/motd"), /ENOENT/);
 });
 
 test("a broken recipe fails its test with the property, what was expected, what it got, and the recipe's line", async () => {
@@ -48,7 +48,7 @@ test("a broken recipe fails its test with the property, what was expected, what 
   writeFileSync(recipe, readFileSync(recipe, "utf8").replace('mode: "0644",', 'mode: "0600",').replace('notifies: { run: "execute[web-reload]" },', ""));
   const result = await sous("test", "web", "--repo", root);
   assert.equal(result.code, 1);
-  assert.match(result.stdout, new RegExp(`template\\[/tmp/sous-web/motd\\] \\(${recipe.replace(/[/.]/g, "\\$&")}:10\\):\\n\\s+mode: expected "0644", got "0600"`));
+  assert.match(result.stdout, new RegExp(`template\\[/srv/web/motd\\] \\(${recipe.replace(/[/.]/g, "\\$&")}:10\\):\\n\\s+mode: expected "0644", got "0600"`));
   assert.match(result.stdout, /cookbooks\/web\/test\/default\.test\.ts:\d+/);
   assert.match(result.stdout, /Tests failed: 1 file of 1 cookbook/);
   // Only the named cookbook ran.

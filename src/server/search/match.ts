@@ -1,10 +1,10 @@
 // A parsed query evaluated against one object's search rows in memory, with the meaning the SQL
 // of sql.ts gives it (shared/SEARCH.md): for searching a folder of JSON without a server, where
 // the objects are few and read afresh for each search.
-import { numericValue } from "./flatten.js";
 import type { SearchRow } from "./flatten.js";
 import type { Pattern, Query } from "./query.js";
 import { isLiteral, literalText } from "./query.js";
+import { comparableUnits, inUnit, numberWithUnit } from "./units.js";
 
 const compiled = new WeakMap<Pattern, RegExp>();
 
@@ -27,8 +27,13 @@ function isAnyKey(pattern: Pattern): boolean {
   return pattern.parts.length === 1 && typeof pattern.parts[0] !== "string";
 }
 
+/** A key matches a field's pattern, or, for a field with dots, its reading as a dotted path (as in sql.ts). */
+function keyMatches(query: Extract<Query, { type: "term" | "range" }>, key: string): boolean {
+  return patternMatches(query.key, key) || (query.dotted !== undefined && patternMatches(query.dotted, key));
+}
+
 function termMatches(query: Extract<Query, { type: "term" }>, key: string, value: string): boolean {
-  if (!isAnyKey(query.key) && !patternMatches(query.key, key)) return false;
+  if (!isAnyKey(query.key) && !keyMatches(query, key)) return false;
   if (query.phrase) {
     // A phrase is the whole value or whole words inside it, as in sql.ts.
     const phrase = literalText(query.value);
@@ -39,16 +44,22 @@ function termMatches(query: Extract<Query, { type: "term" }>, key: string, value
 }
 
 function rangeMatches(query: Extract<Query, { type: "range" }>, key: string, value: string): boolean {
-  if (!patternMatches(query.key, key)) return false;
-  const minNumber = query.min === null ? null : numericValue(query.min);
-  const maxNumber = query.max === null ? null : numericValue(query.max);
+  if (!keyMatches(query, key)) return false;
+  const minNumber = query.min === null ? null : numberWithUnit(query.min);
+  const maxNumber = query.max === null ? null : numberWithUnit(query.max);
   // Numbers compare as numbers when both bounds are numbers (or open); otherwise text, byte order.
   const numeric = (query.min === null || minNumber !== null) && (query.max === null || maxNumber !== null) && (query.min !== null || query.max !== null);
   if (numeric) {
-    const number = numericValue(value);
+    const number = numberWithUnit(value);
     if (number === null) return false;
-    if (minNumber !== null && (query.minInclusive ? number < minNumber : number <= minNumber)) return false;
-    if (maxNumber !== null && (query.maxInclusive ? number > maxNumber : number >= maxNumber)) return false;
+    // Plain bounds compare a value's number whatever its unit; bounds with a unit compare a value
+    // in a unit they convert into, the bounds expressed in that unit (search/units.ts).
+    const unit = minNumber?.unit || maxNumber?.unit || "";
+    if (unit !== "" && !comparableUnits(unit).includes(number.unit)) return false;
+    const low = minNumber === null ? null : unit === "" ? minNumber.value : inUnit(minNumber, number.unit);
+    const high = maxNumber === null ? null : unit === "" ? maxNumber.value : inUnit(maxNumber, number.unit);
+    if (low !== null && (query.minInclusive ? number.value < low : number.value <= low)) return false;
+    if (high !== null && (query.maxInclusive ? number.value > high : number.value >= high)) return false;
     return true;
   }
   const bytes = Buffer.from(value);

@@ -67,6 +67,24 @@ describe("sous agent --once against a server", () => {
     assert.deepEqual((await reports("web1"))[0]!.totals.updated, 1);
   });
 
+  test("recipes search the server with the node's own key: a new app node appears in the load balancer's file at the next run", async () => {
+    const listing = join(out, "backends.txt");
+    await fixture.uploadCookbook("lb", `export default recipe(({ search, resources: { file } }) => {
+  const apps = search<{ name: string; ip: string }>("node", "role:app", { keys: { name: ["name"], ip: ["ipaddress"] } });
+  file(${JSON.stringify(listing)}, { content: apps.map((app) => \`\${app.name} \${app.ip}\\n\`).join("") });
+});`);
+    await fixture.admin.request("PUT", fixture.admin.orgPath("roles", "app"), { body: { name: "app", run_list: [] } });
+    const app = (name: string, ip: string) => fixture.admin.request("PUT", fixture.admin.orgPath("nodes", name), { body: { name, run_list: ["role[app]"], automatic: { ipaddress: ip } } });
+    await app("app1", "10.0.0.11");
+    const config = await newNode("lb1", "recipe[lb]");
+    assert.equal((await runSous(["agent", "--once", "--config", config.file])).code, 0);
+    assert.equal(readFileSync(listing, "utf8"), "app1 10.0.0.11\n");
+    await app("app2", "10.0.0.12");
+    const run = await runSous(["agent", "--once", "--config", config.file]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.equal(readFileSync(listing, "utf8"), "app1 10.0.0.11\napp2 10.0.0.12\n");
+  });
+
   test("the node's key, cache and queue are private to root", async () => {
     const config = await newNode("private1");
     const run = await runSous(["agent", "--once", "--config", config.file]);

@@ -1,12 +1,13 @@
 // Push mode with a server configured: each host's run report lands on the server, where
 // `sous runs` and `sous node status` show it as they show an agent's.
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type Fleet, fleetUnavailable, useFleet } from "../fleet/index.js";
 import { scratch, sous } from "../helpers.js";
 import { backends, createOrg, startTestServer } from "../server/helpers.js";
+import { cookbook, writeRepo } from "../cookbook/repo.js";
 import { writeW2Repository } from "./repository.js";
 
 const skip = fleetUnavailable() ?? false;
@@ -52,5 +53,29 @@ describe("push mode sends run reports to the configured server", { skip }, () =>
     await sous("converge", "--repo", repo, "--dry-run", ...ssh);
     await sous("converge", "--repo", repo, "--no-server-reports", ...ssh);
     assert.equal((JSON.parse((await sous("runs", "--json", "--limit", "100")).stdout) as unknown[]).length, 4);
+  });
+
+  it("recipes pushed to a host search the repository's nodes/ folder", async () => {
+    const lb = writeRepo({
+      ...cookbook("lb", {
+        recipes: {
+          default: `import { recipe } from "sous";
+export default recipe(({ search, resources: { file } }) => {
+  const apps = search<{ ip: string }>("node", "role:app", { keys: { ip: ["ipaddress"] } });
+  file("/srv/lb.conf", { content: apps.map((app) => \`server \${app.ip}\\n\`).join("") });
+});
+`,
+        },
+      }),
+      "sous.config.ts": `import { config } from "sous";\nexport default config({ runList: ["recipe[lb]"] });\n`,
+    });
+    mkdirSync(join(lb, "nodes"));
+    for (const [name, ip] of [["app1", "10.1.0.1"], ["app2", "10.1.0.2"]]) writeFileSync(join(lb, "nodes", `${name}.json`), JSON.stringify({ name, run_list: ["role[app]"], automatic: { ipaddress: ip } }));
+    const target = fleet.hosts[0]!.target;
+    const ssh = ["-k", fleet.keyFile, "--known-hosts", fleet.knownHostsFile];
+    const pushed = await sous("converge", "--repo", lb, "--no-server-reports", ...ssh, target);
+    assert.equal(pushed.code, 0, pushed.stdout + pushed.stderr);
+    const shown = await sous("exec", "cat /srv/lb.conf", "--persist", "0", ...ssh, target);
+    assert.match(shown.stdout, /\| server 10\.1\.0\.1\n.*\| server 10\.1\.0\.2\n/);
   });
 });

@@ -4,6 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { nodeTypeRoots, SOUS_TYPE_PATHS, writeMachineTsconfig } from "../cookbook/editor-config.js";
 import { UsageError } from "./converge.js";
+import { importOptional } from "../core/optional.js";
 
 const here = fileURLToPath(import.meta.url);
 /** Sous's own installation: type errors inside it are not the repository's to fix. */
@@ -38,7 +39,7 @@ export interface TypeProblem {
 /** Type-checks every TypeScript file of the repository; returns the problems found. */
 export async function checkRepository(root: string): Promise<{ files: number; problems: TypeProblem[] }> {
   if (!existsSync(root)) throw new UsageError(`repository ${root} does not exist`);
-  const ts = (await import("typescript")).default;
+  const ts = (await importOptional(["typescript"], "sous cookbook check", () => import("typescript"))).default;
   const files = [...collect(join(root, "cookbooks"), []), ...collect(join(root, "roles"), []), ...collect(join(root, "environments"), [])];
   const config = join(root, "sous.config.ts");
   if (ts.sys.fileExists(config)) files.push(config);

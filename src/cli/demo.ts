@@ -1,5 +1,5 @@
 /** `sous demo`: the quick start. Converges the shipped example into a scratch folder twice. */
-import { mkdtempSync, readdirSync, lstatSync, readlinkSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, lstatSync, readlinkSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,6 +28,8 @@ function listTree(root: string, write: (text: string) => void): void {
 /** Runs the demo; exit code 0 only when the second run changed nothing. */
 export async function demoCommand(output: Output, options: { dir?: string } = {}): Promise<number> {
   const scratch = options.dir ? resolve(options.dir) : mkdtempSync(join(tmpdir(), "sous-demo-"));
+  // --dir may name a folder that does not exist yet.
+  mkdirSync(scratch, { recursive: true });
   const attributes = join(scratch, "node.json");
   writeFileSync(attributes, `${JSON.stringify({ webapp: { root: join(scratch, "srv", "webapp") } }, null, 2)}\n`);
   const base = { repo: exampleRepo, jsonAttributes: attributes, backupDir: join(scratch, "backup"), report: join(scratch, "last-run.json") };

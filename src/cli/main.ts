@@ -97,6 +97,7 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
     .option("--query <query>", "converge now the nodes this search returns, through their agents, and show their run reports as they arrive (needs a server)")
     .option("--timeout <seconds>", "with --query: how long to wait for the nodes' reports (default 600)")
     .option("--search-dir <dir>", "answer recipes' search() and dataBagItem() from this folder's nodes/*.json and data_bags/BAG/*.json (default: the repository's own such folders, else the configured Sous server)")
+    .option("--no-server-reports", "push mode: send no run reports to the configured Sous server (sent by default when one is configured)")
     .option("--no-color", "no colors");
   addSshOptions(converge).action(async (targets: string[], flags: ConvergeFlags) => {
     const options = convergeOptions(flags);

@@ -1,5 +1,6 @@
 /** `sous converge ssh://user@host ...`: agentless push of the repository's run list. */
-import { UsageError } from "../core/errors.js";
+import { resolveConfigSources } from "../client/config.js";
+import { errorMessage, UsageError } from "../core/errors.js";
 import type { HostRun } from "../push/converge.js";
 import type { HostOutcome } from "../push/fleet.js";
 import { targetName } from "../push/fleet.js";
@@ -13,7 +14,30 @@ import { positiveNumber, progressFor, type SshCliOptions, sshOptions, targetsOf 
 export type { SshCliOptions } from "./ssh-options.js";
 
 /** Options of a push run, beyond those of a local converge. */
-export interface PushCliOptions extends ConvergeCliOptions, SshCliOptions {}
+export interface PushCliOptions extends ConvergeCliOptions, SshCliOptions {
+  /** false (--no-server-reports): send no run reports to the configured server. */
+  serverReports?: boolean;
+}
+
+/**
+ * With a server configured (sous.config.ts server, SOUS_*, ~/.sous/config.json), each host's run
+ * report goes to it; one line on stderr says how many, or why some were not sent.
+ */
+async function sendReports(root: string, outcomes: HostOutcome<HostRun>[], output: Output): Promise<void> {
+  const { config } = await resolveConfigSources({}, { cwd: root });
+  if (!config.server_url || !config.client || !config.key || !config.org) return;
+  const { SousClient } = await import("../client/api.js");
+  const { sendPushReports } = await import("../push/server-reports.js");
+  let sent;
+  try {
+    sent = await sendPushReports(new SousClient({ serverUrl: config.server_url, org: config.org, client: config.client, privateKeyFile: config.key, timeoutMs: 10_000 }), outcomes);
+  } catch (error) {
+    output.stderr(`run reports not sent to ${config.server_url}: ${errorMessage(error)}\n`);
+    return;
+  }
+  if (sent.failed.length === 0) output.stderr(`${sent.sent} run report${sent.sent === 1 ? "" : "s"} sent to ${config.server_url}\n`);
+  else output.stderr(`${sent.sent} run reports sent to ${config.server_url}; not sent: ${sent.failed.map((f) => `${f.host} (${f.error})`).join("; ")}\n`);
+}
 
 function summary(output: Output, outcomes: HostOutcome<unknown>[], describe: (outcome: HostOutcome<never>) => string): void {
   const width = Math.max(...outcomes.map((o) => o.host.length));
@@ -69,6 +93,7 @@ export async function pushCommand(targetArgs: string[], options: PushCliOptions,
     },
   });
   progress.stop();
+  if (!dryRun && options.serverReports !== false) await sendReports(root, outcomes, output);
   if (options.json) {
     for (const o of outcomes) {
       const counts = o.value?.result.counts;

@@ -15,6 +15,7 @@ import { decryptItem, encryptItem, isEncryptedItem, loadSecretFile } from "../cl
 import { generateKeyPair } from "../client/signing.js";
 import { formatProblem, type Problem, SousError } from "../core/errors.js";
 import { cookbookDependencies, installedPackages, readCookbookPackage } from "../cookbook/manifest.js";
+import { importOptional } from "../core/optional.js";
 import { findRepositoryRoot } from "../cookbook/repository.js";
 import { chefSearchBody, collectKey, partialKeysOf, partialSearchOutput, partialSearchText } from "./search-output.js";
 import type { PartialSearchBody } from "./search-output.js";
@@ -875,7 +876,7 @@ function registerServer(program: Command): void {
         const dataDir = resolve(String(flags.dataDir ?? defaultDataDir(sousHome())));
         const started = Date.now();
         // Loaded here, not at the top: other `sous` commands should not pay for the HTTP server and drivers.
-        const { startServer } = await import("../server/server.js");
+        const { startServer } = await importOptional(["fastify", "better-sqlite3"], "sous server", () => import("../server/server.js"));
         const server = await startServer({
           dataDir,
           host: match[1]!.replace(/^\[(.*)\]$/, "$1"),

@@ -1,11 +1,9 @@
 // Where the CLI finds its server, organization, client name and key: flags, then SOUS_*
 // environment variables, then the `server` section of the repository's sous.config.ts, then
 // ~/.sous/config.json (SOUS_HOME moves ~/.sous).
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { SousError } from "../core/errors.js";
 import { findRepositoryRoot } from "../cookbook/repository.js";
 
@@ -139,88 +137,8 @@ export function serverSectionConfig(exported: unknown, root: string, file: strin
   return config;
 }
 
-/** A file's size and modification time as one string, or undefined when it is gone: what says the cache is stale. */
-function fileVersion(path: string): string | undefined {
-  try {
-    const info = statSync(path);
-    return `${info.size}:${info.mtimeMs}`;
-  } catch {
-    return undefined;
-  }
-}
-
-const here = fileURLToPath(import.meta.url);
-/** This installation's entry module, bundled for `import { config } from "sous"` (only what the file uses is kept). */
-const sousEntry = resolve(here, "..", "..", here.endsWith(".ts") ? "index.ts" : "index.js");
-const CONFIG_MODULE_PREFIX = "server-config-";
-
-/**
- * Evaluates sous.config.ts and returns its default export. The compiled module is kept in
- * .sous/cache with the sizes and times of every file it was built from, so a later command
- * imports it without starting esbuild; the file itself is evaluated every time (it may read
- * the environment).
- */
+/** Evaluates sous.config.ts (compiled once, then from .sous/cache) and returns its default export. */
 async function importRepositoryConfig(root: string, file: string): Promise<unknown> {
-  const cacheDir = join(root, ".sous", "cache");
-  const manifestFile = join(cacheDir, `${CONFIG_MODULE_PREFIX}manifest.json`);
-  let moduleUrl: string | undefined;
-  try {
-    const manifest = JSON.parse(readFileSync(manifestFile, "utf8")) as { inputs: Record<string, string>; module: string };
-    const fresh = Object.entries(manifest.inputs).every(([path, version]) => fileVersion(path) === version);
-    if (fresh && existsSync(join(cacheDir, manifest.module))) moduleUrl = pathToFileURL(join(cacheDir, manifest.module)).href;
-  } catch {
-    // No usable cache entry: compile below.
-  }
-  moduleUrl ??= await compileRepositoryConfig(root, file, cacheDir, manifestFile);
-  try {
-    return ((await import(moduleUrl)) as { default?: unknown }).default;
-  } catch (error) {
-    throw new SousError("bad_config", `${file} failed while loading: ${(error as Error)?.message ?? String(error)}`);
-  }
-}
-
-async function compileRepositoryConfig(root: string, file: string, cacheDir: string, manifestFile: string): Promise<string> {
-  const esbuild = await import("esbuild");
-  let result: import("esbuild").BuildResult<{ metafile: true; write: false }>;
-  try {
-    result = await esbuild.build({
-      entryPoints: [file],
-      absWorkingDir: root,
-      bundle: true,
-      write: false,
-      metafile: true,
-      format: "esm",
-      platform: "node",
-      target: "node20",
-      logLevel: "silent",
-      plugins: [{ name: "sous-self", setup: (build: import("esbuild").PluginBuild) => build.onResolve({ filter: /^sous$/ }, () => ({ path: sousEntry })) }],
-    });
-  } catch (error) {
-    const first = (error as { errors?: import("esbuild").Message[] }).errors?.[0];
-    if (!first) throw error;
-    const where = first.location ? `${resolve(root, first.location.file)}:${first.location.line}:${first.location.column + 1}` : file;
-    throw new SousError("bad_config", `${where}: ${first.text}`);
-  }
-  const code = result.outputFiles[0]!.contents;
-  const inputs = Object.fromEntries(Object.keys(result.metafile.inputs).map((input) => [resolve(root, input), fileVersion(resolve(root, input)) ?? "gone"]));
-  // Named by content: a process that imported an older version gets the new one under a new URL.
-  const moduleName = `${CONFIG_MODULE_PREFIX}${createHash("sha256").update(code).digest("hex").slice(0, 16)}.mjs`;
-  try {
-    mkdirSync(cacheDir, { recursive: true });
-    writeAtomically(join(cacheDir, moduleName), code);
-    writeAtomically(manifestFile, JSON.stringify({ inputs, module: moduleName }));
-    for (const entry of readdirSync(cacheDir)) {
-      if (entry.startsWith(CONFIG_MODULE_PREFIX) && entry.endsWith(".mjs") && entry !== moduleName) rmSync(join(cacheDir, entry), { force: true });
-    }
-    return pathToFileURL(join(cacheDir, moduleName)).href;
-  } catch {
-    // A repository we cannot write to still works, compiled every time.
-    return `data:text/javascript;base64,${Buffer.from(code).toString("base64")}`;
-  }
-}
-
-function writeAtomically(file: string, data: string | Uint8Array): void {
-  const temp = `${file}.${process.pid}.tmp`;
-  writeFileSync(temp, data);
-  renameSync(temp, file);
+  const { importTypeScriptFile } = await import("../cookbook/compile-file.js");
+  return importTypeScriptFile(root, file, { prefix: "server-config-", errorCode: "bad_config" });
 }

@@ -9,6 +9,7 @@ import { join, normalize, sep } from "node:path";
 import { CommandFailedError, type Host, succeeded } from "../host/host.js";
 import { allResources, type FrozenCollection } from "./collection.js";
 import { errorMessage, SousError } from "./errors.js";
+import { checkRequirements } from "./preconditions.js";
 import type { EventSink, FailureInfo, ResourceInfo, RunCounts } from "./events.js";
 import type { PropertySpec } from "./properties.js";
 import { type Change, type DeclaredResource, type Guard, type Plan, type ProviderContext, resourcePath } from "./resource.js";
@@ -89,6 +90,10 @@ class Run {
   private readonly immediateChain: string[] = [];
   /** In a dry run, the resources that would have changed so far (in order). */
   private readonly notYetChanged: Array<{ id: string; type: string }> = [];
+  /** In a dry run, the resources that would have changed so far, for what later ones need (a user created earlier). */
+  private readonly wouldChange: DeclaredResource[] = [];
+  /** A dry run found a resource that the real run would refuse. */
+  private dryRunRefused = false;
   /** Cookbook files read during this run: the workstation's sources do not change mid-run. */
   private readonly sources = new Map<string, Promise<Buffer>>();
 
@@ -113,7 +118,7 @@ class Run {
     }
     await this.runDelayed(this.delayed);
     const pendingNotifications = [...this.delayed.values()].map((n) => `${n.action} ${resourcePath(n.target)} (from ${resourcePath(n.source)})`);
-    const status = this.failure ? "failed" : "converged";
+    const status = this.failure || this.dryRunRefused ? "failed" : "converged";
     const durationMs = performance.now() - started;
     const counts = this.tally();
     events({
@@ -242,9 +247,25 @@ class Run {
           events({ type: "resource:up-to-date", resource: info, action, durationMs: performance.now() - started });
           return "up-to-date";
         }
+        if (this.dryRun && resource.resourceType.requires) {
+          // What the real run would refuse (an owner that does not exist, a missing directory
+          // or command): every problem of the resource, and the run goes on to find the others.
+          const check = await checkRequirements(context.host, resource.resourceType.requires(resource.properties, action), this.wouldChange);
+          if (check.problems.length) {
+            this.dryRunRefused = true;
+            this.record(resource, "failed");
+            const error = { code: "would-fail", message: `the real run would fail: ${check.problems.join("; ")}` };
+            events({ type: "resource:failed", resource: info, action, ignored: false, error, durationMs: performance.now() - started });
+            return "failed";
+          }
+          if (check.assumptions.length) plan.assumptions = [...(plan.assumptions ?? []), ...check.assumptions];
+        }
         if (!this.dryRun) await provider.apply(context, plan, resource.properties, action, current);
         this.record(resource, "updated");
-        if (this.dryRun) this.notYetChanged.push({ id: resource.id, type: resource.resourceType.name });
+        if (this.dryRun) {
+          this.notYetChanged.push({ id: resource.id, type: resource.resourceType.name });
+          this.wouldChange.push(resource);
+        }
         const redacted = redact(resource, plan);
         events({
           type: "resource:updated",

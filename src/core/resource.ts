@@ -3,6 +3,7 @@
  * roles, its actions) plus a provider in three steps: read the current state, a pure
  * plan (diff) of what must change, and apply. Only the engine calls apply.
  */
+import type { Requirement } from "./preconditions.js";
 import type { ExecOptions, Host } from "../host/host.js";
 import type { SourceLocation } from "./errors.js";
 import type { FrozenCollection } from "./collection.js";
@@ -83,6 +84,11 @@ export interface ResourceType<P extends object = any, Current = any> {
   /** Checks across properties, after each passed its own; returns [property, message] pairs. */
   validate?(properties: Readonly<P>, action: readonly string[]): Array<[string, string]>;
   readonly provider: Provider<P, Current>;
+  /**
+   * What a change of this resource needs from the host (users, groups, the directory it goes
+   * in, a command): a dry run checks them, so that it refuses what the real run would.
+   */
+  requires?(properties: Readonly<P>, action: string): Requirement[];
   /** How this type's command guards run (an execute's guard runs in its cwd, as its user), as Chef's guards inherit them. */
   guardOptions?(properties: Readonly<P>): ExecOptions;
   /**

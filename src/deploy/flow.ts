@@ -12,11 +12,12 @@ import type { Host } from "../host/host.js";
 import type { HookRelease } from "./definition.js";
 import type { DeployEvent, DeployResult, DeploySink, HostSummary } from "./events.js";
 import { checkHealth } from "./health.js";
-import { type HookTarget, outputTail, releaseEnvironment, runHooks } from "./hooks.js";
+import { type HookTarget, releaseEnvironment, runHooks } from "./hooks.js";
 import { addressOf, batchesOf, type DeployHost, lockHost, migrationHost } from "./hosts.js";
-import { appendLog, type HostReleases, type Layout, layoutOf, MARKER, nextReleaseId, previousGood, readReleases, type ReleaseMarker, releasePath, releasesToRemove, removeCurrent, switchCurrent } from "./layout.js";
+import { type HostReleases, type Layout, layoutOf, type LogEntry, MARKER, nextReleaseId, parseState, previousGood, type ReleaseMarker, releasePath, releasesToRemove, switchCurrent } from "./layout.js";
 import type { HookSlot, LoadedApp } from "./load.js";
 import { acquireLock, type HeldLock, releaseLock, whoAmI } from "./lock.js";
+import { CHECK, FINISH, HAS_COMMIT, LINK, RELEASE, runScript, UPDATE } from "./remote.js";
 
 /** What every run needs: the app, its hosts and their connections. */
 export interface RunOptions {
@@ -69,14 +70,6 @@ interface Entry {
 }
 
 type Step = (entry: Entry) => Promise<string | void>;
-
-const GIT_ENV = { GIT_TERMINAL_PROMPT: "0", GIT_SSH_COMMAND: "ssh -o BatchMode=yes" };
-
-async function must(host: Host, argv: string[], what: string, options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<string> {
-  const result = await host.exec(argv, options);
-  if (result.exitCode !== 0) throw new Error(`${what}: \`${result.display}\` ${result.timedOut ? "timed out" : `exited with code ${result.exitCode}`}\n${outputTail(result)}`);
-  return result.stdout;
-}
 
 /** One run's bookkeeping: the event stream, phases, and the barrier runner. */
 class Run {
@@ -245,86 +238,56 @@ class Run {
   }
 }
 
-/** The check phase's work on one host: reachable, git, paths writable, free disk, linked files, its releases. */
-async function checkHost(run: Run, entry: Entry, options: { git: boolean }): Promise<string> {
+/**
+ * The check phase's work on one host, in one round trip: git, paths writable, free disk, the
+ * repository reachable (`git`: always; `new`: only where there is no mirror yet, since on a
+ * redeploy the update phase's fetch says so before anything changes), linked files; and its releases.
+ */
+async function checkHost(run: Run, entry: Entry, git: "none" | "new" | "always"): Promise<string> {
   if (!entry.conn) throw new Error(`unreachable: ${run.options.unreachable?.get(entry.host.name) ?? "no connection"}`);
-  const host = entry.conn;
   const { app } = run.options;
-  const layout = run.layout;
-  if (options.git) await must(host, ["git", "--version"], "git is not installed");
-  await host.mkdir(layout.releases, { recursive: true });
-  await host.mkdir(layout.shared, { recursive: true });
-  await must(host, ["test", "-w", layout.deployTo], `${layout.deployTo} is not writable`);
-  const df = await must(host, ["df", "-Pk", "--", layout.deployTo], "cannot read the free disk space");
-  const available = Number(df.trim().split("\n").at(-1)?.split(/\s+/)[3]);
-  if (Number.isFinite(available) && available < app.minFreeMiB * 1024) throw new Error(`only ${(available / 1024).toFixed(0)} MiB free under ${layout.deployTo}; the app needs ${app.minFreeMiB} MiB (minFreeMiB)`);
-  if (options.git) await must(host, ["git", "ls-remote", "--", app.repository, "HEAD"], `cannot reach the repository ${app.repository}`, { env: GIT_ENV, timeoutMs: 60_000 });
-  const missing: string[] = [];
-  for (const file of app.linkedFiles) if (!(await host.tryStat(posix.join(layout.shared, file)))) missing.push(file);
-  if (missing.length) throw new Error(`linked files missing in ${layout.shared}: ${missing.join(", ")} (put them there first: they are kept across releases)`);
-  entry.state = await readReleases(host, layout);
+  const output = await runScript(entry.conn, "", CHECK, [run.layout.deployTo, app.repository, git, String(Math.ceil(app.minFreeMiB * 1024)), ...app.linkedFiles], { timeoutMs: 90_000 });
+  entry.state = parseState(output, run.layout);
   entry.before = entry.state.current;
   return entry.before ? `current ${entry.before}` : "first deploy";
 }
 
-/** Brings the bare mirror up to date and resolves the revision there. */
+/** Brings the bare mirror up to date (cloned or fetched) and resolves the revision there. */
 async function updateMirror(run: Run, entry: Entry, revision: string): Promise<string> {
-  const host = entry.conn!;
-  const { repository } = run.options.app;
-  const repo = run.layout.repo;
-  if (!(await host.tryStat(posix.join(repo, "HEAD")))) {
-    await host.remove(repo, { recursive: true });
-    await must(host, ["git", "clone", "--mirror", "--quiet", "--", repository, repo], "cloning the repository failed", { env: GIT_ENV });
-  } else {
-    await must(host, ["git", "-C", repo, "remote", "set-url", "origin", repository], "setting the mirror's URL failed");
-    await must(host, ["git", "-C", repo, "fetch", "--prune", "--quiet", "origin"], "fetching the repository failed", { env: GIT_ENV });
-  }
-  const sha = (await must(host, ["git", "-C", repo, "rev-parse", "--verify", "--quiet", `${revision}^{commit}`], `no commit ${JSON.stringify(revision)} in ${repository}`)).trim();
+  const output = await runScript(entry.conn!, "", UPDATE, [run.layout.repo, run.options.app.repository, revision]);
+  const sha = output.trim().split("\n").at(-1) ?? "";
+  if (!/^[0-9a-f]{40,64}$/.test(sha)) throw new Error(`update: ${JSON.stringify(revision)} did not resolve to a commit (got ${JSON.stringify(sha)})`);
   entry.revision = sha;
   return sha.slice(0, 12);
 }
 
+/** The marker of this run's release. */
+function markerOf(run: Run, id: string, revision: string, status: ReleaseMarker["status"], createdAt: string): ReleaseMarker {
+  return { id, status, revision, by: run.by, createdAt, ...(status === "pending" ? {} : { finishedAt: new Date().toISOString() }) };
+}
+
 /** Makes releases/<id> from the mirror: git archive of the commit, REVISION, a pending marker. */
-async function createRelease(run: Run, entry: Entry, id: string, revision: string): Promise<string> {
-  const host = entry.conn!;
+async function createRelease(run: Run, entry: Entry, id: string, revision: string, createdAt: string): Promise<string> {
   const dir = releasePath(run.layout, id);
-  await host.mkdir(dir);
+  // Before the script: if it fails halfway, the cleanup removes what it made.
   entry.created = true;
-  const archive = posix.join(dir, ".sous-archive.tar");
-  await must(host, ["git", "-C", run.layout.repo, "archive", "--format=tar", "-o", archive, revision], "git archive failed");
-  await must(host, ["tar", "-xf", archive, "-C", dir], "unpacking the release failed");
-  await host.remove(archive);
-  await host.writeFileAtomic(posix.join(dir, "REVISION"), `${revision}\n`);
-  const marker: ReleaseMarker = { id, status: "pending", revision, by: run.by, createdAt: new Date().toISOString() };
-  await host.writeFileAtomic(posix.join(dir, MARKER), `${JSON.stringify(marker)}\n`);
+  await runScript(entry.conn!, "", RELEASE, [run.layout.repo, revision, dir, JSON.stringify(markerOf(run, id, revision, "pending", createdAt))]);
   return dir;
 }
 
 /** Links shared/ files and folders into the release. */
 async function linkShared(run: Run, entry: Entry, id: string): Promise<string | void> {
-  const host = entry.conn!;
   const { linkedDirs, linkedFiles } = run.options.app;
-  const dir = releasePath(run.layout, id);
-  for (const [kind, paths] of [["dir", linkedDirs], ["file", linkedFiles]] as const) {
-    for (const path of paths) {
-      const shared = posix.join(run.layout.shared, path);
-      const inRelease = posix.join(dir, path);
-      if (kind === "dir") await host.mkdir(shared, { recursive: true });
-      await host.mkdir(posix.dirname(inRelease), { recursive: true });
-      await host.remove(inRelease, { recursive: true });
-      await host.symlink(shared, inRelease);
-    }
-  }
-  const count = linkedDirs.length + linkedFiles.length;
-  return count ? `${count} linked` : undefined;
+  const items = [...linkedDirs.map((p) => `d:${p}`), ...linkedFiles.map((p) => `f:${p}`)];
+  if (items.length === 0) return undefined;
+  await runScript(entry.conn!, "", LINK, [releasePath(run.layout, id), run.layout.shared, ...items]);
+  return `${items.length} linked`;
 }
 
-async function writeMarkerStatus(run: Run, entry: Entry, id: string, status: ReleaseMarker["status"]): Promise<void> {
-  const host = entry.conn!;
-  const file = posix.join(releasePath(run.layout, id), MARKER);
-  const raw = await host.tryReadFile(file);
-  const marker = raw ? (JSON.parse(raw.toString("utf8")) as ReleaseMarker) : { id, revision: entry.revision ?? "", by: run.by, createdAt: new Date().toISOString() };
-  await host.writeFileAtomic(file, `${JSON.stringify({ ...marker, status, finishedAt: new Date().toISOString() })}\n`);
+/** Appends to revisions.log, and optionally rewrites a release's marker and removes releases, in one round trip. */
+async function finishOn(run: Run, entry: Entry, log: LogEntry, marker?: ReleaseMarker, remove: readonly string[] = []): Promise<void> {
+  const markerFile = marker ? posix.join(releasePath(run.layout, marker.id), MARKER) : "";
+  await runScript(entry.conn!, "", FINISH, [markerFile, marker ? JSON.stringify(marker) : "", run.layout.log, JSON.stringify(log), ...remove.map((id) => releasePath(run.layout, id))]);
 }
 
 /**
@@ -380,8 +343,7 @@ async function switchBack(run: Run, entries: Entry[], batch?: number): Promise<v
     "switch-back",
     switched,
     async (entry) => {
-      if (entry.before) await switchCurrent(entry.conn!, run.layout, entry.before);
-      else await removeCurrent(entry.conn!, run.layout);
+      await switchCurrent(entry.conn!, run.layout, entry.before);
       entry.switchedBack = true;
       return entry.before ? `current -> ${entry.before}` : "no current (there was none before)";
     },
@@ -432,21 +394,22 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
   let id: string | undefined;
   let revision: string | undefined;
   const hookRelease = (entry: Entry) => run.hookRelease(entry, id!, revision ?? entry.revision ?? "", entry.before);
+  const createdAt = new Date().toISOString();
 
   const steps = async (): Promise<boolean> => {
-    if (!(await run.phase("check", run.entries, (entry) => checkHost(run, entry, { git: true })))) return false;
+    if (!(await run.phase("check", run.entries, (entry) => checkHost(run, entry, "new")))) return false;
     id = nextReleaseId(options.now?.() ?? new Date(), run.entries.flatMap((e) => e.state!.releases.map((r) => r.id)));
     if (!(await run.takeLock(id))) return false;
     if (!(await run.phaseWithHooks("update", run.entries, hookRelease, (entry) => updateMirror(run, entry, revisionRef)))) return false;
     // One commit for every host: the lock host's; a host that resolved another (a push landed between fetches) must have it too.
     revision = run.lockEntry().revision!;
     const mismatched = run.entries.filter((e) => e.revision !== revision);
-    if (mismatched.length && !(await run.phase("update", mismatched, async (entry) => void (await must(entry.conn!, ["git", "-C", run.layout.repo, "cat-file", "-e", `${revision}^{commit}`], `commit ${revision} is not in this host's mirror`))))) return false;
+    if (mismatched.length && !(await run.phase("update", mismatched, async (entry) => void (await runScript(entry.conn!, "", HAS_COMMIT, [run.layout.repo, revision!]))))) return false;
     for (const entry of run.entries) {
       entry.revision = revision;
       entry.target = id;
     }
-    if (!(await run.phaseWithHooks("release", run.entries, hookRelease, (entry) => createRelease(run, entry, id!, revision!)))) return false;
+    if (!(await run.phaseWithHooks("release", run.entries, hookRelease, (entry) => createRelease(run, entry, id!, revision!, createdAt)))) return false;
     if (!(await run.phaseWithHooks("link", run.entries, hookRelease, (entry) => linkShared(run, entry, id!)))) return false;
     if (!(await run.phaseWithHooks("build", run.entries, hookRelease))) return false;
     const migrator = run.entries.find((e) => e.host === migrationHost(options.hosts))!;
@@ -459,30 +422,21 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
     if (!(await switchInBatches(run, batches, hookRelease, { rollbackAll: options.rollbackAllOnFailure === true }))) return false;
     if (run.has("after:switch") && !(await run.group("switch", run.entries, (fail) => run.hooks("after:switch", run.entries, hookRelease, fail), undefined, true))) return false;
     // From here the deploy is done: what remains is bookkeeping, which an interrupt does not skip.
-    const marked = await run.phase(
-      "finish",
-      run.entries,
-      async (entry) => {
-        await writeMarkerStatus(run, entry, id!, "good");
-        await appendLog(entry.conn!, run.layout, { action: "deploy", release: id!, revision: revision!, by: run.by, at: new Date().toISOString(), outcome: "good" });
-      },
-      undefined,
-      true,
-    );
-    if (!marked) return false;
-    await run.phaseWithHooks(
+    // One round trip per host: the release marked good, the log line, the old releases removed.
+    const cleaned = await run.phaseWithHooks(
       "clean",
       run.entries,
       hookRelease,
       async (entry) => {
         const state: HostReleases = { current: id!, releases: [...entry.state!.releases.filter((r) => r.id !== id), { id: id!, status: "good", revision: revision! }] };
         const gone = releasesToRemove(state, app.keepReleases);
-        for (const old of gone) await entry.conn!.remove(releasePath(run.layout, old), { recursive: true });
-        return gone.length ? `removed ${gone.join(", ")}` : undefined;
+        await finishOn(run, entry, { action: "deploy", release: id!, revision: revision!, by: run.by, at: new Date().toISOString(), outcome: "good" }, markerOf(run, id!, revision!, "good", createdAt), gone);
+        return gone.length ? `marked good, removed ${gone.join(", ")}` : "marked good";
       },
       undefined,
       true,
     );
+    if (!cleaned) return false;
     return true;
   };
 
@@ -506,8 +460,7 @@ async function cleanUpFailed(run: Run, id: string, revision: string | undefined)
     async (entry) => {
       const kept = entry.switched === true && !entry.switchedBack;
       const outcome = kept ? "partial" : entry.switchedBack ? "switched-back" : interrupted ? "interrupted" : "failed";
-      if (entry.created && !kept) await entry.conn!.remove(releasePath(run.layout, id), { recursive: true });
-      await appendLog(entry.conn!, run.layout, { action: "deploy", release: id, ...(revision ? { revision } : {}), by: run.by, at: new Date().toISOString(), outcome, ...(run.error ? { message: run.error } : {}) });
+      await finishOn(run, entry, { action: "deploy", release: id, ...(revision ? { revision } : {}), by: run.by, at: new Date().toISOString(), outcome, ...(run.error ? { message: run.error } : {}) }, undefined, entry.created && !kept ? [id] : []);
       return kept ? `stays on ${id}` : entry.created ? `removed release ${id}` : undefined;
     },
     undefined,
@@ -538,7 +491,7 @@ export async function rollback(options: RollbackOptions): Promise<DeployResult> 
   let batches: Entry[][] = [];
   const hookRelease = (entry: Entry) => run.hookRelease(entry, entry.target!, entry.state?.releases.find((r) => r.id === entry.target)?.revision ?? "", entry.before);
   const steps = async (): Promise<boolean> => {
-    if (!(await run.phase("check", run.entries, (entry) => checkHost(run, entry, { git: false })))) return false;
+    if (!(await run.phase("check", run.entries, (entry) => checkHost(run, entry, "none")))) return false;
     if (!(await run.takeLock(options.to))) return false;
     const planned = await run.phase("plan", run.entries, async (entry) => {
       const state = entry.state!;
@@ -568,7 +521,7 @@ export async function rollback(options: RollbackOptions): Promise<DeployResult> 
       await run.phase(
         "finish",
         logged,
-        (entry) => appendLog(entry.conn!, run.layout, { action: "rollback", release: entry.target!, ...(hookRelease(entry).revision ? { revision: hookRelease(entry).revision } : {}), ...(entry.before ? { from: entry.before } : {}), by: run.by, at: new Date().toISOString(), outcome: entry.switchedBack ? "switched-back" : "rolled-back", ...(run.error ? { message: run.error } : {}) }),
+        (entry) => finishOn(run, entry, { action: "rollback", release: entry.target!, ...(hookRelease(entry).revision ? { revision: hookRelease(entry).revision } : {}), ...(entry.before ? { from: entry.before } : {}), by: run.by, at: new Date().toISOString(), outcome: entry.switchedBack ? "switched-back" : "rolled-back", ...(run.error ? { message: run.error } : {}) }),
         undefined,
         true,
       );
@@ -590,7 +543,7 @@ export async function rollback(options: RollbackOptions): Promise<DeployResult> 
 export async function checkOnly(options: RunOptions): Promise<DeployResult> {
   const run = new Run(options, "deploy");
   run.emit({ type: "run:start", action: "deploy", app: options.app.name, hosts: run.entries.map((e) => e.host.name), batches: [] });
-  const ok = await run.phase("check", run.entries, (entry) => checkHost(run, entry, { git: true }));
+  const ok = await run.phase("check", run.entries, (entry) => checkHost(run, entry, "always"));
   const hosts = summaries(run, (entry) => ({ outcome: entry.error ? "failed" : "unchanged", ...(entry.before ? { release: entry.before } : {}) }));
   return result(run, ok, hosts, {}, []);
 }

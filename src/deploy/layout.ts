@@ -15,6 +15,7 @@
  */
 import { posix } from "node:path";
 import type { Host } from "../host/host.js";
+import { runScript, STATE, SWITCH } from "./remote.js";
 
 /** The paths of an application on a host. */
 export interface Layout {
@@ -94,41 +95,41 @@ export function nextReleaseId(now: Date, existing: Iterable<string>): string {
   return releaseId(new Date(idToDate(newest).getTime() + 1000));
 }
 
-/** Reads a host's releases, their markers and `current`. */
-export async function readReleases(host: Host, layout: Layout): Promise<HostReleases> {
-  let names: string[];
-  try {
-    names = await host.readdir(layout.releases);
-  } catch (error) {
-    if ((error as { code?: string }).code === "ENOENT") names = [];
-    else throw error;
-  }
-  const ids = names.filter((n) => RELEASE_ID.test(n)).sort();
-  const [releases, link] = await Promise.all([
-    Promise.all(
-      ids.map(async (id): Promise<ReleaseInfo> => {
-        const [marker, revision] = await Promise.all([host.tryReadFile(posix.join(layout.releases, id, MARKER)), host.tryReadFile(posix.join(layout.releases, id, "REVISION"))]);
-        if (marker) {
-          try {
-            const parsed = JSON.parse(marker.toString("utf8")) as ReleaseMarker;
-            return { id, status: parsed.status, revision: parsed.revision, by: parsed.by, createdAt: parsed.createdAt, ...(parsed.finishedAt ? { finishedAt: parsed.finishedAt } : {}) };
-          } catch {
-            // A damaged marker: the release is not trusted as good.
-          }
+/** Parses the output of the STATE script (also the end of CHECK's) into a host's releases and current. */
+export function parseState(output: string, layout: Layout): HostReleases {
+  const releases: ReleaseInfo[] = [];
+  let link = "";
+  for (const line of output.split("\n")) {
+    const [kind, ...fields] = line.split("\t");
+    if (kind === "current") link = fields[0] ?? "";
+    else if (kind === "release" && RELEASE_ID.test(fields[0] ?? "")) {
+      const [id, revision, marker] = fields as [string, string | undefined, string | undefined];
+      let info: ReleaseInfo = { id, status: marker ? "pending" : "unknown", ...(revision ? { revision } : {}) };
+      if (marker) {
+        try {
+          const parsed = JSON.parse(marker) as ReleaseMarker;
+          info = { id, status: parsed.status, revision: parsed.revision, by: parsed.by, createdAt: parsed.createdAt, ...(parsed.finishedAt ? { finishedAt: parsed.finishedAt } : {}) };
+        } catch {
+          // A damaged marker: the release is not trusted as good.
         }
-        return { id, status: marker ? "pending" : "unknown", ...(revision ? { revision: revision.toString("utf8").trim() } : {}) };
-      }),
-    ),
-    host.tryLstat(layout.current).then((stat) => (stat?.type === "symlink" ? host.readlink(layout.current) : undefined)),
-  ]);
+      }
+      releases.push(info);
+    }
+  }
+  releases.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const out: HostReleases = { releases };
-  if (link !== undefined) {
+  if (link) {
     const resolved = posix.resolve(layout.deployTo, link);
     const id = posix.dirname(resolved) === layout.releases ? posix.basename(resolved) : undefined;
-    if (id && ids.includes(id)) out.current = id;
+    if (id && releases.some((r) => r.id === id)) out.current = id;
     else out.currentTarget = link;
   }
   return out;
+}
+
+/** Reads a host's releases, their markers and `current`, in one round trip. */
+export async function readReleases(host: Host, layout: Layout): Promise<HostReleases> {
+  return parseState(await runScript(host, "reading the releases", STATE, [layout.deployTo]), layout);
 }
 
 /** The newest good release older than `before` (the rollback target), if any. */
@@ -192,16 +193,9 @@ export async function readLog(host: Host, layout: Layout): Promise<LogEntry[]> {
 /**
  * Points `current` at a release atomically: a new link beside it, then rename(2) over the old
  * one (`mv -T`), so a reader (or a deploy killed at any instant) sees the old or the new
- * release, never no link or a half-made one.
+ * release, never no link or a half-made one. Without an id, removes `current` (a first deploy
+ * switched back: there was nothing before).
  */
-export async function switchCurrent(host: Host, layout: Layout, id: string): Promise<void> {
-  const temp = `${layout.current}.sous-next`;
-  await host.remove(temp);
-  await host.symlink(releasePath(layout, id), temp);
-  await host.rename(temp, layout.current);
-}
-
-/** Removes `current` (a first deploy switched back: there was nothing before). */
-export async function removeCurrent(host: Host, layout: Layout): Promise<void> {
-  await host.remove(layout.current);
+export async function switchCurrent(host: Host, layout: Layout, id: string | undefined): Promise<void> {
+  await runScript(host, "", SWITCH, [layout.current, id ? releasePath(layout, id) : ""]);
 }

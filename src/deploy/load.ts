@@ -1,14 +1,12 @@
 /**
- * Loads `apps/<name>.ts`: compiles it with esbuild (cached in .sous/cache by content), imports
+ * Loads `apps/<name>.ts`: compiles it with esbuild (cached in .sous/cache), imports
  * it, merges the chosen stage over the base settings and checks every setting, reporting all
  * problems at once with their property paths and the file:line of `app(...)`.
  */
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { errorMessage, type Problem, SousError, ValidationError } from "../core/errors.js";
-import { firstForeignFrame } from "../core/location.js";
+import { type Problem, SousError, ValidationError } from "../core/errors.js";
+import { importTypeScriptFile } from "../cookbook/compile-file.js";
 import { findRepositoryRoot } from "../cookbook/repository.js";
 import { type AppDefinition, appLocation, type AppRole, type AppSettings, type HealthCheck, type HookFunction, type Hooks, type HookSpec, type HostSpec, isApp, type Phase, PHASES } from "./definition.js";
 
@@ -43,9 +41,6 @@ export interface LoadedApp {
 }
 
 const ROLES: readonly AppRole[] = ["app", "web", "db", "worker"];
-const here = fileURLToPath(import.meta.url);
-const sousEntry = resolve(here, "..", "..", here.endsWith(".ts") ? "index.ts" : "index.js");
-const MODULE_PREFIX = "app-";
 
 /** The folder holding apps/: `repo`, or the nearest repository, or the current folder when it has apps/. */
 export function appsRoot(repo: string | undefined, cwd = process.cwd()): string {
@@ -65,59 +60,6 @@ export function appFile(root: string, name: string): string {
   }
   const known = existsSync(join(root, "apps")) ? readdirSync(join(root, "apps")).filter((f) => /\.(m?ts|m?js)$/.test(f) && !f.endsWith(".d.ts")).map((f) => f.replace(/\.[^.]+$/, "")) : [];
   throw new SousError("no-app", `no application ${name}: ${join(root, "apps", `${name}.ts`)} does not exist${known.length ? ` (known: ${known.join(", ")})` : ""}`);
-}
-
-async function importApp(root: string, file: string): Promise<unknown> {
-  const esbuild = await import("esbuild");
-  let code: Uint8Array;
-  try {
-    const result = await esbuild.build({
-      entryPoints: [file],
-      absWorkingDir: root,
-      bundle: true,
-      write: false,
-      format: "esm",
-      platform: "node",
-      target: "node20",
-      sourcemap: "inline",
-      sourcesContent: false,
-      logLevel: "silent",
-      outfile: join(root, ".sous", "cache", "app.mjs"),
-      plugins: [{ name: "sous-self", setup: (build: import("esbuild").PluginBuild) => build.onResolve({ filter: /^sous$/ }, () => ({ path: pathToFileURL(sousEntry).href, external: true })) }],
-    });
-    code = result.outputFiles[0]!.contents;
-  } catch (error) {
-    const first = (error as { errors?: import("esbuild").Message[] }).errors?.[0];
-    if (!first) throw error;
-    const where = first.location ? `${resolve(root, first.location.file)}:${first.location.line}:${first.location.column + 1}` : file;
-    throw new SousError("bad-app", `${where}: ${first.text}`);
-  }
-  // Named by content: Node caches modules by URL, and an edited app must load anew.
-  const dir = join(root, ".sous", "cache");
-  const name = `${MODULE_PREFIX}${createHash("sha256").update(code).digest("hex").slice(0, 16)}.mjs`;
-  let url: string;
-  try {
-    mkdirSync(dir, { recursive: true });
-    const target = join(dir, name);
-    if (!existsSync(target)) {
-      const temp = `${target}.${process.pid}.tmp`;
-      writeFileSync(temp, code);
-      renameSync(temp, target);
-      const old = readdirSync(dir).filter((f) => f.startsWith(MODULE_PREFIX) && f.endsWith(".mjs") && f !== name);
-      // A few kept: another stage or app of the same repository may be deploying at this moment.
-      for (const f of old.slice(0, Math.max(0, old.length - 16))) rmSync(join(dir, f), { force: true });
-    }
-    url = pathToFileURL(target).href;
-  } catch {
-    url = `data:text/javascript;base64,${Buffer.from(code).toString("base64")}`;
-  }
-  process.setSourceMapsEnabled(true);
-  try {
-    return ((await import(url)) as { default?: unknown }).default;
-  } catch (error) {
-    const location = firstForeignFrame((error as Error)?.stack ?? "");
-    throw new SousError("bad-app", `${location ? `${location.file}:${location.line}` : file}: threw while loading: ${errorMessage(error)}`);
-  }
 }
 
 function normalizeHooks(value: Hooks | undefined, path: string, problems: Problem[]): LoadedHook[] {
@@ -187,7 +129,7 @@ export function resolveApp(definition: AppDefinition, name: string, file: string
   const s = settings as AppSettings & Record<string, unknown>;
   const known = new Set(["repository", "revision", "hosts", "deployTo", "linkedFiles", "linkedDirs", "keepReleases", "environment", "healthCheck", "batch", "build", "migrate", "restart", "before", "after", "minFreeMiB", "stages", "defaultStage"]);
   for (const key of Object.keys(s)) if (!known.has(key)) problems.push({ path: key, message: `not a setting of an application (settings: ${[...known].join(", ")})` });
-  if (typeof s.repository !== "string" || s.repository === "") problems.push({ path: "repository", message: "expected a git URL or path" });
+  if (typeof s.repository !== "string" || s.repository === "" || s.repository.startsWith("-")) problems.push({ path: "repository", message: `expected a git URL or path, got ${JSON.stringify(s.repository)}` });
   if (s.revision !== undefined && (typeof s.revision !== "string" || s.revision === "" || s.revision.startsWith("-"))) problems.push({ path: "revision", message: "expected a branch, tag or commit" });
   checkHosts(s.hosts, problems);
   const deployTo = s.deployTo ?? `/srv/${name}`;
@@ -260,7 +202,7 @@ export function resolveApp(definition: AppDefinition, name: string, file: string
 /** Loads, checks and resolves apps/<name>.ts of the repository at `root` for a stage. */
 export async function loadApp(root: string, name: string, stage?: string): Promise<LoadedApp> {
   const file = appFile(root, name);
-  const exported = await importApp(root, file);
+  const exported = await importTypeScriptFile(root, file, { prefix: "app-", errorCode: "bad-app", linkSous: true });
   if (!isApp(exported)) throw new SousError("bad-app", `${file}: the default export must be app({ ... }) (import { app } from "sous")`);
   return resolveApp(exported, name, file, stage);
 }

@@ -4,6 +4,7 @@ import { prop } from "../core/properties.js";
 import type { ResourceType } from "../core/resource.js";
 import { dirname } from "node:path";
 import { applyMetadata, type CurrentMetadata, type DesiredMetadata, planMetadata, readMetadata, metadataProperties } from "./metadata.js";
+import { pathRequirements } from "../core/preconditions.js";
 
 /** Actions of `directory`. */
 export type DirectoryAction = "create" | "delete" | "nothing";
@@ -41,6 +42,8 @@ export const directoryType: ResourceType<DirectoryProperties, DirectoryCurrent> 
     ...metadataProperties,
     recursive: prop.boolean({ role: "control", default: false }),
   },
+  // recursive creates the missing parents itself.
+  requires: (properties, action) => (action === "delete" ? [] : pathRequirements(properties, { parent: !properties.recursive })),
   provider: {
     async read({ host }, properties, action) {
       const stat = await host.tryLstat(properties.path);

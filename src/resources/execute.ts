@@ -2,6 +2,7 @@
 import { prop } from "../core/properties.js";
 import type { ResourceType } from "../core/resource.js";
 import { CommandFailedError } from "../host/host.js";
+import { commandWord, type Requirement } from "../core/preconditions.js";
 
 /** Actions of `execute`. */
 export type ExecuteAction = "run" | "nothing";
@@ -55,6 +56,15 @@ export const executeType: ResourceType<ExecuteProperties, { created: boolean }> 
   },
   validate(properties) {
     return properties.creates !== undefined && !properties.creates.startsWith("/") && properties.cwd === undefined ? [["creates", "a relative path needs cwd; give an absolute path or set cwd"]] : [];
+  },
+  requires(properties) {
+    const out: Requirement[] = [];
+    const word = commandWord(properties.command ?? properties.name);
+    if (word !== undefined) out.push({ kind: "command", name: word, property: "command" });
+    if (properties.cwd !== undefined) out.push({ kind: "directory", path: properties.cwd, property: "cwd" });
+    if (properties.user !== undefined) out.push({ kind: "user", name: properties.user, property: "user" });
+    if (properties.group !== undefined) out.push({ kind: "group", name: properties.group, property: "group" });
+    return out;
   },
   guardOptions: (properties) => ({ cwd: properties.cwd, env: properties.environment, user: properties.user, group: properties.group }),
   provider: {

@@ -2,6 +2,7 @@
 import { prop } from "../core/properties.js";
 import type { ResourceType } from "../core/resource.js";
 import { applyCreate, applyDelete, type ManagedFileCurrent, type ManagedFileProperties, planCreate, planDelete, readManagedFile, managedFileProperties } from "./managed-file.js";
+import { pathRequirements } from "../core/preconditions.js";
 
 /** Actions of `file`. */
 export type FileAction = "create" | "create_if_missing" | "delete" | "touch" | "nothing";
@@ -45,6 +46,8 @@ export const fileType: ResourceType<FileProperties, ManagedFileCurrent> = {
   validate(properties) {
     return properties.content !== undefined && properties.source !== undefined ? [["source", "give either content or source, not both"]] : [];
   },
+  // The real run needs the owner, the group and the directory the file goes in.
+  requires: (properties, action) => (action === "delete" ? [] : pathRequirements(properties, { parent: true })),
   provider: {
     // A missing cookbook file stops the run before anything changes.
     async prepare(context, properties, actions) {

@@ -6,6 +6,7 @@ import { prop } from "../core/properties.js";
 import type { ResourceType } from "../core/resource.js";
 import type { FileStat } from "../host/host.js";
 import { applyMetadata, type CurrentMetadata, planMetadata, readMetadata, requireParentDirectory } from "./metadata.js";
+import { pathRequirements } from "../core/preconditions.js";
 
 /** Actions of `link`. */
 export type LinkAction = "create" | "delete" | "nothing";
@@ -54,6 +55,8 @@ export const linkType: ResourceType<LinkProperties, LinkCurrent> = {
     group: prop.principal("group"),
     force: prop.boolean({ role: "control", default: false }),
   },
+  // The real run needs the owner, the group and the directory the file goes in.
+  requires: (properties, action) => (action === "delete" ? [] : pathRequirements(properties, { parent: true })),
   provider: {
     async read({ host }, properties) {
       const stat = await host.tryLstat(properties.path);

@@ -72,9 +72,13 @@ export function planMetadata(current: CurrentMetadata, desired: DesiredMetadata)
 /** Resolves a desired owner/group to ids at apply time, failing clearly when one does not exist. */
 export async function resolveOwnership(host: Host, desired: DesiredMetadata): Promise<{ uid?: number; gid?: number }> {
   const uid = typeof desired.owner === "string" ? await host.lookupUser(desired.owner) : desired.owner;
-  if (desired.owner !== undefined && uid === undefined) throw new SousError("unknown-user", `owner ${JSON.stringify(desired.owner)}: no such user on ${host.name}`);
   const gid = typeof desired.group === "string" ? await host.lookupGroup(desired.group) : desired.group;
-  if (desired.group !== undefined && gid === undefined) throw new SousError("unknown-group", `group ${JSON.stringify(desired.group)}: no such group on ${host.name}`);
+  // Both named when both are missing: fixing one should not reveal the other on the next run.
+  const missing = [
+    ...(desired.owner !== undefined && uid === undefined ? [`owner ${JSON.stringify(desired.owner)}: no such user on ${host.name}`] : []),
+    ...(desired.group !== undefined && gid === undefined ? [`group ${JSON.stringify(desired.group)}: no such group on ${host.name}`] : []),
+  ];
+  if (missing.length) throw new SousError(uid === undefined && desired.owner !== undefined ? "unknown-user" : "unknown-group", missing.join("; "));
   return { uid, gid };
 }
 

@@ -6,6 +6,7 @@ import { prop } from "../core/properties.js";
 import type { ResourceType } from "../core/resource.js";
 import { applyManagedFile, type ManagedFileCurrent, type ManagedFileProperties, planManagedFile, readManagedFile, managedFileProperties } from "./managed-file.js";
 import { sha256 } from "./metadata.js";
+import { pathRequirements } from "../core/preconditions.js";
 
 /** Actions of `remote_file`. */
 export type RemoteFileAction = "create" | "create_if_missing" | "delete" | "nothing";
@@ -73,6 +74,8 @@ export const remoteFileType: ResourceType<RemoteFileProperties, ManagedFileCurre
     timeout: prop.seconds({ role: "control", default: 300 }),
     ...managedFileProperties,
   },
+  // The real run needs the owner, the group and the directory the file goes in.
+  requires: (properties, action) => (action === "delete" ? [] : pathRequirements(properties, { parent: true })),
   provider: {
     async read(context, properties, action) {
       if (action === "delete") return readManagedFile(context, properties, undefined);

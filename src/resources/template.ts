@@ -4,6 +4,7 @@ import { prop } from "../core/properties.js";
 import type { ProviderContext, ResourceType } from "../core/resource.js";
 import { applyManagedFile, type ManagedFileCurrent, type ManagedFileProperties, planManagedFile, readManagedFile, managedFileProperties } from "./managed-file.js";
 import { sha256 } from "./metadata.js";
+import { pathRequirements } from "../core/preconditions.js";
 
 /** Actions of `template`. */
 export type TemplateAction = "create" | "create_if_missing" | "delete" | "nothing";
@@ -131,6 +132,8 @@ export const templateType: ResourceType<TemplateProperties, ManagedFileCurrent> 
     if (properties.source !== undefined && properties.inline !== undefined) return [["inline", "give either source or inline, not both"]];
     return [];
   },
+  // The real run needs the owner, the group and the directory the file goes in.
+  requires: (properties, action) => (action === "delete" ? [] : pathRequirements(properties, { parent: true })),
   provider: {
     // Rendering happens before anything changes, so a template mistake never leaves a half-converged machine.
     async prepare(context, properties, actions) {

@@ -5,7 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { Resources } from "../../src/dsl.js";
@@ -157,4 +157,63 @@ test("in a dry run, notified resources are reported as what would run, and nothi
       ["execute[reload]", true, `file[${conf}]`],
     ],
   );
+});
+
+test("a dry run refuses what the real run would: a missing owner and group, parent directory, cwd and command, each resource with every problem; nothing changes", async () => {
+  const root = scratch();
+  const before = treeDigest(root);
+  const { events, result } = await convergeWith(
+    ({ file, directory, execute }) => {
+      file(join(root, "owned"), { content: "x", owner: "sous-no-such-user", group: "sous-no-such-group" });
+      directory(join(root, "missing", "sub"));
+      file(join(root, "missing-too", "f"), { content: "x" });
+      execute("tool", { command: ["sous-no-such-command", "--version"] });
+      execute("elsewhere", { command: ["true"], cwd: join(root, "nowhere") });
+      file(join(root, "fine"), { content: "x" });
+    },
+    { dryRun: true },
+  );
+  assert.equal(treeDigest(root), before);
+  assert.equal(result.status, "failed");
+  const failed = new Map(eventsOf(events, "resource:failed").map((e) => [e.resource.id, e.error.message]));
+  assert.equal(failed.size, 5, [...failed.keys()].join(", "));
+  const owned = failed.get(`file[${join(root, "owned")}]`)!;
+  assert.match(owned, /owner "sous-no-such-user": no such user/);
+  assert.match(owned, /group "sous-no-such-group": no such group/);
+  assert.match(failed.get(`directory[${join(root, "missing", "sub")}]`)!, /directory .*missing does not exist/);
+  assert.match(failed.get(`file[${join(root, "missing-too", "f")}]`)!, /directory .*missing-too does not exist/);
+  assert.match(failed.get("execute[tool]")!, /command sous-no-such-command not found/);
+  assert.match(failed.get("execute[elsewhere]")!, /cwd: directory .*nowhere does not exist/);
+  assert.deepEqual(eventsOf(events, "resource:updated").map((e) => e.resource.id), [`file[${join(root, "fine")}]`]);
+});
+
+test("a dry run says which earlier resource of the run would create the user, group, directory or command a later one needs", async () => {
+  const root = scratch();
+  const { events, result } = await convergeWith(
+    ({ user, directory, file, execute }) => {
+      user("sous-dry-deploy", { home: join(root, "home") });
+      directory(join(root, "app", "conf"), { recursive: true });
+      file(join(root, "app", "conf", "app.ini"), { content: "x", owner: "sous-dry-deploy", group: "sous-dry-deploy" });
+      execute("install the tool", { command: ["true"] });
+      execute("use the tool", { command: ["sous-dry-tool"], user: "sous-dry-deploy" });
+    },
+    { dryRun: true },
+  );
+  assert.equal(result.status, "converged", JSON.stringify(eventsOf(events, "resource:failed")));
+  const assumptions = new Map(eventsOf(events, "resource:updated").map((e) => [e.resource.id, e.assumptions ?? []]));
+  const ini = assumptions.get(`file[${join(root, "app", "conf", "app.ini")}]`)!;
+  assert.ok(ini.includes(`directory ${join(root, "app", "conf")} does not exist yet: directory[${join(root, "app", "conf")}] earlier in this run creates it`), ini.join("\n"));
+  assert.ok(ini.includes("user sous-dry-deploy does not exist yet: user[sous-dry-deploy] earlier in this run creates it"), ini.join("\n"));
+  assert.ok(ini.includes("group sous-dry-deploy does not exist yet: user[sous-dry-deploy] earlier in this run creates it"), ini.join("\n"));
+  const tool = assumptions.get("execute[use the tool]")!;
+  assert.ok(tool.includes("command sous-dry-tool does not exist yet: assumed to come from execute[install the tool], earlier in this run"), tool.join("\n"));
+});
+
+test("the real run names both a missing owner and a missing group, and creates nothing", async () => {
+  const root = scratch();
+  const { events, result } = await convergeWith(({ file }) => void file(join(root, "owned"), { content: "x", owner: "sous-no-such-user", group: "sous-no-such-group" }));
+  assert.equal(result.status, "failed");
+  const message = eventsOf(events, "resource:failed")[0]!.error.message;
+  assert.match(message, /owner "sous-no-such-user": no such user.*group "sous-no-such-group": no such group/);
+  assert.equal(existsSync(join(root, "owned")), false);
 });

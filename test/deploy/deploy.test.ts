@@ -5,13 +5,15 @@
  * the lock commands, and the history recorded on a server.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { SousClient } from "../../src/client/api.js";
 import { startServer, type RunningServer } from "../../src/server/server.js";
 import { scratch, sous } from "../helpers.js";
-import { useDeployFixture, writeAppFile } from "./support.js";
+import { fleetSsh, useDeployFixture, writeAppFile } from "./support.js";
 
 const { skip, fixture: f } = useDeployFixture(3);
 const serverDir = skip ? "" : scratch("sous-deploy-server-");
@@ -188,6 +190,36 @@ describe("sous deploy", { skip }, () => {
     assert.match((await run("deploy", "lock", "status", "web")).stdout, /web is not locked/);
     assert.equal((await run("deploy", "web")).code, 0);
   });
+});
+
+describe("sous deploy interrupted", { skip }, () => {
+  const bin = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "bin", "sous.js");
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    it(`on ${signal} during the build stops, removes the new release, switches no host and frees the lock`, async () => {
+      // The build waits for a file that never comes: only the signal ends it.
+      writeAppFile(f.root, "web", webApp(`build: async ({ run }) => { await run(["sh", "-c", "for i in $(seq 40); do [ -e /srv/web/shared/never ] && exit 0; sleep 0.05; done; exit 1"]); },`));
+      const before = await Promise.all(f.hosts.map((_, index) => sh(index, "readlink /srv/web/current")));
+      const child = spawn(process.execPath, [bin, "deploy", "web", "--json", "--repo", f.root, ...fleetSsh(f.fleet)], { env: process.env, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let sent = false;
+      child.stdout.on("data", (chunk: Buffer) => {
+        stdout += chunk.toString("utf8");
+        if (!sent && stdout.includes('"type":"phase:start","phase":"build"')) {
+          sent = true;
+          setTimeout(() => child.kill(signal), 200);
+        }
+      });
+      const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+      assert.equal(code, 130, stdout.slice(-2000));
+      const finish = JSON.parse(stdout.trim().split("\n").at(-1)!) as { type: string; result: { ok: boolean; release: string; hosts: Array<{ outcome: string }> } };
+      assert.equal(finish.type, "run:finish");
+      assert.equal(finish.result.ok, false);
+      assert.deepEqual(await Promise.all(f.hosts.map((_, index) => sh(index, "readlink /srv/web/current"))), before, "no host switched");
+      for (const [index] of f.hosts.entries()) assert.equal(await sh(index, `test -e /srv/web/releases/${finish.result.release} && echo kept || echo removed`), "removed");
+      assert.match(await sh(0, "tail -1 /srv/web/revisions.log"), /"outcome":"(interrupted|failed)"/);
+      assert.match((await run("deploy", "lock", "status", "web")).stdout, /web is not locked/);
+    });
+  }
 });
 
 describe("sous deploy with a server", { skip }, () => {

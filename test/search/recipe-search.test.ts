@@ -38,6 +38,24 @@ export default recipe(({ search, resources: { file } }) => {
 });
 `;
 
+const SECRET_RECIPES = {
+  nosecret: `import { recipe } from "sous";
+export default recipe(({ dataBagItem }) => {
+  dataBagItem("secrets", "db");
+});
+`,
+  wrongsecret: `import { recipe } from "sous";
+export default recipe(({ dataBagItem }) => {
+  dataBagItem("secrets", "db", { secret: "not the secret, but long enough" });
+});
+`,
+  missing: `import { recipe } from "sous";
+export default recipe(({ dataBagItem }) => {
+  dataBagItem("secrets", "nope");
+});
+`,
+};
+
 const NO_SOURCE_RECIPE = `import { recipe } from "sous";
 export default recipe(({ dataBagItem }) => {
   dataBagItem("secrets", "db");
@@ -56,7 +74,7 @@ const DB_ITEM = encryptItem({ id: "db", password: "s3cret-pw" }, keyFromSecret(S
 function repository(extra: Record<string, string> = {}): { root: string; out: string } {
   const out = scratch("sous-lb-out-");
   const root = writeRepo({
-    ...cookbook("lb", { recipes: { default: LB_RECIPE, bad: BAD_QUERY_RECIPE, nosource: NO_SOURCE_RECIPE } }),
+    ...cookbook("lb", { recipes: { default: LB_RECIPE, bad: BAD_QUERY_RECIPE, nosource: NO_SOURCE_RECIPE, ...SECRET_RECIPES } }),
     "node.json": JSON.stringify({ app: { out } }),
     ...extra,
   });
@@ -108,6 +126,21 @@ test("a bad query fails the run naming the recipe's file:line and the query posi
   assert.equal(failed.code, 1);
   assert.match(failed.stderr, /recipes\/bad\.ts:4 .*search\("node", "role:app AND \(chef_environment:production"\): .*position 42/);
   assert.doesNotMatch(failed.stdout, /nonexistent/);
+});
+
+test("an encrypted item needs its secret; a wrong secret or a missing item stops the run at the recipe's line", async () => {
+  const { root } = repository();
+  writeFolder(root, NODES);
+  const expected: Record<string, RegExp> = {
+    nosecret: /recipes\/nosecret\.ts:3 .*dataBagItem\("secrets", "db"\): the item is encrypted: pass \{ secret \} or \{ secretFile \}/,
+    wrongsecret: /recipes\/wrongsecret\.ts:3 .*cannot decrypt the item: cannot decrypt field 'password': wrong secret/,
+    missing: /recipes\/missing\.ts:3 .*data bag item 'secrets\/nope' does not exist in the folder/,
+  };
+  for (const [recipe, message] of Object.entries(expected)) {
+    const failed = await converge(root, `recipe[lb::${recipe}]`);
+    assert.equal(failed.code, 1, recipe);
+    assert.match(failed.stderr, message);
+  }
 });
 
 test("without a folder or a server, a recipe that reads a data bag says where search could come from", async () => {

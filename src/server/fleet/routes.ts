@@ -138,11 +138,9 @@ export function registerFleetRoutes(app: FastifyInstance, context: FleetRouteCon
       const pending = await pendingRunRequest(store, org!, name!);
       if (pending) return reply.code(200).send(pending);
       const left = deadline - Date.now();
+      // Not woken: nothing came (a request stored just as the wait ends is the next poll's).
       if (left <= 0 || !(await waiters.wait(org!, name!, left))) break;
     }
-    // One last look: a request may have been stored just as the wait ended.
-    const pending = await pendingRunRequest(store, org!, name!);
-    if (pending) return reply.code(200).send(pending);
     return reply.code(204).send();
   });
 

@@ -3,6 +3,7 @@
 // index, on SQLite or PostgreSQL through the same SQL.
 import { randomBytes } from "node:crypto";
 import { ApiError, conflict } from "../errors.js";
+import { importOptional } from "../../core/optional.js";
 import { searchEntry } from "../objects.js";
 import type { Query } from "../search/query.js";
 import type { SearchScope } from "../search/sql.js";
@@ -113,8 +114,8 @@ export class Store {
     // Each driver is loaded only when used: a SQLite server never loads pg, and the reverse.
     const driver: SqlDriver =
       "sqliteFile" in location
-        ? new (await import("./sqlite-driver.js")).SqliteDriver({ file: location.sqliteFile })
-        : new (await import("./postgres-driver.js")).PostgresDriver({ connectionString: location.postgresUrl, ...(location.schema ? { schema: location.schema } : {}), ...(location.maxConnections ? { maxConnections: location.maxConnections } : {}) });
+        ? new (await importOptional(["better-sqlite3"], "a SQLite store", () => import("./sqlite-driver.js"))).SqliteDriver({ file: location.sqliteFile })
+        : new (await importOptional(["pg"], "a PostgreSQL store", () => import("./postgres-driver.js"))).PostgresDriver({ connectionString: location.postgresUrl, ...(location.schema ? { schema: location.schema } : {}), ...(location.maxConnections ? { maxConnections: location.maxConnections } : {}) });
     const fields = new FieldCache();
     try {
       await driver.migrate(schemaStatements(driver.dialect), (tx) => new Store(driver, tx, fields, new Map()).migrateSearch());

@@ -1,0 +1,122 @@
+/**
+ * The host side of each phase: one POSIX shell script per phase and host, so a phase costs one
+ * round trip whatever it does. The scripts are constants; every value (paths, URLs, revisions,
+ * JSON) reaches them as positional arguments of an argv command, never spliced into the text.
+ * A script that fails exits non-zero with its reason on stderr.
+ */
+import type { ExecResult, Host } from "../host/host.js";
+import { outputTail } from "./hooks.js";
+
+/** A script of this module that failed on a host: its `sous: ` lines as the reason, then whatever else it printed. */
+export class RemoteStepError extends Error {
+  constructor(
+    what: string,
+    readonly result: ExecResult,
+  ) {
+    const lines = result.stderr.trimEnd().split("\n");
+    const reasons = lines.filter((l) => l.startsWith("sous: ")).map((l) => l.slice(6));
+    const rest = lines.filter((l) => l && !l.startsWith("sous: ")).join("\n");
+    const head = reasons.length ? reasons.join("; ") : result.timedOut ? "timed out" : `exit code ${result.exitCode}`;
+    super(`${what ? `${what}: ` : ""}${head}${rest || result.stdout.trim() ? `\n${outputTail({ stdout: reasons.length ? "" : result.stdout, stderr: rest })}` : ""}`);
+    this.name = "RemoteStepError";
+  }
+}
+
+/** Runs one of this module's scripts with its arguments; throws RemoteStepError on failure (its message starts with `what`, when given: a phase's failures are already named by the phase). */
+export async function runScript(host: Host, what: string, script: string, args: readonly string[], options: { timeoutMs?: number } = {}): Promise<string> {
+  const result = await host.exec(["sh", "-c", script, "sous", ...args], options.timeoutMs ? { timeoutMs: options.timeoutMs } : {});
+  if (result.exitCode !== 0) throw new RemoteStepError(what, result);
+  return result.stdout;
+}
+
+// The state of the layout at $d (the end of CHECK too, after its arguments are shifted away).
+const STATE_OF_D = `printf 'current\\t%s\\n' "$(readlink -- "$d/current" 2>/dev/null)"
+for r in "$d"/releases/*/; do
+  [ -d "$r" ] || continue
+  id=\${r%/}; id=\${id##*/}
+  printf 'release\\t%s\\t%s\\t%s\\n' "$id" "$(head -c 64 -- "$r/REVISION" 2>/dev/null | tr -d '\\n\\t')" "$(cat -- "$r/.sous-release" 2>/dev/null | tr -d '\\n\\t')"
+done`;
+
+/** The state of a layout: `current` and each release's id, REVISION and marker, one line each. $1 deployTo. */
+export const STATE = `d="$1"
+${STATE_OF_D}`;
+
+/**
+ * The check phase: git present, deployTo's folders made and writable, free disk, the
+ * repository reachable (when asked: always, or only when there is no mirror yet), linked files
+ * present in shared/; then the state. $1 deployTo, $2 repository, $3 git check (none, new,
+ * always), $4 KiB needed, then the linked files.
+ */
+export const CHECK = `d="$1"; url="$2"; git_check="$3"; need="$4"; shift 4
+if [ "$git_check" != none ]; then command -v git >/dev/null 2>&1 || { echo "sous: git is not installed" >&2; exit 1; }; fi
+mkdir -p -- "$d/releases" "$d/shared" || { echo "sous: cannot make $d/releases and $d/shared" >&2; exit 1; }
+[ -w "$d" ] || { echo "sous: $d is not writable" >&2; exit 1; }
+free=$(df -Pk -- "$d" | awk 'NR==2 { print $4 }')
+if [ -n "$free" ] && [ "$free" -lt "$need" ]; then echo "sous: only $((free / 1024)) MiB free under $d; the app needs $((need / 1024)) MiB (minFreeMiB)" >&2; exit 1; fi
+if [ "$git_check" = always ] || { [ "$git_check" = new ] && [ ! -f "$d/repo/HEAD" ]; }; then
+  GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND="ssh -o BatchMode=yes" timeout 60 git ls-remote -- "$url" HEAD >/dev/null || { echo "sous: cannot reach the repository $url" >&2; exit 1; }
+fi
+missing=""
+for f in "$@"; do [ -e "$d/shared/$f" ] || missing="$missing $f"; done
+[ -z "$missing" ] || { echo "sous: linked files missing in $d/shared:$missing (put them there first: they are kept across releases)" >&2; exit 1; }
+${STATE_OF_D}`;
+
+/**
+ * The update phase: the bare mirror cloned or fetched (never stale), then the revision
+ * resolved to a commit there. $1 mirror, $2 repository URL, $3 revision.
+ */
+export const UPDATE = `m="$1"; url="$2"; rev="$3"
+export GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND="ssh -o BatchMode=yes"
+if [ -f "$m/HEAD" ]; then
+  git -C "$m" remote set-url origin "$url" && git -C "$m" fetch --prune --quiet origin || { echo "sous: fetching $url failed" >&2; exit 1; }
+else
+  rm -rf -- "$m" && git clone --mirror --quiet -- "$url" "$m" || { echo "sous: cloning $url failed" >&2; exit 1; }
+fi
+git -C "$m" rev-parse --verify --quiet "$rev^{commit}" || { echo "sous: no commit $rev in $url" >&2; exit 1; }`;
+
+/** Whether the mirror has a commit. $1 mirror, $2 commit. */
+export const HAS_COMMIT = `git -C "$1" cat-file -e "$2^{commit}" 2>/dev/null || { echo "sous: commit $2 is not in this host's mirror" >&2; exit 1; }`;
+
+/**
+ * The release phase: releases/<id> from a git archive of the commit, its REVISION and its
+ * pending marker. $1 mirror, $2 commit, $3 release folder, $4 marker JSON.
+ */
+export const RELEASE = `set -e
+m="$1"; sha="$2"; dir="$3"
+mkdir -- "$dir"
+git -C "$m" archive --format=tar -o "$dir/.sous-archive.tar" "$sha" || { echo "sous: git archive of $sha failed" >&2; exit 1; }
+tar -xf "$dir/.sous-archive.tar" -C "$dir" || { echo "sous: unpacking the release failed" >&2; exit 1; }
+rm -f -- "$dir/.sous-archive.tar"
+printf '%s\\n' "$sha" > "$dir/REVISION"
+printf '%s\\n' "$4" > "$dir/.sous-release"`;
+
+/** The link phase: each `d:path` / `f:path` of shared/ linked into the release. $1 release, $2 shared, then the items. */
+export const LINK = `set -e
+rel="$1"; shared="$2"; shift 2
+for item in "$@"; do
+  kind=\${item%%:*}; p=\${item#*:}
+  if [ "$kind" = d ]; then mkdir -p -- "$shared/$p"; fi
+  mkdir -p -- "$(dirname -- "$rel/$p")"
+  rm -rf -- "$rel/$p"
+  ln -s -- "$shared/$p" "$rel/$p"
+done`;
+
+/**
+ * The switch: a new link beside `current`, renamed over it (rename(2): `mv -T`), so `current`
+ * is always the old release or the new one. $1 current, $2 the release folder ("" removes current).
+ */
+export const SWITCH = `set -e
+if [ -z "$2" ]; then rm -f -- "$1"; exit 0; fi
+rm -f -- "$1.sous-next"
+ln -s -- "$2" "$1.sous-next"
+mv -fT -- "$1.sous-next" "$1"`;
+
+/**
+ * Bookkeeping at the end: a marker rewritten (when given), a line appended to revisions.log,
+ * releases removed. $1 marker file ("" for none), $2 marker JSON, $3 log, $4 log line, then the folders to remove.
+ */
+export const FINISH = `set -e
+if [ -n "$1" ]; then printf '%s\\n' "$2" > "$1.tmp"; mv -f -- "$1.tmp" "$1"; fi
+printf '%s\\n' "$4" >> "$3"
+shift 4
+for dir in "$@"; do rm -rf -- "$dir"; done`;

@@ -41,6 +41,8 @@ export interface Output {
   stderr: (text: string) => void;
   /** Whether stdout is a terminal that shows colors. */
   color: boolean;
+  /** Whether stdout and stderr are the same terminal: what goes to both is then shown once. */
+  sameTerminal?: boolean;
 }
 
 /** Raised for usage and configuration errors (exit code 2). */
@@ -85,7 +87,7 @@ export async function convergeCommand(options: ConvergeCliOptions, output: Outpu
     if (error instanceof SousError) throw new UsageError(error.message);
     throw error;
   }
-  const render = humanReporter({ level, why: options.why === true, diff: showDiffs(options), color: output.color && options.color !== false, write: output.stdout });
+  const render = humanReporter({ level, why: options.why === true, diff: showDiffs(options), color: output.color && options.color !== false, write: output.stdout, ...(output.sameTerminal ? {} : { writeError: output.stderr }) });
   let refused = false;
   try {
     const outcome = await convergeTarget(opened, options.runList ?? node?.runList, {

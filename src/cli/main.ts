@@ -29,6 +29,7 @@ function defaultOutput(): Output {
     stdout: safeWriter(process.stdout),
     stderr: safeWriter(process.stderr),
     color: process.stdout.isTTY === true && !process.env.NO_COLOR,
+    sameTerminal: process.stdout.isTTY === true && process.stderr.isTTY === true,
   };
 }
 
@@ -68,7 +69,8 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
   const program = new Command("sous")
     .description("Infrastructure as TypeScript code: converge machines, know the fleet, deploy applications.")
     .version(VERSION)
-    .showHelpAfterError()
+    // The mistake and the closest flag (commander's suggestion), not the whole help after it.
+    .showHelpAfterError("(add --help for every option)")
     .exitOverride()
     .configureOutput({ writeOut: output.stdout, writeErr: output.stderr });
 

@@ -92,6 +92,8 @@ class Run {
   private readonly notYetChanged: Array<{ id: string; type: string }> = [];
   /** In a dry run, the resources that would have changed so far, for what later ones need (a user created earlier). */
   private readonly wouldChange: DeclaredResource[] = [];
+  /** Whether any provider's apply step was called: until then a failed run changed nothing. */
+  private applyStarted = false;
   /** A dry run found a resource that the real run would refuse. */
   private dryRunRefused = false;
   /** Cookbook files read during this run: the workstation's sources do not change mid-run. */
@@ -130,6 +132,8 @@ class Run {
       durationMs,
       pendingNotifications,
       ...(this.failure ? { error: { ...this.failure.failure, resource: this.failure.resource.id, location: this.failure.resource.location } } : {}),
+      // Reads, plans and guards change nothing: every change goes through a provider's apply.
+      ...(status === "failed" && !this.dryRun && !this.applyStarted ? { nothingChanged: true } : {}),
     });
     return { runId: this.runId, status, counts: { ...counts }, durationMs };
   }
@@ -140,8 +144,8 @@ class Run {
     while (!this.failure && queue.size > 0 && rounds++ < MAX_NOTIFICATION_ROUNDS) {
       const batch = [...queue.entries()];
       queue.clear();
-      for (const [index, [, { target, action, source }]] of batch.entries()) {
-        await this.runAction(target, action, source);
+      for (const [index, [, { target, action, sources }]] of batch.entries()) {
+        await this.runAction(target, action, sources);
         if (this.failure) {
           // The rest of this batch never ran: put it back first, so the report lists it as pending.
           const queuedSince = [...queue.entries()];
@@ -163,7 +167,7 @@ class Run {
    * notifications among them (at the end of the action, as Chef runs a custom resource's).
    * Updated when any inner resource was; notifications from it go out after its inner ones.
    */
-  private async runComposite(resource: DeclaredResource, action: string, notifiedBy: DeclaredResource | undefined, started: number): Promise<Outcome> {
+  private async runComposite(resource: DeclaredResource, action: string, notifiedBy: readonly DeclaredResource[] | undefined, started: number): Promise<Outcome> {
     const { events } = this.options;
     const info = resourceInfo(resource);
     const scope = { owner: resource, delayed: new Map() as DelayedQueue, updated: [] as string[] };
@@ -203,14 +207,14 @@ class Run {
       dryRun: this.dryRun,
       changes: [],
       updatedInner: [...new Set(scope.updated)],
-      ...(notifiedBy ? { notifiedBy: resourcePath(notifiedBy) } : {}),
+      ...(notifiedBy?.length ? { notifiedBy: notifiedBy.map(resourcePath).join(", ") } : {}),
       durationMs: performance.now() - started,
     });
     await this.notify(resource);
     return "updated";
   }
 
-  private async runAction(resource: DeclaredResource, action: string, notifiedBy: DeclaredResource | undefined): Promise<Outcome> {
+  private async runAction(resource: DeclaredResource, action: string, notifiedBy: readonly DeclaredResource[] | undefined): Promise<Outcome> {
     const { events } = this.options;
     const info = resourceInfo(resource);
     const started = performance.now();
@@ -244,7 +248,7 @@ class Run {
         const plan = provider.plan(current, resource.properties, action);
         if (plan.changes.length === 0) {
           this.record(resource, "up-to-date");
-          events({ type: "resource:up-to-date", resource: info, action, durationMs: performance.now() - started });
+          events({ type: "resource:up-to-date", resource: info, action, durationMs: performance.now() - started, ...(plan.reason ? { reason: plan.reason } : {}) });
           return "up-to-date";
         }
         if (this.dryRun && resource.resourceType.requires) {
@@ -260,7 +264,10 @@ class Run {
           }
           if (check.assumptions.length) plan.assumptions = [...(plan.assumptions ?? []), ...check.assumptions];
         }
-        if (!this.dryRun) await provider.apply(context, plan, resource.properties, action, current);
+        if (!this.dryRun) {
+          this.applyStarted = true;
+          await provider.apply(context, plan, resource.properties, action, current);
+        }
         this.record(resource, "updated");
         if (this.dryRun) {
           this.notYetChanged.push({ id: resource.id, type: resource.resourceType.name });
@@ -274,8 +281,9 @@ class Run {
           dryRun: this.dryRun,
           changes: redacted.changes,
           ...(redacted.diff ? { diff: redacted.diff } : {}),
-          ...(notifiedBy ? { notifiedBy: resourcePath(notifiedBy) } : {}),
+          ...(notifiedBy?.length ? { notifiedBy: notifiedBy.map(resourcePath).join(", ") } : {}),
           ...(plan.assumptions?.length ? { assumptions: plan.assumptions.map((text) => mask(resource, text)) } : {}),
+          ...(plan.reason ? { reason: mask(resource, plan.reason) } : {}),
           durationMs: performance.now() - started,
         });
         await this.notify(resource);
@@ -366,7 +374,7 @@ class Run {
         }
         this.immediateChain.push(step);
         try {
-          await this.runAction(target, action, source);
+          await this.runAction(target, action, [source]);
         } finally {
           this.immediateChain.pop();
         }
@@ -376,7 +384,10 @@ class Run {
         const owner = target.parents.at(-1);
         const queue = [...this.scopes].reverse().find((scope) => scope.owner === owner)?.delayed ?? this.delayed;
         const key = `${resourcePath(target)}\u0000${action}`;
-        if (!queue.has(key)) queue.set(key, { target, action, source });
+        const queued = queue.get(key);
+        if (queued) {
+          if (!queued.sources.includes(source)) queued.sources.push(source);
+        } else queue.set(key, { target, action, source, sources: [source] });
       }
     }
   }
@@ -430,7 +441,8 @@ class Run {
   }
 }
 
-type DelayedQueue = Map<string, { target: DeclaredResource; action: string; source: DeclaredResource }>;
+/** Delayed notifications by target and action; `sources` are every resource that asked, in order (the action runs once). */
+type DelayedQueue = Map<string, { target: DeclaredResource; action: string; source: DeclaredResource; sources: DeclaredResource[] }>;
 
 /** Whether a property's values must be hidden for this resource. */
 function isSensitive(resource: DeclaredResource, property: string): boolean {

@@ -29,7 +29,7 @@ export interface FailureInfo {
 /** Every event a run emits. */
 export type RunEvent =
   | { type: "run:start"; runId: string; node: string; dryRun: boolean; resourceCount: number; time: string }
-  | { type: "resource:up-to-date"; resource: ResourceInfo; action: string; durationMs: number }
+  | { type: "resource:up-to-date"; resource: ResourceInfo; action: string; durationMs: number; reason?: string }
   | {
       type: "resource:updated";
       resource: ResourceInfo;
@@ -37,8 +37,10 @@ export type RunEvent =
       dryRun: boolean;
       changes: Change[];
       diff?: string;
-      /** Set when a notification triggered the action. */
+      /** Set when a notification triggered the action: every resource that notified it, comma-separated. */
       notifiedBy?: string;
+      /** Why it changes, when its properties alone do not say (the plan's reason). */
+      reason?: string;
       /** What a dry run's plan assumed of earlier resources that did not really change. */
       assumptions?: string[];
       /** For a custom resource: the inner resources that were updated (their paths). */
@@ -60,6 +62,8 @@ export type RunEvent =
       /** Delayed notifications that did not run because the run failed. */
       pendingNotifications: string[];
       error?: FailureInfo & { resource?: string; location?: SourceLocation };
+      /** A failed run that stopped before any resource was applied (a template's missing variable): nothing was changed. */
+      nothingChanged?: boolean;
     };
 
 /** Tallies of one run, per resource (failed > updated > skipped > up to date); resources never reached count in none. */

@@ -26,6 +26,8 @@ export interface Plan {
    * really change (a package's candidate from a repository only added earlier in the run).
    */
   assumptions?: string[];
+  /** Why the resource is up to date or must change, when its properties alone do not say (an execute's `creates` file). */
+  reason?: string;
 }
 
 /** Where a resource's cookbook lives on the workstation, for templates and files. */

@@ -1,5 +1,5 @@
 /** Renders run events for people: a line per resource, changes and diffs on request, a summary. */
-import { styleText } from "node:util";
+import { stripVTControlCharacters, styleText } from "node:util";
 import { type EventSink, type FailureInfo, type RunEvent, shownId } from "../core/events.js";
 import { formatLocation } from "../core/errors.js";
 
@@ -13,6 +13,8 @@ export interface HumanOptions {
   diff: boolean;
   color: boolean;
   write: (text: string) => void;
+  /** Where failures are written as well (stderr, for scripts that keep only errors). */
+  writeError?: (text: string) => void;
 }
 
 function formatValue(value: unknown): string {
@@ -56,6 +58,11 @@ export function humanReporter(options: HumanOptions): EventSink {
   type Style = Parameters<typeof styleText>[0];
   const paint = (style: Style, text: string) => (options.color ? styleText(style, text) : text);
   const out = (line: string) => options.write(`${line}\n`);
+  const outError = (line: string) => {
+    out(line);
+    // Plain text there: colors follow stdout's terminal, not stderr's.
+    options.writeError?.(`${stripVTControlCharacters(line)}\n`);
+  };
   let dryRun = false;
   const notifiedOnly = new Set<string>();
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
@@ -80,7 +87,7 @@ export function humanReporter(options: HumanOptions): EventSink {
       case "resource:up-to-date":
         // A resource with action "nothing" only waits for notifications: not worth a line.
         if (event.action === "nothing" && options.level !== "debug") break;
-        if (options.level !== "warn") out(`  ${paint("green", "✓")} ${shownId(event.resource)} ${paint("dim", `up to date${event.action === "nothing" ? " (action nothing)" : ""}`)}${options.level === "debug" ? paint("dim", ` ${event.durationMs.toFixed(1)} ms`) : ""}`);
+        if (options.level !== "warn") out(`  ${paint("green", "✓")} ${shownId(event.resource)} ${paint("dim", `up to date${event.action === "nothing" ? " (action nothing)" : event.reason ? ` (${event.reason})` : ""}`)}${options.level === "debug" ? paint("dim", ` ${event.durationMs.toFixed(1)} ms`) : ""}`);
         break;
       case "resource:updated": {
         const by = event.notifiedBy ? ` (notified by ${event.notifiedBy})` : "";
@@ -90,6 +97,7 @@ export function humanReporter(options: HumanOptions): EventSink {
           : describeUpdate(event.action, event.changes, event.dryRun);
         out(`  ${paint("yellow", event.dryRun ? "~" : "↻")} ${shownId(event.resource)} ${paint("yellow", what)}${by}`);
         if (options.why || event.dryRun) {
+          if (event.reason) out(`      because ${event.reason}`);
           for (const change of event.changes) out(`      ${change.property}: ${formatValue(change.from)} → ${formatValue(change.to)}`);
         }
         // Always shown: the dry run's result rests on them.
@@ -110,8 +118,8 @@ export function humanReporter(options: HumanOptions): EventSink {
         out(`  ${paint("magenta", "!")} ${shownId(event.resource)} failed (try ${event.attempt}), retrying: ${event.error}`);
         break;
       case "resource:failed":
-        out(`  ${paint("red", "✗")} ${shownId(event.resource)} ${paint("red", `failed${event.ignored ? " (ignored)" : ""}: ${event.error.message}`)}`);
-        for (const line of failureLines(event.error, event.resource.location)) out(line);
+        outError(`  ${paint("red", "✗")} ${shownId(event.resource)} ${paint("red", `failed${event.ignored ? " (ignored)" : ""}: ${event.error.message}`)}`);
+        for (const line of failureLines(event.error, event.resource.location)) outError(line);
         break;
       case "notification:queued":
         if (options.level === "debug" || options.why) out(`      ${paint("dim", `→ ${event.timing === "immediately" ? "now" : "at the end"}: ${event.action} ${event.target}`)}`);
@@ -130,9 +138,9 @@ export function humanReporter(options: HumanOptions): EventSink {
         }
         if (event.status === "converged") out(paint("bold", `${dryRun ? "Dry run done" : "Converged"}: ${summary}`));
         else {
-          out(paint(["bold", "red"], `Run failed: ${summary}`));
+          outError(paint(["bold", "red"], `Run failed${event.nothingChanged ? " (nothing was changed)" : ""}: ${summary}`));
           // The failure was shown in full on its resource's line; the summary only points at it.
-          if (event.error) out(paint("red", `  ${event.error.resource ?? ""}${event.error.location ? ` (${formatLocation(event.error.location)})` : ""}: ${event.error.message.split("\n")[0]}`));
+          if (event.error) outError(paint("red", `  ${event.error.resource ?? ""}${event.error.location ? ` (${formatLocation(event.error.location)})` : ""}: ${event.error.message.split("\n")[0]}`));
         }
         break;
       }

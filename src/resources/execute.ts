@@ -37,7 +37,7 @@ interface ExecuteProperties {
 }
 
 /** The `execute` resource type. */
-export const executeType: ResourceType<ExecuteProperties, { created: boolean }> = {
+export const executeType: ResourceType<ExecuteProperties, { created: boolean; creates?: string }> = {
   name: "execute",
   description: "Runs a command (argv or shell), with cwd, environment, user, creates, accepted exit codes and a timeout.",
   actions: ["run", "nothing"],
@@ -71,12 +71,13 @@ export const executeType: ResourceType<ExecuteProperties, { created: boolean }> 
     async read({ host }, properties) {
       if (properties.creates === undefined) return { created: false };
       const path = properties.cwd && !properties.creates.startsWith("/") ? `${properties.cwd}/${properties.creates}` : properties.creates;
-      return { created: (await host.tryLstat(path)) !== undefined };
+      return { created: (await host.tryLstat(path)) !== undefined, creates: path };
     },
     plan(current, properties) {
-      if (current.created) return { changes: [] };
+      if (current.created) return { changes: [], reason: `${current.creates} exists (creates)` };
       const command = properties.command ?? properties.name;
-      return { changes: [{ property: "command", from: undefined, to: typeof command === "string" ? command : command.join(" ") }] };
+      const changes = [{ property: "command", from: undefined, to: typeof command === "string" ? command : command.join(" ") }];
+      return current.creates ? { changes, reason: `${current.creates} does not exist (creates)` } : { changes };
     },
     async apply({ host }, _plan, properties) {
       const command = properties.command ?? properties.name;

@@ -40,7 +40,7 @@ export interface TypeProblem {
 export async function checkRepository(root: string): Promise<{ files: number; problems: TypeProblem[] }> {
   if (!existsSync(root)) throw new UsageError(`repository ${root} does not exist`);
   const ts = (await importOptional(["typescript"], "sous cookbook check", () => import("typescript"))).default;
-  const files = [...collect(join(root, "cookbooks"), []), ...collect(join(root, "roles"), []), ...collect(join(root, "environments"), [])];
+  const files = [...collect(join(root, "cookbooks"), []), ...collect(join(root, "roles"), []), ...collect(join(root, "environments"), []), ...collect(join(root, "apps"), [])];
   const config = join(root, "sous.config.ts");
   if (ts.sys.fileExists(config)) files.push(config);
   // Written first, so that recipes see the custom resources their cookbooks define as typed functions.

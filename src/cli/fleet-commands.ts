@@ -2,7 +2,9 @@
 // the nodes reported) and `sous ssh QUERY COMMAND` (knife ssh: a command on every node a search
 // returns). Rendering only; the server answers from its store.
 import type { Command } from "commander";
+import { Option } from "commander";
 import { SousError } from "../core/errors.js";
+import { addSshOptions } from "./ssh-flags.js";
 import { action, clientFor, connectionOptions, flagsOf, print, rootOf, writers } from "./server-commands.js";
 
 type Json = Record<string, unknown>;
@@ -197,24 +199,22 @@ function registerNodeStatus(node: Command): void {
 }
 
 function registerSsh(program: Command): void {
-  jsonOption(
-    connectionOptions(
-      program
-        .command("ssh")
-        .argument("<query>", "node search, e.g. 'role:web'")
-        .argument("<command>", "shell command to run on each node, e.g. 'uptime'")
-        .description("Run a command over SSH on every node a search returns (knife ssh), in parallel"),
+  addSshOptions(
+    jsonOption(
+      connectionOptions(
+        program
+          .command("ssh")
+          .argument("<query>", "node search, e.g. 'role:web'")
+          .argument("<command>", "shell command to run on each node, e.g. 'uptime'")
+          .description("Run a command over SSH on every node a search returns (knife ssh), in parallel"),
+      ),
     ),
   )
     .option("-a, --attribute <path>", "the attribute holding each node's address (default: ipaddress, then fqdn)")
     .option("-x, --ssh-user <user>", "SSH user", "root")
     .option("-p, --ssh-port <port>", "SSH port", "22")
     .option("-C, --concurrency <n>", "how many nodes at once", "50")
-    .option("-i, --identity <file>", "SSH private key (default: the SSH agent, then ~/.ssh/id_*)")
-    .option("--known-hosts <file>", "known_hosts file to check host keys against (default: ~/.ssh/known_hosts)")
-    .option("--accept-new-host-keys", "record keys of hosts not yet known (a changed key is always refused)")
-    .option("--sudo", "run the command through sudo (for a non-root SSH user)")
-    .option("--connect-timeout <seconds>", "give up connecting to a node after this long (default 15)")
+    .addOption(new Option("-i, --identity-file <file>", "same as -k (knife's spelling)").hideHelp())
     .option("--timeout <seconds>", "kill the command after this long")
     .option("--group", "print each node's output together under its name, instead of line by line prefixed with it")
     .option("--exit-on-error", "stop at the first node that fails (cannot connect or exits non-zero): start no more")
@@ -223,7 +223,8 @@ function registerSsh(program: Command): void {
         const client = await clientFor(command);
         const { sshCommand } = await import("./ssh-query.js");
         const { out } = writers(rootOf(command));
-        const failed = await sshCommand(client, query, shell, { ...(flagsOf(command) as Json), json: format(command) === "json" } as never, out);
+        const flags = flagsOf(command) as Json;
+        const failed = await sshCommand(client, query, shell, { ...flags, ...(flags.identityFile ? { identity: flags.identityFile } : {}), json: format(command) === "json" } as never, out);
         // Exit code 1, with the summary as the last line.
         if (failed) throw new SousError("ssh-failed", failed);
       }),

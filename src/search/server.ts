@@ -40,7 +40,10 @@ function send(request) {
 port.on("message", (request) => send(request));
 `;
 
-/** Synchronous HTTP exchanges through one worker thread (started on first use). */
+/** How long the worker thread stays after the last search. */
+const IDLE_MS = 30_000;
+
+/** Synchronous HTTP exchanges through one worker thread (started on first use, stopped when idle). */
 class SyncHttp {
   private worker: Worker | undefined;
   private port: MessagePort | undefined;
@@ -57,8 +60,16 @@ class SyncHttp {
       const failed = error as NodeJS.ErrnoException & { reusedSocket?: boolean };
       if (!failed.reusedSocket || (failed.code !== "ECONNRESET" && failed.code !== "EPIPE")) throw error;
       return this.once(url, method, headersFor(), body, timeoutMs);
+    } finally {
+      // An idle worker is stopped (and started again on the next search): a daemon that makes a
+      // backend per run keeps no thread per past run. The timer fires only between searches,
+      // never during one, since a search holds this thread.
+      this.idle ??= setTimeout(() => this.close(), IDLE_MS).unref();
+      this.idle.refresh();
     }
   }
+
+  private idle: NodeJS.Timeout | undefined;
 
   private once(url: URL, method: string, headers: Record<string, string>, body: Buffer | undefined, timeoutMs: number): RawResponse {
     if (!this.worker) {
@@ -74,7 +85,11 @@ class SyncHttp {
     // The worker answers within its own timeout; the extra seconds cover its start.
     Atomics.wait(this.flag, 0, 0, timeoutMs + 10_000);
     const received = receiveMessageOnPort(this.port!) as { message: { error?: { code?: string; message: string; reusedSocket?: boolean }; status?: number; statusText?: string; etag?: string; bytes?: Uint8Array } } | undefined;
-    if (!received) throw Object.assign(new Error(`no answer in ${timeoutMs} ms`), { code: "ETIMEDOUT" });
+    if (!received) {
+      // Its answer must not arrive later and pass for the next request's.
+      this.close();
+      throw Object.assign(new Error(`no answer in ${timeoutMs} ms`), { code: "ETIMEDOUT" });
+    }
     const message = received.message;
     if (message.error) throw Object.assign(new Error(message.error.message), { ...(message.error.code ? { code: message.error.code } : {}), reusedSocket: message.error.reusedSocket === true });
     const etag = message.etag?.replace(/^"(.*)"$/, "$1");
@@ -83,6 +98,8 @@ class SyncHttp {
   }
 
   close(): void {
+    if (this.idle) clearTimeout(this.idle);
+    this.idle = undefined;
     void this.worker?.terminate();
     this.port?.close();
     this.worker = undefined;

@@ -45,7 +45,8 @@ describe("sous ssh", { skip }, () => {
     // fqdn when there is no ipaddress; -a names another attribute.
     const db = await sous("ssh", "name:db1", "hostname", ...args);
     assert.match(db.stdout, new RegExp(`^db1 \\| ${fleet.hosts[3]!.name}$`, "m"));
-    const custom = await sous("ssh", "name:web2", "hostname", "-a", "custom.addr", ...args);
+    // -k is the identity as for sous exec (-i, knife's spelling, above).
+    const custom = await sous("ssh", "name:web2", "hostname", "-a", "custom.addr", ...args.map((arg) => (arg === "-i" ? "-k" : arg)));
     assert.match(custom.stdout, new RegExp(`^web2 \\| ${fleet.hosts[1]!.name}$`, "m"));
   });
 

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
@@ -189,6 +189,34 @@ describe("sous deploy", { skip }, () => {
     assert.equal(forced.code, 0, forced.stderr);
     assert.match((await run("deploy", "lock", "status", "web")).stdout, /web is not locked/);
     assert.equal((await run("deploy", "web")).code, 0);
+  });
+});
+
+describe("the README's apps/web.ts", () => {
+  it("type-checks as an app and plans as written", async () => {
+    const readme = readFileSync(join(dirname(fileURLToPath(import.meta.url)), "..", "..", "README.md"), "utf8");
+    const example = /```ts\n(\/\/ apps\/web\.ts\n[\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(example, "the README has an apps/web.ts example");
+    const dir = scratch("sous-deploy-readme-");
+    writeAppFile(dir, "web", example);
+    mkdirSync(join(dir, "inventory"));
+    writeFileSync(join(dir, "inventory", "web.txt"), "# web servers\nssh://deploy@web3\nssh://deploy@web4\n");
+    const plan = await sous("deploy", "web", "--dry-run", "--repo", dir);
+    assert.equal(plan.code, 0, plan.stderr);
+    assert.match(plan.stdout, /deploy@web1 +app,db +\(primary: app,db\)/);
+    assert.match(plan.stdout, /deploy@web4 +app,web/);
+    assert.match(plan.stdout, /hook build: assets \(once, copies public\/assets\)/);
+    assert.match(plan.stdout, /migrate: migrations once, on deploy@web1/);
+    assert.match(plan.stdout, /Batches:\n {2}1\. deploy@web1, deploy@web2\n {2}2\. deploy@web3, deploy@web4\n/);
+    const staging = await sous("deploy", "web", "--dry-run", "--repo", dir, "--stage", "staging");
+    assert.match(staging.stdout, /deploy web \(stage staging\) develop of .* on 1 host/);
+    // And through the type checker, as an editor sees it: clean, and a wrong role is caught.
+    const { checkRepository } = await import("../../src/cli/check.js");
+    assert.deepEqual((await checkRepository(dir)).problems, []);
+    writeAppFile(dir, "web", example.replace('roles: ["app", "db"]', 'roles: ["app", "database"]'));
+    const { problems } = await checkRepository(dir);
+    assert.equal(problems.length, 1, JSON.stringify(problems));
+    assert.match(problems[0]!.message, /"database"/);
   });
 });
 

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { encryptItem, keyFromSecret } from "../../src/client/encrypted-data-bag.js";
+import { generateKeyPair } from "../../src/client/signing.js";
 import type { SousClient } from "../../src/client/api.js";
 import { DirectorySearchBackend } from "../../src/search/directory.js";
 import { ServerSearchBackend } from "../../src/search/server.js";
@@ -141,6 +142,15 @@ test("an encrypted item needs its secret; a wrong secret or a missing item stops
     assert.equal(failed.code, 1, recipe);
     assert.match(failed.stderr, message);
   }
+});
+
+test("a server that cannot be reached fails the run at the recipe's line, naming the server", async () => {
+  const keyFile = join(scratch("sous-key-"), "alice.pem");
+  writeFileSync(keyFile, generateKeyPair().privateKey, { mode: 0o600 });
+  const { root } = repository({ "sous.config.ts": `import { config } from "sous";\nexport default config({ server: { url: "http://127.0.0.1:1", org: "acme", client: "alice", key: ${JSON.stringify(keyFile)} } });\n` });
+  const failed = await converge(root);
+  assert.equal(failed.code, 1);
+  assert.match(failed.stderr, /recipes\/default\.ts:4 .*search\("node", .*\): cannot reach the Sous server at http:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\)/);
 });
 
 test("without a folder or a server, a recipe that reads a data bag says where search could come from", async () => {

@@ -300,33 +300,76 @@ test("a store written with the older search layout is reindexed from its objects
   });
 });
 
-for (const layout of ["3", "4", "5"]) {
-  test(`a store of layout ${layout} is reindexed when it opens: search finds what the current layout indexes`, async () => {
-    await withStoreFile(async (file) => {
-      const first = await Store.open({ sqliteFile: file });
-      await first.createOrg("acme", "Acme");
-      await saveNode(first, "acme", node("vm1", { automatic: { dmi: { product_name: "m5.large" }, memory: { total: "8167980kB" } } }));
-      await first.close();
-      const db = new Database(file);
-      if (layout === "3") db.exec("DROP INDEX search_fields_by_suffix; ALTER TABLE search_fields DROP COLUMN rkey");
-      if (layout !== "5") db.exec("ALTER TABLE search_fields DROP COLUMN version");
-      // What layout 5 lacked: `chef_type` rows and the number of a value with a unit.
-      db.exec(`DELETE FROM search_terms WHERE field IN (SELECT id FROM search_fields WHERE key = 'chef_type'); UPDATE search_terms SET num = NULL WHERE value = '8167980kB'; UPDATE store_meta SET value = '${layout}' WHERE name = 'search_format'`);
-      db.close();
-      const store = await Store.open({ sqliteFile: file });
+/** Runs SQL on a store's database directly, as an older version of Sous would have left it. */
+async function rawSql(location: import("../../src/server/store/store.js").StoreLocation, sql: string): Promise<void> {
+  if ("sqliteFile" in location) {
+    const db = new Database(location.sqliteFile);
+    db.exec(sql);
+    db.close();
+    return;
+  }
+  const pg = (await import("pg")).default;
+  const client = new pg.Client({ connectionString: location.postgresUrl });
+  await client.connect();
+  try {
+    await client.query(`SET search_path TO ${location.schema}`);
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+for (const backend of backends) {
+  for (const layout of ["3", "4", "5"]) {
+    test(`a ${backend.name} store of layout ${layout} gets what it lacked when it opens (chef_type, data_bag, numbers of values with units), in place, and saves go on`, { skip: backend.skip ?? false }, async () => {
+      const { searchEntry } = await import("../../src/server/objects.js");
+      const { location, cleanup } = await backend.location();
+      const put = (store: Store, kind: "node" | "item", data: Record<string, unknown>, bag?: string) =>
+        store.put({ org: "acme", kind, name: String(data.name ?? data.id), ...(bag ? { bag } : {}) }, data, { mode: "upsert", search: searchEntry(kind, data as never, bag) });
       try {
-        const scope = { org: "acme", idx: "node", kind: "node", bag: "" };
-        const found = await store.search(scope, parseQuery("*_product_name:m5*"), { start: 0, rows: 10 });
-        assert.deepEqual(found.hits.map((hit) => hit.name), ["vm1"]);
-        assert.deepEqual((await store.search(scope, parseQuery("memory_total:[8000000 TO *] AND chef_type:node"), { start: 0, rows: 10 })).hits.map((hit) => hit.name), ["vm1"]);
-        await saveNode(store, "acme", node("vm2", { automatic: { dmi: { product_name: "m5.xlarge" } } }));
-        const again = await store.search(scope, parseQuery("*_product_name:m5*"), { start: 0, rows: 10 });
-        assert.deepEqual(again.hits.map((hit) => hit.name), ["vm1", "vm2"]);
+        const first = await Store.open(location);
+        await first.createOrg("acme", "Acme");
+        await put(first, "node", node("vm1", { automatic: { dmi: { product_name: "m5.large" }, memory: { total: "8167980kB" } } }));
+        await put(first, "item", { id: "alice", shell: "/bin/zsh" }, "users");
+        await first.close();
+        const rows = (key: string) => `(SELECT id FROM search_fields WHERE key = '${key}')`;
+        // What layout 5 lacked: chef_type and data_bag rows (alice had a field chef_type of her own
+        // then), and the number of a value with a unit.
+        await rawSql(
+          location,
+          `DELETE FROM search_terms WHERE field IN ${rows("data_bag")} OR (field IN ${rows("chef_type")} AND value = 'node');
+           UPDATE search_terms SET value = 'custom' WHERE field IN ${rows("chef_type")};
+           UPDATE search_terms SET num = NULL WHERE value = '8167980kB';
+           UPDATE store_meta SET value = '${layout}' WHERE name = 'search_format';
+           ${layout !== "5" ? "ALTER TABLE search_fields DROP COLUMN version;" : ""}
+           ${layout === "3" ? "DROP INDEX search_fields_by_suffix; ALTER TABLE search_fields DROP COLUMN rkey;" : ""}`,
+        );
+        const store = await Store.open(location);
+        try {
+          const nodes = { org: "acme", idx: "node", kind: "node", bag: "" };
+          const users = { org: "acme", idx: "bag:users", kind: "item", bag: "users" };
+          const hits = async (scope: typeof nodes, query: string) => (await store.search(scope, parseQuery(query), { start: 0, rows: 10, sort: "name" })).hits.map((hit) => hit.name);
+          assert.deepEqual(await hits(nodes, "*_product_name:m5*"), ["vm1"]);
+          assert.deepEqual(await hits(nodes, "memory_total:[8000000 TO *] AND chef_type:node"), ["vm1"]);
+          assert.deepEqual(await hits(users, "data_bag:users AND chef_type:data_bag_item"), ["alice"]);
+          assert.deepEqual(await hits(users, "chef_type:custom"), [], "the row search sees now replaces the old one");
+          const partial = await store.search(nodes, parseQuery("name:vm1"), { start: 0, rows: 10, attributes: ["chef_type"] });
+          assert.equal(partial.hits[0]!.attributes!.chef_type, '"node"');
+          // Saves after the upgrade rewrite what changed, and nothing collides with the rows it added.
+          await put(store, "node", node("vm1", { automatic: { dmi: { product_name: "m5.large" }, memory: { total: "4000000kB" } } }));
+          await put(store, "item", { id: "alice", shell: "/bin/bash" }, "users");
+          await put(store, "node", node("vm2", { automatic: { dmi: { product_name: "m5.xlarge" }, memory: { total: "16GB" } } }));
+          assert.deepEqual(await hits(nodes, "memory_total:[8GB TO *]"), ["vm2"]);
+          assert.deepEqual(await hits(nodes, "chef_type:node AND *_product_name:m5*"), ["vm1", "vm2"]);
+          assert.deepEqual(await hits(users, "data_bag:users AND shell:\\/bin\\/bash"), ["alice"]);
+        } finally {
+          await store.close();
+        }
       } finally {
-        await store.close();
+        await cleanup();
       }
     });
-  });
+  }
 }
 
 test("a search thread that cannot open the store refuses its reads instead of leaving them waiting", async () => {

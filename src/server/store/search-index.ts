@@ -250,3 +250,54 @@ async function writeInOneStatement(
     ],
   );
 }
+
+/** The objects that have search rows, and the index and `chef_type` each one's rows are under. */
+const SEARCHED = "o.kind IN ('node', 'role', 'environment', 'client', 'item')";
+const INDEX_OF = "CASE o.kind WHEN 'item' THEN 'bag:' || o.bag ELSE o.kind END";
+const CHEF_TYPE_OF = "CASE o.kind WHEN 'item' THEN 'data_bag_item' ELSE o.kind END";
+// A number, or a number and a unit (search/units.ts), as PostgreSQL reads it; group 1 is the number.
+const NUMBER_WITH_UNIT = "^(-?(?:[0-9]+\\.?[0-9]*|\\.[0-9]+)) ?(?:[A-Za-z]{1,5}|%)$";
+
+/**
+ * Brings a layout-5 index to layout 6 in place, instead of flattening every object again (11 s
+ * per 1,000 nodes of real facts here): each object gets its `chef_type` row and view (and a data
+ * bag item its `data_bag`), replacing rows of a top-level attribute of that name, and a value
+ * with a unit gets its number. Objects' digests are cleared, so each one's next save compares
+ * all its rows once.
+ */
+export async function upgradeSearchToLayout6(db: SqlExecutor, dialect: "sqlite" | "postgres"): Promise<void> {
+  const added: Array<{ key: string; value: string; where: string }> = [
+    { key: "chef_type", value: CHEF_TYPE_OF, where: SEARCHED },
+    { key: "data_bag", value: "o.bag", where: "o.kind = 'item'" },
+  ];
+  for (const { key, value, where } of added) {
+    const fieldOf = `SELECT f.id FROM search_fields f WHERE f.org = o.org AND f.idx = ${INDEX_OF} AND f.key = '${key}'`;
+    await db.run(`INSERT INTO search_fields (org, idx, key, rkey) SELECT DISTINCT o.org, ${INDEX_OF}, ?, ? FROM objects o WHERE ${where} ON CONFLICT (org, idx, key) DO NOTHING`, [key, reversedKey(key)]);
+    // What search saw of an attribute of that name is replaced (data_bag only on items).
+    const replaced = `obj_id IN (SELECT o.id FROM objects o WHERE ${where}) AND grp IN (SELECT id FROM search_fields WHERE key = '${key}')`;
+    await db.run(`DELETE FROM search_terms WHERE ${replaced}`);
+    await db.run(`DELETE FROM search_views WHERE ${replaced}`);
+    await db.run(`INSERT INTO search_terms (obj_id, field, value, grp, num) SELECT o.id, (${fieldOf}), ${value}, (${fieldOf}), NULL FROM objects o WHERE ${where}`);
+    // Names of kinds and bags need no JSON escaping (letters, digits, _ - . :).
+    await db.run(`INSERT INTO search_views (obj_id, grp, json) SELECT o.id, (${fieldOf}), '"' || ${value} || '"' FROM objects o WHERE ${where}`);
+  }
+  await db.run(`UPDATE objects SET search_state = NULL WHERE kind IN ('node', 'role', 'environment', 'client', 'item')`);
+  if (dialect === "postgres") {
+    // The pattern is a parameter: its `?` must not be read as placeholders.
+    await db.run("UPDATE search_terms SET num = CAST(substring(value from ?) AS double precision) WHERE num IS NULL AND value ~ ?", [NUMBER_WITH_UNIT, NUMBER_WITH_UNIT]);
+    return;
+  }
+  // SQLite has no regular expressions: candidates (text starting like a number) are read a range
+  // of objects at a time, in process, and those numericValue reads get their number.
+  const [{ last }] = (await db.all<{ last: number | null }>("SELECT max(id) AS last FROM objects")) as [{ last: number | null }];
+  for (let from = 0; from <= Number(last ?? 0); from += 1000) {
+    const candidates = await db.all<{ obj_id: number; field: number; value: string; grp: number }>(
+      "SELECT obj_id, field, value, grp FROM search_terms WHERE obj_id > ? AND obj_id <= ? AND num IS NULL AND value >= '-' AND value < ':'",
+      [from, from + 1000],
+    );
+    for (const row of candidates) {
+      const number = numericValue(row.value);
+      if (number !== null) await db.run("UPDATE search_terms SET num = ? WHERE obj_id = ? AND field = ? AND value = ? AND grp = ?", [number, row.obj_id, row.field, row.value, row.grp]);
+    }
+  }
+}

@@ -8,11 +8,11 @@ import { searchEntry } from "../objects.js";
 import type { Query } from "../search/query.js";
 import type { SearchScope } from "../search/sql.js";
 import type { SearchDependencies } from "../search/sql.js";
-import { checkQueryTerms, compileQuery, compileStream, dependencySignature, mayRepeatIds } from "../search/sql.js";
+import { checkQueryTerms, compileQuery, compileStream, dependencySignature, mayRepeatIds, reversedKey } from "../search/sql.js";
 import type { SqlDriver, SqlExecutor } from "./driver.js";
 import { OLD_SEARCH_TABLES, SEARCH_FORMAT, schemaStatements, searchSchemaStatements } from "./schema.js";
 import type { SearchState } from "./search-index.js";
-import { FieldCache, parseSearchState, planSearch, writeSearchRows } from "./search-index.js";
+import { FieldCache, parseSearchState, planSearch, upgradeSearchToLayout6, writeSearchRows } from "./search-index.js";
 
 /** What kind of object a row of the objects table holds. */
 export type ObjectKind = "node" | "role" | "environment" | "client" | "data_bag" | "item" | "cookbook";
@@ -133,8 +133,25 @@ export class Store {
   private async migrateSearch(): Promise<void> {
     const format = (await this.db.all<{ value: string }>("SELECT value FROM store_meta WHERE name = 'search_format'"))[0]?.value;
     if (format === SEARCH_FORMAT) return;
-    // Every older layout lacks rows the current one has (layout 6 added `chef_type`, `data_bag`
-    // and the numbers of values with a unit): the index is rebuilt from the objects.
+    if (format === "3" || format === "4" || format === "5") {
+      if (format === "3") {
+        // Layout 3 lacked the reversed keys: add them instead of rebuilding the index.
+        await this.db.run("ALTER TABLE search_fields ADD COLUMN rkey TEXT");
+        for (let after = 0; ; ) {
+          const batch = await this.db.all<{ id: number | string; key: string }>("SELECT id, key FROM search_fields WHERE id > ? ORDER BY id LIMIT 5000", [after]);
+          if (batch.length === 0) break;
+          for (const row of batch) await this.db.run("UPDATE search_fields SET rkey = ? WHERE id = ?", [reversedKey(row.key), row.id]);
+          after = Number(batch[batch.length - 1]!.id);
+        }
+      }
+      // Layouts 3 and 4 lacked the keys' versions.
+      if (format !== "5") await this.db.run(`ALTER TABLE search_fields ADD COLUMN version ${this.driver.dialect === "postgres" ? "BIGINT" : "INTEGER"} NOT NULL DEFAULT 0`);
+      for (const statement of searchSchemaStatements(this.driver.dialect)) await this.db.run(statement);
+      // Layout 6 added `chef_type` and `data_bag` rows and the numbers of values with a unit.
+      await upgradeSearchToLayout6(this.db, this.driver.dialect);
+      await this.setSearchFormat();
+      return;
+    }
     for (const table of [...OLD_SEARCH_TABLES, "search_terms", "search_views", "search_fields"]) await this.db.run(`DROP TABLE IF EXISTS ${table}`);
     if (this.driver.dialect === "postgres") {
       await this.db.run("ALTER TABLE objects ADD COLUMN IF NOT EXISTS search_state TEXT");

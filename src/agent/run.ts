@@ -191,6 +191,7 @@ async function runLocked(options: AgentRunOptions, runId: string): Promise<Agent
       normal: inputs.normal,
       facts,
       reportFile: config.paths.lastRunFile,
+      ...(cached ? {} : { server: nodeClient(config).options }),
       events: (event: RunEvent) => sink(event),
     });
     report = result.report;

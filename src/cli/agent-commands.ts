@@ -33,6 +33,12 @@ function asSousError(error: unknown): unknown {
 
 /** Adds `agent` (with `disable`, `enable`, `register`) and `bootstrap` to the program. */
 export function registerAgentCommands(program: Command, output: Output, exit: (code: number) => void): void {
+  registerAgentCommand(program, output, exit);
+  registerBootstrapCommand(program, output, exit);
+}
+
+/** Adds `sous agent` and its subcommands. */
+function registerAgentCommand(program: Command, output: Output, exit: (code: number) => void): void {
   const agent = program
     .command("agent")
     .description("The pull agent: converge this node from the server every --interval seconds (or once), save it and report every run")
@@ -125,5 +131,122 @@ export function registerAgentCommands(program: Command, output: Output, exit: (c
       }
       output.stdout(`Registered node ${config.nodeName} with ${config.serverUrl} (org ${config.org}); key in ${config.keyFile}\n`);
       exit(0);
+    });
+}
+
+interface BootstrapFlags {
+  runList?: string;
+  environment?: string;
+  nodeName?: string;
+  jsonAttributes?: string;
+  force?: boolean;
+  validatorKey?: string;
+  trustedCert?: string;
+  nodeServerUrl?: string;
+  interval?: string;
+  splay?: string;
+  serverUrl?: string;
+  org?: string;
+  client?: string;
+  key?: string;
+  inventory?: string;
+  concurrency?: string;
+  identity?: string;
+  knownHosts?: string;
+  acceptNewHostKeys?: boolean;
+  sudo?: boolean;
+  connectTimeout?: string;
+}
+
+/** Adds `sous bootstrap`. */
+export function registerBootstrapCommand(program: Command, output: Output, exit: (code: number) => void): void {
+  program
+    .command("bootstrap")
+    .argument("[targets...]", "hosts to bootstrap: [user@]host[:port] or ssh://user@host[:port]")
+    .description("Make bare hosts nodes of the server over SSH: copy the agent, register each node (its key made on the node), create it with its run list, converge once, start the agent's service")
+    .option("-r, --run-list <items>", "the nodes' run list, comma-separated: 'role[web],recipe[base]'")
+    .option("-E, --environment <name>", "the nodes' environment (default _default)")
+    .option("-N, --node-name <name>", "node name (one host only; default: each host's FQDN)")
+    .option("-j, --json-attributes <file>", "JSON file of normal attributes for the nodes (may hold run_list)")
+    .option("--force", "bootstrap hosts that already are nodes again, with a new key")
+    .option("--validator-key <file>", "register with the organization's validator key (Chef's older way) instead of a one-time token; the key is deleted from the node afterwards")
+    .option("--trusted-cert <file>", "the server's certificate (PEM) for the nodes to trust, for an HTTPS server with a self-signed or private-CA certificate")
+    .option("--node-server-url <url>", "the server URL as the nodes reach it (default: --server-url)")
+    .option("--interval <seconds>", "seconds between the agents' runs (default 1800)")
+    .option("--splay <seconds>", "largest random delay before each run (default 300)")
+    .option("--server-url <url>", "Sous server URL (env SOUS_SERVER_URL, sous.config.ts server.url, ~/.sous/config.json)")
+    .option("--org <name>", "organization (env SOUS_ORG)")
+    .option("--client <name>", "administrator client that signs (env SOUS_CLIENT)")
+    .option("--key <file>", "the administrator's private key (env SOUS_KEY)")
+    .option("-i, --inventory <file>", "file of targets, one per line")
+    .option("-c, --concurrency <n>", "how many hosts at once (default 50)")
+    .option("-k, --identity <file>", "SSH private key (default: the SSH agent, then ~/.ssh/id_*)")
+    .option("--known-hosts <file>", "known_hosts file to check host keys against (default: ~/.ssh/known_hosts)")
+    .option("--accept-new-host-keys", "record keys of hosts not yet known (a changed key is always refused)")
+    .option("--sudo", "run everything through sudo (for a non-root SSH user)")
+    .option("--connect-timeout <seconds>", "give up connecting to a host after this long (default 15)")
+    .action(async (args: string[], flags: BootstrapFlags) => {
+      const { resolveConfig, sousHome } = await import("../client/config.js");
+      const { SousClient } = await import("../client/api.js");
+      const { sshOptions, targetsOf, positiveNumber } = await import("./ssh-options.js");
+      const { buildAgentBundle } = await import("../agent/bundle.js");
+      const { bootstrapHosts } = await import("../agent/bootstrap.js");
+      const { join } = await import("node:path");
+      const targets = targetsOf(args.map((arg) => (arg.startsWith("ssh://") ? arg : `ssh://${arg}`)), flags);
+      const config = await resolveConfig({ ...(flags.serverUrl ? { server_url: flags.serverUrl } : {}), ...(flags.org ? { org: flags.org } : {}), ...(flags.client ? { client: flags.client } : {}), ...(flags.key ? { key: flags.key } : {}) });
+      if (!config.server_url || !config.org || !config.client || !config.key) throw new UsageError("bootstrap needs the server, organization and an administrator's client and key: pass --server-url, --org, --client and --key (or configure them: see sous org create)");
+      let normal: Record<string, unknown> = {};
+      let runList = flags.runList ? flags.runList.split(",").map((item) => item.trim()).filter(Boolean) : [];
+      if (flags.jsonAttributes) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(readFileSync(flags.jsonAttributes, "utf8"));
+        } catch (error) {
+          throw new UsageError(`--json-attributes ${flags.jsonAttributes}: ${(error as Error).message}`);
+        }
+        if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new UsageError(`--json-attributes ${flags.jsonAttributes}: expected a JSON object`);
+        const { run_list: fileRunList, ...attributes } = parsed as Record<string, unknown>;
+        if (fileRunList !== undefined && (!Array.isArray(fileRunList) || !fileRunList.every((item) => typeof item === "string"))) throw new UsageError(`--json-attributes ${flags.jsonAttributes}: run_list must be an array of strings`);
+        if (runList.length === 0 && fileRunList) runList = fileRunList as string[];
+        normal = attributes;
+      }
+      const admin = new SousClient({ serverUrl: config.server_url, org: config.org, client: config.client, privateKeyFile: config.key });
+      output.stdout("Building the agent bundle (node binary and sous; kept for the next bootstrap)...\n");
+      const bundle = await buildAgentBundle(process.env.SOUS_AGENT_BUNDLE_CACHE ?? join(sousHome(), "agent-bundle"));
+      const interval = seconds("--interval", flags.interval);
+      const splay = seconds("--splay", flags.splay);
+      const concurrency = positiveNumber("--concurrency", flags.concurrency);
+      output.stdout(`Bootstrapping ${targets.length} host${targets.length === 1 ? "" : "s"} into ${config.server_url} (org ${config.org})\n`);
+      let outcomes;
+      try {
+        outcomes = await bootstrapHosts({
+          targets,
+          ssh: sshOptions(flags),
+          ...(concurrency ? { concurrency } : {}),
+          admin,
+          ...(flags.nodeServerUrl ? { nodeServerUrl: flags.nodeServerUrl } : {}),
+          org: config.org,
+          runList,
+          ...(flags.environment ? { environment: flags.environment } : {}),
+          ...(flags.nodeName ? { nodeName: flags.nodeName } : {}),
+          normal: normal as import("../dsl.js").AttributeTree,
+          force: flags.force === true,
+          ...(flags.validatorKey ? { validatorKeyFile: flags.validatorKey } : {}),
+          ...(flags.trustedCert ? { trustedCertificateFile: flags.trustedCert } : {}),
+          ...(interval !== undefined ? { interval } : {}),
+          ...(splay !== undefined ? { splay } : {}),
+          bundle,
+          onLine: (host, line) => output.stdout(`${host}: ${line}\n`),
+        });
+      } catch (error) {
+        throw asSousError(error);
+      }
+      output.stdout("\nResults:\n");
+      const width = Math.max(...outcomes.map((outcome) => outcome.host.length));
+      for (const outcome of outcomes) output.stdout(`  ${outcome.host.padEnd(width)}  ${outcome.ok ? outcome.value!.detail : `FAILED: ${outcome.error}`}\n`);
+      const failed = outcomes.filter((outcome) => !outcome.ok || (outcome.value?.firstRun ?? 0) !== 0).length;
+      const already = outcomes.filter((outcome) => outcome.value?.outcome === "already").length;
+      output.stdout(`${outcomes.length - failed - already} bootstrapped, ${already} already bootstrapped, ${failed} failed\n`);
+      exit(failed > 0 ? 1 : 0);
     });
 }

@@ -24,6 +24,8 @@ export interface ExecOptions {
   input?: string | Buffer;
   /** Values that must never appear in messages about this command. */
   secrets?: readonly string[];
+  /** Receives the command's output as it comes (SSH hosts; e.g. to stream a remote run's output). */
+  onOutput?: (text: string, stream: "stdout" | "stderr") => void;
 }
 
 /** What a finished command left behind. */

@@ -424,7 +424,7 @@ export class SshHost extends AccountLookups implements Host {
       as = { uid, gid };
     }
     const timeoutMs = options.timeoutMs ?? this.options.commandTimeoutMs;
-    const raw = await this.run(this.wrap(line, timeoutMs, as), options.input, timeoutMs);
+    const raw = await this.run(this.wrap(line, timeoutMs, as), options.input, timeoutMs, options.onOutput);
     return { display, exitCode: raw.exitCode, signal: raw.signal, stdout: raw.stdout.toString("utf8"), stderr: raw.stderr, durationMs: raw.durationMs, timedOut: raw.timedOut };
   }
 
@@ -485,7 +485,7 @@ export class SshHost extends AccountLookups implements Host {
     return new SshError("ssh-disconnected", `lost the SSH connection to ${this.name}${this.lostReason ? ` (${this.lostReason})` : ""}`);
   }
 
-  private async run(line: string, input: Buffer | string | undefined, timeoutMs: number | undefined): Promise<RawResult> {
+  private async run(line: string, input: Buffer | string | undefined, timeoutMs: number | undefined, onOutput?: ExecOptions["onOutput"]): Promise<RawResult> {
     if (this.closed) throw this.lost();
     await this.acquire();
     try {
@@ -513,10 +513,12 @@ export class SshHost extends AccountLookups implements Host {
           channel.on("data", (chunk: Buffer) => {
             if (outSize < OUTPUT_CAP) out.push(chunk);
             outSize += chunk.length;
+            onOutput?.(chunk.toString("utf8"), "stdout");
           });
           channel.stderr.on("data", (chunk: Buffer) => {
             if (errSize < OUTPUT_CAP) err.push(chunk);
             errSize += chunk.length;
+            onOutput?.(chunk.toString("utf8"), "stderr");
           });
           channel.on("exit", (code: number | null, signalName?: string) => {
             exited = true;

@@ -67,6 +67,24 @@ describe("sous agent --once against a server", () => {
     assert.deepEqual((await reports("web1"))[0]!.totals.updated, 1);
   });
 
+  test("recipes search the server with the node's own key: a new app node appears in the load balancer's file at the next run", async () => {
+    const listing = join(out, "backends.txt");
+    await fixture.uploadCookbook("lb", `export default recipe(({ search, resources: { file } }) => {
+  const apps = search<{ name: string; ip: string }>("node", "role:app", { keys: { name: ["name"], ip: ["ipaddress"] } });
+  file(${JSON.stringify(listing)}, { content: apps.map((app) => \`\${app.name} \${app.ip}\\n\`).join("") });
+});`);
+    await fixture.admin.request("PUT", fixture.admin.orgPath("roles", "app"), { body: { name: "app", run_list: [] } });
+    const app = (name: string, ip: string) => fixture.admin.request("PUT", fixture.admin.orgPath("nodes", name), { body: { name, run_list: ["role[app]"], automatic: { ipaddress: ip } } });
+    await app("app1", "10.0.0.11");
+    const config = await newNode("lb1", "recipe[lb]");
+    assert.equal((await runSous(["agent", "--once", "--config", config.file])).code, 0);
+    assert.equal(readFileSync(listing, "utf8"), "app1 10.0.0.11\n");
+    await app("app2", "10.0.0.12");
+    const run = await runSous(["agent", "--once", "--config", config.file]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.equal(readFileSync(listing, "utf8"), "app1 10.0.0.11\napp2 10.0.0.12\n");
+  });
+
   test("the node's key, cache and queue are private to root", async () => {
     const config = await newNode("private1");
     const run = await runSous(["agent", "--once", "--config", config.file]);
@@ -213,6 +231,49 @@ describe("sous agent --once against a server", () => {
     assert.deepEqual(sent.map((report) => report.queued === true), [false, true, true, false]);
     const queueDir = readAgentConfig(config.file).paths.queueDir;
     assert.deepEqual(readdirSync(queueDir).filter((name) => name.endsWith(".json")), []);
+  });
+
+  test("a report whose answer was cut off (the server gone midway through the upload) is sent again by the next run and stored once", async () => {
+    const { createServer, request } = await import("node:http");
+    const target = new URL(fixture.server.url);
+    let cut = 0;
+    let cutting = true;
+    // Between agent and server: during the first run each report reaches the server, then the connection dies before its answer.
+    const proxy = createServer((incoming, outgoing) => {
+      const upstream = request({ host: target.hostname, port: target.port, method: incoming.method, path: incoming.url, headers: incoming.headers }, (answer) => {
+        if (incoming.method === "POST" && incoming.url!.endsWith("/reports") && cutting) {
+          cut++;
+          answer.resume();
+          answer.on("end", () => incoming.socket.destroy());
+          return;
+        }
+        outgoing.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(outgoing);
+      });
+      incoming.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    try {
+      const config = await fixture.newNode("web6", out, "recipe[hello]");
+      const { writeFileSync } = await import("node:fs");
+      const settings = JSON.parse(readFileSync(config.file, "utf8")) as Record<string, unknown>;
+      writeFileSync(config.file, JSON.stringify({ ...settings, server_url: `http://127.0.0.1:${(proxy.address() as { port: number }).port}` }));
+      const first = await runSous(["agent", "--once", "--config", config.file]);
+      assert.equal(first.code, 0, first.stderr);
+      // Cut every time (the client sends once more at once on a fresh connection, then leaves it queued).
+      assert.ok(cut >= 1);
+      cutting = false;
+      assert.match(first.stdout, /success; report queued \(1 waiting/);
+      const firstId = /Agent run (\S+):/.exec(first.stdout)![1]!;
+      assert.deepEqual((await reports("web6")).map((report) => report.id), [firstId], "the server did not store the report whose answer was lost");
+      const second = await runSous(["agent", "--once", "--config", config.file]);
+      assert.match(second.stdout, /report sent with 1 queued before it/);
+      const stored = await reports("web6");
+      assert.equal(stored.length, 2);
+      assert.deepEqual(stored.map((report) => report.id).filter((id) => id === firstId), [firstId]);
+    } finally {
+      proxy.close();
+    }
   });
 
   test("with the server down and the node moved to another environment, the cached run is refused", async () => {

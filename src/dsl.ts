@@ -23,7 +23,6 @@ import type { PackageAction, PackageInput } from "./resources/package.js";
 import type { AptUpdateAction, AptUpdateInput } from "./resources/apt_update.js";
 import type { LineAction, LineInput } from "./resources/line.js";
 import type { UserAction, UserInput } from "./resources/user.js";
-import type { GroupAction, GroupInput } from "./resources/group.js";
 import type { ArchiveAction, ArchiveInput } from "./resources/archive.js";
 import type { CronAction, CronInput } from "./resources/cron.js";
 import type { AptRepositoryAction, AptRepositoryInput } from "./resources/apt_repository.js";
@@ -55,8 +54,15 @@ export interface NodeView<A extends object = AttributeTree> {
   readonly ipaddress: string | undefined;
 }
 
+type BuiltinType = (typeof import("./resources/registry.js").BUILTIN_TYPES)[number];
+
+/** The functions of built-in types made with `defineType`: their types come from their property specs. */
+export type DerivedResources = {
+  readonly [T in BuiltinType as "__declare" extends keyof T ? CamelCase<T["name"]> : never]: T extends { readonly __declare?: infer D } ? NonNullable<D> : never;
+};
+
 /** The resource functions available to recipes. */
-export interface Resources {
+export interface Resources extends DerivedResources {
   /** A regular file. */
   file(path: string, properties?: FileInput & CommonProperties<FileAction>): ResourceRef;
   /** A directory. */
@@ -91,8 +97,6 @@ export interface Resources {
   line(name: string, properties: LineInput & CommonProperties<LineAction>): ResourceRef;
   /** A local user account. */
   user(name: string, properties?: UserInput & CommonProperties<UserAction>): ResourceRef;
-  /** A local group and its members. */
-  group(name: string, properties?: GroupInput & CommonProperties<GroupAction>): ResourceRef;
   /** A tar or zip file on the host, extracted once into `destination` (`name` is the archive unless `path` is given). */
   archive(name: string, properties: ArchiveInput & CommonProperties<ArchiveAction>): ResourceRef;
   /** A named entry in a user's crontab. */

@@ -113,7 +113,23 @@ declare global {
    */
   // eslint-disable-next-line @typescript-eslint/no-empty-object-type
   interface SousCustomResources {}
+  /**
+   * The attributes the repository's cookbooks declare (each `attributes.ts` merged). Filled in
+   * by `.sous/attribute-types.d.ts` (`sous cookbook check`, `sous converge`), it types what
+   * roles and environments set.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface SousAttributes {}
 }
+
+/** Any part of `T`: every key optional, hashes partial all the way down; arrays and scalars whole. */
+export type PartialAttributes<T> = { [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? PartialAttributes<T[K]> : T[K] };
+
+/**
+ * What a role or environment may set: any part of the cookbooks' declared attributes (a
+ * misspelled key or a wrong type is a type error), or any tree while none are declared.
+ */
+export type RoleAttributes = keyof SousAttributes extends never ? AttributeTree : PartialAttributes<SousAttributes>;
 
 type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Head}${Capitalize<CamelCase<Tail>>}` : S;
 
@@ -188,8 +204,8 @@ export interface RoleDefinition {
   runList?: string[];
   /** Run lists for particular environments, replacing `runList` there. */
   envRunLists?: Record<string, string[]>;
-  defaultAttributes?: AttributeTree;
-  overrideAttributes?: AttributeTree;
+  defaultAttributes?: RoleAttributes;
+  overrideAttributes?: RoleAttributes;
 }
 
 /** Defines a role (`roles/<name>.ts`). */
@@ -203,8 +219,8 @@ export interface EnvironmentDefinition {
   description?: string;
   /** Cookbook name → semver range (`"^1.2.0"`, `"= 2.0.1"`), or Chef's pessimistic `"~> 1.2"` (>= 1.2.0 < 2.0.0). */
   cookbookVersions?: Record<string, string>;
-  defaultAttributes?: AttributeTree;
-  overrideAttributes?: AttributeTree;
+  defaultAttributes?: RoleAttributes;
+  overrideAttributes?: RoleAttributes;
 }
 
 /** Defines an environment (`environments/<name>.ts`). */

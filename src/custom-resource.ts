@@ -5,8 +5,10 @@
  * TypeScript type recipes see all come from one place; each action is a function that
  * declares inner resources, which the engine converges in the custom resource's place.
  */
-import { prop, type InputOf, type OutputOf, type PropertySpec, type PropertySpecs } from "./core/properties.js";
-import type { CommonProperties, CookbookRef, ResourceRef, ResourceType } from "./core/resource.js";
+import { prop, type OutputOf, type PropertySpec, type PropertySpecs } from "./core/properties.js";
+import type { CommonProperties, CookbookRef, DeclarationFunction, ResourceRef, ResourceType } from "./core/resource.js";
+
+export type { DeclarationFunction };
 import { SousError } from "./core/errors.js";
 import type { AttributeTree, CustomResources, NodeView, Resources } from "./dsl.js";
 
@@ -42,14 +44,6 @@ export interface CustomResourceOptions<S extends PropertySpecs, A extends string
   /** Checks across properties, after each passed its own: [property, message] pairs. */
   validate?(properties: OutputOf<S>, actions: readonly string[]): Array<[string, string]>;
 }
-
-type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K }[keyof T];
-
-/** The function recipes call to declare a resource with these specs and actions. */
-export type DeclarationFunction<S extends PropertySpecs, A extends string> =
-  RequiredKeys<InputOf<S>> extends never
-    ? (name: string, properties?: InputOf<S> & CommonProperties<A | "nothing">) => ResourceRef
-    : (name: string, properties: InputOf<S> & CommonProperties<A | "nothing">) => ResourceRef;
 
 const CUSTOM = Symbol.for("sous.customResource");
 

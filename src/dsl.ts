@@ -23,7 +23,6 @@ import type { PackageAction, PackageInput } from "./resources/package.js";
 import type { AptUpdateAction, AptUpdateInput } from "./resources/apt_update.js";
 import type { LineAction, LineInput } from "./resources/line.js";
 import type { UserAction, UserInput } from "./resources/user.js";
-import type { GroupAction, GroupInput } from "./resources/group.js";
 import type { ArchiveAction, ArchiveInput } from "./resources/archive.js";
 import type { CronAction, CronInput } from "./resources/cron.js";
 import type { AptRepositoryAction, AptRepositoryInput } from "./resources/apt_repository.js";
@@ -55,8 +54,15 @@ export interface NodeView<A extends object = AttributeTree> {
   readonly ipaddress: string | undefined;
 }
 
+type BuiltinType = (typeof import("./resources/registry.js").BUILTIN_TYPES)[number];
+
+/** The functions of built-in types made with `defineType`: their types come from their property specs. */
+export type DerivedResources = {
+  readonly [T in BuiltinType as "__declare" extends keyof T ? CamelCase<T["name"]> : never]: T extends { readonly __declare?: infer D } ? NonNullable<D> : never;
+};
+
 /** The resource functions available to recipes. */
-export interface Resources {
+export interface Resources extends DerivedResources {
   /** A regular file. */
   file(path: string, properties?: FileInput & CommonProperties<FileAction>): ResourceRef;
   /** A directory. */
@@ -91,8 +97,6 @@ export interface Resources {
   line(name: string, properties: LineInput & CommonProperties<LineAction>): ResourceRef;
   /** A local user account. */
   user(name: string, properties?: UserInput & CommonProperties<UserAction>): ResourceRef;
-  /** A local group and its members. */
-  group(name: string, properties?: GroupInput & CommonProperties<GroupAction>): ResourceRef;
   /** A tar or zip file on the host, extracted once into `destination` (`name` is the archive unless `path` is given). */
   archive(name: string, properties: ArchiveInput & CommonProperties<ArchiveAction>): ResourceRef;
   /** A named entry in a user's crontab. */
@@ -109,7 +113,23 @@ declare global {
    */
   // eslint-disable-next-line @typescript-eslint/no-empty-object-type
   interface SousCustomResources {}
+  /**
+   * The attributes the repository's cookbooks declare (each `attributes.ts` merged). Filled in
+   * by `.sous/attribute-types.d.ts` (`sous cookbook check`, `sous converge`), it types what
+   * roles and environments set.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface SousAttributes {}
 }
+
+/** Any part of `T`: every key optional, hashes partial all the way down; arrays and scalars whole. */
+export type PartialAttributes<T> = { [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? PartialAttributes<T[K]> : T[K] };
+
+/**
+ * What a role or environment may set: any part of the cookbooks' declared attributes (a
+ * misspelled key or a wrong type is a type error), or any tree while none are declared.
+ */
+export type RoleAttributes = keyof SousAttributes extends never ? AttributeTree : PartialAttributes<SousAttributes>;
 
 type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Head}${Capitalize<CamelCase<Tail>>}` : S;
 
@@ -184,8 +204,8 @@ export interface RoleDefinition {
   runList?: string[];
   /** Run lists for particular environments, replacing `runList` there. */
   envRunLists?: Record<string, string[]>;
-  defaultAttributes?: AttributeTree;
-  overrideAttributes?: AttributeTree;
+  defaultAttributes?: RoleAttributes;
+  overrideAttributes?: RoleAttributes;
 }
 
 /** Defines a role (`roles/<name>.ts`). */
@@ -199,8 +219,8 @@ export interface EnvironmentDefinition {
   description?: string;
   /** Cookbook name → semver range (`"^1.2.0"`, `"= 2.0.1"`), or Chef's pessimistic `"~> 1.2"` (>= 1.2.0 < 2.0.0). */
   cookbookVersions?: Record<string, string>;
-  defaultAttributes?: AttributeTree;
-  overrideAttributes?: AttributeTree;
+  defaultAttributes?: RoleAttributes;
+  overrideAttributes?: RoleAttributes;
 }
 
 /** Defines an environment (`environments/<name>.ts`). */

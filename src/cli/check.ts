@@ -46,7 +46,10 @@ export async function checkRepository(root: string): Promise<{ files: number; pr
   // Written first, so that recipes see the custom resources their cookbooks define as typed functions.
   const { openRepository } = await import("../cookbook/repository.js");
   const { writeResourceTypes } = await import("../cookbook/resource-types.js");
-  files.push(writeResourceTypes(openRepository(root)));
+  const repository = openRepository(root);
+  files.push(writeResourceTypes(repository));
+  const { writeAttributeTypes } = await import("../cookbook/attribute-types.js");
+  files.push(writeAttributeTypes(repository));
   // The editor's view of the repository (tsconfig.json extends it) follows the Sous that checks it.
   writeMachineTsconfig(root);
   const typeRoots = nodeTypeRoots();

@@ -161,7 +161,7 @@ ${JSON.stringify(
           noEmit: true,
           skipLibCheck: true,
         },
-        include: ["sous.config.ts", "cookbooks/**/*.ts", "roles/**/*.ts", "environments/**/*.ts", ".sous/resource-types.d.ts"],
+        include: ["sous.config.ts", "cookbooks/**/*.ts", "roles/**/*.ts", "environments/**/*.ts", ".sous/resource-types.d.ts", ".sous/attribute-types.d.ts"],
       },
       null,
       2,

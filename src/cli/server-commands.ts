@@ -864,6 +864,8 @@ function registerServer(program: Command): void {
     .option("--clock-skew <seconds>", "accepted clock difference of signed requests", "300")
     .option("--log", "log every request (JSON lines on stdout)")
     .option("--no-search-cache", "run every search in full (by default a repeated search reuses its hits while the keys it depends on are unchanged; SQLite)")
+    .option("--max-index-keys <n>", "most distinct search keys one object may have (a save past it is refused)", "20000")
+    .option("--max-index-rows <n>", "most search values one object may have", "200000")
     .option("--report-retention <days>", "keep run reports this many days (0: forever)", "30")
     .option("--run-interval <seconds>", "the agents' run interval: sous node status shows a node as missing after two without a report", "1800")
     .action(
@@ -887,6 +889,7 @@ function registerServer(program: Command): void {
           clockSkewMs: Number(flags.clockSkew) * 1000,
           logger: flags.log === true,
           searchCache: flags.searchCache !== false,
+          indexLimits: { maxKeys: positiveNumber("--max-index-keys", flags.maxIndexKeys, false), maxRows: positiveNumber("--max-index-rows", flags.maxIndexRows, false) },
           reportRetentionDays: positiveNumber("--report-retention", flags.reportRetention, true),
           runIntervalSeconds: positiveNumber("--run-interval", flags.runInterval, false),
         });

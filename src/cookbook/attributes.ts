@@ -7,7 +7,8 @@ export const PRECEDENCE = ["default", "role_default", "environment_default", "no
 /** One level of attributes. */
 export type PrecedenceLevel = (typeof PRECEDENCE)[number];
 
-function isPlainObject(value: unknown): value is AttributeTree {
+/** Whether a value is an attribute hash (not an array, a Buffer or a scalar). */
+export function isPlainObject(value: unknown): value is AttributeTree {
   return value !== null && typeof value === "object" && !Array.isArray(value) && !Buffer.isBuffer(value);
 }
 

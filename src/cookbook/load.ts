@@ -13,7 +13,8 @@ import { isCustomResourceType } from "../custom-resource.js";
 import { builtinRegistry, ResourceRegistry } from "../resources/registry.js";
 import type { SearchBackend } from "../search/backend.js";
 import { recipeSearchFunctions } from "../search/recipe.js";
-import { deepFreeze, mergeAttributes } from "./attributes.js";
+import { deepFreeze, deepMerge, mergeAttributes } from "./attributes.js";
+import { undeclaredKeys, writeAttributeTypes } from "./attribute-types.js";
 import { compileRepository } from "./compile.js";
 import { lockedPins, readLock, verifyLocked } from "./lock.js";
 import { writeMachineTsconfig } from "./editor-config.js";
@@ -60,6 +61,8 @@ export interface LoadedRun {
   cached: boolean;
   /** The repository's sous.config.ts settings. */
   settings: SousConfig;
+  /** Attribute keys set by roles, environments or the node that no cookbook of the run declares (a misspelling, or a left-over). */
+  warnings: string[];
 }
 
 function readJson(file: string): unknown {
@@ -222,7 +225,26 @@ export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
   const problems: Problem[] = [];
   const registry = runRegistry(options.registry ?? builtinRegistry(), [...resolved.values()], compiled.cookbooks, problems);
   writeResourceTypes(repository);
+  writeAttributeTypes(repository);
   writeMachineTsconfig(repository.root);
+  const declared = cookbookDefaults.reduce((merged, tree) => deepMerge(merged, tree), {} as AttributeTree);
+  // A key naming a cookbook this run does not use is another node's: not checked here.
+  const otherCookbooks = new Set(repository.cookbooks.map((c) => c.name).filter((name) => !resolved.has(name)));
+  const sources: Array<[string, AttributeTree | undefined]> = [
+    ...expanded.rolesByPrecedence.flatMap((name): Array<[string, AttributeTree | undefined]> => [
+      [`role ${name} defaultAttributes`, roles.get(name)?.defaultAttributes],
+      [`role ${name} overrideAttributes`, roles.get(name)?.overrideAttributes],
+    ]),
+    [`environment ${environmentName} defaultAttributes`, environment?.defaultAttributes],
+    [`environment ${environmentName} overrideAttributes`, environment?.overrideAttributes],
+    ["sous.config.ts attributes", settings.attributes],
+    ["the node's attributes", options.normal],
+  ];
+  const warnings = sources.flatMap(([where, tree]) =>
+    undeclaredKeys(declared, tree ?? {})
+      .filter((path) => !otherCookbooks.has(path.split(".")[0]!))
+      .map((path) => `${where}: ${path} is not an attribute any cookbook of this run declares (misspelled, or left over?)`),
+  );
   const collection = new ResourceCollection();
   const included = new Set<string>();
   let backend: SearchBackend | undefined;
@@ -283,7 +305,7 @@ export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
     }
   }
   for (const problem of problems) collection.addProblem(problem);
-  return { repository, collection: collection.freeze(), node, expanded, cookbooks: resolved, cached: definitions.cached && compiled.cached, settings };
+  return { repository, collection: collection.freeze(), node, expanded, cookbooks: resolved, cached: definitions.cached && compiled.cached, settings, warnings };
 }
 
 /**

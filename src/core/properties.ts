@@ -38,8 +38,8 @@ export interface PropertySpec<Out = unknown, In = Out, K extends Presence = Pres
   readonly __presence?: K;
 }
 
-/** The presence of a spec built with these options. */
-export type PresenceOf<O> = O extends { required: true } ? "required" : O extends { default: NonNullable<unknown> } ? "defaulted" : "optional";
+/** The presence of a spec built with these options (an identity always has a value: the resource's name). */
+export type PresenceOf<O> = O extends { required: true } ? "required" : O extends { default: NonNullable<unknown> } | { role: "identity" } ? "defaulted" : "optional";
 
 /** Specs by property name, as a resource type declares them. */
 export type PropertySpecs = { readonly [name: string]: PropertySpec<any, any, Presence> };

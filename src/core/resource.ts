@@ -7,7 +7,7 @@ import type { Requirement } from "./preconditions.js";
 import type { ExecOptions, Host } from "../host/host.js";
 import type { SourceLocation } from "./errors.js";
 import type { FrozenCollection } from "./collection.js";
-import type { PropertySpec } from "./properties.js";
+import type { InputOf, OutputOf, PropertySpec, PropertySpecs } from "./properties.js";
 
 /** One changed property, as reported to people and scripts. */
 export interface Change {
@@ -104,6 +104,36 @@ export interface ResourceType<P extends object = any, Current = any> {
   /** Adjusts a declaration before validation (the template's `node` variable, a default name). */
   prepareDeclaration?(name: string | undefined, properties: Record<string, unknown>, scope: { node: unknown }): { name: string; properties: Record<string, unknown> };
 }
+
+/**
+ * Defines a built-in resource type from its property specs: the provider's properties and
+ * the recipe function's type (`resources.group(name, { gid, members })`) are both derived from
+ * them, so a new type is this one definition (and its line in the registry's list), with no
+ * interface written by hand for recipes or for the provider.
+ */
+export function defineType<const N extends string, const S extends PropertySpecs, const A extends string, Current>(definition: {
+  name: N;
+  description: string;
+  actions: readonly A[];
+  defaultAction: NoInfer<A>;
+  identity: keyof S & string;
+  properties: S;
+  validate?(properties: Readonly<OutputOf<S>>, actions: readonly string[]): Array<[string, string]>;
+  provider: Provider<OutputOf<S>, Current>;
+  guardOptions?(properties: Readonly<OutputOf<S>>): ExecOptions;
+  dslName?: string;
+  prepareDeclaration?: ResourceType["prepareDeclaration"];
+}): ResourceType<OutputOf<S>, Current> & { readonly name: N; readonly __declare?: DeclarationFunction<S, A> } {
+  return definition as unknown as ResourceType<OutputOf<S>, Current> & { readonly name: N };
+}
+
+type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K }[keyof T];
+
+/** The function recipes call to declare a resource with these specs and actions (the properties argument is optional when none is required). */
+export type DeclarationFunction<S extends PropertySpecs, A extends string> =
+  RequiredKeys<InputOf<S>> extends never
+    ? (name: string, properties?: InputOf<S> & CommonProperties<A | "nothing">) => ResourceRef
+    : (name: string, properties: InputOf<S> & CommonProperties<A | "nothing">) => ResourceRef;
 
 /** A guard: a shell command string, an argv array, or a function. */
 export type Guard = string | readonly string[] | (() => boolean | Promise<boolean>);

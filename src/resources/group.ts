@@ -2,76 +2,68 @@
  * `group`: a local group through shadow-utils (groupadd, groupmod, gpasswd, groupdel): its gid
  * and members, exactly the declared ones or, with `append`, at least them.
  */
-import { prop } from "../core/properties.js";
-import type { Change, ResourceType } from "../core/resource.js";
+import { type InputOf, prop } from "../core/properties.js";
+import { type Change, defineType } from "../core/resource.js";
+import { diffState } from "../core/state.js";
 import { run } from "../host/host.js";
 import { ACCOUNT_NAME, type GroupEntry, readGroups, sameNames } from "./accounts.js";
 
-/** Actions of `group`. */
-export type GroupAction = "create" | "remove" | "nothing";
-
-/** What a recipe writes for `group`. */
-export interface GroupInput {
-  gid?: number;
+const properties = {
+  name: prop.matching("a group name (letters, digits, _ . -)", (v) => ACCOUNT_NAME.test(v) && v.length <= 32, { role: "identity" }),
+  gid: prop.integer({ min: 0, max: 4294967294 }),
   /** Member users: exactly these, or with `append`, at least these (see `user`'s `groups`: declare a membership in one place). */
-  members?: string[];
+  members: prop.stringArray(),
   /** Add the members to those already there instead of replacing them (default false). */
-  append?: boolean;
+  append: prop.boolean({ role: "control", default: false }),
   /** A system group (gid below GID_MIN); only used on create. */
-  system?: boolean;
-}
+  system: prop.boolean({ role: "control", default: false }),
+};
 
-interface GroupProperties {
-  name: string;
-  gid?: number;
-  members?: string[];
-  append: boolean;
-  system: boolean;
-}
+/** What a recipe writes for `group` (derived from its property specs). */
+export type GroupInput = InputOf<typeof properties>;
 
-/** The `group` resource type. */
-export const groupType: ResourceType<GroupProperties, { entry: GroupEntry | undefined }> = {
+/** Actions of `group`. */
+export type GroupAction = (typeof groupType.actions)[number];
+
+/**
+ * The `group` resource type, defined in one place: its recipe function (`resources.group`)
+ * and the provider's property types are derived from the specs above.
+ */
+export const groupType = defineType({
   name: "group",
   description: "A local group: gid and members (exact or appended).",
   actions: ["create", "remove", "nothing"],
   defaultAction: "create",
   identity: "name",
-  properties: {
-    name: prop.matching("a group name (letters, digits, _ . -)", (v) => ACCOUNT_NAME.test(v) && v.length <= 32, { role: "identity" }),
-    gid: prop.integer({ min: 0, max: 4294967294 }),
-    members: prop.stringArray(),
-    append: prop.boolean({ role: "control", default: false }),
-    system: prop.boolean({ role: "control", default: false }),
-  },
-  validate(properties) {
-    return (properties.members ?? []).filter((member) => !ACCOUNT_NAME.test(member)).map((member) => ["members", `${JSON.stringify(member)} is not a user name`]);
+  properties,
+  validate(declared) {
+    return (declared.members ?? []).filter((member) => !ACCOUNT_NAME.test(member)).map((member): [string, string] => ["members", `${JSON.stringify(member)} is not a user name`]);
   },
   provider: {
-    async read({ host }, properties) {
-      return { entry: (await readGroups(host)).find((group) => group.name === properties.name) };
+    async read({ host }, desired): Promise<{ entry: GroupEntry | undefined }> {
+      return { entry: (await readGroups(host)).find((group) => group.name === desired.name) };
     },
-    plan({ entry }, properties, action) {
+    plan({ entry }, desired, action) {
       if (action === "remove") return entry ? { changes: [{ property: "exists", from: true, to: false }] } : { changes: [] };
+      const current = entry ? { gid: entry.gid, members: [...entry.members].sort() } : undefined;
+      const members = desired.members && [...new Set(desired.append ? [...(entry?.members ?? []), ...desired.members] : desired.members)].sort();
       const changes: Change[] = entry ? [] : [{ property: "exists", from: false, to: true }];
-      if (properties.gid !== undefined && entry?.gid !== properties.gid) changes.push({ property: "gid", from: entry?.gid, to: properties.gid });
-      if (properties.members !== undefined) {
-        const current = entry?.members ?? [];
-        const wanted = properties.append ? [...new Set([...current, ...properties.members])] : [...new Set(properties.members)];
-        if (!sameNames(current, wanted)) changes.push({ property: "members", from: entry ? [...current].sort() : undefined, to: [...wanted].sort() });
-      }
+      // A new group without members needs no members row.
+      const wanted = { ...desired, members: !entry && members?.length === 0 ? undefined : members };
+      changes.push(...diffState(properties, current, wanted, { equal: { members: (have, want) => sameNames(have ?? [], want ?? []) } }));
       return { changes };
     },
-    async apply({ host }, plan, properties, action, { entry }) {
-      const name = properties.name;
+    async apply({ host }, plan, desired, action, { entry }) {
+      const name = desired.name;
       if (action === "remove") {
         await run(host, ["groupdel", "--", name]);
         return;
       }
       const changed = new Map(plan.changes.map((change) => [change.property, change.to]));
-      if (!entry) await run(host, ["groupadd", ...(properties.gid !== undefined ? ["--gid", String(properties.gid)] : []), ...(properties.system ? ["--system"] : []), "--", name]);
-      else if (changed.has("gid")) await run(host, ["groupmod", "--gid", String(properties.gid), "--", name]);
+      if (!entry) await run(host, ["groupadd", ...(desired.gid !== undefined ? ["--gid", String(desired.gid)] : []), ...(desired.system ? ["--system"] : []), "--", name]);
+      else if (changed.has("gid")) await run(host, ["groupmod", "--gid", String(desired.gid), "--", name]);
       // gpasswd -M sets the member list of /etc/group and /etc/gshadow together.
       if (changed.has("members")) await run(host, ["gpasswd", "-M", (changed.get("members") as string[]).join(","), name]);
     },
   },
-};
+});

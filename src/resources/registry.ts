@@ -63,28 +63,60 @@ export class ResourceRegistry {
   }
 }
 
+/**
+ * Sous's built-in resource types. A new type is its file and its entry here: its recipe
+ * function (`resources.NAME`) and, for types made with `defineType`, that function's
+ * TypeScript type follow from the type itself.
+ */
+export const BUILTIN_TYPES: readonly [
+  typeof fileType,
+  typeof directoryType,
+  typeof linkType,
+  typeof templateType,
+  typeof remoteFileType,
+  typeof executeType,
+  typeof codeType,
+  typeof gitType,
+  typeof mountType,
+  typeof sysctlType,
+  typeof hostnameType,
+  typeof systemdUnitType,
+  typeof serviceType,
+  typeof packageType,
+  typeof aptUpdateType,
+  typeof lineType,
+  typeof cronType,
+  typeof aptRepositoryType,
+  typeof userType,
+  typeof groupType,
+  typeof archiveType,
+] = [
+  fileType,
+  directoryType,
+  linkType,
+  templateType,
+  remoteFileType,
+  executeType,
+  codeType,
+  gitType,
+  mountType,
+  sysctlType,
+  hostnameType,
+  systemdUnitType,
+  serviceType,
+  packageType,
+  aptUpdateType,
+  lineType,
+  cronType,
+  aptRepositoryType,
+  userType,
+  groupType,
+  archiveType,
+];
+
 /** A registry holding Sous's built-in resource types. */
 export function builtinRegistry(): ResourceRegistry {
-  return new ResourceRegistry()
-    .register(fileType)
-    .register(directoryType)
-    .register(linkType)
-    .register(templateType)
-    .register(remoteFileType)
-    .register(executeType)
-    .register(codeType)
-    .register(gitType)
-    .register(mountType)
-    .register(sysctlType)
-    .register(hostnameType)
-    .register(systemdUnitType)
-    .register(serviceType)
-    .register(packageType)
-    .register(aptUpdateType)
-    .register(lineType)
-    .register(cronType)
-    .register(aptRepositoryType)
-    .register(userType)
-    .register(groupType)
-    .register(archiveType);
+  const registry = new ResourceRegistry();
+  for (const type of BUILTIN_TYPES) registry.register(type as ResourceType);
+  return registry;
 }

@@ -169,9 +169,10 @@ export async function convergeTarget(target: Target, runList: RunListInput | und
       if (event.type === "run:finish") failure = failureLine(event);
       reporter(event);
       emit(event);
-      if (event.type === "run:start" && backup.note && !noted) {
+      if (event.type === "run:start" && !noted) {
         noted = true;
-        emit({ type: "log", level: "info", message: backup.note });
+        if (backup.note) emit({ type: "log", level: "info", message: backup.note });
+        for (const warning of loaded.warnings) emit({ type: "log", level: "warn", message: warning });
       }
     },
   });

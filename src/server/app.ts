@@ -12,7 +12,8 @@ import type { CookbookManifest } from "./cookbooks.js";
 import { satisfiesConstraint } from "../cookbook/constraints.js";
 import { cookbookOfRecipe, normalizeManifest, resolveCookbooks } from "./cookbooks.js";
 import { ApiError, badRequest, notFound } from "./errors.js";
-import { checkJsonDepth, utf8Text } from "./limits.js";
+import { checkJsonShape, utf8Text } from "./limits.js";
+import { yieldToOthers } from "./store/search-index.js";
 import type { JsonObject } from "./objects.js";
 import { checkName, checkRunList, normalizeEnvironment, normalizeItem, normalizeNode, normalizeRole, searchEntry } from "./objects.js";
 import { registerFleetRoutes } from "./fleet/routes.js";
@@ -50,6 +51,8 @@ declare module "fastify" {
     principal?: Principal;
     /** Set once the signature verified from the headers; the body is checked against it when read. */
     signed?: SignedRequest;
+    /** The JSON body, parsed once, or why it cannot be. */
+    json?: { value: unknown } | { problem: ApiError };
   }
 }
 
@@ -72,12 +75,24 @@ function jsonBody(request: FastifyRequest): unknown {
   if (!body || body.length === 0) throw badRequest("missing_body", "this request needs a JSON body");
   const type = String(request.headers["content-type"] ?? "");
   if (!type.startsWith("application/json")) throw new ApiError(415, "unsupported_media_type", `send the body as application/json, not ${type || "an unnamed type"}`);
-  const text = utf8Text(body);
-  checkJsonDepth(body);
+  // Parsed by the preHandler hook (checked first, with other requests served meanwhile); its
+  // problem, if any, is raised here so that each route's own order of checks stays as it was.
+  if (request.json === undefined) request.json = parseJson(body);
+  if ("problem" in request.json) throw request.json.problem;
+  return request.json.value;
+}
+
+/** A JSON body as text: valid UTF-8, then valid JSON (its shape was checked before). */
+function parseJson(body: Buffer): { value: unknown } | { problem: ApiError } {
   try {
-    return JSON.parse(text);
+    const text = utf8Text(body);
+    try {
+      return { value: JSON.parse(text) };
+    } catch (error) {
+      return { problem: badRequest("malformed_json", `the body is not valid JSON: ${(error as Error).message}`) };
+    }
   } catch (error) {
-    throw badRequest("malformed_json", `the body is not valid JSON: ${(error as Error).message}`);
+    return { problem: error as ApiError };
   }
 }
 
@@ -152,9 +167,23 @@ export function buildApp(options: AppOptions): FastifyInstance {
     request.signed = await authenticateHeaders(store, { method: request.method, url: request.url, headers: request.headers }, org, clockSkewMs);
   });
   app.addHook("preHandler", async (request) => {
-    if (!request.signed) return;
-    checkBody(request.signed, request.body as Buffer | undefined);
-    request.principal = request.signed.principal;
+    if (request.signed) {
+      checkBody(request.signed, request.body as Buffer | undefined);
+      request.principal = request.signed.principal;
+    }
+    // A JSON body's depth and size are checked before it is parsed, in slices, and the request
+    // thread is given back between steps: a body of many keys takes a while to parse.
+    const body = request.body as Buffer | undefined;
+    if (body && body.length > 0 && String(request.headers["content-type"] ?? "").startsWith("application/json")) {
+      try {
+        await checkJsonShape(body);
+        if (body.length > 64 * 1024) await yieldToOthers();
+        request.json = parseJson(body);
+        if (body.length > 64 * 1024) await yieldToOthers();
+      } catch (error) {
+        request.json = { problem: error as ApiError };
+      }
+    }
   });
 
   const need = (request: FastifyRequest, permission: Permission): void => {

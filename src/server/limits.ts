@@ -23,26 +23,45 @@ const CLOSE_BRACE = 0x7d;
 const CLOSE_BRACKET = 0x5d;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
+const COLON = 0x3a;
+
+/** Most object members (`"key": value` pairs, at any depth) one JSON body may have. */
+export const MAX_JSON_MEMBERS = 50_000;
+
+/** Bytes of a body looked at between two turns of the event loop. */
+const SCAN_SLICE = 256 * 1024;
 
 /**
- * Throws 400 `too_deep` when JSON text nests deeper than `maxDepth`, naming the byte offset where
- * it does. Run before parsing: parsing and walking a document thousands of levels deep overflows
- * the stack. Only the structure is looked at (strings are skipped), so it costs one pass.
+ * Throws 400 `too_deep` when JSON text nests deeper than `maxDepth` and `too_many_members` when it
+ * has more object members than `maxMembers`, naming the limit and the byte offset. Run before
+ * parsing, which is what a hostile body makes expensive: parsing and walking thousands of levels
+ * overflows the stack, and an object of hundreds of thousands of keys takes seconds to parse and
+ * merge on the request thread. Only the structure is looked at (strings are skipped), in slices
+ * with other requests served between them.
  */
-export function checkJsonDepth(text: Buffer, maxDepth = MAX_JSON_DEPTH): void {
+export async function checkJsonShape(text: Buffer, maxDepth = MAX_JSON_DEPTH, maxMembers = MAX_JSON_MEMBERS): Promise<void> {
   let depth = 0;
+  let members = 0;
   let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const byte = text[i]!;
-    if (inString) {
-      if (byte === BACKSLASH) i++;
-      else if (byte === QUOTE) inString = false;
-    } else if (byte === QUOTE) {
-      inString = true;
-    } else if (byte === OPEN_BRACE || byte === OPEN_BRACKET) {
-      if (++depth > maxDepth) throw badRequest("too_deep", `the body nests arrays and objects more than ${maxDepth} levels deep (at byte ${i}); the limit is ${maxDepth}`, { limit: maxDepth });
-    } else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) {
-      depth--;
+  let escaped = false;
+  for (let sliceStart = 0; sliceStart < text.length; sliceStart += SCAN_SLICE) {
+    if (sliceStart > 0) await new Promise((resolve) => setImmediate(resolve));
+    const end = Math.min(text.length, sliceStart + SCAN_SLICE);
+    for (let i = sliceStart; i < end; i++) {
+      const byte = text[i]!;
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (byte === BACKSLASH) escaped = true;
+        else if (byte === QUOTE) inString = false;
+      } else if (byte === QUOTE) {
+        inString = true;
+      } else if (byte === COLON) {
+        if (++members > maxMembers) throw badRequest("too_many_members", `the body has more than ${maxMembers} object members ("key": value pairs, at byte ${i}); the limit is ${maxMembers}`, { limit: maxMembers });
+      } else if (byte === OPEN_BRACE || byte === OPEN_BRACKET) {
+        if (++depth > maxDepth) throw badRequest("too_deep", `the body nests arrays and objects more than ${maxDepth} levels deep (at byte ${i}); the limit is ${maxDepth}`, { limit: maxDepth });
+      } else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) {
+        depth--;
+      }
     }
   }
 }

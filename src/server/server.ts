@@ -6,6 +6,7 @@ import { generateKeyPair } from "../client/signing.js";
 import { buildApp } from "./app.js";
 import { pruneReports } from "./fleet/reports.js";
 import { SERVER_ADMIN_PREFIX } from "./auth.js";
+import type { IndexLimits } from "./limits.js";
 import { Store } from "./store/store.js";
 import type { StoreLocation } from "./store/store.js";
 
@@ -30,6 +31,8 @@ export interface ServerOptions {
   logger?: boolean;
   /** Keep recent search results while what they depend on is unchanged (SQLite). Default true. */
   searchCache?: boolean;
+  /** What one object may add to the search index. Default DEFAULT_INDEX_LIMITS. */
+  indexLimits?: IndexLimits;
   /** Days run reports are kept (by the run's end); older ones are deleted at start and every hour. Default 30; 0 keeps them forever. */
   reportRetentionDays?: number;
   /** The agents' run interval in seconds, for `sous node status` (missing after two). Default 1800. */
@@ -65,7 +68,7 @@ export function storeLocation(options: Pick<ServerOptions, "database" | "dataDir
 /** Opens the store, creates the first server administrator if there is none, and listens. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  const store = await Store.open(options.location ?? storeLocation(options), { searchCache: options.searchCache !== false });
+  const store = await Store.open(options.location ?? storeLocation(options), { searchCache: options.searchCache !== false, ...(options.indexLimits ? { indexLimits: options.indexLimits } : {}) });
   let adminKeyFile: string | undefined;
   try {
     if ((await store.serverAdminKey(FIRST_ADMIN)) === undefined) {

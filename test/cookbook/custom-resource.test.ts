@@ -183,3 +183,34 @@ test("a cookbook installed in node_modules brings its custom resources to the re
   const check = await sous("cookbook", "check", "--repo", root);
   assert.equal(check.code, 0, check.stdout + check.stderr);
 });
+
+test("inner resources notify a resource of the recipe around them: the restart runs once, at the end of the run, after both sites", async () => {
+  const site = `import { defineResource, prop } from "sous";
+export default defineResource("webapp_site", {
+  properties: { root: prop.absolutePath({ required: true }) },
+  actions: {
+    create: ({ name, properties, resources: { template } }) => {
+      template(\`\${properties.root}/\${name}.conf\`, { inline: "site <%= name %>\\n", variables: { name }, notifies: { run: "execute[restart web]" } });
+    },
+  },
+});
+`;
+  const out = scratch("sous-custom-out-");
+  const recipe = `import { recipe } from "sous";
+export default recipe(({ resources: { webappSite, execute } }) => {
+  webappSite("shop", { root: ${JSON.stringify(out)} });
+  webappSite("blog", { root: ${JSON.stringify(out)} });
+  execute("restart web", { command: ["sh", "-c", "echo restarted >> ${out}/restarts.log"], action: "nothing" });
+});
+`;
+  const root = writeRepo(cookbook("webapp", { recipes: { default: recipe }, files: { "resources/webapp_site.ts": site } }));
+  const converge = () => sous("converge", "--repo", root, "-r", "recipe[webapp]", "--backup-dir", join(root, ".sous", "backup"));
+  const first = await converge();
+  assert.equal(first.code, 0, first.stderr + first.stdout);
+  const lines = marked(first.stdout, "↻");
+  assert.equal(lines.at(-1), `execute[restart web] ran (notified by webapp_site[shop] > template[${join(out, "shop.conf")}], webapp_site[blog] > template[${join(out, "blog.conf")}])`);
+  assert.equal(readFileSync(join(out, "restarts.log"), "utf8"), "restarted\n");
+  const second = await converge();
+  assert.deepEqual(marked(second.stdout, "↻"), []);
+  assert.equal(readFileSync(join(out, "restarts.log"), "utf8"), "restarted\n");
+});

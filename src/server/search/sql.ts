@@ -372,8 +372,9 @@ const MAX_TRACKED_KEYS = 1000;
 /**
  * One row (column `sig`) that changes whenever the hits of a query with these dependencies may
  * have: for the keys each key condition selects, how many there are and the sum of their versions
- * (keys are never deleted and versions only go up, so any new key or any change moves one of the
- * two), and the objects' version when the query depends on the set of objects; NULL when a key
+ * (versions only go up, so any new key or any change moves one of the two; keys are deleted only
+ * when unused, which moves the key generation, also part of it), and the objects' version when
+ * the query depends on the set of objects; NULL when a key
  * pattern matches too many keys to track. Undefined for an untracked query.
  */
 export function dependencySignature(deps: SearchDependencies): SqlFragment | undefined {
@@ -386,6 +387,9 @@ export function dependencySignature(deps: SearchDependencies): SqlFragment | und
       `(SELECT CASE WHEN (SELECT count(*) FROM (SELECT 1 FROM search_fields WHERE ${fields.sql} LIMIT ${MAX_TRACKED_KEYS + 1})) > ${MAX_TRACKED_KEYS} THEN NULL ELSE (SELECT count(*) || '.' || coalesce(sum(version), 0) FROM search_fields WHERE ${fields.sql}) END)`,
   );
   if (deps.objects) parts.push("coalesce((SELECT value FROM store_meta WHERE name = 'objects_version'), '-')");
+  // Keys no object uses are deleted: a new key matching a pattern could then bring back a count
+  // and a sum seen before. Every deletion moves this generation.
+  if (deps.fields.length > 0) parts.push("coalesce((SELECT value FROM store_meta WHERE name = 'fields_removed'), '-')");
   if (parts.length === 0) return undefined;
   return { sql: `SELECT ${balancedConcat(parts)} AS sig`, params: deps.fields.flatMap((fields) => [...fields.params, ...fields.params]) };
 }

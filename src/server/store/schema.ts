@@ -120,5 +120,7 @@ export function searchSchemaStatements(dialect: "sqlite" | "postgres"): string[]
     "CREATE INDEX IF NOT EXISTS search_terms_by_value ON search_terms (field, value, obj_id)",
     "CREATE INDEX IF NOT EXISTS search_terms_by_number ON search_terms (field, num, obj_id) WHERE num IS NOT NULL",
     `CREATE TABLE IF NOT EXISTS search_views (obj_id ${bigint} NOT NULL, grp ${bigint} NOT NULL, json TEXT NOT NULL, PRIMARY KEY (obj_id, grp))${pg ? "" : " WITHOUT ROWID"}`,
+    // Whether any object still has a top-level attribute (a key no longer used is deleted).
+    "CREATE INDEX IF NOT EXISTS search_views_by_group ON search_views (grp)",
   ];
 }

@@ -6,6 +6,9 @@
 // (search_state), so an agent's save, which changes a few facts, looks only at the attributes
 // whose digest changed (and, on SQLite, rewrites only those attributes' rows that changed).
 import { hash } from "node:crypto";
+import type { IndexLimits } from "../limits.js";
+import { indexLimitError } from "../limits.js";
+import type { SearchRow } from "../search/flatten.js";
 import { flattenAttribute, MAX_INDEXED_KEY_LENGTH, numericValue } from "../search/flatten.js";
 import { reversedKey } from "../search/sql.js";
 import type { SqlExecutor } from "./driver.js";
@@ -14,22 +17,48 @@ import type { SqlExecutor } from "./driver.js";
 export type SearchState = Record<string, string>;
 
 /**
- * Field numbers known to be committed, shared by every transaction of one store. Numbers are
- * never deleted or reused, so a cached number stays right for the life of the process.
+ * Field numbers known to be committed, shared by every transaction of one store. Keys no object
+ * uses any more are deleted (`collectUnusedKeys`), and each deletion moves the store's key
+ * generation (store_meta `fields_removed`): a transaction reads it before using cached numbers
+ * (`sync`), and the cache forgets every number when it moved, here or in another server process.
  */
 export class FieldCache {
   private readonly known = new Map<string, number>();
+  private generation: string | undefined;
+  private readonly learnedAt = new WeakMap<ReadonlyMap<string, number>, string>();
 
   get(id: string): number | undefined {
     return this.known.get(id);
   }
 
-  /** Adds numbers learned by a transaction that committed. */
+  /** Brings the cache to the store's key generation, read by the transaction that learns into `learned`. */
+  sync(generation: string, learned: ReadonlyMap<string, number>): void {
+    if (generation !== this.generation) {
+      this.known.clear();
+      this.generation = generation;
+    }
+    this.learnedAt.set(learned, generation);
+  }
+
+  /** Forgets every number at once (this process deleted keys). */
+  invalidate(): void {
+    this.known.clear();
+    this.generation = undefined;
+  }
+
+  /** Adds numbers learned by a transaction that committed, unless keys were deleted since it read them. */
   addAll(learned: ReadonlyMap<string, number>): void {
+    const at = this.learnedAt.get(learned);
+    if (at !== undefined && at !== this.generation) return;
     // Bounded: a store with millions of distinct keys keeps only recent ones.
     if (this.known.size + learned.size > 500_000) this.known.clear();
     for (const [id, value] of learned) this.known.set(id, value);
   }
+}
+
+/** Lets other requests run between the statements of a large index write (SQLite runs them on this thread). */
+export function yieldToOthers(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function fieldId(org: string, idx: string, key: string): string {
@@ -39,9 +68,12 @@ function fieldId(org: string, idx: string, key: string): string {
 /** The most parameters one statement gets (SQLite's limit is far higher; PostgreSQL's is 65535). */
 const CHUNK = 500;
 
-/** Runs `fn` on `items` CHUNK at a time, one after the other. */
-async function inChunks<T>(items: readonly T[], fn: (part: T[]) => Promise<unknown>): Promise<void> {
-  for (let start = 0; start < items.length; start += CHUNK) await fn(items.slice(start, start + CHUNK));
+/** Runs `fn` on `items` CHUNK at a time, one after the other, letting other requests run between chunks. */
+export async function inChunks<T>(items: readonly T[], fn: (part: T[]) => Promise<unknown>): Promise<void> {
+  for (let start = 0; start < items.length; start += CHUNK) {
+    if (start > 0) await yieldToOthers();
+    await fn(items.slice(start, start + CHUNK));
+  }
 }
 
 /**
@@ -109,6 +141,40 @@ export function planSearch(document: Record<string, unknown>): SearchPlan {
   return { attributes, state };
 }
 
+/**
+ * Throws 400 `index_limit` when a document would give more distinct search keys or values than
+ * `limits` allow: counted over the whole document (not only what a save changed) without building
+ * its rows, and stopped as soon as a limit is passed.
+ */
+export function checkIndexLimits(document: Record<string, unknown>, limits: IndexLimits): void {
+  const keys = new Set<string>();
+  let values = 0;
+  const key = (name: string): void => {
+    if (name.length > MAX_INDEXED_KEY_LENGTH || keys.has(name)) return;
+    keys.add(name);
+    if (keys.size > limits.maxKeys) indexLimitError("keys", limits.maxKeys, keys.size);
+  };
+  const walk = (value: unknown, path: string, leaf: string): void => {
+    if (Array.isArray(value)) {
+      for (const element of value) walk(element, path, leaf);
+    } else if (typeof value === "object" && value !== null) {
+      for (const [name, child] of Object.entries(value)) {
+        if (++values > limits.maxRows) indexLimitError("rows", limits.maxRows, values);
+        const full = `${path}_${name}`;
+        key(full);
+        key(name);
+        walk(child, full, name);
+      }
+    } else if (++values > limits.maxRows) {
+      indexLimitError("rows", limits.maxRows, values);
+    }
+  };
+  for (const [top, value] of Object.entries(document)) {
+    key(top);
+    walk(value, top, top);
+  }
+}
+
 function placeholders(count: number): string {
   return Array.from({ length: count }, () => "?").join(", ");
 }
@@ -143,7 +209,7 @@ export async function writeSearchRows(
   previous: SearchState | undefined,
   fresh: boolean,
   mode: SearchWriteMode = {},
-): Promise<void> {
+): Promise<number[]> {
   const { attributes, state } = plan;
   let changed: string[];
   /** Top-level attributes whose rows are in the index and no longer right (undefined: every row of the object). */
@@ -158,16 +224,34 @@ export async function writeSearchRows(
     const removed = Object.keys(previous).filter((top) => !attributes.has(top));
     stale = [...changed.filter((top) => previous[top] !== undefined), ...removed];
   }
-  if (changed.length === 0 && stale !== undefined && stale.length === 0) return;
-  const rows = changed.flatMap((top) => flattenAttribute(top, attributes.get(top)!.value));
+  if (changed.length === 0 && stale !== undefined && stale.length === 0) return [];
+  // Cached key numbers are good only while no key was deleted; on PostgreSQL the shared lock also
+  // keeps a deletion from committing until this write has (collectUnusedKeys takes it exclusively).
+  const generation = await db.all<{ value: string }>(`SELECT value FROM store_meta WHERE name = 'fields_removed'${mode.oneStatement ? " FOR SHARE" : ""}`);
+  cache.sync(generation[0]?.value ?? "0", learned);
+  const rows: SearchRow[] = [];
+  let sinceYield = 0;
+  for (const top of changed) {
+    const attributeRows = flattenAttribute(top, attributes.get(top)!.value);
+    for (const row of attributeRows) rows.push(row);
+    sinceYield += attributeRows.length;
+    if (sinceYield > 5000) {
+      sinceYield = 0;
+      await yieldToOthers();
+    }
+  }
   const numbers = await fieldNumbers(db, cache, learned, target.org, target.idx, [...changed, ...(stale ?? []), ...rows.map(([key]) => key)]);
+  const large = rows.length > 5000;
+  if (large) await yieldToOthers();
   const staleGroups = stale?.map((top) => numbers.get(top)!);
   const newRows = rows.map(([key, value, top]): [number, string, number] => [numbers.get(key)!, value, numbers.get(top)!]);
+  if (large) await yieldToOthers();
   let insert = newRows;
   if (mode.oneStatement) {
-    await writeInOneStatement(db, target.objId, newRows, staleGroups, changed.map((top) => [numbers.get(top)!, attributes.get(top)!.json]));
-    return;
+    return writeInOneStatement(db, target.objId, newRows, staleGroups, changed.map((top) => [numbers.get(top)!, attributes.get(top)!.json]));
   }
+  /** Keys whose rows or views this write removed: they may be used by no object any more. */
+  let candidates: number[] = staleGroups ?? [];
   if (mode.tracked) {
     // The rows now in the index for the stale attributes, to compare with the new ones.
     const old: Array<{ field: number; value: string; grp: number }> = [];
@@ -178,11 +262,19 @@ export async function writeSearchRows(
       );
     }
     const rowId = (field: number, value: string, grp: number): string => `${field}\u0000${grp}\u0000${value}`;
+    const comparing = large || old.length > 5000;
+    if (comparing) await yieldToOthers();
     const wanted = new Set(newRows.map(([field, value, grp]) => rowId(field, value, grp)));
+    if (comparing) await yieldToOthers();
     const present = new Set(old.map((row) => rowId(Number(row.field), row.value, Number(row.grp))));
+    if (comparing) await yieldToOthers();
     const gone = old.filter((row) => !wanted.has(rowId(Number(row.field), row.value, Number(row.grp))));
     insert = newRows.filter(([field, value, grp]) => !present.has(rowId(field, value, grp)));
-    for (const row of gone) await db.run("DELETE FROM search_terms WHERE obj_id = ? AND field = ? AND value = ? AND grp = ?", [target.objId, row.field, row.value, row.grp]);
+    if (comparing) await yieldToOthers();
+    await inChunks(gone, async (part) => {
+      for (const row of part) await db.run("DELETE FROM search_terms WHERE obj_id = ? AND field = ? AND value = ? AND grp = ?", [target.objId, row.field, row.value, row.grp]);
+    });
+    candidates = [...new Set([...candidates, ...gone.map((row) => Number(row.field))])];
     const touched = [...new Set([...gone.map((row) => Number(row.field)), ...insert.map(([field]) => field)])];
     await inChunks(touched, (part) => db.run(`UPDATE search_fields SET version = version + 1 WHERE id IN (${placeholders(part.length)})`, part));
   } else if (staleGroups === undefined) {
@@ -192,6 +284,7 @@ export async function writeSearchRows(
   }
   if (staleGroups === undefined) await db.run("DELETE FROM search_views WHERE obj_id = ?", [target.objId]);
   else await inChunks(staleGroups, (part) => db.run(`DELETE FROM search_views WHERE obj_id = ? AND grp IN (${placeholders(part.length)})`, [target.objId, ...part]));
+  if (large) await yieldToOthers();
   await db.insertMany(
     "search_terms",
     [["obj_id", "bigint"], ["field", "bigint"], ["value", "text"], ["grp", "bigint"], ["num", "double precision"]],
@@ -202,6 +295,7 @@ export async function writeSearchRows(
     [["obj_id", "bigint"], ["grp", "bigint"], ["json", "text"]],
     changed.map((top) => [target.objId, numbers.get(top)!, attributes.get(top)!.json]),
   );
+  return mode.tracked ? candidates : [];
 }
 
 /**
@@ -216,40 +310,80 @@ async function writeInOneStatement(
   rows: ReadonlyArray<readonly [field: number, value: string, grp: number]>,
   staleGroups: number[] | undefined,
   views: ReadonlyArray<readonly [grp: number, json: string]>,
-): Promise<void> {
+): Promise<number[]> {
   const everything = staleGroups === undefined;
   const stale = staleGroups ?? [];
   const viewGroups = views.map(([grp]) => grp);
-  await db.run(
+  const parameters = [
+    rows.map(([field]) => field),
+    rows.map(([, value]) => value),
+    rows.map(([, , grp]) => grp),
+    rows.map(([, value]) => numericValue(value)),
+    objId,
+    everything,
+    stale,
+    objId,
+    objId,
+    objId,
+    everything,
+    stale,
+    viewGroups,
+    objId,
+    viewGroups,
+    views.map(([, json]) => json),
+  ];
+  // Building the arrays of a large write is work on this thread: let other requests run before sending it.
+  if (rows.length > 5000) await yieldToOthers();
+  const removed = await db.all<{ field: number | string }>(
     `WITH new_rows AS (SELECT * FROM unnest(?::bigint[], ?::text[], ?::bigint[], ?::double precision[]) AS n(field, value, grp, num)),
      gone AS (DELETE FROM search_terms t WHERE t.obj_id = ? AND (?::boolean OR t.grp = ANY(?::bigint[]))
-       AND NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.field = t.field AND n.value = t.value AND n.grp = t.grp)),
+       AND NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.field = t.field AND n.value = t.value AND n.grp = t.grp) RETURNING t.field),
      added AS (INSERT INTO search_terms (obj_id, field, value, grp, num) SELECT ?, n.field, n.value, n.grp, n.num FROM new_rows n
        WHERE NOT EXISTS (SELECT 1 FROM search_terms t WHERE t.obj_id = ? AND t.field = n.field AND t.value = n.value AND t.grp = n.grp)),
-     views_gone AS (DELETE FROM search_views v WHERE v.obj_id = ? AND (?::boolean OR v.grp = ANY(?::bigint[])) AND NOT (v.grp = ANY(?::bigint[]))),
+     views_gone AS (DELETE FROM search_views v WHERE v.obj_id = ? AND (?::boolean OR v.grp = ANY(?::bigint[])) AND NOT (v.grp = ANY(?::bigint[])) RETURNING v.grp),
      views_set AS (INSERT INTO search_views (obj_id, grp, json) SELECT ?, g, j FROM unnest(?::bigint[], ?::text[]) AS w(g, j)
        ON CONFLICT (obj_id, grp) DO UPDATE SET json = excluded.json)
-     SELECT 1`,
-    [
-      rows.map(([field]) => field),
-      rows.map(([, value]) => value),
-      rows.map(([, , grp]) => grp),
-      rows.map(([, value]) => numericValue(value)),
-      objId,
-      everything,
-      stale,
-      objId,
-      objId,
-      objId,
-      everything,
-      stale,
-      viewGroups,
-      objId,
-      viewGroups,
-      views.map(([, json]) => json),
-    ],
+     SELECT field FROM gone UNION SELECT grp FROM views_gone`,
+    parameters,
   );
+  return removed.map((row) => Number(row.field));
 }
+
+/**
+ * Deletes the keys among `candidates` that no object uses any more (no row has them as its key,
+ * no view as its group), and moves the key generation so that every process forgets its cached
+ * numbers. Without it the key table only grew: a node saved again and again with new key names
+ * (or deleted) left every key behind. On PostgreSQL the generation row's exclusive lock waits
+ * for writes that hold it shared (they may be about to use a key), and the deletion re-checks.
+ */
+export async function collectUnusedKeys(db: SqlExecutor, cache: FieldCache, candidates: readonly number[]): Promise<number> {
+  const unused = await unusedKeys(db, candidates);
+  return unused.length === 0 ? 0 : deleteKeys(db, cache, unused);
+}
+
+/** Which of `candidates` no search row and no view refers to. */
+export async function unusedKeys(db: SqlExecutor, candidates: readonly number[]): Promise<number[]> {
+  const unused: number[] = [];
+  await inChunks(candidates, async (part) => {
+    const rows = await db.all<{ id: number | string }>(`SELECT id FROM search_fields f WHERE id IN (${placeholders(part.length)}) AND ${UNUSED}`, part);
+    unused.push(...rows.map((row) => Number(row.id)));
+  });
+  return unused;
+}
+
+/** Deletes the keys of `unused` that are still unused once the key generation is locked and moved; see collectUnusedKeys. */
+export async function deleteKeys(db: SqlExecutor, cache: FieldCache, unused: readonly number[]): Promise<number> {
+  await db.run("INSERT INTO store_meta (name, value) VALUES ('fields_removed', '1') ON CONFLICT (name) DO UPDATE SET value = CAST(CAST(store_meta.value AS INTEGER) + 1 AS TEXT)");
+  cache.invalidate();
+  let deleted = 0;
+  await inChunks(unused, async (part) => {
+    deleted += await db.run(`DELETE FROM search_fields WHERE id IN (${placeholders(part.length)}) AND ${UNUSED.replaceAll("f.id", "search_fields.id")}`, part);
+  });
+  return deleted;
+}
+
+/** A key (search_fields row `f`) that no search row and no view refers to. */
+const UNUSED = "NOT EXISTS (SELECT 1 FROM search_terms t WHERE t.field = f.id) AND NOT EXISTS (SELECT 1 FROM search_views v WHERE v.grp = f.id)";
 
 /** The objects that have search rows, and the index and `chef_type` each one's rows are under. */
 const SEARCHED = "o.kind IN ('node', 'role', 'environment', 'client', 'item')";

@@ -35,7 +35,12 @@ class Connection implements SqlExecutor {
   async insertMany(table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[], ignoreConflicts = false): Promise<void> {
     // One prepared single-row insert is the fastest path in SQLite: no round trips to save.
     const statement = this.prepare(`INSERT INTO ${table} (${columns.map(([name]) => name).join(", ")}) VALUES (${columns.map(() => "?").join(", ")})${ignoreConflicts ? " ON CONFLICT DO NOTHING" : ""}`);
-    for (const row of rows) statement.run(...row);
+    // A large write (a node of thousands of keys) lets other requests run every 1,000 rows: the
+    // writer runs on the request thread, and /health or a search must not wait for it.
+    for (let start = 0; start < rows.length; start += 500) {
+      if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+      for (const row of rows.slice(start, start + 500)) statement.run(...row);
+    }
   }
 }
 

@@ -12,7 +12,9 @@ import { checkQueryTerms, compileQuery, compileStream, dependencySignature, mayR
 import type { SqlDriver, SqlExecutor } from "./driver.js";
 import { OLD_SEARCH_TABLES, SEARCH_FORMAT, schemaStatements, searchSchemaStatements } from "./schema.js";
 import type { SearchState } from "./search-index.js";
-import { FieldCache, parseSearchState, planSearch, upgradeSearchToLayout6, writeSearchRows } from "./search-index.js";
+import { checkIndexLimits, deleteKeys, FieldCache, parseSearchState, planSearch, unusedKeys, upgradeSearchToLayout6, writeSearchRows, yieldToOthers } from "./search-index.js";
+import type { IndexLimits } from "../limits.js";
+import { DEFAULT_INDEX_LIMITS } from "../limits.js";
 
 /** What kind of object a row of the objects table holds. */
 export type ObjectKind = "node" | "role" | "environment" | "client" | "data_bag" | "item" | "cookbook";
@@ -75,6 +77,8 @@ export interface SearchOptions {
 export interface StoreOptions {
   /** Keep recent search results (count and page of ids) while what they depend on is unchanged (SQLite). Default true. */
   searchCache?: boolean;
+  /** What one object may add to the search index (a save past them is a 400). Default DEFAULT_INDEX_LIMITS. */
+  indexLimits?: IndexLimits;
 }
 
 /** Where the store keeps its data. */
@@ -118,7 +122,13 @@ export class Store {
         : new (await importOptional(["pg"], "a PostgreSQL store", () => import("./postgres-driver.js"))).PostgresDriver({ connectionString: location.postgresUrl, ...(location.schema ? { schema: location.schema } : {}), ...(location.maxConnections ? { maxConnections: location.maxConnections } : {}) });
     const fields = new FieldCache();
     try {
-      await driver.migrate(schemaStatements(driver.dialect), (tx) => new Store(driver, tx, fields, new Map()).migrateSearch());
+      await driver.migrate(schemaStatements(driver.dialect), async (tx) => {
+        await new Store(driver, tx, fields, new Map()).migrateSearch();
+        // Writes lock this row shared while they use cached key numbers (search-index.ts), so it must exist.
+        await tx.run("INSERT INTO store_meta (name, value) VALUES ('fields_removed', '0') ON CONFLICT (name) DO NOTHING");
+        // Finding keys no view uses any more (stores made before it had no such index).
+        await tx.run("CREATE INDEX IF NOT EXISTS search_views_by_group ON search_views (grp)");
+      });
     } catch (error) {
       await driver.close().catch(() => undefined);
       throw error;
@@ -249,8 +259,9 @@ export class Store {
   /** Deletes an organization and everything in it; false when it did not exist. */
   async deleteOrg(name: string): Promise<boolean> {
     return this.transaction(async (t) => {
-      // search_fields stay: their numbers may be cached by other server processes (they cost a row each).
-      await t.deleteSearchRows("obj_id IN (SELECT id FROM objects WHERE org = ?)", [name]);
+      await t.deleteSearchRows("obj_id IN (SELECT id FROM objects WHERE org = ?)", [name], false);
+      // Every key of the organization goes too (other processes forget their cached numbers by the generation).
+      await t.deleteIndexKeys("org = ?", [name]);
       await t.objectsChanged();
       await t.db.run("DELETE FROM objects WHERE org = ?", [name]);
       await t.db.run("DELETE FROM blobs WHERE org = ?", [name]);
@@ -301,9 +312,16 @@ export class Store {
     // PostgreSQL: lock the row first, so that two concurrent saves of one object compute their
     // search changes one after the other (SQLite has a single writer).
     const lock = this.driver.dialect === "postgres" ? " FOR UPDATE" : "";
+    // A large document gives the request thread back between the steps of planning (each bounded by the limits).
+    const large = options.search !== undefined && json.length > 64 * 1024;
+    if (large) await yieldToOthers();
+    if (options.search) checkIndexLimits(options.search.document, this.options.indexLimits ?? DEFAULT_INDEX_LIMITS);
+    if (large) await yieldToOthers();
     const plan = options.search ? planSearch(options.search.document) : undefined;
+    if (large) await yieldToOthers();
     const state = plan ? JSON.stringify(plan.state) : null;
-    return this.transaction(async (t) => {
+    let candidates: number[] = [];
+    const written = await this.transaction(async (t) => {
       const find = () =>
         t.db.all<{ id: number | string; etag: string; search_state: string | null }>(
           `SELECT id, etag, search_state FROM objects WHERE org = ? AND kind = ? AND bag = ? AND name = ?${lock}`,
@@ -354,15 +372,45 @@ export class Store {
         if (id === undefined) throw conflict("already_exists", `${describe(ref)} already exists`);
         created = true;
       }
-      if (options.search && plan) await writeSearchRows(t.db, t.fields, t.learned!, { objId: id!, org: ref.org, idx: options.search.idx }, plan, previous, created, { tracked: this.tracked, oneStatement: this.driver.dialect === "postgres" });
+      if (options.search && plan) {
+        candidates = await writeSearchRows(t.db, t.fields, t.learned!, { objId: id!, org: ref.org, idx: options.search.idx }, plan, previous, created, { tracked: this.tracked, oneStatement: this.driver.dialect === "postgres" });
+        candidates = await t.collectKeysInside(candidates);
+      }
       if (created) await t.objectsChanged();
       return { etag, created, json };
     });
+    await this.collectKeysAfter(candidates);
+    return written;
+  }
+
+  /**
+   * Deletes the search keys among `candidates` that no object uses any more. SQLite (one writer):
+   * in the write's own transaction, returning nothing left to do; PostgreSQL: returns them, for
+   * `collectKeysAfter` to delete in a transaction of their own once the write committed (it takes
+   * the key generation's lock exclusively, which a write holding it shared must not wait for).
+   */
+  private async collectKeysInside(candidates: number[]): Promise<number[]> {
+    if (!this.tracked || candidates.length === 0) return candidates;
+    const unused = await unusedKeys(this.db, candidates);
+    if (unused.length > 0) await deleteKeys(this.db, this.fields, unused);
+    return [];
+  }
+
+  private async collectKeysAfter(candidates: number[]): Promise<void> {
+    if (candidates.length === 0) return;
+    if (this.learned) {
+      // Inside a caller's transaction: done inside it where that is safe (SQLite), else left for later saves.
+      await this.collectKeysInside(candidates);
+      return;
+    }
+    const unused = await unusedKeys(this.db, candidates);
+    if (unused.length > 0) await this.transaction((t) => deleteKeys(t.db, t.fields, unused));
   }
 
   /** Deletes an object and its search rows; false when it did not exist; 412 when `ifMatch` is stale. */
   async delete(ref: ObjectRef, ifMatch?: string): Promise<boolean> {
-    return this.transaction(async (t) => {
+    let candidates: number[] = [];
+    const deleted = await this.transaction(async (t) => {
       const rows = await t.db.all<{ id: number | string; etag: string }>(
         "SELECT id, etag FROM objects WHERE org = ? AND kind = ? AND bag = ? AND name = ?",
         [ref.org, ref.kind, ref.bag ?? "", ref.name],
@@ -372,17 +420,22 @@ export class Store {
       if (ifMatch !== undefined && row.etag !== ifMatch) {
         throw new ApiError(412, "precondition_failed", `${describe(ref)} changed since you read it (ETag ${ifMatch} no longer matches)`);
       }
-      await t.deleteSearchRows("obj_id = ?", [row.id]);
+      candidates = await t.deleteSearchRows("obj_id = ?", [row.id]);
       await t.db.run("DELETE FROM objects WHERE id = ?", [row.id]);
       await t.objectsChanged();
+      candidates = await t.collectKeysInside(candidates);
       return true;
     });
+    await this.collectKeysAfter(candidates);
+    return deleted;
   }
 
   /** Deletes every object of a kind in a bag (a data bag's items), with their search rows. */
   async deleteAllInBag(org: string, kind: ObjectKind, bag: string): Promise<number> {
     return this.transaction(async (t) => {
-      await t.deleteSearchRows("obj_id IN (SELECT id FROM objects WHERE org = ? AND kind = ? AND bag = ?)", [org, kind, bag]);
+      await t.deleteSearchRows("obj_id IN (SELECT id FROM objects WHERE org = ? AND kind = ? AND bag = ?)", [org, kind, bag], false);
+      // A data bag's items are the only objects of its index.
+      if (kind === "item") await t.deleteIndexKeys("org = ? AND idx = ?", [org, `bag:${bag}`]);
       await t.objectsChanged();
       return t.db.run("DELETE FROM objects WHERE org = ? AND kind = ? AND bag = ?", [org, kind, bag]);
     });
@@ -394,10 +447,20 @@ export class Store {
   }
 
   /** Deletes the search rows and views of the objects `where` selects, bumping the versions of the keys they had. */
-  private async deleteSearchRows(where: string, params: unknown[]): Promise<void> {
+  private async deleteSearchRows(where: string, params: unknown[], collect = true): Promise<number[]> {
+    // The keys these rows and views use: afterwards some may be used by nothing.
+    const used = collect ? await this.db.all<{ id: number | string }>(`SELECT field AS id FROM search_terms WHERE ${where} UNION SELECT grp AS id FROM search_views WHERE ${where}`, [...params, ...params]) : [];
     if (this.tracked) await this.db.run(`UPDATE search_fields SET version = version + 1 WHERE id IN (SELECT DISTINCT field FROM search_terms WHERE ${where})`, params);
     await this.db.run(`DELETE FROM search_terms WHERE ${where}`, params);
     await this.db.run(`DELETE FROM search_views WHERE ${where}`, params);
+    return used.map((row) => Number(row.id));
+  }
+
+  /** Deletes every search key `where` selects (their objects are gone), moving the key generation. */
+  private async deleteIndexKeys(where: string, params: unknown[]): Promise<void> {
+    await this.db.run("INSERT INTO store_meta (name, value) VALUES ('fields_removed', '1') ON CONFLICT (name) DO UPDATE SET value = CAST(CAST(store_meta.value AS INTEGER) + 1 AS TEXT)");
+    this.fields.invalidate();
+    await this.db.run(`DELETE FROM search_fields WHERE ${where}`, params);
   }
 
   /** Records that objects were created or deleted: searches over every object (`*:*`, NOT) depend on that. */

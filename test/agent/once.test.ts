@@ -67,7 +67,7 @@ describe("sous agent --once against a server", () => {
     assert.deepEqual((await reports("web1"))[0]!.totals.updated, 1);
   });
 
-  test("recipes search the server with the node's own key: a new app node appears in the load balancer's file at the next run", async () => {
+  test("recipes search the server with the node's own key: a new app node appears in the load balancer's file at the next run; a cached run replays the last answers", async () => {
     const listing = join(out, "backends.txt");
     await fixture.uploadCookbook("lb", `export default recipe(({ search, resources: { file } }) => {
   const apps = search<{ name: string; ip: string }>("node", "role:app", { keys: { name: ["name"], ip: ["ipaddress"] } });
@@ -83,6 +83,18 @@ describe("sous agent --once against a server", () => {
     const run = await runSous(["agent", "--once", "--config", config.file]);
     assert.equal(run.code, 0, run.stdout + run.stderr);
     assert.equal(readFileSync(listing, "utf8"), "app1 10.0.0.11\napp2 10.0.0.12\n");
+    // With the server down, the cached run gets the answers the last good run got: the file stays as it is.
+    const port = Number(new URL(fixture.server.url).port);
+    await fixture.server.close();
+    try {
+      const cached = await runSous(["agent", "--once", "--config", config.file]);
+      assert.equal(cached.code, 0, cached.stdout + cached.stderr);
+      assert.match(cached.stdout, /1 resource, 0 updated/);
+      assert.match(cached.stdout, /cached; report queued/);
+      assert.equal(readFileSync(listing, "utf8"), "app1 10.0.0.11\napp2 10.0.0.12\n");
+    } finally {
+      fixture = await restart(fixture, port);
+    }
   });
 
   test("the node's key, cache and queue are private to root", async () => {

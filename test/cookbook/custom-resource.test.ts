@@ -155,6 +155,9 @@ test("sous cookbook check types a custom resource's function in every recipe: a 
   const { root } = setup();
   const clean = await sous("cookbook", "check", "--repo", root);
   assert.equal(clean.code, 0, clean.stdout + clean.stderr);
+  const listed = await sous("resources", "--repo", root);
+  assert.match(listed.stdout, /^webapp_site \(custom resource of webapp@1\.0\.0\): A site: its folder, its configuration, a reload when the configuration changes\n {2}actions: create, delete, nothing \(default create\)\n {2}root \(state, required\): an absolute path\n/m);
+  assert.match(listed.stdout, /^ {2}secret \(state, sensitive\): a string$/m);
   const declarations = readFileSync(join(root, ".sous/resource-types.d.ts"), "utf8");
   assert.match(declarations, /"webapp_site": typeof import\("\.\.\/cookbooks\/webapp\/resources\/webapp_site\.js"\)\.default;/);
   const recipeFile = join(root, "cookbooks/webapp/recipes/default.ts");

@@ -217,3 +217,17 @@ export default recipe(({ resources: { webappSite, execute } }) => {
   assert.deepEqual(marked(second.stdout, "↻"), []);
   assert.equal(readFileSync(join(out, "restarts.log"), "utf8"), "restarted\n");
 });
+
+test("a custom resource declared sensitive makes its inner resources sensitive: no values or diffs of them are printed", async () => {
+  const recipe = `import { recipe } from "sous";
+export default recipe(({ node, resources: { webappSite } }) => {
+  webappSite("vault", { root: node.attributes.root as string, port: 8200, sensitive: true });
+});
+`;
+  const { out, converge } = setup(recipe);
+  const result = await converge();
+  assert.equal(result.code, 0, result.stderr + result.stdout);
+  assert.match(result.stdout, /↻ webapp_site\[vault\] > template\[.*\/vault\/site\.conf\] created/);
+  assert.doesNotMatch(result.stdout, /listen 8200/);
+  assert.equal(readFileSync(join(out, "vault", "site.conf"), "utf8"), "server vault\nlisten 8200\nsecret none\n");
+});

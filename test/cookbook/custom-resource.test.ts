@@ -155,6 +155,9 @@ test("sous cookbook check types a custom resource's function in every recipe: a 
   const { root } = setup();
   const clean = await sous("cookbook", "check", "--repo", root);
   assert.equal(clean.code, 0, clean.stdout + clean.stderr);
+  const listed = await sous("resources", "--repo", root);
+  assert.match(listed.stdout, /^webapp_site \(custom resource of webapp@1\.0\.0\): A site: its folder, its configuration, a reload when the configuration changes\n {2}actions: create, delete, nothing \(default create\)\n {2}root \(state, required\): an absolute path\n/m);
+  assert.match(listed.stdout, /^ {2}secret \(state, sensitive\): a string$/m);
   const declarations = readFileSync(join(root, ".sous/resource-types.d.ts"), "utf8");
   assert.match(declarations, /"webapp_site": typeof import\("\.\.\/cookbooks\/webapp\/resources\/webapp_site\.js"\)\.default;/);
   const recipeFile = join(root, "cookbooks/webapp/recipes/default.ts");
@@ -213,4 +216,18 @@ export default recipe(({ resources: { webappSite, execute } }) => {
   const second = await converge();
   assert.deepEqual(marked(second.stdout, "↻"), []);
   assert.equal(readFileSync(join(out, "restarts.log"), "utf8"), "restarted\n");
+});
+
+test("a custom resource declared sensitive makes its inner resources sensitive: no values or diffs of them are printed", async () => {
+  const recipe = `import { recipe } from "sous";
+export default recipe(({ node, resources: { webappSite } }) => {
+  webappSite("vault", { root: node.attributes.root as string, port: 8200, sensitive: true });
+});
+`;
+  const { out, converge } = setup(recipe);
+  const result = await converge();
+  assert.equal(result.code, 0, result.stderr + result.stdout);
+  assert.match(result.stdout, /↻ webapp_site\[vault\] > template\[.*\/vault\/site\.conf\] created/);
+  assert.doesNotMatch(result.stdout, /listen 8200/);
+  assert.equal(readFileSync(join(out, "vault", "site.conf"), "utf8"), "server vault\nlisten 8200\nsecret none\n");
 });

@@ -164,6 +164,8 @@ export async function bootstrapHosts(options: BootstrapOptions): Promise<HostOut
         await admin.request("GET", admin.orgPath("clients", node));
         if (!options.force) throw new SousError("bootstrap_failed", `the server already has a client named ${node} (another machine's?): pass --force to give it a new key made on ${host.name}, or -N another name`);
         await admin.request("DELETE", admin.orgPath("clients", node));
+        // Deleting revokes the name; the administrator re-keying it allows it again for the node's registration.
+        await admin.request("DELETE", admin.orgPath("clients", node, "revocation"));
       } catch (error) {
         if (!(error instanceof SousApiError && error.status === 404)) throw error;
       }

@@ -13,6 +13,7 @@ import { SousError } from "../core/errors.js";
 import type { AttributeTree } from "../dsl.js";
 import type { CookbookManifest } from "../server/cookbooks.js";
 import { unsafePathReason } from "../server/cookbooks.js";
+import type { SearchAnswers } from "./search-cache.js";
 
 /** A node as the server stores it. */
 export interface ServerNode {
@@ -167,16 +168,16 @@ export class CookbookCache {
   }
 
   /** Records a run that converged, for runs while the server is down; prunes repositories no longer used. */
-  recordGood(inputs: RunInputs): void {
+  recordGood(inputs: RunInputs, search: SearchAnswers = {}): void {
     const { downloaded: _downloaded, cachedFiles: _cached, ...kept } = inputs;
-    writeAtomic(join(this.dir, LAST_GOOD), `${JSON.stringify({ ...kept, recorded_at: new Date().toISOString() }, null, 2)}\n`);
+    writeAtomic(join(this.dir, LAST_GOOD), `${JSON.stringify({ ...kept, search, recorded_at: new Date().toISOString() }, null, 2)}\n`);
     this.prune([inputs.digest]);
   }
 
   /** The last run that converged, or undefined when there was none. */
-  lastGood(): (RunInputs & { recorded_at: string }) | undefined {
+  lastGood(): (RunInputs & { recorded_at: string; search: SearchAnswers }) | undefined {
     try {
-      const good = JSON.parse(readFileSync(join(this.dir, LAST_GOOD), "utf8")) as RunInputs & { recorded_at: string };
+      const good = JSON.parse(readFileSync(join(this.dir, LAST_GOOD), "utf8")) as RunInputs & { recorded_at: string; search: SearchAnswers };
       if (!existsSync(join(good.root, ".complete"))) return undefined;
       return { ...good, downloaded: 0, cachedFiles: 0 };
     } catch {

@@ -2,7 +2,6 @@
  * The one place the agent hands a run to the converge service (src/run/): the run list's
  * recipes from the repository the cache laid out, converged on this machine.
  */
-import type { ClientOptions } from "../client/api.js";
 import { errorMessage } from "../core/errors.js";
 import type { EventSink } from "../core/events.js";
 import type { AttributeTree } from "../dsl.js";
@@ -10,7 +9,7 @@ import type { Host } from "../host/host.js";
 import { invalidRunReport, type RunReport, writeReport } from "../report/run-report.js";
 import { convergeTarget } from "../run/converge.js";
 import { targetOf } from "../run/targets.js";
-import { ServerSearchBackend } from "../search/server.js";
+import type { SearchBackend } from "../search/backend.js";
 
 /** One converge of the agent. */
 export interface AgentConvergeOptions {
@@ -24,8 +23,8 @@ export interface AgentConvergeOptions {
   facts: AttributeTree;
   /** Where the engine's report of the run is written. */
   reportFile: string;
-  /** The node's own client settings: recipes' search() and dataBagItem() ask the server with the node's key. */
-  server?: ClientOptions;
+  /** Where recipes' search() and dataBagItem() get their answers. */
+  search?: SearchBackend;
   events: EventSink;
 }
 
@@ -51,8 +50,7 @@ export async function convergeForAgent(options: AgentConvergeOptions): Promise<A
       normal: options.normal,
       facts: options.facts,
       report: options.reportFile,
-    // Opened only when a recipe searches.
-    ...(options.server ? { search: () => new ServerSearchBackend(options.server!) } : {}),
+    ...(options.search ? { search: options.search } : {}),
       events: (event) => {
         if (event.type === "run:invalid") {
           const problems = event.problems.map((problem) => `\n  ${problem.location ? `${problem.location.file}:${problem.location.line} ` : ""}${problem.path}: ${problem.message}`).join("");

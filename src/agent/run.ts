@@ -22,6 +22,8 @@ import { CookbookCache, type RunInputs, type ServerNode } from "./cache.js";
 import type { AgentConfig } from "./config.js";
 import { convergeForAgent } from "./converge.js";
 import { acquireRunLock } from "./lock.js";
+import { RecordingSearchBackend, ReplaySearchBackend } from "./search-cache.js";
+import { ServerSearchBackend } from "../search/server.js";
 import { type FlushResult, ReportQueue } from "./queue.js";
 
 /** Where an agent run writes for people. */
@@ -176,11 +178,15 @@ async function runLocked(options: AgentRunOptions, runId: string): Promise<Agent
   let report: RunReport;
   let recipes: string[] = inputs?.recipes ?? [];
   let roles: string[] = [];
+  let search: RecordingSearchBackend | ReplaySearchBackend | undefined;
   if (!inputs) {
     report = invalidRunReport({ runId, node: config.nodeName, dryRun: false, startedAt }, refusal ?? "the run could not start", []);
     report.error = { code: "run_refused", message: refusal ?? "the run could not start" };
     output.stderr(`sous agent: ${refusal}\n`);
   } else {
+    // Online, the node's own key asks the server (opened only when a recipe searches) and the answers are kept; cached, they are replayed.
+    const good = cached ? cache.lastGood() : undefined;
+    search = cached ? new ReplaySearchBackend(good?.search ?? {}, good?.recorded_at ?? "unknown") : new RecordingSearchBackend(() => new ServerSearchBackend(nodeClient(config).options));
     const result = await convergeForAgent({
       host,
       root: inputs.root,
@@ -191,9 +197,10 @@ async function runLocked(options: AgentRunOptions, runId: string): Promise<Agent
       normal: inputs.normal,
       facts,
       reportFile: config.paths.lastRunFile,
-      ...(cached ? {} : { server: nodeClient(config).options }),
+      search,
       events: (event: RunEvent) => sink(event),
     });
+    if (search instanceof RecordingSearchBackend) search.close();
     report = result.report;
     recipes = result.recipes ?? recipes;
     roles = result.roles ?? [];
@@ -207,7 +214,7 @@ async function runLocked(options: AgentRunOptions, runId: string): Promise<Agent
     const automatic: AttributeTree = { ...facts, roles, recipes };
     try {
       await saveNode(client, node, automatic);
-      cache.recordGood(inputs);
+      cache.recordGood(inputs, search instanceof RecordingSearchBackend ? search.answers : {});
     } catch (error) {
       output.stderr(`sous agent: the run converged but saving node ${config.nodeName} failed: ${errorMessage(error)}\n`);
     }

@@ -187,10 +187,15 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
 
   program
     .command("resources")
-    .description("List the resource types with their actions and properties")
-    .action(async () => {
-      for (const type of (await import("../resources/registry.js")).builtinRegistry().list()) {
-        output.stdout(`${type.name}: ${type.description}\n  actions: ${type.actions.join(", ")} (default ${type.defaultAction})\n`);
+    .description("List the resource types with their actions and properties (in a repository, its cookbooks' custom resources too)")
+    .option("--repo <dir>", "repository whose custom resources to list (default: the nearest one, if any)")
+    .action(async (options: { repo?: string }) => {
+      const { findRepositoryRoot } = await import("../cookbook/repository.js");
+      const root = options.repo ? resolve(options.repo) : findRepositoryRoot(process.cwd());
+      const custom = root ? await (await import("../cookbook/resource-types.js")).repositoryResourceTypes(root) : [];
+      const builtin = (await import("../resources/registry.js")).builtinRegistry().list().map((type) => ({ type, cookbook: undefined as string | undefined }));
+      for (const { type, cookbook } of [...builtin, ...custom]) {
+        output.stdout(`${type.name}${cookbook ? ` (custom resource of ${cookbook})` : ""}: ${type.description}\n  actions: ${type.actions.join(", ")} (default ${type.defaultAction})\n`);
         for (const [name, spec] of Object.entries(type.properties as Record<string, import("../core/properties.js").PropertySpec>)) {
           output.stdout(`  ${name} (${spec.role}${spec.sensitive ? ", sensitive" : ""}${spec.required ? ", required" : ""}): ${spec.expected}\n`);
         }

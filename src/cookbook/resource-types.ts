@@ -44,3 +44,21 @@ export function writeResourceTypes(repository: Repository): string {
   writeGeneratedFile(file, resourceTypesDeclaration(repository));
   return file;
 }
+
+/** The custom resource types a repository's cookbooks define (compiled from their resources/ folders), with the cookbook of each. */
+export async function repositoryResourceTypes(root: string): Promise<Array<{ type: import("../core/resource.js").ResourceType; cookbook: string }>> {
+  const { openRepository } = await import("./repository.js");
+  const { compileRepository } = await import("./compile.js");
+  const { isCustomResourceType } = await import("../custom-resource.js");
+  const repository = openRepository(root);
+  const withResources = repository.cookbooks.filter((c) => Object.keys(c.resources).length > 0);
+  if (withResources.length === 0) return [];
+  const compiled = await compileRepository(repository, { definitions: false, cookbooks: withResources });
+  const out: Array<{ type: import("../core/resource.js").ResourceType; cookbook: string }> = [];
+  for (const cookbook of withResources) {
+    for (const value of Object.values(compiled.cookbooks[cookbook.dir]?.resources ?? {})) {
+      if (isCustomResourceType(value)) out.push({ type: value, cookbook: `${cookbook.name}@${cookbook.version}` });
+    }
+  }
+  return out;
+}

@@ -66,6 +66,8 @@ interface Entry {
   created?: boolean;
   switched?: boolean;
   switchedBack?: boolean;
+  /** Its revisions.log line was written with its switch. */
+  logged?: boolean;
   started: number;
 }
 
@@ -295,17 +297,20 @@ async function finishOn(run: Run, entry: Entry, log: LogEntry, marker?: ReleaseM
  * check, each a barrier; a batch that fails anywhere is switched back (restarted again) and no
  * later batch switches. Returns whether every batch passed.
  */
-async function switchInBatches(run: Run, batches: Entry[][], release: (entry: Entry) => HookRelease, onFailure: { rollbackAll: boolean }): Promise<boolean> {
+async function switchInBatches(run: Run, batches: Entry[][], release: (entry: Entry) => HookRelease, onFailure: { rollbackAll: boolean; logAtSwitch?: (entry: Entry) => LogEntry }): Promise<boolean> {
   const { app } = run.options;
   const done: Entry[] = [];
+  // Nothing can fail after a host's switch without restart hooks or a health check: its log line goes with the switch.
+  const logAtSwitch = !run.has("before:restart") && !run.has("restart") && !run.has("after:restart") && !app.healthCheck ? onFailure.logAtSwitch : undefined;
   for (const [index, batch] of batches.entries()) {
     const number = batches.length > 1 ? index + 1 : undefined;
     let ok = await run.phase(
       "switch",
       batch,
       async (entry) => {
-        await switchCurrent(entry.conn!, run.layout, entry.target!);
+        await switchCurrent(entry.conn!, run.layout, entry.target!, logAtSwitch?.(entry));
         entry.switched = true;
+        if (logAtSwitch) entry.logged = true;
         return `current -> ${entry.target}`;
       },
       number,
@@ -345,6 +350,8 @@ async function switchBack(run: Run, entries: Entry[], batch?: number): Promise<v
     async (entry) => {
       await switchCurrent(entry.conn!, run.layout, entry.before);
       entry.switchedBack = true;
+      // A line written with its switch said it moved; the one written at the end says it came back.
+      entry.logged = false;
       return entry.before ? `current -> ${entry.before}` : "no current (there was none before)";
     },
     batch,
@@ -510,18 +517,22 @@ export async function rollback(options: RollbackOptions): Promise<DeployResult> 
     if (!planned) return false;
     moving = run.entries.filter((e) => e.target !== e.state!.current);
     batches = batchesOf(moving, options.batch ?? app.batch);
-    if (!(await switchInBatches(run, batches, hookRelease, { rollbackAll: false }))) return false;
+    if (!(await switchInBatches(run, batches, hookRelease, { rollbackAll: false, logAtSwitch: (entry) => rollbackLog(entry, "rolled-back") }))) return false;
     return true;
+  };
+  const rollbackLog = (entry: Entry, outcome: LogEntry["outcome"]): LogEntry => {
+    const revision = hookRelease(entry).revision;
+    return { action: "rollback", release: entry.target!, ...(revision ? { revision } : {}), ...(entry.before ? { from: entry.before } : {}), by: run.by, at: new Date().toISOString(), outcome, ...(run.error ? { message: run.error } : {}) };
   };
   let ok = false;
   try {
     ok = await steps();
-    const logged = run.entries.filter((e) => e.switched && e.conn);
+    const logged = run.entries.filter((e) => e.switched && e.conn && !e.logged);
     if (logged.length) {
       await run.phase(
         "finish",
         logged,
-        (entry) => finishOn(run, entry, { action: "rollback", release: entry.target!, ...(hookRelease(entry).revision ? { revision: hookRelease(entry).revision } : {}), ...(entry.before ? { from: entry.before } : {}), by: run.by, at: new Date().toISOString(), outcome: entry.switchedBack ? "switched-back" : "rolled-back", ...(run.error ? { message: run.error } : {}) }),
+        (entry) => finishOn(run, entry, rollbackLog(entry, entry.switchedBack ? "switched-back" : "rolled-back")),
         undefined,
         true,
       );

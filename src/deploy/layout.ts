@@ -194,8 +194,9 @@ export async function readLog(host: Host, layout: Layout): Promise<LogEntry[]> {
  * Points `current` at a release atomically: a new link beside it, then rename(2) over the old
  * one (`mv -T`), so a reader (or a deploy killed at any instant) sees the old or the new
  * release, never no link or a half-made one. Without an id, removes `current` (a first deploy
- * switched back: there was nothing before).
+ * switched back: there was nothing before). With `log`, appends it to revisions.log in the same
+ * round trip.
  */
-export async function switchCurrent(host: Host, layout: Layout, id: string | undefined): Promise<void> {
-  await runScript(host, "", SWITCH, [layout.current, id ? releasePath(layout, id) : ""]);
+export async function switchCurrent(host: Host, layout: Layout, id: string | undefined, log?: LogEntry): Promise<void> {
+  await runScript(host, "", SWITCH, [layout.current, id ? releasePath(layout, id) : "", ...(log ? [layout.log, JSON.stringify(log)] : [])]);
 }

@@ -103,13 +103,18 @@ done`;
 
 /**
  * The switch: a new link beside `current`, renamed over it (rename(2): `mv -T`), so `current`
- * is always the old release or the new one. $1 current, $2 the release folder ("" removes current).
+ * is always the old release or the new one; then, when given, a line appended to revisions.log
+ * (a switch whose outcome is known at once). $1 current, $2 the release folder ("" removes
+ * current), $3 log file, $4 log line.
  */
 export const SWITCH = `set -e
-if [ -z "$2" ]; then rm -f -- "$1"; exit 0; fi
-rm -f -- "$1.sous-next"
-ln -s -- "$2" "$1.sous-next"
-mv -fT -- "$1.sous-next" "$1"`;
+if [ -z "$2" ]; then rm -f -- "$1"
+else
+  rm -f -- "$1.sous-next"
+  ln -s -- "$2" "$1.sous-next"
+  mv -fT -- "$1.sous-next" "$1"
+fi
+if [ -n "\${3-}" ]; then printf '%s\\n' "$4" >> "$3"; fi`;
 
 /**
  * Bookkeeping at the end: a marker rewritten (when given), a line appended to revisions.log,

@@ -338,7 +338,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
     need(request, "org-admin");
     const body = jsonObjectBody(request);
     const client = newClientRecord(body, body.admin === true);
-    await putClient(store, org!, client, "create");
+    // An administrator creating a client by name is what allows a revoked name again.
+    await store.transaction(async (t) => {
+      await t.allowClientName(org!, client.name);
+      await putClient(t, org!, client, "create");
+    });
     return reply.code(201).send(publicClient(client));
   });
 
@@ -348,15 +352,24 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const { org } = request.params as Params;
     await requireOrg(org!);
     const body = jsonObjectBody(request);
-    if (typeof body?.token === "string") {
-      const hash = createHash("sha256").update(body.token).digest("hex");
-      if (!(await store.consumeBootstrapToken(org!, hash))) throw new ApiError(401, "bad_token", "the bootstrap token is unknown, already used or expired; ask an administrator for a new one (sous client bootstrap-token)");
-    } else {
+    const token = typeof body?.token === "string" ? body.token : undefined;
+    if (token === undefined) {
       if (!request.principal) throw new ApiError(401, "unsigned", `registration needs the validator's signature (headers ${Object.values(SIGNATURE_HEADERS).join(", ")}) or a bootstrap "token" in the body`);
       need(request, "validator");
     }
     const client = newClientRecord(body, false);
-    await putClient(store, org!, client, "create");
+    // A revoked client stays out, whoever holds the validator key or a token, until an
+    // administrator creates it again. The token is used up only by a registration that succeeds:
+    // it and the new client are one transaction.
+    await store.transaction(async (t) => {
+      if (await t.isClientNameRevoked(org!, client.name)) {
+        throw new ApiError(403, "revoked", `client '${client.name}' was revoked and cannot register again; an administrator of '${org}' can allow it (sous client create ${client.name}, or DELETE ${API_PREFIX}/orgs/${org}/clients/${client.name}/revocation)`);
+      }
+      if (token !== undefined && !(await t.consumeBootstrapToken(org!, createHash("sha256").update(token).digest("hex")))) {
+        throw new ApiError(401, "bad_token", "the bootstrap token is unknown, already used or expired; ask an administrator for a new one (sous client bootstrap-token)");
+      }
+      await putClient(t, org!, client, "create");
+    });
     return reply.code(201).send(publicClient(client));
   });
 
@@ -411,7 +424,19 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.delete(`${v}/orgs/:org/clients/:name`, async (request) => {
     const { org, name } = request.params as Params;
     need(request, "org-admin");
-    if (!(await store.delete({ org: org!, kind: "client", name: name! }, ifMatch(request)))) throw notFound("client", name!);
+    await store.transaction(async (t) => {
+      if (!(await t.delete({ org: org!, kind: "client", name: name! }, ifMatch(request)))) throw notFound("client", name!);
+      // Revoked, not only deleted: the validator key or a token cannot bring the name back.
+      await t.revokeClientName(org!, name!);
+    });
+    return { name };
+  });
+
+  // An administrator lets a revoked name register again (re-keying a machine: sous bootstrap --force).
+  app.delete(`${v}/orgs/:org/clients/:name/revocation`, async (request) => {
+    const { org, name } = request.params as Params;
+    need(request, "org-admin");
+    await store.allowClientName(org!, name!);
     return { name };
   });
 

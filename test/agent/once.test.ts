@@ -6,7 +6,7 @@
 // disabled agent skips runs; the agent's files are private to root. Each run is a real `sous`
 // process (bin/sous.js over dist/).
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -67,7 +67,7 @@ describe("sous agent --once against a server", () => {
     assert.deepEqual((await reports("web1"))[0]!.totals.updated, 1);
   });
 
-  test("recipes search the server with the node's own key: a new app node appears in the load balancer's file at the next run", async () => {
+  test("recipes search the server with the node's own key: a new app node appears in the load balancer's file at the next run; a cached run replays the last answers", async () => {
     const listing = join(out, "backends.txt");
     await fixture.uploadCookbook("lb", `export default recipe(({ search, resources: { file } }) => {
   const apps = search<{ name: string; ip: string }>("node", "role:app", { keys: { name: ["name"], ip: ["ipaddress"] } });
@@ -83,6 +83,18 @@ describe("sous agent --once against a server", () => {
     const run = await runSous(["agent", "--once", "--config", config.file]);
     assert.equal(run.code, 0, run.stdout + run.stderr);
     assert.equal(readFileSync(listing, "utf8"), "app1 10.0.0.11\napp2 10.0.0.12\n");
+    // With the server down, the cached run gets the answers the last good run got: the file stays as it is.
+    const port = Number(new URL(fixture.server.url).port);
+    await fixture.server.close();
+    try {
+      const cached = await runSous(["agent", "--once", "--config", config.file]);
+      assert.equal(cached.code, 0, cached.stdout + cached.stderr);
+      assert.match(cached.stdout, /1 resource, 0 updated/);
+      assert.match(cached.stdout, /cached; report queued/);
+      assert.equal(readFileSync(listing, "utf8"), "app1 10.0.0.11\napp2 10.0.0.12\n");
+    } finally {
+      fixture = await restart(fixture, port);
+    }
   });
 
   test("the node's key, cache and queue are private to root", async () => {
@@ -184,7 +196,7 @@ describe("sous agent --once against a server", () => {
     assert.match(readFileSync(join(out, "web2.txt"), "utf8"), /^hi from web2\n$/i);
   });
 
-  test("a node's key writes only its own node and reports; a bootstrap token works once and expires", async () => {
+  test("a node's key writes only its own node and reports; a bootstrap token works once and expires; the validator key registers too", async () => {
     const config = await newNode("web3");
     const own = new SousClient({ serverUrl: fixture.server.url, org: "acme", client: "web3", privateKeyFile: config.keyFile });
     await own.saveNode({ name: "web3", run_list: ["recipe[hello]"], normal: {} });
@@ -199,6 +211,15 @@ describe("sous agent --once against a server", () => {
     const again = fixture.agentConfig("thief2");
     await assert.rejects(registerNode(readAgentConfig(again.file), { token }), (error: SousApiError) => error.status === 401 && /already used or expired/.test(error.message));
     assert.equal(existsSync(again.keyFile), false, "a refused registration left a key behind");
+
+    // Chef's older way: the validator key registers the node, and is deleted from it afterwards.
+    const legacy = fixture.agentConfig("legacy1");
+    const validatorCopy = join(legacy.stateDir, "validator.pem");
+    copyFileSync(join(fixture.home, "acme", "acme-validator.pem"), validatorCopy);
+    await registerNode(readAgentConfig(legacy.file), { validatorKeyFile: validatorCopy });
+    assert.equal(existsSync(validatorCopy), false, "the validator key stayed on the node");
+    const legacyClient = new SousClient({ serverUrl: fixture.server.url, org: "acme", client: "legacy1", privateKeyFile: legacy.keyFile });
+    await legacyClient.saveNode({ name: "legacy1", run_list: [] });
 
     const short = await bootstrapToken(fixture.admin, 1);
     await sleep(1500);

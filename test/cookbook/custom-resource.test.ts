@@ -155,6 +155,9 @@ test("sous cookbook check types a custom resource's function in every recipe: a 
   const { root } = setup();
   const clean = await sous("cookbook", "check", "--repo", root);
   assert.equal(clean.code, 0, clean.stdout + clean.stderr);
+  const listed = await sous("resources", "--repo", root);
+  assert.match(listed.stdout, /^webapp_site \(custom resource of webapp@1\.0\.0\): A site: its folder, its configuration, a reload when the configuration changes\n {2}actions: create, delete, nothing \(default create\)\n {2}root \(state, required\): an absolute path\n/m);
+  assert.match(listed.stdout, /^ {2}secret \(state, sensitive\): a string$/m);
   const declarations = readFileSync(join(root, ".sous/resource-types.d.ts"), "utf8");
   assert.match(declarations, /"webapp_site": typeof import\("\.\.\/cookbooks\/webapp\/resources\/webapp_site\.js"\)\.default;/);
   const recipeFile = join(root, "cookbooks/webapp/recipes/default.ts");
@@ -182,4 +185,49 @@ test("a cookbook installed in node_modules brings its custom resources to the re
   assert.match(readFileSync(join(root, ".sous/resource-types.d.ts"), "utf8"), /"\.\.\/node_modules\/sites\/resources\/webapp_site\.js"/);
   const check = await sous("cookbook", "check", "--repo", root);
   assert.equal(check.code, 0, check.stdout + check.stderr);
+});
+
+test("inner resources notify a resource of the recipe around them: the restart runs once, at the end of the run, after both sites", async () => {
+  const site = `import { defineResource, prop } from "sous";
+export default defineResource("webapp_site", {
+  properties: { root: prop.absolutePath({ required: true }) },
+  actions: {
+    create: ({ name, properties, resources: { template } }) => {
+      template(\`\${properties.root}/\${name}.conf\`, { inline: "site <%= name %>\\n", variables: { name }, notifies: { run: "execute[restart web]" } });
+    },
+  },
+});
+`;
+  const out = scratch("sous-custom-out-");
+  const recipe = `import { recipe } from "sous";
+export default recipe(({ resources: { webappSite, execute } }) => {
+  webappSite("shop", { root: ${JSON.stringify(out)} });
+  webappSite("blog", { root: ${JSON.stringify(out)} });
+  execute("restart web", { command: ["sh", "-c", "echo restarted >> ${out}/restarts.log"], action: "nothing" });
+});
+`;
+  const root = writeRepo(cookbook("webapp", { recipes: { default: recipe }, files: { "resources/webapp_site.ts": site } }));
+  const converge = () => sous("converge", "--repo", root, "-r", "recipe[webapp]", "--backup-dir", join(root, ".sous", "backup"));
+  const first = await converge();
+  assert.equal(first.code, 0, first.stderr + first.stdout);
+  const lines = marked(first.stdout, "↻");
+  assert.equal(lines.at(-1), `execute[restart web] ran (notified by webapp_site[shop] > template[${join(out, "shop.conf")}], webapp_site[blog] > template[${join(out, "blog.conf")}])`);
+  assert.equal(readFileSync(join(out, "restarts.log"), "utf8"), "restarted\n");
+  const second = await converge();
+  assert.deepEqual(marked(second.stdout, "↻"), []);
+  assert.equal(readFileSync(join(out, "restarts.log"), "utf8"), "restarted\n");
+});
+
+test("a custom resource declared sensitive makes its inner resources sensitive: no values or diffs of them are printed", async () => {
+  const recipe = `import { recipe } from "sous";
+export default recipe(({ node, resources: { webappSite } }) => {
+  webappSite("vault", { root: node.attributes.root as string, port: 8200, sensitive: true });
+});
+`;
+  const { out, converge } = setup(recipe);
+  const result = await converge();
+  assert.equal(result.code, 0, result.stderr + result.stdout);
+  assert.match(result.stdout, /↻ webapp_site\[vault\] > template\[.*\/vault\/site\.conf\] created/);
+  assert.doesNotMatch(result.stdout, /listen 8200/);
+  assert.equal(readFileSync(join(out, "vault", "site.conf"), "utf8"), "server vault\nlisten 8200\nsecret none\n");
 });

@@ -55,6 +55,9 @@ for (const backend of backends) {
       const body = report("web2");
       await nodeClients.web2!.request("POST", nodeClients.web2!.orgPath("reports"), { body });
       await rejectsWith(admin.request("POST", admin.orgPath("reports"), { body: { ...body, node: "web1" } }), 409, "report_id_taken");
+      // A server administrator names an organization that does not exist: nothing is stored for it.
+      await rejectsWith(ctx.serverAdmin.request("POST", "/api/v1/orgs/nope/reports", { body: report("web1") }), 404, "not_found");
+      await rejectsWith(ctx.serverAdmin.request("POST", "/api/v1/orgs/nope/run-requests", { body: { query: "*:*" } }), 404, "not_found");
     });
 
     test("a bad report is refused naming the field, and nothing is stored", async () => {

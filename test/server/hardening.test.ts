@@ -10,9 +10,8 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { SousApiError } from "../../src/client/api.js";
-import type { SousClient } from "../../src/client/api.js";
-import { signRequest } from "../../src/client/signing.js";
+import { SousApiError, SousClient } from "../../src/client/api.js";
+import { generateKeyPair, signRequest } from "../../src/client/signing.js";
 import { MAX_JSON_DEPTH } from "../../src/server/limits.js";
 import type { Query } from "../../src/server/search/query.js";
 import { checkQueryTerms, MAX_QUERY_TERMS } from "../../src/server/search/sql.js";
@@ -137,6 +136,44 @@ for (const backend of backends) {
       assert.equal((await search(`name:t* AND ${Array.from({ length: 340 }, (_, i) => `NOT z:${i % 10}`).join(" AND ")}`)).total, 10);
       const tooLong = await rejectsWith(search(terms(1025, "")), 400, "bad_query");
       assert.match(tooLong.message, /the limit is 4096/);
+    });
+
+    test("a revoked client stays revoked for the validator and for tokens until an administrator creates it again", async () => {
+      const validatorKeys = generateKeyPair();
+      await admin.request("PUT", admin.orgPath("clients", "acme-validator", "key"), { body: { public_key: validatorKeys.publicKey } });
+      const validator = new SousClient({ serverUrl: url, org: "acme", client: "acme-validator", privateKey: validatorKeys.privateKey });
+      assert.equal((await validator.request("POST", validator.orgPath("clients", "register"), { body: { name: "n9", public_key: generateKeyPair().publicKey } })).status, 201);
+      await admin.request("DELETE", admin.orgPath("clients", "n9"));
+      const attacker = generateKeyPair();
+      const refused = await rejectsWith(validator.request("POST", validator.orgPath("clients", "register"), { body: { name: "n9", public_key: attacker.publicKey } }), 403, "revoked");
+      assert.match(refused.message, /sous client create n9/);
+      const { token } = (await admin.request<{ token: string }>("POST", admin.orgPath("bootstrap-tokens"), { body: {} })).body;
+      await rejectsWith(admin.request("POST", admin.orgPath("clients", "register"), { body: { name: "n9", public_key: attacker.publicKey, token }, unsigned: true }), 403, "revoked");
+      // The revoked key, and the attacker's, write nothing.
+      const asAttacker = new SousClient({ serverUrl: url, org: "acme", client: "n9", privateKey: attacker.privateKey });
+      await rejectsWith(asAttacker.request("PUT", asAttacker.orgPath("nodes", "n9"), { body: { name: "n9" } }), 401, "bad_signature");
+      // An administrator allows the name again by creating it.
+      const allowed = generateKeyPair();
+      assert.equal((await admin.request("POST", admin.orgPath("clients"), { body: { name: "n9", public_key: allowed.publicKey } })).status, 201);
+      const asNode = new SousClient({ serverUrl: url, org: "acme", client: "n9", privateKey: allowed.privateKey });
+      assert.equal((await asNode.request("PUT", asNode.orgPath("nodes", "n9"), { body: { name: "n9" } })).status, 201);
+      // Or by lifting the revocation, for the validator or a token to register it (sous bootstrap --force).
+      await admin.request("DELETE", admin.orgPath("clients", "n9"));
+      await rejectsWith(validator.request("POST", validator.orgPath("clients", "register"), { body: { name: "n9", public_key: attacker.publicKey } }), 403, "revoked");
+      await admin.request("DELETE", admin.orgPath("clients", "n9", "revocation"));
+      assert.equal((await validator.request("POST", validator.orgPath("clients", "register"), { body: { name: "n9", public_key: allowed.publicKey } })).status, 201);
+      // The token the refused registration carried was not used up.
+      assert.equal((await admin.request("POST", admin.orgPath("clients", "register"), { body: { name: "n10", public_key: generateKeyPair().publicKey, token }, unsigned: true })).status, 201);
+    });
+
+    test("a bootstrap token is used up only by a registration that succeeds", async () => {
+      const { token } = (await admin.request<{ token: string }>("POST", admin.orgPath("bootstrap-tokens"), { body: {} })).body;
+      const register = (body: Record<string, unknown>) => admin.request("POST", admin.orgPath("clients", "register"), { body: { ...body, token }, unsigned: true });
+      await rejectsWith(register({ name: "t1", public_key: "not a key" }), 400, "invalid_public_key");
+      await rejectsWith(register({ name: "bad name!", public_key: generateKeyPair().publicKey }), 400, "invalid_name");
+      await rejectsWith(register({ name: "alice", public_key: generateKeyPair().publicKey }), 409, "already_exists");
+      assert.equal((await register({ name: "t1", public_key: generateKeyPair().publicKey })).status, 201);
+      await rejectsWith(register({ name: "t2", public_key: generateKeyPair().publicKey }), 401, "bad_token");
     });
 
     test("a misspelled route answers 404 to a signed request", async () => {

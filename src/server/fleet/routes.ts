@@ -56,11 +56,17 @@ export function registerFleetRoutes(app: FastifyInstance, context: FleetRouteCon
   // A waiting long-poll would hold the server's close until it times out.
   app.addHook("preClose", async () => waiters.close());
 
+  // A client is known only inside its organization; a server administrator could name any.
+  const requireOrg = async (request: FastifyRequest, org: string): Promise<void> => {
+    if (request.principal?.kind === "server-admin" && !(await store.getOrg(org))) throw notFound("organization", org);
+  };
+
   app.post(`${v}/orgs/:org/reports`, async (request, reply) => {
     const { org } = request.params as Params;
     const report = normalizeReport(jsonObjectBody(request));
     // A node's key may post only its own node's reports; administrators any.
     need(request, { node: report.node });
+    await requireOrg(request, org!);
     const { created } = await saveReport(store, org!, report);
     return reply.code(created ? 201 : 200).send({ id: report.id });
   });
@@ -111,6 +117,7 @@ export function registerFleetRoutes(app: FastifyInstance, context: FleetRouteCon
   app.post(`${v}/orgs/:org/run-requests`, async (request, reply) => {
     const { org } = request.params as Params;
     need(request, "org-admin");
+    await requireOrg(request, org!);
     const body = jsonObjectBody(request);
     if (typeof body.query !== "string" || body.query.trim() === "") throw badRequest("invalid_field", 'query must be a node search, e.g. {"query": "role:web"}');
     const nodes = await nodesMatching(store, org!, body.query);

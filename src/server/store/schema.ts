@@ -36,6 +36,8 @@ export function schemaStatements(dialect: "sqlite" | "postgres"): string[] {
     `CREATE TABLE IF NOT EXISTS blobs (org ${text} NOT NULL, sha256 ${text} NOT NULL, size ${bigint} NOT NULL, content ${blob} NOT NULL, PRIMARY KEY (org, sha256))`,
     `CREATE TABLE IF NOT EXISTS bootstrap_tokens (token_hash ${text} PRIMARY KEY, org ${text} NOT NULL, expires_at TEXT NOT NULL, created_by TEXT NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS store_meta (name ${text} PRIMARY KEY, value TEXT NOT NULL)`,
+    // Clients an administrator revoked: their names cannot register again until allowed.
+    `CREATE TABLE IF NOT EXISTS revoked_clients (org ${text} NOT NULL, name ${text} NOT NULL, revoked_at TEXT NOT NULL, PRIMARY KEY (org, name))`,
     // Ids of signed requests seen within the clock-skew window (replays are refused). SQLite keeps
     // them in a file of their own (see SqliteDriver), so that recording one never waits for a save.
     ...(dialect === "postgres"

@@ -266,6 +266,7 @@ export class Store {
       await t.db.run("DELETE FROM objects WHERE org = ?", [name]);
       await t.db.run("DELETE FROM blobs WHERE org = ?", [name]);
       await t.db.run("DELETE FROM bootstrap_tokens WHERE org = ?", [name]);
+      await t.db.run("DELETE FROM revoked_clients WHERE org = ?", [name]);
       for (const table of ["run_reports", "node_status", "run_requests", "run_request_nodes"]) await t.db.run(`DELETE FROM ${table} WHERE org = ?`, [name]);
       return (await t.db.run("DELETE FROM orgs WHERE name = ?", [name])) > 0;
     });
@@ -598,6 +599,23 @@ export class Store {
    */
   async rememberRequest(signer: string, requestId: string, expiresAtMs: number): Promise<boolean> {
     return this.driver.rememberOnce(`${signer}\n${requestId}`, expiresAtMs);
+  }
+
+  // ---- revoked client names ----
+
+  /** Records that a client was revoked: its name cannot register again until `allowClientName`. */
+  async revokeClientName(org: string, name: string): Promise<void> {
+    await this.transaction((t) => t.db.run("INSERT INTO revoked_clients (org, name, revoked_at) VALUES (?, ?, ?) ON CONFLICT (org, name) DO NOTHING", [org, name, now()]));
+  }
+
+  /** Whether a client name was revoked (and not allowed again since). */
+  async isClientNameRevoked(org: string, name: string): Promise<boolean> {
+    return (await this.db.all("SELECT 1 AS one FROM revoked_clients WHERE org = ? AND name = ?", [org, name])).length > 0;
+  }
+
+  /** Allows a revoked client name again (an administrator creates the client). */
+  async allowClientName(org: string, name: string): Promise<void> {
+    await this.transaction((t) => t.db.run("DELETE FROM revoked_clients WHERE org = ? AND name = ?", [org, name]));
   }
 
   // ---- bootstrap tokens ----

@@ -1,3 +1,5 @@
+import { randomBytes } from "node:crypto";
+import { basename, dirname, join } from "node:path";
 import { SousError } from "../core/errors.js";
 
 /**
@@ -94,6 +96,21 @@ export interface Host {
   userName(uid: number): Promise<string | undefined>;
   /** The group name of a gid, or undefined. */
   groupName(gid: number): Promise<string | undefined>;
+}
+
+/**
+ * The temporary file an atomic write of `path` goes through: `.NAME.sous-` and 12 hex digits in
+ * the same directory (a rename within one file system is atomic). A write killed midway leaves it
+ * behind; `isAtomicTempOf` recognises it, so the next converge of that path can remove it.
+ */
+export function atomicTempPath(path: string): string {
+  return join(dirname(path), `.${basename(path)}.sous-${randomBytes(6).toString("hex")}`);
+}
+
+/** Whether a directory entry is an atomic write's temporary file for the file named `name` in that directory. */
+export function isAtomicTempOf(entry: string, name: string): boolean {
+  const prefix = `.${name}.sous-`;
+  return entry.length === prefix.length + 12 && entry.startsWith(prefix) && /^[0-9a-f]{12}$/.test(entry.slice(prefix.length));
 }
 
 const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;

@@ -1,9 +1,8 @@
 /** The local machine as a Host: Node's file system and process APIs. */
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
-import { basename, dirname, join } from "node:path";
-import { type Accounts, AccountLookups, type Command, displayCommand, type ExecOptions, type ExecResult, type FileStat, type Host, parseAccounts, type WriteOptions } from "./host.js";
+import { join } from "node:path";
+import { type Accounts, AccountLookups, atomicTempPath, type Command, displayCommand, type ExecOptions, type ExecResult, type FileStat, type Host, parseAccounts, type WriteOptions } from "./host.js";
 
 const OUTPUT_CAP = 4 * 1024 * 1024;
 
@@ -124,7 +123,7 @@ export class LocalHost extends AccountLookups implements Host {
   }
 
   async writeFileAtomic(path: string, data: Buffer | string, options: WriteOptions = {}): Promise<void> {
-    const temp = join(dirname(path), `.${basename(path)}.sous-${randomBytes(6).toString("hex")}`);
+    const temp = atomicTempPath(path);
     const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, options.mode ?? 0o644);
     try {
       try {

@@ -10,11 +10,11 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
 import { homedir } from "node:os";
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
 import { SousError } from "../core/errors.js";
 import { checkKnownHost, type KnownHostEntry, knownHostName, knownKeyTypes, readKnownHosts } from "./known-hosts.js";
-import { type Accounts, AccountLookups, type Command, displayCommand, type ExecOptions, type ExecResult, type FileStat, type Host, parseAccounts, shellQuote, type WriteOptions } from "./host.js";
+import { type Accounts, AccountLookups, atomicTempPath, type Command, displayCommand, type ExecOptions, type ExecResult, type FileStat, type Host, parseAccounts, shellQuote, type WriteOptions } from "./host.js";
 
 const OUTPUT_CAP = 4 * 1024 * 1024;
 // sshd's default MaxSessions is 10 channels per connection; stay under it.
@@ -565,7 +565,7 @@ export class SshHost extends AccountLookups implements Host {
 
   async writeFileAtomic(path: string, data: Buffer | string, options: WriteOptions = {}): Promise<void> {
     const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
-    const temp = join(dirname(path), `.${basename(path)}.sous-${randomBytes(6).toString("hex")}`);
+    const temp = atomicTempPath(path);
     const owner = options.uid !== undefined ? `${options.uid}${options.gid !== undefined ? `:${options.gid}` : ""}` : options.gid !== undefined ? `:${options.gid}` : undefined;
     const mode = (options.mode ?? 0o644) & 0o7777;
     // Plain rw bits come from the umask at creation, which saves a chmod process.

@@ -1,10 +1,14 @@
 /**
  * What file, template and remote_file share: a regular file whose content, mode, owner
- * and group are managed; written atomically, with the previous version backed up.
+ * and group are managed; written atomically, with the previous version backed up. The
+ * temporary files of writes that a killed run left beside the path are found when it is read
+ * and removed by the next run (a change of their own, `leftovers`).
  */
 import { SousError } from "../core/errors.js";
 import type { Change, Plan, ProviderContext } from "../core/resource.js";
-import type { FileStat } from "../host/host.js";
+import { basename, dirname, join } from "node:path";
+import type { FileStat, Host } from "../host/host.js";
+import { isAtomicTempOf } from "../host/host.js";
 import { backupFile } from "./backup.js";
 import { prop } from "../core/properties.js";
 import { applyMetadata, backupProperty, metadataProperties, contentDiff, loadDiffLibrary, type CurrentMetadata, type DesiredMetadata, planMetadata, readMetadata, requireParentDirectory, resolveOwnership, sha256 } from "./metadata.js";
@@ -30,6 +34,33 @@ export interface ManagedFileCurrent extends CurrentMetadata {
   content: Buffer | undefined;
   /** The content the file must have (undefined: content is not managed). */
   desired: Buffer | undefined;
+  /** Temporary files of this path's atomic writes that a killed run left beside it (full paths). */
+  leftovers?: string[];
+}
+
+/** Finds the temporary files that interrupted atomic writes of `path` left in its directory. */
+async function findLeftovers(host: Host, path: string): Promise<string[]> {
+  const name = basename(path);
+  let entries: string[];
+  try {
+    entries = await host.readdir(dirname(path));
+  } catch {
+    // No directory (yet): nothing can be left in it.
+    return [];
+  }
+  return entries.filter((entry) => isAtomicTempOf(entry, name)).sort().map((entry) => join(dirname(path), entry));
+}
+
+/** The change that removes leftover temporary files, or none. */
+function leftoverChange(current: { leftovers?: string[] }): Change[] {
+  const leftovers = current.leftovers ?? [];
+  return leftovers.length === 0 ? [] : [{ property: "leftovers", from: leftovers.map((path) => basename(path)), to: [] }];
+}
+
+/** Removes the leftovers a plan names (each is a temporary file this resource's writes made). */
+async function removeLeftovers(host: Host, plan: Plan, current: { leftovers?: string[] }): Promise<void> {
+  if (!plan.changes.some((change) => change.property === "leftovers")) return;
+  for (const leftover of current.leftovers ?? []) await host.remove(leftover);
 }
 
 /** Reads the file at `path`; `wantContent` says whether its content matters. */
@@ -38,14 +69,15 @@ export async function readManagedFile(context: ProviderContext, properties: Mana
   const stat = await host.tryLstat(properties.path);
   checkKind(properties, stat);
   const usable = stat && stat.type === "file" ? stat : undefined;
-  const [metadata, content] = await Promise.all([
+  const [metadata, content, leftovers] = await Promise.all([
     readMetadata(host, usable, properties),
     usable && desired !== undefined && usable.size === desired.length ? host.tryReadFile(properties.path) : Promise.resolve(undefined),
+    findLeftovers(host, properties.path),
   ]);
   // A size mismatch already proves the content differs; read it only to show the diff.
   const shown = usable && desired !== undefined && content === undefined ? await host.tryReadFile(properties.path) : content;
   if (desired !== undefined && (shown === undefined || !shown.equals(desired))) await loadDiffLibrary();
-  return { ...metadata, content: shown, desired };
+  return { ...metadata, content: shown, desired, ...(leftovers.length > 0 ? { leftovers } : {}) };
 }
 
 function checkKind(properties: ManagedFileProperties, stat: FileStat | undefined): void {
@@ -65,7 +97,7 @@ export function planCreate(current: ManagedFileCurrent, properties: ManagedFileP
     changes.push({ property: "content", from: undefined, to: `sha256:${sha256(content).slice(0, 16)} (${content.length} bytes)` });
     diff = { property: "content", text: contentDiff(properties.path, undefined, content) };
     const metadata = planMetadata({ stat: undefined }, properties);
-    changes.push(...metadata);
+    changes.push(...metadata, ...leftoverChange(current));
     return { changes, diff };
   }
   if (current.desired !== undefined && (current.content === undefined || !current.content.equals(current.desired))) {
@@ -76,7 +108,7 @@ export function planCreate(current: ManagedFileCurrent, properties: ManagedFileP
     });
     diff = { property: "content", text: contentDiff(properties.path, current.content, current.desired) };
   }
-  changes.push(...planMetadata(current, properties));
+  changes.push(...planMetadata(current, properties), ...leftoverChange(current));
   return diff ? { changes, diff } : { changes };
 }
 
@@ -84,6 +116,7 @@ export function planCreate(current: ManagedFileCurrent, properties: ManagedFileP
 export async function applyCreate(context: ProviderContext, plan: Plan, properties: ManagedFileProperties, current: ManagedFileCurrent): Promise<void> {
   const { host } = context;
   const exists = current.stat?.type === "file";
+  await removeLeftovers(host, plan, current);
   const contentChanges = plan.changes.some((c) => c.property === "content");
   if (!contentChanges) {
     await applyMetadata(host, properties.path, plan.changes, properties);
@@ -101,21 +134,22 @@ export async function applyCreate(context: ProviderContext, plan: Plan, properti
 }
 
 /** Plans `delete`: a change when the file exists. */
-export function planDelete(current: { stat: FileStat | undefined }): Plan {
-  return current.stat ? { changes: [{ property: "exists", from: true, to: false }] } : { changes: [] };
+export function planDelete(current: { stat: FileStat | undefined; leftovers?: string[] }): Plan {
+  return { changes: [...(current.stat ? [{ property: "exists", from: true, to: false }] : []), ...leftoverChange(current)] };
 }
 
 /** Applies `delete`, keeping a backup of the content. */
 export async function applyDelete(context: ProviderContext, properties: ManagedFileProperties, current: ManagedFileCurrent): Promise<void> {
   const content = current.stat?.type === "file" ? (current.content ?? (await context.host.tryReadFile(properties.path))) : undefined;
   if (content) await backupFile(context.host, context.backupDir, properties.path, content, properties.backup, current.stat!.mode);
-  await context.host.remove(properties.path);
+  for (const leftover of current.leftovers ?? []) await context.host.remove(leftover);
+  if (current.stat) await context.host.remove(properties.path);
 }
 
 /** The plan step of a managed file's create, create_if_missing and delete actions. */
 export function planManagedFile(current: ManagedFileCurrent, properties: ManagedFileProperties, action: string): Plan {
   if (action === "delete") return planDelete(current);
-  if (action === "create_if_missing" && current.stat) return { changes: [] };
+  if (action === "create_if_missing" && current.stat) return { changes: leftoverChange(current) };
   return planCreate(current, properties);
 }
 

@@ -1,0 +1,57 @@
+/** Temporary files that killed converges left beside a managed file: the next converge removes its own, and only those. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { isAtomicTempOf } from "../../src/host/host.js";
+import { convergeTwice, convergeWith, scratch } from "../helpers.js";
+
+/** Starts an atomic write of `megabytes` to `path` in another process and SIGKILLs it once its temporary file exists. */
+async function killedWrite(path: string, megabytes: number): Promise<void> {
+  const dir = join(path, "..");
+  const name = path.slice(dir.length + 1);
+  const before = new Set(readdirSync(dir));
+  const child = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "fixtures/atomic-write.ts"), path, String(megabytes)], { stdio: "ignore" });
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const deadline = Date.now() + 20_000;
+  while (!readdirSync(dir).some((entry) => !before.has(entry) && isAtomicTempOf(entry, name))) {
+    if (Date.now() > deadline || child.exitCode !== null) break;
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  child.kill("SIGKILL");
+  await exited;
+}
+
+test("12 converges killed while writing leave temp files; the next converge removes those of its path only, then nothing changes", { timeout: 120_000 }, async () => {
+  const dir = scratch();
+  const path = join(dir, "big.conf");
+  for (let i = 0; i < 12; i++) await killedWrite(path, 64);
+  const leftovers = readdirSync(dir).filter((entry) => isAtomicTempOf(entry, "big.conf"));
+  assert.ok(leftovers.length >= 10, `${leftovers.length} of 12 killed writes left their temporary file`);
+  // Not ours: another file's temp file, a name that only looks alike, and a user's own dotfile.
+  const others = [".other.conf.sous-0123456789ab", ".big.conf.sous-notours", ".big.conf.sous-0123456789abc", ".big.conf"];
+  for (const other of others) writeFileSync(join(dir, other), "keep\n");
+
+  const dry = await convergeWith(({ file }) => void file(path, { content: "small\n" }), { dryRun: true });
+  assert.equal(readdirSync(dir).filter((entry) => isAtomicTempOf(entry, "big.conf")).length, leftovers.length, "a dry run removes nothing");
+  assert.ok(JSON.stringify(dry.events).includes('"leftovers"'), "the dry run shows the leftovers it would remove");
+
+  await convergeTwice(({ file }) => void file(path, { content: "small\n" }), [`file[${path}]`]);
+  assert.deepEqual(readdirSync(dir).filter((entry) => isAtomicTempOf(entry, "big.conf")), []);
+  for (const other of others) assert.ok(existsSync(join(dir, other)), `${other} stays`);
+  assert.equal(readFileSync(path, "utf8"), "small\n");
+});
+
+test("leftovers beside an up-to-date file are removed by a run that changes nothing else, and by a delete", async () => {
+  const dir = scratch();
+  const path = join(dir, "app.conf");
+  await convergeWith(({ file }) => void file(path, { content: "v1\n" }));
+  await killedWrite(path, 64);
+  assert.equal(readdirSync(dir).filter((entry) => isAtomicTempOf(entry, "app.conf")).length, 1);
+  await convergeTwice(({ file }) => void file(path, { content: "v1\n" }), [`file[${path}]`]);
+  assert.deepEqual(readdirSync(dir).filter((entry) => entry !== "app.conf"), []);
+  await killedWrite(path, 64);
+  await convergeTwice(({ file }) => void file(path, { action: "delete" }), [`file[${path}]`]);
+  assert.deepEqual(readdirSync(dir), []);
+});

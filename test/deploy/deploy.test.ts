@@ -171,6 +171,19 @@ describe("sous deploy", { skip }, () => {
     assert.equal(await sh(2, "cat /srv/web/current/config/secrets.env"), "SECRET=1");
   });
 
+  it("stops at check when a host cannot be reached: no lock, no release, no host changed", async () => {
+    const refused = `ssh://root@${f.fleet.hosts[1]!.address}:2222`;
+    const [primary, ...others] = f.fleet.hosts;
+    writeAppFile(f.root, "web", f.webApp("", JSON.stringify([{ target: primary!.target, primary: true }, ...others.map((h) => h.target), refused])));
+    const before = await sh(0, "ls /srv/web/releases; readlink /srv/web/current");
+    const result = await run("deploy", "web");
+    assert.equal(result.code, 1);
+    assert.match(result.stdout, /check FAILED on root@\S+:2222: unreachable: connection refused/);
+    assert.match(result.stdout, /deploy of web FAILED: check failed on root@\S+:2222$/m);
+    assert.doesNotMatch(result.stdout, /^lock/m, "the lock was not even tried");
+    assert.equal(await sh(0, "ls /srv/web/releases; readlink /srv/web/current"), before);
+  });
+
   it("takes, shows and frees a manual lock; a deploy meanwhile is refused naming the holder, and only the holder or --force frees it", async () => {
     writeAppFile(f.root, "web", webApp());
     const taken = await run("deploy", "lock", "acquire", "web", "-m", "database maintenance");

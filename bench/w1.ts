@@ -69,7 +69,14 @@ const runs = { sous: count("sous-runs", flags["sous-runs"], 1), puppet: count("p
 const scratch = mkdtempSync(join(tmpdir(), "sous-bench-w1-"));
 const home = join(scratch, "home");
 mkdirSync(home);
-const baseEnv = (): Record<string, string> => ({ PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, LANG: "C.UTF-8", TZ: "UTC" });
+// NODE_DISABLE_COMPILE_CACHE=1 passes through, to measure Sous without Node 22's compile cache.
+const baseEnv = (): Record<string, string> => ({
+  PATH: process.env.PATH ?? "/usr/bin:/bin",
+  HOME: home,
+  LANG: "C.UTF-8",
+  TZ: "UTC",
+  ...(process.env.NODE_DISABLE_COMPILE_CACHE ? { NODE_DISABLE_COMPILE_CACHE: process.env.NODE_DISABLE_COMPILE_CACHE } : {}),
+});
 
 /** The parts of a tool that differ from one tool to the next. */
 type ToolParts = Pick<Tool, "command" | "reset" | "changes"> & Partial<Pick<Tool, "unit" | "firstRunChanges">>;

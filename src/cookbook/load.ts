@@ -228,8 +228,12 @@ export async function loadRun(options: LoadOptions): Promise<LoadedRun> {
   writeAttributeTypes(repository);
   writeMachineTsconfig(repository.root);
   const declared = cookbookDefaults.reduce((merged, tree) => deepMerge(merged, tree), {} as AttributeTree);
-  // A key naming a cookbook this run does not use is another node's: not checked here.
-  const otherCookbooks = new Set(repository.cookbooks.map((c) => c.name).filter((name) => !resolved.has(name)));
+  // Not checked: a key naming a cookbook this run does not use (another node's), or one of
+  // this run that declares no attributes (nothing to compare with).
+  const otherCookbooks = new Set([
+    ...repository.cookbooks.map((c) => c.name).filter((name) => !resolved.has(name)),
+    ...[...resolved.values()].filter((c) => !c.attributesFile).map((c) => c.name),
+  ]);
   const sources: Array<[string, AttributeTree | undefined]> = [
     ...expanded.rolesByPrecedence.flatMap((name): Array<[string, AttributeTree | undefined]> => [
       [`role ${name} defaultAttributes`, roles.get(name)?.defaultAttributes],

@@ -102,10 +102,12 @@ export async function buildAgentBundle(cacheDir: string): Promise<AgentBundle> {
   writeFileSync(join(work, "bundle-id"), `${id}\n`);
   const tarball = join(cacheDir, `sous-agent-${id}.tar.gz`);
   if (!existsSync(tarball)) {
-    execFileSync("tar", ["--use-compress-program=gzip -1", "-cf", `${tarball}.tmp`, "-C", work, "bin", "lib", "bundle-id"]);
-    renameSync(`${tarball}.tmp`, tarball);
+    // Named by process: two bootstraps building at once each write their own, and the rename is atomic.
+    execFileSync("tar", ["--use-compress-program=gzip -1", "-cf", `${tarball}.${process.pid}.tmp`, "-C", work, "bin", "lib", "bundle-id"]);
+    renameSync(`${tarball}.${process.pid}.tmp`, tarball);
   }
   rmSync(work, { recursive: true, force: true });
-  writeFileSync(stampFile, `${id}\n`);
+  writeFileSync(`${stampFile}.${process.pid}.tmp`, `${id}\n`);
+  renameSync(`${stampFile}.${process.pid}.tmp`, stampFile);
   return { id, tarball, size: statSync(tarball).size };
 }

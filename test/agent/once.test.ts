@@ -315,6 +315,33 @@ describe("sous agent --once against a server", () => {
       fixture = await restart(fixture, port);
     }
   });
+
+  test("against an HTTPS server with a self-signed certificate, the agent trusts the certificate its configuration names, and only then", async () => {
+    const config = await newNode("tls1");
+    const dir = scratch("sous-agent-tls-");
+    const [cert, key] = [join(dir, "cert.pem"), join(dir, "key.pem")];
+    const { execFileSync } = await import("node:child_process");
+    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert], { stdio: "ignore" });
+    const port = Number(new URL(fixture.server.url).port);
+    await fixture.server.close();
+    const { startServer } = await import("../../src/server/server.js");
+    const tls = await startServer({ dataDir: join(fixture.home, "server"), port, tlsCertFile: cert, tlsKeyFile: key });
+    try {
+      const { writeFileSync } = await import("node:fs");
+      const settings = JSON.parse(readFileSync(config.file, "utf8")) as Record<string, unknown>;
+      writeFileSync(config.file, JSON.stringify({ ...settings, server_url: `https://127.0.0.1:${port}` }));
+      const untrusted = await runSous(["agent", "--once", "--config", config.file]);
+      assert.equal(untrusted.code, 1);
+      assert.match(untrusted.stderr, /presented a TLS certificate this machine does not trust/);
+      writeFileSync(config.file, JSON.stringify({ ...settings, server_url: `https://127.0.0.1:${port}`, trusted_certificate: cert }));
+      const trusted = await runSous(["agent", "--once", "--config", config.file]);
+      assert.equal(trusted.code, 0, trusted.stdout + trusted.stderr);
+      assert.match(trusted.stdout, /success; report sent/);
+    } finally {
+      await tls.close();
+      fixture = await restart(fixture, port);
+    }
+  });
 });
 
 /** Starts the fixture's server again on the same port and data, as an administrator would restart it. */

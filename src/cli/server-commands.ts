@@ -228,7 +228,8 @@ function parseJsonText(text: string, where: string): unknown {
   }
 }
 
-async function editInEditor(value: unknown): Promise<unknown> {
+/** Opens `value` as JSON in $EDITOR; `secret`: the text holds decrypted values and never outlives the command. */
+async function editInEditor(value: unknown, options: { secret?: boolean } = {}): Promise<unknown> {
   const dir = mkdtempSync(join(tmpdir(), "sous-edit-"));
   const file = join(dir, "object.json");
   let keep = false;
@@ -245,9 +246,9 @@ async function editInEditor(value: unknown): Promise<unknown> {
     try {
       return parseJsonText(readFileSync(file, "utf8"), file);
     } catch (error) {
-      // The edit is not thrown away: the message says where it is.
-      keep = true;
-      throw new SousError("bad_json", `${(error as Error).message}; nothing was saved (your text stays in ${file})`);
+      // The edit is not thrown away (the message says where it is), unless it holds decrypted secrets.
+      keep = options.secret !== true;
+      throw new SousError("bad_json", `${(error as Error).message}; nothing was saved (${keep ? `your text stays in ${file}` : "your text was deleted: it held decrypted values"})`);
     }
   } finally {
     if (!keep) rmSync(dir, { recursive: true, force: true });
@@ -379,8 +380,10 @@ function mergedNodeView(node: Json): Json {
   return { ...view, name: node.name, chef_environment: node.chef_environment, run_list: node.run_list };
 }
 
-function parseJsonFlag(text: string): Json {
+/** `--json TEXT`, `--json -` (standard input) or `--json @FILE`: the last two keep secrets out of the process list. */
+function parseJsonFlag(argument: string): Json {
   try {
+    const text = argument === "-" ? readFileSync(0, "utf8") : argument.startsWith("@") ? readFileSync(argument.slice(1), "utf8") : argument;
     const value = JSON.parse(text) as unknown;
     if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("not a JSON object");
     return value as Json;
@@ -428,7 +431,7 @@ function registerDataBags(program: Command): void {
   };
 
   secretOption(connectionOptions(group.command("create").argument("<bag>").argument("[item]").description("Create a data bag, or an item in one (from --json or $EDITOR)")))
-    .option("--json <text>", "the item as JSON")
+    .option("--json <text>", "the item as JSON; - reads it from standard input, @FILE from a file (a secret in the command line shows in the process list)")
     .action(
       action(async (command, bag: string, itemName?: string) => {
         const flags = flagsOf(command);
@@ -438,7 +441,7 @@ function registerDataBags(program: Command): void {
           print(command, { name: bag }, () => `Created data bag ${bag}`);
           return;
         }
-        const item = flags.json ? parseJsonFlag(String(flags.json)) : ((await editInEditor({ id: itemName })) as Json);
+        const item = flags.json ? parseJsonFlag(String(flags.json)) : ((await editInEditor({ id: itemName }, { secret: Boolean(flags.secretFile) })) as Json);
         item.id = itemName;
         await writeItem(command, bag, item, "create");
         print(command, { bag, id: itemName, encrypted: Boolean(flags.secretFile) }, () => `Created data bag item ${bag}/${itemName}${flags.secretFile ? " (encrypted)" : ""}`);
@@ -467,7 +470,7 @@ function registerDataBags(program: Command): void {
       const client = await clientFor(command);
       const key = flags.secretFile ? loadSecretFile(String(flags.secretFile)) : undefined;
       const current = await client.request<Json>("GET", client.orgPath("data", bag, itemName));
-      const edited = (await editInEditor(key ? decryptItem(current.body, key) : current.body)) as Json;
+      const edited = (await editInEditor(key ? decryptItem(current.body, key) : current.body, { secret: key !== undefined })) as Json;
       edited.id = itemName;
       await client.request("PUT", client.orgPath("data", bag, itemName), { body: key ? encryptItem(edited, key) : edited, ...(current.etag ? { ifMatch: current.etag } : {}) });
       print(command, { bag, id: itemName }, () => `Saved data bag item ${bag}/${itemName}`);

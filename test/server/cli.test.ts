@@ -1,7 +1,7 @@
 // The knife-like CLI as a new user runs it: start a server, create an organization, load roles
 // and nodes from files, search, edit, encrypt a data bag item, upload and download a cookbook.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -99,6 +99,21 @@ describe("sous CLI against a server", () => {
     const wrong = await sous("data-bag", "show", "secrets", "db", "--secret-file", join(work, "wrong"));
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /cannot decrypt field 'password'/);
+  });
+
+  test("a secret item comes from a file instead of the command line, and a failed edit of it leaves no decrypted text behind", async () => {
+    const secret = join(work, "secret");
+    writeFileSync(join(work, "db2.json"), '{"password": "s3cret-in-a-file"}\n');
+    const created = await sous("data-bag", "create", "secrets", "db2", "--json", `@${join(work, "db2.json")}`, "--secret-file", secret);
+    assert.equal(created.code, 0, created.stderr);
+    const opened = await sous("data-bag", "show", "secrets", "db2", "--secret-file", secret, "--format", "json");
+    assert.deepEqual(JSON.parse(opened.stdout), { id: "db2", password: "s3cret-in-a-file" });
+    const editsBefore = new Set(readdirSync(tmpdir()).filter((entry) => entry.startsWith("sous-edit-")));
+    process.env.EDITOR = `sed -i 's/}/,,/'`;
+    const failed = await sous("data-bag", "edit", "secrets", "db2", "--secret-file", secret);
+    assert.equal(failed.code, 1);
+    assert.match(failed.stderr, /nothing was saved \(your text was deleted: it held decrypted values\)/);
+    assert.deepEqual(readdirSync(tmpdir()).filter((entry) => entry.startsWith("sous-edit-") && !editsBefore.has(entry)), []);
   });
 
   test("cookbook upload sends only new files, checks dependencies, refuses links; download restores", async () => {

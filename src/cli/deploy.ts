@@ -277,20 +277,27 @@ export function registerDeployCommands(program: Command, output: Output, exit: (
     const loaded = await load(name, flags);
     const { layoutOf, readReleases, readLog } = await import("../deploy/layout.js");
     const layout = layoutOf(loaded.app.deployTo);
-    const results = await eachHost(loaded, flags, loaded.hosts, async (host) => ({ ...(await readReleases(host, layout)), log: await readLog(host, layout) }));
-    if (flags.json) output.stdout(`${JSON.stringify(results.map((r) => ({ host: r.host.name, ...(r.value ? { current: r.value.current, releases: r.value.releases } : {}), ...(r.error ? { error: r.error } : {}) })), null, 2)}\n`);
+    // Failed deploys are removed at once; revisions.log still says which they were.
+    const results = await eachHost(loaded, flags, loaded.hosts, async (host) => {
+      const [state, log] = await Promise.all([readReleases(host, layout), readLog(host, layout)]);
+      const present = new Set(state.releases.map((r) => r.id));
+      const failed = log.filter((e) => e.action === "deploy" && e.outcome !== "good" && e.outcome !== "partial" && !present.has(e.release));
+      return { ...state, failed };
+    });
+    if (flags.json) output.stdout(`${JSON.stringify(results.map((r) => ({ host: r.host.name, ...(r.value ? { current: r.value.current, releases: r.value.releases, failed: r.value.failed } : {}), ...(r.error ? { error: r.error } : {}) })), null, 2)}\n`);
     else {
       for (const r of results) {
         output.stdout(`${r.host.name} (${r.host.roles.join(",")})\n`);
         if (r.error) output.stdout(`  FAILED: ${r.error}\n`);
         else if (r.value!.releases.length === 0) output.stdout("  no releases\n");
-        for (const release of [...(r.value?.releases ?? [])].reverse()) {
-          const mark = release.id === r.value!.current ? "*" : " ";
-          output.stdout(`  ${mark} ${release.id}  ${release.status.padEnd(7)}  ${(release.revision ?? "").slice(0, 12).padEnd(12)}  ${release.by ?? ""}\n`);
-        }
+        const rows = [
+          ...(r.value?.releases ?? []).map((release) => ({ id: release.id, line: `  ${release.id === r.value!.current ? "*" : " "} ${release.id}  ${release.status.padEnd(7)}  ${(release.revision ?? "").slice(0, 12).padEnd(12)}  ${release.by ?? ""}` })),
+          ...(r.value?.failed ?? []).map((entry) => ({ id: entry.release, line: `  x ${entry.release}  ${entry.outcome.padEnd(7)}  ${(entry.revision ?? "").slice(0, 12).padEnd(12)}  ${entry.by}  (removed${entry.message ? `: ${entry.message.split("\n")[0]}` : ""})` })),
+        ].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+        for (const row of rows) output.stdout(`${row.line}\n`);
         if (r.value?.currentTarget) output.stdout(`  current -> ${r.value.currentTarget} (not a release of this layout)\n`);
       }
-      output.stdout("(* current)\n");
+      output.stdout("(* current, x a failed deploy whose release was removed)\n");
     }
     exit(results.every((r) => !r.error) ? 0 : 1);
   }));

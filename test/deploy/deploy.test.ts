@@ -93,6 +93,7 @@ describe("sous deploy", { skip }, () => {
       assert.equal(await sh(index, `test -e /srv/web/releases/${failedId} && echo present || echo gone`), "gone");
     }
     assert.match(await sh(0, "tail -1 /srv/web/revisions.log"), new RegExp(`"release":"${failedId}".*"outcome":"failed"`));
+    assert.match((await run("deploy", "releases", "web")).stdout, new RegExp(`  x ${failedId}  failed .*\\(removed: build failed on root@`), "releases lists the failed deploy, removed");
 
     // Three good deploys with keepReleases 2: the oldest good ones go, current and the previous good one stay.
     writeAppFile(f.root, "web", webApp());

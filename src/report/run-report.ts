@@ -93,10 +93,13 @@ export function runReportWriter(path: string | undefined): EventSink & { report(
   return Object.assign(sink, { report: () => report });
 }
 
-/** Writes a report through a temporary file and a rename. */
+/**
+ * Writes a report through a temporary file and a rename, readable by its owner only (0600, in a
+ * folder made 0700): a report holds diffs and command output of the machine it ran on.
+ */
 export function writeReport(path: string, report: unknown): void {
-  mkdirSync(dirname(path), { recursive: true });
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const temp = `${path}.${process.pid}.tmp`;
-  writeFileSync(temp, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(temp, `${JSON.stringify(report, null, 2)}\n`, { mode: 0o600 });
   renameSync(temp, path);
 }

@@ -640,6 +640,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const manifest = normalizeManifest(jsonBody(request), name!, version!, { maxFileSize, maxFiles: 10_000 });
     const missing = await store.missingBlobs(org!, manifest.files.map((file) => file.sha256));
     if (missing.length > 0) throw badRequest("missing_files", `${missing.length} file(s) of ${name}@${version} were not uploaded first (PUT ${API_PREFIX}/orgs/${org}/files/SHA256)`, { missing });
+    // The manifest's sizes are what clients trust before they download: they must be the files' own.
+    const sizes = await store.blobSizes(org!, manifest.files.map((file) => file.sha256));
+    const wrong = manifest.files.find((file) => sizes.get(file.sha256) !== file.size);
+    if (wrong) throw badRequest("size_mismatch", `${name}@${version}: '${wrong.path}' is listed as ${wrong.size} bytes, but the uploaded file ${wrong.sha256} has ${sizes.get(wrong.sha256)}`);
     const all = await loadManifests(org!);
     for (const [dependency, range] of Object.entries(manifest.dependencies)) {
       if (!(all.get(dependency) ?? []).some((other) => satisfiesConstraint(other.version, range))) {

@@ -39,6 +39,11 @@ export function unsafePathReason(path: unknown): string | undefined {
   if (typeof path !== "string" || path.length === 0) return "the path is empty";
   if (path.length > 1024) return "the path is longer than 1024 characters";
   if (path.includes("\0")) return "the path contains a NUL byte";
+  // A line break or other control character in a file name breaks every listing and log that shows it.
+  for (let i = 0; i < path.length; i++) {
+    const code = path.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return "the path contains a line break or another control character";
+  }
   if (path.includes("\\")) return "the path contains a backslash; use /";
   if (path.startsWith("/") || /^[A-Za-z]:/.test(path)) return "the path is absolute";
   const segments = path.split("/");

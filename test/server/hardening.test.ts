@@ -5,13 +5,14 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { SousApiError, SousClient } from "../../src/client/api.js";
 import { generateKeyPair, signRequest } from "../../src/client/signing.js";
+import { writeReport } from "../../src/report/run-report.js";
 import { MAX_JSON_DEPTH } from "../../src/server/limits.js";
 import type { Query } from "../../src/server/search/query.js";
 import { checkQueryTerms, MAX_QUERY_TERMS } from "../../src/server/search/sql.js";
@@ -176,6 +177,17 @@ for (const backend of backends) {
       await rejectsWith(register({ name: "t2", public_key: generateKeyPair().publicKey }), 401, "bad_token");
     });
 
+    test("a cookbook manifest must give each file's real size, and no path may hold a line break", async () => {
+      const content = Buffer.from("package 'nginx'\n");
+      const sha256 = createHash("sha256").update(content).digest("hex");
+      await admin.request("PUT", admin.orgPath("files", sha256), { body: content });
+      const manifest = (path: string, size: number) => ({ body: { name: "web", version: "1.0.0", files: [{ path, sha256, size }] } });
+      const wrong = await rejectsWith(admin.request("PUT", admin.orgPath("cookbooks", "web", "1.0.0"), manifest("recipes/default.ts", 1)), 400, "size_mismatch");
+      assert.match(wrong.message, new RegExp(`listed as 1 bytes, but the uploaded file ${sha256} has ${content.length}`));
+      await rejectsWith(admin.request("PUT", admin.orgPath("cookbooks", "web", "1.0.0"), manifest("recipes/default.ts\nfake.ts", content.length)), 400, "unsafe_path");
+      assert.equal((await admin.request("PUT", admin.orgPath("cookbooks", "web", "1.0.0"), manifest("recipes/default.ts", content.length))).status, 201);
+    });
+
     test("a misspelled route answers 404 to a signed request", async () => {
       await rejectsWith(admin.get(admin.orgPath("nodez", "web1")), 404, "no_such_route");
       await rejectsWith(admin.get("/api/v1/orgz"), 404, "no_such_route");
@@ -217,5 +229,19 @@ describe("the term limit of a query", () => {
     const query: Query = { type: "or", items: Array.from({ length: MAX_QUERY_TERMS + 1 }, (_, i) => term(i)) };
     assert.throws(() => checkQueryTerms(query), (error: Error & { status?: number }) => error.status === 400 && new RegExp(`the limit is ${MAX_QUERY_TERMS} terms`).test(error.message));
     assert.doesNotThrow(() => checkQueryTerms({ type: "or", items: query.type === "or" ? query.items.slice(1) : [] }));
+  });
+});
+
+describe("run reports are private to their owner", () => {
+  test("a report is written 0600 in a folder made 0700", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sous-report-"));
+    try {
+      const path = join(dir, "reports", "last.json");
+      writeReport(path, { status: "converged" });
+      assert.equal(statSync(path).mode & 0o777, 0o600);
+      assert.equal(statSync(join(dir, "reports")).mode & 0o777, 0o700);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

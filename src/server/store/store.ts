@@ -567,14 +567,20 @@ export class Store {
 
   /** Which of these SHA-256 checksums the organization does not have yet. */
   async missingBlobs(org: string, checksums: readonly string[]): Promise<string[]> {
-    if (checksums.length === 0) return [];
-    const present = new Set<string>();
-    for (let start = 0; start < checksums.length; start += 500) {
-      const part = checksums.slice(start, start + 500);
-      const rows = await this.db.all<{ sha256: string }>(`SELECT sha256 FROM blobs WHERE org = ? AND sha256 IN (${part.map(() => "?").join(", ")})`, [org, ...part]);
-      for (const row of rows) present.add(row.sha256);
-    }
+    const present = await this.blobSizes(org, checksums);
     return [...new Set(checksums)].filter((sum) => !present.has(sum));
+  }
+
+  /** The sizes in bytes of the organization's files with these checksums (those it has). */
+  async blobSizes(org: string, checksums: readonly string[]): Promise<Map<string, number>> {
+    const sizes = new Map<string, number>();
+    const unique = [...new Set(checksums)];
+    for (let start = 0; start < unique.length; start += 500) {
+      const part = unique.slice(start, start + 500);
+      const rows = await this.db.all<{ sha256: string; size: number | string }>(`SELECT sha256, size FROM blobs WHERE org = ? AND sha256 IN (${part.map(() => "?").join(", ")})`, [org, ...part]);
+      for (const row of rows) sizes.set(row.sha256, Number(row.size));
+    }
+    return sizes;
   }
 
   /** Stores a file's content under its checksum (the caller verified it); a second upload is a no-op. */

@@ -53,6 +53,7 @@ async function up(count: number): Promise<void> {
     `Inventory:       ${set.inventoryFile}`,
     `SSH key:         ${set.keyFile}`,
     `known_hosts:     ${set.knownHostsFile}`,
+    `This machine:    ${set.gateway} as the machines reach it (a server for their agents listens there: sous server --listen ${set.gateway}:8787)`,
     "",
     "Try (npm run build first if dist/ is not built):",
     `  cd ${repo}`,

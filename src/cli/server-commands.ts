@@ -193,8 +193,9 @@ async function loadObjectFile(file: string): Promise<Json> {
     }).catch((error: { errors?: import("esbuild").Message[] }) => {
       const first = error.errors?.[0];
       if (!first) throw error;
-      // The same file:line:column form as a JSON file's errors, relative to where the user is.
-      const where = first.location ? `${relative(process.cwd(), resolve(first.location.file)) || first.location.file}:${first.location.line}:${first.location.column + 1}` : file;
+      // file:line:column with the file's absolute path, as every location Sous prints (esbuild's
+      // is relative to the current directory).
+      const where = first.location ? `${resolve(first.location.file)}:${first.location.line}:${first.location.column + 1}` : file;
       throw new SousError("bad_file", `${where}: ${first.text}`);
     });
     const code = result.outputFiles[0]!.text;

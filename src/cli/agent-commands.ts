@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import { SousError, UsageError } from "../core/errors.js";
 import type { Output } from "./converge.js";
+import type { SshCliOptions } from "./ssh-options.js";
 
 interface AgentFlags {
   config?: string;
@@ -134,7 +135,8 @@ function registerAgentCommand(program: Command, output: Output, exit: (code: num
     });
 }
 
-interface BootstrapFlags {
+/** bootstrap's flags: its own, and the SSH flags every command that reaches targets shares. */
+interface BootstrapFlags extends Pick<SshCliOptions, "inventory" | "concurrency" | "identity" | "knownHosts" | "acceptNewHostKeys" | "sudo" | "connectTimeout"> {
   runList?: string;
   environment?: string;
   nodeName?: string;
@@ -149,13 +151,6 @@ interface BootstrapFlags {
   org?: string;
   client?: string;
   key?: string;
-  inventory?: string;
-  concurrency?: string;
-  identity?: string;
-  knownHosts?: string;
-  acceptNewHostKeys?: boolean;
-  sudo?: boolean;
-  connectTimeout?: string;
 }
 
 /** Adds `sous bootstrap`. */

@@ -3,7 +3,7 @@
 // recipe's own call, so the run's problem names the recipe's file and line.
 import { decryptItem, isSealedValue, keyFromSecret, loadSecretFile } from "../client/encrypted-data-bag.js";
 import { SousError } from "../core/errors.js";
-import { PartialKeysError, parsePartialKeys } from "../server/search/partial.js";
+import { PartialKeysError, parsePartialKeys } from "../protocol/partial-search.js";
 import type { SearchBackend, SearchDocument } from "./backend.js";
 import { SearchError } from "./backend.js";
 

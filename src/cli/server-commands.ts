@@ -12,22 +12,21 @@ import type { ClientConfig } from "../client/config.js";
 import type { ConfigSources } from "../client/config.js";
 import { readConfigFile, resolveConfigSources, sousHome, writeConfigFile } from "../client/config.js";
 import { decryptItem, encryptItem, isEncryptedItem, loadSecretFile } from "../client/encrypted-data-bag.js";
-import { generateKeyPair } from "../client/signing.js";
+import { generateKeyPair } from "../protocol/signing.js";
 import { formatProblem, type Problem, SousError } from "../core/errors.js";
-import { cookbookDependencies, installedPackages, readCookbookPackage } from "../cookbook/manifest.js";
+import { cookbookDependencies, installedPackages, readCookbookPackage, unsafePathReason } from "../protocol/manifest.js";
 import { importOptional } from "../core/optional.js";
 import { findRepositoryRoot } from "../cookbook/repository.js";
 import { chefSearchBody, collectKey, partialKeysOf, partialSearchOutput, partialSearchText } from "./search-output.js";
 import type { PartialSearchBody } from "./search-output.js";
-import { splitDottedPath, valueAtPath } from "../server/search/partial.js";
-import { unsafePathReason } from "../server/cookbooks.js";
+import { splitDottedPath, valueAtPath } from "../protocol/partial-search.js";
 import { registerFleetCommands } from "./fleet-commands.js";
 
 /** `~/.sous/server` (or `$SOUS_HOME/server`): the server's default data directory. */
 function defaultDataDir(home: string): string {
   return join(home, "server");
 }
-import type { CookbookManifest } from "../server/cookbooks.js";
+import type { CookbookManifest } from "../protocol/manifest.js";
 
 type Json = Record<string, unknown>;
 
@@ -930,7 +929,7 @@ interface LocalCookbook {
 const SKIPPED_DIRS = new Set(["node_modules", ".git", ".sous"]);
 
 /**
- * Reads a cookbook folder: package.json as the loader reads it (src/cookbook/manifest.ts), with
+ * Reads a cookbook folder: package.json as the loader reads it (src/protocol/manifest.ts), with
  * the npm libraries installed for it (its own node_modules, its repository's) left out of the
  * cookbook dependencies; every file, refusing links and unsafe names.
  */

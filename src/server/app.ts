@@ -5,11 +5,12 @@ import { createHash, randomBytes } from "node:crypto";
 import Fastify from "fastify";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import semver from "semver";
-import { publicKeyProblem, SIGNATURE_HEADERS } from "../client/signing.js";
+import { publicKeyProblem, SIGNATURE_HEADERS } from "../protocol/signing.js";
 import type { Permission, Principal, ClientRecord, SignedRequest } from "./auth.js";
 import { authenticateHeaders, authorize, checkBody } from "./auth.js";
-import type { CookbookManifest } from "./cookbooks.js";
-import { satisfiesConstraint } from "../cookbook/constraints.js";
+import type { CookbookManifest } from "../protocol/manifest.js";
+import { API_PREFIX } from "../protocol/paths.js";
+import { satisfiesConstraint } from "../protocol/constraints.js";
 import { cookbookOfRecipe, normalizeManifest, resolveCookbooks } from "./cookbooks.js";
 import { ApiError, badRequest, notFound } from "./errors.js";
 import { checkJsonShape, utf8Text } from "./limits.js";
@@ -18,8 +19,8 @@ import type { JsonObject } from "./objects.js";
 import { checkName, checkRunList, normalizeEnvironment, normalizeItem, normalizeNode, normalizeRole, searchEntry } from "./objects.js";
 import { registerFleetRoutes } from "./fleet/routes.js";
 import { runListNames } from "./search/flatten.js";
-import { parsePartialKeys, PartialKeysError, valueAtPath } from "./search/partial.js";
-import type { PartialKeys } from "./search/partial.js";
+import { parsePartialKeys, PartialKeysError, valueAtPath } from "../protocol/partial-search.js";
+import type { PartialKeys } from "../protocol/partial-search.js";
 import { parseQuery } from "./search/query.js";
 import type { ObjectKind, SearchOptions, Store } from "./store/store.js";
 
@@ -39,9 +40,6 @@ export interface AppOptions {
   /** The agents' run interval (seconds): a node that has not reported for two is shown as missing. Default 1800. */
   runIntervalSeconds?: number;
 }
-
-/** API path prefix. */
-export const API_PREFIX = "/api/v1";
 
 const DEFAULT_ROWS = 1000;
 const MAX_ROWS = 10_000;

@@ -225,8 +225,11 @@ describe("sous deploy through the background SSH process (--persist)", { skip },
       const kept = await connections();
       assert.equal(kept.length, 3);
       assert.equal(new Set(kept).size, 1, `one connection for all three runs: ${kept.join(", ")}`);
-      assert.equal((await run("deploy", "rollback", "web", "--to", /release (\d{14})/.exec(redeploy.stdout)![1]!, "--persist", "0")).code, 0);
-      assert.notEqual((await connections()).at(-1), kept[0], "--persist 0 makes its own connection");
+      const direct = await run("deploy", "rollback", "web", "--to", /release (\d{14})/.exec(redeploy.stdout)![1]!, "--persist", "0");
+      assert.equal(direct.code, 0, direct.stdout + direct.stderr);
+      const after = await connections();
+      assert.equal(after.length, 4, direct.stdout);
+      assert.notEqual(after.at(-1), kept[0], "--persist 0 makes its own connection");
     } finally {
       if (existsSync(pidFile)) process.kill(Number(readFileSync(pidFile, "utf8")), "SIGTERM");
     }

@@ -656,7 +656,7 @@ export class Store {
 /**
  * A key SQLite's JSON path can name inside double quotes (no quote, backslash or control
  * character), and not a whole number: partial search reads that as an array index on an array
- * (search/partial.ts), which a quoted JSON path would not.
+ * (protocol/partial-search.ts), which a quoted JSON path would not.
  */
 function isPlainPathPart(part: string): boolean {
   if (/^\d+$/.test(part)) return false;

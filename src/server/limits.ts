@@ -100,3 +100,16 @@ export function indexLimitError(what: "keys" | "rows", limit: number, count: num
   const noun = what === "keys" ? "distinct search keys" : "search values";
   throw badRequest("index_limit", `this object would add more than ${limit} ${noun} to the search index (${count} counted so far); the server's limit is ${limit} (${what === "keys" ? "--max-index-keys" : "--max-index-rows"})`, { limit, what });
 }
+
+/** Characters of a key path shown in a message about it. */
+const SHOWN_KEY = 60;
+
+/**
+ * Throws 400 `index_limit` for a search key (a flattened path such as `kernel_release`) longer
+ * than `limit` characters: such a key was once skipped without a word, so the save "worked" and
+ * searches on it found nothing.
+ */
+export function keyLengthError(key: string, limit: number): never {
+  const shown = key.length > SHOWN_KEY ? `${key.slice(0, SHOWN_KEY)}...` : key;
+  throw badRequest("index_limit", `this object has a search key of ${key.length} characters, "${shown}"; the limit is ${limit} characters (fixed, docs/server.md "What one object may add"); shorten the attribute names or nest less deeply`, { limit, what: "key_length" });
+}

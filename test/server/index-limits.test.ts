@@ -128,6 +128,19 @@ for (const backend of backends) {
       await rejectsWith(admin.get(admin.orgPath("nodes", "n1")), 404, "not_found");
     });
 
+    test("a key longer than 300 characters is refused with a 400 naming the key and the limit (it was skipped without a word)", async () => {
+      const nested = { ["x".repeat(150)]: { ["y".repeat(150)]: "deep" } };
+      const long = await rejectsWith(admin.request("PUT", admin.orgPath("nodes", "n3"), { body: { name: "n3", normal: nested } }), 400, "index_limit");
+      assert.match(long.message, new RegExp(`search key of 301 characters, "${"x".repeat(60)}\\.\\.\\."; the limit is 300 characters \\(fixed, docs/server.md`));
+      await rejectsWith(admin.request("PUT", admin.orgPath("roles", "r1"), { body: { name: "r1", default_attributes: { ["k".repeat(301)]: 1 } } }), 400, "index_limit");
+      await rejectsWith(admin.get(admin.orgPath("nodes", "n3")), 404, "not_found");
+      // 300 characters are indexed and found.
+      await admin.request("PUT", admin.orgPath("nodes", "n3"), { body: { name: "n3", normal: { ["x".repeat(150)]: { ["y".repeat(149)]: "deep" } } } });
+      const found = await admin.get<{ total: number }>(`${admin.orgPath("search", "node")}?q=${encodeURIComponent(`${"x".repeat(150)}_${"y".repeat(149)}:deep`)}`);
+      assert.equal(found.total, 1);
+      await admin.request("DELETE", admin.orgPath("nodes", "n3"));
+    });
+
     test("saves just under the limit, each with new key names, leave no keys behind, and /health answers within 100 ms meanwhile (1 s on an overloaded machine)", { timeout: 120_000 }, async () => {
       const before = await fieldCount();
       const count = DEFAULT_INDEX_LIMITS.maxKeys - 100;

@@ -7,7 +7,7 @@
 // whose digest changed (and, on SQLite, rewrites only those attributes' rows that changed).
 import { hash } from "node:crypto";
 import type { IndexLimits } from "../limits.js";
-import { indexLimitError } from "../limits.js";
+import { indexLimitError, keyLengthError } from "../limits.js";
 import type { SearchRow } from "../search/flatten.js";
 import { flattenAttribute, MAX_INDEXED_KEY_LENGTH, numericValue } from "../search/flatten.js";
 import { reversedKey } from "../search/sql.js";
@@ -143,14 +143,15 @@ export function planSearch(document: Record<string, unknown>): SearchPlan {
 
 /**
  * Throws 400 `index_limit` when a document would give more distinct search keys or values than
- * `limits` allow: counted over the whole document (not only what a save changed) without building
- * its rows, and stopped as soon as a limit is passed.
+ * `limits` allow, or a key longer than MAX_INDEXED_KEY_LENGTH: counted over the whole document
+ * (not only what a save changed) without building its rows, and stopped as soon as a limit is passed.
  */
 export function checkIndexLimits(document: Record<string, unknown>, limits: IndexLimits): void {
   const keys = new Set<string>();
   let values = 0;
   const key = (name: string): void => {
-    if (name.length > MAX_INDEXED_KEY_LENGTH || keys.has(name)) return;
+    if (keys.has(name)) return;
+    if (name.length > MAX_INDEXED_KEY_LENGTH) keyLengthError(name, MAX_INDEXED_KEY_LENGTH);
     keys.add(name);
     if (keys.size > limits.maxKeys) indexLimitError("keys", limits.maxKeys, keys.size);
   };

@@ -8,17 +8,12 @@ import type { SourceLocation } from "./core/errors.js";
 import { callerLocation } from "./core/location.js";
 import type { CommonProperties, CookbookRef, DeclaredResource, ResourceRef, ResourceType } from "./core/resource.js";
 import { customActions, type CustomResourceType } from "./custom-resource.js";
-import type { CodeAction, CodeInput } from "./resources/code.js";
-import type { DirectoryAction, DirectoryInput } from "./resources/directory.js";
-import type { ExecuteAction, ExecuteInput } from "./resources/execute.js";
-import type { FileAction, FileInput } from "./resources/file.js";
 import type { GitAction, GitInput } from "./resources/git.js";
 import type { MountAction, MountInput } from "./resources/mount.js";
 import type { SysctlAction, SysctlInput } from "./resources/sysctl.js";
 import type { HostnameAction, HostnameInput } from "./resources/hostname.js";
 import type { SystemdUnitAction, SystemdUnitInput } from "./resources/systemd_unit.js";
 import type { ServiceResourceAction, ServiceInput } from "./resources/service.js";
-import type { LinkAction, LinkInput } from "./resources/link.js";
 import type { PackageAction, PackageInput } from "./resources/package.js";
 import type { AptUpdateAction, AptUpdateInput } from "./resources/apt_update.js";
 import type { LineAction, LineInput } from "./resources/line.js";
@@ -27,8 +22,6 @@ import type { ArchiveAction, ArchiveInput } from "./resources/archive.js";
 import type { CronAction, CronInput } from "./resources/cron.js";
 import type { AptRepositoryAction, AptRepositoryInput } from "./resources/apt_repository.js";
 import type { ResourceRegistry } from "./resources/registry.js";
-import type { RemoteFileAction, RemoteFileInput } from "./resources/remote_file.js";
-import type { TemplateAction, TemplateInput } from "./resources/template.js";
 
 /** A JSON-like attribute tree. */
 export type AttributeTree = { [key: string]: unknown };
@@ -58,25 +51,11 @@ type BuiltinType = (typeof import("./resources/registry.js").BUILTIN_TYPES)[numb
 
 /** The functions of built-in types made with `defineType`: their types come from their property specs. */
 export type DerivedResources = {
-  readonly [T in BuiltinType as "__declare" extends keyof T ? CamelCase<T["name"]> : never]: T extends { readonly __declare?: infer D } ? NonNullable<D> : never;
+  readonly [T in BuiltinType as T extends { readonly name: infer N extends string } ? (string extends N ? never : CamelCase<N>) : never]: T extends { readonly __declare?: infer D } ? NonNullable<D> : never;
 };
 
 /** The resource functions available to recipes. */
 export interface Resources extends DerivedResources {
-  /** A regular file. */
-  file(path: string, properties?: FileInput & CommonProperties<FileAction>): ResourceRef;
-  /** A directory. */
-  directory(path: string, properties?: DirectoryInput & CommonProperties<DirectoryAction>): ResourceRef;
-  /** A symbolic or hard link at `path` pointing to `properties.to`. */
-  link(path: string, properties: LinkInput & CommonProperties<LinkAction>): ResourceRef;
-  /** A file rendered from a template; `V` types the variables. */
-  template<V extends object = AttributeTree>(path: string, properties: TemplateInput<V> & CommonProperties<TemplateAction>): ResourceRef;
-  /** A downloaded file verified by checksum. */
-  remoteFile(path: string, properties: RemoteFileInput & CommonProperties<RemoteFileAction>): ResourceRef;
-  /** A command. */
-  execute(name: string, properties?: ExecuteInput & CommonProperties<ExecuteAction>): ResourceRef;
-  /** A function run at converge time. */
-  code(name: string, properties: CodeInput & CommonProperties<CodeAction>): ResourceRef;
   /** A git checkout at `destination`. */
   git(destination: string, properties: GitInput & CommonProperties<GitAction>): ResourceRef;
   /** A mounted file system and its /etc/fstab entry. */

@@ -222,6 +222,25 @@ export const prop = {
   func<F extends (...args: never[]) => unknown = (...args: never[]) => unknown, const O extends SpecOptions = NoOptions>(options: O = {} as O): PropertySpec<F, F, PresenceOf<O>> {
     return spec("a function", (v) => (typeof v === "function" ? v : fail("a function", v)), options);
   },
+  /**
+   * An optional value with its own check: `normalize` returns the normalized value or throws a
+   * PropertyCheckError; `Out` and `In` type it for providers and recipes
+   * (`prop.custom<string, string | number>("a string or a number", normalize)`).
+   */
+  custom<Out, In = Out>(expected: string, normalize: (value: unknown) => Out, options: { role?: "state" | "control"; sensitive?: boolean } = {}): PropertySpec<Out, In, "optional"> {
+    return spec(expected, normalize, options) as PropertySpec<Out, In, "optional">;
+  },
+  /** A string or a non-empty array of strings, each passing `accept`; normalized to an array. */
+  stringOrList<const O extends Pick<SpecOptions, "role" | "sensitive"> = NoOptions>(expected: string, accept: (value: string) => boolean, options: O = {} as O): PropertySpec<string[], string | readonly string[], PresenceOf<O>> {
+    return spec(
+      expected,
+      (v) => {
+        const list = typeof v === "string" ? [v] : Array.isArray(v) && v.length > 0 ? v : fail(expected, v);
+        return list.every((item) => typeof item === "string" && accept(item)) ? [...list] : fail(expected, v);
+      },
+      options,
+    );
+  },
   /** A string or a Buffer (file content). */
   content<const O extends SpecOptions = NoOptions>(options: O = {} as O): PropertySpec<string | Buffer, string | Buffer, PresenceOf<O>> {
     const expected = "a string or a Buffer";

@@ -105,13 +105,23 @@ export interface ResourceType<P extends object = any, Current = any> {
   prepareDeclaration?(name: string | undefined, properties: Record<string, unknown>, scope: { node: unknown }): { name: string; properties: Record<string, unknown> };
 }
 
+/** Type-level only: a recipe function's signature stated by hand, where specs cannot say it (a type parameter). */
+export interface DeclarationShape<F> {
+  /** Never set. */
+  readonly __shape?: F;
+}
+
 /**
- * Defines a built-in resource type from its property specs: the provider's properties and
- * the recipe function's type (`resources.group(name, { gid, members })`) are both derived from
- * them, so a new type is this one definition (and its line in the registry's list), with no
- * interface written by hand for recipes or for the provider.
+ * States the recipe function's signature for a type whose specs cannot express it alone
+ * (template's `variables` typed by a type argument, apt_update's optional name):
+ * `declaration: declaredAs<(path: string, properties: ...) => ResourceRef>()`.
  */
-export function defineType<const N extends string, const S extends PropertySpecs, const A extends string, Current>(definition: {
+export function declaredAs<F extends (...args: never[]) => ResourceRef>(): DeclarationShape<F> {
+  return {};
+}
+
+/** What `defineType` takes: everything about a resource type, with the provider typed from the specs. */
+export interface TypeDefinition<N extends string, S extends PropertySpecs, A extends string, Current, F> {
   name: N;
   description: string;
   actions: readonly A[];
@@ -120,11 +130,33 @@ export function defineType<const N extends string, const S extends PropertySpecs
   properties: S;
   validate?(properties: Readonly<OutputOf<S>>, actions: readonly string[]): Array<[string, string]>;
   provider: Provider<OutputOf<S>, Current>;
+  requires?(properties: Readonly<OutputOf<S>>, action: string): Requirement[];
   guardOptions?(properties: Readonly<OutputOf<S>>): ExecOptions;
+  composite?: boolean;
   dslName?: string;
   prepareDeclaration?: ResourceType["prepareDeclaration"];
-}): ResourceType<OutputOf<S>, Current> & { readonly name: N; readonly __declare?: DeclarationFunction<S, A> } {
-  return definition as unknown as ResourceType<OutputOf<S>, Current> & { readonly name: N };
+  /** The recipe function's signature, when it is not the one derived from the specs. */
+  declaration?: DeclarationShape<F>;
+}
+
+/** A type made by `defineType`: its name as a literal and, type-level only, its recipe function. */
+export type DefinedType<N extends string, S extends PropertySpecs, Current, F> = ResourceType<OutputOf<S>, Current> & {
+  readonly name: N;
+  /** Type-level only (never set): how recipes declare it. */
+  readonly __declare?: F;
+};
+
+/**
+ * Defines a resource type from its property specs: the provider's properties and the recipe
+ * function's type (`resources.group(name, { gid, members })`) are both derived from them, so a
+ * new type is this one definition (and its line in `resources/builtin.ts`), with no interface
+ * written by hand for recipes or for the provider.
+ */
+export function defineType<const N extends string, const S extends PropertySpecs, const A extends string, Current, F = DeclarationFunction<S, A>>(
+  definition: TypeDefinition<N, S, A, Current, F>,
+): DefinedType<N, S, Current, F> {
+  const { declaration: _declaration, ...type } = definition;
+  return type as unknown as DefinedType<N, S, Current, F>;
 }
 
 type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K }[keyof T];

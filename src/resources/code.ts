@@ -1,10 +1,10 @@
 /** `code`: a TypeScript function as a resource (Chef's ruby_block), with the engine's guards. */
-import { prop } from "../core/properties.js";
-import type { ResourceType } from "../core/resource.js";
+import { type InputOf, prop } from "../core/properties.js";
+import { defineType } from "../core/resource.js";
 import type { Host } from "../host/host.js";
 
 /** Actions of `code`. */
-export type CodeAction = "run" | "nothing";
+export type CodeAction = (typeof codeType.actions)[number];
 
 /** What a code block receives. */
 export interface CodeContext {
@@ -12,30 +12,25 @@ export interface CodeContext {
   log(message: string): void;
 }
 
-/** What a recipe writes for `code`. */
-export interface CodeInput {
+const properties = {
+  name: prop.string({ role: "identity", nonEmpty: true }),
   /** The function to run at converge time. */
-  block: (context: CodeContext) => void | Promise<void>;
-}
+  block: prop.func<(context: CodeContext) => void | Promise<void>, { required: true }>({ required: true }),
+};
 
-interface CodeProperties {
-  name: string;
-  block: (context: CodeContext) => void | Promise<void>;
-}
+/** What a recipe writes for `code` (derived from its property specs). */
+export type CodeInput = InputOf<typeof properties>;
 
 /** The `code` resource type. */
-export const codeType: ResourceType<CodeProperties, null> = {
+export const codeType = defineType({
   name: "code",
   description: "A function run at converge time (guards decide when); always reports an update when it runs.",
   actions: ["run", "nothing"],
   defaultAction: "run",
   identity: "name",
-  properties: {
-    name: prop.string({ role: "identity", nonEmpty: true }),
-    block: prop.func({ required: true }),
-  },
+  properties,
   provider: {
-    async read() {
+    async read(): Promise<null> {
       return null;
     },
     plan() {
@@ -45,4 +40,4 @@ export const codeType: ResourceType<CodeProperties, null> = {
       await properties.block({ host: context.host, log: context.log });
     },
   },
-};
+});

@@ -1,29 +1,24 @@
 /** `directory`: a directory's existence, mode, owner and group. */
 import { SousError } from "../core/errors.js";
-import { prop } from "../core/properties.js";
-import type { ResourceType } from "../core/resource.js";
+import { type InputOf, prop } from "../core/properties.js";
+import { defineType } from "../core/resource.js";
 import { dirname } from "node:path";
-import { applyMetadata, type CurrentMetadata, type DesiredMetadata, planMetadata, readMetadata, metadataProperties } from "./metadata.js";
+import { applyMetadata, type CurrentMetadata, planMetadata, readMetadata, metadataProperties } from "./metadata.js";
 import { pathRequirements } from "../core/preconditions.js";
 
-/** Actions of `directory`. */
-export type DirectoryAction = "create" | "delete" | "nothing";
-
-/** What a recipe writes for `directory`. */
-export interface DirectoryInput {
+const properties = {
   /** Absolute path (defaults to the resource name). */
-  path?: string;
-  mode?: number | string;
-  owner?: string | number;
-  group?: string | number;
+  path: prop.absolutePath({ role: "identity" }),
+  ...metadataProperties,
   /** create: make missing parents too; delete: remove the contents too. Default false. */
-  recursive?: boolean;
-}
+  recursive: prop.boolean({ role: "control", default: false }),
+};
 
-interface DirectoryProperties extends DesiredMetadata {
-  path: string;
-  recursive: boolean;
-}
+/** What a recipe writes for `directory` (derived from its property specs). */
+export type DirectoryInput = InputOf<typeof properties>;
+
+/** Actions of `directory`. */
+export type DirectoryAction = (typeof directoryType.actions)[number];
 
 interface DirectoryCurrent extends CurrentMetadata {
   parentExists: boolean;
@@ -31,21 +26,17 @@ interface DirectoryCurrent extends CurrentMetadata {
 }
 
 /** The `directory` resource type. */
-export const directoryType: ResourceType<DirectoryProperties, DirectoryCurrent> = {
+export const directoryType = defineType({
   name: "directory",
   description: "A directory: existence, mode, owner and group; recursive create and delete.",
   actions: ["create", "delete", "nothing"],
   defaultAction: "create",
   identity: "path",
-  properties: {
-    path: prop.absolutePath({ role: "identity" }),
-    ...metadataProperties,
-    recursive: prop.boolean({ role: "control", default: false }),
-  },
+  properties,
   // recursive creates the missing parents itself.
   requires: (properties, action) => (action === "delete" ? [] : pathRequirements(properties, { parent: !properties.recursive })),
   provider: {
-    async read({ host }, properties, action) {
+    async read({ host }, properties, action): Promise<DirectoryCurrent> {
       const stat = await host.tryLstat(properties.path);
       if (stat && stat.type !== "directory") throw new SousError("wrong-file-type", `${properties.path} exists and is not a directory (it is a ${stat.type === "symlink" ? "symbolic link" : stat.type})`);
       const metadata = await readMetadata(host, stat, properties);
@@ -79,4 +70,4 @@ export const directoryType: ResourceType<DirectoryProperties, DirectoryCurrent> 
       await applyMetadata(host, properties.path, plan.changes, properties);
     },
   },
-};
+});

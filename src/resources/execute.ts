@@ -1,59 +1,43 @@
 /** `execute`: runs a command, guarded by `creates` and the engine's onlyIf/notIf. */
-import { prop } from "../core/properties.js";
-import type { ResourceType } from "../core/resource.js";
+import { type InputOf, prop } from "../core/properties.js";
+import { defineType } from "../core/resource.js";
 import { CommandFailedError } from "../host/host.js";
 import { commandWord, type Requirement } from "../core/preconditions.js";
 
-/** Actions of `execute`. */
-export type ExecuteAction = "run" | "nothing";
-
-/** What a recipe writes for `execute`. */
-export interface ExecuteInput {
+const properties = {
+  name: prop.string({ role: "identity", nonEmpty: true }),
   /** A shell command string (run by /bin/sh -c) or an argv array; defaults to the resource name. */
-  command?: string | string[];
-  cwd?: string;
+  command: prop.command(),
+  /** The working directory. */
+  cwd: prop.absolutePath({ role: "control" }),
   /** Extra environment variables. */
-  environment?: Record<string, string>;
-  user?: string | number;
-  group?: string | number;
+  environment: prop.stringRecord({ role: "control" }),
+  /** Run as this user (name or uid). */
+  user: prop.principal("user", { role: "control" }),
+  /** Run with this group (name or gid). */
+  group: prop.principal("group", { role: "control" }),
   /** Do not run when this path exists (relative to cwd when not absolute). */
-  creates?: string;
+  creates: prop.string({ role: "control", nonEmpty: true }),
   /** Exit codes that count as success (default [0]). */
-  returns?: number[];
+  returns: prop.integerArray({ role: "control", default: () => [0] }),
   /** Seconds before the command is killed (default 3600). */
-  timeout?: number;
-}
+  timeout: prop.seconds({ role: "control", default: 3600 }),
+};
 
-interface ExecuteProperties {
-  name: string;
-  command?: string | string[];
-  cwd?: string;
-  environment?: Record<string, string>;
-  user?: string | number;
-  group?: string | number;
-  creates?: string;
-  returns: number[];
-  timeout: number;
-}
+/** What a recipe writes for `execute` (derived from its property specs). */
+export type ExecuteInput = InputOf<typeof properties>;
+
+/** Actions of `execute`. */
+export type ExecuteAction = (typeof executeType.actions)[number];
 
 /** The `execute` resource type. */
-export const executeType: ResourceType<ExecuteProperties, { created: boolean; creates?: string }> = {
+export const executeType = defineType({
   name: "execute",
   description: "Runs a command (argv or shell), with cwd, environment, user, creates, accepted exit codes and a timeout.",
   actions: ["run", "nothing"],
   defaultAction: "run",
   identity: "name",
-  properties: {
-    name: prop.string({ role: "identity", nonEmpty: true }),
-    command: prop.command(),
-    cwd: prop.absolutePath({ role: "control" }),
-    environment: prop.stringRecord({ role: "control" }),
-    user: prop.principal("user", { role: "control" }),
-    group: prop.principal("group", { role: "control" }),
-    creates: prop.string({ role: "control", nonEmpty: true }),
-    returns: prop.integerArray({ role: "control", default: () => [0] }),
-    timeout: prop.seconds({ role: "control", default: 3600 }),
-  },
+  properties,
   validate(properties) {
     return properties.creates !== undefined && !properties.creates.startsWith("/") && properties.cwd === undefined ? [["creates", "a relative path needs cwd; give an absolute path or set cwd"]] : [];
   },
@@ -68,7 +52,7 @@ export const executeType: ResourceType<ExecuteProperties, { created: boolean; cr
   },
   guardOptions: (properties) => ({ cwd: properties.cwd, env: properties.environment, user: properties.user, group: properties.group }),
   provider: {
-    async read({ host }, properties) {
+    async read({ host }, properties): Promise<{ created: boolean; creates?: string }> {
       if (properties.creates === undefined) return { created: false };
       const path = properties.cwd && !properties.creates.startsWith("/") ? `${properties.cwd}/${properties.creates}` : properties.creates;
       return { created: (await host.tryLstat(path)) !== undefined, creates: path };
@@ -91,4 +75,4 @@ export const executeType: ResourceType<ExecuteProperties, { created: boolean; cr
       if (result.timedOut || result.exitCode === null || !properties.returns.includes(result.exitCode)) throw new CommandFailedError(result);
     },
   },
-};
+});

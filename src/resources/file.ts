@@ -1,48 +1,33 @@
 /** `file`: a regular file's content, mode, owner and group; delete; touch. */
-import { prop } from "../core/properties.js";
-import type { ResourceType } from "../core/resource.js";
-import { applyCreate, applyDelete, type ManagedFileCurrent, type ManagedFileProperties, planCreate, planDelete, readManagedFile, managedFileProperties } from "./managed-file.js";
+import { type InputOf, prop } from "../core/properties.js";
+import { defineType } from "../core/resource.js";
+import { applyCreate, applyDelete, planCreate, planDelete, readManagedFile, managedFileProperties } from "./managed-file.js";
 import { pathRequirements } from "../core/preconditions.js";
 
-/** Actions of `file`. */
-export type FileAction = "create" | "create_if_missing" | "delete" | "touch" | "nothing";
-
-/** What a recipe writes for `file`. */
-export interface FileInput {
+const properties = {
   /** Absolute path (defaults to the resource name). */
-  path?: string;
+  path: prop.absolutePath({ role: "identity" }),
   /** The content; omitted, the content is not managed. */
-  content?: string | Buffer;
+  content: prop.content(),
   /** A file from the cookbook's `files/` folder to use as content. */
-  source?: string;
-  /** Mode as a number (0o644) or an octal string ("0644"). */
-  mode?: number | string;
-  owner?: string | number;
-  group?: string | number;
-  /** How many previous versions to keep under the backup folder (default 5; 0 keeps none). */
-  backup?: number;
-  /** Replace a symbolic link found at the path (default false: fail). */
-  forceUnlink?: boolean;
-}
+  source: prop.string({ nonEmpty: true }),
+  ...managedFileProperties,
+};
 
-interface FileProperties extends ManagedFileProperties {
-  content?: string | Buffer;
-  source?: string;
-}
+/** What a recipe writes for `file` (derived from its property specs). */
+export type FileInput = InputOf<typeof properties>;
+
+/** Actions of `file`. */
+export type FileAction = (typeof fileType.actions)[number];
 
 /** The `file` resource type. */
-export const fileType: ResourceType<FileProperties, ManagedFileCurrent> = {
+export const fileType = defineType({
   name: "file",
   description: "A regular file: content, mode, owner and group, written atomically with backups.",
   actions: ["create", "create_if_missing", "delete", "touch", "nothing"],
   defaultAction: "create",
   identity: "path",
-  properties: {
-    path: prop.absolutePath({ role: "identity" }),
-    content: prop.content(),
-    source: prop.string({ nonEmpty: true }),
-    ...managedFileProperties,
-  },
+  properties,
   validate(properties) {
     return properties.content !== undefined && properties.source !== undefined ? [["source", "give either content or source, not both"]] : [];
   },
@@ -81,4 +66,4 @@ export const fileType: ResourceType<FileProperties, ManagedFileCurrent> = {
       if (action === "touch") await context.host.touch(properties.path);
     },
   },
-};
+});

@@ -2,37 +2,32 @@
 import { randomBytes } from "node:crypto";
 import { basename, dirname, join, resolve } from "node:path";
 import { SousError } from "../core/errors.js";
-import { prop } from "../core/properties.js";
-import type { ResourceType } from "../core/resource.js";
+import { type InputOf, prop } from "../core/properties.js";
+import { defineType } from "../core/resource.js";
 import type { FileStat } from "../host/host.js";
 import { applyMetadata, type CurrentMetadata, planMetadata, readMetadata, requireParentDirectory } from "./metadata.js";
 import { pathRequirements } from "../core/preconditions.js";
 
-/** Actions of `link`. */
-export type LinkAction = "create" | "delete" | "nothing";
-
-/** What a recipe writes for `link`. */
-export interface LinkInput {
+const properties = {
   /** The link's own path (defaults to the resource name). */
-  path?: string;
+  path: prop.absolutePath({ role: "identity" }),
   /** What the link points to. */
-  to: string;
+  to: prop.string({ nonEmpty: true, required: true }),
   /** "symbolic" (default) or "hard". */
-  linkType?: "symbolic" | "hard";
-  owner?: string | number;
-  group?: string | number;
+  linkType: prop.oneOf(["symbolic", "hard"], { default: "symbolic" }),
+  /** The link's owner: a user name or uid. */
+  owner: prop.principal("user"),
+  /** The link's group: a group name or gid. */
+  group: prop.principal("group"),
   /** Replace a regular file found at the path (default false: fail, so no data is lost silently). */
-  force?: boolean;
-}
+  force: prop.boolean({ role: "control", default: false }),
+};
 
-interface LinkProperties {
-  path: string;
-  to: string;
-  linkType: "symbolic" | "hard";
-  owner?: string | number;
-  group?: string | number;
-  force: boolean;
-}
+/** What a recipe writes for `link` (derived from its property specs). */
+export type LinkInput = InputOf<typeof properties>;
+
+/** Actions of `link`. */
+export type LinkAction = (typeof linkType.actions)[number];
 
 interface LinkCurrent extends CurrentMetadata {
   pointsTo?: string;
@@ -41,24 +36,17 @@ interface LinkCurrent extends CurrentMetadata {
 }
 
 /** The `link` resource type. */
-export const linkType: ResourceType<LinkProperties, LinkCurrent> = {
+export const linkType = defineType({
   name: "link",
   description: "A symbolic or hard link, replaced atomically when it points elsewhere.",
   actions: ["create", "delete", "nothing"],
   defaultAction: "create",
   identity: "path",
-  properties: {
-    path: prop.absolutePath({ role: "identity" }),
-    to: prop.string({ nonEmpty: true, required: true }),
-    linkType: prop.oneOf(["symbolic", "hard"], { default: "symbolic" }),
-    owner: prop.principal("user"),
-    group: prop.principal("group"),
-    force: prop.boolean({ role: "control", default: false }),
-  },
+  properties,
   // The real run needs the owner, the group and the directory the file goes in.
   requires: (properties, action) => (action === "delete" ? [] : pathRequirements(properties, { parent: true })),
   provider: {
-    async read({ host }, properties) {
+    async read({ host }, properties): Promise<LinkCurrent> {
       const stat = await host.tryLstat(properties.path);
       const metadata = await readMetadata(host, stat, properties);
       if (stat?.type === "directory") throw new SousError("wrong-file-type", `${properties.path} is a directory; a link cannot replace it`);
@@ -112,4 +100,4 @@ export const linkType: ResourceType<LinkProperties, LinkCurrent> = {
       await applyMetadata(host, properties.path, plan.changes, properties, { link: true });
     },
   },
-};
+});

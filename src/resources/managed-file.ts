@@ -25,7 +25,9 @@ export interface ManagedFileProperties extends DesiredMetadata {
 /** The property specs every managed file shares (beside its path and content source). */
 export const managedFileProperties = {
   ...metadataProperties,
+  /** How many previous versions to keep under the backup folder (default 5; 0 keeps none). */
   backup: backupProperty,
+  /** Replace a symbolic link found at the path (default false: fail). */
   forceUnlink: prop.boolean({ role: "control", default: false }),
 };
 

@@ -29,8 +29,11 @@ export interface CurrentMetadata {
 
 /** The property specs of mode, owner and group, shared by every resource that manages a path. */
 export const metadataProperties = {
+  /** Mode as a number (0o644) or an octal string ("0644"). */
   mode: prop.mode(),
+  /** The owner: a user name or uid. */
   owner: prop.principal("user"),
+  /** The group: a group name or gid. */
   group: prop.principal("group"),
 };
 

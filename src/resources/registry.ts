@@ -1,27 +1,7 @@
 /** The explicit registry of resource types: names are unique; no module-global state. */
 import { SousError } from "../core/errors.js";
 import type { CookbookRef, ResourceType } from "../core/resource.js";
-import { codeType } from "./code.js";
-import { directoryType } from "./directory.js";
-import { executeType } from "./execute.js";
-import { fileType } from "./file.js";
-import { gitType } from "./git.js";
-import { mountType } from "./mount.js";
-import { sysctlType } from "./sysctl.js";
-import { hostnameType } from "./hostname.js";
-import { systemdUnitType } from "./systemd_unit.js";
-import { serviceType } from "./service.js";
-import { linkType } from "./link.js";
-import { packageType } from "./package.js";
-import { aptUpdateType } from "./apt_update.js";
-import { lineType } from "./line.js";
-import { userType } from "./user.js";
-import { groupType } from "./group.js";
-import { archiveType } from "./archive.js";
-import { cronType } from "./cron.js";
-import { aptRepositoryType } from "./apt_repository.js";
-import { remoteFileType } from "./remote_file.js";
-import { templateType } from "./template.js";
+import * as builtin from "./builtin.js";
 
 /** A set of resource types by name. */
 export class ResourceRegistry {
@@ -63,56 +43,8 @@ export class ResourceRegistry {
   }
 }
 
-/**
- * Sous's built-in resource types. A new type is its file and its entry here: its recipe
- * function (`resources.NAME`) and, for types made with `defineType`, that function's
- * TypeScript type follow from the type itself.
- */
-export const BUILTIN_TYPES: readonly [
-  typeof fileType,
-  typeof directoryType,
-  typeof linkType,
-  typeof templateType,
-  typeof remoteFileType,
-  typeof executeType,
-  typeof codeType,
-  typeof gitType,
-  typeof mountType,
-  typeof sysctlType,
-  typeof hostnameType,
-  typeof systemdUnitType,
-  typeof serviceType,
-  typeof packageType,
-  typeof aptUpdateType,
-  typeof lineType,
-  typeof cronType,
-  typeof aptRepositoryType,
-  typeof userType,
-  typeof groupType,
-  typeof archiveType,
-] = [
-  fileType,
-  directoryType,
-  linkType,
-  templateType,
-  remoteFileType,
-  executeType,
-  codeType,
-  gitType,
-  mountType,
-  sysctlType,
-  hostnameType,
-  systemdUnitType,
-  serviceType,
-  packageType,
-  aptUpdateType,
-  lineType,
-  cronType,
-  aptRepositoryType,
-  userType,
-  groupType,
-  archiveType,
-];
+/** Sous's built-in resource types: every type `builtin.ts` exports, by name of their export. */
+export const BUILTIN_TYPES: ReadonlyArray<(typeof builtin)[keyof typeof builtin]> = Object.values(builtin);
 
 /** A registry holding Sous's built-in resource types. */
 export function builtinRegistry(): ResourceRegistry {

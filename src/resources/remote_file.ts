@@ -2,40 +2,33 @@
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { SousError } from "../core/errors.js";
-import { prop } from "../core/properties.js";
-import type { ResourceType } from "../core/resource.js";
-import { applyManagedFile, type ManagedFileCurrent, type ManagedFileProperties, planManagedFile, readManagedFile, managedFileProperties } from "./managed-file.js";
+import { type InputOf, type OutputOf, prop } from "../core/properties.js";
+import { defineType } from "../core/resource.js";
+import { applyManagedFile, type ManagedFileCurrent, planManagedFile, readManagedFile, managedFileProperties } from "./managed-file.js";
 import { sha256 } from "./metadata.js";
 import { pathRequirements } from "../core/preconditions.js";
 
-/** Actions of `remote_file`. */
-export type RemoteFileAction = "create" | "create_if_missing" | "delete" | "nothing";
-
-/** What a recipe writes for `remote_file`. */
-export interface RemoteFileInput {
+const properties = {
   /** Absolute path of the file (defaults to the resource name). */
-  path?: string;
+  path: prop.absolutePath({ role: "identity" }),
   /** http://, https:// or file:// URL. */
-  source: string;
+  source: prop.matching("an http://, https:// or file:// URL", (v) => /^(https?|file):\/\//.test(v) && URL.canParse(v), { required: true }),
   /** Expected SHA-256 (hex). With it, a file that already matches is never downloaded again. */
-  checksum?: string;
+  checksum: prop.matching("a SHA-256 checksum (64 hex digits)", (v) => /^(sha256:)?[0-9a-fA-F]{64}$/.test(v), { transform: (v: string) => v.replace(/^sha256:/, "").toLowerCase() }),
   /** Extra request headers (sensitive: never printed). */
-  headers?: Record<string, string>;
+  headers: prop.stringRecord({ role: "control", sensitive: true }),
   /** Seconds before the download is abandoned (default 300). */
-  timeout?: number;
-  mode?: number | string;
-  owner?: string | number;
-  group?: string | number;
-  backup?: number;
-  forceUnlink?: boolean;
-}
+  timeout: prop.seconds({ role: "control", default: 300 }),
+  ...managedFileProperties,
+};
 
-interface RemoteFileProperties extends ManagedFileProperties {
-  source: string;
-  checksum?: string;
-  headers?: Record<string, string>;
-  timeout: number;
-}
+/** What a recipe writes for `remote_file` (derived from its property specs). */
+export type RemoteFileInput = InputOf<typeof properties>;
+
+type RemoteFileProperties = OutputOf<typeof properties>;
+
+/** Actions of `remote_file`. */
+export type RemoteFileAction = (typeof remoteFileType.actions)[number];
 
 async function download(properties: RemoteFileProperties): Promise<Buffer> {
   const url = new URL(properties.source);
@@ -60,24 +53,17 @@ async function download(properties: RemoteFileProperties): Promise<Buffer> {
 }
 
 /** The `remote_file` resource type. */
-export const remoteFileType: ResourceType<RemoteFileProperties, ManagedFileCurrent> = {
+export const remoteFileType = defineType({
   name: "remote_file",
   description: "A file downloaded over HTTP(S) or from a file:// URL, verified by SHA-256 and not fetched again when it already matches.",
   actions: ["create", "create_if_missing", "delete", "nothing"],
   defaultAction: "create",
   identity: "path",
-  properties: {
-    path: prop.absolutePath({ role: "identity" }),
-    source: prop.matching("an http://, https:// or file:// URL", (v) => /^(https?|file):\/\//.test(v) && URL.canParse(v), { required: true }),
-    checksum: prop.matching("a SHA-256 checksum (64 hex digits)", (v) => /^(sha256:)?[0-9a-fA-F]{64}$/.test(v), { transform: (v: string) => v.replace(/^sha256:/, "").toLowerCase() }),
-    headers: prop.stringRecord({ role: "control", sensitive: true }),
-    timeout: prop.seconds({ role: "control", default: 300 }),
-    ...managedFileProperties,
-  },
+  properties,
   // The real run needs the owner, the group and the directory the file goes in.
   requires: (properties, action) => (action === "delete" ? [] : pathRequirements(properties, { parent: true })),
   provider: {
-    async read(context, properties, action) {
+    async read(context, properties, action): Promise<ManagedFileCurrent> {
       if (action === "delete") return readManagedFile(context, properties, undefined);
       const existing = await context.host.tryLstat(properties.path);
       if (existing?.type === "file" && (action === "create_if_missing" || properties.checksum !== undefined)) {
@@ -98,4 +84,4 @@ export const remoteFileType: ResourceType<RemoteFileProperties, ManagedFileCurre
     plan: planManagedFile,
     apply: applyManagedFile,
   },
-};
+});

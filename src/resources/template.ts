@@ -1,37 +1,35 @@
 /** `template`: a file rendered from an ERB-like template (EJS) with typed variables. */
 import { SousError } from "../core/errors.js";
-import { prop } from "../core/properties.js";
-import type { ProviderContext, ResourceType } from "../core/resource.js";
-import { applyManagedFile, type ManagedFileCurrent, type ManagedFileProperties, planManagedFile, readManagedFile, managedFileProperties } from "./managed-file.js";
+import { type InputOf, type OutputOf, prop } from "../core/properties.js";
+import { type CommonProperties, declaredAs, defineType, type ProviderContext, type ResourceRef } from "../core/resource.js";
+import { applyManagedFile, type ManagedFileCurrent, planManagedFile, readManagedFile, managedFileProperties } from "./managed-file.js";
 import { sha256 } from "./metadata.js";
 import { pathRequirements } from "../core/preconditions.js";
 
-/** Actions of `template`. */
-export type TemplateAction = "create" | "create_if_missing" | "delete" | "nothing";
-
-/** What a recipe writes for `template`. */
-export interface TemplateInput<V extends object = Record<string, unknown>> {
+const properties = {
   /** Absolute path of the rendered file (defaults to the resource name). */
-  path?: string;
+  path: prop.absolutePath({ role: "identity" }),
   /** Template file in the cookbook's `templates/` folder. */
-  source?: string;
+  source: prop.string({ nonEmpty: true }),
   /** The template text itself, instead of a source file. */
-  inline?: string;
+  inline: prop.string(),
+  /** Variables the template reads by name (`<%= port %>`). */
+  variables: prop.object({ default: () => ({}) }),
+  ...managedFileProperties,
+};
+
+/** What a recipe writes for `template` (derived from its property specs; `V` types the variables). */
+export type TemplateInput<V extends object = Record<string, unknown>> = Omit<InputOf<typeof properties>, "variables"> & {
   /** Variables the template reads by name (`<%= port %>`). */
   variables?: V;
-  mode?: number | string;
-  owner?: string | number;
-  group?: string | number;
-  /** How many previous versions to keep (default 5). */
-  backup?: number;
-  forceUnlink?: boolean;
-}
+};
 
-interface TemplateProperties extends ManagedFileProperties {
-  source?: string;
-  inline?: string;
-  variables: Record<string, unknown>;
-}
+type TemplateProperties = OutputOf<typeof properties>;
+
+const actions = ["create", "create_if_missing", "delete", "nothing"] as const;
+
+/** Actions of `template`. */
+export type TemplateAction = (typeof actions)[number];
 
 type Renderer = (locals: Record<string, unknown>) => string;
 
@@ -111,21 +109,17 @@ async function render(context: ProviderContext, properties: TemplateProperties):
 }
 
 /** The `template` resource type. */
-export const templateType: ResourceType<TemplateProperties, ManagedFileCurrent> = {
+export const templateType = defineType({
   name: "template",
   description: "A file rendered from an ERB-like template with variables (EJS syntax: <%= %>, <% %>, -%>).",
-  actions: ["create", "create_if_missing", "delete", "nothing"],
+  actions,
   defaultAction: "create",
   // Templates always see the node: `<%= node.name %>` needs no variable of its own.
   prepareDeclaration: (name, properties, { node }) => ({ name: name as string, properties: { ...properties, variables: { node, ...((properties.variables as object | undefined) ?? {}) } } }),
   identity: "path",
-  properties: {
-    path: prop.absolutePath({ role: "identity" }),
-    source: prop.string({ nonEmpty: true }),
-    inline: prop.string(),
-    variables: prop.object({ default: () => ({}) }),
-    ...managedFileProperties,
-  },
+  // The variables' type is the recipe's to give: `template<{ port: number }>(path, { ... })`.
+  declaration: declaredAs<<V extends object = Record<string, unknown>>(path: string, properties: TemplateInput<V> & CommonProperties<TemplateAction>) => ResourceRef>(),
+  properties,
   validate(properties, actions) {
     if (actions.includes("delete")) return [];
     if (properties.source === undefined && properties.inline === undefined) return [["source", "give a template: source (a file in the cookbook's templates/) or inline text"]];
@@ -139,7 +133,7 @@ export const templateType: ResourceType<TemplateProperties, ManagedFileCurrent> 
     async prepare(context, properties, actions) {
       return actions.some((a) => a === "create" || a === "create_if_missing") ? render(context, properties) : undefined;
     },
-    async read(context, properties, action) {
+    async read(context, properties, action): Promise<ManagedFileCurrent> {
       if (action === "delete") return readManagedFile(context, properties, undefined);
       const rendered = Buffer.isBuffer(context.prepared) ? context.prepared : await render(context, properties);
       return readManagedFile(context, properties, rendered);
@@ -147,4 +141,4 @@ export const templateType: ResourceType<TemplateProperties, ManagedFileCurrent> 
     plan: planManagedFile,
     apply: applyManagedFile,
   },
-};
+});

@@ -5,7 +5,7 @@ import type { Command } from "commander";
 import { Option } from "commander";
 import { SousError } from "../core/errors.js";
 import { addSshOptions } from "./ssh-flags.js";
-import { action, clientFor, connectionOptions, flagsOf, print, rootOf, writers } from "./server-commands.js";
+import { action, clientFor, connectionOptions, flagsOf, print, rootOf, writers } from "./connection.js";
 
 type Json = Record<string, unknown>;
 

@@ -8,7 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { Command } from "commander";
 import { sous } from "../helpers.js";
 import { SousApiError, SousClient } from "../../src/client/api.js";
-import { registerCookbookServerCommands } from "../../src/cli/server-commands.js";
+import { registerCookbookServerCommands } from "../../src/cli/cookbook-commands.js";
 import { startServer } from "../../src/server/server.js";
 import type { RunningServer } from "../../src/server/server.js";
 

@@ -10,16 +10,9 @@ import type { CommonProperties, CookbookRef, DeclaredResource, ResourceRef, Reso
 import { customActions, type CustomResourceType } from "./custom-resource.js";
 import type { GitAction, GitInput } from "./resources/git.js";
 import type { MountAction, MountInput } from "./resources/mount.js";
-import type { SysctlAction, SysctlInput } from "./resources/sysctl.js";
-import type { HostnameAction, HostnameInput } from "./resources/hostname.js";
-import type { SystemdUnitAction, SystemdUnitInput } from "./resources/systemd_unit.js";
-import type { ServiceResourceAction, ServiceInput } from "./resources/service.js";
 import type { PackageAction, PackageInput } from "./resources/package.js";
 import type { AptUpdateAction, AptUpdateInput } from "./resources/apt_update.js";
-import type { LineAction, LineInput } from "./resources/line.js";
-import type { UserAction, UserInput } from "./resources/user.js";
 import type { ArchiveAction, ArchiveInput } from "./resources/archive.js";
-import type { CronAction, CronInput } from "./resources/cron.js";
 import type { AptRepositoryAction, AptRepositoryInput } from "./resources/apt_repository.js";
 import type { ResourceRegistry } from "./resources/registry.js";
 
@@ -60,26 +53,12 @@ export interface Resources extends DerivedResources {
   git(destination: string, properties: GitInput & CommonProperties<GitAction>): ResourceRef;
   /** A mounted file system and its /etc/fstab entry. */
   mount(mountPoint: string, properties?: MountInput & CommonProperties<MountAction>): ResourceRef;
-  /** A kernel parameter, applied live and persisted in /etc/sysctl.d. */
-  sysctl(key: string, properties?: SysctlInput & CommonProperties<SysctlAction>): ResourceRef;
-  /** The machine's name: live, in /etc/hostname and in /etc/hosts. */
-  hostname(hostname: string, properties?: HostnameInput & CommonProperties<HostnameAction>): ResourceRef;
-  /** A systemd unit file, reloaded when it changed, then enabled/started as asked. */
-  systemdUnit(name: string, properties?: SystemdUnitInput & CommonProperties<SystemdUnitAction>): ResourceRef;
-  /** A service managed by systemd (or SysV init scripts where systemd does not run). */
-  service(name: string, properties?: ServiceInput & CommonProperties<ServiceResourceAction>): ResourceRef;
   /** System packages (apt/dpkg); `name` is the package unless `packageName` lists several. */
   package(name: string, properties?: PackageInput & CommonProperties<PackageAction>): ResourceRef;
   /** Refreshes apt's package lists (default: when older than a day). */
   aptUpdate(name?: string, properties?: AptUpdateInput & CommonProperties<AptUpdateAction>): ResourceRef;
-  /** A line present or absent in a file, or a regexp replacement (`name` is the file unless `path` is given). */
-  line(name: string, properties: LineInput & CommonProperties<LineAction>): ResourceRef;
-  /** A local user account. */
-  user(name: string, properties?: UserInput & CommonProperties<UserAction>): ResourceRef;
   /** A tar or zip file on the host, extracted once into `destination` (`name` is the archive unless `path` is given). */
   archive(name: string, properties: ArchiveInput & CommonProperties<ArchiveAction>): ResourceRef;
-  /** A named entry in a user's crontab. */
-  cron(name: string, properties: CronInput & CommonProperties<CronAction>): ResourceRef;
   /** An apt source with its signed-by key. */
   aptRepository(name: string, properties: AptRepositoryInput & CommonProperties<AptRepositoryAction>): ResourceRef;
 }

@@ -121,7 +121,7 @@ export function declaredAs<F extends (...args: never[]) => ResourceRef>(): Decla
 }
 
 /** What `defineType` takes: everything about a resource type, with the provider typed from the specs. */
-export interface TypeDefinition<N extends string, S extends PropertySpecs, A extends string, Current, F> {
+export interface TypeDefinition<N extends string, S extends PropertySpecs, A extends string, Current, F, R extends boolean = false> {
   name: N;
   description: string;
   actions: readonly A[];
@@ -135,6 +135,11 @@ export interface TypeDefinition<N extends string, S extends PropertySpecs, A ext
   composite?: boolean;
   dslName?: string;
   prepareDeclaration?: ResourceType["prepareDeclaration"];
+  /**
+   * Recipes must give the properties argument even though no single property is required
+   * (a `line` needs `line` or `regexp`, which `validate` checks): leaving it out is a compile error.
+   */
+  propertiesRequired?: R;
   /** The recipe function's signature, when it is not the one derived from the specs. */
   declaration?: DeclarationShape<F>;
 }
@@ -152,18 +157,18 @@ export type DefinedType<N extends string, S extends PropertySpecs, Current, F> =
  * new type is this one definition (and its line in `resources/builtin.ts`), with no interface
  * written by hand for recipes or for the provider.
  */
-export function defineType<const N extends string, const S extends PropertySpecs, const A extends string, Current, F = DeclarationFunction<S, A>>(
-  definition: TypeDefinition<N, S, A, Current, F>,
+export function defineType<const N extends string, const S extends PropertySpecs, const A extends string, Current, const R extends boolean = false, F = DeclarationFunction<S, A, R>>(
+  definition: TypeDefinition<N, S, A, Current, F, R>,
 ): DefinedType<N, S, Current, F> {
-  const { declaration: _declaration, ...type } = definition;
+  const { declaration: _declaration, propertiesRequired: _required, ...type } = definition;
   return type as unknown as DefinedType<N, S, Current, F>;
 }
 
 type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K }[keyof T];
 
 /** The function recipes call to declare a resource with these specs and actions (the properties argument is optional when none is required). */
-export type DeclarationFunction<S extends PropertySpecs, A extends string> =
-  RequiredKeys<InputOf<S>> extends never
+export type DeclarationFunction<S extends PropertySpecs, A extends string, R extends boolean = false> =
+  [RequiredKeys<InputOf<S>>, R] extends [never, false]
     ? (name: string, properties?: InputOf<S> & CommonProperties<A | "nothing">) => ResourceRef
     : (name: string, properties: InputOf<S> & CommonProperties<A | "nothing">) => ResourceRef;
 

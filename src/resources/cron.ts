@@ -3,59 +3,51 @@
  * line `# Sous: NAME` above each entry lets updates and deletion find their own line; every
  * other line of the crontab is left as it is.
  */
-import { prop } from "../core/properties.js";
-import type { ResourceType } from "../core/resource.js";
+import { type InputOf, type OutputOf, prop, type PropertySpec } from "../core/properties.js";
+import { defineType } from "../core/resource.js";
 import { CommandFailedError, run, shellQuote } from "../host/host.js";
 import { contentDiff, loadDiffLibrary } from "./metadata.js";
 
-/** Actions of `cron`. */
-export type CronAction = "create" | "delete" | "nothing";
-
 /** cron's @-schedules. */
-export type CronSpecialTime = "reboot" | "yearly" | "annually" | "monthly" | "weekly" | "daily" | "midnight" | "hourly";
+export type CronSpecialTime = (typeof SPECIAL_TIMES)[number];
 
-/** What a recipe writes for `cron`. */
-export interface CronInput {
+const FIELD = /^[0-9A-Za-z*,/-]+$/;
+const SPECIAL_TIMES = ["reboot", "yearly", "annually", "monthly", "weekly", "daily", "midnight", "hourly"] as const;
+
+/** A schedule field: a string, or a number (`minute: 5`), which is a field like any other; default `*`. */
+function field(expected: string): PropertySpec<string, string | number, "defaulted"> {
+  const spec = prop.matching(expected, (v) => FIELD.test(v), { default: "*" });
+  return { ...spec, normalize: (value: unknown) => spec.normalize(typeof value === "number" && Number.isInteger(value) && value >= 0 ? String(value) : value) };
+}
+
+const properties = {
+  name: prop.matching("a name without newlines", (v) => v.trim() !== "" && !/[\r\n]/.test(v), { role: "identity" }),
   /** Whose crontab (default root). */
-  user?: string;
-  minute?: string | number;
-  hour?: string | number;
-  day?: string | number;
-  month?: string | number;
-  weekday?: string | number;
+  user: prop.matching("a user name", (v) => /^[a-z_][a-z0-9_.-]*\$?$/i.test(v), { role: "control", default: "root" }),
+  minute: field("a cron minute field such as 5, */10 or 0,30"),
+  hour: field("a cron hour field"),
+  day: field("a cron day-of-month field"),
+  month: field("a cron month field"),
+  weekday: field("a cron weekday field"),
   /** `@daily` and friends, instead of the five fields. */
-  time?: CronSpecialTime;
+  time: prop.oneOf(SPECIAL_TIMES),
   /** The command, as cron's shell reads it. */
-  command?: string;
+  command: prop.matching("a command on one line", (v) => v.trim() !== "" && !/[\r\n]/.test(v)),
   /** Variables for this entry only (written as a prefix of the command, quoted). */
-  environment?: Record<string, string>;
-}
+  environment: prop.stringRecord(),
+};
 
-interface CronProperties {
-  name: string;
-  user: string;
-  minute: string;
-  hour: string;
-  day: string;
-  month: string;
-  weekday: string;
-  time?: CronSpecialTime;
-  command?: string;
-  environment?: Record<string, string>;
-}
+type CronProperties = OutputOf<typeof properties>;
+
+/** What a recipe writes for `cron` (derived from its property specs). */
+export type CronInput = InputOf<typeof properties>;
+
+/** Actions of `cron`. */
+export type CronAction = (typeof cronType.actions)[number];
 
 interface CronCurrent {
   /** The crontab as `crontab -l` prints it ("" when the user has none). */
   crontab: string;
-}
-
-const FIELD = /^[0-9A-Za-z*,/-]+$/;
-const SPECIAL_TIMES: readonly CronSpecialTime[] = ["reboot", "yearly", "annually", "monthly", "weekly", "daily", "midnight", "hourly"];
-
-function field(expected: string) {
-  const spec = prop.matching(expected, (v) => FIELD.test(v), { default: "*" });
-  // Numbers are welcome (`minute: 5`); they are fields like any other.
-  return { ...spec, normalize: (value: unknown) => spec.normalize(typeof value === "number" && Number.isInteger(value) && value >= 0 ? String(value) : value) };
 }
 
 /** The marker line above an entry. */
@@ -86,24 +78,15 @@ export function editCrontab(crontab: string, name: string, entry: string | undef
 }
 
 /** The `cron` resource type. */
-export const cronType: ResourceType<CronProperties, CronCurrent> = {
+export const cronType = defineType({
   name: "cron",
   description: "A named entry in a user's crontab (minute, hour, day, month, weekday or @time; command; environment).",
   actions: ["create", "delete", "nothing"],
   defaultAction: "create",
   identity: "name",
-  properties: {
-    name: prop.matching("a name without newlines", (v) => v.trim() !== "" && !/[\r\n]/.test(v), { role: "identity" }),
-    user: prop.matching("a user name", (v) => /^[a-z_][a-z0-9_.-]*\$?$/i.test(v), { role: "control", default: "root" }),
-    minute: field("a cron minute field such as 5, */10 or 0,30"),
-    hour: field("a cron hour field"),
-    day: field("a cron day-of-month field"),
-    month: field("a cron month field"),
-    weekday: field("a cron weekday field"),
-    time: prop.oneOf(SPECIAL_TIMES),
-    command: prop.matching("a command on one line", (v) => v.trim() !== "" && !/[\r\n]/.test(v)),
-    environment: prop.stringRecord(),
-  },
+  properties,
+  // create needs the command (validate says so): a declaration without properties is a compile error.
+  propertiesRequired: true,
   validate(properties, actions) {
     const problems: Array<[string, string]> = [];
     if (actions.includes("create") && properties.command === undefined) problems.push(["command", "create needs the command to run"]);
@@ -114,7 +97,7 @@ export const cronType: ResourceType<CronProperties, CronCurrent> = {
     return problems;
   },
   provider: {
-    async read({ host }, properties, action) {
+    async read({ host }, properties, action): Promise<CronCurrent> {
       const result = await host.exec(["crontab", "-l", "-u", properties.user], { env: { LC_ALL: "C" } });
       let crontab: string;
       if (result.exitCode === 0) crontab = result.stdout;
@@ -140,4 +123,4 @@ export const cronType: ResourceType<CronProperties, CronCurrent> = {
       await run(host, ["crontab", "-u", properties.user, "-"], { input: edited });
     },
   },
-};
+});

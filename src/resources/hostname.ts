@@ -5,33 +5,11 @@
  * with `hostname`.
  */
 import { isIP } from "node:net";
-import { prop } from "../core/properties.js";
-import type { Change, ResourceType } from "../core/resource.js";
+import { type InputOf, type OutputOf, prop } from "../core/properties.js";
+import { type Change, defineType } from "../core/resource.js";
 import { run } from "../host/host.js";
 import { contentDiff } from "./metadata.js";
 import { systemdRuns } from "./systemd.js";
-
-/** Actions of `hostname`. */
-export type HostnameAction = "set" | "nothing";
-
-/** What a recipe writes for `hostname`. */
-export interface HostnameInput {
-  /** The name (defaults to the resource name); a dotted name also puts its first label in /etc/hosts. */
-  hostname?: string;
-  /** The address of the /etc/hosts line (default 127.0.1.1, Debian's convention). */
-  ipaddress?: string;
-  /** More names for that line. */
-  aliases?: string[];
-  /** Manage the /etc/hosts line (default true). */
-  manageHosts?: boolean;
-}
-
-interface HostnameProperties {
-  hostname: string;
-  ipaddress: string;
-  aliases: string[];
-  manageHosts: boolean;
-}
 
 interface HostnameCurrent {
   live: string;
@@ -68,30 +46,44 @@ export function hostsWithEntry(hosts: string, ipaddress: string, names: readonly
   return `${out.join("\n")}\n`;
 }
 
+const properties = {
+  /** The name (defaults to the resource name); a dotted name also puts its first label in /etc/hosts. */
+  hostname: prop.matching("a host name such as web-1 or web-1.example.org", isHostname, { role: "identity" }),
+  /** The address of the /etc/hosts line (default 127.0.1.1, Debian's convention). */
+  ipaddress: prop.matching("an IPv4 or IPv6 address", (v) => isIP(v) !== 0, { default: "127.0.1.1" }),
+  /** More names for that line. */
+  aliases: prop.stringArray({ default: () => [] }),
+  /** Manage the /etc/hosts line (default true). */
+  manageHosts: prop.boolean({ role: "control", default: true }),
+};
+
+type HostnameProperties = OutputOf<typeof properties>;
+
+/** What a recipe writes for `hostname` (derived from its property specs). */
+export type HostnameInput = InputOf<typeof properties>;
+
+/** Actions of `hostname`. */
+export type HostnameAction = (typeof hostnameType.actions)[number];
+
 function namesFor(properties: Readonly<HostnameProperties>): string[] {
   const short = properties.hostname.split(".")[0]!;
   return [...new Set([properties.hostname, short, ...properties.aliases])];
 }
 
 /** The `hostname` resource type. */
-export const hostnameType: ResourceType<HostnameProperties, HostnameCurrent> = {
+export const hostnameType = defineType({
   name: "hostname",
   description: "The machine's name: live, in /etc/hostname, and resolvable through an /etc/hosts line.",
   actions: ["set", "nothing"],
   defaultAction: "set",
   identity: "hostname",
-  properties: {
-    hostname: prop.matching("a host name such as web-1 or web-1.example.org", isHostname, { role: "identity" }),
-    ipaddress: prop.matching("an IPv4 or IPv6 address", (v) => isIP(v) !== 0, { default: "127.0.1.1" }),
-    aliases: prop.stringArray({ default: () => [] }),
-    manageHosts: prop.boolean({ role: "control", default: true }),
-  },
+  properties,
   validate(properties) {
     const bad = properties.aliases.filter((alias) => !isHostname(alias));
     return bad.length ? [["aliases", `expected host names, got ${bad.map((b) => JSON.stringify(b)).join(", ")}`]] : [];
   },
   provider: {
-    async read({ host }, properties) {
+    async read({ host }, properties): Promise<HostnameCurrent> {
       const [uname, etcHostname, etcHosts] = await Promise.all([run(host, ["uname", "-n"]), host.tryReadFile("/etc/hostname"), properties.manageHosts ? host.tryReadFile("/etc/hosts") : undefined]);
       const wantHosts = properties.manageHosts ? Buffer.from(hostsWithEntry(etcHosts?.toString("utf8") ?? "", properties.ipaddress, namesFor(properties)), "utf8") : undefined;
       return { live: uname.stdout.trim(), etcHostname, etcHosts, wantHosts };
@@ -124,4 +116,4 @@ export const hostnameType: ResourceType<HostnameProperties, HostnameCurrent> = {
       }
     },
   },
-};
+});

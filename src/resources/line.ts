@@ -4,55 +4,11 @@
  * is computed in the plan, shown as a diff and written atomically with a backup.
  */
 import { SousError } from "../core/errors.js";
-import { prop } from "../core/properties.js";
-import type { Change, Plan, ResourceType } from "../core/resource.js";
+import { type InputOf, type OutputOf, prop } from "../core/properties.js";
+import { type Change, defineType, type Plan } from "../core/resource.js";
 import type { FileStat } from "../host/host.js";
 import { backupFile } from "./backup.js";
-import { applyMetadata, contentDiff, type CurrentMetadata, type DesiredMetadata, loadDiffLibrary, planMetadata, readMetadata, resolveOwnership, sha256, backupProperty, metadataProperties } from "./metadata.js";
-
-/** Actions of `line`. */
-export type LineAction = "present" | "absent" | "nothing";
-
-/** What a recipe writes for `line`. */
-export interface LineInput {
-  /** The file (defaults to the resource name). */
-  path?: string;
-  /** The line to ensure (present), or to remove when no `regexp` is given (absent). */
-  line?: string;
-  /**
-   * A JavaScript regular expression. present: the last matching line (first with `firstMatch`)
-   * is replaced by `line`; absent: every matching line is removed.
-   */
-  regexp?: string;
-  /** present: `line` is a template with `$1`, `$<name>` from the regexp match; no match changes nothing. */
-  backrefs?: boolean;
-  /** Where a missing line goes: after the last line matching this regexp, or `"EOF"` (default). */
-  insertAfter?: string;
-  /** Where a missing line goes: before the last line matching this regexp, or `"BOF"`. */
-  insertBefore?: string;
-  /** Use the first match of `regexp`/`insertAfter`/`insertBefore` instead of the last. */
-  firstMatch?: boolean;
-  /** Create the file when it does not exist (default false: fail). */
-  create?: boolean;
-  mode?: number | string;
-  owner?: string | number;
-  group?: string | number;
-  /** How many previous versions to keep under the backup folder (default 5; 0 keeps none). */
-  backup?: number;
-}
-
-interface LineProperties extends DesiredMetadata {
-  name: string;
-  path?: string;
-  line?: string;
-  regexp?: string;
-  backrefs: boolean;
-  insertAfter?: string;
-  insertBefore?: string;
-  firstMatch: boolean;
-  create: boolean;
-  backup: number;
-}
+import { applyMetadata, contentDiff, type CurrentMetadata, loadDiffLibrary, planMetadata, readMetadata, resolveOwnership, sha256, backupProperty, metadataProperties } from "./metadata.js";
 
 interface LineCurrent extends CurrentMetadata {
   content: Buffer | undefined;
@@ -141,26 +97,50 @@ function checkRegularFile(path: string, stat: FileStat | undefined): void {
   if (stat && stat.type !== "file") throw new SousError("wrong-file-type", `${path} is a ${stat.type === "symlink" ? "symbolic link" : stat.type}, not a regular file; line edits only regular files`);
 }
 
+const properties = {
+  name: prop.string({ role: "identity", nonEmpty: true }),
+  /** The file (defaults to the resource name). */
+  path: prop.absolutePath({ role: "control" }),
+  /** The line to ensure (present), or to remove when no `regexp` is given (absent). */
+  line: prop.string(),
+  /**
+   * A JavaScript regular expression. present: the last matching line (first with `firstMatch`)
+   * is replaced by `line`; absent: every matching line is removed.
+   */
+  regexp: prop.matching("a JavaScript regular expression", compiles, { role: "control" }),
+  /** present: `line` is a template with `$1`, `$<name>` from the regexp match; no match changes nothing. */
+  backrefs: prop.boolean({ role: "control", default: false }),
+  /** Where a missing line goes: after the last line matching this regexp, or `"EOF"` (default). */
+  insertAfter: prop.matching('"EOF" or a JavaScript regular expression', compiles, { role: "control" }),
+  /** Where a missing line goes: before the last line matching this regexp, or `"BOF"`. */
+  insertBefore: prop.matching('"BOF" or a JavaScript regular expression', compiles, { role: "control" }),
+  /** Use the first match of `regexp`/`insertAfter`/`insertBefore` instead of the last. */
+  firstMatch: prop.boolean({ role: "control", default: false }),
+  /** Create the file when it does not exist (default false: fail). */
+  create: prop.boolean({ role: "control", default: false }),
+  ...metadataProperties,
+  /** How many previous versions to keep under the backup folder (default 5; 0 keeps none). */
+  backup: backupProperty,
+};
+
+type LineProperties = OutputOf<typeof properties>;
+
+/** What a recipe writes for `line` (derived from its property specs). */
+export type LineInput = InputOf<typeof properties>;
+
+/** Actions of `line`. */
+export type LineAction = (typeof lineType.actions)[number];
+
 /** The `line` resource type. */
-export const lineType: ResourceType<LineProperties, LineCurrent> = {
+export const lineType = defineType({
   name: "line",
   description: "A line present or absent in a file, or a regexp replacement of one (Ansible's lineinfile), written atomically.",
   actions: ["present", "absent", "nothing"],
   defaultAction: "present",
   identity: "name",
-  properties: {
-    name: prop.string({ role: "identity", nonEmpty: true }),
-    path: prop.absolutePath({ role: "control" }),
-    line: prop.string(),
-    regexp: prop.matching("a JavaScript regular expression", compiles, { role: "control" }),
-    backrefs: prop.boolean({ role: "control", default: false }),
-    insertAfter: prop.matching('"EOF" or a JavaScript regular expression', compiles, { role: "control" }),
-    insertBefore: prop.matching('"BOF" or a JavaScript regular expression', compiles, { role: "control" }),
-    firstMatch: prop.boolean({ role: "control", default: false }),
-    create: prop.boolean({ role: "control", default: false }),
-    ...metadataProperties,
-    backup: backupProperty,
-  },
+  properties,
+  // A line needs `line` or `regexp` (validate says which): a declaration without properties is a compile error.
+  propertiesRequired: true,
   validate(properties, actions) {
     const problems: Array<[string, string]> = [];
     if (properties.path === undefined && !properties.name.startsWith("/")) problems.push(["path", "give the file's absolute path (the name is not one)"]);
@@ -172,7 +152,7 @@ export const lineType: ResourceType<LineProperties, LineCurrent> = {
     return problems;
   },
   provider: {
-    async read({ host }, properties, action) {
+    async read({ host }, properties, action): Promise<LineCurrent> {
       const path = pathOf(properties);
       const stat = await host.tryLstat(path);
       checkRegularFile(path, stat);
@@ -220,4 +200,4 @@ export const lineType: ResourceType<LineProperties, LineCurrent> = {
       });
     },
   },
-};
+});

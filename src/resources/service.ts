@@ -4,33 +4,29 @@
  * (`/etc/init.d/NAME`) and update-rc.d or chkconfig.
  */
 import { SousError } from "../core/errors.js";
-import { prop } from "../core/properties.js";
-import type { ResourceType } from "../core/resource.js";
+import { type InputOf, prop } from "../core/properties.js";
+import { defineType } from "../core/resource.js";
 import { type Host, run } from "../host/host.js";
-import { applySystemdAction, planServiceAction, readSystemdUnit, SERVICE_ACTIONS, type ServiceAction, type ServiceState, systemdRuns } from "./systemd.js";
-
-/** Actions of `service`. */
-export type ServiceResourceAction = ServiceAction | "nothing";
+import { applySystemdAction, planServiceAction, readSystemdUnit, SERVICE_ACTIONS, type ServiceState, systemdRuns } from "./systemd.js";
 
 /** Which init system acts on the service. */
 export type ServiceProvider = "auto" | "systemd" | "sysvinit";
 
-/** What a recipe writes for `service`. */
-export interface ServiceInput {
+const properties = {
+  name: prop.string({ role: "identity", nonEmpty: true }),
   /** The service's name as the init system knows it (defaults to the resource name). */
-  serviceName?: string;
+  serviceName: prop.string({ role: "control", nonEmpty: true }),
   /** "auto" (default): systemd when it is the running init, else SysV init scripts. */
-  provider?: ServiceProvider;
+  provider: prop.oneOf(["auto", "systemd", "sysvinit"], { role: "control", default: "auto" }),
   /** SysV init only: how to tell whether the service runs (exit 0: running), for init scripts without a usable `status`. */
-  statusCommand?: string | string[];
-}
+  statusCommand: prop.command({ role: "control" }),
+};
 
-interface ServiceProperties {
-  name: string;
-  serviceName?: string;
-  provider: ServiceProvider;
-  statusCommand?: string | string[];
-}
+/** What a recipe writes for `service` (derived from its property specs). */
+export type ServiceInput = InputOf<typeof properties>;
+
+/** Actions of `service`. */
+export type ServiceResourceAction = (typeof serviceType.actions)[number];
 
 interface ServiceCurrent extends ServiceState {
   init: "systemd" | "sysvinit";
@@ -80,24 +76,19 @@ async function applySysv(host: Host, service: string, action: string): Promise<v
 }
 
 /** The `service` resource type. */
-export const serviceType: ResourceType<ServiceProperties, ServiceCurrent> = {
+export const serviceType = defineType({
   name: "service",
   description: "A service: enabled or disabled at boot, started or stopped, restarted or reloaded (systemd, or SysV init scripts).",
   actions: [...SERVICE_ACTIONS, "nothing"],
   defaultAction: "nothing",
   identity: "name",
-  properties: {
-    name: prop.string({ role: "identity", nonEmpty: true }),
-    serviceName: prop.string({ role: "control", nonEmpty: true }),
-    provider: prop.oneOf(["auto", "systemd", "sysvinit"], { role: "control", default: "auto" }),
-    statusCommand: prop.command({ role: "control" }),
-  },
+  properties,
   validate(properties) {
     const service = properties.serviceName ?? properties.name;
     return SERVICE_NAME.test(service) ? [] : [[properties.serviceName !== undefined ? "serviceName" : "name", `expected a service name such as nginx or nginx.service, got ${JSON.stringify(service)}`]];
   },
   provider: {
-    async read({ host }, properties) {
+    async read({ host }, properties): Promise<ServiceCurrent> {
       const service = properties.serviceName ?? properties.name;
       const init = properties.provider === "auto" ? ((await systemdRuns(host)) ? "systemd" : "sysvinit") : properties.provider;
       const state = init === "systemd" ? await readSystemdUnit(host, service) : await readSysv(host, service, properties.statusCommand);
@@ -111,4 +102,4 @@ export const serviceType: ResourceType<ServiceProperties, ServiceCurrent> = {
       else await applySysv(host, current.service, action);
     },
   },
-};
+});

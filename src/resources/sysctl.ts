@@ -5,32 +5,10 @@
  * (net.*, kernel.hostname...) answer for the namespace of whoever reads them.
  */
 import { SousError } from "../core/errors.js";
-import { prop } from "../core/properties.js";
-import type { Change, Plan, ResourceType } from "../core/resource.js";
+import { type InputOf, type OutputOf, prop } from "../core/properties.js";
+import { type Change, defineType, type Plan } from "../core/resource.js";
 import { type Host, run } from "../host/host.js";
 import { contentDiff } from "./metadata.js";
-
-/** Actions of `sysctl`. */
-export type SysctlAction = "apply" | "remove" | "nothing";
-
-/** What a recipe writes for `sysctl`. */
-export interface SysctlInput {
-  /** The key, dotted (`net.ipv4.ip_forward`) or slashed (`net/ipv4/conf/eth0.1/forwarding`); defaults to the resource name. */
-  key?: string;
-  /** The value; a list for keys holding several numbers (`[32768, 60999]`). */
-  value?: string | number | Array<string | number>;
-  /** Write the persisted file (default true). */
-  persist?: boolean;
-  /** Where the persisted file goes (default /etc/sysctl.d). */
-  confDir?: string;
-}
-
-interface SysctlProperties {
-  key: string;
-  value?: string;
-  persist: boolean;
-  confDir: string;
-}
 
 interface SysctlCurrent {
   live: string | undefined;
@@ -51,6 +29,31 @@ export function normalizeValue(value: string): string {
   return value.trim().split(/\s+/).join(" ");
 }
 
+const properties = {
+  /** The key, dotted (`net.ipv4.ip_forward`) or slashed (`net/ipv4/conf/eth0.1/forwarding`); defaults to the resource name. */
+  key: prop.matching("a sysctl key such as net.ipv4.ip_forward", (v) => KEY.test(v) && !v.split(/[./]/).includes(".."), { role: "identity" }),
+  /** The value; a list for keys holding several numbers (`[32768, 60999]`). */
+  value: prop.custom<string, string | number | ReadonlyArray<string | number>>("a string, a number, or a list of them", (value) => {
+    const words = Array.isArray(value) ? value : [value];
+    if (words.length === 0 || !words.every((w) => (typeof w === "string" && w.trim() !== "" && !w.includes("\n")) || (typeof w === "number" && Number.isFinite(w)))) {
+      return prop.string({ nonEmpty: true }).normalize(value) as string;
+    }
+    return normalizeValue(words.map(String).join(" "));
+  }),
+  /** Write the persisted file (default true). */
+  persist: prop.boolean({ role: "control", default: true }),
+  /** Where the persisted file goes (default /etc/sysctl.d). */
+  confDir: prop.absolutePath({ role: "control", default: "/etc/sysctl.d" }),
+};
+
+type SysctlProperties = OutputOf<typeof properties>;
+
+/** What a recipe writes for `sysctl` (derived from its property specs). */
+export type SysctlInput = InputOf<typeof properties>;
+
+/** Actions of `sysctl`. */
+export type SysctlAction = (typeof sysctlType.actions)[number];
+
 function confPath(properties: Readonly<SysctlProperties>): string {
   return `${properties.confDir}/99-sous-${properties.key.replace(/\//g, ".")}.conf`;
 }
@@ -63,33 +66,18 @@ async function readLive(host: Host, key: string): Promise<string | undefined> {
 }
 
 /** The `sysctl` resource type. */
-export const sysctlType: ResourceType<SysctlProperties, SysctlCurrent> = {
+export const sysctlType = defineType({
   name: "sysctl",
   description: "A kernel parameter: its live value and the same value persisted in /etc/sysctl.d.",
   actions: ["apply", "remove", "nothing"],
   defaultAction: "apply",
   identity: "key",
-  properties: {
-    key: prop.matching("a sysctl key such as net.ipv4.ip_forward", (v) => KEY.test(v) && !v.split(/[./]/).includes(".."), { role: "identity" }),
-    value: {
-      ...prop.string(),
-      expected: "a string, a number, or a list of them",
-      normalize: (value: unknown) => {
-        const words = Array.isArray(value) ? value : [value];
-        if (words.length === 0 || !words.every((w) => (typeof w === "string" && w.trim() !== "" && !w.includes("\n")) || (typeof w === "number" && Number.isFinite(w)))) {
-          return prop.string({ nonEmpty: true }).normalize(value);
-        }
-        return normalizeValue(words.map(String).join(" "));
-      },
-    },
-    persist: prop.boolean({ role: "control", default: true }),
-    confDir: prop.absolutePath({ role: "control", default: "/etc/sysctl.d" }),
-  },
+  properties,
   validate(properties, actions) {
     return actions.includes("apply") && properties.value === undefined ? [["value", "is required to apply a sysctl"]] : [];
   },
   provider: {
-    async read({ host }, properties, action) {
+    async read({ host }, properties, action): Promise<SysctlCurrent> {
       const path = confPath(properties);
       const [live, conf] = await Promise.all([action === "apply" ? readLive(host, properties.key) : undefined, host.tryReadFile(path)]);
       if (action === "apply" && live === undefined) throw new SousError("unknown-sysctl", `${properties.key}: no such kernel parameter on ${host.name} (${procPath(properties.key)} does not exist)`);
@@ -120,4 +108,4 @@ export const sysctlType: ResourceType<SysctlProperties, SysctlCurrent> = {
       }
     },
   },
-};
+});

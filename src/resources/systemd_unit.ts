@@ -3,37 +3,17 @@
  * told to reload its units when the file changed, then the service actions as asked
  * (`action: ["create", "enable", "start"]`); delete stops and disables nothing by itself.
  */
-import { describeValue, prop, PropertyCheckError } from "../core/properties.js";
-import type { ResourceType } from "../core/resource.js";
+import { describeValue, type InputOf, type OutputOf, prop, PropertyCheckError } from "../core/properties.js";
+import { defineType } from "../core/resource.js";
 import { applyCreate, applyDelete, type ManagedFileCurrent, type ManagedFileProperties, planCreate, planDelete, readManagedFile } from "./managed-file.js";
 import { backupProperty } from "./metadata.js";
-import { applySystemdAction, daemonReload, planServiceAction, readSystemdUnit, SERVICE_ACTIONS, type ServiceAction, type ServiceState } from "./systemd.js";
+import { applySystemdAction, daemonReload, planServiceAction, readSystemdUnit, SERVICE_ACTIONS, type ServiceState } from "./systemd.js";
 
 /** Actions of `systemd_unit`. */
-export type SystemdUnitAction = "create" | "delete" | ServiceAction | "nothing";
+export type SystemdUnitAction = (typeof systemdUnitType.actions)[number];
 
 /** A unit's sections: `{ Service: { ExecStart: "...", Environment: ["A=1", "B=2"] } }`. */
 export type UnitSections = Record<string, Record<string, string | number | boolean | ReadonlyArray<string | number>>>;
-
-/** What a recipe writes for `systemd_unit`. */
-export interface SystemdUnitInput {
-  /** The unit file's text, or its sections as an object (a list repeats the key). */
-  content?: string | UnitSections;
-  /** Where unit files go (default /etc/systemd/system). */
-  unitDirectory?: string;
-  /** Run `systemctl daemon-reload` after the file changed (default true). */
-  triggersReload?: boolean;
-  /** How many previous versions to keep under the backup folder (default 5). */
-  backup?: number;
-}
-
-interface SystemdUnitProperties {
-  name: string;
-  content?: string | UnitSections;
-  unitDirectory: string;
-  triggersReload: boolean;
-  backup: number;
-}
 
 type SystemdUnitCurrent = { file: ManagedFileCurrent; path: string } | { unit: ServiceState };
 
@@ -66,32 +46,39 @@ function fileProperties(properties: Readonly<SystemdUnitProperties>): ManagedFil
   return { path: `${properties.unitDirectory}/${properties.name}`, backup: properties.backup, mode: 0o644 };
 }
 
+const properties = {
+  name: prop.matching("a unit name such as app.service or backup.timer", (v) => UNIT_NAME.test(v), { role: "identity" }),
+  /** The unit file's text, or its sections as an object (a list repeats the key). */
+  content: prop.custom<string | UnitSections>("a string or an object of sections", (value) => {
+    if (typeof value === "string" || isSections(value)) return value;
+    throw new PropertyCheckError(`expected a string or an object of sections ({ Service: { ExecStart: "..." } }), got ${describeValue(value)}`);
+  }),
+  /** Where unit files go (default /etc/systemd/system). */
+  unitDirectory: prop.absolutePath({ role: "control", default: "/etc/systemd/system" }),
+  /** Run `systemctl daemon-reload` after the file changed (default true). */
+  triggersReload: prop.boolean({ role: "control", default: true }),
+  /** How many previous versions to keep under the backup folder (default 5). */
+  backup: backupProperty,
+};
+
+type SystemdUnitProperties = OutputOf<typeof properties>;
+
+/** What a recipe writes for `systemd_unit` (derived from its property specs). */
+export type SystemdUnitInput = InputOf<typeof properties>;
+
 /** The `systemd_unit` resource type. */
-export const systemdUnitType: ResourceType<SystemdUnitProperties, SystemdUnitCurrent> = {
+export const systemdUnitType = defineType({
   name: "systemd_unit",
   description: "A systemd unit file (text or sections), daemon-reload when it changed, then enable/start/... as asked.",
   actions: ["create", "delete", ...SERVICE_ACTIONS, "nothing"],
   defaultAction: "create",
   identity: "name",
-  properties: {
-    name: prop.matching("a unit name such as app.service or backup.timer", (v) => UNIT_NAME.test(v), { role: "identity" }),
-    content: {
-      ...prop.object(),
-      expected: "a string or an object of sections",
-      normalize: (value: unknown) => {
-        if (typeof value === "string" || isSections(value)) return value;
-        throw new PropertyCheckError(`expected a string or an object of sections ({ Service: { ExecStart: "..." } }), got ${describeValue(value)}`);
-      },
-    },
-    unitDirectory: prop.absolutePath({ role: "control", default: "/etc/systemd/system" }),
-    triggersReload: prop.boolean({ role: "control", default: true }),
-    backup: backupProperty,
-  },
+  properties,
   validate(properties, actions) {
     return actions.includes("create") && properties.content === undefined ? [["content", "is required to create a unit (a string or an object of sections)"]] : [];
   },
   provider: {
-    async read(context, properties, action) {
+    async read(context, properties, action): Promise<SystemdUnitCurrent> {
       if (action === "create" || action === "delete") {
         const file = fileProperties(properties);
         const desired = action === "create" && properties.content !== undefined ? Buffer.from(renderUnit(properties.content), "utf8") : undefined;
@@ -111,4 +98,4 @@ export const systemdUnitType: ResourceType<SystemdUnitProperties, SystemdUnitCur
       if (properties.triggersReload) await daemonReload(context.host);
     },
   },
-};
+});

@@ -6,54 +6,43 @@
  */
 import { posix } from "node:path";
 import { SousError } from "../core/errors.js";
-import { prop } from "../core/properties.js";
-import type { Change, Plan, ResourceType } from "../core/resource.js";
+import { type InputOf, prop } from "../core/properties.js";
+import { type Change, defineType, type Plan } from "../core/resource.js";
+import { diffState } from "../core/state.js";
 import { type FileStat, type Host, run } from "../host/host.js";
 import { ACCOUNT_NAME, type PasswdEntry, readGroups, readPasswdEntry, readShadowPassword, sameNames } from "./accounts.js";
 import { contentDiff, loadDiffLibrary } from "./metadata.js";
 
-/** Actions of `user`. */
-export type UserAction = "create" | "modify" | "remove" | "lock" | "unlock" | "nothing";
-
-/** What a recipe writes for `user`. */
-export interface UserInput {
-  uid?: number;
+const userProperties = {
+  name: prop.matching("a user name (letters, digits, _ . -)", (v) => ACCOUNT_NAME.test(v) && v.length <= 32, { role: "identity" }),
+  uid: prop.integer({ min: 0, max: 4294967294 }),
   /** The primary group (name or gid); by default useradd's choice (a group named after the user). */
-  gid?: string | number;
-  home?: string;
+  gid: prop.principal("group"),
+  home: prop.absolutePath(),
   /** Create the home on create (from /etc/skel), move it when `home` changes, delete it on remove (default false). */
-  manageHome?: boolean;
-  shell?: string;
+  manageHome: prop.boolean({ role: "control", default: false }),
+  shell: prop.absolutePath(),
   /** The GECOS field (full name). */
-  comment?: string;
+  comment: prop.matching("a comment without ':' or newlines", (v) => !/[:\n]/.test(v)),
   /**
    * Supplementary groups: exactly these, or with `appendGroups`, at least these. Declare a
    * membership either here or in a group's `members`, not both ways with exact lists, or runs fight.
    */
-  groups?: string[];
-  appendGroups?: boolean;
+  groups: prop.stringArray(),
+  appendGroups: prop.boolean({ role: "control", default: false }),
   /** A system account (uid below UID_MIN, no aging); only used on create. */
-  system?: boolean;
+  system: prop.boolean({ role: "control", default: false }),
   /** The password hash as in /etc/shadow (`$6$...`, `$y$...`, or `!` for none). Never printed. */
-  password?: string;
+  password: prop.matching("a password hash as stored in /etc/shadow (no ':' or newlines)", (v) => !/[:\n]/.test(v), { sensitive: true }),
   /** The whole content of ~/.ssh/authorized_keys, one key per entry. */
-  sshAuthorizedKeys?: string[];
-}
+  sshAuthorizedKeys: prop.stringArray(),
+};
 
-interface UserProperties {
-  name: string;
-  uid?: number;
-  gid?: string | number;
-  home?: string;
-  manageHome: boolean;
-  shell?: string;
-  comment?: string;
-  groups?: string[];
-  appendGroups: boolean;
-  system: boolean;
-  password?: string;
-  sshAuthorizedKeys?: string[];
-}
+/** What a recipe writes for `user` (derived from its property specs). */
+export type UserInput = InputOf<typeof userProperties>;
+
+/** Actions of `user`. */
+export type UserAction = (typeof userType.actions)[number];
 
 interface KeysState {
   home: string;
@@ -107,26 +96,13 @@ function describeKeys(content: Buffer | undefined): string | undefined {
 }
 
 /** The `user` resource type. */
-export const userType: ResourceType<UserProperties, UserCurrent> = {
+export const userType = defineType({
   name: "user",
   description: "A local user account: uid, group, home, shell, comment, supplementary groups, password hash, lock, SSH authorized keys.",
   actions: ["create", "modify", "remove", "lock", "unlock", "nothing"],
   defaultAction: "create",
   identity: "name",
-  properties: {
-    name: prop.matching("a user name (letters, digits, _ . -)", (v) => ACCOUNT_NAME.test(v) && v.length <= 32, { role: "identity" }),
-    uid: prop.integer({ min: 0, max: 4294967294 }),
-    gid: prop.principal("group"),
-    home: prop.absolutePath(),
-    manageHome: prop.boolean({ role: "control", default: false }),
-    shell: prop.absolutePath(),
-    comment: prop.matching("a comment without ':' or newlines", (v) => !/[:\n]/.test(v)),
-    groups: prop.stringArray(),
-    appendGroups: prop.boolean({ role: "control", default: false }),
-    system: prop.boolean({ role: "control", default: false }),
-    password: prop.matching("a password hash as stored in /etc/shadow (no ':' or newlines)", (v) => !/[:\n]/.test(v), { sensitive: true }),
-    sshAuthorizedKeys: prop.stringArray(),
-  },
+  properties: userProperties,
   validate(properties) {
     const problems: Array<[string, string]> = [];
     for (const group of properties.groups ?? []) if (!ACCOUNT_NAME.test(group)) problems.push(["groups", `${JSON.stringify(group)} is not a group name`]);
@@ -137,7 +113,7 @@ export const userType: ResourceType<UserProperties, UserCurrent> = {
     return problems;
   },
   provider: {
-    async read({ host }, properties, action) {
+    async read({ host }, properties, action): Promise<UserCurrent> {
       const entry = await readPasswdEntry(host, properties.name);
       const [password, groups, wantGid] = await Promise.all([
         entry && (properties.password !== undefined || action === "lock" || action === "unlock") ? readShadowPassword(host, properties.name) : undefined,
@@ -162,14 +138,11 @@ export const userType: ResourceType<UserProperties, UserCurrent> = {
       }
       if (!entry && action === "modify") throw new SousError("no-such-user", `user ${properties.name} does not exist (modify changes existing users only; use create)`);
       const changes: Change[] = entry ? [] : [{ property: "exists", from: false, to: true }];
-      const differs = <T>(property: string, from: T | undefined, to: T | undefined) => {
-        if (to !== undefined && (!entry || from !== to)) changes.push({ property, from: entry ? from : undefined, to });
-      };
-      differs("uid", entry?.uid, properties.uid);
+      const fields = entry && { uid: entry.uid, home: entry.home, shell: entry.shell, comment: entry.comment };
+      changes.push(...diffState(userProperties, fields, properties, { only: ["uid"] }));
+      // The gid is compared as the number the declared group (a name or an id) stands for.
       if (properties.gid !== undefined && (!entry || current.wantGid === undefined || entry.gid !== current.wantGid)) changes.push({ property: "gid", from: entry?.gid, to: properties.gid });
-      differs("home", entry?.home, properties.home);
-      differs("shell", entry?.shell, properties.shell);
-      differs("comment", entry?.comment, properties.comment);
+      changes.push(...diffState(userProperties, fields, properties, { only: ["home", "shell", "comment"] }));
       if (properties.groups !== undefined) {
         const wanted = properties.appendGroups ? [...new Set([...current.groups, ...properties.groups])] : properties.groups;
         if (!entry ? wanted.length > 0 : !sameNames(current.groups, wanted)) changes.push({ property: "groups", from: entry ? [...current.groups].sort() : undefined, to: [...wanted].sort() });
@@ -230,7 +203,7 @@ export const userType: ResourceType<UserProperties, UserCurrent> = {
       if (changed.has("sshAuthorizedKeys")) await writeAuthorizedKeys(host, name, properties.sshAuthorizedKeys!);
     },
   },
-};
+});
 
 /** Writes ~/.ssh/authorized_keys (0600) in ~/.ssh (0700), both owned by the user and its primary group. */
 async function writeAuthorizedKeys(host: Host, name: string, keys: readonly string[]): Promise<void> {

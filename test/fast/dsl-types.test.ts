@@ -101,6 +101,10 @@ export function compileTimeMistakes(r: Resources): void {
   r.aptRepository("nodesource", { uris: "https://deb.nodesource.com" });
   // @ts-expect-error: trusted is true or false
   r.aptRepository("nodesource", { uri: "https://deb.nodesource.com", trusted: "yes" });
+  // @ts-expect-error: a line needs its properties (line or regexp)
+  r.line("/etc/hosts");
+  // @ts-expect-error: a cron entry needs its properties (the command)
+  r.cron("backup");
   // @ts-expect-error: no such resource type
   r.packages("nginx");
 }

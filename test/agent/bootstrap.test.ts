@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { createPrivateKey, createPublicKey } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -106,7 +106,17 @@ describe("sous bootstrap and the agent service on three disposable machines", { 
     const port = Number(new URL(fixture.server.url).port);
     await fixture.server.close();
     const stoppedAt = Date.now();
-    await sleep(3 * INTERVAL * 1000 + 2_000);
+    // Three intervals at least, and until every agent has queued three runs of its own
+    // (on a loaded machine an interval's run can start late).
+    await sleep(3 * INTERVAL * 1000);
+    const queuedSince = (machine: MachineSet["machines"][number]) => {
+      try {
+        return readdirSync(machine.path("/var/lib/sous/queue")).filter((name) => /^\d{15}-.*\.json$/.test(name) && Number(name.slice(0, 15)) > stoppedAt).length;
+      } catch {
+        return 0;
+      }
+    };
+    await until("three queued runs on every node while the server is down", async () => set.machines.every((machine) => queuedSince(machine) >= 3), 90_000);
     const { startServer } = await import("../../src/server/server.js");
     fixture.server = await startServer({ dataDir: join(fixture.home, "server"), port, host: set.gateway });
     await until(

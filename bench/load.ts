@@ -12,7 +12,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import pg from "pg";
 import { SousClient } from "../src/client/api.js";
-import { generateKeyPair } from "../src/client/signing.js";
+import { generateKeyPair } from "../src/protocol/signing.js";
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: string): string => {

@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import pg from "pg";
 import { SousClient } from "../src/client/api.js";
-import { generateKeyPair } from "../src/client/signing.js";
+import { generateKeyPair } from "../src/protocol/signing.js";
 import { normalizeEnvironment, normalizeNode, searchEntry } from "../src/server/objects.js";
 import { Store } from "../src/server/store/store.js";
 import type { StoreLocation } from "../src/server/store/store.js";

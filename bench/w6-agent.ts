@@ -19,7 +19,7 @@ import { join, resolve } from "node:path";
 import { readAgentConfig } from "../src/agent/config.js";
 import { registerNode } from "../src/agent/register.js";
 import { SousClient } from "../src/client/api.js";
-import { generateKeyPair } from "../src/client/signing.js";
+import { generateKeyPair } from "../src/protocol/signing.js";
 import { gatherBasicFacts } from "../src/facts/basic.js";
 import { LocalHost } from "../src/host/local.js";
 import { runReportToServerReport } from "../src/report/server-report.js";

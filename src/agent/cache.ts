@@ -11,8 +11,8 @@ import { dirname, join } from "node:path";
 import { SousApiError, type SousClient } from "../client/api.js";
 import { SousError } from "../core/errors.js";
 import type { AttributeTree } from "../dsl.js";
-import type { CookbookManifest } from "../server/cookbooks.js";
-import { unsafePathReason } from "../server/cookbooks.js";
+import type { CookbookManifest } from "../protocol/manifest.js";
+import { unsafePathReason } from "../protocol/manifest.js";
 import type { SearchAnswers } from "./search-cache.js";
 
 /** A node as the server stores it. */

@@ -6,7 +6,7 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { SousClient } from "../client/api.js";
-import { generateKeyPair } from "../client/signing.js";
+import { generateKeyPair } from "../protocol/signing.js";
 import type { AgentConfig } from "./config.js";
 
 /** How the node proves it may register. */

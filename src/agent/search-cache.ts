@@ -4,7 +4,7 @@
  * replays them, so a load balancer keeps the backends it last found instead of failing. A
  * search the last good run did not make has no answer and fails the run, naming it.
  */
-import type { PartialKeys } from "../server/search/partial.js";
+import type { PartialKeys } from "../protocol/partial-search.js";
 import { type SearchBackend, type SearchDocument, SearchError } from "../search/backend.js";
 
 /** Answers by question: `search` index, query and keys, or `item` bag and id. */

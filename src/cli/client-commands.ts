@@ -5,7 +5,7 @@ import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { SousClient } from "../client/api.js";
 import { sousHome } from "../client/config.js";
-import { generateKeyPair } from "../client/signing.js";
+import { generateKeyPair } from "../protocol/signing.js";
 import { SousError } from "../core/errors.js";
 import { action, clientFor, connectionConfig, connectionOptions, flagsOf, inFile, print, tryGet, type Json } from "./connection.js";
 import { editObject, onlyEditable } from "./editing.js";

@@ -1,7 +1,7 @@
 // The verbs that nodes, roles and environments share (list, show, create, edit, delete,
 // from-file); each kind's file says what differs in a `CollectionKind`.
 import type { Command } from "commander";
-import { splitDottedPath, valueAtPath } from "../server/search/partial.js";
+import { splitDottedPath, valueAtPath } from "../protocol/partial-search.js";
 import { action, clientFor, connectionOptions, flagsOf, print, type Json } from "./connection.js";
 import { editObject } from "./editing.js";
 import { loadObjectFile, namedDefinition, parseJsonFlag } from "./object-files.js";

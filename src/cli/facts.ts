@@ -1,7 +1,7 @@
 /** `sous facts`: this machine's facts as JSON, what recipes read as automatic attributes. */
 import { gatherFacts } from "../facts/gather.js";
 import { LocalHost } from "../host/local.js";
-import { splitDottedPath } from "../server/search/partial.js";
+import { splitDottedPath } from "../protocol/partial-search.js";
 import type { Output } from "./converge.js";
 
 /**

@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { SousClient } from "../client/api.js";
 import type { ClientConfig } from "../client/config.js";
 import { readConfigFile, resolveConfigSources, sousHome, writeConfigFile } from "../client/config.js";
-import { generateKeyPair } from "../client/signing.js";
+import { generateKeyPair } from "../protocol/signing.js";
 import { SousError } from "../core/errors.js";
 import { action, clientFor, connectionOptions, flagsOf, inFile, print, rememberConnection, tryGet, type Json } from "./connection.js";
 import { editObject, onlyEditable } from "./editing.js";

@@ -4,8 +4,8 @@
  * Chef's object shapes under `--format chef`).
  */
 import { SousError } from "../core/errors.js";
-import { parseKeyAssignment, parsePartialKeys, PartialKeysError, splitDottedPath } from "../server/search/partial.js";
-import type { Json, PartialKeys } from "../server/search/partial.js";
+import { parseKeyAssignment, parsePartialKeys, PartialKeysError, splitDottedPath } from "../protocol/partial-search.js";
+import type { Json, PartialKeys } from "../protocol/partial-search.js";
 
 /** The server's answer to a partial search. */
 export interface PartialSearchBody {

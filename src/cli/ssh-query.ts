@@ -4,7 +4,7 @@ import type { SousClient } from "../client/api.js";
 import type { ExecResult } from "../host/host.js";
 import type { SshTarget } from "../host/ssh.js";
 import { fanOut, targetName, type HostOutcome } from "../push/fleet.js";
-import { splitDottedPath } from "../server/search/partial.js";
+import { splitDottedPath } from "../protocol/partial-search.js";
 import { positiveNumber, sshOptions, type SshCliOptions } from "./ssh-options.js";
 
 /** Options of `sous ssh`, as commander parses them. */

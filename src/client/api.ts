@@ -6,7 +6,8 @@ import type { KeyObject } from "node:crypto";
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import type { IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
-import { signRequest } from "./signing.js";
+import { orgPath } from "../protocol/paths.js";
+import { signRequest } from "../protocol/signing.js";
 
 /** Where the server is and who is asking. */
 export interface ClientOptions {
@@ -93,7 +94,7 @@ export class SousClient {
   /** The path of an organization-scoped route: `/api/v1/orgs/ORG/...parts` with each part URL-encoded. */
   orgPath(...parts: string[]): string {
     if (!this.options.org) throw new SousApiError(0, "no_org", "no organization is configured: pass --org or set SOUS_ORG (or run sous org create)");
-    return ["/api/v1/orgs", encodeURIComponent(this.options.org), ...parts.map(encodeURIComponent)].join("/");
+    return orgPath(this.options.org, ...parts);
   }
 
   /** Sends a request and parses the answer; throws SousApiError on 4xx/5xx or when the server is unreachable. */

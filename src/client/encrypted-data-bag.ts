@@ -2,18 +2,7 @@
 // from a shared secret that only the CLI and the nodes hold; the server stores ciphertext.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-
-/** Format tag stored with each sealed value. */
-export const ENCRYPTION_VERSION = "sous-aes-256-gcm-1";
-
-/** One sealed value as stored on the server. */
-export interface SealedValue {
-  encrypted_data: string;
-  iv: string;
-  auth_tag: string;
-  cipher: "aes-256-gcm";
-  version: typeof ENCRYPTION_VERSION;
-}
+import { ENCRYPTION_VERSION, isSealedValue, type SealedValue } from "../protocol/sealed-value.js";
 
 /** A 32-byte key from a secret (file content with surrounding whitespace ignored). */
 export function keyFromSecret(secret: string | Buffer): Buffer {
@@ -32,11 +21,6 @@ export function loadSecretFile(path: string): Buffer {
     throw new Error(`cannot read the secret file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   return keyFromSecret(content);
-}
-
-/** True when a value is one sealed by `encryptItem`. */
-export function isSealedValue(value: unknown): value is SealedValue {
-  return typeof value === "object" && value !== null && (value as SealedValue).version === ENCRYPTION_VERSION && typeof (value as SealedValue).encrypted_data === "string";
 }
 
 /** True when every value but `id` is sealed. */

@@ -20,7 +20,7 @@ import { lockedPins, readLock, verifyLocked } from "./lock.js";
 import { writeMachineTsconfig } from "./editor-config.js";
 import { writeResourceTypes } from "./resource-types.js";
 import { type CookbookOnDisk, openRepository, type Repository } from "./repository.js";
-import { resolveCookbooks } from "./resolve.js";
+import { resolveCookbooks } from "../protocol/resolve.js";
 import { type ExpandedRunList, expandRunList, formatRunListItem, parseRunList } from "./runlist.js";
 
 /** What a run needs to know to load its recipes. */

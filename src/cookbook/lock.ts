@@ -10,7 +10,7 @@ import { join, relative, sep } from "node:path";
 import { errorMessage, type Problem, SousError, ValidationError } from "../core/errors.js";
 import { repositoryDefinitions } from "./load.js";
 import { type CookbookOnDisk, findRepositoryRoot, openRepository } from "./repository.js";
-import { resolveCookbooks } from "./resolve.js";
+import { resolveCookbooks } from "../protocol/resolve.js";
 import { expandRunList, parseRunList } from "./runlist.js";
 
 /** The lock file's name, at the repository's root. */

@@ -2,8 +2,8 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { type Problem, SousError, ValidationError } from "../core/errors.js";
-import { cookbookDependencies, installedPackages, readCookbookPackage } from "./manifest.js";
-import type { CookbookInfo } from "./resolve.js";
+import { cookbookDependencies, installedPackages, readCookbookPackage } from "../protocol/manifest.js";
+import type { CookbookInfo } from "../protocol/resolve.js";
 
 /** A cookbook with the files the loader needs. */
 export interface CookbookOnDisk extends CookbookInfo {

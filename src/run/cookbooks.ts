@@ -9,9 +9,8 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileS
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import type { SousClient } from "../client/api.js";
 import { formatProblem, type Problem, SousError } from "../core/errors.js";
-import { cookbookDependencies, installedPackages, readCookbookPackage } from "../cookbook/manifest.js";
 import { findRepositoryRoot } from "../cookbook/repository.js";
-import { type CookbookManifest, unsafePathReason } from "../server/cookbooks.js";
+import { cookbookDependencies, type CookbookManifest, installedPackages, readCookbookPackage, unsafePathReason } from "../protocol/manifest.js";
 
 export type { CookbookManifest };
 
@@ -92,7 +91,7 @@ function cookbookDirs(path: string): string[] {
 }
 
 /**
- * Reads a cookbook folder: package.json as the loader reads it (src/cookbook/manifest.ts), with
+ * Reads a cookbook folder: package.json as the loader reads it (src/protocol/manifest.ts), with
  * the npm libraries installed for it (its own node_modules, its repository's) left out of the
  * cookbook dependencies; every file, refusing links and unsafe names.
  */

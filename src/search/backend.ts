@@ -2,7 +2,7 @@
 // a Sous server through the signed API (server.ts), one from a folder of node and data bag JSON
 // without any server (directory.ts). Recipes declare their resources synchronously, so a backend
 // answers synchronously too.
-import type { PartialKeys } from "../server/search/partial.js";
+import type { PartialKeys } from "../protocol/partial-search.js";
 
 /** A JSON object as search returns it. */
 export type SearchDocument = Record<string, unknown>;

@@ -1,9 +1,10 @@
 // The search() and dataBagItem() recipes call: argument checks, the backend's answer, decryption
 // of encrypted items, and errors a recipe author can act on. An error is thrown from the
 // recipe's own call, so the run's problem names the recipe's file and line.
-import { decryptItem, isSealedValue, keyFromSecret, loadSecretFile } from "../client/encrypted-data-bag.js";
+import { decryptItem, keyFromSecret, loadSecretFile } from "../client/encrypted-data-bag.js";
+import { isSealedValue } from "../protocol/sealed-value.js";
 import { SousError } from "../core/errors.js";
-import { PartialKeysError, parsePartialKeys } from "../server/search/partial.js";
+import { PartialKeysError, parsePartialKeys } from "../protocol/partial-search.js";
 import type { SearchBackend, SearchDocument } from "./backend.js";
 import { SearchError } from "./backend.js";
 

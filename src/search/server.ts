@@ -7,7 +7,7 @@ import { MessageChannel, receiveMessageOnPort, Worker } from "node:worker_thread
 import type { MessagePort } from "node:worker_threads";
 import type { ClientOptions, RawResponse } from "../client/api.js";
 import { SousApiError, SousClient } from "../client/api.js";
-import type { PartialKeys } from "../server/search/partial.js";
+import type { PartialKeys } from "../protocol/partial-search.js";
 import type { SearchBackend, SearchDocument } from "./backend.js";
 import { SearchError } from "./backend.js";
 

@@ -6,7 +6,8 @@ import Fastify from "fastify";
 import type { FastifyInstance } from "fastify";
 import { registerFleetRoutes } from "./fleet/routes.js";
 import type { RouteContext } from "./request.js";
-import { API_PREFIX, installRequestHandling, jsonObjectBody, need } from "./request.js";
+import { API_PREFIX } from "../protocol/paths.js";
+import { installRequestHandling, jsonObjectBody, need } from "./request.js";
 import { registerClientRoutes } from "./routes/clients.js";
 import { registerCookbookRoutes } from "./routes/cookbooks.js";
 import { registerDataBagRoutes } from "./routes/data-bags.js";
@@ -18,7 +19,6 @@ import { registerRoleRoutes } from "./routes/roles.js";
 import { registerSearchRoutes } from "./routes/search.js";
 import type { Store } from "./store/store.js";
 
-export { API_PREFIX } from "./request.js";
 
 /** Options of the HTTP API. */
 export interface AppOptions {

@@ -1,7 +1,7 @@
 // Who is asking: verifies a signed request against the client's public key, the clock-skew
 // window and the request ids already seen, then answers what that identity may do. Everything
 // but the body hash is checked from the headers alone, before the body is read.
-import { REQUEST_ID_PATTERN, SIGNATURE_HEADERS, sha256Hex, verifyRequest } from "../client/signing.js";
+import { REQUEST_ID_PATTERN, SIGNATURE_HEADERS, sha256Hex, verifyRequest } from "../protocol/signing.js";
 import { ApiError } from "./errors.js";
 import type { Store } from "./store/store.js";
 

@@ -1,30 +1,14 @@
 // Cookbook versions on the server: manifest validation (safe relative paths, sizes, checksums),
 // and dependency resolution of a run list in an environment.
 import semver from "semver";
-import { isValidConstraint, semverRange } from "../cookbook/constraints.js";
-import { resolveCookbooks as solve } from "../cookbook/resolve.js";
+import { isValidConstraint, semverRange } from "../protocol/constraints.js";
+import type { CookbookFile, CookbookManifest } from "../protocol/manifest.js";
+import { unsafePathReason } from "../protocol/manifest.js";
+import { resolveCookbooks as solve } from "../protocol/resolve.js";
 import { SousError } from "../core/errors.js";
 import { ApiError, badRequest } from "./errors.js";
 import { checkName } from "./objects.js";
 import type { JsonObject } from "./objects.js";
-
-/** One file of a cookbook version: its relative path, SHA-256 and size. */
-export interface CookbookFile {
-  path: string;
-  sha256: string;
-  size: number;
-}
-
-/** A cookbook version as stored: the files are content-addressed, the content lives in the blob table. */
-export interface CookbookManifest {
-  name: string;
-  version: string;
-  description: string;
-  /** Cookbook name → semver range (npm-style, as in the cookbook's package.json). */
-  dependencies: Record<string, string>;
-  files: CookbookFile[];
-  frozen: boolean;
-}
 
 /** Limits of what a cookbook may hold. */
 export interface CookbookLimits {
@@ -33,24 +17,6 @@ export interface CookbookLimits {
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
-
-/** Returns why a cookbook file path is unsafe, or undefined when it is a plain relative path. */
-export function unsafePathReason(path: unknown): string | undefined {
-  if (typeof path !== "string" || path.length === 0) return "the path is empty";
-  if (path.length > 1024) return "the path is longer than 1024 characters";
-  if (path.includes("\0")) return "the path contains a NUL byte";
-  // A line break or other control character in a file name breaks every listing and log that shows it.
-  for (let i = 0; i < path.length; i++) {
-    const code = path.charCodeAt(i);
-    if (code < 0x20 || code === 0x7f) return "the path contains a line break or another control character";
-  }
-  if (path.includes("\\")) return "the path contains a backslash; use /";
-  if (path.startsWith("/") || /^[A-Za-z]:/.test(path)) return "the path is absolute";
-  const segments = path.split("/");
-  if (segments.some((segment) => segment === "..")) return "the path contains '..'";
-  if (segments.some((segment) => segment === "" || segment === ".")) return "the path has an empty or '.' segment";
-  return undefined;
-}
 
 /** Validates an uploaded manifest against the URL's name and version and the limits. */
 export function normalizeManifest(input: unknown, name: string, version: string, limits: CookbookLimits): CookbookManifest {
@@ -108,7 +74,7 @@ export function cookbookOfRecipe(recipe: string): string {
 }
 
 /**
- * Picks one version of every cookbook needed, with the workstation's solver (src/cookbook/resolve.ts):
+ * Picks one version of every cookbook needed, with the workstation's solver (src/protocol/resolve.ts):
  * the newest that satisfies the environment's constraint and every dependent's range,
  * backtracking when a choice leads to a dead end. A failure answers 412 with the solver's
  * explanation (the missing cookbook, or the conflicting constraints and who set them).

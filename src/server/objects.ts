@@ -1,6 +1,6 @@
 // What each kind of object looks like on the wire, how a request body becomes one (validated,
 // with defaults), and what search indexes of it.
-import { isSealedValue } from "../client/encrypted-data-bag.js";
+import { isSealedValue } from "../protocol/sealed-value.js";
 import { constraintToRange } from "./cookbooks.js";
 import { badRequest } from "./errors.js";
 import { nodeSearchView } from "./search/flatten.js";

@@ -2,7 +2,7 @@
 // checked and parsed once, paging, ETags, and one error handler that turns what a route throws
 // into the API's error body.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { SIGNATURE_HEADERS } from "../client/signing.js";
+import { SIGNATURE_HEADERS } from "../protocol/signing.js";
 import type { Permission, Principal, SignedRequest } from "./auth.js";
 import { authenticateHeaders, authorize, checkBody } from "./auth.js";
 import { ApiError, badRequest } from "./errors.js";
@@ -10,9 +10,6 @@ import { checkJsonShape, utf8Text } from "./limits.js";
 import type { JsonObject } from "./objects.js";
 import { yieldToOthers } from "./store/search-index.js";
 import type { Store } from "./store/store.js";
-
-/** API path prefix. */
-export const API_PREFIX = "/api/v1";
 
 /** What the route modules need from the application that mounts them. */
 export interface RouteContext {

@@ -2,7 +2,7 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
-import { generateKeyPair } from "../client/signing.js";
+import { generateKeyPair } from "../protocol/signing.js";
 import { buildApp } from "./app.js";
 import { pruneReports } from "./fleet/reports.js";
 import { SERVER_ADMIN_PREFIX } from "./auth.js";

@@ -7,7 +7,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { SousClient } from "../../src/client/api.js";
-import { generateKeyPair } from "../../src/client/signing.js";
+import { generateKeyPair } from "../../src/protocol/signing.js";
 import { scratch, sous } from "../helpers.js";
 import { backends, createOrg, runReportBody, startTestServer } from "../server/helpers.js";
 

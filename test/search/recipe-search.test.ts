@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { encryptItem, keyFromSecret } from "../../src/client/encrypted-data-bag.js";
-import { generateKeyPair } from "../../src/client/signing.js";
+import { generateKeyPair } from "../../src/protocol/signing.js";
 import type { SousClient } from "../../src/client/api.js";
 import { DirectorySearchBackend } from "../../src/search/directory.js";
 import { ServerSearchBackend } from "../../src/search/server.js";

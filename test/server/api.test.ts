@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { SousClient } from "../../src/client/api.js";
-import { generateKeyPair, signRequest } from "../../src/client/signing.js";
+import { generateKeyPair, signRequest } from "../../src/protocol/signing.js";
 import { backends, createOrg, rejectsWith, startTestServer } from "./helpers.js";
 
 

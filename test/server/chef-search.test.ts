@@ -13,7 +13,7 @@ import { flattenForSearch, nodeSearchView } from "../../src/server/search/flatte
 import { matchesRows } from "../../src/server/search/match.js";
 import { checkOperators } from "../../src/server/search/operators.js";
 import { parseQuery } from "../../src/server/search/query.js";
-import { parseKeyAssignment, valueAtPath } from "../../src/server/search/partial.js";
+import { parseKeyAssignment, valueAtPath } from "../../src/protocol/partial-search.js";
 import { sous } from "../helpers.js";
 import { backends, createOrg, startTestServer } from "./helpers.js";
 

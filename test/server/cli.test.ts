@@ -160,7 +160,7 @@ describe("sous CLI against a server", () => {
     assert.equal(down.code, 1);
     assert.match(down.stderr, /cannot reach the Sous server at http:\/\/127\.0\.0\.1:9 .*\(the URL comes from --server-url\)/);
     const wrongKey = join(work, "wrong.pem");
-    writeFileSync(wrongKey, (await import("../../src/client/signing.js")).generateKeyPair().privateKey);
+    writeFileSync(wrongKey, (await import("../../src/protocol/signing.js")).generateKeyPair().privateKey);
     const denied = await sous("node", "list", "--key", wrongKey);
     assert.equal(denied.code, 1);
     assert.match(denied.stderr, new RegExp(`signature does not verify.*signed as client 'admin' from ${join(home, "config.json")} with the key ${wrongKey} from --key; check them`));
@@ -287,7 +287,7 @@ describe("sous CLI against a server", () => {
     assert.equal(asDeploy.code, 0, asDeploy.stderr);
     const json = JSON.parse((await sous("client", "from-file", join(work, "clients", "ci.ts"), "--format", "json")).stdout) as Array<Record<string, unknown>>;
     assert.deepEqual([json[0]!.name, json[0]!.admin, json[0]!.validator, json[0]!.created], ["ci", false, true, false]);
-    writeFileSync(join(work, "clients", "deploy-rekey.json"), JSON.stringify({ name: "deploy", public_key: (await import("../../src/client/signing.js")).generateKeyPair().publicKey }));
+    writeFileSync(join(work, "clients", "deploy-rekey.json"), JSON.stringify({ name: "deploy", public_key: (await import("../../src/protocol/signing.js")).generateKeyPair().publicKey }));
     const rekey = await sous("client", "from-file", join(work, "clients", "deploy-rekey.json"));
     assert.equal(rekey.code, 1);
     assert.match(rekey.stderr, /deploy-rekey\.json: the public key changes only with `sous client rotate-key deploy`/);

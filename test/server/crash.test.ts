@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { after, test } from "node:test";
 import Database from "better-sqlite3";
 import { SousClient } from "../../src/client/api.js";
-import { generateKeyPair } from "../../src/client/signing.js";
+import { generateKeyPair } from "../../src/protocol/signing.js";
 import { parseQuery } from "../../src/server/search/query.js";
 import { Store } from "../../src/server/store/store.js";
 

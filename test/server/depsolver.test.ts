@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import type { SousClient } from "../../src/client/api.js";
-import { resolveCookbooks } from "../../src/cookbook/resolve.js";
+import { resolveCookbooks } from "../../src/protocol/resolve.js";
 import { backends, createOrg, rejectsWith, startTestServer } from "./helpers.js";
 
 const sha = (text: string) => createHash("sha256").update(text).digest("hex");

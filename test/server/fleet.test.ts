@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { SousClient } from "../../src/client/api.js";
-import { generateKeyPair } from "../../src/client/signing.js";
+import { generateKeyPair } from "../../src/protocol/signing.js";
 import { startServer } from "../../src/server/server.js";
 import { backends, createOrg, rejectsWith, runReportBody as report, startTestServer } from "./helpers.js";
 

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { FastifyInstance } from "fastify";
-import { signRequest } from "../../src/client/signing.js";
+import { signRequest } from "../../src/protocol/signing.js";
 import { ApiError } from "../../src/server/errors.js";
 import { parseQuery } from "../../src/server/search/query.js";
 import { backends, createOrg, startTestServer } from "./helpers.js";

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { SousApiError, SousClient } from "../../src/client/api.js";
-import { generateKeyPair, signRequest } from "../../src/client/signing.js";
+import { generateKeyPair, signRequest } from "../../src/protocol/signing.js";
 import { writeReport } from "../../src/report/run-report.js";
 import { MAX_JSON_DEPTH } from "../../src/server/limits.js";
 import type { Query } from "../../src/server/search/query.js";

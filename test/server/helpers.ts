@@ -139,7 +139,7 @@ export async function startTestServer(backend: Backend, options: { clockSkewMs?:
 /** Creates an organization through the API; returns clients signed as its admin and its validator. */
 export async function createOrg(serverUrl: string, serverAdmin: import("../../src/client/api.js").SousClient, org: string) {
   const { SousClient } = await import("../../src/client/api.js");
-  const { generateKeyPair } = await import("../../src/client/signing.js");
+  const { generateKeyPair } = await import("../../src/protocol/signing.js");
   const adminKeys = generateKeyPair();
   const validatorKeys = generateKeyPair();
   await serverAdmin.request("POST", "/api/v1/orgs", { body: { name: org, full_name: org.toUpperCase(), admin: { name: "alice", public_key: adminKeys.publicKey }, validator: { public_key: validatorKeys.publicKey } } });

@@ -11,7 +11,7 @@ import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { SousClient } from "../../src/client/api.js";
 import { Store } from "../../src/server/store/store.js";
-import { signRequest } from "../../src/client/signing.js";
+import { signRequest } from "../../src/protocol/signing.js";
 import { DEFAULT_INDEX_LIMITS, MAX_JSON_MEMBERS } from "../../src/server/limits.js";
 import { backends, createOrg, rejectsWith } from "./helpers.js";
 

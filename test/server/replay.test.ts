@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { signRequest } from "../../src/client/signing.js";
+import { signRequest } from "../../src/protocol/signing.js";
 import { startServer } from "../../src/server/server.js";
 import { backends, startServerWithOrg } from "./helpers.js";
 

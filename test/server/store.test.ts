@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { nodeSearchView } from "../../src/server/search/flatten.js";
-import { valueAtPath } from "../../src/server/search/partial.js";
+import { valueAtPath } from "../../src/protocol/partial-search.js";
 import { parseQuery } from "../../src/server/search/query.js";
 import { Store } from "../../src/server/store/store.js";
 import type { SearchOptions } from "../../src/server/store/store.js";

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { SousApiError, SousClient } from "../../src/client/api.js";
-import { generateKeyPair } from "../../src/client/signing.js";
+import { generateKeyPair } from "../../src/protocol/signing.js";
 import { backends, createOrg, startTestServer } from "./helpers.js";
 
 async function refused(promise: Promise<unknown>, status: number, code?: string): Promise<SousApiError> {

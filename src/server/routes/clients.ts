@@ -2,13 +2,14 @@
 // new node with the validator's signature or a one-time bootstrap token, re-keyed, and revoked.
 import { createHash, randomBytes } from "node:crypto";
 import type { FastifyInstance } from "fastify";
-import { publicKeyProblem, SIGNATURE_HEADERS } from "../../client/signing.js";
+import { publicKeyProblem, SIGNATURE_HEADERS } from "../../protocol/signing.js";
 import type { ClientRecord } from "../auth.js";
 import { ApiError, badRequest, notFound } from "../errors.js";
 import type { JsonObject } from "../objects.js";
 import { checkName, searchEntry } from "../objects.js";
 import type { Params, Query, RouteContext } from "../request.js";
-import { API_PREFIX, ifMatch, jsonObjectBody, need, page, sendObject } from "../request.js";
+import { API_PREFIX } from "../../protocol/paths.js";
+import { ifMatch, jsonObjectBody, need, page, sendObject } from "../request.js";
 import type { Store } from "../store/store.js";
 
 /** Writes a client (and its search entry); returns its ETag. */

@@ -6,7 +6,8 @@ import { notFound } from "../errors.js";
 import type { JsonObject } from "../objects.js";
 import { searchEntry } from "../objects.js";
 import type { Params, Query, RouteContext } from "../request.js";
-import { API_PREFIX, ifMatch, jsonBody, need, page, sendObject, sendStored } from "../request.js";
+import { API_PREFIX } from "../../protocol/paths.js";
+import { ifMatch, jsonBody, need, page, sendObject, sendStored } from "../request.js";
 
 /** One collection: its path under the organization, its kind and how a body becomes an object. */
 export interface Collection {

@@ -3,12 +3,13 @@
 import { createHash } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import semver from "semver";
-import { satisfiesConstraint } from "../../cookbook/constraints.js";
-import type { CookbookManifest } from "../cookbooks.js";
+import { satisfiesConstraint } from "../../protocol/constraints.js";
+import type { CookbookManifest } from "../../protocol/manifest.js";
 import { normalizeManifest } from "../cookbooks.js";
 import { ApiError, badRequest, notFound } from "../errors.js";
 import type { Params, Query, RouteContext } from "../request.js";
-import { API_PREFIX, ifMatch, jsonBody, jsonObjectBody, need, sendObject } from "../request.js";
+import { API_PREFIX } from "../../protocol/paths.js";
+import { ifMatch, jsonBody, jsonObjectBody, need, sendObject } from "../request.js";
 import type { Store } from "../store/store.js";
 
 /** Every cookbook version's manifest of an organization, by cookbook name. */

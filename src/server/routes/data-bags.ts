@@ -3,7 +3,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { badRequest, notFound } from "../errors.js";
 import { checkName, normalizeItem, searchEntry } from "../objects.js";
 import type { Params, Query, RouteContext } from "../request.js";
-import { API_PREFIX, ifMatch, jsonBody, jsonObjectBody, need, page, sendObject } from "../request.js";
+import { API_PREFIX } from "../../protocol/paths.js";
+import { ifMatch, jsonBody, jsonObjectBody, need, page, sendObject } from "../request.js";
 import type { Store } from "../store/store.js";
 
 /** Throws 404 unless the organization has that data bag. */

@@ -2,12 +2,13 @@
 // renamed in full name only, and deleted with everything in them, by a server administrator.
 import { createHash } from "node:crypto";
 import type { FastifyInstance } from "fastify";
-import { publicKeyProblem } from "../../client/signing.js";
+import { publicKeyProblem } from "../../protocol/signing.js";
 import { ApiError, badRequest, notFound } from "../errors.js";
 import type { JsonObject } from "../objects.js";
 import { checkName, normalizeEnvironment, searchEntry } from "../objects.js";
 import type { Params, RouteContext } from "../request.js";
-import { API_PREFIX, ifMatch, jsonObjectBody, need, sendObject } from "../request.js";
+import { API_PREFIX } from "../../protocol/paths.js";
+import { ifMatch, jsonObjectBody, need, sendObject } from "../request.js";
 import { checkClientName, putClient } from "./clients.js";
 
 /** Mounts the organization routes. */

@@ -109,7 +109,7 @@ export async function searchObjects(on: SearchConnection, scope: SearchScope, qu
 /**
  * A key SQLite's JSON path can name inside double quotes (no quote, backslash or control
  * character), and not a whole number: partial search reads that as an array index on an array
- * (search/partial.ts), which a quoted JSON path would not.
+ * (protocol/partial-search.ts), which a quoted JSON path would not.
  */
 function isPlainPathPart(part: string): boolean {
   if (/^\d+$/.test(part)) return false;

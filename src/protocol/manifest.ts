@@ -1,8 +1,9 @@
 /**
- * A cookbook's package.json, read one way for every reader: the loader (repository.ts) and
- * `sous cookbook upload`. A cookbook is an npm package, so its `dependencies` name other
- * cookbooks and may also name npm libraries its recipes import; only the cookbooks are
- * cookbook dependencies.
+ * A cookbook's manifest, one way for every reader. Its package.json, read alike by the loader
+ * (repository.ts) and `sous cookbook upload`: a cookbook is an npm package, so its
+ * `dependencies` name other cookbooks and may also name npm libraries its recipes import; only
+ * the cookbooks are cookbook dependencies. And the manifest of an uploaded version as the API
+ * carries it (upload, download, the agent's cache), with the file-path rule every side checks.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -92,4 +93,40 @@ export function installedPackages(root: string): { cookbookDirs: string[]; libra
 /** The cookbook dependencies among a package's dependencies: an installed npm library that is no known cookbook is left out. */
 export function cookbookDependencies(dependencies: Readonly<Record<string, string>>, libraries: ReadonlySet<string>, cookbooks: ReadonlySet<string>): Record<string, string> {
   return Object.fromEntries(Object.entries(dependencies).filter(([name]) => !libraries.has(name) || cookbooks.has(name)));
+}
+
+/** One file of a cookbook version: its relative path, SHA-256 and size. */
+export interface CookbookFile {
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+/** A cookbook version as stored: the files are content-addressed, the content lives in the blob table. */
+export interface CookbookManifest {
+  name: string;
+  version: string;
+  description: string;
+  /** Cookbook name → semver range (npm-style, as in the cookbook's package.json). */
+  dependencies: Record<string, string>;
+  files: CookbookFile[];
+  frozen: boolean;
+}
+
+/** Returns why a cookbook file path is unsafe, or undefined when it is a plain relative path. */
+export function unsafePathReason(path: unknown): string | undefined {
+  if (typeof path !== "string" || path.length === 0) return "the path is empty";
+  if (path.length > 1024) return "the path is longer than 1024 characters";
+  if (path.includes("\0")) return "the path contains a NUL byte";
+  // A line break or other control character in a file name breaks every listing and log that shows it.
+  for (let i = 0; i < path.length; i++) {
+    const code = path.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return "the path contains a line break or another control character";
+  }
+  if (path.includes("\\")) return "the path contains a backslash; use /";
+  if (path.startsWith("/") || /^[A-Za-z]:/.test(path)) return "the path is absolute";
+  const segments = path.split("/");
+  if (segments.some((segment) => segment === "..")) return "the path contains '..'";
+  if (segments.some((segment) => segment === "" || segment === ".")) return "the path has an empty or '.' segment";
+  return undefined;
 }

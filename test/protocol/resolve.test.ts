@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { SousError } from "../../src/core/errors.js";
-import { semverRange } from "../../src/cookbook/constraints.js";
-import { type CookbookInfo, resolveCookbooks } from "../../src/cookbook/resolve.js";
+import { semverRange } from "../../src/protocol/constraints.js";
+import { type CookbookInfo, resolveCookbooks } from "../../src/protocol/resolve.js";
 
 function cb(id: string, dependencies: Record<string, string> = {}): CookbookInfo {
   const [name, version] = id.split("@") as [string, string];

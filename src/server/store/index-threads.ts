@@ -3,28 +3,30 @@
 // A save of tens of thousands of keys is seconds of work; on the request thread it held
 // /health and every other node's requests for its whole length.
 import { Worker } from "node:worker_threads";
-import { ApiError } from "../errors.js";
+import type { StoreErrorKind } from "./errors.js";
+import { StoreError } from "./errors.js";
 
 /** What the index thread's entry module answers to (see index-thread.ts). */
 export type ThreadRole = { role: "plan" } | { role: "sqlite-writer"; file: string };
 
-/** An error as it crosses between threads: an ApiError keeps its status, code and details. */
+/** An error as it crosses between threads: a StoreError keeps its kind, code and details. */
 export interface ThreadError {
   message: string;
   code?: string;
-  status?: number;
+  kind?: StoreErrorKind;
   details?: Record<string, unknown>;
 }
 
 /** Turns an error into what postMessage carries. */
 export function toThreadError(error: unknown): ThreadError {
-  if (error instanceof ApiError) return { message: error.message, code: error.code, status: error.status, ...(error.details ? { details: error.details } : {}) };
+  const details = (error as { details?: Record<string, unknown> }).details;
+  if (error instanceof StoreError) return { message: error.message, code: error.code, kind: error.kind, ...(details ? { details } : {}) };
   const { message, code } = error as { message?: unknown; code?: unknown };
   return { message: String(message ?? error), ...(typeof code === "string" ? { code } : {}) };
 }
 
 function fromThreadError(error: ThreadError): Error {
-  if (error.status !== undefined) return new ApiError(error.status, error.code ?? "internal", error.message, error.details);
+  if (error.kind !== undefined) return new StoreError(error.kind, error.code ?? "internal", error.message, error.details);
   return Object.assign(new Error(error.message), error.code ? { code: error.code } : {});
 }
 

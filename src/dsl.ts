@@ -8,12 +8,6 @@ import type { SourceLocation } from "./core/errors.js";
 import { callerLocation } from "./core/location.js";
 import type { CommonProperties, CookbookRef, DeclaredResource, ResourceRef, ResourceType } from "./core/resource.js";
 import { customActions, type CustomResourceType } from "./custom-resource.js";
-import type { GitAction, GitInput } from "./resources/git.js";
-import type { MountAction, MountInput } from "./resources/mount.js";
-import type { PackageAction, PackageInput } from "./resources/package.js";
-import type { AptUpdateAction, AptUpdateInput } from "./resources/apt_update.js";
-import type { ArchiveAction, ArchiveInput } from "./resources/archive.js";
-import type { AptRepositoryAction, AptRepositoryInput } from "./resources/apt_repository.js";
 import type { ResourceRegistry } from "./resources/registry.js";
 
 /** A JSON-like attribute tree. */
@@ -42,26 +36,13 @@ export interface NodeView<A extends object = AttributeTree> {
 
 type BuiltinType = (typeof import("./resources/registry.js").BUILTIN_TYPES)[number];
 
-/** The functions of built-in types made with `defineType`: their types come from their property specs. */
-export type DerivedResources = {
+/**
+ * The resource functions available to recipes: one per built-in type (`resources/builtin.ts`),
+ * named after it in camel case, typed from its property specs by `defineType`.
+ */
+export type Resources = {
   readonly [T in BuiltinType as T extends { readonly name: infer N extends string } ? (string extends N ? never : CamelCase<N>) : never]: T extends { readonly __declare?: infer D } ? NonNullable<D> : never;
 };
-
-/** The resource functions available to recipes. */
-export interface Resources extends DerivedResources {
-  /** A git checkout at `destination`. */
-  git(destination: string, properties: GitInput & CommonProperties<GitAction>): ResourceRef;
-  /** A mounted file system and its /etc/fstab entry. */
-  mount(mountPoint: string, properties?: MountInput & CommonProperties<MountAction>): ResourceRef;
-  /** System packages (apt/dpkg); `name` is the package unless `packageName` lists several. */
-  package(name: string, properties?: PackageInput & CommonProperties<PackageAction>): ResourceRef;
-  /** Refreshes apt's package lists (default: when older than a day). */
-  aptUpdate(name?: string, properties?: AptUpdateInput & CommonProperties<AptUpdateAction>): ResourceRef;
-  /** A tar or zip file on the host, extracted once into `destination` (`name` is the archive unless `path` is given). */
-  archive(name: string, properties: ArchiveInput & CommonProperties<ArchiveAction>): ResourceRef;
-  /** An apt source with its signed-by key. */
-  aptRepository(name: string, properties: AptRepositoryInput & CommonProperties<AptRepositoryAction>): ResourceRef;
-}
 
 declare global {
   /**

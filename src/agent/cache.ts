@@ -11,21 +11,10 @@ import { dirname, join } from "node:path";
 import { SousApiError, type SousClient } from "../client/api.js";
 import { SousError } from "../core/errors.js";
 import type { AttributeTree } from "../dsl.js";
+import type { NodeBody } from "../protocol/bodies.js";
 import type { CookbookManifest } from "../protocol/manifest.js";
 import { unsafePathReason } from "../protocol/manifest.js";
 import type { SearchAnswers } from "./search-cache.js";
-
-/** A node as the server stores it. */
-export interface ServerNode {
-  name: string;
-  chef_environment: string;
-  run_list: string[];
-  normal: AttributeTree;
-  default?: AttributeTree;
-  override?: AttributeTree;
-  automatic?: AttributeTree;
-  [key: string]: unknown;
-}
 
 /** What a run converges: a repository on disk and what it was made of. */
 export interface RunInputs {
@@ -87,7 +76,7 @@ export class CookbookCache {
    * Fetches what a run of `node` needs from the server: its environment, roles and resolved
    * cookbooks (only files whose checksum is not cached), and lays them out as a repository.
    */
-  async sync(client: SousClient, node: ServerNode): Promise<RunInputs> {
+  async sync(client: SousClient, node: NodeBody): Promise<RunInputs> {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const environmentName = node.chef_environment || "_default";
     const environment = await client.get<Record<string, unknown>>(client.orgPath("environments", environmentName));

@@ -11,7 +11,8 @@ import { randomUUID } from "node:crypto";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { SousApiError } from "../client/api.js";
 import { errorMessage } from "../core/errors.js";
-import { recipeItems, type ServerReport } from "../report/server-report.js";
+import type { RunReportBody } from "../protocol/reports.js";
+import { recipeItems } from "../report/server-report.js";
 import { VERSION } from "../version.js";
 import type { AgentConfig } from "./config.js";
 import { ReportQueue } from "./queue.js";
@@ -73,7 +74,7 @@ function descendants(root: number): number[] {
 }
 
 /** A failed report for a run that was killed before it could report itself. */
-function killedRunReport(config: AgentConfig, runId: string, startedAt: Date, why: string, runRequest?: string): ServerReport {
+function killedRunReport(config: AgentConfig, runId: string, startedAt: Date, why: string, runRequest?: string): RunReportBody {
   return {
     id: runId,
     node: config.nodeName,

@@ -7,7 +7,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SousApiError, type SousClient } from "../client/api.js";
-import type { ServerReport } from "../report/server-report.js";
+import type { RunReportBody } from "../protocol/reports.js";
 
 /** What one flush of the queue did. */
 export interface FlushResult {
@@ -29,7 +29,7 @@ export class ReportQueue {
   }
 
   /** Adds a report; the file name orders reports by the time they were queued. */
-  add(report: ServerReport): string {
+  add(report: RunReportBody): string {
     this.ensure();
     // Zero-padded milliseconds, then a sequence for reports queued within the same one.
     const name = `${String(Date.now()).padStart(15, "0")}-${report.id}.json`;
@@ -56,9 +56,9 @@ export class ReportQueue {
     const names = this.pending();
     for (const [index, name] of names.entries()) {
       const file = join(this.dir, name);
-      let report: ServerReport;
+      let report: RunReportBody;
       try {
-        report = JSON.parse(readFileSync(file, "utf8")) as ServerReport;
+        report = JSON.parse(readFileSync(file, "utf8")) as RunReportBody;
       } catch {
         // A damaged file cannot be sent; keep it aside for a person to look at.
         this.reject(name, "the queued file is not valid JSON");

@@ -17,8 +17,10 @@ import { LocalHost } from "../host/local.js";
 import { humanReporter } from "../report/human.js";
 import { jsonLinesReporter } from "../report/json.js";
 import { invalidRunReport, type RunReport } from "../report/run-report.js";
-import { runReportToServerReport, type ServerReport } from "../report/server-report.js";
-import { CookbookCache, type RunInputs, type ServerNode } from "./cache.js";
+import type { NodeBody } from "../protocol/bodies.js";
+import type { RunReportBody } from "../protocol/reports.js";
+import { runReportToServerReport } from "../report/server-report.js";
+import { CookbookCache, type RunInputs } from "./cache.js";
 import type { AgentConfig } from "./config.js";
 import { convergeForAgent } from "./converge.js";
 import { acquireRunLock } from "./lock.js";
@@ -53,7 +55,7 @@ export interface AgentRunOptions {
 export interface AgentRunOutcome {
   status: "success" | "failed" | "cached" | "disabled";
   runId: string;
-  report?: ServerReport;
+  report?: RunReportBody;
   flush?: FlushResult;
 }
 
@@ -140,11 +142,11 @@ async function runLocked(options: AgentRunOptions, runId: string): Promise<Agent
   const say = (text: string) => (options.json ? undefined : output.stdout(`${text}\n`));
 
   let inputs: RunInputs | undefined;
-  let node: { data: ServerNode; etag?: string } | undefined;
+  let node: { data: NodeBody; etag?: string } | undefined;
   let cached = false;
   let refusal: string | undefined;
   try {
-    const response = await client.request<ServerNode>("GET", client.orgPath("nodes", config.nodeName));
+    const response = await client.request<NodeBody>("GET", client.orgPath("nodes", config.nodeName));
     node = { data: response.body, ...(response.etag ? { etag: response.etag } : {}) };
     writeFileSync(join(config.paths.cacheDir, LAST_ENVIRONMENT), node.data.chef_environment || "_default", { mode: 0o600 });
     inputs = await cache.sync(client, node.data);
@@ -230,7 +232,7 @@ async function runLocked(options: AgentRunOptions, runId: string): Promise<Agent
 }
 
 /** Saves the node's automatic attributes; if an administrator changed the node meanwhile, reads it again and saves over that. */
-async function saveNode(client: SousClient, node: { data: ServerNode; etag?: string }, automatic: AttributeTree): Promise<void> {
+async function saveNode(client: SousClient, node: { data: NodeBody; etag?: string }, automatic: AttributeTree): Promise<void> {
   let current = node;
   for (let attempt = 0; ; attempt++) {
     try {
@@ -238,7 +240,7 @@ async function saveNode(client: SousClient, node: { data: ServerNode; etag?: str
       return;
     } catch (error) {
       if (!(error instanceof SousApiError) || error.status !== 412 || attempt >= 2) throw error;
-      const fresh = await client.request<ServerNode>("GET", client.orgPath("nodes", current.data.name));
+      const fresh = await client.request<NodeBody>("GET", client.orgPath("nodes", current.data.name));
       current = { data: fresh.body, ...(fresh.etag ? { etag: fresh.etag } : {}) };
     }
   }

@@ -33,6 +33,14 @@ export function positiveNumber(name: string, value: string | undefined): number 
   return number;
 }
 
+/** How long connections stay open after a command (`sous exec`, `sous deploy`): --persist, then SOUS_SSH_PERSIST, then 60 s (as Ansible's ControlPersist); 0 connects afresh every time. */
+export function persistSeconds(flag: string | undefined): number {
+  const text = flag ?? process.env.SOUS_SSH_PERSIST ?? "60";
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds < 0) throw new UsageError(`--persist must be a number of seconds (0 to connect afresh every time), got ${JSON.stringify(text)}`);
+  return seconds;
+}
+
 /** SSH connection settings from the command-line flags. */
 export function sshOptions(options: SshCliOptions): SshOptions {
   const seconds = positiveNumber("--connect-timeout", options.connectTimeout);

@@ -6,6 +6,7 @@ import type { KeyObject } from "node:crypto";
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import type { IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { errorOfBody } from "../protocol/errors.js";
 import { orgPath } from "../protocol/paths.js";
 import { signRequest } from "../protocol/signing.js";
 
@@ -159,7 +160,7 @@ export class SousClient {
       }
     }
     if (!ok) {
-      const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
+      const error = errorOfBody(parsed);
       throw new SousApiError(response.status, error?.code ?? `http_${response.status}`, error?.message ?? `the server answered ${response.status} ${response.statusText}`, parsed);
     }
     return { status: response.status, ...(etag ? { etag } : {}), body: parsed as T };

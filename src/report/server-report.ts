@@ -1,50 +1,11 @@
 /**
  * The run report an agent (or push mode) sends to the server, built from the engine's run
- * report: the body of `POST /api/v1/orgs/:org/reports` (see FLEET-CONTRACT.md).
+ * report: the body of `POST /api/v1/orgs/:org/reports` (src/protocol/reports.ts, FLEET-CONTRACT.md).
  */
 import type { SourceLocation } from "../core/errors.js";
-import type { Change } from "../core/resource.js";
+import type { ReportedFailure, ReportedResource, RunReportBody } from "../protocol/reports.js";
 import { VERSION } from "../version.js";
 import type { RunReport } from "./run-report.js";
-
-/** One updated or failed resource of a server report. */
-export interface ServerReportResource {
-  id: string;
-  action: string;
-  status: "updated" | "failed";
-  changes: Change[];
-  diff?: string;
-  location?: string;
-  parent?: string;
-}
-
-/** Why a run failed, as the server stores it. */
-export interface ServerReportFailure {
-  resource?: string;
-  location?: string;
-  command?: string;
-  exit_code?: number | null;
-  output?: string;
-  message: string;
-}
-
-/** The body of a run report sent to the server. */
-export interface ServerReport {
-  id: string;
-  node: string;
-  status: "success" | "failed" | "cached";
-  started_at: string;
-  ended_at: string;
-  run_list: string[];
-  environment: string;
-  cookbooks: Record<string, string>;
-  totals: { resources: number; updated: number; skipped: number; failed: number };
-  resources: ServerReportResource[];
-  failure?: ServerReportFailure;
-  run_request?: string;
-  agent_version: string;
-  queued: boolean;
-}
 
 /** What the engine's report does not know about the run. */
 export interface ServerReportContext {
@@ -69,9 +30,9 @@ export function recipeItems(recipes: readonly string[]): string[] {
 }
 
 /** Maps the engine's run report (src/report/run-report.ts) to the server's report body. */
-export function runReportToServerReport(report: RunReport, context: ServerReportContext): ServerReport {
+export function runReportToServerReport(report: RunReport, context: ServerReportContext): RunReportBody {
   const counts = report.counts ?? { resources: 0, updated: 0, upToDate: 0, skipped: 0, failed: 0 };
-  const resources: ServerReportResource[] = [];
+  const resources: ReportedResource[] = [];
   for (const action of report.actions) {
     if (action.status !== "updated" && action.status !== "failed") continue;
     const location = where(action.resource.location);
@@ -85,7 +46,7 @@ export function runReportToServerReport(report: RunReport, context: ServerReport
       ...(action.notifiedBy ? { parent: action.notifiedBy } : {}),
     });
   }
-  let failure: ServerReportFailure | undefined;
+  let failure: ReportedFailure | undefined;
   if (report.status === "failed") {
     const error = report.error;
     const output = [error?.stdout, error?.stderr].filter((text) => text !== undefined && text !== "").join("\n");

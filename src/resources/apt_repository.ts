@@ -6,54 +6,16 @@
  * packages in the same run.
  */
 import { SousError } from "../core/errors.js";
-import { prop } from "../core/properties.js";
-import type { Change, Plan, ResourceType } from "../core/resource.js";
+import { type InputOf, type OutputOf, prop, type PropertySpec } from "../core/properties.js";
+import { type Change, defineType, type Plan } from "../core/resource.js";
 import { run } from "../host/host.js";
 import { APT_ENV, aptGet } from "./apt.js";
-import { stringOrList } from "./list-property.js";
 import { contentDiff, loadDiffLibrary, sha256 } from "./metadata.js";
 
 /** Where source files go. */
 export const SOURCES_DIR = "/etc/apt/sources.list.d";
 /** Where signing keys go. */
 export const KEYRINGS_DIR = "/etc/apt/keyrings";
-
-/** Actions of `apt_repository`. */
-export type AptRepositoryAction = "add" | "remove" | "nothing";
-
-/** What a recipe writes for `apt_repository`. */
-export interface AptRepositoryInput {
-  /** The repository's URI, or several mirrors of it. */
-  uri?: string | string[];
-  /** Suites (distributions), e.g. `["bookworm"]`; `["./"]` for a flat repository. */
-  suites?: string[];
-  /** Components, e.g. `["main"]`; none for a flat repository. */
-  components?: string[];
-  /** `deb`, `deb-src` or both (default `["deb"]`). */
-  types?: Array<"deb" | "deb-src">;
-  architectures?: string[];
-  /** The repository's public signing key (ASCII-armored or binary), written to /etc/apt/keyrings. */
-  key?: string | Buffer;
-  /** Accept the repository unsigned (default false: never do this for a network source). */
-  trusted?: boolean;
-  /** `deb822` (a .sources file, default) or `list` (a one-line .list file). */
-  format?: "deb822" | "list";
-  /** Refresh this source's package lists when something changed (default true). */
-  updateCache?: boolean;
-}
-
-interface AptRepositoryProperties {
-  name: string;
-  uri?: string[];
-  suites: string[];
-  components: string[];
-  types: string[];
-  architectures?: string[];
-  key?: string | Buffer;
-  trusted: boolean;
-  format: "deb822" | "list";
-  updateCache: boolean;
-}
 
 interface FileState {
   path: string;
@@ -71,6 +33,35 @@ interface AptRepositoryCurrent {
 }
 
 const ARMORED = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
+
+const properties = {
+  name: prop.matching("a file name (letters, digits, _ . -)", (v) => /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(v), { role: "identity" }),
+  /** The repository's URI, or several mirrors of it. */
+  uri: prop.stringOrList("a URI or a non-empty array of URIs", (v) => v !== ""),
+  /** Suites (distributions), e.g. `["bookworm"]`; `["./"]` for a flat repository. */
+  suites: prop.stringArray({ nonEmpty: true, default: () => ["./"] }),
+  /** Components, e.g. `["main"]`; none for a flat repository. */
+  components: prop.stringArray({ default: () => [] }),
+  /** `deb`, `deb-src` or both (default `["deb"]`); validate refuses other words at run time. */
+  types: prop.stringArray({ nonEmpty: true, default: () => ["deb"] }) as PropertySpec<string[], ReadonlyArray<"deb" | "deb-src">, "defaulted">,
+  architectures: prop.stringArray({ nonEmpty: true }),
+  /** The repository's public signing key (ASCII-armored or binary), written to /etc/apt/keyrings. */
+  key: prop.content(),
+  /** Accept the repository unsigned (default false: never do this for a network source). */
+  trusted: prop.boolean({ default: false }),
+  /** `deb822` (a .sources file, default) or `list` (a one-line .list file). */
+  format: prop.oneOf(["deb822", "list"], { default: "deb822" }),
+  /** Refresh this source's package lists when something changed (default true). */
+  updateCache: prop.boolean({ role: "control", default: true }),
+};
+
+type AptRepositoryProperties = OutputOf<typeof properties>;
+
+/** What a recipe writes for `apt_repository` (derived from its property specs). */
+export type AptRepositoryInput = InputOf<typeof properties>;
+
+/** Actions of `apt_repository`. */
+export type AptRepositoryAction = (typeof aptRepositoryType.actions)[number];
 
 function uris(properties: Readonly<AptRepositoryProperties>): string[] {
   return properties.uri ?? [];
@@ -134,24 +125,15 @@ function describe(content: Buffer | undefined): string | undefined {
 const WORD = /^[^\s[\]#]+$/;
 
 /** The `apt_repository` resource type. */
-export const aptRepositoryType: ResourceType<AptRepositoryProperties, AptRepositoryCurrent> = {
+export const aptRepositoryType = defineType({
   name: "apt_repository",
   description: "An apt source (deb822 .sources or one-line .list) with its signed-by key; refreshes that source's lists when changed.",
   actions: ["add", "remove", "nothing"],
   defaultAction: "add",
   identity: "name",
-  properties: {
-    name: prop.matching("a file name (letters, digits, _ . -)", (v) => /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(v), { role: "identity" }),
-    uri: stringOrList("a URI or a non-empty array of URIs", (v) => v !== ""),
-    suites: prop.stringArray({ nonEmpty: true, default: () => ["./"] }),
-    components: prop.stringArray({ default: () => [] }),
-    types: prop.stringArray({ nonEmpty: true, default: () => ["deb"] }),
-    architectures: prop.stringArray({ nonEmpty: true }),
-    key: prop.content(),
-    trusted: prop.boolean({ default: false }),
-    format: prop.oneOf(["deb822", "list"], { default: "deb822" }),
-    updateCache: prop.boolean({ role: "control", default: true }),
-  },
+  properties,
+  // add needs the uri (validate says so): a declaration without properties is a compile error.
+  propertiesRequired: true,
   validate(properties, actions) {
     const problems: Array<[string, string]> = [];
     if (actions.includes("add") && uris(properties).length === 0) problems.push(["uri", "add needs the repository's URI"]);
@@ -164,7 +146,7 @@ export const aptRepositoryType: ResourceType<AptRepositoryProperties, AptReposit
     return problems;
   },
   provider: {
-    async read({ host }, properties, action) {
+    async read({ host }, properties, action): Promise<AptRepositoryCurrent> {
       const { sources, other } = sourcePaths(properties);
       const keys = keyPaths(properties);
       const state = async (path: string): Promise<FileState> => {
@@ -225,4 +207,4 @@ export const aptRepositoryType: ResourceType<AptRepositoryProperties, AptReposit
       }
     },
   },
-};
+});

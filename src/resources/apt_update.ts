@@ -3,30 +3,29 @@
  * successful update is older than a freshness window (`periodic`). The time of the last
  * success is the stamp file Debian's periodic apt jobs use too.
  */
-import { prop } from "../core/properties.js";
-import type { ResourceType } from "../core/resource.js";
+import { type InputOf, prop } from "../core/properties.js";
+import { type CommonProperties, declaredAs, defineType, type ResourceRef } from "../core/resource.js";
 import { run } from "../host/host.js";
 import { APT_ENV, aptGet } from "./apt.js";
 
 /** Written after each successful update (the path Debian's APT::Periodic tooling uses). */
 export const APT_UPDATE_STAMP = "/var/lib/apt/periodic/update-success-stamp";
 
-/** Actions of `apt_update`. */
-export type AptUpdateAction = "periodic" | "update" | "nothing";
-
-/** What a recipe writes for `apt_update`. */
-export interface AptUpdateInput {
+const properties = {
+  name: prop.string({ role: "identity", nonEmpty: true }),
   /** For `periodic`: seconds a successful update stays fresh (default 86400). */
-  frequency?: number;
+  frequency: prop.seconds({ role: "control", default: 86400 }),
   /** Seconds before apt-get is killed (default 1800). */
-  timeout?: number;
-}
+  timeout: prop.seconds({ role: "control", default: 1800 }),
+};
 
-interface AptUpdateProperties {
-  name: string;
-  frequency: number;
-  timeout: number;
-}
+/** What a recipe writes for `apt_update` (derived from its property specs). */
+export type AptUpdateInput = InputOf<typeof properties>;
+
+const actions = ["periodic", "update", "nothing"] as const;
+
+/** Actions of `apt_update`. */
+export type AptUpdateAction = (typeof actions)[number];
 
 interface AptUpdateCurrent {
   /** When the last successful update finished (ms since the epoch), if ever. */
@@ -36,21 +35,18 @@ interface AptUpdateCurrent {
 }
 
 /** The `apt_update` resource type. */
-export const aptUpdateType: ResourceType<AptUpdateProperties, AptUpdateCurrent> = {
+export const aptUpdateType = defineType({
   name: "apt_update",
   description: "Refreshes apt's package lists, always or when older than a freshness window.",
-  actions: ["periodic", "update", "nothing"],
+  actions,
   defaultAction: "periodic",
   // One refresh a run is the usual case: `aptUpdate()` needs no name.
   prepareDeclaration: (name, properties) => ({ name: name ?? "default", properties }),
+  declaration: declaredAs<(name?: string, properties?: AptUpdateInput & CommonProperties<AptUpdateAction>) => ResourceRef>(),
   identity: "name",
-  properties: {
-    name: prop.string({ role: "identity", nonEmpty: true }),
-    frequency: prop.seconds({ role: "control", default: 86400 }),
-    timeout: prop.seconds({ role: "control", default: 1800 }),
-  },
+  properties,
   provider: {
-    async read({ host }, _properties, action) {
+    async read({ host }, _properties, action): Promise<AptUpdateCurrent> {
       const stamp = await host.tryStat(APT_UPDATE_STAMP);
       const nowMs = action === "periodic" ? Number((await run(host, ["date", "+%s"])).stdout.trim()) * 1000 : 0;
       return { lastSuccessMs: stamp?.mtimeMs, nowMs };
@@ -66,4 +62,4 @@ export const aptUpdateType: ResourceType<AptUpdateProperties, AptUpdateCurrent> 
       await host.writeFileAtomic(APT_UPDATE_STAMP, "", { mode: 0o644 });
     },
   },
-};
+});

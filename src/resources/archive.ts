@@ -7,44 +7,39 @@
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
 import { SousError } from "../core/errors.js";
-import { prop } from "../core/properties.js";
-import type { ResourceType } from "../core/resource.js";
+import { type InputOf, type OutputOf, prop } from "../core/properties.js";
+import { defineType } from "../core/resource.js";
 import { type Host, run } from "../host/host.js";
 import { resolveOwnership } from "./metadata.js";
 
 /** Where the markers of extracted archives are kept. */
 export const ARCHIVE_MARKER_DIR = "/var/lib/sous/archive";
 
-/** Actions of `archive`. */
-export type ArchiveAction = "extract" | "nothing";
-
-/** What a recipe writes for `archive`. */
-export interface ArchiveInput {
+const properties = {
+  name: prop.string({ role: "identity", nonEmpty: true }),
   /** The archive on the host (defaults to the resource name). */
-  path?: string;
+  path: prop.absolutePath({ role: "control" }),
   /** The directory to extract into (created when missing). */
-  destination: string;
+  destination: prop.absolutePath({ required: true }),
   /** `tar` (any compression) or `zip`; by default from the file name. */
-  format?: "tar" | "zip";
+  format: prop.oneOf(["tar", "zip"], { role: "control" }),
   /** Leading path components to drop from every entry (as tar's --strip-components). */
-  stripComponents?: number;
-  /** Owner and group of the extracted files (default: root, whatever the archive says). */
-  owner?: string | number;
-  group?: string | number;
+  stripComponents: prop.integer({ min: 0, max: 100, default: 0 }),
+  /** Owner of the extracted files (default: root, whatever the archive says). */
+  owner: prop.principal("user"),
+  /** Group of the extracted files. */
+  group: prop.principal("group"),
   /** When this path exists, the archive counts as extracted. */
-  creates?: string;
-}
+  creates: prop.absolutePath({ role: "control" }),
+};
 
-interface ArchiveProperties {
-  name: string;
-  path?: string;
-  destination: string;
-  format?: "tar" | "zip";
-  stripComponents: number;
-  owner?: string | number;
-  group?: string | number;
-  creates?: string;
-}
+type ArchiveProperties = OutputOf<typeof properties>;
+
+/** What a recipe writes for `archive` (derived from its property specs). */
+export type ArchiveInput = InputOf<typeof properties>;
+
+/** Actions of `archive`. */
+export type ArchiveAction = (typeof archiveType.actions)[number];
 
 /** What the marker file records. */
 interface Marker {
@@ -96,27 +91,18 @@ async function listEntries(host: Host, path: string, format: "tar" | "zip"): Pro
 }
 
 /** The `archive` resource type. */
-export const archiveType: ResourceType<ArchiveProperties, ArchiveCurrent> = {
+export const archiveType = defineType({
   name: "archive",
   description: "Extracts a tar (gz/xz/bz2) or zip file into a directory once, again when the archive changes.",
   actions: ["extract", "nothing"],
   defaultAction: "extract",
   identity: "name",
-  properties: {
-    name: prop.string({ role: "identity", nonEmpty: true }),
-    path: prop.absolutePath({ role: "control" }),
-    destination: prop.absolutePath({ required: true }),
-    format: prop.oneOf(["tar", "zip"], { role: "control" }),
-    stripComponents: prop.integer({ min: 0, max: 100, default: 0 }),
-    owner: prop.principal("user"),
-    group: prop.principal("group"),
-    creates: prop.absolutePath({ role: "control" }),
-  },
+  properties,
   validate(properties) {
     return properties.path === undefined && !properties.name.startsWith("/") ? [["path", "give the archive's absolute path (the name is not one)"]] : [];
   },
   provider: {
-    async read({ host }, properties) {
+    async read({ host }, properties): Promise<ArchiveCurrent> {
       if (properties.creates !== undefined && (await host.tryLstat(properties.creates))) return { created: true, sha256: undefined, marker: undefined, contentPresent: true };
       const path = archivePath(properties);
       const stat = await host.tryStat(path);
@@ -168,7 +154,7 @@ export const archiveType: ResourceType<ArchiveProperties, ArchiveCurrent> = {
       await host.writeFileAtomic(markerPath(properties), `${JSON.stringify(marker, null, 2)}\n`, { mode: 0o600 });
     },
   },
-};
+});
 
 /** unzip has no --strip-components: extract into a staging directory beside the files, then copy the kept levels over. */
 async function extractZipStripped(host: Host, path: string, destination: string, strip: number): Promise<void> {

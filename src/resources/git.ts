@@ -4,49 +4,44 @@
  * ls-remote`), so an up-to-date checkout costs one remote round trip and no fetch.
  */
 import { SousError } from "../core/errors.js";
-import { prop } from "../core/properties.js";
-import type { Change, ResourceType } from "../core/resource.js";
+import { type InputOf, type OutputOf, prop } from "../core/properties.js";
+import { type Change, defineType } from "../core/resource.js";
 import { type Command, CommandFailedError, type ExecOptions, type Host, run, shellQuote, succeeded } from "../host/host.js";
 
-/** Actions of `git`. */
-export type GitAction = "sync" | "checkout" | "nothing";
-
-/** What a recipe writes for `git`. */
-export interface GitInput {
+const properties = {
   /** Where the checkout lives (defaults to the resource name). */
-  destination?: string;
+  destination: prop.absolutePath({ role: "identity" }),
   /** The repository URL (https://, ssh://, user@host:path, file://). */
-  repository: string;
+  repository: prop.string({ nonEmpty: true, required: true }),
   /** A branch, a tag, a full or abbreviated commit id, a `refs/...` name, or "HEAD" (the default: the remote's default branch). */
-  revision?: string;
+  revision: prop.string({ nonEmpty: true, default: "HEAD" }),
   /** The remote's name in the checkout (default "origin"). */
-  remote?: string;
+  remote: prop.matching("a remote name such as origin", (v) => /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(v), { role: "control", default: "origin" }),
   /** Shallow clone of this many commits. */
-  depth?: number;
+  depth: prop.integer({ role: "control", min: 1 }),
   /** Owner of the checkout; git runs as this user. */
-  user?: string | number;
+  user: prop.principal("user"),
   /** Group of the checkout (default: the user's primary group). */
-  group?: string | number;
+  group: prop.principal("group"),
   /** A private SSH key for the repository (sensitive: written to a 0600 temporary file for the command only). */
-  deployKey?: string;
+  deployKey: prop.string({ role: "control", sensitive: true, nonEmpty: true }),
   /** known_hosts lines for the repository's SSH server; with them, only those host keys are accepted. */
-  knownHosts?: string;
-  /** Also check out the submodules, recursively, at the commits the checkout records (default false). */
-  submodules?: boolean;
+  knownHosts: prop.string({ role: "control", nonEmpty: true }),
   /** Extra environment variables for git. */
-  environment?: Record<string, string>;
+  environment: prop.stringRecord({ role: "control" }),
+  /** Also check out the submodules, recursively, at the commits the checkout records (default false). */
+  submodules: prop.boolean({ default: false }),
   /** Seconds before a git command is abandoned (default 600). */
-  timeout?: number;
-}
+  timeout: prop.seconds({ role: "control", default: 600 }),
+};
 
-// Defaults filled in: what the provider sees.
-interface GitProperties extends Omit<GitInput, "destination" | "revision" | "remote" | "timeout" | "submodules"> {
-  destination: string;
-  submodules: boolean;
-  revision: string;
-  remote: string;
-  timeout: number;
-}
+type GitProperties = OutputOf<typeof properties>;
+
+/** What a recipe writes for `git` (derived from its property specs). */
+export type GitInput = InputOf<typeof properties>;
+
+/** Actions of `git`. */
+export type GitAction = (typeof gitType.actions)[number];
 
 /** What a revision name turned out to be on the remote. */
 interface Target {
@@ -221,28 +216,15 @@ function atTarget(current: GitCurrent): boolean {
 }
 
 /** The `git` resource type. */
-export const gitType: ResourceType<GitProperties, GitCurrent> = {
+export const gitType = defineType({
   name: "git",
   description: "A git checkout of a branch, tag or commit, owned by a user, optionally through a deploy key.",
   actions: ["sync", "checkout", "nothing"],
   defaultAction: "sync",
   identity: "destination",
-  properties: {
-    destination: prop.absolutePath({ role: "identity" }),
-    repository: prop.string({ nonEmpty: true, required: true }),
-    revision: prop.string({ nonEmpty: true, default: "HEAD" }),
-    remote: prop.matching("a remote name such as origin", (v) => /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(v), { role: "control", default: "origin" }),
-    depth: prop.integer({ role: "control", min: 1 }),
-    user: prop.principal("user"),
-    group: prop.principal("group"),
-    deployKey: prop.string({ role: "control", sensitive: true, nonEmpty: true }),
-    knownHosts: prop.string({ role: "control", nonEmpty: true }),
-    environment: prop.stringRecord({ role: "control" }),
-    submodules: prop.boolean({ default: false }),
-    timeout: prop.seconds({ role: "control", default: 600 }),
-  },
+  properties,
   provider: {
-    async read({ host }, properties, action) {
+    async read({ host }, properties, action): Promise<GitCurrent> {
       const stat = await host.tryStat(properties.destination);
       if (stat && stat.type !== "directory") throw new SousError("wrong-file-type", `${properties.destination} exists and is not a directory`);
       const isCheckout = stat !== undefined && (await host.tryStat(`${properties.destination}/.git`)) !== undefined;
@@ -314,7 +296,7 @@ export const gitType: ResourceType<GitProperties, GitCurrent> = {
       });
     },
   },
-};
+});
 
 /** Clones when needed, fetches, and checks out the target commit (a branch as that branch). */
 async function checkOut(git: GitRunner, host: Host, properties: Readonly<GitProperties>, current: GitCurrent, changed: Set<string>): Promise<void> {

@@ -5,41 +5,35 @@
  * options to a mounted file system, notify `remount`.
  */
 import { SousError } from "../core/errors.js";
-import { prop } from "../core/properties.js";
-import type { Change, Plan, ResourceType } from "../core/resource.js";
+import { type InputOf, type OutputOf, prop } from "../core/properties.js";
+import { type Change, defineType, type Plan } from "../core/resource.js";
 import { type Host, run } from "../host/host.js";
 import { contentDiff } from "./metadata.js";
 
-/** Actions of `mount`. */
-export type MountAction = "mount" | "umount" | "remount" | "enable" | "disable" | "nothing";
-
-/** What a recipe writes for `mount`. */
-export interface MountInput {
+const properties = {
   /** Where to mount (defaults to the resource name). */
-  mountPoint?: string;
+  mountPoint: prop.absolutePath({ role: "identity" }),
   /** What to mount: /dev/sdb1, UUID=..., LABEL=..., server:/export, or a name for tmpfs and such. */
-  device?: string;
+  device: prop.string({ nonEmpty: true }),
   /** File system type (default "auto"). */
-  fstype?: string;
+  fstype: prop.matching("a file system type such as ext4 or tmpfs", (v) => /^[A-Za-z0-9_.+-]+$/.test(v), { default: "auto" }),
   /** Mount options (default ["defaults"]). */
-  options?: string[];
+  options: prop.stringArray({ nonEmpty: true, default: () => ["defaults"] }),
   /** fstab's dump field (default 0). */
-  dump?: number;
+  dump: prop.integer({ min: 0, max: 9, default: 0 }),
   /** fstab's pass field: fsck order at boot (default 0: never checked). */
-  pass?: number;
+  pass: prop.integer({ min: 0, max: 9, default: 0 }),
   /** The fstab file (default /etc/fstab). */
-  fstab?: string;
-}
+  fstab: prop.absolutePath({ role: "control", default: "/etc/fstab" }),
+};
 
-interface MountProperties {
-  mountPoint: string;
-  device?: string;
-  fstype: string;
-  options: string[];
-  dump: number;
-  pass: number;
-  fstab: string;
-}
+type MountProperties = OutputOf<typeof properties>;
+
+/** What a recipe writes for `mount` (derived from its property specs). */
+export type MountInput = InputOf<typeof properties>;
+
+/** Actions of `mount`. */
+export type MountAction = (typeof mountType.actions)[number];
 
 /** One entry of a mount table or of fstab. */
 export interface MountEntry {
@@ -135,21 +129,13 @@ function describe(entry: MountEntry | undefined): string | undefined {
 }
 
 /** The `mount` resource type. */
-export const mountType: ResourceType<MountProperties, MountCurrent> = {
+export const mountType = defineType({
   name: "mount",
   description: "A mounted file system and its /etc/fstab entry (mount, umount, remount, enable, disable).",
   actions: ["mount", "umount", "remount", "enable", "disable", "nothing"],
   defaultAction: "mount",
   identity: "mountPoint",
-  properties: {
-    mountPoint: prop.absolutePath({ role: "identity" }),
-    device: prop.string({ nonEmpty: true }),
-    fstype: prop.matching("a file system type such as ext4 or tmpfs", (v) => /^[A-Za-z0-9_.+-]+$/.test(v), { default: "auto" }),
-    options: prop.stringArray({ nonEmpty: true, default: () => ["defaults"] }),
-    dump: prop.integer({ min: 0, max: 9, default: 0 }),
-    pass: prop.integer({ min: 0, max: 9, default: 0 }),
-    fstab: prop.absolutePath({ role: "control", default: "/etc/fstab" }),
-  },
+  properties,
   validate(properties, actions) {
     const problems: Array<[string, string]> = [];
     if ((actions.includes("mount") || actions.includes("enable")) && properties.device === undefined) problems.push(["device", "is required to mount or enable"]);
@@ -157,7 +143,7 @@ export const mountType: ResourceType<MountProperties, MountCurrent> = {
     return problems;
   },
   provider: {
-    async read({ host }, properties, action) {
+    async read({ host }, properties, action): Promise<MountCurrent> {
       const [mounts, fstab, stat] = await Promise.all([
         run(host, ["cat", "/proc/self/mounts"]),
         action === "enable" || action === "disable" ? host.tryReadFile(properties.fstab) : undefined,
@@ -223,4 +209,4 @@ export const mountType: ResourceType<MountProperties, MountCurrent> = {
       }
     },
   },
-};
+});

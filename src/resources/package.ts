@@ -6,41 +6,14 @@
  * dnf where dnf exists without dpkg, unless the resource names one.
  */
 import { SousError } from "../core/errors.js";
-import { prop } from "../core/properties.js";
-import type { Change, ResourceType } from "../core/resource.js";
+import { type InputOf, type OutputOf, prop } from "../core/properties.js";
+import { type Change, defineType } from "../core/resource.js";
 import { type Host, run } from "../host/host.js";
-import { stringOrList } from "./list-property.js";
 import { DNF_ENV, dnfCommand, hasDnf, queryRepositories, readRpmStates, type RpmBuild, rpmPinMatches, rpmVersion, RPM_PACKAGE_NAME } from "./package-dnf.js";
 import { APT_ENV, aptGet, type AptPolicy, compareDebianVersions, type DpkgState, PACKAGE_NAME, readAptPolicy, readDpkgStates } from "./apt.js";
 
-/** Actions of `package`. */
-export type PackageAction = "install" | "upgrade" | "remove" | "purge" | "nothing";
-
 /** Which package manager acts: `auto` is apt where dpkg exists, else dnf where dnf exists. */
 export type PackageProvider = "auto" | "apt" | "dnf";
-
-/** What a recipe writes for `package`. */
-export interface PackageInput {
-  /** The package, or several installed in one apt-get or dnf call (defaults to the resource name). */
-  packageName?: string | string[];
-  /** An exact version to hold (`"1.2-1"`, with dnf also `"1.2"`), or one per package in `packageName`'s order. */
-  version?: string | string[];
-  /** Extra apt-get or dnf options, such as `["--no-install-recommends"]`. */
-  options?: string[];
-  /** Seconds before apt-get or dnf is killed (default 3600). */
-  timeout?: number;
-  /** The package manager (default `auto`). */
-  provider?: PackageProvider;
-}
-
-interface PackageProperties {
-  name: string;
-  packageName?: string[];
-  version?: string[];
-  options: string[];
-  timeout: number;
-  provider: PackageProvider;
-}
 
 /** One package as found on the host, with what apt offers when that matters. */
 interface PackageState extends DpkgState {
@@ -183,21 +156,36 @@ async function readDnf(host: Host, properties: Readonly<PackageProperties>, acti
   return { provider: "dnf", packages };
 }
 
+const properties = {
+  name: prop.string({ role: "identity", nonEmpty: true }),
+  /** The package, or several installed in one apt-get or dnf call (defaults to the resource name). */
+  packageName: prop.stringOrList("a package name or a non-empty array of them", anyPackageName),
+  /** An exact version to hold (`"1.2-1"`, with dnf also `"1.2"`), or one per package in `packageName`'s order. */
+  version: prop.stringOrList("a Debian or rpm version or an array of them", (v) => /^[A-Za-z0-9.+~^_:-]+$/.test(v)),
+  /** Extra apt-get or dnf options, such as `["--no-install-recommends"]`. */
+  options: prop.stringArray({ role: "control", default: () => [] }),
+  /** Seconds before apt-get or dnf is killed (default 3600). */
+  timeout: prop.seconds({ role: "control", default: 3600 }),
+  /** The package manager (default `auto`). */
+  provider: prop.oneOf(["auto", "apt", "dnf"], { role: "control", default: "auto" }),
+};
+
+type PackageProperties = OutputOf<typeof properties>;
+
+/** What a recipe writes for `package` (derived from its property specs). */
+export type PackageInput = InputOf<typeof properties>;
+
+/** Actions of `package`. */
+export type PackageAction = (typeof packageType.actions)[number];
+
 /** The `package` resource type (apt/dpkg or dnf/rpm). */
-export const packageType: ResourceType<PackageProperties, PackageCurrent> = {
+export const packageType = defineType({
   name: "package",
   description: "System packages through apt/dpkg or dnf/rpm: install, upgrade, remove, purge (apt); version pins; several packages in one apt-get or dnf call.",
   actions: ["install", "upgrade", "remove", "purge", "nothing"],
   defaultAction: "install",
   identity: "name",
-  properties: {
-    name: prop.string({ role: "identity", nonEmpty: true }),
-    packageName: stringOrList("a package name or a non-empty array of them", anyPackageName),
-    version: stringOrList("a Debian or rpm version or an array of them", (v) => /^[A-Za-z0-9.+~^_:-]+$/.test(v)),
-    options: prop.stringArray({ role: "control", default: () => [] }),
-    timeout: prop.seconds({ role: "control", default: 3600 }),
-    provider: prop.oneOf(["auto", "apt", "dnf"], { role: "control", default: "auto" }),
-  },
+  properties,
   validate(properties) {
     const problems: Array<[string, string]> = [];
     const names = packageNames(properties);
@@ -206,7 +194,7 @@ export const packageType: ResourceType<PackageProperties, PackageCurrent> = {
     return problems;
   },
   provider: {
-    async read({ host, notYetChanged }, properties, action) {
+    async read({ host, notYetChanged }, properties, action): Promise<PackageCurrent> {
       const sources = notYetChanged.filter(changesSources).map((resource) => resource.id);
       const withSources = (current: PackageCurrent): PackageCurrent => (sources.length ? { ...current, sourcesNotYetChanged: sources } : current);
       if (properties.provider === "dnf") return withSources(await readDnf(host, properties, action));
@@ -286,4 +274,4 @@ export const packageType: ResourceType<PackageProperties, PackageCurrent> = {
       await run(host, aptGet("install", targets, extra), { env, timeoutMs });
     },
   },
-};
+});

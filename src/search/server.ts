@@ -7,6 +7,7 @@ import { MessageChannel, receiveMessageOnPort, Worker } from "node:worker_thread
 import type { MessagePort } from "node:worker_threads";
 import type { ClientOptions, RawResponse } from "../client/api.js";
 import { SousApiError, SousClient } from "../client/api.js";
+import { errorOfBody } from "../protocol/errors.js";
 import type { PartialKeys } from "../protocol/partial-search.js";
 import type { SearchBackend, SearchDocument } from "./backend.js";
 import { SearchError } from "./backend.js";
@@ -158,8 +159,8 @@ export class ServerSearchBackend implements SearchBackend {
       return this.client.interpret<T>(response).body;
     } catch (error) {
       if (!(error instanceof SousApiError)) throw error;
-      const details = error.body as { error?: { position?: number } } | undefined;
-      throw new SearchError(`${error.message} (asked ${this.description})`, details?.error?.position, error);
+      const position = errorOfBody(error.body)?.position;
+      throw new SearchError(`${error.message} (asked ${this.description})`, typeof position === "number" ? position : undefined, error);
     }
   }
 }

@@ -1,5 +1,6 @@
 // What each kind of object looks like on the wire, how a request body becomes one (validated,
 // with defaults), and what search indexes of it.
+import type { DataBagItemBody, EnvironmentBody, NodeBody, RoleBody } from "../protocol/bodies.js";
 import { isSealedValue } from "../protocol/sealed-value.js";
 import { constraintToRange } from "./cookbooks.js";
 import { badRequest } from "./errors.js";
@@ -66,12 +67,12 @@ function optionalString(body: JsonObject, field: string, what: string, fallback:
 }
 
 /** A node from a request body: name, environment, run list, attributes at each level, the last run's summary. */
-export function normalizeNode(input: unknown, urlName?: string): JsonObject {
+export function normalizeNode(input: unknown, urlName?: string): NodeBody {
   const body = requireBody(input, "node");
   const name = nameFrom(body, urlName, "node");
   const environment = optionalString(body, "chef_environment", "node", "_default");
   checkName("environment", environment);
-  const node: JsonObject = {
+  const node: NodeBody = {
     name,
     chef_environment: environment,
     run_list: checkRunList(body.run_list, "node.run_list"),
@@ -92,7 +93,7 @@ export function normalizeNode(input: unknown, urlName?: string): JsonObject {
 }
 
 /** A role from a request body. */
-export function normalizeRole(input: unknown, urlName?: string): JsonObject {
+export function normalizeRole(input: unknown, urlName?: string): RoleBody {
   const body = requireBody(input, "role");
   const envRunLists = objectField(body, "env_run_lists", "role");
   const checkedEnvRunLists: Record<string, string[]> = {};
@@ -111,7 +112,7 @@ export function normalizeRole(input: unknown, urlName?: string): JsonObject {
 }
 
 /** An environment from a request body; cookbook_versions maps cookbook names to constraints like "~> 1.2" or ">= 2.0". */
-export function normalizeEnvironment(input: unknown, urlName?: string): JsonObject {
+export function normalizeEnvironment(input: unknown, urlName?: string): EnvironmentBody {
   const body = requireBody(input, "environment");
   const versions = objectField(body, "cookbook_versions", "environment");
   for (const [cookbook, constraint] of Object.entries(versions)) {
@@ -122,14 +123,14 @@ export function normalizeEnvironment(input: unknown, urlName?: string): JsonObje
   return {
     name: nameFrom(body, urlName, "environment"),
     description: optionalString(body, "description", "environment", ""),
-    cookbook_versions: versions,
+    cookbook_versions: versions as Record<string, string>,
     default_attributes: objectField(body, "default_attributes", "environment"),
     override_attributes: objectField(body, "override_attributes", "environment"),
   };
 }
 
 /** A data bag item from a request body: any JSON object whose `id` is its name. */
-export function normalizeItem(input: unknown, urlName?: string): JsonObject {
+export function normalizeItem(input: unknown, urlName?: string): DataBagItemBody {
   const body = requireBody(input, "data bag item");
   const id = nameFrom(body, urlName, "data bag item", "id");
   return { ...body, id };

@@ -2,6 +2,7 @@
 // checked and parsed once, paging, ETags, and one error handler that turns what a route throws
 // into the API's error body.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { apiErrorBody } from "../protocol/errors.js";
 import { SIGNATURE_HEADERS } from "../protocol/signing.js";
 import type { Permission, Principal, SignedRequest } from "./auth.js";
 import { authenticateHeaders, authorize, checkBody } from "./auth.js";
@@ -118,21 +119,21 @@ export function installRequestHandling(app: FastifyInstance, options: { store: S
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
     if (error instanceof ApiError) {
-      return reply.code(error.status).send({ error: { code: error.code, message: error.message, ...(error.details ?? {}) } });
+      return reply.code(error.status).send(apiErrorBody(error.code, error.message, error.details));
     }
     if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
       // Refused on the declared length before reading, or midway: the rest is discarded as it comes, never kept.
       const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit;
-      return reply.code(413).send({ error: { code: "body_too_large", message: `the body is larger than this route's limit of ${limit} bytes` } });
+      return reply.code(413).send(apiErrorBody("body_too_large", `the body is larger than this route's limit of ${limit} bytes`));
     }
     if (error.statusCode && error.statusCode < 500) {
-      return reply.code(error.statusCode).send({ error: { code: "bad_request", message: error.message } });
+      return reply.code(error.statusCode).send(apiErrorBody("bad_request", error.message));
     }
     logFailure(request, error, options.logger);
-    return reply.code(500).send({ error: { code: "internal", message: "the server failed to handle this request; its log has the details" } });
+    return reply.code(500).send(apiErrorBody("internal", "the server failed to handle this request; its log has the details"));
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ error: { code: "no_such_route", message: `no API route ${request.method} ${request.url.split("?")[0]}; see docs/server.md` } }),
+    reply.code(404).send(apiErrorBody("no_such_route", `no API route ${request.method} ${request.url.split("?")[0]}; see docs/server.md`)),
   );
 
   // Every route but /health and client registration requires a valid signature before anything

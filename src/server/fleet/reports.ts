@@ -4,75 +4,8 @@
 import { ApiError, badRequest } from "../errors.js";
 import type { JsonObject } from "../objects.js";
 import { checkName } from "../objects.js";
+import type { NodeStatusRow, ReportedFailure, ReportedResource, ReportSummary, RunReportBody } from "../../protocol/reports.js";
 import type { Store } from "../store/store.js";
-
-/** How a run ended: converged, failed, or converged from the agent's cache while the server was away. */
-export type RunStatus = "success" | "failed" | "cached";
-
-/** One updated or failed resource of a run. */
-export interface ReportedResource {
-  id: string;
-  action: string;
-  status: "updated" | "failed";
-  changes?: Array<{ property: string; from: unknown; to: unknown }>;
-  diff?: string;
-  location?: string;
-  parent?: string;
-}
-
-/** Why a run failed. */
-export interface ReportedFailure {
-  resource?: string;
-  location?: string;
-  command?: string;
-  exit_code?: number;
-  output?: string;
-  message: string;
-}
-
-/** A run report as posted by an agent (or by push mode) and stored: FLEET-CONTRACT.md's body. */
-export interface ServerRunReport {
-  id: string;
-  node: string;
-  status: RunStatus;
-  started_at: string;
-  ended_at: string;
-  run_list: string[];
-  environment: string;
-  cookbooks: Record<string, string>;
-  totals: { resources: number; updated: number; skipped: number; failed: number };
-  resources: ReportedResource[];
-  failure?: ReportedFailure;
-  run_request?: string;
-  agent_version?: string;
-  queued?: boolean;
-  /** When the server stored it (set by the server). */
-  received_at?: string;
-}
-
-/** The few fields of a report a listing shows. */
-export interface ReportSummary {
-  id: string;
-  node: string;
-  status: RunStatus;
-  started_at: string;
-  ended_at: string;
-  received_at: string;
-  totals: ServerRunReport["totals"];
-  run_request?: string;
-  queued?: boolean;
-  failure?: { resource?: string; location?: string; message: string };
-}
-
-/** A node's last check-in, as the latest report left it. */
-export interface NodeStatusRow {
-  node: string;
-  last_checkin: string;
-  last_status: RunStatus;
-  last_report: string;
-  updated: number;
-  resources: number;
-}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_RESOURCES = 20_000;
@@ -142,7 +75,7 @@ function failure(value: unknown): ReportedFailure {
 }
 
 /** Validates a posted report body; every field is checked and named when wrong. Unknown fields are dropped. */
-export function normalizeReport(body: unknown): ServerRunReport {
+export function normalizeReport(body: unknown): RunReportBody {
   if (!isObject(body)) throw badRequest("invalid_report", "a run report must be a JSON object (see docs/server.md, Run reports)");
   const id = body.id;
   if (typeof id !== "string" || !UUID.test(id)) throw invalid("id", "the run's UUID", id);
@@ -161,7 +94,7 @@ export function normalizeReport(body: unknown): ServerRunReport {
   const resources = body.resources ?? [];
   if (!Array.isArray(resources)) throw invalid("resources", "an array of the updated and failed resources", resources);
   if (resources.length > MAX_RESOURCES) throw invalid("resources", `at most ${MAX_RESOURCES} entries`, `${resources.length} entries`);
-  const report: ServerRunReport = {
+  const report: RunReportBody = {
     id: id.toLowerCase(),
     node,
     status,
@@ -187,7 +120,7 @@ export function normalizeReport(body: unknown): ServerRunReport {
 }
 
 /** A report's listing fields. */
-export function summarize(report: ServerRunReport): ReportSummary {
+export function summarize(report: RunReportBody): ReportSummary {
   return {
     id: report.id,
     node: report.node,
@@ -208,9 +141,9 @@ export function summarize(report: ServerRunReport): ReportSummary {
  * is already recorded (a queued report arriving late), and the run-now request it answers is marked
  * answered for that node. `created` is false for a repeat; a repeat of the id from another node is refused.
  */
-export async function saveReport(store: Store, org: string, report: ServerRunReport): Promise<{ created: boolean }> {
+export async function saveReport(store: Store, org: string, report: RunReportBody): Promise<{ created: boolean }> {
   const received = new Date().toISOString();
-  const stored: ServerRunReport = { ...report, received_at: received };
+  const stored: RunReportBody = { ...report, received_at: received };
   return store.transaction(async (t) => {
     const db = t.sql;
     const inserted = await db.all(
@@ -236,9 +169,9 @@ export async function saveReport(store: Store, org: string, report: ServerRunRep
 }
 
 /** A stored report, or undefined. */
-export async function getReport(store: Store, org: string, id: string): Promise<ServerRunReport | undefined> {
+export async function getReport(store: Store, org: string, id: string): Promise<RunReportBody | undefined> {
   const rows = await store.sql.all<{ data: string }>("SELECT data FROM run_reports WHERE org = ? AND id = ?", [org, id.toLowerCase()]);
-  return rows[0] ? (JSON.parse(rows[0].data) as ServerRunReport) : undefined;
+  return rows[0] ? (JSON.parse(rows[0].data) as RunReportBody) : undefined;
 }
 
 /** Reports newest first (by the run's end), of one node or all, ending before `before`. */
@@ -258,7 +191,7 @@ export async function listReports(store: Store, org: string, options: { node?: s
     params.push(options.runRequest);
   }
   const rows = await store.sql.all<{ data: string }>(`SELECT data FROM run_reports WHERE ${where.join(" AND ")} ORDER BY ended_at DESC, id DESC LIMIT ?`, [...params, options.limit]);
-  return rows.map((row) => summarize(JSON.parse(row.data) as ServerRunReport));
+  return rows.map((row) => summarize(JSON.parse(row.data) as RunReportBody));
 }
 
 /** The status rows of these nodes (all the organization's when `nodes` is undefined). */

@@ -4,95 +4,18 @@
 import { randomBytes } from "node:crypto";
 import { ApiError, conflict } from "../errors.js";
 import { importOptional } from "../../core/optional.js";
-import { searchEntry } from "../objects.js";
 import type { Query } from "../search/query.js";
 import type { SearchScope } from "../search/sql.js";
-import type { SearchDependencies } from "../search/sql.js";
-import { checkQueryTerms, compileQuery, compileStream, dependencySignature, mayRepeatIds, reversedKey } from "../search/sql.js";
 import type { SqlDriver, SqlExecutor } from "./driver.js";
-import { OLD_SEARCH_TABLES, SEARCH_FORMAT, schemaStatements, searchSchemaStatements } from "./schema.js";
+import { migrateSearch } from "./migrate-search.js";
+import { schemaStatements } from "./schema.js";
 import type { SearchState } from "./search-index.js";
-import { checkIndexLimits, deleteKeys, FieldCache, parseSearchState, planSearch, unusedKeys, upgradeSearchToLayout6, writeSearchRows, yieldToOthers } from "./search-index.js";
-import type { IndexLimits } from "../limits.js";
+import { checkIndexLimits, deleteKeys, FieldCache, parseSearchState, planSearch, unusedKeys, writeSearchRows, yieldToOthers } from "./search-index.js";
+import { searchObjects } from "./search-query.js";
+import type { NamePage, ObjectKind, ObjectRef, PutOptions, SearchHit, SearchOptions, StoredObject, StoreLocation, StoreOptions } from "./types.js";
 import { DEFAULT_INDEX_LIMITS } from "../limits.js";
 
-/** What kind of object a row of the objects table holds. */
-export type ObjectKind = "node" | "role" | "environment" | "client" | "data_bag" | "item" | "cookbook";
-
-/** An object as stored, with its ETag. */
-export interface StoredObject<T = Record<string, unknown>> {
-  name: string;
-  data: T;
-  etag: string;
-  updatedAt: string;
-}
-
-/** Where an object lives: organization, kind, and the bag for data bag items (cookbook name for cookbook versions). */
-export interface ObjectRef {
-  org: string;
-  kind: ObjectKind;
-  name: string;
-  bag?: string;
-}
-
-/** How a write treats an existing object. */
-export interface PutOptions {
-  /** create: fail if it exists (409); update: fail if missing (404); upsert: either. */
-  mode: "create" | "update" | "upsert";
-  /** The ETag the caller last read; the write fails with 412 when the object changed since. */
-  ifMatch?: string;
-  /** Search index name and the document search sees of the object, kept in step with it in the same transaction. */
-  search?: { idx: string; document: Record<string, unknown> };
-}
-
-/** One page of names. */
-export interface NamePage {
-  total: number;
-  names: string[];
-}
-
-/** Options of a search. */
-export interface SearchOptions {
-  start: number;
-  rows: number;
-  /**
-   * Order of hits: `created` (the default: the order objects were first stored, in which hits
-   * come out of the index, so a page costs no sort of every hit), `name`, or a flattened key's
-   * smallest value (then name).
-   */
-  sort?: "created" | "name" | { key: string };
-  descending?: boolean;
-  /** Partial search: top-level attributes of what search sees (a node's merged attributes) to read from each hit instead of the whole document. */
-  attributes?: readonly string[];
-  /**
-   * Partial search answered whole by the database where it can (SQLite): each hit comes back as
-   * the JSON text of its result row, `{"name":..,"url":urlPrefix+name,"data":{key: value at path}}`,
-   * in `SearchHit.row`; a path into an attribute that is missing or not a hash gives null. Hits come
-   * without `row` where the database does not (PostgreSQL), with `attributes` then.
-   */
-  partialRows?: { urlPrefix: string; entries: ReadonlyArray<{ key: string; path: readonly string[] }> };
-}
-
-/** How a store behaves (apart from where its data is). */
-export interface StoreOptions {
-  /** Keep recent search results (count and page of ids) while what they depend on is unchanged (SQLite). Default true. */
-  searchCache?: boolean;
-  /** What one object may add to the search index (a save past them is a 400). Default DEFAULT_INDEX_LIMITS. */
-  indexLimits?: IndexLimits;
-}
-
-/** Where the store keeps its data. */
-export type StoreLocation = { sqliteFile: string } | { postgresUrl: string; schema?: string; maxConnections?: number };
-
-/** One search hit: its whole document as JSON text, or the attributes asked for. */
-export interface SearchHit {
-  name: string;
-  json?: string;
-  /** The attributes of `SearchOptions.attributes` the hit has (as search sees it), as JSON text. */
-  attributes?: Record<string, string>;
-  /** The hit's partial search row as JSON text (`SearchOptions.partialRows`). */
-  row?: string;
-}
+export type { NamePage, ObjectKind, ObjectRef, PutOptions, SearchHit, SearchOptions, StoredObject, StoreLocation, StoreOptions } from "./types.js";
 
 function newEtag(): string {
   return randomBytes(9).toString("base64url");
@@ -123,7 +46,7 @@ export class Store {
     const fields = new FieldCache();
     try {
       await driver.migrate(schemaStatements(driver.dialect), async (tx) => {
-        await new Store(driver, tx, fields, new Map()).migrateSearch();
+        await migrateSearch(tx, driver.dialect, fields, new Map());
         // Writes lock this row shared while they use cached key numbers (search-index.ts), so it must exist.
         await tx.run("INSERT INTO store_meta (name, value) VALUES ('fields_removed', '0') ON CONFLICT (name) DO NOTHING");
         // Finding keys no view uses any more (stores made before it had no such index).
@@ -134,61 +57,6 @@ export class Store {
       throw error;
     }
     return new Store(driver, driver, fields, undefined, options);
-  }
-
-  /**
-   * Creates the search index, or rebuilds it from the objects when the store was written with
-   * another index layout (the objects are the truth; the index is derived from them).
-   */
-  private async migrateSearch(): Promise<void> {
-    const format = (await this.db.all<{ value: string }>("SELECT value FROM store_meta WHERE name = 'search_format'"))[0]?.value;
-    if (format === SEARCH_FORMAT) return;
-    if (format === "3" || format === "4" || format === "5") {
-      if (format === "3") {
-        // Layout 3 lacked the reversed keys: add them instead of rebuilding the index.
-        await this.db.run("ALTER TABLE search_fields ADD COLUMN rkey TEXT");
-        for (let after = 0; ; ) {
-          const batch = await this.db.all<{ id: number | string; key: string }>("SELECT id, key FROM search_fields WHERE id > ? ORDER BY id LIMIT 5000", [after]);
-          if (batch.length === 0) break;
-          for (const row of batch) await this.db.run("UPDATE search_fields SET rkey = ? WHERE id = ?", [reversedKey(row.key), row.id]);
-          after = Number(batch[batch.length - 1]!.id);
-        }
-      }
-      // Layouts 3 and 4 lacked the keys' versions.
-      if (format !== "5") await this.db.run(`ALTER TABLE search_fields ADD COLUMN version ${this.driver.dialect === "postgres" ? "BIGINT" : "INTEGER"} NOT NULL DEFAULT 0`);
-      for (const statement of searchSchemaStatements(this.driver.dialect)) await this.db.run(statement);
-      // Layout 6 added `chef_type` and `data_bag` rows and the numbers of values with a unit.
-      await upgradeSearchToLayout6(this.db, this.driver.dialect);
-      await this.setSearchFormat();
-      return;
-    }
-    for (const table of [...OLD_SEARCH_TABLES, "search_terms", "search_views", "search_fields"]) await this.db.run(`DROP TABLE IF EXISTS ${table}`);
-    if (this.driver.dialect === "postgres") {
-      await this.db.run("ALTER TABLE objects ADD COLUMN IF NOT EXISTS search_state TEXT");
-    } else if ((await this.db.all("SELECT 1 AS one FROM pragma_table_info('objects') WHERE name = 'search_state'")).length === 0) {
-      await this.db.run("ALTER TABLE objects ADD COLUMN search_state TEXT");
-    }
-    for (const statement of searchSchemaStatements(this.driver.dialect)) await this.db.run(statement);
-    let after = 0;
-    for (;;) {
-      const batch = await this.db.all<{ id: number | string; org: string; kind: string; bag: string; data: string }>(
-        "SELECT id, org, kind, bag, data FROM objects WHERE id > ? AND kind IN ('node', 'role', 'environment', 'client', 'item') ORDER BY id LIMIT 500",
-        [after],
-      );
-      if (batch.length === 0) break;
-      for (const row of batch) {
-        const entry = searchEntry(row.kind as "node", JSON.parse(row.data) as Record<string, unknown>, row.bag);
-        const plan = planSearch(entry.document);
-        await writeSearchRows(this.db, this.fields, this.learned!, { objId: Number(row.id), org: row.org, idx: entry.idx }, plan, undefined, true);
-        await this.db.run("UPDATE objects SET search_state = ? WHERE id = ?", [JSON.stringify(plan.state), row.id]);
-      }
-      after = Number(batch[batch.length - 1]!.id);
-    }
-    await this.setSearchFormat();
-  }
-
-  private async setSearchFormat(): Promise<void> {
-    await this.db.run("INSERT INTO store_meta (name, value) VALUES ('search_format', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", [SEARCH_FORMAT]);
   }
 
   /** `sqlite` or `postgres`. */
@@ -471,96 +339,13 @@ export class Store {
   }
 
   // ---- search ----
-
   /**
    * Runs a query inside the database; returns the total and one page of hits, each with its whole
    * document as JSON text, or with only the top-level attributes asked for (partial search), so
    * that a page of large documents is never parsed here.
    */
   async search(scope: SearchScope, query: Query, options: SearchOptions): Promise<{ total: number; hits: SearchHit[]; cached?: boolean }> {
-    checkQueryTerms(query);
-    const deps: SearchDependencies = { fields: [], objects: false, untracked: false };
-    const set = compileQuery(query, scope, deps);
-    const repeats = mayRepeatIds(set);
-    const direction = options.descending ? "DESC" : "ASC";
-    const sort = options.sort ?? "created";
-    // The page: ids in order. By creation, hits stream out of the index in id order and the
-    // LIMIT stops the scan; other orders look at every hit.
-    let page: { sql: string; params: unknown[] };
-    if (sort === "created") {
-      const stream = this.driver.dialect === "sqlite" ? compileStream(query, scope) : undefined;
-      page = stream
-        ? { sql: `${stream.sql} ORDER BY id ${direction} LIMIT ? OFFSET ?`, params: [...stream.params, options.rows, options.start] }
-        : { sql: `SELECT ${repeats ? "DISTINCT " : ""}id FROM (${set.sql}) s ORDER BY id ${direction} LIMIT ? OFFSET ?`, params: [...set.params, options.rows, options.start] };
-    } else if (sort === "name") {
-      page = { sql: `SELECT o.id, o.name AS sk FROM objects o WHERE o.id IN (${set.sql}) ORDER BY o.name ${direction} LIMIT ? OFFSET ?`, params: [...set.params, options.rows, options.start] };
-    } else {
-      page = {
-        sql: `SELECT o.id, (SELECT min(t.value) FROM search_terms t WHERE t.obj_id = o.id AND t.field IN (SELECT id FROM search_fields WHERE org = ? AND idx = ? AND key = ?)) AS sk FROM objects o WHERE o.id IN (${set.sql}) ORDER BY sk ${direction} NULLS LAST, o.name LIMIT ? OFFSET ?`,
-        params: [scope.org, scope.idx, sort.key, ...set.params, options.rows, options.start],
-      };
-    }
-    const attributes = options.attributes;
-    const params: unknown[] = [...page.params];
-    let columns = "o.data AS doc";
-    const rowsInSql = options.partialRows !== undefined && this.driver.dialect === "sqlite" && options.partialRows.entries.every(({ path }) => path.length > 0 && path.every(isPlainPathPart));
-    if (rowsInSql) {
-      // The row's JSON is put together by SQLite: a path below a top-level attribute is its `->`,
-      // which keeps the stored text of numbers, and is NULL (so null) where the path does not lead.
-      const { urlPrefix, entries } = options.partialRows!;
-      const parts = entries.map(({ path }) => `? || coalesce((SELECT v.json${path.length > 1 ? " -> ?" : ""} FROM search_views v WHERE v.obj_id = o.id AND v.grp IN (SELECT id FROM search_fields WHERE org = ? AND idx = ? AND key = ?)), 'null')`);
-      columns = `'{"name":' || json_quote(o.name) || ',"url":' || json_quote(? || o.name) || ',"data":{' || ${parts.length > 0 ? parts.join(" || ',' || ") : "''"} || '}}' AS row`;
-      params.push(urlPrefix);
-      for (const { key, path } of entries) {
-        params.push(`${JSON.stringify(key)}:`);
-        if (path.length > 1) params.push(`$${path.slice(1).map((part) => `."${part}"`).join("")}`);
-        params.push(scope.org, scope.idx, path[0]);
-      }
-    } else if (attributes) {
-      columns = attributes.map((_, index) => `(SELECT v.json FROM search_views v WHERE v.obj_id = o.id AND v.grp IN (SELECT id FROM search_fields WHERE org = ? AND idx = ? AND key = ?)) AS a${index}`).join(", ") || "NULL AS none";
-      for (const attribute of attributes) params.push(scope.org, scope.idx, attribute);
-    }
-    const order = sort === "created" ? `p.id ${direction}` : sort === "name" ? `p.sk ${direction}` : `p.sk ${direction} NULLS LAST, o.name`;
-    const count = { sql: `SELECT count(${repeats ? "DISTINCT id" : "*"}) AS n FROM (${set.sql}) c`, params: set.params };
-    // A sort key's values order the page: the page depends on that key too.
-    if (typeof sort === "object") deps.fields.push({ sql: "org = ? AND idx = ? AND key = ?", params: [scope.org, scope.idx, sort.key] });
-    const signature = dependencySignature(deps);
-    let counted: Array<{ n: number | string }>;
-    let rows: Array<Record<string, unknown> & { name: string; doc?: string }>;
-    let cached: boolean | undefined;
-    if (!this.learned && signature && this.driver.searchCached && this.options.searchCache !== false) {
-      // Outside a transaction on SQLite: the count and the page's ids come from the search
-      // thread's cache while the keys they depend on are unchanged; the rows are read again, or
-      // (partial rows) kept while their objects' ETags are unchanged.
-      const rowParams = params.slice(page.params.length);
-      const result = await this.driver.searchCached({
-        key: JSON.stringify([count.sql, count.params, page.sql, page.params, columns, rowParams]),
-        signature,
-        count,
-        ids: page,
-        rows: { sql: `WITH p AS (SELECT key, value FROM json_each(?)) SELECT o.id, o.name, o.etag, ${columns} FROM p JOIN objects o ON o.id = p.value ORDER BY p.key`, params: rowParams },
-        // Partial rows are small: they are kept, each while its object is unchanged (whole documents are not).
-        ...(rowsInSql ? { etags: { sql: "WITH p AS (SELECT key, value FROM json_each(?)) SELECT o.id, o.etag FROM p JOIN objects o ON o.id = p.value ORDER BY p.key", params: [] } } : {}),
-      });
-      counted = [{ n: result.count }];
-      rows = result.rows as typeof rows;
-      cached = result.cached;
-    } else {
-      const reads = [count, { sql: `WITH page AS (${page.sql}) SELECT o.id, o.name, ${columns} FROM page p JOIN objects o ON o.id = p.id ORDER BY ${order}`, params }];
-      // Outside a transaction the reads run off this thread (SQLite), so saves go on meanwhile; both see one snapshot.
-      [counted, rows] = (this.learned ? await Promise.all(reads.map((read) => this.db.all(read.sql, read.params))) : await this.driver.readInBackground(reads)) as [typeof counted, typeof rows];
-    }
-    const hits = rows.map((row): SearchHit => {
-      if (rowsInSql) return { name: row.name, row: row.row as string };
-      if (!attributes) return { name: row.name, json: row.doc! };
-      const found: Record<string, string> = {};
-      attributes.forEach((attribute, index) => {
-        const json = row[`a${index}`];
-        if (typeof json === "string") found[attribute] = json;
-      });
-      return { name: row.name, attributes: found };
-    });
-    return { total: Number(counted[0]?.n ?? 0), hits, ...(cached === undefined ? {} : { cached }) };
+    return searchObjects({ driver: this.driver, db: this.db, inTransaction: this.learned !== undefined, searchCache: this.options.searchCache !== false }, scope, query, options);
   }
 
   // ---- cookbook files ----
@@ -653,19 +438,6 @@ export class Store {
   }
 }
 
-/**
- * A key SQLite's JSON path can name inside double quotes (no quote, backslash or control
- * character), and not a whole number: partial search reads that as an array index on an array
- * (protocol/partial-search.ts), which a quoted JSON path would not.
- */
-function isPlainPathPart(part: string): boolean {
-  if (/^\d+$/.test(part)) return false;
-  for (let i = 0; i < part.length; i++) {
-    const code = part.charCodeAt(i);
-    if (code < 0x20 || part[i] === '"' || part[i] === "\\") return false;
-  }
-  return true;
-}
 
 function describe(ref: ObjectRef): string {
   const kind = ref.kind === "item" ? `data bag item '${ref.bag}/` : ref.kind === "cookbook" ? `cookbook '${ref.bag}@` : `${ref.kind.replace("_", " ")} '`;

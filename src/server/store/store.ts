@@ -2,11 +2,11 @@
 // items, cookbook versions), content-addressed cookbook files, bootstrap tokens and the search
 // index, on SQLite or PostgreSQL through the same SQL.
 import { randomBytes } from "node:crypto";
-import { ApiError, conflict } from "../errors.js";
 import { importOptional } from "../../core/optional.js";
 import type { Query } from "../search/query.js";
 import type { SearchScope } from "../search/sql.js";
 import type { SqlDriver, SqlExecutor } from "./driver.js";
+import { StoreError } from "./errors.js";
 import { migrateSearch } from "./migrate-search.js";
 import { schemaStatements } from "./schema.js";
 import type { SearchState } from "./search-index.js";
@@ -104,12 +104,12 @@ export class Store {
 
   // ---- organizations ----
 
-  /** Creates an organization; 409 when the name is taken. */
+  /** Creates an organization; a `conflict` StoreError when the name is taken. */
   async createOrg(name: string, fullName: string): Promise<void> {
     const rows = await this.transaction((t) =>
       t.db.all("INSERT INTO orgs (name, full_name, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING name", [name, fullName, now()]),
     );
-    if (rows.length === 0) throw conflict("already_exists", `organization '${name}' already exists`);
+    if (rows.length === 0) throw new StoreError("conflict", "already_exists", `organization '${name}' already exists`);
   }
 
   /** An organization, if it exists. */
@@ -221,16 +221,16 @@ export class Store {
       if (id === undefined && options.mode !== "create") {
         let existing = (await find())[0];
         if (!existing) {
-          if (options.mode === "update" || options.ifMatch !== undefined) throw new ApiError(404, "not_found", `${describe(ref)} does not exist`);
+          if (options.mode === "update" || options.ifMatch !== undefined) throw new StoreError("not_found", "not_found", `${describe(ref)} does not exist`);
           id = await insert();
           created = id !== undefined;
           // Created concurrently by another writer since the first look: update that one.
           if (id === undefined) existing = (await find())[0];
-          if (!created && !existing) throw conflict("write_conflict", `${describe(ref)} was written concurrently; retry`);
+          if (!created && !existing) throw new StoreError("conflict", "write_conflict", `${describe(ref)} was written concurrently; retry`);
         }
         if (existing) {
           if (options.ifMatch !== undefined && existing.etag !== options.ifMatch) {
-            throw new ApiError(412, "precondition_failed", `${describe(ref)} changed since you read it (ETag ${options.ifMatch} no longer matches); read it again and retry`);
+            throw new StoreError("stale", "precondition_failed", `${describe(ref)} changed since you read it (ETag ${options.ifMatch} no longer matches); read it again and retry`);
           }
           id = Number(existing.id);
           previous = parseSearchState(existing.search_state);
@@ -238,7 +238,7 @@ export class Store {
         }
       } else if (id === undefined) {
         id = await insert();
-        if (id === undefined) throw conflict("already_exists", `${describe(ref)} already exists`);
+        if (id === undefined) throw new StoreError("conflict", "already_exists", `${describe(ref)} already exists`);
         created = true;
       }
       if (options.search && plan) {
@@ -276,7 +276,7 @@ export class Store {
     if (unused.length > 0) await this.transaction((t) => deleteKeys(t.db, t.fields, unused));
   }
 
-  /** Deletes an object and its search rows; false when it did not exist; 412 when `ifMatch` is stale. */
+  /** Deletes an object and its search rows; false when it did not exist; a `stale` StoreError when `ifMatch` no longer matches. */
   async delete(ref: ObjectRef, ifMatch?: string): Promise<boolean> {
     let candidates: number[] = [];
     const deleted = await this.transaction(async (t) => {
@@ -287,7 +287,7 @@ export class Store {
       const row = rows[0];
       if (!row) return false;
       if (ifMatch !== undefined && row.etag !== ifMatch) {
-        throw new ApiError(412, "precondition_failed", `${describe(ref)} changed since you read it (ETag ${ifMatch} no longer matches)`);
+        throw new StoreError("stale", "precondition_failed", `${describe(ref)} changed since you read it (ETag ${ifMatch} no longer matches)`);
       }
       candidates = await t.deleteSearchRows("obj_id = ?", [row.id]);
       await t.db.run("DELETE FROM objects WHERE id = ?", [row.id]);

@@ -1,7 +1,6 @@
 /** `sous exec COMMAND ssh://...`: one shell command on many targets at once, each host's output shown. */
 import { sousHome } from "../client/config.js";
-import type { ExecResult } from "../host/host.js";
-import { fanOut, type HostOutcome, type HostPhase } from "../push/fleet.js";
+import { type ExecResult, execOnTargets, type HostOutcome, type HostPhase } from "../run/fleet.js";
 import { persistSeconds, positiveNumber, progressFor, type SshCliOptions, sshOptions, type SshOutput, targetsOf } from "./ssh-options.js";
 
 /** Options of `sous exec`. */
@@ -21,16 +20,7 @@ export async function execCommand(command: string, targetArgs: string[], options
   const progress = await progressFor(output, "Running on", targets.length, options.json === true);
   const onPhase = (host: string, phase: HostPhase, outcome?: HostOutcome<ExecResult>): void =>
     progress.phase(host, phase, outcome ? (outcome.ok ? `exit code ${outcome.value?.exitCode ?? outcome.value?.signal}` : `FAILED: ${outcome.error}`) : undefined);
-  let outcomes: HostOutcome<ExecResult>[] | undefined;
-  if (keep > 0) {
-    const { execThroughPersist, persistSocket } = await import("../push/persist.js");
-    outcomes = await execThroughPersist(
-      persistSocket(sousHome()),
-      { type: "exec", targets, ssh, command, ...(timeout ? { timeoutMs: timeout * 1000 } : {}), ...(concurrency ? { concurrency } : {}), persistSeconds: keep },
-      onPhase,
-    );
-  }
-  outcomes ??= await fanOut(targets, { ssh, ...(concurrency ? { concurrency } : {}) }, (target) => target.host.exec({ shell: command }, timeout ? { timeoutMs: timeout * 1000 } : {}), onPhase);
+  const outcomes = await execOnTargets(targets, command, { ssh, persistSeconds: keep, home: sousHome(), ...(timeout ? { timeoutSeconds: timeout } : {}), ...(concurrency ? { concurrency } : {}) }, onPhase);
   progress.stop();
   const failed = (o: (typeof outcomes)[number]) => !o.ok || o.value?.exitCode !== 0;
   for (const o of outcomes) {

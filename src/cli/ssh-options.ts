@@ -2,9 +2,8 @@
 // kept apart from the converge code so that `sous exec` starts without loading it.
 import { resolve } from "node:path";
 import { UsageError } from "../core/errors.js";
-import type { SshOptions } from "../host/ssh.js";
-import { collectTargets } from "../push/fleet.js";
-import { createProgress, type Progress } from "../push/progress.js";
+import { type SshOptions, sshTargets } from "../run/fleet.js";
+import { createProgress, type Progress } from "./progress.js";
 
 /** Where a command writes (the subset of the CLI's output the SSH commands use). */
 export interface SshOutput {
@@ -58,9 +57,7 @@ export function sshOptions(options: SshCliOptions): SshOptions {
 
 /** The targets of the arguments and --inventory; at least one. */
 export function targetsOf(args: string[], options: SshCliOptions) {
-  const targets = collectTargets(args, options.inventory);
-  if (targets.length === 0) throw new UsageError("no targets: pass ssh://user@host[:port] arguments or --inventory FILE");
-  return targets;
+  return sshTargets(args, options.inventory);
 }
 
 /** Per-host progress: live in a terminal, plain lines otherwise (on stderr with --json). */

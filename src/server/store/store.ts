@@ -5,17 +5,21 @@ import { randomBytes } from "node:crypto";
 import { importOptional } from "../../core/optional.js";
 import type { Query } from "../search/query.js";
 import type { SearchScope } from "../search/sql.js";
-import type { SqlDriver, SqlExecutor } from "./driver.js";
+import type { SqlDriver, SqlExecutor, TransactionOptions } from "./driver.js";
 import { StoreError } from "./errors.js";
 import { migrateSearch } from "./migrate-search.js";
 import { schemaStatements } from "./schema.js";
 import type { SearchState } from "./search-index.js";
-import { checkIndexLimits, deleteKeys, FieldCache, parseSearchState, planSearch, unusedKeys, writeSearchRows, yieldToOthers } from "./search-index.js";
+import { deleteKeys, FieldCache, parseSearchState, planDocument, unusedKeys, writeSearchRows } from "./search-index.js";
+import { writeLargeSearchRows } from "./large-index.js";
 import { searchObjects } from "./search-query.js";
 import type { NamePage, ObjectKind, ObjectRef, PutOptions, SearchHit, SearchOptions, StoredObject, StoreLocation, StoreOptions } from "./types.js";
 import { DEFAULT_INDEX_LIMITS } from "../limits.js";
 
 export type { NamePage, ObjectKind, ObjectRef, PutOptions, SearchHit, SearchOptions, StoredObject, StoreLocation, StoreOptions } from "./types.js";
+
+/** JSON size from which a save or a delete does its search index work off the request thread. */
+const LARGE_DOCUMENT = 64 * 1024;
 
 function newEtag(): string {
   return randomBytes(9).toString("base64url");
@@ -73,10 +77,10 @@ export class Store {
   }
 
   /** Runs `fn` with a store whose every call is part of one transaction. */
-  async transaction<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (store: Store) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     if (this.learned) return fn(this);
     const learned = new Map<string, number>();
-    const result = await this.driver.transaction((tx) => fn(new Store(this.driver, tx, this.fields, learned, this.options)));
+    const result = await this.driver.transaction((tx) => fn(new Store(this.driver, tx, this.fields, learned, this.options)), options);
     this.fields.addAll(learned);
     return result;
   }
@@ -181,14 +185,16 @@ export class Store {
     // PostgreSQL: lock the row first, so that two concurrent saves of one object compute their
     // search changes one after the other (SQLite has a single writer).
     const lock = this.driver.dialect === "postgres" ? " FOR UPDATE" : "";
-    // A large document gives the request thread back between the steps of planning (each bounded by the limits).
-    const large = options.search !== undefined && json.length > 64 * 1024;
-    if (large) await yieldToOthers();
-    if (options.search) checkIndexLimits(options.search.document, this.options.indexLimits ?? DEFAULT_INDEX_LIMITS);
-    if (large) await yieldToOthers();
-    const plan = options.search ? planSearch(options.search.document) : undefined;
-    if (large) await yieldToOthers();
-    const state = plan ? JSON.stringify(plan.state) : null;
+    const search = options.search;
+    const limits = this.options.indexLimits ?? DEFAULT_INDEX_LIMITS;
+    // A large document is checked and planned off the request thread, in the transaction (which
+    // writes its search state then): on SQLite the whole transaction runs on the writer thread,
+    // which plans and writes its rows there; on PostgreSQL a planning thread computes its rows.
+    const large = search !== undefined && this.learned === undefined && json.length > LARGE_DOCUMENT;
+    const offThread = large && this.driver.writesOffThread === true;
+    const planned = search && !large ? planDocument(search.document, limits) : undefined;
+    const plan = planned?.plan;
+    const state = planned?.stateJson ?? null;
     let candidates: number[] = [];
     const written = await this.transaction(async (t) => {
       const find = () =>
@@ -205,6 +211,7 @@ export class Store {
       };
       let id: number | undefined;
       let previous: SearchState | undefined;
+      let previousText: string | null = null;
       let created = false;
       if (options.mode !== "create" && lock) {
         // PostgreSQL: lock, check and update an existing object in one round trip, keeping its
@@ -215,7 +222,8 @@ export class Store {
         );
         if (updated[0]) {
           id = Number(updated[0].id);
-          previous = parseSearchState(updated[0].search_state);
+          previousText = updated[0].search_state;
+          if (!large) previous = parseSearchState(previousText);
         }
       }
       if (id === undefined && options.mode !== "create") {
@@ -233,7 +241,8 @@ export class Store {
             throw new StoreError("stale", "precondition_failed", `${describe(ref)} changed since you read it (ETag ${options.ifMatch} no longer matches); read it again and retry`);
           }
           id = Number(existing.id);
-          previous = parseSearchState(existing.search_state);
+          previousText = existing.search_state;
+          if (!large) previous = parseSearchState(previousText);
           await t.db.run("UPDATE objects SET data = ?, etag = ?, updated_at = ?, search_state = ? WHERE id = ?", [json, etag, now(), state, id]);
         }
       } else if (id === undefined) {
@@ -241,13 +250,17 @@ export class Store {
         if (id === undefined) throw new StoreError("conflict", "already_exists", `${describe(ref)} already exists`);
         created = true;
       }
-      if (options.search && plan) {
-        candidates = await writeSearchRows(t.db, t.fields, t.learned!, { objId: id!, org: ref.org, idx: options.search.idx }, plan, previous, created, { tracked: this.tracked, oneStatement: this.driver.dialect === "postgres" });
+      if (search && large) {
+        const job = { objId: id!, org: ref.org, idx: search.idx, document: search.document, previous: previousText, fresh: created, limits };
+        if (t.db.indexDocument) await t.db.indexDocument(job);
+        else candidates = await writeLargeSearchRows(t.db, t.fields, t.learned!, job);
+      } else if (search && plan) {
+        candidates = await writeSearchRows(t.db, t.fields, t.learned!, { objId: id!, org: ref.org, idx: search.idx }, plan, previous, created, { tracked: this.tracked, oneStatement: this.driver.dialect === "postgres" });
         candidates = await t.collectKeysInside(candidates);
       }
       if (created) await t.objectsChanged();
       return { etag, created, json };
-    });
+    }, { offThread });
     await this.collectKeysAfter(candidates);
     return written;
   }
@@ -279,6 +292,8 @@ export class Store {
   /** Deletes an object and its search rows; false when it did not exist; a `stale` StoreError when `ifMatch` no longer matches. */
   async delete(ref: ObjectRef, ifMatch?: string): Promise<boolean> {
     let candidates: number[] = [];
+    // A large object's rows are deleted on the writer thread (SQLite), as they were written.
+    const offThread = this.driver.writesOffThread === true && this.learned === undefined && (await this.storedSize(ref)) > LARGE_DOCUMENT;
     const deleted = await this.transaction(async (t) => {
       const rows = await t.db.all<{ id: number | string; etag: string }>(
         "SELECT id, etag FROM objects WHERE org = ? AND kind = ? AND bag = ? AND name = ?",
@@ -294,9 +309,15 @@ export class Store {
       await t.objectsChanged();
       candidates = await t.collectKeysInside(candidates);
       return true;
-    });
+    }, { offThread });
     await this.collectKeysAfter(candidates);
     return deleted;
+  }
+
+  /** Bytes of an object's stored JSON (0 when it does not exist), read without reading the JSON. */
+  private async storedSize(ref: ObjectRef): Promise<number> {
+    const rows = await this.db.all<{ size: number | string }>("SELECT octet_length(data) AS size FROM objects WHERE org = ? AND kind = ? AND bag = ? AND name = ?", [ref.org, ref.kind, ref.bag ?? "", ref.name]);
+    return Number(rows[0]?.size ?? 0);
   }
 
   /** Deletes every object of a kind in a bag (a data bag's items), with their search rows. */

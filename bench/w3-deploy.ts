@@ -9,9 +9,16 @@
  * Each step is timed from process start to exit, what a user waits for. Each run deploys to
  * fresh paths (/srv/sous-N, /srv/cap-N), so "first deploy" clones the mirror on every host.
  * Both keep 5 releases and link shared/log; no build hooks (what is measured is the tool).
+ *
+ * Sous runs as a user runs it: its SSH connections kept by its background process (--persist,
+ * 60 s by default, as OpenSSH's ControlPersist), started by the first deploy of each run (it
+ * is stopped before each run, so that first deploy pays for starting it and for every
+ * connection) and reused by the redeploy and the rollback. So that the figures say what that is worth, Sous also runs with
+ * `--persist 0` (every command makes its own 10 connections) on paths of its own
+ * (/srv/sous-direct-N), in the same runs.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -54,9 +61,23 @@ const median = (values: number[]) => {
 
 const STEPS = ["first deploy", "redeploy", "rollback"] as const;
 type Step = (typeof STEPS)[number];
+const TOOLS = ["sous", "sous --persist 0", "capistrano"] as const;
+type Tool = (typeof TOOLS)[number];
 
 const fleet = await startFleet({ count: hostCount });
 const dir = mkdtempSync(join(tmpdir(), "sous-bench-w3-"));
+
+/** Stops Sous's background SSH process (SIGTERM; it removes its PID file when gone). */
+async function stopPersist(): Promise<void> {
+  const pidFile = join(dir, "home", "ssh", "persist.sock.pid");
+  if (!existsSync(pidFile)) return;
+  try {
+    process.kill(Number(readFileSync(pidFile, "utf8")), "SIGTERM");
+  } catch {
+    return;
+  }
+  for (let waited = 0; existsSync(pidFile) && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+}
 const git = await startGitServer(dir, fleet.hosts[0]!.address.replace(/\.\d+$/, ".254"));
 try {
   const repo = makeAppRepository(dir);
@@ -69,35 +90,44 @@ try {
     join(capRoot, "config", "deploy", "production.rb"),
     `${fleet.hosts.map((h) => `server "${h.address}", user: "root", roles: %w[app]`).join("\n")}\nset :ssh_options, { keys: [${JSON.stringify(fleet.keyFile)}], keys_only: true, user_known_hosts_file: ${JSON.stringify(fleet.knownHostsFile)}, verify_host_key: :always }\n`,
   );
-  const sous = (...argv: string[]) => timed(process.execPath, [join(project, "bin", "sous.js"), ...argv, "--repo", sousRoot, "-k", fleet.keyFile, "--known-hosts", fleet.knownHostsFile, "--no-record"], dir, { SOUS_HOME: join(dir, "home") });
+  const sousHome = join(dir, "home");
+  const sous = (...argv: string[]) => timed(process.execPath, [join(project, "bin", "sous.js"), ...argv, "--repo", sousRoot, "-k", fleet.keyFile, "--known-hosts", fleet.knownHostsFile, "--no-record"], dir, { SOUS_HOME: sousHome, SOUS_SSH_PERSIST: "60" });
   const cap = (...argv: string[]) => timed("cap", ["production", ...argv], capRoot);
-  const figures: Record<"sous" | "capistrano", Record<Step, number[]>> = {
-    sous: { "first deploy": [], redeploy: [], rollback: [] },
-    capistrano: { "first deploy": [], redeploy: [], rollback: [] },
-  };
+  const figures = Object.fromEntries(TOOLS.map((tool) => [tool, { "first deploy": [], redeploy: [], rollback: [] }])) as unknown as Record<Tool, Record<Step, number[]>>;
+  const appFile = (name: string, deployTo: string) =>
+    writeAppFile(sousRoot, name, `import { app } from "sous";\nexport default app({ repository: ${JSON.stringify(url)}, hosts: ${JSON.stringify(fleet.hosts.map((h) => h.target))}, deployTo: ${JSON.stringify(deployTo)}, linkedDirs: ["log"], keepReleases: 5 });\n`);
   for (let run = 1; run <= runs; run++) {
-    writeAppFile(sousRoot, "web", `import { app } from "sous";\nexport default app({ repository: ${JSON.stringify(url)}, hosts: ${JSON.stringify(fleet.hosts.map((h) => h.target))}, deployTo: "/srv/sous-${run}", linkedDirs: ["log"], keepReleases: 5 });\n`);
+    await stopPersist();
+    appFile("web", `/srv/sous-${run}`);
+    appFile("direct", `/srv/sous-direct-${run}`);
     writeFileSync(join(capRoot, "config", "deploy.rb"), `lock "~> 3.17"\nset :application, "web"\nset :repo_url, ${JSON.stringify(url)}\nset :branch, "main"\nset :deploy_to, "/srv/cap-${run}"\nset :keep_releases, 5\nappend :linked_dirs, "log"\nset :format, :airbrussh\nset :log_level, :warn\n`);
     // The same commits for both: a first one, then a new one for the redeploy.
     repo.release(`v${run}.0`);
-    figures.sous["first deploy"].push(must("sous first deploy", await sous("deploy", "web")));
-    figures.capistrano["first deploy"].push(must("cap first deploy", await cap("deploy")));
+    const step = async (name: Step, argv: Record<Tool, string[]>) => {
+      figures.sous[name].push(must(`sous ${name}`, await sous(...argv.sous)));
+      figures["sous --persist 0"][name].push(must(`sous --persist 0 ${name}`, await sous(...argv["sous --persist 0"], "--persist", "0")));
+      figures.capistrano[name].push(must(`cap ${name}`, await cap(...argv.capistrano)));
+    };
+    await step("first deploy", { sous: ["deploy", "web"], "sous --persist 0": ["deploy", "direct"], capistrano: ["deploy"] });
     repo.release(`v${run}.1`);
-    figures.sous.redeploy.push(must("sous redeploy", await sous("deploy", "web")));
-    figures.capistrano.redeploy.push(must("cap redeploy", await cap("deploy")));
-    figures.sous.rollback.push(must("sous rollback", await sous("deploy", "rollback", "web")));
-    figures.capistrano.rollback.push(must("cap rollback", await cap("deploy:rollback")));
-    process.stderr.write(`run ${run}/${runs}: ${STEPS.map((s) => `${s} sous ${figures.sous[s].at(-1)!.toFixed(2)} s, cap ${figures.capistrano[s].at(-1)!.toFixed(2)} s`).join("; ")}\n`);
+    await step("redeploy", { sous: ["deploy", "web"], "sous --persist 0": ["deploy", "direct"], capistrano: ["deploy"] });
+    await step("rollback", { sous: ["deploy", "rollback", "web"], "sous --persist 0": ["deploy", "rollback", "direct"], capistrano: ["deploy:rollback"] });
+    process.stderr.write(`run ${run}/${runs}: ${STEPS.map((s) => `${s} ${TOOLS.map((t) => `${t} ${figures[t][s].at(-1)!.toFixed(2)} s`).join(", ")}`).join("; ")}\n`);
   }
   const rows = STEPS.map((step) => {
     const s = median(figures.sous[step]);
+    const direct = median(figures["sous --persist 0"][step]);
     const c = median(figures.capistrano[step]);
-    return { step, sous: s, capistrano: c, ratio: c / s };
+    return { step, sous: s, sousDirect: direct, capistrano: c, ratio: c / s, ratioDirect: c / direct };
   });
   const header = `W3 on ${hostCount} hosts, ${runs} runs (medians), ${cpus().length} cores, load ${loadavg()[0]!.toFixed(2)}`;
-  process.stdout.write(`${header}\n\n| step | sous | capistrano | capistrano / sous |\n|---|---|---|---|\n${rows.map((r) => `| ${r.step} | ${r.sous.toFixed(2)} s | ${r.capistrano.toFixed(2)} s | ${r.ratio.toFixed(1)}x |`).join("\n")}\n`);
+  const table = rows.map((r) => `| ${r.step} | ${r.sous.toFixed(2)} s | ${r.sousDirect.toFixed(2)} s | ${r.capistrano.toFixed(2)} s | ${r.ratio.toFixed(1)}x | ${r.ratioDirect.toFixed(1)}x |`).join("\n");
+  process.stdout.write(`${header}\n\n| step | sous | sous --persist 0 | capistrano | capistrano / sous | capistrano / sous --persist 0 |\n|---|---|---|---|---|---|\n${table}\n`);
+  const target = (step: Step) => rows.find((r) => r.step === step)!.ratio >= 5;
+  process.stdout.write(`\ntarget (redeploy and rollback at least 5x faster than Capistrano): redeploy ${target("redeploy") ? "met" : "NOT MET"}, rollback ${target("rollback") ? "met" : "NOT MET"}\n`);
   if (args.json) writeFileSync(args.json, `${JSON.stringify({ hosts: hostCount, runs, rows, figures }, null, 2)}\n`);
 } finally {
+  await stopPersist();
   await git.stop();
   fleet.stop();
   rmSync(dir, { recursive: true, force: true });

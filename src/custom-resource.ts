@@ -6,7 +6,7 @@
  * declares inner resources, which the engine converges in the custom resource's place.
  */
 import { prop, type OutputOf, type PropertySpec, type PropertySpecs } from "./core/properties.js";
-import type { CommonProperties, CookbookRef, DeclarationFunction, ResourceRef, ResourceType } from "./core/resource.js";
+import { type CommonProperties, type CookbookRef, type DeclarationFunction, defineType, type ResourceRef, type ResourceType } from "./core/resource.js";
 
 export type { DeclarationFunction };
 import { SousError } from "./core/errors.js";
@@ -91,13 +91,14 @@ export function defineResource<const N extends string, const S extends PropertyS
   }
   const defaultAction = options.defaultAction ?? actionNames[0]!;
   if (!actionNames.includes(defaultAction)) throw new SousError("bad-custom-resource", `custom resource ${name}: defaultAction ${JSON.stringify(defaultAction)} is not one of its actions (${actionNames.join(", ")})`);
-  return {
+  // The same path as a built-in type: defineType, with the actions as data beside it.
+  const type = defineType({
     name,
     description: options.description ?? `A custom resource (${actionNames.join(", ")}).`,
     actions: [...actionNames.filter((a) => a !== "nothing"), "nothing"],
     defaultAction,
     identity,
-    properties: specs,
+    properties: specs as PropertySpecs,
     composite: true,
     ...(options.validate ? { validate: options.validate as ResourceType["validate"] } : {}),
     provider: {
@@ -106,8 +107,8 @@ export function defineResource<const N extends string, const S extends PropertyS
       plan: () => ({ changes: [] }),
       apply: () => Promise.resolve(),
     },
-    [CUSTOM]: { actions: options.actions as unknown as Record<string, (context: ResourceActionContext<never>) => void> },
-  };
+  });
+  return Object.assign(type, { composite: true as const, [CUSTOM]: { actions: options.actions as unknown as Record<string, (context: ResourceActionContext<never>) => void> } }) as unknown as CustomResourceType<N, S, A>;
 }
 
 /** Whether a value is a type made by `defineResource`. */

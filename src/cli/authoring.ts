@@ -3,15 +3,10 @@
  * main.ts; each command's code is imported when it runs.
  */
 import type { Command } from "commander";
-import { resolve } from "node:path";
-import { UsageError } from "../core/errors.js";
 import type { Output } from "./converge.js";
 
 async function repositoryRoot(repo: string | undefined): Promise<string> {
-  const { findRepositoryRoot } = await import("../cookbook/repository.js");
-  const root = repo ? resolve(repo) : findRepositoryRoot(process.cwd());
-  if (!root) throw new UsageError("no repository here: run this inside a repository made by `sous init`, or pass --repo DIR");
-  return root;
+  return (await import("../run/repository.js")).repositoryRoot(repo);
 }
 
 /** Adds `lock`, `test` and `machine` to the program. */

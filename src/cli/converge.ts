@@ -4,14 +4,13 @@
  * target through the target registry, hands the run to the converge service (src/run) and
  * renders its events.
  */
-import { resolve } from "node:path";
 import { SousError, UsageError, formatProblem } from "../core/errors.js";
 import type { RunEvent } from "../core/events.js";
-import { findRepositoryRoot } from "../cookbook/repository.js";
+import { repositoryRoot } from "../run/repository.js";
 import { humanReporter } from "../report/human.js";
 import { convergeTarget, exitCodeOf, type StreamEvent } from "../run/converge.js";
 import { readNodeJson } from "../run/node-json.js";
-import { cliSearchSource } from "../search/source.js";
+import { cliSearchSource } from "../run/search-source.js";
 import { builtinTargets, rootSpec, type Target } from "../run/targets.js";
 
 /** Options of `sous converge`, as parsed from the command line. */
@@ -52,9 +51,7 @@ const LEVELS = ["debug", "info", "warn"] as const;
 
 /** The repository a converge command works from: --repo, or the nearest one above the working directory. */
 export function repositoryOf(options: Pick<ConvergeCliOptions, "repo">): string {
-  const root = options.repo ? resolve(options.repo) : findRepositoryRoot(process.cwd());
-  if (!root) throw new UsageError("no repository here: run this inside a repository made by `sous init`, or pass --repo DIR");
-  return root;
+  return repositoryRoot(options.repo);
 }
 
 /** Whether unified diffs are shown: on unless --no-diff, the same for every kind of target. */

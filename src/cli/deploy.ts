@@ -16,6 +16,11 @@ import { addSshOptions } from "./ssh-flags.js";
 // Types only: this module is loaded with the command table, SSH and the flows only when a deploy command runs.
 import type { SshCliOptions } from "./ssh-options.js";
 
+/** With SOUS_TIMING set, a line on stderr per milestone of a run: milliseconds since the process started (where a run's time goes). */
+function mark(output: Output, label: string): void {
+  if (process.env.SOUS_TIMING) output.stderr(`sous: timing: ${performance.now().toFixed(0).padStart(5)} ms  ${label}\n`);
+}
+
 /** Flags of the deploy commands. */
 interface DeployFlags extends SshCliOptions {
   stage?: string;
@@ -33,6 +38,7 @@ interface DeployFlags extends SshCliOptions {
   client?: string;
   key?: string;
   record?: boolean;
+  persist?: string;
 }
 
 interface Loaded {
@@ -54,13 +60,14 @@ async function serverClient(flags: DeployFlags, root: string): Promise<SousClien
   return new SousClient({ serverUrl: config.server_url, client: config.client, ...(config.org ? { org: config.org } : {}), ...(config.key ? { privateKeyFile: config.key } : {}) });
 }
 
-async function load(name: string, flags: DeployFlags): Promise<Loaded> {
-  // The SSH modules load while the app does (ssh2 alone takes 0.1-0.2 s to load here).
-  import("../deploy/connect.js").catch(() => undefined);
+async function load(name: string, flags: DeployFlags, output: Output): Promise<Loaded> {
+  mark(output, "command parsed");
+  if (process.env.SOUS_TIMING) process.once("exit", () => mark(output, "exit"));
   const { appsRoot, loadApp } = await import("../deploy/load.js");
   const { resolveHosts } = await import("../deploy/hosts.js");
   const root = appsRoot(flags.repo);
   const app = await loadApp(root, name, flags.stage);
+  mark(output, "app loaded");
   const needsServer = app.hosts.some((h) => typeof h === "object" && "search" in h);
   const client = needsServer || flags.record !== false ? await serverClient(flags, root).catch((error) => (needsServer ? Promise.reject(error) : undefined)) : undefined;
   const hosts = await resolveHosts(app.hosts, {
@@ -74,11 +81,28 @@ async function load(name: string, flags: DeployFlags): Promise<Loaded> {
         }
       : {}),
   });
+  mark(output, "hosts resolved");
   return { app, hosts, root, ...(client ? { client } : {}) };
 }
 
 async function sshFlags(flags: DeployFlags): Promise<import("../host/ssh.js").SshOptions> {
   return (await import("./ssh-options.js")).sshOptions(flags);
+}
+
+/** The background SSH process to go through (--persist, SOUS_SSH_PERSIST; default 60 s), or undefined to connect directly. */
+async function persistFlags(flags: DeployFlags): Promise<import("../deploy/connect.js").PersistOptions | undefined> {
+  const seconds = (await import("./ssh-options.js")).persistSeconds(flags.persist);
+  if (seconds === 0) return undefined;
+  const { persistSocket } = await import("../push/persist.js");
+  const { sousHome } = await import("../client/config.js");
+  return { socketPath: persistSocket(sousHome()), seconds };
+}
+
+/** Connects to `hosts` (through the background SSH process unless --persist 0) and runs `body` with the connections. */
+async function connected<T>(flags: DeployFlags, hosts: readonly DeployHost[], body: (connections: import("../deploy/connect.js").Connections) => Promise<T>): Promise<T> {
+  const { withConnections } = await import("../deploy/connect.js");
+  const [ssh, persist] = await Promise.all([sshFlags(flags), persistFlags(flags)]);
+  return withConnections(hosts, ssh, body, undefined, persist);
 }
 
 function seconds(ms: number): string {
@@ -91,6 +115,7 @@ async function reporter(output: Output, verb: string, total: number, json: boole
   const progress = await progressFor(output, verb, total, json);
   const perHost = new Set(["switch", "health", "switch-back", "plan", "cleanup"]);
   const sink = (event: DeployEvent) => {
+    if (event.type === "phase:finish") mark(output, `${event.phase} done`);
     if (json) output.stdout(`${JSON.stringify(event)}\n`);
     switch (event.type) {
       case "phase:start":
@@ -140,10 +165,10 @@ function summaryTable(result: DeployResult): string {
  * the lock is freed); a second frees the lock at once and exits.
  */
 async function runFlow(output: Output, flags: DeployFlags, loaded: Loaded, action: "deploy" | "rollback"): Promise<number> {
-  const { withConnections } = await import("../deploy/connect.js");
   const flow = await import("../deploy/flow.js");
   const { releaseLock } = await import("../deploy/lock.js");
   const { app, hosts } = loaded;
+  mark(output, "deploy modules loaded");
   const json = flags.json === true;
   const report = await reporter(output, `${action === "deploy" ? "Deploying" : "Rolling back"} ${app.name}${app.stage ? ` (${app.stage})` : ""} on`, hosts.length, json);
   const controller = new AbortController();
@@ -164,7 +189,8 @@ async function runFlow(output: Output, flags: DeployFlags, loaded: Loaded, actio
   process.on("SIGTERM", onSignal);
   let result: DeployResult;
   try {
-    result = await withConnections(hosts, (await sshFlags(flags)), ({ connections, unreachable }) => {
+    result = await connected(flags, hosts, ({ connections, unreachable }) => {
+      mark(output, `connected to ${connections.size} of ${hosts.length} hosts`);
       const common = {
         app,
         hosts,
@@ -180,6 +206,7 @@ async function runFlow(output: Output, flags: DeployFlags, loaded: Loaded, actio
         : flow.rollback({ ...common, ...(flags.to ? { to: flags.to } : {}), force: flags.force === true });
     });
   } finally {
+    mark(output, "connections closed");
     report.stop();
     process.removeListener("SIGINT", onSignal);
     process.removeListener("SIGTERM", onSignal);
@@ -200,8 +227,7 @@ async function runFlow(output: Output, flags: DeployFlags, loaded: Loaded, actio
 
 /** Runs `fn` on every host with its connection (for the commands that only read). */
 async function eachHost<T>(loaded: Loaded, flags: DeployFlags, hosts: readonly DeployHost[], fn: (host: import("../host/host.js").Host, deployHost: DeployHost) => Promise<T>): Promise<Array<{ host: DeployHost; value?: T; error?: string }>> {
-  const { withConnections } = await import("../deploy/connect.js");
-  return withConnections(hosts, (await sshFlags(flags)), async ({ connections, unreachable }) =>
+  return connected(flags, hosts, async ({ connections, unreachable }) =>
     Promise.all(
       hosts.map(async (host) => {
         const conn = connections.get(host.name);
@@ -233,6 +259,7 @@ function common(command: Command): Command {
     .option("--server-url <url>", "Sous server for search queries in hosts and the deploy history")
     .option("--org <name>", "organization on the server")
     .option("--client <name>", "client name that signs requests")
+    .option("--persist <seconds>", "go through a background process that keeps the SSH connections open this long for the next command (env SOUS_SSH_PERSIST; default 60; 0: connect afresh)")
     .addOption(new Option("--key <file>", "the client's private key"));
 }
 
@@ -250,7 +277,7 @@ export function registerDeployCommands(program: Command, output: Output, exit: (
       .option("--no-record", "do not record the deploy on the server"),
   ).action(async (name: string | undefined, flags: DeployFlags) => {
     if (!name) throw new SousError("usage", "which application? sous deploy APP (apps/APP.ts); see sous deploy --help");
-    const loaded = await load(name, flags);
+    const loaded = await load(name, flags, output);
     if (flags.dryRun) {
       const { deployPlan, formatPlan } = await import("../deploy/plan.js");
       const plan = deployPlan(loaded.app, loaded.hosts, { ...(flags.revision ? { revision: flags.revision } : {}), ...(flags.batch ? { batch: /^\d+$/.test(flags.batch) ? Number(flags.batch) : flags.batch } : {}) });
@@ -270,11 +297,11 @@ export function registerDeployCommands(program: Command, output: Output, exit: (
       .option("--batch <n>", "hosts switched at once")
       .option("--no-record", "do not record the rollback on the server"),
   ).action(
-    withGlobals(async (name, flags) => exit(await runFlow(output, flags, await load(name, flags), "rollback"))),
+    withGlobals(async (name, flags) => exit(await runFlow(output, flags, await load(name, flags, output), "rollback"))),
   );
 
   common(deployCommand.command("releases").argument("<app>", "application").description("List each host's releases: current marked, good and failed")).action(withGlobals(async (name, flags) => {
-    const loaded = await load(name, flags);
+    const loaded = await load(name, flags, output);
     const { layoutOf, readReleases, readLog } = await import("../deploy/layout.js");
     const layout = layoutOf(loaded.app.deployTo);
     // Failed deploys are removed at once; revisions.log still says which they were.
@@ -303,15 +330,14 @@ export function registerDeployCommands(program: Command, output: Output, exit: (
   }));
 
   common(deployCommand.command("check").argument("<app>", "application").description("Check every host: SSH, git, the repository reachable, paths writable, free disk, linked files, the lock")).action(withGlobals(async (name, flags) => {
-    const loaded = await load(name, flags);
-    const { withConnections } = await import("../deploy/connect.js");
+    const loaded = await load(name, flags, output);
     const { checkOnly } = await import("../deploy/flow.js");
     const { lockHost } = await import("../deploy/hosts.js");
     const { layoutOf } = await import("../deploy/layout.js");
     const { lockStatus, describeHolder } = await import("../deploy/lock.js");
     const report = await reporter(output, `Checking ${loaded.app.name} on`, loaded.hosts.length, flags.json === true);
     let lockText = "";
-    const result = await withConnections(loaded.hosts, (await sshFlags(flags)), async ({ connections, unreachable }) => {
+    const result = await connected(flags, loaded.hosts, async ({ connections, unreachable }) => {
       const checked = await checkOnly({ app: loaded.app, hosts: loaded.hosts, connections, unreachable, events: report.sink });
       const primary = connections.get(lockHost(loaded.hosts).name);
       if (primary) {
@@ -332,7 +358,7 @@ export function registerDeployCommands(program: Command, output: Output, exit: (
     if (verb === "acquire") sub.description("Take the lock by hand (deploys are refused until it is released)").option("-m, --message <text>", "why: shown to anyone refused");
     if (verb === "release") sub.description("Free your manual lock, or a stale one whose deploy process is gone (--force: anyone's)").option("--force", "free it whoever holds it");
     sub.action(withGlobals(async (name, flags) => {
-      const loaded = await load(name, flags);
+      const loaded = await load(name, flags, output);
       const { lockHost } = await import("../deploy/hosts.js");
       const { layoutOf } = await import("../deploy/layout.js");
       const locks = await import("../deploy/lock.js");

@@ -1,9 +1,7 @@
 /** `sous exec COMMAND ssh://...`: one shell command on many targets at once, each host's output shown. */
 import { sousHome } from "../client/config.js";
-import { UsageError } from "../core/errors.js";
-import type { ExecResult } from "../host/host.js";
-import { fanOut, type HostOutcome, type HostPhase } from "../push/fleet.js";
-import { positiveNumber, progressFor, type SshCliOptions, sshOptions, type SshOutput, targetsOf } from "./ssh-options.js";
+import { type ExecResult, execOnTargets, type HostOutcome, type HostPhase } from "../run/fleet.js";
+import { persistSeconds, positiveNumber, progressFor, type SshCliOptions, sshOptions, type SshOutput, targetsOf } from "./ssh-options.js";
 
 /** Options of `sous exec`. */
 export interface ExecCliOptions extends SshCliOptions {
@@ -12,34 +10,17 @@ export interface ExecCliOptions extends SshCliOptions {
   persist?: string;
 }
 
-/** How long connections stay open after a `sous exec`: --persist, then SOUS_SSH_PERSIST, then 60 s (as Ansible's ControlPersist). */
-function persistSeconds(options: ExecCliOptions): number {
-  const text = options.persist ?? process.env.SOUS_SSH_PERSIST ?? "60";
-  const seconds = Number(text);
-  if (!Number.isFinite(seconds) || seconds < 0) throw new UsageError(`--persist must be a number of seconds (0 to connect afresh every time), got ${JSON.stringify(text)}`);
-  return seconds;
-}
-
 /** Runs one shell command on every target and shows each host's output; exit code 1 if any failed. */
 export async function execCommand(command: string, targetArgs: string[], options: ExecCliOptions, output: SshOutput): Promise<number> {
   const targets = targetsOf(targetArgs, options);
   const timeout = positiveNumber("--timeout", options.timeout);
   const concurrency = positiveNumber("--concurrency", options.concurrency);
-  const keep = persistSeconds(options);
+  const keep = persistSeconds(options.persist);
   const ssh = sshOptions(options);
   const progress = await progressFor(output, "Running on", targets.length, options.json === true);
   const onPhase = (host: string, phase: HostPhase, outcome?: HostOutcome<ExecResult>): void =>
     progress.phase(host, phase, outcome ? (outcome.ok ? `exit code ${outcome.value?.exitCode ?? outcome.value?.signal}` : `FAILED: ${outcome.error}`) : undefined);
-  let outcomes: HostOutcome<ExecResult>[] | undefined;
-  if (keep > 0) {
-    const { execThroughPersist, persistSocket } = await import("../push/persist.js");
-    outcomes = await execThroughPersist(
-      persistSocket(sousHome()),
-      { type: "exec", targets, ssh, command, ...(timeout ? { timeoutMs: timeout * 1000 } : {}), ...(concurrency ? { concurrency } : {}), persistSeconds: keep },
-      onPhase,
-    );
-  }
-  outcomes ??= await fanOut(targets, { ssh, ...(concurrency ? { concurrency } : {}) }, (target) => target.host.exec({ shell: command }, timeout ? { timeoutMs: timeout * 1000 } : {}), onPhase);
+  const outcomes = await execOnTargets(targets, command, { ssh, persistSeconds: keep, home: sousHome(), ...(timeout ? { timeoutSeconds: timeout } : {}), ...(concurrency ? { concurrency } : {}) }, onPhase);
   progress.stop();
   const failed = (o: (typeof outcomes)[number]) => !o.ok || o.value?.exitCode !== 0;
   for (const o of outcomes) {

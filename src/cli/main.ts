@@ -34,10 +34,7 @@ function defaultOutput(): Output {
 }
 
 async function repositoryRoot(repo: string | undefined): Promise<string> {
-  const { findRepositoryRoot } = await import("../cookbook/repository.js");
-  const root = repo ? resolve(repo) : findRepositoryRoot(process.cwd());
-  if (!root) throw new SousError("usage", "no repository here: run this inside a repository made by `sous init`, or pass --repo DIR");
-  return root;
+  return (await import("../run/repository.js")).repositoryRoot(repo);
 }
 
 /** Converge options as commander parses them, with Chef's spellings folded in. */
@@ -135,7 +132,7 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
     .command("ssh-persist", { hidden: true })
     .argument("<socket>")
     .argument("<seconds>")
-    .action(async (socket: string, seconds: string) => (await import("../push/persist.js")).runPersistProcess(socket, Number(seconds)));
+    .action(async (socket: string, seconds: string) => (await import("../run/fleet.js")).keepConnections(socket, Number(seconds)));
 
   program
     .command("demo")
@@ -190,8 +187,7 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
     .description("List the resource types with their actions and properties (in a repository, its cookbooks' custom resources too)")
     .option("--repo <dir>", "repository whose custom resources to list (default: the nearest one, if any)")
     .action(async (options: { repo?: string }) => {
-      const { findRepositoryRoot } = await import("../cookbook/repository.js");
-      const root = options.repo ? resolve(options.repo) : findRepositoryRoot(process.cwd());
+      const root = (await import("../run/repository.js")).tryRepositoryRoot(options.repo);
       const custom = root ? await (await import("../cookbook/resource-types.js")).repositoryResourceTypes(root) : [];
       const builtin = (await import("../resources/registry.js")).builtinRegistry().list().map((type) => ({ type, cookbook: undefined as string | undefined }));
       for (const { type, cookbook } of [...builtin, ...custom]) {

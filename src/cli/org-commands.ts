@@ -7,11 +7,11 @@ import { SousClient } from "../client/api.js";
 import type { ClientConfig } from "../client/config.js";
 import { readConfigFile, resolveConfigSources, sousHome, writeConfigFile } from "../client/config.js";
 import { generateKeyPair } from "../protocol/signing.js";
+import { defaultAdminKeyFile } from "../run/server.js";
 import { SousError } from "../core/errors.js";
 import { action, clientFor, connectionOptions, flagsOf, inFile, print, rememberConnection, tryGet, type Json } from "./connection.js";
 import { editObject, onlyEditable } from "./editing.js";
 import { loadObjectFile, namedDefinition, refuseUnknownFields, writeKeyFile } from "./object-files.js";
-import { defaultDataDir } from "./server-start.js";
 
 /** Registers `sous org` (create, edit, from-file, list, show, delete). */
 export function registerOrgCommands(program: Command): void {
@@ -29,7 +29,7 @@ async function serverAdminClient(command: Command): Promise<SousClient> {
   const flags = flagsOf(command);
   const { config, sources } = await resolveConfigSources(flags.serverUrl ? { server_url: flags.serverUrl } : {});
   const serverUrl = config.server_url ?? "http://127.0.0.1:8787";
-  const keyFile = String(flags.serverKey ?? flags.key ?? join(defaultDataDir(sousHome()), "server-admin.pem"));
+  const keyFile = String(flags.serverKey ?? flags.key ?? defaultAdminKeyFile());
   const client = String(flags.serverClient ?? "server:admin");
   rememberConnection(command, { server_url: serverUrl, client, key: keyFile }, {
     server_url: sources.server_url ?? "the default",

@@ -1,13 +1,9 @@
 /** `sous converge ssh://user@host ...`: agentless push of the repository's run list. */
-import { resolveConfigSources } from "../client/config.js";
-import { errorMessage, UsageError } from "../core/errors.js";
-import type { HostRun } from "../push/converge.js";
-import type { HostOutcome } from "../push/fleet.js";
-import { targetName } from "../push/fleet.js";
+import { UsageError } from "../core/errors.js";
 import { humanReporter } from "../report/human.js";
-import { resolveBackupDir } from "../run/converge.js";
 import { readNodeJson } from "../run/node-json.js";
-import { cliSearchSource } from "../search/source.js";
+import type { HostOutcome, HostRun } from "../run/push.js";
+import { cliSearchSource } from "../run/search-source.js";
 import { type ConvergeCliOptions, engineEvent, type Output, repositoryOf, showDiffs } from "./converge.js";
 import { positiveNumber, progressFor, type SshCliOptions, sshOptions, targetsOf } from "./ssh-options.js";
 
@@ -24,19 +20,12 @@ export interface PushCliOptions extends ConvergeCliOptions, SshCliOptions {
  * report goes to it; one line on stderr says how many, or why some were not sent.
  */
 async function sendReports(root: string, outcomes: HostOutcome<HostRun>[], output: Output): Promise<void> {
-  const { config } = await resolveConfigSources({}, { cwd: root });
-  if (!config.server_url || !config.client || !config.key || !config.org) return;
-  const { SousClient } = await import("../client/api.js");
-  const { sendPushReports } = await import("../push/server-reports.js");
-  let sent;
-  try {
-    sent = await sendPushReports(new SousClient({ serverUrl: config.server_url, org: config.org, client: config.client, privateKeyFile: config.key, timeoutMs: 10_000 }), outcomes);
-  } catch (error) {
-    output.stderr(`run reports not sent to ${config.server_url}: ${errorMessage(error)}\n`);
-    return;
-  }
-  if (sent.failed.length === 0) output.stderr(`${sent.sent} run report${sent.sent === 1 ? "" : "s"} sent to ${config.server_url}\n`);
-  else output.stderr(`${sent.sent} run reports sent to ${config.server_url}; not sent: ${sent.failed.map((f) => `${f.host} (${f.error})`).join("; ")}\n`);
+  const { sendReportsToConfiguredServer } = await import("../run/push-reports.js");
+  const sent = await sendReportsToConfiguredServer(root, outcomes);
+  if (!sent) return;
+  if (sent.error !== undefined) return output.stderr(`run reports not sent to ${sent.server}: ${sent.error}\n`);
+  if (sent.failed.length === 0) output.stderr(`${sent.sent} run report${sent.sent === 1 ? "" : "s"} sent to ${sent.server}\n`);
+  else output.stderr(`${sent.sent} run reports sent to ${sent.server}; not sent: ${sent.failed.map((f) => `${f.host} (${f.error})`).join("; ")}\n`);
 }
 
 function summary(output: Output, outcomes: HostOutcome<unknown>[], describe: (outcome: HostOutcome<never>) => string): void {
@@ -54,10 +43,9 @@ export async function pushCommand(targetArgs: string[], options: PushCliOptions,
   const targets = targetsOf(targetArgs, options);
   // Checked the same way as a local converge's, before any host is reached.
   const node = options.jsonAttributes ? readNodeJson(options.jsonAttributes) : undefined;
-  if (options.backupDir !== undefined) resolveBackupDir({ name: targetName(targets[0]!), isThisMachine: false }, options.backupDir, undefined, root);
-  if (options.report !== undefined && targets.length > 1) throw new UsageError(`--report names one file: with ${targets.length} targets each host's report goes to .sous/runs/<host>/last-run.json`);
   // Loaded here, not at the top: `sous exec` needs none of the compiler and engine behind it.
-  const { describeOutcome, pushConverge } = await import("../push/converge.js");
+  const { checkPushOptions, describeOutcome, pushConverge } = await import("../run/push.js");
+  checkPushOptions({ root, targets, ...(options.backupDir !== undefined ? { backupDir: options.backupDir } : {}), ...(options.report !== undefined ? { report: options.report } : {}) });
   const dryRun = options.dryRun === true;
   const progress = await progressFor(output, dryRun ? "Dry run on" : "Converging", targets.length, options.json === true);
   const color = output.color && options.color !== false && !options.json;

@@ -1,15 +1,9 @@
 // `sous server`: runs the Sous server in this process until SIGINT or SIGTERM.
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { Command } from "commander";
-import { sousHome } from "../client/config.js";
 import { SousError } from "../core/errors.js";
-import { importOptional } from "../core/optional.js";
+import { defaultAdminKeyFile, defaultDataDir, startSousServer } from "../run/server.js";
 import { action, rootOf, writers, type Json } from "./connection.js";
-
-/** `~/.sous/server` (or `$SOUS_HOME/server`): the server's default data directory. */
-export function defaultDataDir(home: string): string {
-  return join(home, "server");
-}
 
 /** A flag's number: at least 0 (`zero` allowed) or above 0. */
 function positiveNumber(flag: string, value: unknown, zero: boolean): number {
@@ -60,11 +54,9 @@ export function registerServerStart(program: Command): void {
         const flags = command.opts() as Json;
         const { out } = writers(rootOf(command));
         const { host, port } = parseListen(String(flags.listen));
-        const dataDir = resolve(String(flags.dataDir ?? defaultDataDir(sousHome())));
+        const dataDir = resolve(String(flags.dataDir ?? defaultDataDir()));
         const started = Date.now();
-        // Loaded here, not at the top: other `sous` commands should not pay for the HTTP server and drivers.
-        const { startServer } = await importOptional(["fastify", "better-sqlite3"], "sous server", () => import("../server/server.js"));
-        const server = await startServer({
+        const server = await startSousServer({
           dataDir,
           host,
           port,
@@ -78,9 +70,9 @@ export function registerServerStart(program: Command): void {
           reportRetentionDays: positiveNumber("--report-retention", flags.reportRetention, true),
           runIntervalSeconds: positiveNumber("--run-interval", flags.runInterval, false),
         });
-        out(`Sous server listening on ${server.url} (store: ${flags.database ? "PostgreSQL" : join(dataDir, "sous.db")}; started in ${Date.now() - started} ms)\n`);
+        out(`Sous server listening on ${server.url} (store: ${server.store}; started in ${Date.now() - started} ms)\n`);
         if (server.adminKeyFile) {
-          out(`First start: server administrator key written to ${server.adminKeyFile}\nNext: sous org create NAME --server-url ${server.url}${server.adminKeyFile === join(defaultDataDir(sousHome()), "server-admin.pem") ? "" : ` --server-key ${server.adminKeyFile}`}\n`);
+          out(`First start: server administrator key written to ${server.adminKeyFile}\nNext: sous org create NAME --server-url ${server.url}${server.adminKeyFile === defaultAdminKeyFile() ? "" : ` --server-key ${server.adminKeyFile}`}\n`);
         }
         await untilStopped();
         await server.close();

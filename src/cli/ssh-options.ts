@@ -2,9 +2,8 @@
 // kept apart from the converge code so that `sous exec` starts without loading it.
 import { resolve } from "node:path";
 import { UsageError } from "../core/errors.js";
-import type { SshOptions } from "../host/ssh.js";
-import { collectTargets } from "../push/fleet.js";
-import { createProgress, type Progress } from "../push/progress.js";
+import { type SshOptions, sshTargets } from "../run/fleet.js";
+import { createProgress, type Progress } from "./progress.js";
 
 /** Where a command writes (the subset of the CLI's output the SSH commands use). */
 export interface SshOutput {
@@ -34,6 +33,14 @@ export function positiveNumber(name: string, value: string | undefined): number 
   return number;
 }
 
+/** How long connections stay open after a command (`sous exec`, `sous deploy`): --persist, then SOUS_SSH_PERSIST, then 60 s (as Ansible's ControlPersist); 0 connects afresh every time. */
+export function persistSeconds(flag: string | undefined): number {
+  const text = flag ?? process.env.SOUS_SSH_PERSIST ?? "60";
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds < 0) throw new UsageError(`--persist must be a number of seconds (0 to connect afresh every time), got ${JSON.stringify(text)}`);
+  return seconds;
+}
+
 /** SSH connection settings from the command-line flags. */
 export function sshOptions(options: SshCliOptions): SshOptions {
   const seconds = positiveNumber("--connect-timeout", options.connectTimeout);
@@ -50,9 +57,7 @@ export function sshOptions(options: SshCliOptions): SshOptions {
 
 /** The targets of the arguments and --inventory; at least one. */
 export function targetsOf(args: string[], options: SshCliOptions) {
-  const targets = collectTargets(args, options.inventory);
-  if (targets.length === 0) throw new UsageError("no targets: pass ssh://user@host[:port] arguments or --inventory FILE");
-  return targets;
+  return sshTargets(args, options.inventory);
 }
 
 /** Per-host progress: live in a terminal, plain lines otherwise (on stderr with --json). */

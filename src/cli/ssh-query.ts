@@ -1,10 +1,7 @@
 // `sous ssh QUERY COMMAND` (knife ssh): the nodes a search returns, each reached at the address
 // an attribute holds, the command run on them through the SSH fan-out `sous exec` uses.
 import type { SousClient } from "../client/api.js";
-import type { ExecResult } from "../host/host.js";
-import type { SshTarget } from "../host/ssh.js";
-import { fanOut, targetName, type HostOutcome } from "../push/fleet.js";
-import { splitDottedPath } from "../protocol/partial-search.js";
+import { type ExecResult, execOnNodes, findNodes, type HostOutcome } from "../run/fleet.js";
 import { positiveNumber, sshOptions, type SshCliOptions } from "./ssh-options.js";
 
 /** Options of `sous ssh`, as commander parses them. */
@@ -15,26 +12,6 @@ export interface SshQueryOptions extends SshCliOptions {
   timeout?: string;
   group?: boolean;
   exitOnError?: boolean;
-}
-
-/** A node found by the search, with the address it is reached at (or why it has none). */
-interface FoundNode {
-  name: string;
-  address?: string;
-  target?: SshTarget;
-}
-
-/** The nodes of a query with their addresses: the `-a` attribute, or ipaddress and then fqdn. */
-async function findNodes(client: SousClient, query: string, attribute: string | undefined, user: string, port: number): Promise<FoundNode[]> {
-  const keys: Record<string, string[]> = attribute ? { address: splitDottedPath(attribute) } : { ipaddress: ["ipaddress"], fqdn: ["fqdn"] };
-  const rows = await client.searchAll<{ name: string; data: Record<string, unknown> }>("node", query, { partial: keys });
-  return rows
-    .map((row) => {
-      const candidates = attribute ? [row.data.address] : [row.data.ipaddress, row.data.fqdn];
-      const address = candidates.find((value): value is string => typeof value === "string" && value !== "");
-      return { name: row.name, ...(address ? { address, target: { user, host: address, port } } : {}) };
-    })
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 function lines(text: string | undefined): string[] {
@@ -62,12 +39,11 @@ export async function sshCommand(client: SousClient, query: string, shell: strin
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`--ssh-port ${options.sshPort}: expected a port number`);
   const concurrency = positiveNumber("--concurrency", options.concurrency);
   const timeout = positiveNumber("--timeout", options.timeout);
-  const nodes = await findNodes(client, query, options.attribute, options.sshUser, port);
+  const nodes = await findNodes(client, { query, ...(options.attribute !== undefined ? { attribute: options.attribute } : {}), user: options.sshUser, port });
   if (nodes.length === 0) return `no nodes match ${query}`;
   const width = Math.max(...nodes.map((node) => node.name.length));
-  const byTarget = new Map(nodes.filter((node) => node.target).map((node) => [targetName(node.target!), node]));
   const results = new Map<string, HostOutcome<ExecResult> | undefined>();
-  let stop = false;
+  let failedBefore = false;
   const failed = (outcome: HostOutcome<ExecResult> | undefined): boolean => !outcome || !outcome.ok || outcome.value?.exitCode !== 0;
 
   const show = (name: string, outcome: HostOutcome<ExecResult> | undefined, reason?: string): void => {
@@ -97,26 +73,12 @@ export async function sshCommand(client: SousClient, query: string, shell: strin
     const reason = `no address: the node has no ${options.attribute ?? "ipaddress or fqdn"} attribute`;
     results.set(node.name, { host: node.name, ok: false, error: reason, durationMs: 0 });
     show(node.name, results.get(node.name), `FAILED: ${reason}`);
-    if (options.exitOnError) stop = true;
+    failedBefore = true;
   }
-  const targets = nodes.filter((node) => node.target).map((node) => node.target!);
-  await fanOut(
-    targets,
-    { ssh: sshOptions(options), ...(concurrency ? { concurrency } : {}) },
-    async (target) => {
-      // With --exit-on-error no node starts after one failed (those already running finish).
-      if (stop) throw Object.assign(new Error("skipped"), { code: "skipped" });
-      return target.host.exec({ shell }, timeout ? { timeoutMs: timeout * 1000 } : {});
-    },
-    (host, phase, outcome) => {
-      if (phase !== "done" && phase !== "failed") return;
-      const node = byTarget.get(host)!;
-      const skipped = outcome?.code === "skipped";
-      results.set(node.name, skipped ? undefined : outcome);
-      show(node.name, skipped ? undefined : outcome);
-      if (!skipped && failed(outcome) && options.exitOnError) stop = true;
-    },
-  );
+  await execOnNodes(nodes, shell, { ssh: sshOptions(options), failed, ...(concurrency ? { concurrency } : {}), ...(timeout ? { timeoutSeconds: timeout } : {}), ...(options.exitOnError ? { exitOnError: true } : {}), failedBefore }, (node, outcome) => {
+    results.set(node.name, outcome);
+    show(node.name, outcome);
+  });
 
   // Exit codes summarized: how many nodes ended which way, naming the nodes that did not exit 0.
   const groups = new Map<string, string[]>();

@@ -55,12 +55,15 @@ type OutOf<T> = T extends PropertySpec<infer O, any, any> ? O : never;
  * resource's name), the others may be left out.
  */
 export type InputOf<S extends PropertySpecs, Skip extends PropertyKey = never> = Simplify<
-  { -readonly [P in Exclude<KeysWhere<S, "required">, Skip>]: InOf<S[P]> } & { -readonly [P in Exclude<KeysWhere<S, "defaulted" | "optional">, Skip>]?: InOf<S[P]> }
+  // Mapped over keyof S (filtered, not renamed), so each property keeps its spec's TSDoc for editors.
+  { -readonly [P in keyof S as P extends Exclude<KeysWhere<S, "required">, Skip> ? P : never]: InOf<S[P]> } & {
+    -readonly [P in keyof S as P extends Exclude<KeysWhere<S, "defaulted" | "optional">, Skip> ? P : never]?: InOf<S[P]>;
+  }
 >;
 
 /** What a provider or a custom resource's action sees: required and defaulted properties always have a value. */
 export type OutputOf<S extends PropertySpecs> = Simplify<
-  { readonly [P in KeysWhere<S, "required" | "defaulted">]: OutOf<S[P]> } & { readonly [P in KeysWhere<S, "optional">]?: OutOf<S[P]> }
+  { readonly [P in keyof S as P extends KeysWhere<S, "required" | "defaulted"> ? P : never]: OutOf<S[P]> } & { readonly [P in keyof S as P extends KeysWhere<S, "optional"> ? P : never]?: OutOf<S[P]> }
 >;
 
 /** Thrown by a property's normalize step: the message completes "expected ...". */

@@ -1,11 +1,14 @@
 /**
- * Opens one SSH connection per host of a deploy through the push fan-out (its bounded
- * connection setup and per-host errors), keeps them all open while the whole run goes phase by
- * phase, and closes them when it ends.
+ * Opens one SSH connection per host of a deploy, keeps them all open while the whole run goes
+ * phase by phase, and closes them when it ends. With `persist`, the connections are those of
+ * the background SSH process (src/push/persist.ts): made by the first command, reused by the
+ * next ones for `persist.seconds` after the last, so a redeploy or a rollback pays no SSH
+ * handshake. Otherwise (or when that process cannot be reached) through the push fan-out, its
+ * bounded connection setup and per-host errors.
  */
 import type { Host } from "../host/host.js";
 import type { SshOptions } from "../host/ssh.js";
-import { fanOut, type HostPhase } from "../push/fleet.js";
+import type { HostPhase } from "../push/fleet.js";
 import type { DeployHost } from "./hosts.js";
 
 /** Connections by host name, and why the others could not be reached. */
@@ -14,8 +17,32 @@ export interface Connections {
   unreachable: Map<string, string>;
 }
 
-/** Connects to every host, runs `body` with all connections at once, then closes them. */
-export async function withConnections<T>(hosts: readonly DeployHost[], ssh: SshOptions, body: (connections: Connections) => Promise<T>, onPhase?: (host: string, phase: HostPhase) => void): Promise<T> {
+/** Where the background SSH process listens and how long it keeps connections after this command (0: connect directly). */
+export interface PersistOptions {
+  socketPath: string;
+  seconds: number;
+}
+
+/** Connects to every host, runs `body` with all connections at once, then closes them (or leaves them to the background process). */
+export async function withConnections<T>(hosts: readonly DeployHost[], ssh: SshOptions, body: (connections: Connections) => Promise<T>, onPhase?: (host: string, phase: HostPhase) => void, persist?: PersistOptions): Promise<T> {
+  if (persist && persist.seconds > 0 && hosts.length > 0) {
+    const { openPersistSession } = await import("../push/persist-host.js");
+    for (const host of hosts) onPhase?.(host.name, "connecting");
+    const session = await openPersistSession(persist.socketPath, { targets: hosts.map((h) => h.target), ssh, persistSeconds: persist.seconds }, (name, ok) => onPhase?.(name, ok ? "working" : "failed"));
+    if (session) {
+      try {
+        return await body({ connections: session.hosts, unreachable: new Map([...session.unreachable].map(([name, why]) => [name, why.error])) });
+      } finally {
+        session.close();
+      }
+    }
+  }
+  return withOwnConnections(hosts, ssh, body, onPhase);
+}
+
+/** The connections made by this process, through the push fan-out. */
+async function withOwnConnections<T>(hosts: readonly DeployHost[], ssh: SshOptions, body: (connections: Connections) => Promise<T>, onPhase?: (host: string, phase: HostPhase) => void): Promise<T> {
+  const { fanOut } = await import("../push/fleet.js");
   const connections = new Map<string, Host>();
   const unreachable = new Map<string, string>();
   let pending = hosts.length;

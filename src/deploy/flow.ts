@@ -16,8 +16,8 @@ import { type HookTarget, releaseEnvironment, runHooks } from "./hooks.js";
 import { addressOf, batchesOf, type DeployHost, lockHost, migrationHost } from "./hosts.js";
 import { type HostReleases, type Layout, layoutOf, type LogEntry, MARKER, nextReleaseId, parseState, previousGood, type ReleaseMarker, releasePath, releasesToRemove, switchCurrent } from "./layout.js";
 import type { HookSlot, LoadedApp } from "./load.js";
-import { acquireLock, type HeldLock, releaseLock, whoAmI } from "./lock.js";
-import { CHECK, FINISH, HAS_COMMIT, LINK, RELEASE, runScript, UPDATE } from "./remote.js";
+import { type HeldLock, type LockedError, lockedError, lockRequest, relabelLock, releaseLock, whoAmI } from "./lock.js";
+import { CHECK, FINISH, HAS_COMMIT, LINK, RELEASE, RemoteStepError, runScript, UPDATE } from "./remote.js";
 
 /** What every run needs: the app, its hosts and their connections. */
 export interface RunOptions {
@@ -204,13 +204,38 @@ class Run {
     return this.entries.find((e) => e.host === host)!;
   }
 
-  async takeLock(release?: string): Promise<boolean> {
-    const entry = this.lockEntry();
-    return this.phase("lock", [entry], async () => {
-      this.lock = await acquireLock(entry.conn!, this.layout, { kind: this.action, app: this.options.app.name, ...(release ? { release } : {}) });
-      this.options.onLock?.(this.lock);
-      return `locked by ${this.lock.holder.by}`;
+  /**
+   * The check phase on every host, the lock taken on the lock host in the same round trip (its
+   * check script takes it last, once everything else there passed); then the lock's own phase
+   * in the report: taken, or refused naming the holder. A lock taken while another host failed
+   * its check is freed by the run's way out, as always.
+   */
+  async checkAndLock(git: "none" | "new", release?: string): Promise<boolean> {
+    const lockEntry = this.lockEntry();
+    const request = lockRequest(this.layout, { kind: this.action, app: this.options.app.name, ...(release ? { release } : {}) });
+    let refused: LockedError | undefined;
+    const checked = await this.phase("check", this.entries, async (entry) => {
+      if (entry !== lockEntry) return checkHost(this, entry, git);
+      try {
+        const detail = await checkHost(this, entry, git, request.args);
+        this.lock = { host: entry.conn!, layout: this.layout, holder: request.holder, token: request.token };
+        this.options.onLock?.(this.lock);
+        return detail;
+      } catch (error) {
+        if (!(error instanceof RemoteStepError) || error.result.exitCode !== 75) throw error;
+        refused = lockedError(error.result.stdout, entry.conn!.name);
+        // The lock host's checks passed: only its lock was refused, reported by the lock phase.
+        entry.state = parseState(error.result.stdout, this.layout);
+        entry.before = entry.state.current;
+        return entry.before ? `current ${entry.before}` : "first deploy";
+      }
     });
+    if (!checked && !refused) return false;
+    const locked = await this.group("lock", [lockEntry], async (fail, details) => {
+      if (refused) fail(lockEntry, refused);
+      else if (this.lock) details.set(lockEntry, `locked by ${this.lock.holder.by}`);
+    });
+    return checked && locked;
   }
 
   async freeLock(): Promise<void> {
@@ -243,12 +268,14 @@ class Run {
 /**
  * The check phase's work on one host, in one round trip: git, paths writable, free disk, the
  * repository reachable (`git`: always; `new`: only where there is no mirror yet, since on a
- * redeploy the update phase's fetch says so before anything changes), linked files; and its releases.
+ * redeploy the update phase's fetch says so before anything changes), linked files; on the
+ * lock host the lock (`lock`: the lock script's arguments; its refusal exits 75); and its releases.
  */
-async function checkHost(run: Run, entry: Entry, git: "none" | "new" | "always"): Promise<string> {
+async function checkHost(run: Run, entry: Entry, git: "none" | "new" | "always", lock: readonly [string, string, string] = ["", "", ""]): Promise<string> {
   if (!entry.conn) throw new Error(`unreachable: ${run.options.unreachable?.get(entry.host.name) ?? "no connection"}`);
   const { app } = run.options;
-  const output = await runScript(entry.conn, "", CHECK, [run.layout.deployTo, app.repository, git, String(Math.ceil(app.minFreeMiB * 1024)), ...app.linkedFiles], { timeoutMs: 90_000 });
+  // No timeout of its own (it would cost two processes per host): its one command that can hang, git ls-remote, has one.
+  const output = await runScript(entry.conn, "", CHECK, [run.layout.deployTo, app.repository, git, String(Math.ceil(app.minFreeMiB * 1024)), ...lock, ...app.linkedFiles]);
   entry.state = parseState(output, run.layout);
   entry.before = entry.state.current;
   return entry.before ? `current ${entry.before}` : "first deploy";
@@ -268,19 +295,23 @@ function markerOf(run: Run, id: string, revision: string, status: ReleaseMarker[
   return { id, status, revision, by: run.by, createdAt, ...(status === "pending" ? {} : { finishedAt: new Date().toISOString() }) };
 }
 
-/** Makes releases/<id> from the mirror: git archive of the commit, REVISION, a pending marker. */
-async function createRelease(run: Run, entry: Entry, id: string, revision: string, createdAt: string): Promise<string> {
+/** The shared files and folders to link into a release, as the link scripts take them. */
+function linkItems(app: LoadedApp): string[] {
+  return [...app.linkedDirs.map((p) => `d:${p}`), ...app.linkedFiles.map((p) => `f:${p}`)];
+}
+
+/** Makes releases/<id> from the mirror: git archive of the commit, REVISION, a pending marker; and `links` linked in (the link phase's work, when no hook runs between the two). */
+async function createRelease(run: Run, entry: Entry, id: string, revision: string, createdAt: string, links: readonly string[]): Promise<string> {
   const dir = releasePath(run.layout, id);
   // Before the script: if it fails halfway, the cleanup removes what it made.
   entry.created = true;
-  await runScript(entry.conn!, "", RELEASE, [run.layout.repo, revision, dir, JSON.stringify(markerOf(run, id, revision, "pending", createdAt))]);
-  return dir;
+  await runScript(entry.conn!, "", RELEASE, [run.layout.repo, revision, dir, JSON.stringify(markerOf(run, id, revision, "pending", createdAt)), run.layout.shared, ...links]);
+  return links.length ? `${dir}, ${links.length} linked` : dir;
 }
 
 /** Links shared/ files and folders into the release. */
 async function linkShared(run: Run, entry: Entry, id: string): Promise<string | void> {
-  const { linkedDirs, linkedFiles } = run.options.app;
-  const items = [...linkedDirs.map((p) => `d:${p}`), ...linkedFiles.map((p) => `f:${p}`)];
+  const items = linkItems(run.options.app);
   if (items.length === 0) return undefined;
   await runScript(entry.conn!, "", LINK, [releasePath(run.layout, id), run.layout.shared, ...items]);
   return `${items.length} linked`;
@@ -404,9 +435,12 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
   const createdAt = new Date().toISOString();
 
   const steps = async (): Promise<boolean> => {
-    if (!(await run.phase("check", run.entries, (entry) => checkHost(run, entry, "new")))) return false;
-    id = nextReleaseId(options.now?.() ?? new Date(), run.entries.flatMap((e) => e.state!.releases.map((r) => r.id)));
-    if (!(await run.takeLock(id))) return false;
+    // The id the lock names; a host with a release as new (two deploys in one second, a clock ahead) moves it on below.
+    const now = options.now?.() ?? new Date();
+    const provisional = nextReleaseId(now, []);
+    if (!(await run.checkAndLock("new", provisional))) return false;
+    id = nextReleaseId(now, run.entries.flatMap((e) => e.state!.releases.map((r) => r.id)));
+    if (id !== provisional && run.lock) await relabelLock(run.lock, id).catch((error: unknown) => run.emit({ type: "note", text: `the lock still names release ${provisional}: ${errorMessage(error)}` }));
     if (!(await run.phaseWithHooks("update", run.entries, hookRelease, (entry) => updateMirror(run, entry, revisionRef)))) return false;
     // One commit for every host: the lock host's; a host that resolved another (a push landed between fetches) must have it too.
     revision = run.lockEntry().revision!;
@@ -416,8 +450,10 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
       entry.revision = revision;
       entry.target = id;
     }
-    if (!(await run.phaseWithHooks("release", run.entries, hookRelease, (entry) => createRelease(run, entry, id!, revision!, createdAt)))) return false;
-    if (!(await run.phaseWithHooks("link", run.entries, hookRelease, (entry) => linkShared(run, entry, id!)))) return false;
+    // Linking is part of making the release (one round trip) unless a hook runs between the two.
+    const linkApart = run.has("after:release") || run.has("before:link");
+    if (!(await run.phaseWithHooks("release", run.entries, hookRelease, (entry) => createRelease(run, entry, id!, revision!, createdAt, linkApart ? [] : linkItems(app))))) return false;
+    if (!(await run.phaseWithHooks("link", run.entries, hookRelease, linkApart ? (entry) => linkShared(run, entry, id!) : undefined))) return false;
     if (!(await run.phaseWithHooks("build", run.entries, hookRelease))) return false;
     const migrator = run.entries.find((e) => e.host === migrationHost(options.hosts))!;
     if (!(await run.phaseWithHooks("migrate", [migrator], hookRelease))) return false;
@@ -498,8 +534,7 @@ export async function rollback(options: RollbackOptions): Promise<DeployResult> 
   let batches: Entry[][] = [];
   const hookRelease = (entry: Entry) => run.hookRelease(entry, entry.target!, entry.state?.releases.find((r) => r.id === entry.target)?.revision ?? "", entry.before);
   const steps = async (): Promise<boolean> => {
-    if (!(await run.phase("check", run.entries, (entry) => checkHost(run, entry, "none")))) return false;
-    if (!(await run.takeLock(options.to))) return false;
+    if (!(await run.checkAndLock("none", options.to))) return false;
     const planned = await run.phase("plan", run.entries, async (entry) => {
       const state = entry.state!;
       if (options.to) {

@@ -54,6 +54,20 @@ export function describeHolder(holder: LockHolder | undefined): string {
   return `${holder.by} (pid ${holder.pid}) since ${holder.since}: ${what}${holder.message ? `, "${holder.message}"` : ""}`;
 }
 
+/**
+ * What a person refused by a lock can do: a stale lock (its process known gone) is freed by
+ * `lock release`; a deploy's lock from another workstation cannot be checked from here, so the
+ * message says how to free it once its holder is known to be gone.
+ */
+function lockAdvice(holder: LockHolder | undefined, stale: boolean): string {
+  const app = holder?.app ?? "APP";
+  if (stale) return ` — that process is gone (stale lock): free it with \`sous deploy lock release ${app}\``;
+  if (!holder) return ` — if nobody is deploying, free it with \`sous deploy lock release ${app} --force\``;
+  if (holder.kind === "manual") return ` — ask ${holder.by} to run \`sous deploy lock release ${app}\`, or free it with \`sous deploy lock release ${app} --force\``;
+  if (holder.workstation === hostname()) return ` — that ${holder.kind} is still running here (pid ${holder.pid}): wait for it to finish`;
+  return ` — if that ${holder.kind} is no longer running (Sous can tell only on ${holder.workstation}, where it ran as pid ${holder.pid}), free it with \`sous deploy lock release ${app} --force\``;
+}
+
 /** Why the lock could not be taken. */
 export class LockedError extends SousError {
   constructor(
@@ -61,10 +75,7 @@ export class LockedError extends SousError {
     host: string,
     readonly stale: boolean,
   ) {
-    super(
-      "locked",
-      `the application is locked on ${host} by ${describeHolder(holder)}${stale ? ` — that process is gone (stale lock): free it with \`sous deploy lock release\`` : ""}`,
-    );
+    super("locked", `the application is locked on ${host} by ${describeHolder(holder)}${lockAdvice(holder, stale)}`);
     this.name = "LockedError";
   }
 }
@@ -111,11 +122,42 @@ gone="$1.released-$$"
 mv -T -- "$1" "$gone"
 rm -rf -- "$gone"`;
 
-/** Takes the lock or throws LockedError naming the holder. */
-export async function acquireLock(host: Host, layout: Layout, holder: Omit<LockHolder, "by" | "workstation" | "pid" | "since">): Promise<HeldLock> {
+/** A lock about to be taken: its holder (this process) and the token that proves it; `args` are the lock script's (folder, holder JSON, token). */
+export interface LockRequest {
+  holder: LockHolder;
+  token: string;
+  args: [string, string, string];
+}
+
+/** Prepares taking the lock of `layout` for this process (the check phase takes it in its own script on the lock host). */
+export function lockRequest(layout: Layout, holder: Omit<LockHolder, "by" | "workstation" | "pid" | "since">): LockRequest {
   const full: LockHolder = { by: whoAmI(), workstation: hostname(), pid: process.pid, since: new Date().toISOString(), ...holder };
   const token = randomBytes(16).toString("hex");
-  const result = await host.exec(["sh", "-c", ACQUIRE, "sh", layout.lock, JSON.stringify(full), token]);
+  return { holder: full, token, args: [layout.lock, JSON.stringify(full), token] };
+}
+
+/** The refusal of a lock script that found the lock held: its `locked<TAB>holder JSON` line. */
+export function lockedError(output: string, host: string): LockedError {
+  const line = output.split("\n").find((l) => l.startsWith("locked\t"));
+  let holder: LockHolder | undefined;
+  try {
+    holder = line && line.length > 7 ? (JSON.parse(line.slice(7)) as LockHolder) : undefined;
+  } catch {
+    holder = undefined;
+  }
+  return new LockedError(holder, host, holder ? isStale(holder) : false);
+}
+
+/** Records in a held lock which release it is for (known only after the check that took it). */
+export async function relabelLock(lock: HeldLock, release: string): Promise<void> {
+  lock.holder = { ...lock.holder, release };
+  await lock.host.writeFileAtomic(posix.join(lock.layout.lock, "holder.json"), `${JSON.stringify(lock.holder)}\n`);
+}
+
+/** Takes the lock or throws LockedError naming the holder. */
+export async function acquireLock(host: Host, layout: Layout, holder: Omit<LockHolder, "by" | "workstation" | "pid" | "since">): Promise<HeldLock> {
+  const { holder: full, token, args } = lockRequest(layout, holder);
+  const result = await host.exec(["sh", "-c", ACQUIRE, "sh", ...args]);
   if (result.exitCode === 75) {
     const status = await lockStatus(host, layout);
     throw new LockedError(status.holder, host.name, status.stale);

@@ -11,7 +11,9 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
-import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+// Types only: ssh2 takes 0.1-0.2 s to load, paid only by a process that opens a connection
+// (not by one that parses targets, nor by a CLI whose connections a background process holds).
+import type { Client, ClientChannel, ConnectConfig } from "ssh2";
 import { SousError } from "../core/errors.js";
 import { checkKnownHost, type KnownHostEntry, knownHostName, knownKeyTypes, readKnownHosts } from "./known-hosts.js";
 import { type Accounts, AccountLookups, atomicTempPath, type Command, displayCommand, type ExecOptions, type ExecResult, type FileStat, type Host, parseAccounts, shellQuote, type WriteOptions } from "./host.js";
@@ -341,7 +343,8 @@ export class SshHost extends AccountLookups implements Host {
   }
 
   /** Connects, checks the host key and authenticates; throws SshError with a message a person can act on. */
-  static connect(target: SshTarget, options: SshOptions = {}): Promise<SshHost> {
+  static async connect(target: SshTarget, options: SshOptions = {}): Promise<SshHost> {
+    const { Client } = await import("ssh2");
     const knownHosts = options.knownHostsFile ?? join(homedir(), ".ssh", "known_hosts");
     const knownEntries = readKnownHosts(knownHosts);
     const algorithms = hostKeyAlgorithms(knownEntries, knownHostName(target.host, target.port));

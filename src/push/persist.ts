@@ -1,9 +1,11 @@
 /**
- * Persistent SSH connections for `sous exec`, as OpenSSH's ControlPersist keeps them for
- * Ansible: the first `sous exec` starts a small background process that holds its connections
- * open for a while (60 s after its last command by default), and the next ones hand their work
- * to it over a Unix socket in ~/.sous/ssh (a directory only the user can enter), so that a
- * command on 50 hosts costs 50 commands instead of 50 handshakes. Host keys are checked when a
+ * Persistent SSH connections for `sous exec` and `sous deploy`, as OpenSSH's ControlPersist
+ * keeps them for Ansible: the first command starts a small background process that holds its
+ * connections open for a while (60 s after its last command by default), and the next ones hand
+ * their work to it over a Unix socket in ~/.sous/ssh (a directory only the user can enter), so
+ * that a command on 50 hosts costs 50 commands instead of 50 handshakes. `sous exec` hands over
+ * one command for all its targets; a deploy opens a session, in which every call of the `Host`
+ * interface on one of its hosts is forwarded (see persist-host.ts). Host keys are checked when a
  * connection is made, with the options of the command that made it; a connection is reused only
  * by a command with the same target and SSH options.
  */
@@ -34,6 +36,54 @@ export interface PersistRequest {
 /** What the background process sends back, one JSON line each. */
 type PersistMessage = { type: "phase"; host: string; phase: HostPhase; outcome?: HostOutcome<ExecResult> } | { type: "done" } | { type: "error"; message: string };
 
+/** A session: its hosts connected (or reused), then `SessionCall`s on them until the client closes the socket. */
+export interface SessionRequest {
+  type: "session";
+  targets: SshTarget[];
+  ssh: SshOptions;
+  persistSeconds: number;
+}
+
+/** The methods of `Host` a session forwards. */
+export const HOST_METHODS = ["exec", "tryReadFile", "writeFileAtomic", "tryLstat", "tryStat", "readlink", "symlink", "hardlink", "mkdir", "chmod", "lchown", "remove", "rename", "readdir", "touch", "lookupUser", "lookupGroup", "userName", "groupName"] as const;
+
+/** One call of a `Host` method on the session's host number `host`; `stream` asks for an exec's output as it comes. */
+export interface SessionCall {
+  type: "call";
+  id: number;
+  host: number;
+  method: (typeof HOST_METHODS)[number];
+  args: unknown[];
+  stream?: boolean;
+}
+
+/** What the background process sends in a session, one JSON line each. */
+export type SessionMessage =
+  | { type: "host"; index: number; ok: true; name: string }
+  | { type: "host"; index: number; ok: false; error: string; code?: string }
+  | { type: "result"; id: number; value?: unknown }
+  | { type: "failure"; id: number; error: { message: string; name?: string; code?: string } }
+  | { type: "output"; id: number; text: string; stream: "stdout" | "stderr" };
+
+/** A value made fit for a JSON line: Buffers as base64, functions left out. */
+export function encodeValue(value: unknown): unknown {
+  if (Buffer.isBuffer(value)) return { $buffer: value.toString("base64") };
+  if (Array.isArray(value)) return value.map(encodeValue);
+  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).filter(([, v]) => typeof v !== "function").map(([k, v]) => [k, encodeValue(v)]));
+  return value;
+}
+
+/** The inverse of encodeValue. */
+export function decodeValue(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(decodeValue);
+  if (value !== null && typeof value === "object") {
+    const record = value as Record<string, unknown>;
+    if (typeof record.$buffer === "string" && Object.keys(record).length === 1) return Buffer.from(record.$buffer, "base64");
+    return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, decodeValue(v)]));
+  }
+  return value;
+}
+
 /** The socket of the background process (its PID in SOCKET.pid): in a directory of the user's only. */
 export function persistSocket(home: string): string {
   const dir = join(home, "ssh");
@@ -54,7 +104,8 @@ function connectTo(socketPath: string): Promise<Socket | undefined> {
   });
 }
 
-function lines(socket: Socket, onLine: (line: string) => void): void {
+/** Calls `onLine` with each newline-terminated line the socket receives. */
+export function lines(socket: Socket, onLine: (line: string) => void): void {
   let buffered = "";
   socket.setEncoding("utf8");
   socket.on("data", (chunk: string) => {
@@ -64,6 +115,22 @@ function lines(socket: Socket, onLine: (line: string) => void): void {
       buffered = buffered.slice(at + 1);
     }
   });
+}
+
+/** A connection to the background process, started when none runs; undefined when it could not be reached. */
+export async function reachPersist(socketPath: string, persistSeconds: number): Promise<Socket | undefined> {
+  let socket = await connectTo(socketPath);
+  if (!socket) {
+    // The command's own entry point (bin/sous.js beside src/ or dist/), whoever called this.
+    const cli = fileURLToPath(new URL("../../bin/sous.js", import.meta.url));
+    const child = spawn(process.execPath, [cli, "ssh-persist", socketPath, String(persistSeconds)], { detached: true, stdio: "ignore" });
+    child.unref();
+    for (let waited = 0; !socket && waited < 3000; waited += 10) {
+      await sleep(10);
+      socket = await connectTo(socketPath);
+    }
+  }
+  return socket;
 }
 
 /**
@@ -76,19 +143,8 @@ export async function execThroughPersist(
   request: PersistRequest,
   onPhase: (host: string, phase: HostPhase, outcome?: HostOutcome<ExecResult>) => void,
 ): Promise<HostOutcome<ExecResult>[] | undefined> {
-  let socket = await connectTo(socketPath);
-  if (!socket) {
-    // The command's own entry point (bin/sous.js beside src/ or dist/), whoever called this.
-    const cli = fileURLToPath(new URL("../../bin/sous.js", import.meta.url));
-    const child = spawn(process.execPath, [cli, "ssh-persist", socketPath, String(request.persistSeconds)], { detached: true, stdio: "ignore" });
-    child.unref();
-    for (let waited = 0; !socket && waited < 3000; waited += 20) {
-      await sleep(20);
-      socket = await connectTo(socketPath);
-    }
-    if (!socket) return undefined;
-  }
-  const connected = socket;
+  const connected = await reachPersist(socketPath, request.persistSeconds);
+  if (!connected) return undefined;
   return new Promise((resolve) => {
     const outcomes = new Map<string, HostOutcome<ExecResult>>();
     let finished = false;
@@ -121,6 +177,41 @@ export async function execThroughPersist(
     );
     connected.write(`${JSON.stringify(request)}\n`);
   });
+}
+
+/**
+ * Serves a session: each target connected (or its kept connection reused) and reported, then
+ * each call run on its host and answered; calls in flight when the client goes finish (a
+ * switch is never cut in half by a client killed mid-deploy), their answers dropped.
+ */
+function serveSession(request: SessionRequest, hostFor: (target: SshTarget, ssh: SshOptions) => Promise<SshHost>, send: (message: SessionMessage) => void): (call: SessionCall) => void {
+  const hosts = request.targets.map((target, index) => {
+    const made = hostFor(target, request.ssh);
+    made.then(
+      (host) => send({ type: "host", index, ok: true, name: host.name }),
+      (error: unknown) => {
+        const code = (error as { code?: unknown }).code;
+        send({ type: "host", index, ok: false, error: errorMessage(error), ...(typeof code === "string" ? { code } : {}) });
+      },
+    );
+    return made;
+  });
+  return (call) => {
+    void (async () => {
+      try {
+        const host = hosts[call.host];
+        if (!host || !(HOST_METHODS as readonly string[]).includes(call.method)) throw new Error(`no such call: ${call.method} on host ${call.host}`);
+        const args = (Array.isArray(call.args) ? call.args : []).map(decodeValue);
+        if (call.method === "exec" && call.stream) args[1] = { ...(args[1] as object | undefined), onOutput: (text: string, stream: "stdout" | "stderr") => send({ type: "output", id: call.id, text, stream }) };
+        const target = await host;
+        const value: unknown = await (target[call.method] as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        send({ type: "result", id: call.id, ...(value === undefined ? {} : { value: encodeValue(value) }) });
+      } catch (error) {
+        const { name, code } = error as { name?: unknown; code?: unknown };
+        send({ type: "failure", id: call.id, error: { message: errorMessage(error), ...(typeof name === "string" ? { name } : {}), ...(typeof code === "string" ? { code } : {}) } });
+      }
+    })();
+  };
 }
 
 /** The background process: holds connections and runs the commands it is handed until idle. */
@@ -157,32 +248,49 @@ export async function runPersistProcess(socketPath: string, persistSeconds: numb
     if (!known) return fresh();
     return known.then((host) => (host.isOpen ? host : fresh()), fresh);
   };
+  const took = (request: { persistSeconds: number }): void => {
+    busy++;
+    idleFor = Math.max(1, request.persistSeconds) * 1000;
+    if (idleTimer) clearTimeout(idleTimer);
+  };
+  const done = (): void => {
+    busy--;
+    armIdle();
+  };
   server.on("connection", (socket) => {
+    const send = (message: PersistMessage | SessionMessage): void => void (socket.writable && socket.write(`${JSON.stringify(message)}\n`));
+    let session: ((call: SessionCall) => void) | undefined;
     lines(socket, (line) => {
-      let request: PersistRequest;
+      let request: PersistRequest | SessionRequest | SessionCall;
       try {
-        request = JSON.parse(line) as PersistRequest;
-        if (request.type !== "exec" || !Array.isArray(request.targets)) throw new Error("not an exec request");
+        request = JSON.parse(line) as PersistRequest | SessionRequest | SessionCall;
+        if (session) {
+          if (request.type !== "call") throw new Error("not a call");
+        } else if (!(request.type === "exec" || request.type === "session") || !Array.isArray(request.targets)) throw new Error("not an exec or session request");
       } catch (error) {
         socket.end(`${JSON.stringify({ type: "error", message: errorMessage(error) } satisfies PersistMessage)}\n`);
         return;
       }
-      busy++;
-      idleFor = Math.max(1, request.persistSeconds) * 1000;
-      if (idleTimer) clearTimeout(idleTimer);
-      const send = (message: PersistMessage): void => void (socket.writable && socket.write(`${JSON.stringify(message)}\n`));
+      if (request.type === "call") return session!(request);
+      took(request);
+      if (request.type === "session") {
+        session = serveSession(request, hostFor, send);
+        socket.once("close", done);
+        return;
+      }
       const hosts = new PQueue({ concurrency: Math.max(1, request.concurrency ?? DEFAULT_CONCURRENCY) });
+      const exec = request;
       void Promise.all(
-        request.targets.map((target) =>
+        exec.targets.map((target) =>
           hosts.add(async () => {
             const name = targetName(target);
             const started = performance.now();
             let outcome: HostOutcome<ExecResult>;
             try {
               send({ type: "phase", host: name, phase: "connecting" });
-              const host = await hostFor(target, request.ssh);
+              const host = await hostFor(target, exec.ssh);
               send({ type: "phase", host: name, phase: "working" });
-              const value = await host.exec({ shell: request.command }, request.timeoutMs ? { timeoutMs: request.timeoutMs } : {});
+              const value = await host.exec({ shell: exec.command }, exec.timeoutMs ? { timeoutMs: exec.timeoutMs } : {});
               outcome = { host: name, ok: true, value, durationMs: performance.now() - started };
             } catch (error) {
               const code = (error as { code?: unknown }).code;
@@ -194,8 +302,7 @@ export async function runPersistProcess(socketPath: string, persistSeconds: numb
       ).then(() => {
         send({ type: "done" });
         socket.end();
-        busy--;
-        armIdle();
+        done();
       });
     });
     socket.on("error", () => undefined);

@@ -8,10 +8,13 @@ import { type InputOf, type OutputOf, prop } from "../core/properties.js";
 import { type Change, defineType, type Plan } from "../core/resource.js";
 import type { FileStat } from "../host/host.js";
 import { backupFile } from "./backup.js";
+import { findLeftovers, leftoverChange, removeLeftovers } from "./leftovers.js";
 import { applyMetadata, contentDiff, type CurrentMetadata, loadDiffLibrary, planMetadata, readMetadata, resolveOwnership, sha256, backupProperty, metadataProperties } from "./metadata.js";
 
 interface LineCurrent extends CurrentMetadata {
   content: Buffer | undefined;
+  /** Temporary files of this file's atomic writes that a killed run left beside it (full paths). */
+  leftovers?: string[];
 }
 
 function pathOf(properties: Readonly<LineProperties>): string {
@@ -156,18 +159,18 @@ export const lineType = defineType({
       const path = pathOf(properties);
       const stat = await host.tryLstat(path);
       checkRegularFile(path, stat);
-      const [metadata, content] = await Promise.all([readMetadata(host, stat, properties), stat ? host.tryReadFile(path) : undefined]);
+      const [metadata, content, leftovers] = await Promise.all([readMetadata(host, stat, properties), stat ? host.tryReadFile(path) : undefined, findLeftovers(host, path)]);
       // The diff library loads only when the plan will show a diff: a no-op run never needs it.
       if (action !== "nothing") {
         const text = content?.toString("utf8") ?? "";
         if (!stat || editLines(text, properties, action as "present" | "absent") !== text) await loadDiffLibrary();
       }
-      return { ...metadata, content };
+      return { ...metadata, content, ...(leftovers.length > 0 ? { leftovers } : {}) };
     },
     plan(current, properties, action): Plan {
       const path = pathOf(properties);
       if (!current.stat) {
-        if (action === "absent") return { changes: [] };
+        if (action === "absent") return { changes: leftoverChange(current) };
         if (!properties.create) throw new SousError("missing-file", `${path} does not exist (set create: true to create it)`);
       }
       const before = current.content ?? Buffer.alloc(0);
@@ -179,11 +182,13 @@ export const lineType = defineType({
         diff = { property: "content", text: contentDiff(path, current.stat ? before : undefined, after) };
       }
       if (action === "present") changes.push(...planMetadata(current, properties));
+      changes.push(...leftoverChange(current));
       return diff ? { changes, diff } : { changes };
     },
     async apply(context, plan, properties, action, current) {
       const { host } = context;
       const path = pathOf(properties);
+      await removeLeftovers(host, plan, current);
       if (!plan.changes.some((change) => change.property === "content")) {
         await applyMetadata(host, path, plan.changes, properties);
         return;

@@ -6,9 +6,8 @@
  */
 import { SousError } from "../core/errors.js";
 import type { Change, Plan, ProviderContext } from "../core/resource.js";
-import { basename, dirname, join } from "node:path";
-import type { FileStat, Host } from "../host/host.js";
-import { isAtomicTempOf } from "../host/host.js";
+import type { FileStat } from "../host/host.js";
+import { findLeftovers, leftoverChange, removeLeftovers } from "./leftovers.js";
 import { backupFile } from "./backup.js";
 import { prop } from "../core/properties.js";
 import { applyMetadata, backupProperty, metadataProperties, contentDiff, loadDiffLibrary, type CurrentMetadata, type DesiredMetadata, planMetadata, readMetadata, requireParentDirectory, resolveOwnership, sha256 } from "./metadata.js";
@@ -38,31 +37,6 @@ export interface ManagedFileCurrent extends CurrentMetadata {
   desired: Buffer | undefined;
   /** Temporary files of this path's atomic writes that a killed run left beside it (full paths). */
   leftovers?: string[];
-}
-
-/** Finds the temporary files that interrupted atomic writes of `path` left in its directory. */
-async function findLeftovers(host: Host, path: string): Promise<string[]> {
-  const name = basename(path);
-  let entries: string[];
-  try {
-    entries = await host.readdir(dirname(path));
-  } catch {
-    // No directory (yet): nothing can be left in it.
-    return [];
-  }
-  return entries.filter((entry) => isAtomicTempOf(entry, name)).sort().map((entry) => join(dirname(path), entry));
-}
-
-/** The change that removes leftover temporary files, or none. */
-function leftoverChange(current: { leftovers?: string[] }): Change[] {
-  const leftovers = current.leftovers ?? [];
-  return leftovers.length === 0 ? [] : [{ property: "leftovers", from: leftovers.map((path) => basename(path)), to: [] }];
-}
-
-/** Removes the leftovers a plan names (each is a temporary file this resource's writes made). */
-async function removeLeftovers(host: Host, plan: Plan, current: { leftovers?: string[] }): Promise<void> {
-  if (!plan.changes.some((change) => change.property === "leftovers")) return;
-  for (const leftover of current.leftovers ?? []) await host.remove(leftover);
 }
 
 /** Reads the file at `path`; `wantContent` says whether its content matters. */

@@ -2,6 +2,7 @@
 // add to the search index. Each limit is refused with a 400 that names it, before any work that
 // grows with it (a hostile or broken node must not stall the server or bloat the store).
 import { badRequest } from "./errors.js";
+import { StoreError } from "./store/errors.js";
 
 /** Deepest nesting of arrays and objects accepted in a JSON body. */
 export const MAX_JSON_DEPTH = 64;
@@ -95,21 +96,21 @@ function firstInvalidUtf8(body: Buffer): number {
   return low;
 }
 
-/** Throws 400 `index_limit` naming the limit an object's search rows go past. */
+/** Throws a `limit` StoreError (400 `index_limit`) naming the limit an object's search rows go past. */
 export function indexLimitError(what: "keys" | "rows", limit: number, count: number): never {
   const noun = what === "keys" ? "distinct search keys" : "search values";
-  throw badRequest("index_limit", `this object would add more than ${limit} ${noun} to the search index (${count} counted so far); the server's limit is ${limit} (${what === "keys" ? "--max-index-keys" : "--max-index-rows"})`, { limit, what });
+  throw new StoreError("limit", "index_limit", `this object would add more than ${limit} ${noun} to the search index (${count} counted so far); the server's limit is ${limit} (${what === "keys" ? "--max-index-keys" : "--max-index-rows"})`, { limit, what });
 }
 
 /** Characters of a key path shown in a message about it. */
 const SHOWN_KEY = 60;
 
 /**
- * Throws 400 `index_limit` for a search key (a flattened path such as `kernel_release`) longer
+ * Throws a `limit` StoreError (400 `index_limit`) for a search key (a flattened path such as `kernel_release`) longer
  * than `limit` characters: such a key was once skipped without a word, so the save "worked" and
  * searches on it found nothing.
  */
 export function keyLengthError(key: string, limit: number): never {
   const shown = key.length > SHOWN_KEY ? `${key.slice(0, SHOWN_KEY)}...` : key;
-  throw badRequest("index_limit", `this object has a search key of ${key.length} characters, "${shown}"; the limit is ${limit} characters (fixed, docs/server.md "What one object may add"); shorten the attribute names or nest less deeply`, { limit, what: "key_length" });
+  throw new StoreError("limit", "index_limit", `this object has a search key of ${key.length} characters, "${shown}"; the limit is ${limit} characters (fixed, docs/server.md "What one object may add"); shorten the attribute names or nest less deeply`, { limit, what: "key_length" });
 }

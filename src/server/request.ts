@@ -6,7 +6,7 @@ import { apiErrorBody } from "../protocol/errors.js";
 import { SIGNATURE_HEADERS } from "../protocol/signing.js";
 import type { Permission, Principal, SignedRequest } from "./auth.js";
 import { authenticateHeaders, authorize, checkBody } from "./auth.js";
-import { ApiError, badRequest } from "./errors.js";
+import { ApiError, asApiError, badRequest } from "./errors.js";
 import { checkJsonShape, utf8Text } from "./limits.js";
 import type { JsonObject } from "./objects.js";
 import { yieldToOthers } from "./store/search-index.js";
@@ -118,9 +118,8 @@ export function installRequestHandling(app: FastifyInstance, options: { store: S
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
-    if (error instanceof ApiError) {
-      return reply.code(error.status).send(apiErrorBody(error.code, error.message, error.details));
-    }
+    const api = asApiError(error);
+    if (api) return reply.code(api.status).send(apiErrorBody(api.code, api.message, api.details));
     if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
       // Refused on the declared length before reading, or midway: the rest is discarded as it comes, never kept.
       const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit;

@@ -5,7 +5,7 @@
  * with apps/<name>.ts.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { after, before } from "node:test";
@@ -158,6 +158,15 @@ export default app({
     for (const host of fixture.fleet.hosts) fixture.hosts.push(await SshHost.connect(parseTarget(host.target), { identityFile: fixture.fleet.keyFile, knownHostsFile: fixture.fleet.knownHostsFile }));
   });
   after(async () => {
+    // A test that ran deploys through the background SSH process (--persist) leaves it to its idle time: stopped here.
+    const pidFile = join(fixture.home, "ssh", "persist.sock.pid");
+    if (existsSync(pidFile)) {
+      try {
+        process.kill(Number(readFileSync(pidFile, "utf8")), "SIGTERM");
+      } catch {
+        // Already gone.
+      }
+    }
     for (const host of fixture.hosts) host.close();
     await fixture.git?.stop();
   });

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { parseTarget } from "../../src/host/ssh.js";
-import { pushConverge } from "../../src/push/converge.js";
+import { pushConverge } from "../../src/run/push.js";
 import { type Fleet, fleetUnavailable, useFleet } from "../fleet/index.js";
 import { scratch, sous } from "../helpers.js";
 import { writeW2Repository } from "./repository.js";

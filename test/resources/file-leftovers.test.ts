@@ -1,10 +1,11 @@
-/** Temporary files that killed converges left beside a managed file: the next converge removes its own, and only those. */
+/** Temporary files that killed converges left beside a managed file or a file `line` edits: the next converge removes its own, and only those. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isAtomicTempOf } from "../../src/host/host.js";
+import type { Resources } from "../../src/dsl.js";
 import { convergeTwice, convergeWith, scratch } from "../helpers.js";
 
 /** Starts an atomic write of `megabytes` to `path` in another process and SIGKILLs it once its temporary file exists. */
@@ -54,4 +55,38 @@ test("leftovers beside an up-to-date file are removed by a run that changes noth
   await killedWrite(path, 64);
   await convergeTwice(({ file }) => void file(path, { action: "delete" }), [`file[${path}]`]);
   assert.deepEqual(readdirSync(dir), []);
+});
+
+test("line: converges killed while writing leave temp files; the next converge removes them with its edit, then nothing changes, and leftovers alone are a change", { timeout: 120_000 }, async () => {
+  const dir = scratch();
+  const path = join(dir, "hosts");
+  const original = "127.0.0.1 localhost\n";
+  for (let i = 0; i < 4; i++) await killedWrite(path, 64);
+  const leftovers = () => readdirSync(dir).filter((entry) => isAtomicTempOf(entry, "hosts"));
+  assert.ok(leftovers().length >= 3, `${leftovers().length} of 4 killed writes left their temporary file`);
+  // A kill that came after the rename left a whole file: the target starts again as it was.
+  writeFileSync(path, original);
+  const other = join(dir, ".hosts.sous-notours");
+  writeFileSync(other, "keep\n");
+  const declare = ({ line }: Resources) => void line(path, { line: "10.0.0.1 db" });
+
+  const dry = await convergeWith(declare, { dryRun: true });
+  assert.ok(leftovers().length >= 3, "a dry run removes nothing");
+  assert.ok(JSON.stringify(dry.events).includes('"leftovers"'), "the dry run shows the leftovers it would remove");
+  await convergeTwice(declare, [`line[${path}]`]);
+  assert.deepEqual(leftovers(), []);
+  assert.ok(existsSync(other), "a file that only looks like a temporary file stays");
+  assert.equal(readFileSync(path, "utf8"), `${original}10.0.0.1 db\n`);
+
+  // The line is there already: the leftovers of a killed write are the only change.
+  await killedWrite(path, 64);
+  writeFileSync(path, `${original}10.0.0.1 db\n`);
+  assert.equal(leftovers().length, 1);
+  await convergeTwice(declare, [`line[${path}]`]);
+  assert.deepEqual(leftovers(), []);
+  // absent on a file that is gone: its leftovers still go.
+  await killedWrite(path, 64);
+  rmSync(path, { force: true });
+  await convergeTwice(({ line }: Resources) => void line(path, { line: "10.0.0.1 db", action: "absent" }), [`line[${path}]`]);
+  assert.deepEqual(readdirSync(dir), [".hosts.sous-notours"]);
 });

@@ -46,7 +46,7 @@ for (const backend of backends) {
     after(async () => cleanup?.());
 
     test("organizations are unique and listed", async () => {
-      await assert.rejects(store.createOrg("acme", "again"), { status: 409, code: "already_exists" });
+      await assert.rejects(store.createOrg("acme", "again"), { kind: "conflict", code: "already_exists" });
       assert.deepEqual(await store.listOrgs(), ["acme", "other"]);
       assert.equal((await store.getOrg("acme"))?.full_name, "Acme Inc.");
     });
@@ -55,15 +55,15 @@ for (const backend of backends) {
       const ref = { org: "acme", kind: "role" as const, name: "web" };
       const first = await store.put(ref, { name: "web", run_list: [] }, { mode: "create" });
       assert.equal(first.created, true);
-      await assert.rejects(store.put(ref, {}, { mode: "create" }), { status: 409 });
-      await assert.rejects(store.put({ ...ref, name: "nope" }, {}, { mode: "update" }), { status: 404 });
+      await assert.rejects(store.put(ref, {}, { mode: "create" }), { kind: "conflict", code: "already_exists" });
+      await assert.rejects(store.put({ ...ref, name: "nope" }, {}, { mode: "update" }), { kind: "not_found", code: "not_found" });
       const second = await store.put(ref, { name: "web", run_list: ["recipe[nginx]"] }, { mode: "update", ifMatch: first.etag });
       assert.notEqual(second.etag, first.etag);
-      await assert.rejects(store.put(ref, { name: "web" }, { mode: "update", ifMatch: first.etag }), { status: 412, code: "precondition_failed" });
+      await assert.rejects(store.put(ref, { name: "web" }, { mode: "update", ifMatch: first.etag }), { kind: "stale", code: "precondition_failed" });
       const read = await store.get(ref);
       assert.deepEqual(read?.data, { name: "web", run_list: ["recipe[nginx]"] });
       assert.equal(read?.etag, second.etag);
-      await assert.rejects(store.delete(ref, first.etag), { status: 412 });
+      await assert.rejects(store.delete(ref, first.etag), { kind: "stale", code: "precondition_failed" });
       assert.equal(await store.delete(ref, second.etag), true);
       assert.equal(await store.get(ref), undefined);
       assert.equal(await store.delete(ref), false);

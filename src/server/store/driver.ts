@@ -1,5 +1,6 @@
 // The little SQL surface the store needs, implemented once for SQLite and once for PostgreSQL,
 // so that every query the store runs is the same text on both (placeholders are `?`).
+import type { IndexJob } from "./large-index.js";
 
 /** A column of a bulk insert: its name and its PostgreSQL type (SQLite needs no type). */
 export type Column = readonly [name: string, type: "text" | "bigint" | "double precision"];
@@ -12,6 +13,14 @@ export interface SqlExecutor {
   run(sql: string, params?: readonly unknown[]): Promise<number>;
   /** Inserts many rows into a table, in as few round trips as the database allows; `ignoreConflicts` skips rows that already exist. */
   insertMany(table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[], ignoreConflicts?: boolean): Promise<void>;
+  /** Writes an object's search rows where the connection is (indexInTransaction); only a transaction run off this thread has it. */
+  indexDocument?(job: IndexJob): Promise<void>;
+}
+
+/** How a transaction runs. */
+export interface TransactionOptions {
+  /** Run its statements on the driver's writer thread, if it has one (`writesOffThread`): for a large save. */
+  offThread?: boolean;
 }
 
 /** A statement with its parameters. */
@@ -57,7 +66,9 @@ export interface SqlDriver extends SqlExecutor {
    */
   rememberOnce(id: string, expiresAtMs: number): Promise<boolean>;
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
-  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /** The driver can run a transaction on a writer thread of its own (SQLite, whose statements run on the calling thread). */
+  readonly writesOffThread?: boolean;
   /**
    * Creates the tables when missing, then runs `after` in the same transaction (data migrations);
    * safe when several processes start at once (one migrates, the others wait).

@@ -141,6 +141,13 @@ export function planSearch(document: Record<string, unknown>): SearchPlan {
   return { attributes, state };
 }
 
+/** Checks a document against the limits and plans its search rows (a small document: on this thread). */
+export function planDocument(document: Record<string, unknown>, limits: IndexLimits): { plan: SearchPlan; stateJson: string } {
+  checkIndexLimits(document, limits);
+  const plan = planSearch(document);
+  return { plan, stateJson: JSON.stringify(plan.state) };
+}
+
 /**
  * Throws 400 `index_limit` when a document would give more distinct search keys or values than
  * `limits` allow, or a key longer than MAX_INDEXED_KEY_LENGTH: counted over the whole document
@@ -191,6 +198,20 @@ export interface SearchWriteMode {
 }
 
 /**
+ * The top-level attributes whose rows must be written (`changed`), and those whose rows are in the
+ * index and no longer right (`stale`; undefined: every row of the object), given the state written
+ * with what is now in the index (undefined: unknown; `fresh`: nothing is there yet).
+ */
+export function changedAttributes(plan: SearchPlan, previous: SearchState | undefined, fresh: boolean): { changed: string[]; stale: string[] | undefined } {
+  const { attributes, state } = plan;
+  if (fresh) return { changed: [...attributes.keys()], stale: [] };
+  if (previous === undefined) return { changed: [...attributes.keys()], stale: undefined };
+  const changed = [...attributes.keys()].filter((top) => previous[top] !== state[top]);
+  const removed = Object.keys(previous).filter((top) => !attributes.has(top));
+  return { changed, stale: [...changed.filter((top) => previous[top] !== undefined), ...removed] };
+}
+
+/**
  * Brings object `objId`'s search rows and views to the plan's. `previous` is the state written
  * with what is now in the index (undefined: unknown, so everything is replaced; `fresh`: nothing
  * is there yet).
@@ -211,20 +232,8 @@ export async function writeSearchRows(
   fresh: boolean,
   mode: SearchWriteMode = {},
 ): Promise<number[]> {
-  const { attributes, state } = plan;
-  let changed: string[];
-  /** Top-level attributes whose rows are in the index and no longer right (undefined: every row of the object). */
-  let stale: string[] | undefined = [];
-  if (fresh) {
-    changed = [...attributes.keys()];
-  } else if (previous === undefined) {
-    changed = [...attributes.keys()];
-    stale = undefined;
-  } else {
-    changed = [...attributes.keys()].filter((top) => previous[top] !== state[top]);
-    const removed = Object.keys(previous).filter((top) => !attributes.has(top));
-    stale = [...changed.filter((top) => previous[top] !== undefined), ...removed];
-  }
+  const { attributes } = plan;
+  const { changed, stale } = changedAttributes(plan, previous, fresh);
   if (changed.length === 0 && stale !== undefined && stale.length === 0) return [];
   // Cached key numbers are good only while no key was deleted; on PostgreSQL the shared lock also
   // keeps a deletion from committing until this write has (collectUnusedKeys takes it exclusively).
@@ -249,7 +258,9 @@ export async function writeSearchRows(
   if (large) await yieldToOthers();
   let insert = newRows;
   if (mode.oneStatement) {
-    return writeInOneStatement(db, target.objId, newRows, staleGroups, changed.map((top) => [numbers.get(top)!, attributes.get(top)!.json]));
+    // Building the arrays of a large write is work on this thread: let other requests run before sending it.
+    if (large) await yieldToOthers();
+    return writeInOneStatement(db, target.objId, rowArrays(newRows), staleGroups, { groups: changed.map((top) => numbers.get(top)!), json: changed.map((top) => attributes.get(top)!.json) });
   }
   /** Keys whose rows or views this write removed: they may be used by no object any more. */
   let candidates: number[] = staleGroups ?? [];
@@ -299,44 +310,38 @@ export async function writeSearchRows(
   return mode.tracked ? candidates : [];
 }
 
+/** The rows of a PostgreSQL write as a `new_rows (field, value, grp, num)` query and its parameters. */
+export interface NewRows {
+  sql: string;
+  params: unknown[];
+}
+
+/** New rows given as four arrays, one element a row. */
+function rowArrays(rows: ReadonlyArray<readonly [field: number, value: string, grp: number]>): NewRows {
+  return {
+    sql: "SELECT * FROM unnest(?::bigint[], ?::text[], ?::bigint[], ?::double precision[]) AS n(field, value, grp, num)",
+    params: [rows.map(([field]) => field), rows.map(([, value]) => value), rows.map(([, , grp]) => grp), rows.map(([, value]) => numericValue(value))],
+  };
+}
+
 /**
  * PostgreSQL: the rows of the stale attributes that are not among the new rows go, the new rows
  * not already there come, the views of attributes that went are deleted and the changed ones
  * written, in one statement (one round trip). The rows deleted and inserted never overlap, so
  * the sub-statements, which run on one snapshot, cannot collide.
  */
-async function writeInOneStatement(
+export async function writeInOneStatement(
   db: SqlExecutor,
   objId: number,
-  rows: ReadonlyArray<readonly [field: number, value: string, grp: number]>,
+  newRows: NewRows,
   staleGroups: number[] | undefined,
-  views: ReadonlyArray<readonly [grp: number, json: string]>,
+  views: { groups: number[]; json: readonly string[] | string },
 ): Promise<number[]> {
   const everything = staleGroups === undefined;
   const stale = staleGroups ?? [];
-  const viewGroups = views.map(([grp]) => grp);
-  const parameters = [
-    rows.map(([field]) => field),
-    rows.map(([, value]) => value),
-    rows.map(([, , grp]) => grp),
-    rows.map(([, value]) => numericValue(value)),
-    objId,
-    everything,
-    stale,
-    objId,
-    objId,
-    objId,
-    everything,
-    stale,
-    viewGroups,
-    objId,
-    viewGroups,
-    views.map(([, json]) => json),
-  ];
-  // Building the arrays of a large write is work on this thread: let other requests run before sending it.
-  if (rows.length > 5000) await yieldToOthers();
+  const parameters = [...newRows.params, objId, everything, stale, objId, objId, objId, everything, stale, views.groups, objId, views.groups, views.json];
   const removed = await db.all<{ field: number | string }>(
-    `WITH new_rows AS (SELECT * FROM unnest(?::bigint[], ?::text[], ?::bigint[], ?::double precision[]) AS n(field, value, grp, num)),
+    `WITH new_rows AS (${newRows.sql}),
      gone AS (DELETE FROM search_terms t WHERE t.obj_id = ? AND (?::boolean OR t.grp = ANY(?::bigint[]))
        AND NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.field = t.field AND n.value = t.value AND n.grp = t.grp) RETURNING t.field),
      added AS (INSERT INTO search_terms (obj_id, field, value, grp, num) SELECT ?, n.field, n.value, n.grp, n.num FROM new_rows n

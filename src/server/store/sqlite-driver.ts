@@ -1,12 +1,29 @@
 import { chmodSync, existsSync } from "node:fs";
 import Database from "better-sqlite3";
-import type { CachedSearch, Column, SqlDriver, SqlExecutor } from "./driver.js";
+import type { CachedSearch, Column, SqlDriver, SqlExecutor, TransactionOptions } from "./driver.js";
+import { IndexThread } from "./index-threads.js";
+import type { IndexJob } from "./large-index.js";
 import { SqliteReaders } from "./sqlite-readers.js";
 
 type Statement = Database.Statement<unknown[], unknown>;
 
+/** Opens the store's SQLite file with the settings every connection to it uses; `cacheKib` is its page cache. */
+export function openSqlite(file: string, cacheKib: number): Database.Database {
+  const db = new Database(file, { timeout: 10_000 });
+  db.pragma("journal_mode = WAL");
+  // NORMAL in WAL mode survives a process crash (kill -9); only an OS crash can lose the last commits.
+  db.pragma("synchronous = NORMAL");
+  db.pragma("foreign_keys = ON");
+  // LIKE must be case-sensitive: search is (shared/SEARCH.md rule 5).
+  db.pragma("case_sensitive_like = ON");
+  db.pragma(`cache_size = -${cacheKib}`);
+  // Fewer, larger checkpoints: each one syncs the database file.
+  db.pragma("wal_autocheckpoint = 4000");
+  return db;
+}
+
 /** Keeps prepared statements per connection: preparing is a large share of a small query's cost. */
-class Connection implements SqlExecutor {
+export class Connection implements SqlExecutor {
   private readonly statements = new Map<string, Statement>();
 
   constructor(readonly db: Database.Database) {}
@@ -59,6 +76,28 @@ interface QueuedWrite {
   fn: (tx: SqlExecutor) => Promise<unknown>;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+  offThread: boolean;
+}
+
+/** A transaction's statements sent to the writer thread, which runs them on its own connection. */
+class WriterThreadExecutor implements SqlExecutor {
+  constructor(private readonly thread: IndexThread) {}
+
+  all<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+    return this.thread.call<T[]>({ op: "all", sql, params });
+  }
+
+  run(sql: string, params: readonly unknown[] = []): Promise<number> {
+    return this.thread.call<number>({ op: "run", sql, params });
+  }
+
+  insertMany(table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[], ignoreConflicts = false): Promise<void> {
+    return this.thread.call<void>({ op: "insertMany", table, columns, rows, ignoreConflicts });
+  }
+
+  indexDocument(job: IndexJob): Promise<void> {
+    return this.thread.call<void>({ op: "index", job });
+  }
 }
 
 /** Most writes committed together in one group. */
@@ -83,21 +122,8 @@ export class SqliteDriver implements SqlDriver {
   constructor(options: SqliteOptions) {
     // Page cache per connection, in KiB: the writer touches the pages a save changes; the main
     // thread's reader only looks up keys, clients and single objects (searches have their own).
-    const open = (cacheKib: number): Database.Database => {
-      const db = new Database(options.file, { timeout: 10_000 });
-      db.pragma("journal_mode = WAL");
-      // NORMAL in WAL mode survives a process crash (kill -9); only an OS crash can lose the last commits.
-      db.pragma("synchronous = NORMAL");
-      db.pragma("foreign_keys = ON");
-      // LIKE must be case-sensitive: search is (shared/SEARCH.md rule 5).
-      db.pragma("case_sensitive_like = ON");
-      db.pragma(`cache_size = -${cacheKib}`);
-      // Fewer, larger checkpoints: each one syncs the database file.
-      db.pragma("wal_autocheckpoint = 4000");
-      return db;
-    };
-    this.writer = new Connection(open(49_152));
-    this.reader = new Connection(open(16_384));
+    this.writer = new Connection(openSqlite(options.file, 49_152));
+    this.reader = new Connection(openSqlite(options.file, 16_384));
     this.file = options.file;
     // Request ids are written on every signed request: in a file of their own they never queue
     // behind a save (SQLite has one writer per file), and the objects' file stays what it was.
@@ -156,10 +182,12 @@ export class SqliteDriver implements SqlDriver {
     return this.transaction((tx) => tx.insertMany(table, columns, rows, ignoreConflicts));
   }
 
-  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  readonly writesOffThread = true;
+
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     if (this.closed) return Promise.reject(new Error("the SQLite store is closed"));
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      this.queue.push({ fn, resolve: resolve as (value: unknown) => void, reject, offThread: options.offThread === true });
       if (!this.draining) {
         // Started after the requests already read in this turn of the event loop are queued too:
         // they then share one COMMIT instead of one each.
@@ -182,7 +210,13 @@ export class SqliteDriver implements SqlDriver {
     });
     try {
       while (this.queue.length > 0) {
-        const group = this.queue.splice(0, MAX_GROUP);
+        if (this.queue[0]!.offThread) {
+          await this.runOnWriterThread(this.queue.shift()!);
+          continue;
+        }
+        // A group ends before the next write that runs on the writer thread.
+        const next = this.queue.findIndex((write) => write.offThread);
+        const group = this.queue.splice(0, Math.min(MAX_GROUP, next < 0 ? this.queue.length : next));
         const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
         try {
           control.begin.run();
@@ -220,6 +254,31 @@ export class SqliteDriver implements SqlDriver {
     }
   }
 
+  /**
+   * Runs one write in a transaction of its own on the writer thread's connection, while this
+   * thread's writer waits (SQLite has one writer at a time) and its reader keeps reading the last
+   * commit (WAL): the statements of a large save never run on the request thread.
+   */
+  private async runOnWriterThread(write: QueuedWrite): Promise<void> {
+    const thread = (this.writerThread ??= new IndexThread({ role: "sqlite-writer", file: this.file }));
+    try {
+      await thread.call({ op: "begin" });
+    } catch (error) {
+      write.reject(error);
+      return;
+    }
+    try {
+      const value = await write.fn(new WriterThreadExecutor(thread));
+      await thread.call({ op: "commit" });
+      write.resolve(value);
+    } catch (error) {
+      await thread.call({ op: "rollback" }).catch(() => undefined);
+      write.reject(error);
+    }
+  }
+
+  private writerThread: IndexThread | undefined;
+
   async migrate(statements: readonly string[], after?: (tx: SqlExecutor) => Promise<void>): Promise<void> {
     await this.transaction(async (tx) => {
       for (const statement of statements) this.writer.db.exec(statement);
@@ -232,6 +291,7 @@ export class SqliteDriver implements SqlDriver {
     await this.transaction(async () => undefined);
     this.closed = true;
     await this.readers?.close();
+    await this.writerThread?.close();
     this.reader.db.close();
     this.writer.db.close();
     this.requests.close();

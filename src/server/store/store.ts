@@ -2,20 +2,24 @@
 // items, cookbook versions), content-addressed cookbook files, bootstrap tokens and the search
 // index, on SQLite or PostgreSQL through the same SQL.
 import { randomBytes } from "node:crypto";
-import { ApiError, conflict } from "../errors.js";
 import { importOptional } from "../../core/optional.js";
 import type { Query } from "../search/query.js";
 import type { SearchScope } from "../search/sql.js";
-import type { SqlDriver, SqlExecutor } from "./driver.js";
+import type { SqlDriver, SqlExecutor, TransactionOptions } from "./driver.js";
+import { StoreError } from "./errors.js";
 import { migrateSearch } from "./migrate-search.js";
 import { schemaStatements } from "./schema.js";
 import type { SearchState } from "./search-index.js";
-import { checkIndexLimits, deleteKeys, FieldCache, parseSearchState, planSearch, unusedKeys, writeSearchRows, yieldToOthers } from "./search-index.js";
+import { deleteKeys, FieldCache, parseSearchState, planDocument, unusedKeys, writeSearchRows } from "./search-index.js";
+import { writeLargeSearchRows } from "./large-index.js";
 import { searchObjects } from "./search-query.js";
 import type { NamePage, ObjectKind, ObjectRef, PutOptions, SearchHit, SearchOptions, StoredObject, StoreLocation, StoreOptions } from "./types.js";
 import { DEFAULT_INDEX_LIMITS } from "../limits.js";
 
 export type { NamePage, ObjectKind, ObjectRef, PutOptions, SearchHit, SearchOptions, StoredObject, StoreLocation, StoreOptions } from "./types.js";
+
+/** JSON size from which a save or a delete does its search index work off the request thread. */
+const LARGE_DOCUMENT = 64 * 1024;
 
 function newEtag(): string {
   return randomBytes(9).toString("base64url");
@@ -73,10 +77,10 @@ export class Store {
   }
 
   /** Runs `fn` with a store whose every call is part of one transaction. */
-  async transaction<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (store: Store) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     if (this.learned) return fn(this);
     const learned = new Map<string, number>();
-    const result = await this.driver.transaction((tx) => fn(new Store(this.driver, tx, this.fields, learned, this.options)));
+    const result = await this.driver.transaction((tx) => fn(new Store(this.driver, tx, this.fields, learned, this.options)), options);
     this.fields.addAll(learned);
     return result;
   }
@@ -104,12 +108,12 @@ export class Store {
 
   // ---- organizations ----
 
-  /** Creates an organization; 409 when the name is taken. */
+  /** Creates an organization; a `conflict` StoreError when the name is taken. */
   async createOrg(name: string, fullName: string): Promise<void> {
     const rows = await this.transaction((t) =>
       t.db.all("INSERT INTO orgs (name, full_name, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING name", [name, fullName, now()]),
     );
-    if (rows.length === 0) throw conflict("already_exists", `organization '${name}' already exists`);
+    if (rows.length === 0) throw new StoreError("conflict", "already_exists", `organization '${name}' already exists`);
   }
 
   /** An organization, if it exists. */
@@ -181,14 +185,16 @@ export class Store {
     // PostgreSQL: lock the row first, so that two concurrent saves of one object compute their
     // search changes one after the other (SQLite has a single writer).
     const lock = this.driver.dialect === "postgres" ? " FOR UPDATE" : "";
-    // A large document gives the request thread back between the steps of planning (each bounded by the limits).
-    const large = options.search !== undefined && json.length > 64 * 1024;
-    if (large) await yieldToOthers();
-    if (options.search) checkIndexLimits(options.search.document, this.options.indexLimits ?? DEFAULT_INDEX_LIMITS);
-    if (large) await yieldToOthers();
-    const plan = options.search ? planSearch(options.search.document) : undefined;
-    if (large) await yieldToOthers();
-    const state = plan ? JSON.stringify(plan.state) : null;
+    const search = options.search;
+    const limits = this.options.indexLimits ?? DEFAULT_INDEX_LIMITS;
+    // A large document is checked and planned off the request thread, in the transaction (which
+    // writes its search state then): on SQLite the whole transaction runs on the writer thread,
+    // which plans and writes its rows there; on PostgreSQL a planning thread computes its rows.
+    const large = search !== undefined && this.learned === undefined && json.length > LARGE_DOCUMENT;
+    const offThread = large && this.driver.writesOffThread === true;
+    const planned = search && !large ? planDocument(search.document, limits) : undefined;
+    const plan = planned?.plan;
+    const state = planned?.stateJson ?? null;
     let candidates: number[] = [];
     const written = await this.transaction(async (t) => {
       const find = () =>
@@ -205,6 +211,7 @@ export class Store {
       };
       let id: number | undefined;
       let previous: SearchState | undefined;
+      let previousText: string | null = null;
       let created = false;
       if (options.mode !== "create" && lock) {
         // PostgreSQL: lock, check and update an existing object in one round trip, keeping its
@@ -215,39 +222,45 @@ export class Store {
         );
         if (updated[0]) {
           id = Number(updated[0].id);
-          previous = parseSearchState(updated[0].search_state);
+          previousText = updated[0].search_state;
+          if (!large) previous = parseSearchState(previousText);
         }
       }
       if (id === undefined && options.mode !== "create") {
         let existing = (await find())[0];
         if (!existing) {
-          if (options.mode === "update" || options.ifMatch !== undefined) throw new ApiError(404, "not_found", `${describe(ref)} does not exist`);
+          if (options.mode === "update" || options.ifMatch !== undefined) throw new StoreError("not_found", "not_found", `${describe(ref)} does not exist`);
           id = await insert();
           created = id !== undefined;
           // Created concurrently by another writer since the first look: update that one.
           if (id === undefined) existing = (await find())[0];
-          if (!created && !existing) throw conflict("write_conflict", `${describe(ref)} was written concurrently; retry`);
+          if (!created && !existing) throw new StoreError("conflict", "write_conflict", `${describe(ref)} was written concurrently; retry`);
         }
         if (existing) {
           if (options.ifMatch !== undefined && existing.etag !== options.ifMatch) {
-            throw new ApiError(412, "precondition_failed", `${describe(ref)} changed since you read it (ETag ${options.ifMatch} no longer matches); read it again and retry`);
+            throw new StoreError("stale", "precondition_failed", `${describe(ref)} changed since you read it (ETag ${options.ifMatch} no longer matches); read it again and retry`);
           }
           id = Number(existing.id);
-          previous = parseSearchState(existing.search_state);
+          previousText = existing.search_state;
+          if (!large) previous = parseSearchState(previousText);
           await t.db.run("UPDATE objects SET data = ?, etag = ?, updated_at = ?, search_state = ? WHERE id = ?", [json, etag, now(), state, id]);
         }
       } else if (id === undefined) {
         id = await insert();
-        if (id === undefined) throw conflict("already_exists", `${describe(ref)} already exists`);
+        if (id === undefined) throw new StoreError("conflict", "already_exists", `${describe(ref)} already exists`);
         created = true;
       }
-      if (options.search && plan) {
-        candidates = await writeSearchRows(t.db, t.fields, t.learned!, { objId: id!, org: ref.org, idx: options.search.idx }, plan, previous, created, { tracked: this.tracked, oneStatement: this.driver.dialect === "postgres" });
+      if (search && large) {
+        const job = { objId: id!, org: ref.org, idx: search.idx, document: search.document, previous: previousText, fresh: created, limits };
+        if (t.db.indexDocument) await t.db.indexDocument(job);
+        else candidates = await writeLargeSearchRows(t.db, t.fields, t.learned!, job);
+      } else if (search && plan) {
+        candidates = await writeSearchRows(t.db, t.fields, t.learned!, { objId: id!, org: ref.org, idx: search.idx }, plan, previous, created, { tracked: this.tracked, oneStatement: this.driver.dialect === "postgres" });
         candidates = await t.collectKeysInside(candidates);
       }
       if (created) await t.objectsChanged();
       return { etag, created, json };
-    });
+    }, { offThread });
     await this.collectKeysAfter(candidates);
     return written;
   }
@@ -276,9 +289,11 @@ export class Store {
     if (unused.length > 0) await this.transaction((t) => deleteKeys(t.db, t.fields, unused));
   }
 
-  /** Deletes an object and its search rows; false when it did not exist; 412 when `ifMatch` is stale. */
+  /** Deletes an object and its search rows; false when it did not exist; a `stale` StoreError when `ifMatch` no longer matches. */
   async delete(ref: ObjectRef, ifMatch?: string): Promise<boolean> {
     let candidates: number[] = [];
+    // A large object's rows are deleted on the writer thread (SQLite), as they were written.
+    const offThread = this.driver.writesOffThread === true && this.learned === undefined && (await this.storedSize(ref)) > LARGE_DOCUMENT;
     const deleted = await this.transaction(async (t) => {
       const rows = await t.db.all<{ id: number | string; etag: string }>(
         "SELECT id, etag FROM objects WHERE org = ? AND kind = ? AND bag = ? AND name = ?",
@@ -287,16 +302,22 @@ export class Store {
       const row = rows[0];
       if (!row) return false;
       if (ifMatch !== undefined && row.etag !== ifMatch) {
-        throw new ApiError(412, "precondition_failed", `${describe(ref)} changed since you read it (ETag ${ifMatch} no longer matches)`);
+        throw new StoreError("stale", "precondition_failed", `${describe(ref)} changed since you read it (ETag ${ifMatch} no longer matches)`);
       }
       candidates = await t.deleteSearchRows("obj_id = ?", [row.id]);
       await t.db.run("DELETE FROM objects WHERE id = ?", [row.id]);
       await t.objectsChanged();
       candidates = await t.collectKeysInside(candidates);
       return true;
-    });
+    }, { offThread });
     await this.collectKeysAfter(candidates);
     return deleted;
+  }
+
+  /** Bytes of an object's stored JSON (0 when it does not exist), read without reading the JSON. */
+  private async storedSize(ref: ObjectRef): Promise<number> {
+    const rows = await this.db.all<{ size: number | string }>("SELECT octet_length(data) AS size FROM objects WHERE org = ? AND kind = ? AND bag = ? AND name = ?", [ref.org, ref.kind, ref.bag ?? "", ref.name]);
+    return Number(rows[0]?.size ?? 0);
   }
 
   /** Deletes every object of a kind in a bag (a data bag's items), with their search rows. */

@@ -23,9 +23,9 @@ export interface ObjectRef {
 
 /** How a write treats an existing object. */
 export interface PutOptions {
-  /** create: fail if it exists (409); update: fail if missing (404); upsert: either. */
+  /** create: fail if it exists (`conflict`); update: fail if missing (`not_found`); upsert: either. */
   mode: "create" | "update" | "upsert";
-  /** The ETag the caller last read; the write fails with 412 when the object changed since. */
+  /** The ETag the caller last read; the write fails (`stale`) when the object changed since. */
   ifMatch?: string;
   /** Search index name and the document search sees of the object, kept in step with it in the same transaction. */
   search?: { idx: string; document: Record<string, unknown> };
@@ -63,7 +63,7 @@ export interface SearchOptions {
 export interface StoreOptions {
   /** Keep recent search results (count and page of ids) while what they depend on is unchanged (SQLite). Default true. */
   searchCache?: boolean;
-  /** What one object may add to the search index (a save past them is a 400). Default DEFAULT_INDEX_LIMITS. */
+  /** What one object may add to the search index (a save past them is refused). Default DEFAULT_INDEX_LIMITS. */
   indexLimits?: IndexLimits;
 }
 

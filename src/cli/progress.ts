@@ -3,7 +3,7 @@
  * flight) redrawn in place with lines about changes and failures printed above it; elsewhere
  * (pipes, CI logs), a line when the work starts and one per host when it ends.
  */
-import type { HostPhase } from "./fleet.js";
+import type { HostPhase } from "../run/fleet.js";
 
 /** Where progress goes. */
 export interface ProgressOutput {

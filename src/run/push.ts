@@ -8,8 +8,10 @@ import { UsageError } from "../core/errors.js";
 import { compileRepository } from "../cookbook/compile.js";
 import { openRepository } from "../cookbook/repository.js";
 import type { SshTarget } from "../host/ssh.js";
-import { type ConvergeOutcome, type ConvergeRunOptions, convergeTarget, type RunListInput, type StreamEvent } from "../run/converge.js";
-import { type FanOutOptions, fanOut, type HostOutcome, type HostPhase } from "./fleet.js";
+import { type ConvergeOutcome, type ConvergeRunOptions, convergeTarget, resolveBackupDir, type RunListInput, type StreamEvent } from "./converge.js";
+import { type FanOutOptions, fanOut, type HostOutcome, type HostPhase, targetName } from "../push/fleet.js";
+
+export type { HostOutcome };
 
 /** What a push converges and how: the converge service's options, plus the fleet's. */
 export interface PushConvergeOptions extends FanOutOptions, Omit<ConvergeRunOptions, "repo" | "events" | "runId" | "facts" | "nodeName"> {
@@ -24,6 +26,16 @@ export interface PushConvergeOptions extends FanOutOptions, Omit<ConvergeRunOpti
 
 /** One host's converge. */
 export type HostRun = ConvergeOutcome;
+
+/**
+ * Refuses, before any host is reached, what would fail on every host: a backup folder that is
+ * not usable on a remote host, one report file for several targets.
+ */
+export function checkPushOptions(options: { root: string; targets: readonly SshTarget[]; backupDir?: string; report?: string }): void {
+  const { root, targets, backupDir, report } = options;
+  if (backupDir !== undefined) resolveBackupDir({ name: targetName(targets[0]!), isThisMachine: false }, backupDir, undefined, root);
+  if (report !== undefined && targets.length > 1) throw new UsageError(`--report names one file: with ${targets.length} targets each host's report goes to .sous/runs/<host>/last-run.json`);
+}
 
 /** Converges every target; one failing host never stops the others. */
 export async function pushConverge(options: PushConvergeOptions): Promise<HostOutcome<HostRun>[]> {

@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { layerConfig, serverSectionConfig } from "../client/config.js";
 import { UsageError } from "../core/errors.js";
 import type { SousConfig } from "../dsl.js";
-import type { SearchBackend } from "./backend.js";
+import type { SearchBackend } from "../search/backend.js";
 
 /** Whether a folder holds anything the folder backend can search (`nodes/` or `data_bags/`). */
 export function hasSearchFolders(dir: string): boolean {
@@ -20,14 +20,14 @@ export async function cliSearchSource(repo: string, searchDir: string | undefine
   if (searchDir !== undefined) {
     const dir = resolve(searchDir);
     if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--search-dir ${searchDir}: no such folder (it should hold nodes/NAME.json and data_bags/BAG/ITEM.json)`);
-    const backend = new (await import("./directory.js")).DirectorySearchBackend(dir);
+    const backend = new (await import("../search/directory.js")).DirectorySearchBackend(dir);
     return () => backend;
   }
   if (hasSearchFolders(repo)) {
-    const backend = new (await import("./directory.js")).DirectorySearchBackend(repo);
+    const backend = new (await import("../search/directory.js")).DirectorySearchBackend(repo);
     return () => backend;
   }
-  const { ServerSearchBackend } = await import("./server.js");
+  const { ServerSearchBackend } = await import("../search/server.js");
   let chosen: { backend: SearchBackend | undefined } | undefined;
   return (settings) => {
     if (chosen) return chosen.backend;

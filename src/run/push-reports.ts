@@ -3,11 +3,12 @@
 // pushed nodes as they see pulled ones. Best effort: a server that cannot be reached costs the
 // push its reports, never its result.
 import PQueue from "p-queue";
-import type { SousClient } from "../client/api.js";
+import { SousClient } from "../client/api.js";
+import { resolveConfigSources } from "../client/config.js";
 import { errorMessage } from "../core/errors.js";
 import { runReportToServerReport } from "../report/server-report.js";
-import type { HostRun } from "./converge.js";
-import type { HostOutcome } from "./fleet.js";
+import type { HostRun } from "./push.js";
+import type { HostOutcome } from "../push/fleet.js";
 
 /** What sending the reports came to: how many the server stored, and each host whose report it did not. */
 export interface SentReports {
@@ -36,4 +37,20 @@ export async function sendPushReports(client: SousClient, outcomes: readonly Hos
     ),
   );
   return result;
+}
+
+/**
+ * With a server configured for the repository (sous.config.ts server, SOUS_*, ~/.sous/config.json),
+ * sends each host's run report to it; undefined when none is configured, `error` when the server
+ * could take none of them.
+ */
+export async function sendReportsToConfiguredServer(root: string, outcomes: readonly HostOutcome<HostRun>[]): Promise<((SentReports & { error?: undefined }) | { error: string }) & { server: string } | undefined> {
+  const { config } = await resolveConfigSources({}, { cwd: root });
+  if (!config.server_url || !config.client || !config.key || !config.org) return undefined;
+  const client = new SousClient({ serverUrl: config.server_url, org: config.org, client: config.client, privateKeyFile: config.key, timeoutMs: 10_000 });
+  try {
+    return { server: config.server_url, ...(await sendPushReports(client, outcomes)) };
+  } catch (error) {
+    return { server: config.server_url, error: errorMessage(error) };
+  }
 }

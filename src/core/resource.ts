@@ -166,11 +166,15 @@ export function defineType<const N extends string, const S extends PropertySpecs
 
 type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K }[keyof T];
 
-/** The function recipes call to declare a resource with these specs and actions (the properties argument is optional when none is required). */
+/**
+ * The function recipes call to declare a resource with these specs and actions (the properties
+ * argument is optional when none is required). A `name` property is the first argument, never
+ * a property too (an identity with another name, such as a file's `path`, may be given).
+ */
 export type DeclarationFunction<S extends PropertySpecs, A extends string, R extends boolean = false> =
-  [RequiredKeys<InputOf<S>>, R] extends [never, false]
-    ? (name: string, properties?: InputOf<S> & CommonProperties<A | "nothing">) => ResourceRef
-    : (name: string, properties: InputOf<S> & CommonProperties<A | "nothing">) => ResourceRef;
+  [RequiredKeys<InputOf<S, "name">>, R] extends [never, false]
+    ? (name: string, properties?: InputOf<S, "name"> & CommonProperties<A | "nothing">) => ResourceRef
+    : (name: string, properties: InputOf<S, "name"> & CommonProperties<A | "nothing">) => ResourceRef;
 
 /** A guard: a shell command string, an argv array, or a function. */
 export type Guard = string | readonly string[] | (() => boolean | Promise<boolean>);

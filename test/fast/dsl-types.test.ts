@@ -105,6 +105,10 @@ export function compileTimeMistakes(r: Resources): void {
   r.line("/etc/hosts");
   // @ts-expect-error: a cron entry needs its properties (the command)
   r.cron("backup");
+  // @ts-expect-error: the name is the first argument, not a property
+  r.execute("setup", { name: "other", command: "true" });
+  // @ts-expect-error: the name is the first argument, not a property
+  r.user("deploy", { name: "deploy2" });
   // @ts-expect-error: no such resource type
   r.packages("nginx");
 }

@@ -69,13 +69,13 @@ export async function checkJsonShape(text: Buffer, maxDepth = MAX_JSON_DEPTH, ma
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** The body as text; 400 `invalid_utf8` when it is not valid UTF-8 (instead of replacing what is not). */
+/** The body as text; 400 `bad_utf8` when it is not valid UTF-8 (instead of replacing what is not). */
 export function utf8Text(body: Buffer): string {
   try {
     return strictUtf8.decode(body);
   } catch {
     const at = firstInvalidUtf8(body);
-    throw badRequest("invalid_utf8", `the body is not valid UTF-8 (at byte offset ${at}); send JSON as UTF-8 text`);
+    throw badRequest("bad_utf8", `the body is not valid UTF-8 (at byte offset ${at}); send JSON as UTF-8 text`);
   }
 }
 

@@ -69,7 +69,7 @@ function parseJson(body: Buffer): { value: unknown } | { problem: ApiError } {
     try {
       return { value: JSON.parse(text) };
     } catch (error) {
-      return { problem: badRequest("malformed_json", `the body is not valid JSON: ${(error as Error).message}`) };
+      return { problem: badRequest("bad_json", `the body is not valid JSON: ${(error as Error).message}`) };
     }
   } catch (error) {
     return { problem: error as ApiError };

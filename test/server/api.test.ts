@@ -111,7 +111,7 @@ for (const backend of backends) {
       const response = await fetch(`${url}${admin.orgPath("roles")}`, { method: "POST", headers, body: "{nope" });
       assert.equal(response.status, 400);
       const body = (await response.json()) as { error: { code: string; message: string } };
-      assert.equal(body.error.code, "malformed_json");
+      assert.equal(body.error.code, "bad_json");
       await rejectsWith(admin.request("POST", admin.orgPath("nodes"), { body: { name: "bad name!" } }), 400, "invalid_name");
       await rejectsWith(admin.request("POST", admin.orgPath("nodes"), { body: { name: "n", run_list: ["rm -rf"] } }), 400, "invalid_run_list");
       await rejectsWith(admin.request("PUT", admin.orgPath("nodes", "a"), { body: { name: "b" } }), 400, "name_mismatch");

@@ -120,7 +120,7 @@ for (const backend of backends) {
       const body = Buffer.concat([Buffer.from('{"name":"u1","normal":{"motd":"caf'), Buffer.from([0xc3, 0x28]), Buffer.from('"}}')]);
       const answer = await sendSigned("PUT", admin.orgPath("nodes", "u1"), body);
       assert.equal(answer.status, 400);
-      assert.equal(answer.body.error!.code, "invalid_utf8");
+      assert.equal(answer.body.error!.code, "bad_utf8");
       assert.match(answer.body.error!.message, new RegExp(`at byte offset ${body.indexOf(0x28)}`));
       await rejectsWith(admin.get(admin.orgPath("nodes", "u1")), 404, "not_found");
     });

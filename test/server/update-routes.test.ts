@@ -38,7 +38,7 @@ for (const backend of backends) {
       assert.equal(saved.body.full_name, "Acme Corp");
       assert.notEqual(saved.etag, read.etag);
       await refused(ctx.serverAdmin.request("PUT", "/api/v1/orgs/acme", { body: { full_name: "Acme Lost" }, ifMatch: read.etag }), 412, "precondition_failed");
-      await refused(ctx.serverAdmin.request("PUT", "/api/v1/orgs/acme", { body: { name: "acme2", full_name: "x" } }), 400, "name_immutable");
+      await refused(ctx.serverAdmin.request("PUT", "/api/v1/orgs/acme", { body: { name: "acme2", full_name: "x" } }), 400, "name_mismatch");
       await refused(ctx.serverAdmin.request("PUT", "/api/v1/orgs/acme", { body: { full_name: "" } }), 400, "invalid_field");
       await refused(ctx.serverAdmin.request("PUT", "/api/v1/orgs/acme", { body: { full_name: "x", owner: "bob" } }), 400, "invalid_field");
       await refused(ctx.serverAdmin.request("PUT", "/api/v1/orgs/ghost", { body: { full_name: "x" } }), 404);
@@ -60,7 +60,7 @@ for (const backend of backends) {
       assert.deepEqual([saved.body.admin, saved.body.validator, saved.body.public_key], [false, true, read.body.public_key]);
       await refused(admin.request("PUT", admin.orgPath("clients", "web1"), { body: { admin: true }, ifMatch: read.etag! }), 412, "precondition_failed");
       await refused(admin.request("PUT", admin.orgPath("clients", "web1"), { body: { public_key: generateKeyPair().publicKey } }), 400, "public_key_immutable");
-      await refused(admin.request("PUT", admin.orgPath("clients", "web1"), { body: { name: "web2" } }), 400, "name_immutable");
+      await refused(admin.request("PUT", admin.orgPath("clients", "web1"), { body: { name: "web2" } }), 400, "name_mismatch");
       await refused(admin.request("PUT", admin.orgPath("clients", "web1"), { body: { admin: "yes" } }), 400, "invalid_field");
       await refused(admin.request("PUT", admin.orgPath("clients", "ghost"), { body: { admin: true } }), 404);
       await refused(admin.request("PUT", admin.orgPath("clients", "alice"), { body: { admin: false } }), 403, "forbidden");

@@ -154,7 +154,7 @@ function publicClient(client: ClientRecord): JsonObject {
 function updatedClientRecord(current: ClientRecord, body: JsonObject): ClientRecord {
   const unknown = Object.keys(body).filter((key) => !["name", "public_key", "admin", "validator", "created_at"].includes(key));
   if (unknown.length > 0) throw badRequest("invalid_field", `only admin and validator of a client can be changed; remove ${unknown.join(", ")}`);
-  if (body.name !== undefined && body.name !== current.name) throw badRequest("name_immutable", `a client cannot be renamed ('${current.name}' to '${String(body.name)}'): create a new client and delete this one`);
+  if (body.name !== undefined && body.name !== current.name) throw badRequest("name_mismatch", `a client cannot be renamed ('${current.name}' to '${String(body.name)}'): create a new client and delete this one`);
   if (body.public_key !== undefined && body.public_key !== current.public_key) throw badRequest("public_key_immutable", `the public key of '${current.name}' changes only through PUT .../clients/${current.name}/key (sous client rotate-key ${current.name})`);
   for (const flag of ["admin", "validator"] as const) {
     if (body[flag] !== undefined && typeof body[flag] !== "boolean") throw badRequest("invalid_field", `${flag} must be true or false`);

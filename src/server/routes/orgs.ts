@@ -58,7 +58,7 @@ export function registerOrgRoutes(app: FastifyInstance, { store }: RouteContext)
     const { org } = request.params as Params;
     need(request, "server-admin");
     const body = jsonObjectBody(request);
-    if (body.name !== undefined && body.name !== org) throw badRequest("name_immutable", `an organization cannot be renamed: the body names '${String(body.name)}', the URL '${org}'`);
+    if (body.name !== undefined && body.name !== org) throw badRequest("name_mismatch", `an organization cannot be renamed: the body names '${String(body.name)}', the URL '${org}'`);
     const unknown = Object.keys(body).filter((key) => !["name", "full_name", "created_at"].includes(key));
     if (unknown.length > 0) throw badRequest("invalid_field", `an organization has only name, full_name and created_at; remove ${unknown.join(", ")}`);
     if (typeof body.full_name !== "string" || body.full_name.trim() === "") throw badRequest("invalid_field", "full_name must be a non-empty string");

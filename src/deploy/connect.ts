@@ -1,10 +1,11 @@
 /**
  * Opens one SSH connection per host of a deploy, keeps them all open while the whole run goes
  * phase by phase, and closes them when it ends. With `persist`, the connections are those of
- * the background SSH process (src/push/persist.ts): made by the first command, reused by the
- * next ones for `persist.seconds` after the last, so a redeploy or a rollback pays no SSH
- * handshake. Otherwise (or when that process cannot be reached) through the push fan-out, its
- * bounded connection setup and per-host errors.
+ * the background SSH process (src/push/persist.ts) when it runs, reused for `persist.seconds`
+ * after the last command, so a redeploy or a rollback pays no SSH handshake; when it does not
+ * run, the command connects itself and starts it at its end, connecting to the same hosts.
+ * Without (or when that process cannot be reached) through the push fan-out, its bounded
+ * connection setup and per-host errors.
  */
 import type { Host } from "../host/host.js";
 import type { SshOptions } from "../host/ssh.js";
@@ -27,14 +28,23 @@ export interface PersistOptions {
 export async function withConnections<T>(hosts: readonly DeployHost[], ssh: SshOptions, body: (connections: Connections) => Promise<T>, onPhase?: (host: string, phase: HostPhase) => void, persist?: PersistOptions): Promise<T> {
   if (persist && persist.seconds > 0 && hosts.length > 0) {
     const { openPersistSession } = await import("../push/persist-host.js");
+    const targets = hosts.map((h) => h.target);
     for (const host of hosts) onPhase?.(host.name, "connecting");
-    const session = await openPersistSession(persist.socketPath, { targets: hosts.map((h) => h.target), ssh, persistSeconds: persist.seconds }, (name, ok) => onPhase?.(name, ok ? "working" : "failed"));
+    const session = await openPersistSession(persist.socketPath, { targets, ssh, persistSeconds: persist.seconds }, (name, ok) => onPhase?.(name, ok ? "working" : "failed"), false);
     if (session) {
       try {
         return await body({ connections: session.hosts, unreachable: new Map([...session.unreachable].map(([name, why]) => [name, why.error])) });
       } finally {
         session.close();
       }
+    }
+    // None runs: this command connects itself (waiting for a new process and its handshakes would
+    // cost more than its own), and one is started when it ends, connecting to the same hosts for the next.
+    try {
+      return await withOwnConnections(hosts, ssh, body, onPhase);
+    } finally {
+      const { startPersist } = await import("../push/persist.js");
+      startPersist(persist.socketPath, persist.seconds, { targets, ssh });
     }
   }
   return withOwnConnections(hosts, ssh, body, onPhase);

@@ -157,7 +157,7 @@ export async function relabelLock(lock: HeldLock, release: string): Promise<void
 /** Takes the lock or throws LockedError naming the holder. */
 export async function acquireLock(host: Host, layout: Layout, holder: Omit<LockHolder, "by" | "workstation" | "pid" | "since">): Promise<HeldLock> {
   const { holder: full, token, args } = lockRequest(layout, holder);
-  const result = await host.exec(["sh", "-c", ACQUIRE, "sh", ...args]);
+  const result = await host.exec(["sh", "-c", ACQUIRE, "sh", ...args], { resident: true });
   if (result.exitCode === 75) {
     const status = await lockStatus(host, layout);
     throw new LockedError(status.holder, host.name, status.stale);
@@ -168,7 +168,7 @@ export async function acquireLock(host: Host, layout: Layout, holder: Omit<LockH
 
 /** Frees a lock this process holds; a lock taken over by someone else meanwhile (forced) is left alone. Returns whether it freed it. */
 export async function releaseLock(lock: HeldLock): Promise<boolean> {
-  const result = await lock.host.exec(["sh", "-c", RELEASE, "sh", lock.layout.lock, lock.token]);
+  const result = await lock.host.exec(["sh", "-c", RELEASE, "sh", lock.layout.lock, lock.token], { resident: true });
   if (result.exitCode === 76) return false;
   if (result.exitCode !== 0) throw new SousError("unlock-failed", `cannot free the lock ${lock.layout.lock} on ${lock.host.name}: ${result.stderr.trim()}`);
   return true;

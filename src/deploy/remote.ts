@@ -1,6 +1,6 @@
 /**
  * The host side of each phase: one POSIX shell script per phase and host, so a phase costs one
- * round trip whatever it does. The scripts are constants; every value (paths, URLs, revisions,
+ * round trip whatever it does (in the host's resident shell: no new SSH session per step). The scripts are constants; every value (paths, URLs, revisions,
  * JSON) reaches them as positional arguments of an argv command, never spliced into the text.
  * A script that fails exits non-zero with its reason on stderr.
  */
@@ -24,7 +24,8 @@ export class RemoteStepError extends Error {
 
 /** Runs one of this module's scripts with its arguments; throws RemoteStepError on failure (its message starts with `what`, when given: a phase's failures are already named by the phase). */
 export async function runScript(host: Host, what: string, script: string, args: readonly string[], options: { timeoutMs?: number } = {}): Promise<string> {
-  const result = await host.exec(["sh", "-c", script, "sous", ...args], options.timeoutMs ? { timeoutMs: options.timeoutMs } : {});
+  // In the host's resident shell when it has one: a new SSH session per step cost more than most steps.
+  const result = await host.exec(["sh", "-c", script, "sous", ...args], options.timeoutMs ? { timeoutMs: options.timeoutMs } : { resident: true });
   if (result.exitCode !== 0) throw new RemoteStepError(what, result);
   return result.stdout;
 }

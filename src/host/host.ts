@@ -28,6 +28,13 @@ export interface ExecOptions {
   secrets?: readonly string[];
   /** Receives the command's output as it comes (SSH hosts; e.g. to stream a remote run's output). */
   onOutput?: (text: string, stream: "stdout" | "stderr") => void;
+  /**
+   * A short command that may run in the host's long-lived shell (SSH: no new session, login
+   * shell and sh for it, a third of the cost of a small command). Such commands run one after
+   * another on a host, so never for one that may take long; ignored with input, a timeout,
+   * another user or streamed output.
+   */
+  resident?: boolean;
 }
 
 /** What a finished command left behind. */

@@ -427,7 +427,8 @@ export class SshHost extends AccountLookups implements Host {
       as = { uid, gid };
     }
     const timeoutMs = options.timeoutMs ?? this.options.commandTimeoutMs;
-    const raw = await this.run(this.wrap(line, timeoutMs, as), options.input, timeoutMs, options.onOutput);
+    // The resident shell already runs as root under sudo, in the C locale.
+    const raw = options.resident && !as && timeoutMs === undefined && options.input === undefined && !options.onOutput ? await this.resident.run(line) : await this.run(this.wrap(line, timeoutMs, as), options.input, timeoutMs, options.onOutput);
     return { display, exitCode: raw.exitCode, signal: raw.signal, stdout: raw.stdout.toString("utf8"), stderr: raw.stderr, durationMs: raw.durationMs, timedOut: raw.timedOut };
   }
 

@@ -99,16 +99,17 @@ class PersistedHost implements Host {
 }
 
 /**
- * Opens a session on `targets` through the background process (started when none runs), and
- * resolves once every target is connected or known unreachable; undefined when no background
- * process could be reached (the caller then connects itself).
+ * Opens a session on `targets` through the background process (started when none runs, unless
+ * `start` is false), and resolves once every target is connected or known unreachable;
+ * undefined when no background process could be reached (the caller then connects itself).
  */
 export async function openPersistSession(
   socketPath: string,
   request: { targets: readonly SshTarget[]; ssh: SshOptions; persistSeconds: number },
   onHost?: (host: string, ok: boolean) => void,
+  start = true,
 ): Promise<PersistSession | undefined> {
-  const socket: Socket | undefined = await reachPersist(socketPath, request.persistSeconds);
+  const socket: Socket | undefined = await reachPersist(socketPath, request.persistSeconds, start);
   if (!socket) return undefined;
   const names = request.targets.map(targetName);
   const hosts = new Map<string, Host>();

@@ -117,14 +117,29 @@ export function lines(socket: Socket, onLine: (line: string) => void): void {
   });
 }
 
-/** A connection to the background process, started when none runs; undefined when it could not be reached. */
-export async function reachPersist(socketPath: string, persistSeconds: number): Promise<Socket | undefined> {
+/** Connections the background process opens as soon as it runs, for the next command (handed over in SOUS_PERSIST_WARM). */
+export interface WarmRequest {
+  targets: SshTarget[];
+  ssh: SshOptions;
+}
+
+/**
+ * Starts the background process, detached (it outlives this command), and returns at once;
+ * with `warm`, it connects to those targets first thing.
+ */
+export function startPersist(socketPath: string, persistSeconds: number, warm?: WarmRequest): void {
+  // The command's own entry point (bin/sous.js beside src/ or dist/), whoever called this.
+  const cli = fileURLToPath(new URL("../../bin/sous.js", import.meta.url));
+  const env = warm ? { ...process.env, SOUS_PERSIST_WARM: JSON.stringify(warm) } : process.env;
+  const child = spawn(process.execPath, [cli, "ssh-persist", socketPath, String(persistSeconds)], { detached: true, stdio: "ignore", env });
+  child.unref();
+}
+
+/** A connection to the background process when one runs (started when none does, unless `start` is false); undefined when it could not be reached. */
+export async function reachPersist(socketPath: string, persistSeconds: number, start = true): Promise<Socket | undefined> {
   let socket = await connectTo(socketPath);
-  if (!socket) {
-    // The command's own entry point (bin/sous.js beside src/ or dist/), whoever called this.
-    const cli = fileURLToPath(new URL("../../bin/sous.js", import.meta.url));
-    const child = spawn(process.execPath, [cli, "ssh-persist", socketPath, String(persistSeconds)], { detached: true, stdio: "ignore" });
-    child.unref();
+  if (!socket && start) {
+    startPersist(socketPath, persistSeconds);
     for (let waited = 0; !socket && waited < 3000; waited += 10) {
       await sleep(10);
       socket = await connectTo(socketPath);
@@ -316,4 +331,15 @@ export async function runPersistProcess(socketPath: string, persistSeconds: numb
   writeFileSync(`${socketPath}.pid`, `${process.pid}\n`, { mode: 0o600 });
   for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.once(signal, stop);
   armIdle();
+  // The connections of the command that started this process, made now for the next one.
+  const warm = process.env.SOUS_PERSIST_WARM;
+  delete process.env.SOUS_PERSIST_WARM;
+  if (warm) {
+    try {
+      const request = JSON.parse(warm) as WarmRequest;
+      for (const target of request.targets) hostFor(target, request.ssh).catch(() => undefined);
+    } catch {
+      // Nothing to warm: the next command connects through this process as usual.
+    }
+  }
 }

@@ -8,7 +8,7 @@
  * (`force` re-keys it). Hosts are bootstrapped in parallel, each failing alone.
  */
 import { readFileSync } from "node:fs";
-import { SousApiError, type SousClient } from "../client/api.js";
+import { type NodeBody, SousApiError, type SousClient } from "../client/api.js";
 import { SousError } from "../core/errors.js";
 import type { AttributeTree } from "../dsl.js";
 import type { ExecOptions, ExecResult, Host } from "../host/host.js";
@@ -161,11 +161,11 @@ export async function bootstrapHosts(options: BootstrapOptions): Promise<HostOut
       }
       // A client of that name on the server: re-keyed only with --force (its old key stops working now).
       try {
-        await admin.request("GET", admin.orgPath("clients", node));
+        await admin.getObject("clients", node);
         if (!options.force) throw new SousError("bootstrap_failed", `the server already has a client named ${node} (another machine's?): pass --force to give it a new key made on ${host.name}, or -N another name`);
-        await admin.request("DELETE", admin.orgPath("clients", node));
+        await admin.deleteObject("clients", node);
         // Deleting revokes the name; the administrator re-keying it allows it again for the node's registration.
-        await admin.request("DELETE", admin.orgPath("clients", node, "revocation"));
+        await admin.deleteRevocation(node);
       } catch (error) {
         if (!(error instanceof SousApiError && error.status === 404)) throw error;
       }
@@ -174,26 +174,26 @@ export async function bootstrapHosts(options: BootstrapOptions): Promise<HostOut
         await host.writeFileAtomic(NODE_VALIDATOR, validatorKey, { mode: 0o600 });
         await must(host, [`${AGENT_HOME}/bin/sous`, "agent", "register", "--validator-key", NODE_VALIDATOR], "registering");
       } else {
-        const { body } = await admin.request<{ token: string }>("POST", admin.orgPath("bootstrap-tokens"), { body: { ttl_seconds: 600 } });
+        const body = await admin.createBootstrapToken(600);
         // On standard input: a token in the command line would show in the node's process list.
         await must(host, [`${AGENT_HOME}/bin/sous`, "agent", "register", "--token-stdin"], "registering", { input: `${body.token}\n`, secrets: [body.token] });
       }
 
-      let current: Record<string, unknown> | undefined;
+      let current: NodeBody | undefined;
       try {
-        current = await admin.get<Record<string, unknown>>(admin.orgPath("nodes", node));
+        current = (await admin.getNode(node)).body;
       } catch (error) {
         if (!(error instanceof SousApiError && error.status === 404)) throw error;
       }
       const saved = {
         ...(current ?? {}),
         name: node,
-        chef_environment: options.environment ?? (current?.chef_environment as string | undefined) ?? "_default",
+        chef_environment: options.environment ?? current?.chef_environment ?? "_default",
         run_list: options.runList.length > 0 || !current ? [...options.runList] : current.run_list,
-        normal: { ...((current?.normal as AttributeTree | undefined) ?? {}), ...(options.normal ?? {}) },
+        normal: { ...(current?.normal ?? {}), ...(options.normal ?? {}) },
       };
-      await admin.request("PUT", admin.orgPath("nodes", node), { body: saved });
-      say(`node ${node}: run list ${(saved.run_list as string[]).join(", ") || "(empty)"}, environment ${saved.chef_environment}; first run:`);
+      await admin.putObject("nodes", node, saved);
+      say(`node ${node}: run list ${saved.run_list.join(", ") || "(empty)"}, environment ${saved.chef_environment}; first run:`);
 
       const lines = lineSplitter((line) => say(`  ${line}`));
       const first = await host.exec([`${AGENT_HOME}/bin/sous`, "agent", "--once"], { env: { NO_COLOR: "1" }, onOutput: (text) => lines.push(text) });

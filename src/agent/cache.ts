@@ -11,8 +11,7 @@ import { dirname, join } from "node:path";
 import { SousApiError, type SousClient } from "../client/api.js";
 import { SousError } from "../core/errors.js";
 import type { AttributeTree } from "../dsl.js";
-import type { NodeBody } from "../protocol/bodies.js";
-import type { CookbookManifest } from "../protocol/manifest.js";
+import type { NodeBody, RoleBody } from "../protocol/bodies.js";
 import { unsafePathReason } from "../protocol/manifest.js";
 import type { SearchAnswers } from "./search-cache.js";
 
@@ -79,25 +78,25 @@ export class CookbookCache {
   async sync(client: SousClient, node: NodeBody): Promise<RunInputs> {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const environmentName = node.chef_environment || "_default";
-    const environment = await client.get<Record<string, unknown>>(client.orgPath("environments", environmentName));
-    const roles = new Map<string, Record<string, unknown>>();
+    const environment = (await client.getObject("environments", environmentName)).body;
+    const roles = new Map<string, RoleBody>();
     const visit = async (list: readonly string[]): Promise<void> => {
       for (const name of rolesOf(list)) {
         if (roles.has(name)) continue;
-        let role: Record<string, unknown>;
+        let role: RoleBody;
         try {
-          role = await client.get<Record<string, unknown>>(client.orgPath("roles", name));
+          role = (await client.getObject("roles", name)).body;
         } catch (error) {
           if (error instanceof SousApiError && error.status === 404) throw new SousError("unknown_role", `node ${node.name}'s run list names role ${name}, which is not on the server`);
           throw error;
         }
         roles.set(name, role);
-        const envLists = (role.env_run_lists ?? {}) as Record<string, string[]>;
-        await visit(envLists[environmentName] ?? ((role.run_list ?? []) as string[]));
+        // As before, a role without these fields counts as empty.
+        await visit(role.env_run_lists?.[environmentName] ?? role.run_list ?? []);
       }
     };
     await visit(node.run_list);
-    const { body: resolved } = await client.request<{ recipes: string[]; cookbooks: Record<string, CookbookManifest> }>("POST", client.orgPath("environments", environmentName, "cookbook_versions"), { body: { run_list: node.run_list } });
+    const resolved = await client.resolveCookbooks(environmentName, node.run_list);
 
     let downloaded = 0;
     let cachedFiles = 0;
@@ -111,7 +110,7 @@ export class CookbookCache {
           cachedFiles++;
           continue;
         }
-        const { body } = await client.request<Buffer>("GET", client.orgPath("files", file.sha256), { raw: true });
+        const body = await client.getFile(file.sha256);
         if (sha256(body) !== file.sha256) throw new SousError("checksum_mismatch", `cookbook ${manifest.name}@${manifest.version}: ${file.path} arrived with another SHA-256 than its manifest's; not used`);
         writeAtomic(blob, body, 0o644);
         downloaded++;

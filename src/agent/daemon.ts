@@ -202,18 +202,18 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     polling = true;
     const wait = Math.max(1, Math.min(50, Math.floor(untilNext / 1000)));
     client
-      .request<{ id: string }>("GET", `${client.orgPath("nodes", config.nodeName, "run-requests")}?wait=${wait}`)
+      .waitRunRequest(config.nodeName, wait)
       .then(
-        async (response) => {
+        async (request) => {
           failures = 0;
           if (queue.pending().length > 0) {
             const flushed = await queue.flush(client);
             if (flushed.sent > 0) log(`The server answers again: sent ${flushed.sent} queued report${flushed.sent === 1 ? "" : "s"}${flushed.left ? `, ${flushed.left} still waiting` : ""}`);
           }
-          if (response.status === 200 && response.body?.id) {
-            pendingRequest = response.body.id;
+          if (request?.id) {
+            pendingRequest = request.id;
             runNow = true;
-            log(`Run-now request ${response.body.id} from the server`);
+            log(`Run-now request ${request.id} from the server`);
           }
         },
         async (error: unknown) => {

@@ -66,7 +66,7 @@ export class ReportQueue {
         continue;
       }
       try {
-        await client.request("POST", client.orgPath("reports"), { body: { ...report, queued: name !== first } });
+        await client.postReport({ ...report, queued: name !== first });
         rmSync(file, { force: true });
         result.sent++;
       } catch (error) {

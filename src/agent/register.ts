@@ -22,10 +22,10 @@ export async function registerNode(config: AgentConfig, how: Registration): Prom
     const ca = config.trustedCertificate ? { ca: config.trustedCertificate } : {};
     if ("token" in how) {
       const client = new SousClient({ serverUrl: config.serverUrl, org: config.org, client: config.nodeName, ...ca });
-      await client.request("POST", client.orgPath("clients", "register"), { body: { name: config.nodeName, public_key: keys.publicKey, token: how.token }, unsigned: true });
+      await client.registerClient({ name: config.nodeName, public_key: keys.publicKey, token: how.token });
     } else {
       const client = new SousClient({ serverUrl: config.serverUrl, org: config.org, client: `${config.org}-validator`, privateKeyFile: how.validatorKeyFile, ...ca });
-      await client.request("POST", client.orgPath("clients", "register"), { body: { name: config.nodeName, public_key: keys.publicKey } });
+      await client.registerClient({ name: config.nodeName, public_key: keys.publicKey });
     }
     renameSync(temp, config.keyFile);
   } finally {

@@ -146,7 +146,7 @@ async function runLocked(options: AgentRunOptions, runId: string): Promise<Agent
   let cached = false;
   let refusal: string | undefined;
   try {
-    const response = await client.request<NodeBody>("GET", client.orgPath("nodes", config.nodeName));
+    const response = await client.getNode(config.nodeName);
     node = { data: response.body, ...(response.etag ? { etag: response.etag } : {}) };
     writeFileSync(join(config.paths.cacheDir, LAST_ENVIRONMENT), node.data.chef_environment || "_default", { mode: 0o600 });
     inputs = await cache.sync(client, node.data);
@@ -240,7 +240,7 @@ async function saveNode(client: SousClient, node: { data: NodeBody; etag?: strin
       return;
     } catch (error) {
       if (!(error instanceof SousApiError) || error.status !== 412 || attempt >= 2) throw error;
-      const fresh = await client.request<NodeBody>("GET", client.orgPath("nodes", current.data.name));
+      const fresh = await client.getNode(current.data.name);
       current = { data: fresh.body, ...(fresh.etag ? { etag: fresh.etag } : {}) };
     }
   }

@@ -46,7 +46,7 @@ function registerList(group: Command): void {
   connectionOptions(group.command("list").description("List the organization's clients")).action(
     action(async (command) => {
       const client = await clientFor(command);
-      const page = await client.get<{ names: string[] }>(client.orgPath("clients"));
+      const page = await client.listObjects("clients");
       print(command, page.names, () => page.names.join("\n"));
     }),
   );
@@ -56,7 +56,7 @@ function registerShow(group: Command): void {
   connectionOptions(group.command("show").argument("<name>").description("Show a client: admin and validator flags, creation time")).action(
     action(async (command, name: string) => {
       const client = await clientFor(command);
-      const data = await client.get<Json>(client.orgPath("clients", name));
+      const data: Json = (await client.getObject("clients", name)).body;
       print(command, data, () => `Client:    ${String(data.name)}\nAdmin:     ${String(data.admin)}\nValidator: ${String(data.validator)}\nCreated:   ${String(data.created_at)}`);
     }),
   );
@@ -74,7 +74,7 @@ function registerCreate(group: Command): void {
         const keyFile = String(flags.keyOut ?? defaultKeyFile(client, name));
         writeKeyFile(keyFile, keys.privateKey);
         try {
-          await client.request("POST", client.orgPath("clients"), { body: { name, public_key: keys.publicKey, admin: flags.admin === true } });
+          await client.createObject("clients", { name, public_key: keys.publicKey, admin: flags.admin === true });
         } catch (error) {
           rmSync(keyFile, { force: true });
           throw error;
@@ -118,7 +118,7 @@ async function saveClientDefinition(client: SousClient, file: string, keyDir: st
   const existing = await tryGet(client, clientPath(client, name));
   if (!existing) return createClientFromDefinition(client, name, data, keyDir);
   if (data.public_key !== undefined && data.public_key !== existing.public_key) throw new SousError("not_editable", clientReasons(name).public_key!);
-  const { body } = await client.request<Json>("PUT", clientPath(client, name), { body: { name, ...(data.admin !== undefined ? { admin: data.admin } : {}), ...(data.validator !== undefined ? { validator: data.validator } : {}) } });
+  const { body } = await client.putObject("clients", name, { name, ...(data.admin !== undefined ? { admin: data.admin as boolean } : {}), ...(data.validator !== undefined ? { validator: data.validator as boolean } : {}) });
   return { ...body, created: false };
 }
 
@@ -132,13 +132,13 @@ async function createClientFromDefinition(client: SousClient, name: string, data
     keyFile = writeKeyFile(join(keyDir, `${name}.pem`), keys.privateKey);
   }
   try {
-    await client.request("POST", client.orgPath("clients"), { body: { name, public_key: publicKey, admin: data.admin === true } });
+    await client.createObject("clients", { name, public_key: publicKey, admin: data.admin === true });
   } catch (error) {
     if (keyFile) rmSync(keyFile, { force: true });
     throw error;
   }
   // Creation makes no validators: the flag is a change of its own.
-  const body = data.validator === true ? (await client.request<Json>("PUT", clientPath(client, name), { body: { validator: true } })).body : await client.get<Json>(clientPath(client, name));
+  const body: Json = (data.validator === true ? await client.putObject("clients", name, { validator: true }) : await client.getObject("clients", name)).body;
   return { ...body, created: true, ...(keyFile ? { key: keyFile } : {}) };
 }
 
@@ -150,7 +150,7 @@ function registerRotateKey(group: Command): void {
         const flags = flagsOf(command);
         const client = await clientFor(command);
         const keys = generateKeyPair();
-        await client.request("PUT", client.orgPath("clients", name, "key"), { body: { public_key: keys.publicKey } });
+        await client.rekeyClient(name, keys.publicKey);
         const keyFile = resolve(String(flags.keyOut ?? defaultKeyFile(client, name)));
         mkdirSync(dirname(keyFile), { recursive: true, mode: 0o700 });
         writeFileSync(keyFile, keys.privateKey, { mode: 0o600 });
@@ -163,7 +163,7 @@ function registerDelete(group: Command): void {
   connectionOptions(group.command("delete").argument("<name>").description("Delete (revoke) a client")).action(
     action(async (command, name: string) => {
       const client = await clientFor(command);
-      await client.request("DELETE", client.orgPath("clients", name));
+      await client.deleteObject("clients", name);
       print(command, { name, deleted: true }, () => `Deleted client ${name}; its key no longer works`);
     }),
   );
@@ -176,7 +176,7 @@ function registerBootstrapToken(group: Command): void {
       action(async (command) => {
         const flags = flagsOf(command);
         const client = await clientFor(command);
-        const { body } = await client.request<{ token: string; expires_at: string }>("POST", client.orgPath("bootstrap-tokens"), { body: { ttl_seconds: Number(flags.ttl) } });
+        const body = await client.createBootstrapToken(Number(flags.ttl));
         print(command, body, () => `${body.token}\n(valid once, until ${body.expires_at})`);
       }),
     );
@@ -196,7 +196,7 @@ function registerRegister(group: Command): void {
         const client = flags.token
           ? new SousClient({ serverUrl: config.server_url, org: config.org, client: name })
           : await clientFor(command);
-        await client.request("POST", client.orgPath("clients", "register"), { body, ...(flags.token ? { unsigned: true } : {}) });
+        await client.registerClient(body);
         const keyFile = writeKeyFile(String(flags.keyOut), keys.privateKey);
         print(command, { name, key: keyFile }, () => `Registered client ${name}; private key in ${keyFile}`);
       }),

@@ -1,6 +1,7 @@
 // The verbs that nodes, roles and environments share (list, show, create, edit, delete,
 // from-file); each kind's file says what differs in a `CollectionKind`.
 import type { Command } from "commander";
+import type { ObjectKind } from "../client/api.js";
 import { splitDottedPath, valueAtPath } from "../protocol/partial-search.js";
 import { action, clientFor, connectionOptions, flagsOf, print, type Json } from "./connection.js";
 import { editObject } from "./editing.js";
@@ -11,7 +12,7 @@ export interface CollectionKind {
   /** The command's name and the word in messages: `node`. */
   name: "node" | "role" | "environment";
   /** The API's collection: `nodes`. */
-  path: string;
+  path: Exclude<ObjectKind, "clients">;
   /** The fields `create`'s kind-specific flags set (`--run-list` and `--json` are shared). */
   createFields(flags: Json): Json;
   /** The object `show -a PATH` reads attributes from (default: the object itself). */
@@ -58,7 +59,7 @@ function registerList(group: Command, kind: CollectionKind): void {
       const client = await clientFor(command);
       const names: string[] = [];
       for (let start = 0; ; start += 1000) {
-        const page = await client.get<{ total: number; names: string[] }>(`${client.orgPath(kind.path)}?start=${start}&rows=1000`);
+        const page = await client.listObjects(kind.path, { start, rows: 1000 });
         names.push(...page.names);
         if (page.names.length === 0 || names.length >= page.total) break;
       }
@@ -71,7 +72,7 @@ function registerShow(group: Command, kind: CollectionKind): void {
   connectionOptions(group.command("show").argument("<name>").description(`Show a ${kind.name}`).option("-a, --attribute <path...>", "only these attributes (dotted paths; \\. for a dot inside a key)")).action(
     action(async (command, name: string) => {
       const client = await clientFor(command);
-      const data = await client.get<Json>(client.orgPath(kind.path, name));
+      const data: Json = (await client.getObject(kind.path, name)).body;
       const attributes = flagsOf(command).attribute as string[] | undefined;
       if (attributes) {
         const view = kind.attributeView ? kind.attributeView(data) : data;
@@ -98,7 +99,7 @@ function registerCreate(group: Command, kind: CollectionKind): void {
         if (flags.runList) data.run_list = String(flags.runList).split(",").map((s) => s.trim()).filter(Boolean);
         Object.assign(data, kind.createFields(flags));
         if (flags.json) Object.assign(data, parseJsonFlag(String(flags.json)));
-        const { body } = await client.request<Json>("POST", client.orgPath(kind.path), { body: data });
+        const body = await client.createObject(kind.path, data);
         print(command, body, () => `Created ${kind.name} ${name}`);
       }),
     );
@@ -117,7 +118,7 @@ function registerDelete(group: Command, kind: CollectionKind): void {
   connectionOptions(group.command("delete").argument("<name>").description(`Delete a ${kind.name}`)).action(
     action(async (command, name: string) => {
       const client = await clientFor(command);
-      await client.request("DELETE", client.orgPath(kind.path, name));
+      await client.deleteObject(kind.path, name);
       print(command, { name, deleted: true }, () => `Deleted ${kind.name} ${name}`);
     }),
   );
@@ -130,7 +131,7 @@ function registerFromFile(group: Command, kind: CollectionKind): void {
       const saved: string[] = [];
       for (const file of files) {
         const data = fromDefinition(kind, await loadObjectFile(file), file);
-        await client.request("PUT", client.orgPath(kind.path, String(data.name)), { body: data });
+        await client.putObject(kind.path, String(data.name), data);
         saved.push(String(data.name));
       }
       print(command, saved, () => saved.map((name) => `Saved ${kind.name} ${name}`).join("\n"));

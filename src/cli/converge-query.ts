@@ -6,7 +6,7 @@ import { SousApiError, SousClient } from "../client/api.js";
 import { resolveConfigSources } from "../client/config.js";
 import { SousError, UsageError } from "../core/errors.js";
 import type { Output } from "./converge.js";
-import type { Summary } from "./fleet-commands.js";
+import type { ReportSummary as Summary } from "../client/api.js";
 
 /** Options of `sous converge --query`. */
 export interface ConvergeQueryOptions {
@@ -51,7 +51,7 @@ export async function convergeQueryCommand(query: string, options: ConvergeQuery
   const api = await client();
   let request: { id: string; nodes: string[] };
   try {
-    request = (await api.request<{ id: string; nodes: string[] }>("POST", api.orgPath("run-requests"), { body: { query } })).body;
+    request = await api.createRunRequest(query);
   } catch (error) {
     if (error instanceof SousApiError) throw new SousError(error.code, error.message);
     throw error;
@@ -71,7 +71,7 @@ export async function convergeQueryCommand(query: string, options: ConvergeQuery
     await new Promise((resolve) => setTimeout(resolve, Math.min(pollMs, Math.max(0, deadline - Date.now()))));
     let state: { reports: Summary[] };
     try {
-      state = await api.get<{ reports: Summary[] }>(api.orgPath("run-requests", request.id));
+      state = await api.getRunRequest(request.id);
     } catch (error) {
       // A server that blinks does not end the wait; the next look may reach it.
       if (error instanceof SousApiError && error.status === 0) continue;

@@ -1,7 +1,7 @@
 // `sous cookbook upload|download|list|show|delete`: cookbooks on the server (main.ts makes
 // `sous cookbook` with the repository verbs, create and check).
 import type { Command } from "commander";
-import { downloadCookbook, uploadCookbooks, type CookbookManifest } from "../run/cookbooks.js";
+import { downloadCookbook, uploadCookbooks } from "../run/cookbooks.js";
 import { action, clientFor, connectionOptions, flagsOf, print } from "./connection.js";
 
 /** Adds `upload`, `download`, `list`, `show` and `delete` to the `cookbook` command that main.ts creates (once; a second call does nothing). */
@@ -45,7 +45,7 @@ function registerList(cookbook: Command): void {
   connectionOptions(cookbook.command("list").description("List cookbooks and their versions on the server")).action(
     action(async (command) => {
       const client = await clientFor(command);
-      const { cookbooks } = await client.get<{ cookbooks: Record<string, string[]> }>(client.orgPath("cookbooks"));
+      const { cookbooks } = await client.listCookbooks();
       print(command, cookbooks, () => Object.entries(cookbooks).map(([name, versions]) => `${name}  ${versions.join(", ")}`).join("\n"));
     }),
   );
@@ -56,11 +56,11 @@ function registerShow(cookbook: Command): void {
     action(async (command, name: string, version?: string) => {
       const client = await clientFor(command);
       if (!version) {
-        const data = await client.get<{ versions: string[] }>(client.orgPath("cookbooks", name));
+        const data = await client.cookbookVersions(name);
         print(command, data, () => `${name}  ${data.versions.join(", ")}`);
         return;
       }
-      const manifest = await client.get<CookbookManifest>(client.orgPath("cookbooks", name, version));
+      const manifest = await client.getCookbook(name, version);
       print(command, manifest, () =>
         [`${manifest.name}@${manifest.version}${manifest.frozen ? " (frozen)" : ""}`, `dependencies: ${Object.entries(manifest.dependencies).map(([d, r]) => `${d} ${r}`).join(", ") || "none"}`, ...manifest.files.map((f) => `  ${f.path}  ${f.size} B`)].join("\n"),
       );
@@ -72,7 +72,7 @@ function registerDelete(cookbook: Command): void {
   connectionOptions(cookbook.command("delete").argument("<name>").argument("<version>").description("Delete a cookbook version")).action(
     action(async (command, name: string, version: string) => {
       const client = await clientFor(command);
-      await client.request("DELETE", client.orgPath("cookbooks", name, version));
+      await client.deleteCookbook(name, version);
       print(command, { name, version, deleted: true }, () => `Deleted ${name}@${version}`);
     }),
   );

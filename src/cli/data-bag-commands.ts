@@ -2,6 +2,7 @@
 // is sent and decrypted here after it is read, so the server never sees the secret.
 import { basename } from "node:path";
 import type { Command } from "commander";
+import type { DataBagItemBody } from "../client/api.js";
 import { decryptItem, encryptItem, isEncryptedItem, loadSecretFile } from "../client/encrypted-data-bag.js";
 import { action, clientFor, connectionOptions, flagsOf, print, rootOf, writers, type Json } from "./connection.js";
 import { editInEditor } from "./editing.js";
@@ -27,15 +28,16 @@ async function writeItem(command: Command, bag: string, item: Json, mode: "creat
   const flags = flagsOf(command);
   const client = await clientFor(command);
   const sealed = flags.secretFile ? encryptItem(item, loadSecretFile(String(flags.secretFile))) : item;
-  if (mode === "create") return (await client.request<Json>("POST", client.orgPath("data", bag), { body: sealed })).body;
-  return (await client.request<Json>("PUT", client.orgPath("data", bag, String(item.id)), { body: sealed })).body;
+  // The id was set by the caller; the server checks it.
+  if (mode === "create") return client.createItem(bag, sealed as DataBagItemBody);
+  return client.putItem(bag, sealed as DataBagItemBody);
 }
 
 function registerList(group: Command): void {
   connectionOptions(group.command("list").argument("[bag]", "list this bag's items instead of the bags")).action(
     action(async (command, bag?: string) => {
       const client = await clientFor(command);
-      const page = await client.get<{ names: string[] }>(bag ? client.orgPath("data", bag) : client.orgPath("data"));
+      const page = bag ? await client.listItems(bag) : await client.listDataBags();
       print(command, page.names, () => page.names.join("\n"));
     }),
   );
@@ -49,7 +51,7 @@ function registerCreate(group: Command): void {
         const flags = flagsOf(command);
         const client = await clientFor(command);
         if (!itemName) {
-          await client.request("POST", client.orgPath("data"), { body: { name: bag } });
+          await client.createDataBag(bag);
           print(command, { name: bag }, () => `Created data bag ${bag}`);
           return;
         }
@@ -67,11 +69,11 @@ function registerShow(group: Command): void {
       const flags = flagsOf(command);
       const client = await clientFor(command);
       if (!itemName) {
-        const page = await client.get<{ names: string[] }>(client.orgPath("data", bag));
+        const page = await client.listItems(bag);
         print(command, page.names, () => page.names.join("\n"));
         return;
       }
-      const stored = await client.get<Json>(client.orgPath("data", bag, itemName));
+      const stored = (await client.getItem(bag, itemName)).body;
       const item = flags.secretFile ? decryptItem(stored, loadSecretFile(String(flags.secretFile))) : stored;
       if (!flags.secretFile && isEncryptedItem(stored)) writers(rootOf(command)).err("sous: this item is encrypted; pass --secret-file to read it\n");
       print(command, item, () => JSON.stringify(item, null, 2));
@@ -85,10 +87,10 @@ function registerEdit(group: Command): void {
       const flags = flagsOf(command);
       const client = await clientFor(command);
       const key = flags.secretFile ? loadSecretFile(String(flags.secretFile)) : undefined;
-      const current = await client.request<Json>("GET", client.orgPath("data", bag, itemName));
+      const current = await client.getItem(bag, itemName);
       const edited = (await editInEditor(key ? decryptItem(current.body, key) : current.body, { secret: key !== undefined })) as Json;
       edited.id = itemName;
-      await client.request("PUT", client.orgPath("data", bag, itemName), { body: key ? encryptItem(edited, key) : edited, ...(current.etag ? { ifMatch: current.etag } : {}) });
+      await client.putItem(bag, (key ? encryptItem(edited, key) : edited) as DataBagItemBody, current.etag);
       print(command, { bag, id: itemName }, () => `Saved data bag item ${bag}/${itemName}`);
     }),
   );
@@ -113,7 +115,7 @@ function registerDelete(group: Command): void {
   connectionOptions(group.command("delete").argument("<bag>").argument("[item]").description("Delete a data bag (with its items) or one item")).action(
     action(async (command, bag: string, itemName?: string) => {
       const client = await clientFor(command);
-      await client.request("DELETE", itemName ? client.orgPath("data", bag, itemName) : client.orgPath("data", bag));
+      await (itemName ? client.deleteItem(bag, itemName) : client.deleteDataBag(bag));
       print(command, { bag, ...(itemName ? { id: itemName } : {}), deleted: true }, () => `Deleted data bag ${itemName ? "item " : ""}${bag}${itemName ? `/${itemName}` : ""}`);
     }),
   );

@@ -3,35 +3,12 @@
 // returns). Rendering only; the server answers from its store.
 import type { Command } from "commander";
 import { Option } from "commander";
+import type { RunReportBody } from "../client/api.js";
 import { SousError } from "../core/errors.js";
 import { addSshOptions } from "./ssh-flags.js";
 import { action, clientFor, connectionOptions, flagsOf, print, rootOf, writers } from "./connection.js";
 
 type Json = Record<string, unknown>;
-
-/** A report summary as GET /reports lists it. */
-export interface Summary {
-  id: string;
-  node: string;
-  status: string;
-  started_at: string;
-  ended_at: string;
-  received_at: string;
-  totals: { resources: number; updated: number; skipped: number; failed: number };
-  run_request?: string;
-  queued?: boolean;
-  failure?: { resource?: string; location?: string; message: string };
-}
-
-/** A whole report as GET /reports/ID answers it. */
-interface Report extends Summary {
-  run_list: string[];
-  environment: string;
-  cookbooks: Record<string, string>;
-  resources: Array<{ id: string; action: string; status: string; changes?: Array<{ property: string; from: unknown; to: unknown }>; diff?: string; location?: string; parent?: string }>;
-  failure?: Summary["failure"] & { command?: string; exit_code?: number; output?: string };
-  agent_version?: string;
-}
 
 /** Adds `--json`, the fleet commands' spelling of `--format json`. */
 function jsonOption(command: Command): Command {
@@ -78,7 +55,7 @@ function indent(text: string, by: string): string {
 }
 
 /** One report, for people: what ran, what changed (with diffs), and why it failed. */
-export function renderReport(report: Report): string {
+export function renderReport(report: RunReportBody): string {
   const lines = [
     `Run ${report.id} on ${report.node}: ${report.status}${report.queued ? " (sent later from the agent's queue)" : ""}`,
     `  started     ${report.started_at}, ended ${report.ended_at} (${seconds(report.started_at, report.ended_at)}), received ${report.received_at}`,
@@ -121,10 +98,7 @@ function registerRuns(program: Command): void {
       action(async (command, node: string | undefined) => {
         const flags = flagsOf(command);
         const client = await clientFor(command);
-        const params = new URLSearchParams({ limit: String(flags.limit) });
-        if (node) params.set("node", node);
-        if (flags.before) params.set("before", String(flags.before));
-        const body = await client.get<{ reports: Summary[] }>(`${client.orgPath("reports")}?${params}`);
+        const body = await client.listReports({ limit: String(flags.limit), ...(node ? { node } : {}), ...(flags.before ? { before: String(flags.before) } : {}) });
         print(
           command,
           body.reports,
@@ -140,20 +114,10 @@ function registerRuns(program: Command): void {
   jsonOption(connectionOptions(runs.command("show").argument("<id>", "the run's id (from sous runs)").description("Show one run: what changed, with diffs, and the failure with its resource, file:line, command, exit code and output"))).action(
     action(async (command, id: string) => {
       const client = await clientFor(command);
-      const report = await client.get<Report>(client.orgPath("reports", id));
+      const report = await client.getReport(id);
       print(command, report, () => renderReport(report), format(command));
     }),
   );
-}
-
-interface NodeStatus {
-  name: string;
-  last_checkin: string | null;
-  last_status: string | null;
-  last_report: string | null;
-  updated: number | null;
-  missing: boolean;
-  never_reported: boolean;
 }
 
 function registerNodeStatus(node: Command): void {
@@ -170,13 +134,12 @@ function registerNodeStatus(node: Command): void {
       action(async (command, query: string) => {
         const flags = flagsOf(command);
         const client = await clientFor(command);
-        const params = new URLSearchParams({ q: query });
+        let interval: number | undefined;
         if (flags.interval !== undefined) {
-          const interval = Number(flags.interval);
+          interval = Number(flags.interval);
           if (!Number.isInteger(interval) || interval < 1) throw new SousError("usage", `--interval ${String(flags.interval)}: expected a whole number of seconds`);
-          params.set("interval", String(interval));
         }
-        const body = await client.get<{ interval: number; nodes: NodeStatus[] }>(`${client.orgPath("node-status")}?${params}`);
+        const body = await client.nodeStatus({ q: query, ...(interval !== undefined ? { interval } : {}) });
         print(
           command,
           body,

@@ -58,10 +58,10 @@ function registerRunList(node: Command): void {
       action(async (command, name: string, items: string[]) => {
         const client = await clientFor(command);
         const normalized = items.flatMap((item) => item.split(",")).map((item) => item.trim()).filter(Boolean).map((item) => (item.includes("[") ? item : `recipe[${item}]`));
-        const current = await client.request<Json>("GET", client.orgPath("nodes", name));
-        const next = { ...current.body, run_list: apply((current.body.run_list as string[]) ?? [], normalized) };
-        const { body } = await client.request<Json>("PUT", client.orgPath("nodes", name), { body: next, ...(current.etag ? { ifMatch: current.etag } : {}) });
-        print(command, body, () => `${name}: ${((body.run_list as string[]) ?? []).join(", ") || "(empty run list)"}`);
+        const current = await client.getNode(name);
+        const next = { ...current.body, run_list: apply(current.body.run_list ?? [], normalized) };
+        const { body } = await client.putObject("nodes", name, next, current.etag);
+        print(command, body, () => `${name}: ${(body.run_list ?? []).join(", ") || "(empty run list)"}`);
       }),
     );
   change("add", (current, items) => [...current, ...items.filter((item) => !current.includes(item))]);

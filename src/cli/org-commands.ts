@@ -24,10 +24,6 @@ export function registerOrgCommands(program: Command): void {
   registerDelete(group);
 }
 
-function orgPath(name: string): string {
-  return `/api/v1/orgs/${encodeURIComponent(name)}`;
-}
-
 /** A client signing as the server administrator (--server-client, --server-key), remembered for error messages. */
 async function serverAdminClient(command: Command): Promise<SousClient> {
   const flags = flagsOf(command);
@@ -57,7 +53,7 @@ async function createOrganization(client: SousClient, name: string, fullName: st
   const adminKey = join(dir, `${adminName}.pem`);
   const validatorKey = join(dir, `${name}-validator.pem`);
   for (const file of [adminKey, validatorKey]) if (existsSync(file)) throw new SousError("key_exists", `${file} already exists; remove it or choose another organization name`);
-  await client.request("POST", "/api/v1/orgs", { body: { name, full_name: fullName, admin: { name: adminName, public_key: admin.publicKey }, validator: { public_key: validator.publicKey } } });
+  await client.createOrg({ name, full_name: fullName, admin: { name: adminName, public_key: admin.publicKey }, validator: { public_key: validator.publicKey } });
   writeKeyFile(adminKey, admin.privateKey);
   writeKeyFile(validatorKey, validator.privateKey);
   return { adminKey, validatorKey };
@@ -89,7 +85,7 @@ function registerEdit(group: Command): void {
   serverAdminOptions(group.command("edit").argument("<name>").description("Edit an organization's full name in $EDITOR (saved only if nobody changed it meanwhile)")).action(
     action(async (command, name: string) => {
       const client = await serverAdminClient(command);
-      await editObject(command, client, orgPath(name), `organization ${name}`, onlyEditable(`organization ${name}`, ["full_name"], { name: "an organization cannot be renamed" }));
+      await editObject(command, client, client.orgsPath(name), `organization ${name}`, onlyEditable(`organization ${name}`, ["full_name"], { name: "an organization cannot be renamed" }));
     }),
   );
 }
@@ -112,19 +108,19 @@ async function saveOrgDefinition(client: SousClient, file: string): Promise<Json
   refuseUnknownFields(file, data, ["name", "full_name", "admin_name", "created_at"]);
   if (data.full_name !== undefined && typeof data.full_name !== "string") throw new SousError("bad_file", `full_name must be a string`);
   const fullName = (data.full_name as string | undefined) ?? name;
-  if (!(await tryGet(client, orgPath(name)))) {
+  if (!(await tryGet(client, client.orgsPath(name)))) {
     const adminName = String(data.admin_name ?? "admin");
     const keys = await createOrganization(client, name, fullName, adminName);
     return { name, full_name: fullName, created: true, admin: adminName, admin_key: keys.adminKey, validator_key: keys.validatorKey };
   }
-  await client.request("PUT", orgPath(name), { body: { name, full_name: fullName } });
+  await client.updateOrg(name, fullName);
   return { name, full_name: fullName, created: false };
 }
 
 function registerList(group: Command): void {
   serverAdminOptions(group.command("list").description("List the organizations on the server")).action(
     action(async (command) => {
-      const { names } = await (await serverAdminClient(command)).get<{ names: string[] }>("/api/v1/orgs");
+      const { names } = await (await serverAdminClient(command)).listOrgs();
       print(command, names, () => names.join("\n"));
     }),
   );
@@ -134,7 +130,7 @@ function registerShow(group: Command): void {
   connectionOptions(group.command("show").argument("[name]", "organization (default: the configured one)").description("Show an organization")).action(
     action(async (command, name?: string) => {
       const client = await clientFor(command, name ? { org: name } : {});
-      const data = await client.get<Json>(client.orgPath());
+      const data = await client.getOrg();
       print(command, data, () => `Organization: ${String(data.name)}\nFull name:    ${String(data.full_name)}\nCreated:      ${String(data.created_at)}`);
     }),
   );
@@ -145,7 +141,7 @@ function registerDelete(group: Command): void {
     action(async (command, name: string) => {
       const flags = flagsOf(command);
       if (flags.yes !== true) throw new SousError("not_confirmed", `deleting ${name} removes every node, role, cookbook and key in it; pass --yes to confirm`);
-      await (await serverAdminClient(command)).request("DELETE", orgPath(name));
+      await (await serverAdminClient(command)).deleteOrg(name);
       print(command, { name, deleted: true }, () => `Deleted organization ${name}`);
     }),
   );

@@ -52,11 +52,11 @@ export function recordOf(result: DeployResult): DeployRecord {
 export async function recordDeploy(client: SousClient, result: DeployResult): Promise<DeployRecord> {
   const record = recordOf(result);
   try {
-    await client.request("POST", client.orgPath("data"), { body: { name: HISTORY_BAG } });
+    await client.createDataBag(HISTORY_BAG);
   } catch (error) {
     if (!(error instanceof SousApiError && error.status === 409)) throw error;
   }
-  await client.request("PUT", client.orgPath("data", HISTORY_BAG, record.id), { body: record });
+  await client.putItem(HISTORY_BAG, { ...record });
   return record;
 }
 

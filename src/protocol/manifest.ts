@@ -130,3 +130,9 @@ export function unsafePathReason(path: unknown): string | undefined {
   if (segments.some((segment) => segment === "" || segment === ".")) return "the path has an empty or '.' segment";
   return undefined;
 }
+
+/** `POST .../environments/ENV/cookbook_versions`: the run list expanded to recipes, and the version of each cookbook it needs. */
+export interface ResolvedCookbooks {
+  recipes: string[];
+  cookbooks: Record<string, CookbookManifest>;
+}

@@ -62,16 +62,16 @@ export async function uploadCookbooks(client: SousClient, paths: readonly string
 
 /** Sends the files the server lacks, then the manifest. */
 async function uploadCookbook(client: SousClient, book: LocalCookbook, options: UploadOptions): Promise<UploadedCookbook> {
-  const { body } = await client.request<{ missing: string[] }>("POST", client.orgPath("cookbooks", "check"), { body: { checksums: book.files.map((file) => file.sha256) } });
-  const missing = new Set(body.missing);
+  const lacking = await client.missingFiles(book.files.map((file) => file.sha256));
+  const missing = new Set(lacking);
   for (const file of book.files) {
     if (!missing.has(file.sha256)) continue;
-    await client.request("PUT", client.orgPath("files", file.sha256), { body: readFileSync(file.full) });
+    await client.putFile(file.sha256, readFileSync(file.full));
     missing.delete(file.sha256);
   }
   const manifest = { name: book.name, version: book.version, description: book.description, dependencies: book.dependencies, files: book.files.map(({ path, sha256, size }) => ({ path, sha256, size })), frozen: options.freeze === true };
-  await client.request("PUT", `${client.orgPath("cookbooks", book.name, book.version)}${options.force ? "?force=true" : ""}`, { body: manifest });
-  return { name: book.name, version: book.version, files: book.files.length, sent: body.missing.length };
+  await client.putCookbook(manifest, { force: options.force === true });
+  return { name: book.name, version: book.version, files: book.files.length, sent: lacking.length };
 }
 
 /** The cookbook folders `path` names: itself when it holds a package.json, else the cookbooks in it; an error says what it holds instead. */
@@ -158,13 +158,13 @@ function dependencyOrder(cookbooks: LocalCookbook[]): LocalCookbook[] {
  * checked again and each file's SHA-256 compared, since this writes to the local disk.
  */
 export async function downloadCookbook(client: SousClient, name: string, version: string | undefined, dir: (version: string) => string): Promise<{ version: string; dir: string }> {
-  const manifest = await client.get<CookbookManifest>(client.orgPath("cookbooks", name, version ?? "_latest"));
+  const manifest = await client.getCookbook(name, version);
   const target = resolve(dir(manifest.version));
   for (const file of manifest.files) {
     // The server validated paths; check again, since this writes to the local disk.
     const reason = unsafePathReason(file.path);
     if (reason) throw new SousError("unsafe_path", `the server sent an unsafe path ${JSON.stringify(file.path)}: ${reason}`);
-    const content = (await client.request<Buffer>("GET", client.orgPath("files", file.sha256), { raw: true })).body;
+    const content = await client.getFile(file.sha256);
     if (createHash("sha256").update(content).digest("hex") !== file.sha256) throw new SousError("checksum_mismatch", `${file.path}: the downloaded content does not match its SHA-256`);
     const destination = join(target, ...file.path.split("/"));
     mkdirSync(dirname(destination), { recursive: true });

@@ -28,7 +28,7 @@ export async function sendPushReports(client: SousClient, outcomes: readonly Hos
         const cookbooks = Object.fromEntries([...(run.loaded?.cookbooks ?? new Map())].map(([name, cookbook]) => [name, cookbook.version]));
         const body = runReportToServerReport(run.report, { runList: run.loaded?.expanded.recipes ?? [], environment: run.loaded?.node.environment ?? "_default", cookbooks });
         try {
-          await client.request("POST", client.orgPath("reports"), { body });
+          await client.postReport(body);
           result.sent++;
         } catch (error) {
           result.failed.push({ host: outcome.host, error: errorMessage(error) });

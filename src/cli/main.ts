@@ -176,7 +176,7 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
     .description("Type-check every recipe, attribute file, role and environment of the repository")
     .action(async (options: { repo?: string }) => {
       const root = await repositoryRoot(options.repo);
-      const { files, problems } = await (await import("./check.js")).checkRepository(root);
+      const { files, problems } = await (await import("../run/check.js")).checkRepository(root);
       for (const p of problems) output.stderr(`${p.file}:${p.line}:${p.column} ${p.message}\n`);
       output.stdout(problems.length ? `${problems.length} type error${problems.length === 1 ? "" : "s"} in ${files} files\n` : `${files} files type-check\n`);
       exit(problems.length ? 1 : 0);
@@ -188,9 +188,7 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
     .option("--repo <dir>", "repository whose custom resources to list (default: the nearest one, if any)")
     .action(async (options: { repo?: string }) => {
       const root = (await import("../run/repository.js")).tryRepositoryRoot(options.repo);
-      const custom = root ? await (await import("../cookbook/resource-types.js")).repositoryResourceTypes(root) : [];
-      const builtin = (await import("../resources/registry.js")).builtinRegistry().list().map((type) => ({ type, cookbook: undefined as string | undefined }));
-      for (const { type, cookbook } of [...builtin, ...custom]) {
+      for (const { type, cookbook } of await (await import("../run/resource-types.js")).availableResourceTypes(root)) {
         output.stdout(`${type.name}${cookbook ? ` (custom resource of ${cookbook})` : ""}: ${type.description}\n  actions: ${type.actions.join(", ")} (default ${type.defaultAction})\n`);
         for (const [name, spec] of Object.entries(type.properties as Record<string, import("../core/properties.js").PropertySpec>)) {
           output.stdout(`  ${name} (${spec.role}${spec.sensitive ? ", sensitive" : ""}${spec.required ? ", required" : ""}): ${spec.expected}\n`);

@@ -259,7 +259,7 @@ describe("the README's apps/web.ts", () => {
     const staging = await sous("deploy", "web", "--dry-run", "--repo", dir, "--stage", "staging");
     assert.match(staging.stdout, /deploy web \(stage staging\) develop of .* on 1 host/);
     // And through the type checker, as an editor sees it: clean, and a wrong role is caught.
-    const { checkRepository } = await import("../../src/cli/check.js");
+    const { checkRepository } = await import("../../src/run/check.js");
     assert.deepEqual((await checkRepository(dir)).problems, []);
     writeAppFile(dir, "web", example.replace('roles: ["app", "db"]', 'roles: ["app", "database"]'));
     const { problems } = await checkRepository(dir);

@@ -1,9 +1,9 @@
-/** `sous cookbook check`: runs the TypeScript type checker over a repository's code. */
+/** The repository check behind `sous cookbook check`: the TypeScript type checker over every recipe, attribute file, role, environment and app. */
 import { existsSync, readdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { nodeTypeRoots, SOUS_TYPE_PATHS, writeMachineTsconfig } from "../cookbook/editor-config.js";
-import { UsageError } from "./converge.js";
+import { UsageError } from "../core/errors.js";
 import { importOptional } from "../core/optional.js";
 
 const here = fileURLToPath(import.meta.url);

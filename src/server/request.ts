@@ -10,7 +10,7 @@ import { ApiError, asApiError, badRequest } from "./errors.js";
 import { checkJsonShape, utf8Text } from "./limits.js";
 import type { JsonObject } from "./objects.js";
 import { yieldToOthers } from "./store/search-index.js";
-import type { Store } from "./store/store.js";
+import type { ObjectKind, Store } from "./store/store.js";
 
 /** What the route modules need from the application that mounts them. */
 export interface RouteContext {
@@ -47,6 +47,13 @@ export function page(query: Query): { start: number; rows: number } {
     return value;
   };
   return { start: number("start", 0, Number.MAX_SAFE_INTEGER), rows: number("rows", DEFAULT_ROWS, MAX_ROWS) };
+}
+
+/** One page of names of a kind (in a bag) as every listing answers it: `{total, start, names}`, paged by the request's query. */
+export async function listNames(store: Store, request: FastifyRequest, kind: ObjectKind, bag = ""): Promise<{ total: number; start: number; names: string[] }> {
+  const { start, rows } = page(request.query as Query);
+  const result = await store.list((request.params as Params).org!, kind, bag, { start, rows });
+  return { total: result.total, start, names: result.names };
 }
 
 /** The request's JSON body, or a 400/415 naming what is wrong with it. */

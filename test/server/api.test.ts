@@ -34,6 +34,15 @@ for (const backend of backends) {
       await rejectsWith(admin.request("POST", "/api/v1/orgs", { body: { name: "x" } }), 401);
     });
 
+    test("listings are paged by start and rows, and refuse a page out of range", async () => {
+      await admin.request("POST", admin.orgPath("data"), { body: { name: "pages" } });
+      for (const id of ["c", "a", "b"]) await admin.request("POST", admin.orgPath("data", "pages"), { body: { id } });
+      assert.deepEqual(await admin.get(`${admin.orgPath("data", "pages")}?start=1&rows=1`), { total: 3, start: 1, names: ["b"] });
+      assert.deepEqual(await admin.get(`${admin.orgPath("clients")}?rows=1`), { total: 2, start: 0, names: ["acme-validator"] });
+      await rejectsWith(admin.get(`${admin.orgPath("environments")}?rows=10001`), 400, "invalid_parameter");
+      await rejectsWith(admin.get(`${admin.orgPath("data")}?start=-1`), 400, "invalid_parameter");
+    });
+
     test("roles, nodes and search from a client's point of view", async () => {
       await admin.request("POST", admin.orgPath("roles"), { body: { name: "web", run_list: ["recipe[nginx]"], default_attributes: { nginx: { port: 80 } } } });
       const created = await admin.request("PUT", admin.orgPath("nodes", "web1"), {

@@ -7,9 +7,9 @@ import type { ClientRecord } from "../auth.js";
 import { ApiError, badRequest, notFound } from "../errors.js";
 import type { JsonObject } from "../objects.js";
 import { checkName, searchEntry } from "../objects.js";
-import type { Params, Query, RouteContext } from "../request.js";
+import type { Params, RouteContext } from "../request.js";
 import { API_PREFIX } from "../../protocol/paths.js";
-import { ifMatch, jsonObjectBody, need, page, sendObject } from "../request.js";
+import { ifMatch, jsonObjectBody, listNames, need, sendObject } from "../request.js";
 import type { Store } from "../store/store.js";
 
 /** Writes a client (and its search entry); returns its ETag. */
@@ -31,11 +31,8 @@ export function registerClientRoutes(app: FastifyInstance, { store }: RouteConte
   const v = API_PREFIX;
 
   app.get(`${v}/orgs/:org/clients`, async (request) => {
-    const { org } = request.params as Params;
     need(request, "org-admin");
-    const { start, rows } = page(request.query as Query);
-    const result = await store.list(org!, "client", "", { start, rows });
-    return { total: result.total, start, names: result.names };
+    return listNames(store, request, "client");
   });
 
   app.post(`${v}/orgs/:org/clients`, async (request, reply) => {

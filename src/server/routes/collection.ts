@@ -5,9 +5,9 @@ import type { Permission } from "../auth.js";
 import { notFound } from "../errors.js";
 import type { JsonObject } from "../objects.js";
 import { searchEntry } from "../objects.js";
-import type { Params, Query, RouteContext } from "../request.js";
+import type { Params, RouteContext } from "../request.js";
 import { API_PREFIX } from "../../protocol/paths.js";
-import { ifMatch, jsonBody, need, page, sendObject, sendStored } from "../request.js";
+import { ifMatch, jsonBody, listNames, need, sendObject, sendStored } from "../request.js";
 
 /** One collection: its path under the organization, its kind and how a body becomes an object. */
 export interface Collection {
@@ -27,11 +27,8 @@ export function registerCollectionRoutes(app: FastifyInstance, { store }: RouteC
   const writePermission = collection.writePermission ?? ((): Permission => "org-admin");
   const v = API_PREFIX;
   app.get(`${v}/orgs/:org/${path}`, async (request) => {
-    const { org } = request.params as Params;
     need(request, "org-read");
-    const { start, rows } = page(request.query as Query);
-    const result = await store.list(org!, kind, "", { start, rows });
-    return { total: result.total, start, names: result.names };
+    return listNames(store, request, kind);
   });
   app.post(`${v}/orgs/:org/${path}`, async (request, reply) => {
     const { org } = request.params as Params;

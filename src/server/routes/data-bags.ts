@@ -2,9 +2,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { badRequest, notFound } from "../errors.js";
 import { checkName, normalizeItem, searchEntry } from "../objects.js";
-import type { Params, Query, RouteContext } from "../request.js";
+import type { Params, RouteContext } from "../request.js";
 import { API_PREFIX } from "../../protocol/paths.js";
-import { ifMatch, jsonBody, jsonObjectBody, need, page, sendObject } from "../request.js";
+import { ifMatch, jsonBody, jsonObjectBody, listNames, need, sendObject } from "../request.js";
 import type { Store } from "../store/store.js";
 
 /** Throws 404 unless the organization has that data bag. */
@@ -17,11 +17,8 @@ export function registerDataBagRoutes(app: FastifyInstance, { store }: RouteCont
   const v = API_PREFIX;
 
   app.get(`${v}/orgs/:org/data`, async (request) => {
-    const { org } = request.params as Params;
     need(request, "org-read");
-    const { start, rows } = page(request.query as Query);
-    const result = await store.list(org!, "data_bag", "", { start, rows });
-    return { total: result.total, start, names: result.names };
+    return listNames(store, request, "data_bag");
   });
 
   app.post(`${v}/orgs/:org/data`, async (request, reply) => {
@@ -38,9 +35,7 @@ export function registerDataBagRoutes(app: FastifyInstance, { store }: RouteCont
     const { org, bag } = request.params as Params;
     need(request, "org-read");
     await requireBag(store, org!, bag!);
-    const { start, rows } = page(request.query as Query);
-    const result = await store.list(org!, "item", bag, { start, rows });
-    return { total: result.total, start, names: result.names };
+    return listNames(store, request, "item", bag);
   });
 
   app.delete(`${v}/orgs/:org/data/:bag`, async (request) => {

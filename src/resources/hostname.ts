@@ -8,6 +8,7 @@ import { isIP } from "node:net";
 import { type InputOf, type OutputOf, prop } from "../core/properties.js";
 import { type Change, defineType } from "../core/resource.js";
 import { run } from "../host/host.js";
+import { findLeftovers, leftoverChange, removeLeftovers } from "./leftovers.js";
 import { contentDiff } from "./metadata.js";
 import { systemdRuns } from "./systemd.js";
 
@@ -16,6 +17,8 @@ interface HostnameCurrent {
   etcHostname: Buffer | undefined;
   etcHosts: Buffer | undefined;
   wantHosts: Buffer | undefined;
+  /** Temporary files of atomic writes of /etc/hostname or /etc/hosts that a killed run left (full paths). */
+  leftovers?: string[];
 }
 
 const LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
@@ -84,12 +87,17 @@ export const hostnameType = defineType({
   },
   provider: {
     async read({ host }, properties): Promise<HostnameCurrent> {
-      const [uname, etcHostname, etcHosts] = await Promise.all([run(host, ["uname", "-n"]), host.tryReadFile("/etc/hostname"), properties.manageHosts ? host.tryReadFile("/etc/hosts") : undefined]);
+      const [uname, etcHostname, etcHosts, leftovers] = await Promise.all([
+        run(host, ["uname", "-n"]),
+        host.tryReadFile("/etc/hostname"),
+        properties.manageHosts ? host.tryReadFile("/etc/hosts") : undefined,
+        findLeftovers(host, "/etc/hostname", ...(properties.manageHosts ? ["/etc/hosts"] : [])),
+      ]);
       const wantHosts = properties.manageHosts ? Buffer.from(hostsWithEntry(etcHosts?.toString("utf8") ?? "", properties.ipaddress, namesFor(properties)), "utf8") : undefined;
-      return { live: uname.stdout.trim(), etcHostname, etcHosts, wantHosts };
+      return { live: uname.stdout.trim(), etcHostname, etcHosts, wantHosts, ...(leftovers.length > 0 ? { leftovers } : {}) };
     },
     plan(current, properties) {
-      const changes: Change[] = [];
+      const changes: Change[] = leftoverChange(current);
       const diffs: string[] = [];
       if (current.live !== properties.hostname) changes.push({ property: "hostname", from: current.live, to: properties.hostname });
       const wantFile = `${properties.hostname}\n`;
@@ -104,6 +112,7 @@ export const hostnameType = defineType({
       return diffs.length ? { changes, diff: { property: "hostname", text: diffs.join("") } } : { changes };
     },
     async apply({ host }, plan, properties, _action, current) {
+      await removeLeftovers(host, plan, current);
       const changed = new Set(plan.changes.map((c) => c.property));
       // Both files keep their mode (and owner: written as root, as they are).
       const keepMode = async (path: string) => ({ mode: (await host.tryStat(path))?.mode ?? 0o644 });

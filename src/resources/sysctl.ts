@@ -8,6 +8,7 @@ import { SousError } from "../core/errors.js";
 import { type InputOf, type OutputOf, prop } from "../core/properties.js";
 import { type Change, defineType, type Plan } from "../core/resource.js";
 import { type Host, run } from "../host/host.js";
+import { findLeftovers, leftoverChange, removeLeftovers } from "./leftovers.js";
 import { contentDiff } from "./metadata.js";
 
 interface SysctlCurrent {
@@ -15,6 +16,8 @@ interface SysctlCurrent {
   conf: Buffer | undefined;
   wantConf: Buffer | undefined;
   confPath: string;
+  /** Temporary files of the persisted file's atomic writes that a killed run left beside it (full paths). */
+  leftovers?: string[];
 }
 
 const KEY = /^[A-Za-z0-9_][A-Za-z0-9_./:-]*$/;
@@ -79,14 +82,14 @@ export const sysctlType = defineType({
   provider: {
     async read({ host }, properties, action): Promise<SysctlCurrent> {
       const path = confPath(properties);
-      const [live, conf] = await Promise.all([action === "apply" ? readLive(host, properties.key) : undefined, host.tryReadFile(path)]);
+      const [live, conf, leftovers] = await Promise.all([action === "apply" ? readLive(host, properties.key) : undefined, host.tryReadFile(path), findLeftovers(host, path)]);
       if (action === "apply" && live === undefined) throw new SousError("unknown-sysctl", `${properties.key}: no such kernel parameter on ${host.name} (${procPath(properties.key)} does not exist)`);
       const wantConf = action === "apply" && properties.persist ? Buffer.from(`# Managed by Sous: sysctl[${properties.key}]\n${properties.key.replace(/\//g, ".")} = ${properties.value}\n`) : undefined;
-      return { live, conf, wantConf, confPath: path };
+      return { live, conf, wantConf, confPath: path, ...(leftovers.length > 0 ? { leftovers } : {}) };
     },
     plan(current, properties, action): Plan {
-      if (action === "remove") return current.conf ? { changes: [{ property: "persisted", from: current.confPath, to: undefined }] } : { changes: [] };
-      const changes: Change[] = [];
+      if (action === "remove") return { changes: [...(current.conf ? [{ property: "persisted", from: current.confPath, to: undefined }] : []), ...leftoverChange(current)] };
+      const changes: Change[] = leftoverChange(current);
       if (current.live !== properties.value) changes.push({ property: "value", from: current.live, to: properties.value });
       if (current.wantConf && !current.conf?.equals(current.wantConf)) {
         changes.push({ property: "persisted", from: current.conf ? current.confPath : undefined, to: current.confPath });
@@ -95,7 +98,8 @@ export const sysctlType = defineType({
       return { changes };
     },
     async apply({ host }, plan, properties, action, current) {
-      if (action === "remove") return host.remove(current.confPath);
+      await removeLeftovers(host, plan, current);
+      if (action === "remove") return current.conf ? host.remove(current.confPath) : undefined;
       const changed = new Set(plan.changes.map((c) => c.property));
       if (changed.has("persisted")) await host.writeFileAtomic(current.confPath, current.wantConf!, { mode: 0o644 });
       if (changed.has("value")) {

@@ -75,3 +75,16 @@ test("a bad address or alias is refused before anything runs", async () => {
   await assert.rejects(convergeWith(({ hostname }) => hostname("web-2", { ipaddress: "1.2" }), { host: machine.host, backupDir }), /ipaddress: expected an IPv4 or IPv6 address/);
   await assert.rejects(convergeWith(({ hostname }) => hostname("web-2", { aliases: ["bad alias"] }), { host: machine.host, backupDir }), /aliases: expected host names/);
 });
+
+test("temporary files killed writes of /etc/hostname and /etc/hosts left are removed by the next converge, then nothing changes", async () => {
+  const declare = ({ hostname }: Resources) => void hostname("web-1.example.test", { aliases: ["web"] });
+  await convergeWith(declare, { host: machine.host, backupDir });
+  machine.run(["sh", "-c", "echo partial > /etc/.hostname.sous-0123456789ab; echo partial > /etc/.hosts.sous-ba9876543210"]);
+  const first = await convergeWith(declare, { host: machine.host, backupDir });
+  assert.deepEqual(
+    (first.events.find((e) => e.type === "resource:updated") as { changes: unknown[] }).changes,
+    [{ property: "leftovers", from: [".hostname.sous-0123456789ab", ".hosts.sous-ba9876543210"], to: [] }],
+  );
+  assert.equal(machine.run(["sh", "-c", "ls -A /etc | grep -c '\\.sous-' || true"]).trim(), "0");
+  assert.deepEqual((await convergeWith(declare, { host: machine.host, backupDir })).updated, []);
+});

@@ -65,3 +65,18 @@ test("remove deletes the persisted file only; unknown and read-only keys fail wi
   assert.equal(readOnly.result.status, "failed");
   assert.match(JSON.stringify(readOnly.events.find((e) => e.type === "resource:failed")), /Read-only file system|Permission denied/);
 });
+
+test("temporary files a killed write of the persisted file left are removed by the next converge, then nothing changes; remove takes them too", async () => {
+  const declare = ({ sysctl }: Resources) => void sysctl("net.core.somaxconn", { value: 1001 });
+  await converge(declare);
+  // What a converge killed inside writeFileAtomic leaves, and a name that only looks alike.
+  const leftover = "/etc/sysctl.d/.99-sous-net.core.somaxconn.conf.sous-0123456789ab";
+  machine.run(["sh", "-c", `echo partial > ${leftover}; echo keep > /etc/sysctl.d/.99-sous-net.core.somaxconn.conf.sous-notours`]);
+  const first = await converge(declare);
+  assert.deepEqual((first.events.find((e) => e.type === "resource:updated") as { changes: Array<{ property: string }> }).changes.map((c) => c.property), ["leftovers"]);
+  assert.equal(machine.try(["test", "-e", leftover]).status, 1);
+  assert.deepEqual((await converge(declare)).updated, []);
+  machine.run(["sh", "-c", `echo partial > ${leftover}`]);
+  assert.equal((await converge(({ sysctl }) => sysctl("net.core.somaxconn", { action: "remove" }))).updated.length, 1);
+  assert.equal(machine.run(["ls", "-A", "/etc/sysctl.d"]).split("\n").filter((entry) => entry.includes("somaxconn")).join(","), ".99-sous-net.core.somaxconn.conf.sous-notours");
+});

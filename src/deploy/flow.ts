@@ -487,15 +487,20 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
   let ok = false;
   try {
     ok = await steps();
-    if (!ok && id !== undefined && run.lock) await cleanUpFailed(run, id, revision);
+    if (!ok && id !== undefined && run.lock) await cleanUpFailed(run, id, revision, createdAt);
   } finally {
     await run.freeLock();
   }
   return deployResult(run, ok, id, revision, batches);
 }
 
-/** After a failed deploy: the new release removed wherever current does not use it, and every host's log told. */
-async function cleanUpFailed(run: Run, id: string, revision: string | undefined): Promise<void> {
+/**
+ * After a failed deploy: the new release removed wherever current does not use it, and every
+ * host's log told. A host that stays on it (its batch passed its restart and health check before
+ * a later batch failed) has it marked good: left pending, it would be no rollback target and the
+ * next deploy would remove it as abandoned once it is no longer current.
+ */
+async function cleanUpFailed(run: Run, id: string, revision: string | undefined, createdAt: string): Promise<void> {
   const reached = run.entries.filter((e) => e.conn && e.state);
   const interrupted = run.aborted;
   await run.phase(
@@ -504,8 +509,9 @@ async function cleanUpFailed(run: Run, id: string, revision: string | undefined)
     async (entry) => {
       const kept = entry.switched === true && !entry.switchedBack;
       const outcome = kept ? "partial" : entry.switchedBack ? "switched-back" : interrupted ? "interrupted" : "failed";
-      await finishOn(run, entry, { action: "deploy", release: id, ...(revision ? { revision } : {}), by: run.by, at: new Date().toISOString(), outcome, ...(run.error ? { message: run.error } : {}) }, undefined, entry.created && !kept ? [id] : []);
-      return kept ? `stays on ${id}` : entry.created ? `removed release ${id}` : undefined;
+      const marker = kept && revision ? markerOf(run, id, revision, "good", createdAt) : undefined;
+      await finishOn(run, entry, { action: "deploy", release: id, ...(revision ? { revision } : {}), by: run.by, at: new Date().toISOString(), outcome, ...(run.error ? { message: run.error } : {}) }, marker, entry.created && !kept ? [id] : []);
+      return kept ? `stays on ${id}, marked good` : entry.created ? `removed release ${id}` : undefined;
     },
     undefined,
     true,

@@ -64,7 +64,11 @@ describe("deploy reliability on 10 hosts", { skip }, () => {
       ["deployed", "deployed", "deployed", "switched-back", "switched-back", "switched-back", "not-switched", "not-switched", "not-switched", "not-switched"],
     );
     const now = await currents();
-    for (const index of [0, 1, 2]) assert.equal(now[index], `/srv/web/releases/${id}`);
+    for (const index of [0, 1, 2]) {
+      assert.equal(now[index], `/srv/web/releases/${id}`);
+      const marker = (await f.hosts[index]!.exec(["cat", `/srv/web/releases/${id}/.sous-release`])).stdout;
+      assert.match(marker, /"status":"good"/, "batch 1 passed its health check: its release is marked good, a rollback target, not left pending");
+    }
     for (let index = 3; index < 10; index++) assert.equal(now[index], before[index], `host ${index + 1} is on its old release`);
     assert.deepEqual(
       events.filter((e) => e.type === "phase:start" && e.phase === "switch").map((e) => e.batch),

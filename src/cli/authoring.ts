@@ -18,11 +18,10 @@ export function registerAuthoringCommands(program: Command, output: Output, exit
     .option("--repo <dir>", "repository (default: the nearest one)")
     .action(async (options: { update?: string[]; repo?: string }) => {
       const root = await repositoryRoot(options.repo);
-      const { createLock, writeLock } = await import("../cookbook/lock.js");
+      const { lockRepository } = await import("../run/lock.js");
       const { ValidationError, formatProblem } = await import("../core/errors.js");
       try {
-        const lock = await createLock(root, options.update ? { update: options.update } : {});
-        const file = writeLock(root, lock);
+        const { lock, file } = await lockRepository(root, options.update);
         const runLists = new Set(Object.values(lock.environments).flatMap((lists) => Object.keys(lists)));
         const cookbooks = Object.entries(lock.cookbooks);
         output.stdout(`Locked ${cookbooks.length} cookbook${cookbooks.length === 1 ? "" : "s"} for ${runLists.size} run list${runLists.size === 1 ? "" : "s"} in ${Object.keys(lock.environments).length} environments: ${file}\n`);

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readAgentConfig } from "../../src/agent/config.js";
 import { registerNode } from "../../src/agent/register.js";
-import { SousClient } from "../../src/client/api.js";
+import { type ReportSummary, SousClient } from "../../src/client/api.js";
 import { startServer, type RunningServer } from "../../src/server/server.js";
 import { sous } from "../helpers.js";
 
@@ -34,18 +34,6 @@ export interface AgentSetup {
   file: string;
   stateDir: string;
   keyFile: string;
-}
-
-/** A report as the server lists it. */
-export interface ReportSummary {
-  id: string;
-  node: string;
-  status: string;
-  started_at: string;
-  received_at: string;
-  totals: { resources: number; updated: number; failed: number };
-  run_request?: string;
-  queued?: boolean;
 }
 
 /** The default hello recipe: one file whose content names the node and its greeting attribute. */
@@ -103,7 +91,7 @@ export async function startAgentFixture(options: { host?: string; port?: number;
       return config;
     },
     async reports(node) {
-      return (await fixture.admin.get<{ reports: ReportSummary[] }>(`${fixture.admin.orgPath("reports")}?node=${node}&limit=100`)).reports;
+      return (await fixture.admin.listReports({ node, limit: 100 })).reports;
     },
     async stop() {
       await fixture.server.close();

@@ -317,10 +317,11 @@ async function linkShared(run: Run, entry: Entry, id: string): Promise<string | 
   return `${items.length} linked`;
 }
 
-/** Appends to revisions.log, and optionally rewrites a release's marker and removes releases, in one round trip. */
+/** Appends to revisions.log, and optionally rewrites a release's marker and removes releases, in one round trip; after a deploy's update, starts the mirror's housekeeping. */
 async function finishOn(run: Run, entry: Entry, log: LogEntry, marker?: ReleaseMarker, remove: readonly string[] = []): Promise<void> {
   const markerFile = marker ? posix.join(releasePath(run.layout, marker.id), MARKER) : "";
-  await runScript(entry.conn!, "", FINISH, [markerFile, marker ? JSON.stringify(marker) : "", run.layout.log, JSON.stringify(log), ...remove.map((id) => releasePath(run.layout, id))]);
+  const mirror = log.action === "deploy" && entry.revision ? run.layout.repo : "";
+  await runScript(entry.conn!, "", FINISH, [markerFile, marker ? JSON.stringify(marker) : "", run.layout.log, JSON.stringify(log), mirror, ...remove.map((id) => releasePath(run.layout, id))]);
 }
 
 /**

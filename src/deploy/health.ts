@@ -3,8 +3,7 @@
  * in the URL is the host's address) or a command on the host, tried until it passes or its
  * retries run out.
  */
-import { request as httpRequest } from "node:http";
-import { request as httpsRequest } from "node:https";
+import type { ClientRequest } from "node:http";
 import type { Host } from "../host/host.js";
 import type { LoadedApp } from "./load.js";
 
@@ -17,7 +16,9 @@ export interface HealthResult {
 }
 
 /** One HTTP GET: healthy on 2xx or 3xx. */
-export function probeUrl(url: string, timeoutMs: number): Promise<{ ok: boolean; detail: string }> {
+export async function probeUrl(url: string, timeoutMs: number): Promise<{ ok: boolean; detail: string }> {
+  // Loaded when a check runs: https brings TLS, which every deploy would otherwise pay for at start.
+  const { request: send } = url.startsWith("https:") ? await import("node:https") : await import("node:http");
   return new Promise((resolve) => {
     let settled = false;
     const done = (ok: boolean, detail: string) => {
@@ -26,9 +27,9 @@ export function probeUrl(url: string, timeoutMs: number): Promise<{ ok: boolean;
       clearTimeout(timer);
       resolve({ ok, detail });
     };
-    let request: ReturnType<typeof httpRequest>;
+    let request: ClientRequest;
     try {
-      request = (url.startsWith("https:") ? httpsRequest : httpRequest)(url, { method: "GET", agent: false, headers: { "user-agent": "sous-deploy-health" } }, (response) => {
+      request = send(url, { method: "GET", agent: false, headers: { "user-agent": "sous-deploy-health" } }, (response) => {
         response.resume();
         response.on("end", () => done((response.statusCode ?? 0) >= 200 && (response.statusCode ?? 0) < 400, `HTTP ${response.statusCode}`));
         response.on("error", (error) => done(false, error.message));

@@ -94,7 +94,7 @@ if [ -f "$m/HEAD" ]; then
     *) have=;;
   esac
   # The URL given each time (not the mirror's remote): a changed repository setting needs no extra step.
-  [ -n "$have" ] || git -C "$m" fetch --prune --quiet -- "$url" '+refs/*:refs/*' || { echo "sous: fetching $url failed" >&2; exit 1; }
+  [ -n "$have" ] || git -C "$m" fetch --prune --quiet --no-auto-maintenance -- "$url" '+refs/*:refs/*' || { echo "sous: fetching $url failed" >&2; exit 1; }
 else
   rm -rf -- "$m" && git clone --mirror --quiet -- "$url" "$m" || { echo "sous: cloning $url failed" >&2; exit 1; }
 fi
@@ -151,10 +151,13 @@ if [ -n "\${3-}" ]; then printf '%s\\n' "$4" >> "$3"; fi`;
 
 /**
  * Bookkeeping at the end: a marker rewritten (when given), a line appended to revisions.log,
- * releases removed. $1 marker file ("" for none), $2 marker JSON, $3 log, $4 log line, then the folders to remove.
+ * releases removed, and the mirror's housekeeping (git maintenance --auto, which the update's
+ * fetch leaves out) started in the background, after the deploy rather than in its way.
+ * $1 marker file ("" for none), $2 marker JSON, $3 log, $4 log line, $5 mirror ("" for none), then the folders to remove.
  */
 export const FINISH = `set -e
 if [ -n "$1" ]; then printf '%s\\n' "$2" > "$1.tmp"; mv -f -- "$1.tmp" "$1"; fi
 printf '%s\\n' "$4" >> "$3"
-shift 4
-if [ "$#" -gt 0 ]; then rm -rf -- "$@"; fi`;
+m="$5"; shift 5
+if [ "$#" -gt 0 ]; then rm -rf -- "$@"; fi
+if [ -n "$m" ] && [ -f "$m/HEAD" ]; then (git -C "$m" maintenance run --auto --quiet </dev/null >/dev/null 2>&1 &); fi`;

@@ -227,7 +227,7 @@ describe("sous deploy through the background SSH process (--persist)", { skip },
       assert.equal(kept.length, 2);
       assert.equal(new Set(kept).size, 1, `one connection for the redeploy and the rollback: ${kept.join(", ")}`);
       assert.notEqual(kept[0], own, "the first deploy's own connection was closed with it");
-      const direct = await run("deploy", "rollback", "web", "--to", /release (\d{14})/.exec(redeploy.stdout)![1]!, "--persist", "0");
+      const direct = await run("deploy", "rollback", "web", "--to", /deploy of web release (\d{14})/.exec(redeploy.stdout)![1]!, "--persist", "0");
       assert.equal(direct.code, 0, direct.stdout + direct.stderr);
       const after = await connections();
       assert.equal(after.length, 4, direct.stdout);

@@ -17,7 +17,7 @@
  * `--persist 0` (every command makes its own 10 connections) on paths of its own
  * (/srv/sous-direct-N), in the same runs.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -64,6 +64,8 @@ type Step = (typeof STEPS)[number];
 const TOOLS = ["sous", "sous --persist 0", "capistrano"] as const;
 type Tool = (typeof TOOLS)[number];
 
+// The peer is Debian's capistrano; say so before building a fleet for nothing.
+if (spawnSync("sh", ["-c", "command -v cap"]).status !== 0) throw new Error("bench W3 compares with Capistrano 3, which is not installed: apt-get install capistrano");
 const fleet = await startFleet({ count: hostCount });
 const dir = mkdtempSync(join(tmpdir(), "sous-bench-w3-"));
 

@@ -153,7 +153,7 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
     .description("Create a repository: sous.config.ts, a hello cookbook, a role and an environment")
     .action(async (dir: string) => {
       const root = resolve(dir);
-      const created = (await import("./scaffold.js")).initRepository(root);
+      const created = (await import("../run/scaffold.js")).initRepository(root);
       output.stdout(created.length ? `Created:\n${created.map((f) => `  ${f}`).join("\n")}\n` : `Nothing to create: ${root} already has a repository.\n`);
       output.stdout(`\nNext: cd ${root} && sous converge --dry-run\n`);
       exit(0);
@@ -166,7 +166,7 @@ export async function buildProgram(output: Output, exit: (code: number) => void,
     .option("--repo <dir>", "repository (default: the nearest one)")
     .description("Create cookbooks/NAME with a recipe, attributes and a template that converge as they are")
     .action(async (name: string, options: { repo?: string }) => {
-      const created = (await import("./scaffold.js")).createCookbook(await repositoryRoot(options.repo), name);
+      const created = (await import("../run/scaffold.js")).createCookbook(await repositoryRoot(options.repo), name);
       output.stdout(`Created:\n${created.map((f) => `  ${f}`).join("\n")}\n`);
       exit(0);
     });

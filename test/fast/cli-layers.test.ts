@@ -24,8 +24,6 @@ const NOT_YET: Record<string, string[]> = {
   "agent-commands.ts": ["agent", "dsl.ts"],
   // Cookbook authoring: `sous test` (src/testing renders its own output) and scaffold.
   "authoring.ts": ["testing"],
-  "scaffold.ts": ["attributes.ts", "cookbook"],
-  "machine.ts": ["machine"],
   // The human reporter renders the run's events (src/report is shared with the agent and sous/testing).
   "converge.ts": ["report"],
   "push.ts": ["report"],

@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { MACHINE_TSCONFIG, writeMachineTsconfig } from "../cookbook/editor-config.js";
-import { UsageError } from "./converge.js";
+import { UsageError } from "../core/errors.js";
 
 function writeNew(path: string, content: string, created: string[]): void {
   if (existsSync(path)) return;

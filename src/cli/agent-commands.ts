@@ -1,7 +1,7 @@
 /** `sous agent` (runs on a node) and `sous bootstrap` (run from a workstation). */
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
-import { SousError, UsageError } from "../core/errors.js";
+import { UsageError } from "../core/errors.js";
 import type { Output } from "./converge.js";
 import type { SshCliOptions } from "./ssh-options.js";
 
@@ -23,13 +23,6 @@ function seconds(flag: string, value: string | undefined): number | undefined {
   const number = Number(value);
   if (!Number.isFinite(number) || number < 0) throw new UsageError(`${flag} must be a number of seconds (0 or more), got ${JSON.stringify(value)}`);
   return number;
-}
-
-/** Turns API errors into the CLI's errors (exit code 1, the message as is). */
-function asSousError(error: unknown): unknown {
-  // By name: the API client is not loaded by commands that never use it.
-  if (error instanceof Error && error.name === "SousApiError") return new SousError((error as Error & { code: string }).code, error.message);
-  return error;
 }
 
 /** Adds `agent` (with `disable`, `enable`, `register`) and `bootstrap` to the program. */
@@ -54,18 +47,14 @@ function registerAgentCommand(program: Command, output: Output, exit: (code: num
     .addOption(new Option("--run-id <id>", "the run's id (chosen by the daemon)").hideHelp())
     .addOption(new Option("--run-request <id>", "the run-now request the run answers").hideHelp())
     .action(async (flags: AgentFlags) => {
-      const { agentConfigFile, readAgentConfig } = await import("../agent/config.js");
-      const config = readAgentConfig(agentConfigFile(flags.config));
+      const { agentConfig, askAgentToRunNow, runAgentDaemon, runAgentOnceNow } = await import("../run/agent.js");
       const interval = seconds("--interval", flags.interval);
       const splay = seconds("--splay", flags.splay);
       const runTimeout = seconds("--run-timeout", flags.runTimeout);
-      if (interval !== undefined) config.intervalSeconds = interval;
-      if (splay !== undefined) config.splaySeconds = splay;
-      if (runTimeout !== undefined) config.runTimeoutSeconds = runTimeout;
+      const config = await agentConfig(flags.config, { ...(interval !== undefined ? { intervalSeconds: interval } : {}), ...(splay !== undefined ? { splaySeconds: splay } : {}), ...(runTimeout !== undefined ? { runTimeoutSeconds: runTimeout } : {}) });
       const lockTimeoutSeconds = seconds("--lock-timeout", flags.lockTimeout) ?? 0;
       if (flags.now) {
-        const { signalDaemon } = await import("../agent/daemon.js");
-        const pid = signalDaemon(config);
+        const pid = await askAgentToRunNow(config);
         if (pid !== undefined) {
           output.stdout(`Asked the agent (PID ${pid}) to run now\n`);
           exit(0);
@@ -74,17 +63,10 @@ function registerAgentCommand(program: Command, output: Output, exit: (code: num
         output.stdout("No agent is running here: running once now\n");
       }
       if (flags.once || flags.now) {
-        const { runWithTimeout } = await import("../agent/daemon.js");
-        try {
-          const outcome = await runWithTimeout({ config, output, lockTimeoutSeconds, ...(flags.json ? { json: true } : {}), ...(flags.runId ? { runId: flags.runId } : {}), ...(flags.runRequest ? { runRequest: flags.runRequest } : {}) });
-          exit(outcome.status === "failed" ? 1 : 0);
-        } catch (error) {
-          throw asSousError(error);
-        }
+        exit(await runAgentOnceNow({ config, output, lockTimeoutSeconds, ...(flags.json ? { json: true } : {}), ...(flags.runId ? { runId: flags.runId } : {}), ...(flags.runRequest ? { runRequest: flags.runRequest } : {}) }));
         return;
       }
-      const { runDaemon } = await import("../agent/daemon.js");
-      exit(await runDaemon({ config, output, lockTimeoutSeconds }));
+      exit(await runAgentDaemon({ config, output, lockTimeoutSeconds }));
     });
 
   agent
@@ -93,10 +75,8 @@ function registerAgentCommand(program: Command, output: Output, exit: (code: num
     .option("--config <file>", "agent configuration")
     .description("Skip runs until `sous agent enable` (a run in progress finishes)")
     .action(async (reason: string[], flags: { config?: string }) => {
-      const { agentConfigFile, readAgentConfig } = await import("../agent/config.js");
-      const { disableAgent } = await import("../agent/run.js");
-      const config = readAgentConfig(agentConfigFile(flags.config ?? agent.opts<AgentFlags>().config));
-      const state = disableAgent(config, reason.join(" ") || "no reason given");
+      const { disableAgentRuns } = await import("../run/agent.js");
+      const state = await disableAgentRuns(flags.config ?? agent.opts<AgentFlags>().config, reason.join(" ") || "no reason given");
       output.stdout(`Agent disabled: ${state.reason}\n`);
       exit(0);
     });
@@ -106,10 +86,8 @@ function registerAgentCommand(program: Command, output: Output, exit: (code: num
     .option("--config <file>", "agent configuration")
     .description("Run again after `sous agent disable`")
     .action(async (flags: { config?: string }) => {
-      const { agentConfigFile, readAgentConfig } = await import("../agent/config.js");
-      const { enableAgent } = await import("../agent/run.js");
-      const config = readAgentConfig(agentConfigFile(flags.config ?? agent.opts<AgentFlags>().config));
-      output.stdout(enableAgent(config) ? "Agent enabled\n" : "Agent was not disabled\n");
+      const { enableAgentRuns } = await import("../run/agent.js");
+      output.stdout((await enableAgentRuns(flags.config ?? agent.opts<AgentFlags>().config)) ? "Agent enabled\n" : "Agent was not disabled\n");
       exit(0);
     });
 
@@ -120,16 +98,11 @@ function registerAgentCommand(program: Command, output: Output, exit: (code: num
     .option("--validator-key <file>", "register with the organization's validator key instead (deleted afterwards)")
     .description("Make this node's key pair here (the private key never leaves it) and register its public key with the server")
     .action(async (flags: { config?: string; tokenStdin?: boolean; validatorKey?: string }) => {
-      const { agentConfigFile, readAgentConfig } = await import("../agent/config.js");
-      const { registerNode } = await import("../agent/register.js");
-      const config = readAgentConfig(agentConfigFile(flags.config ?? agent.opts<AgentFlags>().config));
+      const { agentConfig, registerThisNode } = await import("../run/agent.js");
+      const config = await agentConfig(flags.config ?? agent.opts<AgentFlags>().config);
       if (!flags.tokenStdin === !flags.validatorKey) throw new UsageError("pass one of --token-stdin or --validator-key FILE");
       const token = flags.tokenStdin ? readFileSync(0, "utf8").trim() : undefined;
-      try {
-        await registerNode(config, token !== undefined ? { token } : { validatorKeyFile: flags.validatorKey! });
-      } catch (error) {
-        throw asSousError(error);
-      }
+      await registerThisNode(config, token !== undefined ? { token } : { validatorKeyFile: flags.validatorKey! });
       output.stdout(`Registered node ${config.nodeName} with ${config.serverUrl} (org ${config.org}); key in ${config.keyFile}\n`);
       exit(0);
     });
@@ -181,15 +154,9 @@ export function registerBootstrapCommand(program: Command, output: Output, exit:
     .option("--sudo", "run everything through sudo (for a non-root SSH user)")
     .option("--connect-timeout <seconds>", "give up connecting to a host after this long (default 15)")
     .action(async (args: string[], flags: BootstrapFlags) => {
-      const { resolveConfig, sousHome } = await import("../client/config.js");
-      const { SousClient } = await import("../client/api.js");
+      const { bootstrapNodes } = await import("../run/agent.js");
       const { sshOptions, targetsOf, positiveNumber } = await import("./ssh-options.js");
-      const { buildAgentBundle } = await import("../agent/bundle.js");
-      const { bootstrapHosts } = await import("../agent/bootstrap.js");
-      const { join } = await import("node:path");
       const targets = targetsOf(args.map((arg) => (arg.startsWith("ssh://") ? arg : `ssh://${arg}`)), flags);
-      const config = await resolveConfig({ ...(flags.serverUrl ? { server_url: flags.serverUrl } : {}), ...(flags.org ? { org: flags.org } : {}), ...(flags.client ? { client: flags.client } : {}), ...(flags.key ? { key: flags.key } : {}) });
-      if (!config.server_url || !config.org || !config.client || !config.key) throw new UsageError("bootstrap needs the server, organization and an administrator's client and key: pass --server-url, --org, --client and --key (or configure them: see sous org create)");
       let normal: Record<string, unknown> = {};
       let runList = flags.runList ? flags.runList.split(",").map((item) => item.trim()).filter(Boolean) : [];
       if (flags.jsonAttributes) {
@@ -205,37 +172,32 @@ export function registerBootstrapCommand(program: Command, output: Output, exit:
         if (runList.length === 0 && fileRunList) runList = fileRunList as string[];
         normal = attributes;
       }
-      const admin = new SousClient({ serverUrl: config.server_url, org: config.org, client: config.client, privateKeyFile: config.key });
-      output.stdout("Building the agent bundle (node binary and sous; kept for the next bootstrap)...\n");
-      const bundle = await buildAgentBundle(process.env.SOUS_AGENT_BUNDLE_CACHE ?? join(sousHome(), "agent-bundle"));
       const interval = seconds("--interval", flags.interval);
       const splay = seconds("--splay", flags.splay);
       const concurrency = positiveNumber("--concurrency", flags.concurrency);
-      output.stdout(`Bootstrapping ${targets.length} host${targets.length === 1 ? "" : "s"} into ${config.server_url} (org ${config.org})\n`);
-      let outcomes;
-      try {
-        outcomes = await bootstrapHosts({
+      const outcomes = await bootstrapNodes(
+        {
           targets,
           ssh: sshOptions(flags),
           ...(concurrency ? { concurrency } : {}),
-          admin,
+          server: { ...(flags.serverUrl ? { serverUrl: flags.serverUrl } : {}), ...(flags.org ? { org: flags.org } : {}), ...(flags.client ? { client: flags.client } : {}), ...(flags.key ? { key: flags.key } : {}) },
           ...(flags.nodeServerUrl ? { nodeServerUrl: flags.nodeServerUrl } : {}),
-          org: config.org,
           runList,
           ...(flags.environment ? { environment: flags.environment } : {}),
           ...(flags.nodeName ? { nodeName: flags.nodeName } : {}),
-          normal: normal as import("../dsl.js").AttributeTree,
+          normal,
           force: flags.force === true,
           ...(flags.validatorKey ? { validatorKeyFile: flags.validatorKey } : {}),
           ...(flags.trustedCert ? { trustedCertificateFile: flags.trustedCert } : {}),
           ...(interval !== undefined ? { interval } : {}),
           ...(splay !== undefined ? { splay } : {}),
-          bundle,
-          onLine: (host, line) => output.stdout(`${host}: ${line}\n`),
-        });
-      } catch (error) {
-        throw asSousError(error);
-      }
+        },
+        {
+          building: () => output.stdout("Building the agent bundle (node binary and sous; kept for the next bootstrap)...\n"),
+          starting: (hosts, serverUrl, org) => output.stdout(`Bootstrapping ${hosts} host${hosts === 1 ? "" : "s"} into ${serverUrl} (org ${org})\n`),
+          line: (host, line) => output.stdout(`${host}: ${line}\n`),
+        },
+      );
       output.stdout("\nResults:\n");
       const width = Math.max(...outcomes.map((outcome) => outcome.host.length));
       for (const outcome of outcomes) output.stdout(`  ${outcome.host.padEnd(width)}  ${outcome.ok ? outcome.value!.detail : `FAILED: ${outcome.error}`}\n`);

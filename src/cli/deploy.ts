@@ -1,19 +1,15 @@
 /**
  * `sous deploy`: application deploys from apps/<name>.ts (deploy, rollback, releases, check,
- * lock, history). The flows live in src/deploy/; this module parses flags, connects, renders
- * events (live per-host progress, a summary table, or JSON lines) and turns outcomes into exit codes.
+ * lock, history). The deploy service (src/run/deploy.ts) loads, connects and runs the flows; this
+ * module parses flags, renders events (live per-host progress, a summary table, or JSON lines) and turns outcomes into exit codes.
  */
 import type { Command } from "commander";
 import { Option } from "commander";
 import { errorMessage, SousError } from "../core/errors.js";
-import type { DeployEvent, DeployResult } from "../deploy/events.js";
-import type { DeployHost } from "../deploy/hosts.js";
-import type { LoadedApp } from "../deploy/load.js";
-import type { HeldLock } from "../deploy/lock.js";
-import type { SousClient } from "../client/api.js";
+// Types only: the service and the flows behind it are loaded only when a deploy command runs.
+import type { ConnectOptions, DeployEvent, DeployResult, HeldLock, Loaded } from "../run/deploy.js";
 import type { Output } from "./converge.js";
 import { addSshOptions } from "./ssh-flags.js";
-// Types only: this module is loaded with the command table, SSH and the flows only when a deploy command runs.
 import type { SshCliOptions } from "./ssh-options.js";
 
 /** With SOUS_TIMING set, a line on stderr per milestone of a run: milliseconds since the process started (where a run's time goes). */
@@ -41,68 +37,17 @@ interface DeployFlags extends SshCliOptions {
   persist?: string;
 }
 
-interface Loaded {
-  app: LoadedApp;
-  hosts: DeployHost[];
-  client?: SousClient;
-  root: string;
-}
-
-/** A client when a server is configured (flags, SOUS_* variables, sous.config.ts, ~/.sous/config.json), else undefined. */
-async function serverClient(flags: DeployFlags, root: string): Promise<SousClient | undefined> {
-  const { resolveConfig } = await import("../client/config.js");
-  const config = await resolveConfig(
-    { ...(flags.serverUrl ? { server_url: flags.serverUrl } : {}), ...(flags.org ? { org: flags.org } : {}), ...(flags.client ? { client: flags.client } : {}), ...(flags.key ? { key: flags.key } : {}) },
-    { cwd: root },
-  );
-  if (!config.server_url || !config.client) return undefined;
-  const { SousClient } = await import("../client/api.js");
-  return new SousClient({ serverUrl: config.server_url, client: config.client, ...(config.org ? { org: config.org } : {}), ...(config.key ? { privateKeyFile: config.key } : {}) });
-}
-
 async function load(name: string, flags: DeployFlags, output: Output): Promise<Loaded> {
   mark(output, "command parsed");
   if (process.env.SOUS_TIMING) process.once("exit", () => mark(output, "exit"));
-  const { appsRoot, loadApp } = await import("../deploy/load.js");
-  const { resolveHosts } = await import("../deploy/hosts.js");
-  const root = appsRoot(flags.repo);
-  const app = await loadApp(root, name, flags.stage);
-  mark(output, "app loaded");
-  const needsServer = app.hosts.some((h) => typeof h === "object" && "search" in h);
-  const client = needsServer || flags.record !== false ? await serverClient(flags, root).catch((error) => (needsServer ? Promise.reject(error) : undefined)) : undefined;
-  const hosts = await resolveHosts(app.hosts, {
-    root,
-    ...(client
-      ? {
-          search: async (query: string, attribute: string) => {
-            const rows = await client.searchAll<{ data: { name?: string; address?: string } }>("node", query, { partial: { name: ["name"], address: [attribute] } });
-            return rows.map((row) => ({ node: String(row.data.name ?? "?"), address: typeof row.data.address === "string" ? row.data.address : undefined }));
-          },
-        }
-      : {}),
-  });
-  mark(output, "hosts resolved");
-  return { app, hosts, root, ...(client ? { client } : {}) };
+  const { loadDeploy } = await import("../run/deploy.js");
+  return loadDeploy(name, flags, (label) => mark(output, label));
 }
 
-async function sshFlags(flags: DeployFlags): Promise<import("../host/ssh.js").SshOptions> {
-  return (await import("./ssh-options.js")).sshOptions(flags);
-}
-
-/** The background SSH process to go through (--persist, SOUS_SSH_PERSIST; default 60 s), or undefined to connect directly. */
-async function persistFlags(flags: DeployFlags): Promise<import("../deploy/connect.js").PersistOptions | undefined> {
-  const seconds = (await import("./ssh-options.js")).persistSeconds(flags.persist);
-  if (seconds === 0) return undefined;
-  const { persistSocket } = await import("../push/persist.js");
-  const { sousHome } = await import("../client/config.js");
-  return { socketPath: persistSocket(sousHome()), seconds };
-}
-
-/** Connects to `hosts` (through the background SSH process unless --persist 0) and runs `body` with the connections. */
-async function connected<T>(flags: DeployFlags, hosts: readonly DeployHost[], body: (connections: import("../deploy/connect.js").Connections) => Promise<T>): Promise<T> {
-  const { withConnections } = await import("../deploy/connect.js");
-  const [ssh, persist] = await Promise.all([sshFlags(flags), persistFlags(flags)]);
-  return withConnections(hosts, ssh, body, undefined, persist);
+/** SSH options, and the background SSH process to go through (--persist, SOUS_SSH_PERSIST; default 60 s; 0: connect directly). */
+async function connectFlags(flags: DeployFlags): Promise<ConnectOptions> {
+  const { sshOptions, persistSeconds } = await import("./ssh-options.js");
+  return { ssh: sshOptions(flags), persistSeconds: persistSeconds(flags.persist) };
 }
 
 function seconds(ms: number): string {
@@ -165,10 +110,8 @@ function summaryTable(result: DeployResult): string {
  * the lock is freed); a second frees the lock at once and exits.
  */
 async function runFlow(output: Output, flags: DeployFlags, loaded: Loaded, action: "deploy" | "rollback"): Promise<number> {
-  const flow = await import("../deploy/flow.js");
-  const { releaseLock } = await import("../deploy/lock.js");
+  const service = await import("../run/deploy.js");
   const { app, hosts } = loaded;
-  mark(output, "deploy modules loaded");
   const json = flags.json === true;
   const report = await reporter(output, `${action === "deploy" ? "Deploying" : "Rolling back"} ${app.name}${app.stage ? ` (${app.stage})` : ""} on`, hosts.length, json);
   const controller = new AbortController();
@@ -182,28 +125,24 @@ async function runFlow(output: Output, flags: DeployFlags, loaded: Loaded, actio
       return;
     }
     const exit = () => process.exit(130);
-    if (held) releaseLock(held).then(exit, exit);
+    if (held) service.releaseHeldLock(held).then(exit, exit);
     else exit();
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   let result: DeployResult;
   try {
-    result = await connected(flags, hosts, ({ connections, unreachable }) => {
-      mark(output, `connected to ${connections.size} of ${hosts.length} hosts`);
-      const common = {
-        app,
-        hosts,
-        connections,
-        unreachable,
-        events: report.sink,
-        signal: controller.signal,
-        onLock: (lock: HeldLock | undefined) => (held = lock),
-        ...(flags.batch ? { batch: /^\d+$/.test(flags.batch) ? Number(flags.batch) : flags.batch } : {}),
-      };
-      return action === "deploy"
-        ? flow.deploy({ ...common, ...(flags.revision ? { revision: flags.revision } : {}), rollbackAllOnFailure: flags.rollbackAllOnFailure === true })
-        : flow.rollback({ ...common, ...(flags.to ? { to: flags.to } : {}), force: flags.force === true });
+    result = await service.runDeploy(loaded, await connectFlags(flags), {
+      action,
+      events: report.sink,
+      signal: controller.signal,
+      onLock: (lock) => (held = lock),
+      mark: (label) => mark(output, label),
+      ...(flags.batch ? { batch: flags.batch } : {}),
+      ...(flags.revision ? { revision: flags.revision } : {}),
+      ...(flags.to ? { to: flags.to } : {}),
+      rollbackAllOnFailure: flags.rollbackAllOnFailure === true,
+      force: flags.force === true,
     });
   } finally {
     mark(output, "connections closed");
@@ -214,8 +153,7 @@ async function runFlow(output: Output, flags: DeployFlags, loaded: Loaded, actio
   if (!json) output.stdout(summaryTable(result));
   if (loaded.client && flags.record !== false) {
     try {
-      const { recordDeploy } = await import("../deploy/history.js");
-      const record = await recordDeploy(loaded.client, result);
+      const record = await service.recordRun(loaded.client, result);
       if (!json) output.stdout(`recorded on the server as ${record.id}\n`);
     } catch (error) {
       output.stderr(`sous: warning: the ${action} was not recorded on the server: ${errorMessage(error)}\n`);
@@ -223,23 +161,6 @@ async function runFlow(output: Output, flags: DeployFlags, loaded: Loaded, actio
   }
   if (controller.signal.aborted) return 130;
   return result.ok ? 0 : 1;
-}
-
-/** Runs `fn` on every host with its connection (for the commands that only read). */
-async function eachHost<T>(loaded: Loaded, flags: DeployFlags, hosts: readonly DeployHost[], fn: (host: import("../host/host.js").Host, deployHost: DeployHost) => Promise<T>): Promise<Array<{ host: DeployHost; value?: T; error?: string }>> {
-  return connected(flags, hosts, async ({ connections, unreachable }) =>
-    Promise.all(
-      hosts.map(async (host) => {
-        const conn = connections.get(host.name);
-        if (!conn) return { host, error: `unreachable: ${unreachable.get(host.name) ?? "no connection"}` };
-        try {
-          return { host, value: await fn(conn, host) };
-        } catch (error) {
-          return { host, error: errorMessage(error) };
-        }
-      }),
-    ),
-  );
 }
 
 /**
@@ -279,9 +200,9 @@ export function registerDeployCommands(program: Command, output: Output, exit: (
     if (!name) throw new SousError("usage", "which application? sous deploy APP (apps/APP.ts); see sous deploy --help");
     const loaded = await load(name, flags, output);
     if (flags.dryRun) {
-      const { deployPlan, formatPlan } = await import("../deploy/plan.js");
-      const plan = deployPlan(loaded.app, loaded.hosts, { ...(flags.revision ? { revision: flags.revision } : {}), ...(flags.batch ? { batch: /^\d+$/.test(flags.batch) ? Number(flags.batch) : flags.batch } : {}) });
-      output.stdout(flags.json ? `${JSON.stringify(plan, null, 2)}\n` : formatPlan(plan));
+      const { deployPlanOf } = await import("../run/deploy.js");
+      const { plan, text } = await deployPlanOf(loaded, { ...(flags.revision ? { revision: flags.revision } : {}), ...(flags.batch ? { batch: flags.batch } : {}) });
+      output.stdout(flags.json ? `${JSON.stringify(plan, null, 2)}\n` : text);
       return exit(0);
     }
     exit(await runFlow(output, flags, loaded, "deploy"));
@@ -302,15 +223,8 @@ export function registerDeployCommands(program: Command, output: Output, exit: (
 
   common(deployCommand.command("releases").argument("<app>", "application").description("List each host's releases: current marked, good and failed")).action(withGlobals(async (name, flags) => {
     const loaded = await load(name, flags, output);
-    const { layoutOf, readReleases, readLog } = await import("../deploy/layout.js");
-    const layout = layoutOf(loaded.app.deployTo);
-    // Failed deploys are removed at once; revisions.log still says which they were.
-    const results = await eachHost(loaded, flags, loaded.hosts, async (host) => {
-      const [state, log] = await Promise.all([readReleases(host, layout), readLog(host, layout)]);
-      const present = new Set(state.releases.map((r) => r.id));
-      const failed = log.filter((e) => e.action === "deploy" && e.outcome !== "good" && e.outcome !== "partial" && !present.has(e.release));
-      return { ...state, failed };
-    });
+    const { releasesOf } = await import("../run/deploy.js");
+    const results = await releasesOf(loaded, await connectFlags(flags));
     if (flags.json) output.stdout(`${JSON.stringify(results.map((r) => ({ host: r.host.name, ...(r.value ? { current: r.value.current, releases: r.value.releases, failed: r.value.failed } : {}), ...(r.error ? { error: r.error } : {}) })), null, 2)}\n`);
     else {
       for (const r of results) {
@@ -331,21 +245,9 @@ export function registerDeployCommands(program: Command, output: Output, exit: (
 
   common(deployCommand.command("check").argument("<app>", "application").description("Check every host: SSH, git, the repository reachable, paths writable, free disk, linked files, the lock")).action(withGlobals(async (name, flags) => {
     const loaded = await load(name, flags, output);
-    const { checkOnly } = await import("../deploy/flow.js");
-    const { lockHost } = await import("../deploy/hosts.js");
-    const { layoutOf } = await import("../deploy/layout.js");
-    const { lockStatus, describeHolder } = await import("../deploy/lock.js");
+    const { checkApp } = await import("../run/deploy.js");
     const report = await reporter(output, `Checking ${loaded.app.name} on`, loaded.hosts.length, flags.json === true);
-    let lockText = "";
-    const result = await connected(flags, loaded.hosts, async ({ connections, unreachable }) => {
-      const checked = await checkOnly({ app: loaded.app, hosts: loaded.hosts, connections, unreachable, events: report.sink });
-      const primary = connections.get(lockHost(loaded.hosts).name);
-      if (primary) {
-        const status = await lockStatus(primary, layoutOf(loaded.app.deployTo));
-        lockText = status.held ? `locked on ${primary.name} by ${describeHolder(status.holder)}${status.stale ? " (stale)" : ""}` : `not locked (lock host ${primary.name})`;
-      }
-      return checked;
-    });
+    const { result, lockText } = await checkApp(loaded, await connectFlags(flags), report.sink);
     report.stop();
     if (!flags.json) output.stdout(`${summaryTable(result).replace(/\n[^\n]*\n$/, "\n")}${result.ok ? "check: ok" : `check FAILED: ${result.error}`}; ${lockText}\n`);
     exit(result.ok ? 0 : 1);
@@ -359,42 +261,20 @@ export function registerDeployCommands(program: Command, output: Output, exit: (
     if (verb === "release") sub.description("Free your manual lock, or a stale one whose deploy process is gone (--force: anyone's)").option("--force", "free it whoever holds it");
     sub.action(withGlobals(async (name, flags) => {
       const loaded = await load(name, flags, output);
-      const { lockHost } = await import("../deploy/hosts.js");
-      const { layoutOf } = await import("../deploy/layout.js");
-      const locks = await import("../deploy/lock.js");
-      const primary = lockHost(loaded.hosts);
-      const layout = layoutOf(loaded.app.deployTo);
-      const [r] = await eachHost(loaded, flags, [primary], async (host) => {
-        if (verb === "status") {
-          const status = await locks.lockStatus(host, layout);
-          return { json: status, text: status.held ? `${loaded.app.name} is locked on ${host.name} by ${locks.describeHolder(status.holder)}${status.stale ? " (stale: that process is gone; `sous deploy lock release` frees it)" : ""}` : `${loaded.app.name} is not locked (lock host ${host.name})` };
-        }
-        if (verb === "acquire") {
-          const held = await locks.acquireLock(host, layout, { kind: "manual", app: loaded.app.name, ...(flags.message ? { message: flags.message } : {}) });
-          return { json: held.holder, text: `${loaded.app.name} locked on ${host.name} by ${locks.describeHolder(held.holder)}` };
-        }
-        const freed = await locks.releaseLockByHand(host, layout, flags.force === true);
-        return { json: { released: freed !== "none", holder: freed === "none" ? undefined : freed }, text: freed === "none" ? `${loaded.app.name} was not locked` : `released the lock of ${locks.describeHolder(freed)}` };
-      });
-      if (r!.error) {
-        output.stderr(`sous: ${r!.error}\n`);
+      const { lockCommand } = await import("../run/deploy.js");
+      const r = await lockCommand(loaded, await connectFlags(flags), verb, { ...(flags.message ? { message: flags.message } : {}), force: flags.force === true });
+      if (r.error) {
+        output.stderr(`sous: ${r.error}\n`);
         return exit(1);
       }
-      output.stdout(flags.json ? `${JSON.stringify(r!.value!.json, null, 2)}\n` : `${r!.value!.text}\n`);
+      output.stdout(flags.json ? `${JSON.stringify(r.value!.json, null, 2)}\n` : `${r.value!.text}\n`);
       exit(0);
     }));
   }
 
   common(deployCommand.command("history").argument("<app>", "application").description("Deploys and rollbacks of the app recorded on the server").option("--limit <n>", "how many (default 20)")).action(withGlobals(async (name, flags) => {
-    const { appsRoot } = await import("../deploy/load.js");
-    const client = await serverClient(flags, appsRoot(flags.repo));
-    if (!client) throw new SousError("no_server", "no server configured: pass --server-url and --client (or set SOUS_SERVER_URL, SOUS_CLIENT, or server.url in sous.config.ts)");
-    const { deployHistory } = await import("../deploy/history.js");
-    const limit = flags.limit ? Number(flags.limit) : 20;
-    if (!Number.isInteger(limit) || limit < 1) throw new SousError("usage", `--limit must be a whole number, got ${JSON.stringify(flags.limit)}`);
-    const records = await deployHistory(client, name, limit).catch((error: unknown) => {
-      throw new SousError("failed", errorMessage(error));
-    });
+    const { deployHistoryOf } = await import("../run/deploy.js");
+    const records = await deployHistoryOf(name, flags.limit, flags);
     if (flags.json) output.stdout(`${JSON.stringify(records, null, 2)}\n`);
     else if (records.length === 0) output.stdout(`no deploys of ${name} recorded on the server\n`);
     else {

@@ -25,8 +25,6 @@ const NOT_YET: Record<string, string[]> = {
   // The human reporter renders the run's events (src/report is shared with the agent and sous/testing).
   "converge.ts": ["report"],
   "push.ts": ["report"],
-  // Deploys: the deploy helper reshapes src/deploy and this file's flows; a deploy service in src/run comes after.
-  "deploy.ts": ["deploy", "host", "push"],
 };
 
 function sources(dir: string): string[] {

@@ -22,7 +22,7 @@ import { SousClient } from "../src/client/api.js";
 import { generateKeyPair } from "../src/protocol/signing.js";
 import { gatherBasicFacts } from "../src/facts/basic.js";
 import { LocalHost } from "../src/host/local.js";
-import { runReportToServerReport } from "../src/report/server-report.js";
+import { runReportToServerReport } from "../src/run/report/server-report.js";
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: number): number => {

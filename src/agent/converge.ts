@@ -6,7 +6,7 @@ import { errorMessage } from "../core/errors.js";
 import type { EventSink } from "../core/events.js";
 import type { AttributeTree } from "../dsl.js";
 import type { Host } from "../host/host.js";
-import { invalidRunReport, type RunReport, writeReport } from "../report/run-report.js";
+import { invalidRunReport, type RunReport, writeReport } from "../run/report/run-report.js";
 import { convergeTarget } from "../run/converge.js";
 import { targetOf } from "../run/targets.js";
 import type { SearchBackend } from "../search/backend.js";

@@ -12,7 +12,7 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { SousApiError } from "../client/api.js";
 import { errorMessage } from "../core/errors.js";
 import type { RunReportBody } from "../protocol/reports.js";
-import { recipeItems } from "../report/server-report.js";
+import { recipeItems } from "../run/report/server-report.js";
 import { VERSION } from "../version.js";
 import type { AgentConfig } from "./config.js";
 import { ReportQueue } from "./queue.js";

@@ -7,7 +7,7 @@
 import { SousError, UsageError, formatProblem } from "../core/errors.js";
 import type { RunEvent } from "../core/events.js";
 import { repositoryRoot } from "../run/repository.js";
-import { humanReporter } from "../report/human.js";
+import { humanReporter } from "../run/report/human.js";
 import { convergeTarget, exitCodeOf, type StreamEvent } from "../run/converge.js";
 import { readNodeJson } from "../run/node-json.js";
 import { cliSearchSource } from "../run/search-source.js";

@@ -1,6 +1,6 @@
 /** `sous converge ssh://user@host ...`: agentless push of the repository's run list. */
 import { UsageError } from "../core/errors.js";
-import { humanReporter } from "../report/human.js";
+import { humanReporter } from "../run/report/human.js";
 import { readNodeJson } from "../run/node-json.js";
 import type { HostOutcome, HostRun } from "../run/push.js";
 import { cliSearchSource } from "../run/search-source.js";

@@ -1,6 +1,6 @@
 // The run report an agent (or push mode) posts to `POST /api/v1/orgs/:org/reports`, and the
 // listings the server answers with (FLEET-CONTRACT.md): one type for the side that builds a
-// report (src/report/server-report.ts) and the side that validates and stores it
+// report (src/run/report/server-report.ts) and the side that validates and stores it
 // (src/server/fleet/reports.ts).
 
 /** How a run ended: converged, failed, or converged from the agent's cache while the server was away. */

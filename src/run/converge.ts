@@ -12,7 +12,7 @@ import type { RunEvent } from "../core/events.js";
 import { loadRun, type LoadedRun, type LoadOptions } from "../cookbook/load.js";
 import type { AttributeTree } from "../dsl.js";
 import { gatherBasicFacts } from "../facts/basic.js";
-import { invalidRunReport, runReportWriter, type RunReport, writeReport } from "../report/run-report.js";
+import { invalidRunReport, runReportWriter, type RunReport, writeReport } from "./report/run-report.js";
 import type { Target } from "./targets.js";
 
 /** The version of the event stream's shape; it changes when an event's meaning or fields change incompatibly. */

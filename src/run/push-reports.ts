@@ -6,7 +6,7 @@ import PQueue from "p-queue";
 import { SousClient } from "../client/api.js";
 import { resolveConfigSources } from "../client/config.js";
 import { errorMessage } from "../core/errors.js";
-import { runReportToServerReport } from "../report/server-report.js";
+import { runReportToServerReport } from "./report/server-report.js";
 import type { HostRun } from "./push.js";
 import type { HostOutcome } from "../push/fleet.js";
 

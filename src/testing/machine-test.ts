@@ -10,7 +10,7 @@ import { UsageError } from "../core/errors.js";
 import type { RunEvent } from "../core/events.js";
 import { shownId } from "../core/events.js";
 import type { CookbookOnDisk } from "../cookbook/repository.js";
-import { humanReporter } from "../report/human.js";
+import { humanReporter } from "../run/report/human.js";
 import { bundleTests, filesIn, runNodeTests, type TestCommandOptions } from "./runner.js";
 
 /** Converges each cookbook on a disposable machine twice and runs its verify/ checks; resolves to the exit status. */

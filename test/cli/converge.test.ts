@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { RunReport } from "../../src/report/run-report.js";
+import type { RunReport } from "../../src/run/report/run-report.js";
 import { cookbook, sous, writeRepo } from "../cookbook/repo.js";
 import { scratch } from "../helpers.js";
 

@@ -22,9 +22,6 @@ const ALLOWED = new Set(["cli", "client", "run", "protocol", "core", "version.ts
 const NOT_YET: Record<string, string[]> = {
   // Cookbook authoring: `sous test` (src/testing renders its own output).
   "authoring.ts": ["testing"],
-  // The human reporter renders the run's events (src/report is shared with the agent and sous/testing).
-  "converge.ts": ["report"],
-  "push.ts": ["report"],
 };
 
 function sources(dir: string): string[] {

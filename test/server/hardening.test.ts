@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { SousApiError, SousClient } from "../../src/client/api.js";
 import { generateKeyPair, signRequest } from "../../src/protocol/signing.js";
-import { writeReport } from "../../src/report/run-report.js";
+import { writeReport } from "../../src/run/report/run-report.js";
 import { MAX_JSON_DEPTH } from "../../src/server/limits.js";
 import type { Query } from "../../src/server/search/query.js";
 import { checkQueryTerms, MAX_QUERY_TERMS } from "../../src/server/search/sql.js";

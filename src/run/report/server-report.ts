@@ -2,9 +2,9 @@
  * The run report an agent (or push mode) sends to the server, built from the engine's run
  * report: the body of `POST /api/v1/orgs/:org/reports` (src/protocol/reports.ts, FLEET-CONTRACT.md).
  */
-import type { SourceLocation } from "../core/errors.js";
-import type { ReportedFailure, ReportedResource, RunReportBody } from "../protocol/reports.js";
-import { VERSION } from "../version.js";
+import type { SourceLocation } from "../../core/errors.js";
+import type { ReportedFailure, ReportedResource, RunReportBody } from "../../protocol/reports.js";
+import { VERSION } from "../../version.js";
 import type { RunReport } from "./run-report.js";
 
 /** What the engine's report does not know about the run. */
@@ -29,7 +29,7 @@ export function recipeItems(recipes: readonly string[]): string[] {
   return recipes.map((recipe) => (recipe.startsWith("recipe[") ? recipe : `recipe[${recipe.includes("::") ? recipe : `${recipe}::default`}]`));
 }
 
-/** Maps the engine's run report (src/report/run-report.ts) to the server's report body. */
+/** Maps the engine's run report (src/run/report/run-report.ts) to the server's report body. */
 export function runReportToServerReport(report: RunReport, context: ServerReportContext): RunReportBody {
   const counts = report.counts ?? { resources: 0, updated: 0, upToDate: 0, skipped: 0, failed: 0 };
   const resources: ReportedResource[] = [];

@@ -1,9 +1,9 @@
 /** Collects a run's events into one report document, written atomically when the run ends. */
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import type { Change } from "../core/resource.js";
-import type { EventSink, FailureInfo, ResourceInfo, RunCounts, RunEvent } from "../core/events.js";
-import type { Problem, SourceLocation } from "../core/errors.js";
+import type { Change } from "../../core/resource.js";
+import type { EventSink, FailureInfo, ResourceInfo, RunCounts, RunEvent } from "../../core/events.js";
+import type { Problem, SourceLocation } from "../../core/errors.js";
 
 /** One resource action in the report. */
 export interface ReportedAction {

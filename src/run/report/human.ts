@@ -1,7 +1,7 @@
 /** Renders run events for people: a line per resource, changes and diffs on request, a summary. */
 import { stripVTControlCharacters, styleText } from "node:util";
-import { type EventSink, type FailureInfo, type RunEvent, shownId } from "../core/events.js";
-import { formatLocation } from "../core/errors.js";
+import { type EventSink, type FailureInfo, type RunEvent, shownId } from "../../core/events.js";
+import { formatLocation } from "../../core/errors.js";
 
 /** How much the human reporter shows. */
 export interface HumanOptions {

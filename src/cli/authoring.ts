@@ -44,7 +44,7 @@ export function registerAuthoringCommands(program: Command, output: Output, exit
     .option("--repo <dir>", "repository (default: the nearest one)")
     .action(async (name: string | undefined, options: { machine?: boolean; keep?: boolean; repo?: string }) => {
       const root = await repositoryRoot(options.repo);
-      const { testCommand } = await import("../testing/runner.js");
+      const { testCommand } = await import("../run/authoring.js");
       exit(await testCommand({ repo: root, ...(name ? { cookbook: name } : {}), machine: options.machine === true, keep: options.keep === true }, output));
     });
 

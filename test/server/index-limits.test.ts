@@ -156,10 +156,7 @@ for (const backend of backends) {
       const before = await fieldCount();
       const count = DEFAULT_INDEX_LIMITS.maxKeys - 100;
       let slowest = 0;
-      // PostgreSQL's served saves still hold /health 110-130 ms now and then on an idle machine
-      // (the request thread sends the planned rows as one large statement): 250 ms there until
-      // that is fixed, 100 ms on SQLite. The figures print either way.
-      const budget = backend.name === "sqlite" ? healthBudget() : Math.max(healthBudget(), 250);
+      const budget = healthBudget();
       const timed = async (what: string, put: () => Promise<{ status: number }>): Promise<void> => {
         const started = performance.now();
         let status = 0;

@@ -1,13 +1,14 @@
 // A large save's search index work, done off the request thread (index-threads.ts): on SQLite
 // in the writer thread's transaction (indexInTransaction), on PostgreSQL planned on a planning
-// thread as array literals that this thread sends as one statement (writeLargeSearchRows).
+// thread as array literals that this thread passes on to the database (writeLargeSearchRows).
 import { availableParallelism } from "node:os";
 import type { IndexLimits } from "../limits.js";
 import { flattenAttribute, numericValue } from "../search/flatten.js";
 import type { SqlExecutor } from "./driver.js";
 import { PlanningThreads } from "./index-threads.js";
-import type { FieldCache, NewRows } from "./search-index.js";
-import { changedAttributes, checkIndexLimits, collectUnusedKeys, fieldNumbers, parseSearchState, planSearch, writeInOneStatement, writeSearchRows } from "./search-index.js";
+import { reversedKey } from "../search/sql.js";
+import type { FieldCache } from "./search-index.js";
+import { changedAttributes, checkIndexLimits, collectUnusedKeys, parseSearchState, planSearch, writeInOneStatement, writeSearchRows } from "./search-index.js";
 
 let planning: PlanningThreads | undefined;
 
@@ -44,17 +45,20 @@ export async function indexInTransaction(db: SqlExecutor, cache: FieldCache, lea
 
 /**
  * A large PostgreSQL save's change as a planning thread sends it: the keys it names, and its rows
- * and views with keys as (1-based) positions in `keys`, as PostgreSQL array literals, so that the
- * request thread neither flattens the document nor builds or serializes arrays of its rows.
+ * and views with keys as (1-based) positions in `keys`, all as PostgreSQL array literals. The
+ * request thread passes them on as they are and the database numbers the keys: it neither
+ * flattens the document nor looks up, builds or serializes anything per row or per key.
  */
 export interface PostgresRows {
   stateJson: string;
   /** Undefined when no attribute changed. */
   change?: {
-    keys: string[];
+    keys: string;
+    /** The keys reversed, in the same order (search_fields.rkey). */
+    reversed: string;
     /** Positions of the stale attributes' keys (undefined: every row of the object). */
-    stale: number[] | undefined;
-    views: number[];
+    stale: string | undefined;
+    views: string;
     viewJson: string;
     field: string;
     value: string;
@@ -66,6 +70,11 @@ export interface PostgresRows {
 /** A PostgreSQL array literal of texts. */
 function textArray(items: readonly string[]): string {
   return `{${items.map((item) => `"${item.replace(/["\\]/g, "\\$&")}"`).join(",")}}`;
+}
+
+/** A PostgreSQL array literal of numbers. */
+function numberArray(items: readonly number[]): string {
+  return `{${items.join(",")}}`;
 }
 
 /** Checks a large document against the limits and computes its PostgreSQL change: the work of a planning thread. */
@@ -96,39 +105,49 @@ export function planPostgresRows(job: IndexJob): PostgresRows {
       numbers.push(String(numericValue(value) ?? "NULL"));
     }
   }
+  const keys = [...positions.keys()];
   return {
     stateJson,
     change: {
-      keys: [...positions.keys()],
-      stale: stalePositions,
-      views,
+      keys: textArray(keys),
+      reversed: textArray(keys.map(reversedKey)),
+      stale: stalePositions && numberArray(stalePositions),
+      views: numberArray(views),
       viewJson: textArray(changed.map((top) => plan.attributes.get(top)!.json)),
-      field: `{${fields.join(",")}}`,
+      field: numberArray(fields),
       value: textArray(values),
-      grp: `{${groups.join(",")}}`,
+      grp: numberArray(groups),
       num: `{${numbers.join(",")}}`,
     },
   };
 }
 
 /**
- * PostgreSQL, a large save: its rows are planned on a planning thread (planPostgresRows), this
- * thread numbers the keys they name and sends the change as one statement, and the object's
- * search state is written. Returns the keys whose rows or views went (collectUnusedKeys).
+ * PostgreSQL, a large save: its rows are planned on a planning thread (planPostgresRows), and this
+ * thread sends them on in two statements, which add the keys the store lacks and write the rows
+ * with the keys' numbers looked up in the database; the object's search state is written too.
+ * Returns the keys whose rows or views went (collectUnusedKeys).
  */
-export async function writeLargeSearchRows(db: SqlExecutor, cache: FieldCache, learned: Map<string, number>, job: IndexJob): Promise<number[]> {
+export async function writeLargeSearchRows(db: SqlExecutor, job: IndexJob): Promise<number[]> {
   const { stateJson, change } = await planningThreads().call<PostgresRows>({ job });
   await db.run("UPDATE objects SET search_state = ? WHERE id = ?", [stateJson, job.objId]);
   if (!change) return [];
-  const generation = await db.all<{ value: string }>("SELECT value FROM store_meta WHERE name = 'fields_removed' FOR SHARE");
-  cache.sync(generation[0]?.value ?? "0", learned);
-  const numbers = await fieldNumbers(db, cache, learned, job.org, job.idx, change.keys);
-  const ids = change.keys.map((key) => numbers.get(key)!);
-  const rows: NewRows = {
-    sql: `SELECT f.id AS field, n.value, g.id AS grp, n.num FROM unnest(?::int[], ?::text[], ?::int[], ?::double precision[]) AS n(fi, value, gi, num)
-      JOIN unnest(?::bigint[]) WITH ORDINALITY AS f(id, i) ON f.i = n.fi JOIN unnest(?::bigint[]) WITH ORDINALITY AS g(id, i) ON g.i = n.gi`,
-    params: [change.field, change.value, change.grp, change.num, ids, ids],
+  // Held shared until commit: no key this write uses is deleted meanwhile (see writeSearchRows).
+  await db.all("SELECT value FROM store_meta WHERE name = 'fields_removed' FOR SHARE");
+  // In the keys' order, so that two saves adding the same new keys wait for each other instead of deadlocking.
+  await db.run("INSERT INTO search_fields (org, idx, key, rkey) SELECT ?, ?, u.key, u.rkey FROM unnest(?::text[], ?::text[]) AS u(key, rkey) ORDER BY u.key ON CONFLICT DO NOTHING", [job.org, job.idx, change.keys, change.reversed]);
+  // Each position's key number, as one array (a key missing would be a NULL, refused by search_terms).
+  const prelude = {
+    sql: `ids AS (SELECT array_agg(f.id ORDER BY u.at) AS id FROM unnest(?::text[]) WITH ORDINALITY AS u(key, at) LEFT JOIN search_fields f ON f.org = ? AND f.idx = ? AND f.key = u.key)`,
+    params: [change.keys, job.org, job.idx],
   };
-  return writeInOneStatement(db, job.objId, rows, change.stale?.map((at) => ids[at - 1]!), { groups: change.views.map((at) => ids[at - 1]!), json: change.viewJson });
+  return writeInOneStatement(db, job.objId, {
+    prelude,
+    newRows: {
+      sql: "SELECT ids.id[n.at] AS field, n.value, ids.id[n.grp] AS grp, n.num FROM ids, unnest(?::int[], ?::text[], ?::int[], ?::double precision[]) AS n(at, value, grp, num)",
+      params: [change.field, change.value, change.grp, change.num],
+    },
+    stale: change.stale === undefined ? undefined : { sql: "SELECT ids.id[s.at] AS g FROM ids, unnest(?::int[]) AS s(at)", params: [change.stale] },
+    views: { sql: "SELECT ids.id[w.at] AS g, w.j FROM ids, unnest(?::int[], ?::text[]) AS w(at, j)", params: [change.views, change.viewJson] },
+  });
 }
-

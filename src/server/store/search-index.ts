@@ -260,7 +260,11 @@ export async function writeSearchRows(
   if (mode.oneStatement) {
     // Building the arrays of a large write is work on this thread: let other requests run before sending it.
     if (large) await yieldToOthers();
-    return writeInOneStatement(db, target.objId, rowArrays(newRows), staleGroups, { groups: changed.map((top) => numbers.get(top)!), json: changed.map((top) => attributes.get(top)!.json) });
+    return writeInOneStatement(db, target.objId, {
+      newRows: rowArrays(newRows),
+      stale: staleGroups && { sql: "SELECT unnest(?::bigint[]) AS g", params: [staleGroups] },
+      views: { sql: "SELECT * FROM unnest(?::bigint[], ?::text[]) AS w(g, j)", params: [changed.map((top) => numbers.get(top)!), changed.map((top) => attributes.get(top)!.json)] },
+    });
   }
   /** Keys whose rows or views this write removed: they may be used by no object any more. */
   let candidates: number[] = staleGroups ?? [];
@@ -310,49 +314,59 @@ export async function writeSearchRows(
   return mode.tracked ? candidates : [];
 }
 
-/** The rows of a PostgreSQL write as a `new_rows (field, value, grp, num)` query and its parameters. */
-export interface NewRows {
+/** A query (or common table expression) and its parameters, in the order of their `?`s. */
+export interface SqlPart {
   sql: string;
   params: unknown[];
 }
 
 /** New rows given as four arrays, one element a row. */
-function rowArrays(rows: ReadonlyArray<readonly [field: number, value: string, grp: number]>): NewRows {
+function rowArrays(rows: ReadonlyArray<readonly [field: number, value: string, grp: number]>): SqlPart {
   return {
     sql: "SELECT * FROM unnest(?::bigint[], ?::text[], ?::bigint[], ?::double precision[]) AS n(field, value, grp, num)",
     params: [rows.map(([field]) => field), rows.map(([, value]) => value), rows.map(([, , grp]) => grp), rows.map(([, value]) => numericValue(value))],
   };
 }
 
+/** What one PostgreSQL statement writes of an object's search rows (writeInOneStatement). */
+export interface OneStatementWrite {
+  /** Common table expressions the other parts use (`name AS (...)`), first in the statement. */
+  prelude?: SqlPart;
+  /** The object's rows of the changed attributes: `(field, value, grp, num)`. */
+  newRows: SqlPart;
+  /** The groups whose rows and views are in the index and may no longer be right: `(g)`; undefined: every row of the object. */
+  stale: SqlPart | undefined;
+  /** The views of the changed attributes: `(g, j)`, a group and its JSON. */
+  views: SqlPart;
+}
+
 /**
  * PostgreSQL: the rows of the stale attributes that are not among the new rows go, the new rows
  * not already there come, the views of attributes that went are deleted and the changed ones
  * written, in one statement (one round trip). The rows deleted and inserted never overlap, so
- * the sub-statements, which run on one snapshot, cannot collide.
+ * the sub-statements, which run on one snapshot, cannot collide. Returns the keys whose rows or
+ * views went.
  */
-export async function writeInOneStatement(
-  db: SqlExecutor,
-  objId: number,
-  newRows: NewRows,
-  staleGroups: number[] | undefined,
-  views: { groups: number[]; json: readonly string[] | string },
-): Promise<number[]> {
-  const everything = staleGroups === undefined;
-  const stale = staleGroups ?? [];
-  const parameters = [...newRows.params, objId, everything, stale, objId, objId, objId, everything, stale, views.groups, objId, views.groups, views.json];
-  const removed = await db.all<{ field: number | string }>(
-    `WITH new_rows AS (${newRows.sql}),
-     gone AS (DELETE FROM search_terms t WHERE t.obj_id = ? AND (?::boolean OR t.grp = ANY(?::bigint[]))
+export async function writeInOneStatement(db: SqlExecutor, objId: number, write: OneStatementWrite): Promise<number[]> {
+  const everything = write.stale === undefined;
+  const stale = write.stale ?? { sql: "SELECT NULL::bigint AS g WHERE false", params: [] };
+  const removed = await db.all<{ fields: string | null }>(
+    `WITH ${write.prelude ? `${write.prelude.sql},` : ""}
+     new_rows AS (${write.newRows.sql}),
+     stale AS (${stale.sql}),
+     changed AS (${write.views.sql}),
+     gone AS (DELETE FROM search_terms t WHERE t.obj_id = ? AND (?::boolean OR t.grp IN (SELECT g FROM stale))
        AND NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.field = t.field AND n.value = t.value AND n.grp = t.grp) RETURNING t.field),
      added AS (INSERT INTO search_terms (obj_id, field, value, grp, num) SELECT ?, n.field, n.value, n.grp, n.num FROM new_rows n
        WHERE NOT EXISTS (SELECT 1 FROM search_terms t WHERE t.obj_id = ? AND t.field = n.field AND t.value = n.value AND t.grp = n.grp)),
-     views_gone AS (DELETE FROM search_views v WHERE v.obj_id = ? AND (?::boolean OR v.grp = ANY(?::bigint[])) AND NOT (v.grp = ANY(?::bigint[])) RETURNING v.grp),
-     views_set AS (INSERT INTO search_views (obj_id, grp, json) SELECT ?, g, j FROM unnest(?::bigint[], ?::text[]) AS w(g, j)
-       ON CONFLICT (obj_id, grp) DO UPDATE SET json = excluded.json)
-     SELECT field FROM gone UNION SELECT grp FROM views_gone`,
-    parameters,
+     views_gone AS (DELETE FROM search_views v WHERE v.obj_id = ? AND (?::boolean OR v.grp IN (SELECT g FROM stale)) AND v.grp NOT IN (SELECT g FROM changed) RETURNING v.grp),
+     views_set AS (INSERT INTO search_views (obj_id, grp, json) SELECT ?, g, j FROM changed ON CONFLICT (obj_id, grp) DO UPDATE SET json = excluded.json)
+     SELECT array_to_string(array_agg(field), ',') AS fields FROM (SELECT field FROM gone UNION SELECT grp FROM views_gone) went`,
+    [...(write.prelude?.params ?? []), ...write.newRows.params, ...stale.params, ...write.views.params, objId, everything, objId, objId, objId, everything, objId],
   );
-  return removed.map((row) => Number(row.field));
+  // One row of text, not a row per key: a save that replaced 20,000 keys is not 20,000 rows to parse here.
+  const fields = removed[0]?.fields;
+  return fields ? fields.split(",").map(Number) : [];
 }
 
 /**

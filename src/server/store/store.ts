@@ -253,7 +253,7 @@ export class Store {
       if (search && large) {
         const job = { objId: id!, org: ref.org, idx: search.idx, document: search.document, previous: previousText, fresh: created, limits };
         if (t.db.indexDocument) await t.db.indexDocument(job);
-        else candidates = await writeLargeSearchRows(t.db, t.fields, t.learned!, job);
+        else candidates = await writeLargeSearchRows(t.db, job);
       } else if (search && plan) {
         candidates = await writeSearchRows(t.db, t.fields, t.learned!, { objId: id!, org: ref.org, idx: search.idx }, plan, previous, created, { tracked: this.tracked, oneStatement: this.driver.dialect === "postgres" });
         candidates = await t.collectKeysInside(candidates);

@@ -170,9 +170,33 @@ for (const backend of backends) {
         const found = await admin.get<{ total: number }>(`${admin.orgPath("search", "node")}?q=${encodeURIComponent(`${round}_7:7`)}`);
         assert.equal(found.total, 1, `round ${round}`);
       }
-      // A save refused midway (its keys are counted on the writer thread, in the transaction) changes nothing.
-      const refused = await preparedPut(admin.orgPath("nodes", "n1"), keysNode("n1", DEFAULT_INDEX_LIMITS.maxKeys + 10, "r_"))();
+      // A save past the limits is refused before its transaction begins: it is answered while
+      // another writer holds node n1 (on SQLite, the store's write lock), and it changes nothing.
+      // It used to wait for that writer (SQLite: up to its busy timeout of 10 s).
+      let release = (): void => undefined;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const hold = setTimeout(release, 8000);
+      let holding = (): void => undefined;
+      const held = new Promise<void>((resolve) => (holding = resolve));
+      const holder = store.transaction(async (locked) => {
+        await locked.sql.run("UPDATE objects SET etag = etag WHERE org = 'acme' AND kind = 'node' AND name = 'n1'");
+        holding();
+        await released;
+      });
+      await held;
+      const refusing = performance.now();
+      let refused: Awaited<ReturnType<ReturnType<typeof preparedPut>>>;
+      try {
+        refused = await preparedPut(admin.orgPath("nodes", "n1"), keysNode("n1", DEFAULT_INDEX_LIMITS.maxKeys + 10, "r_"))();
+      } finally {
+        clearTimeout(hold);
+        release();
+        await holder;
+      }
+      const refusal = performance.now() - refusing;
+      t.diagnostic(`${DEFAULT_INDEX_LIMITS.maxKeys + 10} keys while node n1 is locked by another writer: ${refused.status} in ${refusal.toFixed(0)} ms`);
       assert.equal(refused.body.error?.code, "index_limit");
+      assert.ok(refusal < 4000, `the refusal waited ${refusal.toFixed(0)} ms for the other writer`);
       assert.equal((await admin.get<{ total: number }>(`${admin.orgPath("search", "node")}?q=c_7:7`)).total, 1);
       assert.equal((await admin.get<{ total: number }>(`${admin.orgPath("search", "node")}?q=r_7:7`)).total, 0);
       // One save's keys remain (and the few of the node's own), not three saves' worth.

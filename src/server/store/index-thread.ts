@@ -1,14 +1,15 @@
 // Entry of a search index thread (index-threads.ts starts it). A planning thread checks a large
-// document against the limits and flattens it into rows; SQLite's writer thread runs a large
+// document against the limits (before its save's transaction) and flattens it into rows; SQLite's writer thread runs a large
 // save's whole transaction on a connection of its own: the statements the save sends, and its
 // search rows planned and written right here, so that they never cross threads.
 import { parentPort, workerData } from "node:worker_threads";
+import type { IndexLimits } from "../limits.js";
 import type { Column } from "./driver.js";
 import type { ThreadRole } from "./index-threads.js";
 import { toThreadError } from "./index-threads.js";
 import type { IndexJob } from "./large-index.js";
 import { indexInTransaction, planPostgresRows } from "./large-index.js";
-import { FieldCache } from "./search-index.js";
+import { checkIndexLimits, FieldCache } from "./search-index.js";
 
 type Request =
   | { id: number; op: "begin" | "commit" | "rollback" }
@@ -29,7 +30,9 @@ function answer(id: number, work: () => unknown): Promise<void> {
 }
 
 if (role.role === "plan") {
-  port.on("message", ({ id, job }: { id: number; job: IndexJob }) => void answer(id, () => planPostgresRows(job)));
+  port.on("message", (request: { id: number; job: IndexJob } | { id: number; check: { document: Record<string, unknown>; limits: IndexLimits } }) =>
+    void answer(request.id, () => ("check" in request ? checkIndexLimits(request.check.document, request.check.limits) : planPostgresRows(request.job))),
+  );
 } else {
   // Loaded here only: a server on PostgreSQL may not have better-sqlite3.
   const { Connection, openSqlite } = await import("./sqlite-driver.js");

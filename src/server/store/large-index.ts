@@ -8,7 +8,7 @@ import type { SqlExecutor } from "./driver.js";
 import { PlanningThreads } from "./index-threads.js";
 import { reversedKey } from "../search/sql.js";
 import type { FieldCache } from "./search-index.js";
-import { changedAttributes, checkIndexLimits, collectUnusedKeys, parseSearchState, planSearch, writeInOneStatement, writeSearchRows } from "./search-index.js";
+import { changedAttributes, collectUnusedKeys, parseSearchState, planSearch, writeInOneStatement, writeSearchRows } from "./search-index.js";
 
 let planning: PlanningThreads | undefined;
 
@@ -27,16 +27,22 @@ export interface IndexJob {
   previous: string | null;
   /** The object was created by this transaction: nothing of it is in the index yet. */
   fresh: boolean;
-  limits: IndexLimits;
 }
 
 /**
- * Checks the job's document against the limits, plans and writes its search rows and its
- * search_state, and deletes the keys no object uses any more, all in the caller's transaction
- * (tracked mode: SQLite). Runs where the connection is: the writer thread, for a large save.
+ * Throws 400 `index_limit` when a large document goes past the limits, checked on a planning
+ * thread before the save's transaction begins: a refused save takes no lock and writes nothing.
+ */
+export async function checkLimitsOffThread(document: Record<string, unknown>, limits: IndexLimits): Promise<void> {
+  await planningThreads().call<void>({ check: { document, limits } });
+}
+
+/**
+ * Plans and writes a document's search rows (its limits were checked before: checkLimitsOffThread)
+ * and its search_state, and deletes the keys no object uses any more, all in the caller's
+ * transaction (tracked mode: SQLite). Runs where the connection is: the writer thread, for a large save.
  */
 export async function indexInTransaction(db: SqlExecutor, cache: FieldCache, learned: Map<string, number>, job: IndexJob): Promise<void> {
-  checkIndexLimits(job.document, job.limits);
   const plan = planSearch(job.document);
   const candidates = await writeSearchRows(db, cache, learned, job, plan, parseSearchState(job.previous), job.fresh, { tracked: true });
   await db.run("UPDATE objects SET search_state = ? WHERE id = ?", [JSON.stringify(plan.state), job.objId]);
@@ -77,9 +83,8 @@ function numberArray(items: readonly number[]): string {
   return `{${items.join(",")}}`;
 }
 
-/** Checks a large document against the limits and computes its PostgreSQL change: the work of a planning thread. */
+/** Computes a large document's PostgreSQL change (its limits were checked before): the work of a planning thread. */
 export function planPostgresRows(job: IndexJob): PostgresRows {
-  checkIndexLimits(job.document, job.limits);
   const plan = planSearch(job.document);
   const stateJson = JSON.stringify(plan.state);
   const { changed, stale } = changedAttributes(plan, parseSearchState(job.previous), job.fresh);

@@ -11,7 +11,7 @@ import { migrateSearch } from "./migrate-search.js";
 import { schemaStatements } from "./schema.js";
 import type { SearchState } from "./search-index.js";
 import { deleteKeys, FieldCache, parseSearchState, planDocument, unusedKeys, writeSearchRows } from "./search-index.js";
-import { writeLargeSearchRows } from "./large-index.js";
+import { checkLimitsOffThread, writeLargeSearchRows } from "./large-index.js";
 import { searchObjects } from "./search-query.js";
 import type { NamePage, ObjectKind, ObjectRef, PutOptions, SearchHit, SearchOptions, StoredObject, StoreLocation, StoreOptions } from "./types.js";
 import { DEFAULT_INDEX_LIMITS } from "../limits.js";
@@ -187,11 +187,14 @@ export class Store {
     const lock = this.driver.dialect === "postgres" ? " FOR UPDATE" : "";
     const search = options.search;
     const limits = this.options.indexLimits ?? DEFAULT_INDEX_LIMITS;
-    // A large document is checked and planned off the request thread, in the transaction (which
-    // writes its search state then): on SQLite the whole transaction runs on the writer thread,
-    // which plans and writes its rows there; on PostgreSQL a planning thread computes its rows.
+    // Every document is checked against the index limits before the transaction begins, so that a
+    // refused save costs no lock and no write; a large one off the request thread. A large one is
+    // planned in the transaction (which writes its search state then): on SQLite the whole
+    // transaction runs on the writer thread, which plans and writes its rows there; on PostgreSQL
+    // a planning thread computes its rows.
     const large = search !== undefined && this.learned === undefined && json.length > LARGE_DOCUMENT;
     const offThread = large && this.driver.writesOffThread === true;
+    if (large) await checkLimitsOffThread(search.document, limits);
     const planned = search && !large ? planDocument(search.document, limits) : undefined;
     const plan = planned?.plan;
     const state = planned?.stateJson ?? null;
@@ -251,7 +254,7 @@ export class Store {
         created = true;
       }
       if (search && large) {
-        const job = { objId: id!, org: ref.org, idx: search.idx, document: search.document, previous: previousText, fresh: created, limits };
+        const job = { objId: id!, org: ref.org, idx: search.idx, document: search.document, previous: previousText, fresh: created };
         if (t.db.indexDocument) await t.db.indexDocument(job);
         else candidates = await writeLargeSearchRows(t.db, job);
       } else if (search && plan) {

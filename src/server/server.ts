@@ -69,6 +69,8 @@ export function storeLocation(options: Pick<ServerOptions, "database" | "dataDir
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const store = await Store.open(options.location ?? storeLocation(options), { searchCache: options.searchCache !== false, ...(options.indexLimits ? { indexLimits: options.indexLimits } : {}) });
+  // Started now, while nothing waits for them, so that the first large save does not pay for them.
+  store.startIndexThreads();
   let adminKeyFile: string | undefined;
   try {
     if ((await store.serverAdminKey(FIRST_ADMIN)) === undefined) {

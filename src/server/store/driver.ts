@@ -69,6 +69,8 @@ export interface SqlDriver extends SqlExecutor {
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** The driver can run a transaction on a writer thread of its own (SQLite, whose statements run on the calling thread). */
   readonly writesOffThread?: boolean;
+  /** Starts the writer thread now (drivers with `writesOffThread`), so that the first large save does not wait for it. */
+  startWriterThread?(): void;
   /**
    * Creates the tables when missing, then runs `after` in the same transaction (data migrations);
    * safe when several processes start at once (one migrates, the others wait).

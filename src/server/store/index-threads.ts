@@ -101,6 +101,11 @@ export class PlanningThreads {
 
   constructor(private readonly size = 2) {}
 
+  /** Starts the first thread now, if none runs yet: a server does so when it starts (see Store.startIndexThreads). */
+  start(): void {
+    if (this.threads.length === 0) this.threads.push(new IndexThread({ role: "plan" }));
+  }
+
   /** Sends `request` to a planning thread (started on first use). */
   call<T>(request: Record<string, unknown>): Promise<T> {
     let thread = this.threads.find((candidate) => candidate.busy === 0);

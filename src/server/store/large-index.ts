@@ -17,6 +17,11 @@ function planningThreads(): PlanningThreads {
   return (planning ??= new PlanningThreads(Math.max(1, Math.min(2, availableParallelism() - 1))));
 }
 
+/** Starts this process's first planning thread now rather than at the first large save. */
+export function startPlanningThread(): void {
+  planningThreads().start();
+}
+
 /** A large save's search work, for the thread that does it: SQLite's writer thread (indexInTransaction) or a planning thread (planPostgresRows). */
 export interface IndexJob {
   objId: number;

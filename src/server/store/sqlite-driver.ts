@@ -260,7 +260,7 @@ export class SqliteDriver implements SqlDriver {
    * commit (WAL): the statements of a large save never run on the request thread.
    */
   private async runOnWriterThread(write: QueuedWrite): Promise<void> {
-    const thread = (this.writerThread ??= new IndexThread({ role: "sqlite-writer", file: this.file }));
+    const thread = this.startWriterThread();
     try {
       await thread.call({ op: "begin" });
     } catch (error) {
@@ -278,6 +278,12 @@ export class SqliteDriver implements SqlDriver {
   }
 
   private writerThread: IndexThread | undefined;
+
+  /** The writer thread, started now if it is not running yet. */
+  startWriterThread(): IndexThread {
+    if (this.closed) throw new Error("the SQLite store is closed");
+    return (this.writerThread ??= new IndexThread({ role: "sqlite-writer", file: this.file }));
+  }
 
   async migrate(statements: readonly string[], after?: (tx: SqlExecutor) => Promise<void>): Promise<void> {
     await this.transaction(async (tx) => {

@@ -10,6 +10,7 @@ import { type InputOf, type OutputOf, prop, type PropertySpec } from "../core/pr
 import { type Change, defineType, type Plan } from "../core/resource.js";
 import { run } from "../host/host.js";
 import { APT_ENV, aptGet } from "./apt.js";
+import { findLeftovers, leftoverChange, removeLeftovers } from "./leftovers.js";
 import { contentDiff, loadDiffLibrary, sha256 } from "./metadata.js";
 
 /** Where source files go. */
@@ -30,6 +31,8 @@ interface AptRepositoryCurrent {
   key: FileState;
   /** A key file of the other encoding (armored vs binary), removed when present. */
   otherKey: FileState;
+  /** Temporary files that killed writes of these four files left beside them (full paths). */
+  leftovers?: string[];
 }
 
 const ARMORED = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
@@ -154,9 +157,9 @@ export const aptRepositoryType = defineType({
         if (stat && stat.type !== "file") throw new SousError("wrong-file-type", `${path} exists and is not a regular file`);
         return { path, content: stat ? await host.tryReadFile(path) : undefined, mode: stat?.mode };
       };
-      const [sourcesState, otherSources, key, otherKey] = await Promise.all([state(sources), state(other), state(keys.key), state(keys.other)]);
+      const [sourcesState, otherSources, key, otherKey, leftovers] = await Promise.all([state(sources), state(other), state(keys.key), state(keys.other), findLeftovers(host, sources, other, keys.key, keys.other)]);
       if (action === "add" && sourcesState.content?.toString("utf8") !== sourcesContent(properties, properties.key !== undefined ? keys.key : undefined)) await loadDiffLibrary();
-      return { sources: sourcesState, otherSources, key, otherKey };
+      return { sources: sourcesState, otherSources, key, otherKey, ...(leftovers.length > 0 ? { leftovers } : {}) };
     },
     plan(current, properties, action): Plan {
       const changes: Change[] = [];
@@ -168,7 +171,7 @@ export const aptRepositoryType = defineType({
         gone(current.otherSources, "sources");
         gone(current.key, "key");
         gone(current.otherKey, "key");
-        return { changes };
+        return { changes: [...changes, ...leftoverChange(current)] };
       }
       const key = keyBytes(properties);
       const text = Buffer.from(sourcesContent(properties, key ? current.key.path : undefined), "utf8");
@@ -183,9 +186,13 @@ export const aptRepositoryType = defineType({
       }
       if (!key) gone(current.key, "key");
       gone(current.otherKey, "key");
+      changes.push(...leftoverChange(current));
       return diff ? { changes, diff } : { changes };
     },
-    async apply({ host }, _plan, properties, action, current) {
+    async apply({ host }, plan, properties, action, current) {
+      await removeLeftovers(host, plan, current);
+      // Leftovers alone: the source is right, and its lists need no refresh.
+      if (plan.changes.every((change) => change.property === "leftovers")) return;
       if (action === "remove") {
         for (const file of [current.sources, current.otherSources, current.key, current.otherKey]) if (file.content !== undefined) await host.remove(file.path);
         if (properties.updateCache) await run(host, aptGet("update", []), { env: { ...APT_ENV } });

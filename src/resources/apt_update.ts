@@ -7,6 +7,7 @@ import { type InputOf, prop } from "../core/properties.js";
 import { type CommonProperties, declaredAs, defineType, type ResourceRef } from "../core/resource.js";
 import { run } from "../host/host.js";
 import { APT_ENV, aptGet } from "./apt.js";
+import { findLeftovers, leftoverChange, removeLeftovers } from "./leftovers.js";
 
 /** Written after each successful update (the path Debian's APT::Periodic tooling uses). */
 export const APT_UPDATE_STAMP = "/var/lib/apt/periodic/update-success-stamp";
@@ -32,6 +33,8 @@ interface AptUpdateCurrent {
   lastSuccessMs: number | undefined;
   /** The host's clock: the stamp was written by it, so compare with it. */
   nowMs: number;
+  /** Temporary files that killed writes of the stamp left beside it (full paths). */
+  leftovers?: string[];
 }
 
 /** The `apt_update` resource type. */
@@ -47,16 +50,19 @@ export const aptUpdateType = defineType({
   properties,
   provider: {
     async read({ host }, _properties, action): Promise<AptUpdateCurrent> {
-      const stamp = await host.tryStat(APT_UPDATE_STAMP);
+      const [stamp, leftovers] = await Promise.all([host.tryStat(APT_UPDATE_STAMP), findLeftovers(host, APT_UPDATE_STAMP)]);
       const nowMs = action === "periodic" ? Number((await run(host, ["date", "+%s"])).stdout.trim()) * 1000 : 0;
-      return { lastSuccessMs: stamp?.mtimeMs, nowMs };
+      return { lastSuccessMs: stamp?.mtimeMs, nowMs, ...(leftovers.length > 0 ? { leftovers } : {}) };
     },
     plan(current, properties, action) {
       const last = current.lastSuccessMs === undefined ? undefined : new Date(current.lastSuccessMs).toISOString();
-      if (action === "periodic" && current.lastSuccessMs !== undefined && current.nowMs - current.lastSuccessMs < properties.frequency * 1000) return { changes: [] };
-      return { changes: [{ property: "lastUpdate", from: last, to: "now" }] };
+      if (action === "periodic" && current.lastSuccessMs !== undefined && current.nowMs - current.lastSuccessMs < properties.frequency * 1000) return { changes: leftoverChange(current) };
+      return { changes: [{ property: "lastUpdate", from: last, to: "now" }, ...leftoverChange(current)] };
     },
-    async apply({ host }, _plan, properties) {
+    async apply({ host }, plan, properties, _action, current) {
+      await removeLeftovers(host, plan, current);
+      // Leftovers alone: the lists are fresh enough.
+      if (!plan.changes.some((change) => change.property === "lastUpdate")) return;
       await run(host, aptGet("update", []), { env: { ...APT_ENV }, timeoutMs: properties.timeout * 1000 });
       await host.mkdir("/var/lib/apt/periodic", { recursive: true, mode: 0o755 });
       await host.writeFileAtomic(APT_UPDATE_STAMP, "", { mode: 0o644 });

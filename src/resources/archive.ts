@@ -10,6 +10,7 @@ import { SousError } from "../core/errors.js";
 import { type InputOf, type OutputOf, prop } from "../core/properties.js";
 import { defineType } from "../core/resource.js";
 import { type Host, run } from "../host/host.js";
+import { findLeftovers, leftoverChange, removeLeftovers } from "./leftovers.js";
 import { resolveOwnership } from "./metadata.js";
 
 /** Where the markers of extracted archives are kept. */
@@ -60,6 +61,22 @@ interface ArchiveCurrent {
   marker: Marker | undefined;
   /** Whether everything the marker lists is still in the destination. */
   contentPresent: boolean;
+  /** Temporary files that killed writes of the marker left beside it (full paths). */
+  leftovers?: string[];
+  /** Staging folders that killed extractions (zip with stripComponents) left in the destination (full paths). */
+  staging?: string[];
+}
+
+/** A zip extraction's staging folder in the destination: `.sous-archive-` and 12 hex digits. */
+const STAGING = /^\.sous-archive-[0-9a-f]{12}$/;
+
+/** What killed runs left: the marker's temporary files, and staging folders in the destination. */
+async function findArchiveLeftovers(host: Host, properties: Readonly<ArchiveProperties>): Promise<Pick<ArchiveCurrent, "leftovers" | "staging">> {
+  const [leftovers, entries] = await Promise.all([findLeftovers(host, markerPath(properties)), host.readdir(properties.destination).catch(() => [] as string[])]);
+  const candidates = entries.filter((entry) => STAGING.test(entry)).map((entry) => posix.join(properties.destination, entry));
+  const stats = await Promise.all(candidates.map((path) => host.tryLstat(path)));
+  const staging = candidates.filter((_, index) => stats[index]?.type === "directory");
+  return { ...(leftovers.length > 0 ? { leftovers } : {}), ...(staging.length > 0 ? { staging } : {}) };
 }
 
 const MARKER_TOP_LIMIT = 50;
@@ -103,7 +120,8 @@ export const archiveType = defineType({
   },
   provider: {
     async read({ host }, properties): Promise<ArchiveCurrent> {
-      if (properties.creates !== undefined && (await host.tryLstat(properties.creates))) return { created: true, sha256: undefined, marker: undefined, contentPresent: true };
+      const leftovers = await findArchiveLeftovers(host, properties);
+      if (properties.creates !== undefined && (await host.tryLstat(properties.creates))) return { created: true, sha256: undefined, marker: undefined, contentPresent: true, ...leftovers };
       const path = archivePath(properties);
       const stat = await host.tryStat(path);
       if (stat?.type !== "file") throw new SousError("missing-archive", `archive ${path} ${stat ? "is not a regular file" : "does not exist"}`);
@@ -115,17 +133,21 @@ export const archiveType = defineType({
         marker = undefined;
       }
       const present = marker ? await Promise.all(marker.top.map((top) => host.tryLstat(posix.join(properties.destination, top)))) : [];
-      return { created: false, sha256: sum.stdout.split(" ")[0], marker, contentPresent: present.every(Boolean) };
+      return { created: false, sha256: sum.stdout.split(" ")[0], marker, contentPresent: present.every(Boolean), ...leftovers };
     },
     plan(current, properties) {
-      if (current.created) return { changes: [] };
+      const left = leftoverChange({ leftovers: [...(current.leftovers ?? []), ...(current.staging ?? [])] });
+      if (current.created) return { changes: left };
       const { marker } = current;
       const same = marker !== undefined && marker.sha256 === current.sha256 && marker.stripComponents === properties.stripComponents && marker.owner === properties.owner && marker.group === properties.group;
-      if (same && current.contentPresent) return { changes: [] };
+      if (same && current.contentPresent) return { changes: left };
       const from = marker ? `sha256:${marker.sha256.slice(0, 16)}${same ? " (extracted files missing)" : ""}` : undefined;
-      return { changes: [{ property: "extracted", from, to: `sha256:${current.sha256!.slice(0, 16)} in ${properties.destination}` }] };
+      return { changes: [{ property: "extracted", from, to: `sha256:${current.sha256!.slice(0, 16)} in ${properties.destination}` }, ...left] };
     },
-    async apply({ host }, _plan, properties, _action, current) {
+    async apply({ host }, plan, properties, _action, current) {
+      await removeLeftovers(host, plan, current);
+      if (plan.changes.some((change) => change.property === "leftovers")) for (const folder of current.staging ?? []) await host.remove(folder, { recursive: true });
+      if (!plan.changes.some((change) => change.property === "extracted")) return;
       const path = archivePath(properties);
       const format = formatOf(properties);
       const destination = properties.destination;

@@ -1,6 +1,8 @@
 /** Keeps previous versions of managed files, as Chef's file backups do. */
 import { basename, dirname, join } from "node:path";
 import type { Host } from "../host/host.js";
+import { isAtomicTempOf } from "../host/host.js";
+import { findInDirectory } from "./leftovers.js";
 
 function stamp(date: Date): string {
   return date.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
@@ -10,6 +12,22 @@ function stamp(date: Date): string {
 function backupKey(prefix: string, name: string): [string, number] {
   const match = /^(.*?)(?:\.(\d+))?$/.exec(name.slice(prefix.length))!;
   return [match[1]!, match[2] === undefined ? 0 : Number(match[2])];
+}
+
+/** A backup's name after `NAME.sous-`: its time stamp, and a suffix for same-second backups. */
+const BACKUP_STAMP = /^\d{8}T\d{6}Z(?:\.\d+)?$/;
+
+/**
+ * The temporary files that interrupted backups of `path` left in its backup folder (full paths):
+ * an atomic write's `.BACKUP.sous-XXXXXXXXXXXX`, where BACKUP is a backup name of `path`. A run
+ * killed while it saved the previous version of a large file left as large a file there.
+ */
+export async function findBackupLeftovers(host: Host, backupDir: string, path: string): Promise<string[]> {
+  const prefix = `${basename(path)}.sous-`;
+  return findInDirectory(host, join(backupDir, dirname(path)), (entry) => {
+    const backup = /^\.(.+)\.sous-[0-9a-f]{12}$/.exec(entry)?.[1];
+    return backup !== undefined && backup.startsWith(prefix) && BACKUP_STAMP.test(backup.slice(prefix.length)) && isAtomicTempOf(entry, backup);
+  });
 }
 
 /**

@@ -11,19 +11,26 @@ import { isAtomicTempOf } from "../host/host.js";
 
 /** Finds the temporary files that interrupted atomic writes of `paths` left in their directories (full paths, sorted). */
 export async function findLeftovers(host: Host, ...paths: string[]): Promise<string[]> {
-  const found = await Promise.all(
-    paths.map(async (path) => {
-      let entries: string[];
-      try {
-        entries = await host.readdir(dirname(path));
-      } catch {
-        // No directory (yet): nothing can be left in it.
-        return [];
-      }
-      return entries.filter((entry) => isAtomicTempOf(entry, basename(path))).map((entry) => join(dirname(path), entry));
-    }),
-  );
+  const found = await Promise.all(paths.map((path) => findInDirectory(host, dirname(path), (entry) => isAtomicTempOf(entry, basename(path)))));
   return found.flat().sort();
+}
+
+/**
+ * The regular files of `dir` whose names `owned` accepts (full paths). Only regular files: an
+ * atomic write's temporary file is one, and a directory or a link of such a name (planted in a
+ * folder its owner may write, ~/.ssh say) is not ours to remove.
+ */
+export async function findInDirectory(host: Host, dir: string, owned: (entry: string) => boolean): Promise<string[]> {
+  let entries: string[];
+  try {
+    entries = await host.readdir(dir);
+  } catch {
+    // No directory (yet): nothing can be left in it.
+    return [];
+  }
+  const candidates = entries.filter(owned).map((entry) => join(dir, entry));
+  const stats = await Promise.all(candidates.map((path) => host.tryLstat(path)));
+  return candidates.filter((_, index) => stats[index]?.type === "file");
 }
 
 /** The change that removes leftover temporary files, or none. */

@@ -7,7 +7,7 @@ import { SousError } from "../core/errors.js";
 import { type InputOf, type OutputOf, prop } from "../core/properties.js";
 import { type Change, defineType, type Plan } from "../core/resource.js";
 import type { FileStat } from "../host/host.js";
-import { backupFile } from "./backup.js";
+import { backupFile, findBackupLeftovers } from "./backup.js";
 import { findLeftovers, leftoverChange, removeLeftovers } from "./leftovers.js";
 import { applyMetadata, contentDiff, type CurrentMetadata, loadDiffLibrary, planMetadata, readMetadata, resolveOwnership, sha256, backupProperty, metadataProperties } from "./metadata.js";
 
@@ -155,11 +155,12 @@ export const lineType = defineType({
     return problems;
   },
   provider: {
-    async read({ host }, properties, action): Promise<LineCurrent> {
+    async read({ host, backupDir }, properties, action): Promise<LineCurrent> {
       const path = pathOf(properties);
       const stat = await host.tryLstat(path);
       checkRegularFile(path, stat);
-      const [metadata, content, leftovers] = await Promise.all([readMetadata(host, stat, properties), stat ? host.tryReadFile(path) : undefined, findLeftovers(host, path)]);
+      const [metadata, content, beside, backups] = await Promise.all([readMetadata(host, stat, properties), stat ? host.tryReadFile(path) : undefined, findLeftovers(host, path), findBackupLeftovers(host, backupDir, path)]);
+      const leftovers = [...beside, ...backups];
       // The diff library loads only when the plan will show a diff: a no-op run never needs it.
       if (action !== "nothing") {
         const text = content?.toString("utf8") ?? "";

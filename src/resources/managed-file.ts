@@ -1,14 +1,15 @@
 /**
  * What file, template and remote_file share: a regular file whose content, mode, owner
  * and group are managed; written atomically, with the previous version backed up. The
- * temporary files of writes that a killed run left beside the path are found when it is read
- * and removed by the next run (a change of their own, `leftovers`).
+ * temporary files of writes that a killed run left beside the path (or of its backups, in the
+ * backup folder) are found when it is read and removed by the next run (a change of their own,
+ * `leftovers`).
  */
 import { SousError } from "../core/errors.js";
 import type { Change, Plan, ProviderContext } from "../core/resource.js";
 import type { FileStat } from "../host/host.js";
 import { findLeftovers, leftoverChange, removeLeftovers } from "./leftovers.js";
-import { backupFile } from "./backup.js";
+import { backupFile, findBackupLeftovers } from "./backup.js";
 import { prop } from "../core/properties.js";
 import { applyMetadata, backupProperty, metadataProperties, contentDiff, loadDiffLibrary, type CurrentMetadata, type DesiredMetadata, planMetadata, readMetadata, requireParentDirectory, resolveOwnership, sha256 } from "./metadata.js";
 
@@ -35,7 +36,7 @@ export interface ManagedFileCurrent extends CurrentMetadata {
   content: Buffer | undefined;
   /** The content the file must have (undefined: content is not managed). */
   desired: Buffer | undefined;
-  /** Temporary files of this path's atomic writes that a killed run left beside it (full paths). */
+  /** Temporary files of this path's atomic writes that a killed run left beside it or in its backup folder (full paths). */
   leftovers?: string[];
 }
 
@@ -45,11 +46,13 @@ export async function readManagedFile(context: ProviderContext, properties: Mana
   const stat = await host.tryLstat(properties.path);
   checkKind(properties, stat);
   const usable = stat && stat.type === "file" ? stat : undefined;
-  const [metadata, content, leftovers] = await Promise.all([
+  const [metadata, content, beside, backups] = await Promise.all([
     readMetadata(host, usable, properties),
     usable && desired !== undefined && usable.size === desired.length ? host.tryReadFile(properties.path) : Promise.resolve(undefined),
     findLeftovers(host, properties.path),
+    findBackupLeftovers(host, context.backupDir, properties.path),
   ]);
+  const leftovers = [...beside, ...backups];
   // A size mismatch already proves the content differs; read it only to show the diff.
   const shown = usable && desired !== undefined && content === undefined ? await host.tryReadFile(properties.path) : content;
   if (desired !== undefined && (shown === undefined || !shown.equals(desired))) await loadDiffLibrary();

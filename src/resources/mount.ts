@@ -8,6 +8,7 @@ import { SousError } from "../core/errors.js";
 import { type InputOf, type OutputOf, prop } from "../core/properties.js";
 import { type Change, defineType, type Plan } from "../core/resource.js";
 import { type Host, run } from "../host/host.js";
+import { findLeftovers, leftoverChange, removeLeftovers } from "./leftovers.js";
 import { contentDiff } from "./metadata.js";
 
 const properties = {
@@ -50,6 +51,8 @@ interface MountCurrent {
   mountPointExists: boolean;
   /** Whether what is mounted is the declared device (resolved: tags, links, bind sources). */
   sameDevice: boolean;
+  /** Temporary files that killed writes of fstab left beside it (enable and disable only: they write it). */
+  leftovers?: string[];
 }
 
 /** Decodes the octal escapes (`\040` for a space) of mount tables and fstab. */
@@ -144,17 +147,19 @@ export const mountType = defineType({
   },
   provider: {
     async read({ host }, properties, action): Promise<MountCurrent> {
-      const [mounts, fstab, stat] = await Promise.all([
+      const writesFstab = action === "enable" || action === "disable";
+      const [mounts, fstab, stat, leftovers] = await Promise.all([
         run(host, ["cat", "/proc/self/mounts"]),
-        action === "enable" || action === "disable" ? host.tryReadFile(properties.fstab) : undefined,
+        writesFstab ? host.tryReadFile(properties.fstab) : undefined,
         host.tryStat(properties.mountPoint),
+        writesFstab ? findLeftovers(host, properties.fstab) : [],
       ]);
       // The last entry wins: it is the file system on top at that point.
       const mounted = parseMountTable(mounts.stdout).filter((entry) => entry.mountPoint === properties.mountPoint).at(-1);
       const text = fstab?.toString("utf8") ?? "";
       const wantFstab = action === "enable" ? fstabWith(text, properties.mountPoint, fstabLine(properties)) : action === "disable" ? fstabWith(text, properties.mountPoint, undefined) : undefined;
       const sameDevice = mounted !== undefined && action === "mount" && (await isDeclaredDevice(host, properties, mounted));
-      return { mounted, fstab, wantFstab: wantFstab === undefined ? undefined : Buffer.from(wantFstab), mountPointExists: stat?.type === "directory", sameDevice };
+      return { mounted, fstab, wantFstab: wantFstab === undefined ? undefined : Buffer.from(wantFstab), mountPointExists: stat?.type === "directory", sameDevice, ...(leftovers.length > 0 ? { leftovers } : {}) };
     },
     plan(current, properties, action): Plan {
       const change = (row: Change): Plan => ({ changes: [row] });
@@ -174,10 +179,13 @@ export const mountType = defineType({
         case "enable":
         case "disable": {
           const before = current.fstab ?? Buffer.alloc(0);
-          if (before.equals(current.wantFstab!)) return { changes: [] };
+          if (before.equals(current.wantFstab!)) return { changes: leftoverChange(current) };
           const line = parseMountTable(before.toString("utf8")).find((entry) => entry.mountPoint === properties.mountPoint);
           return {
-            changes: [{ property: "fstab", from: line ? `${describe(line)} ${line.options}` : undefined, to: action === "enable" ? `${properties.device} (${properties.fstype}) ${properties.options.join(",")}` : undefined }],
+            changes: [
+              { property: "fstab", from: line ? `${describe(line)} ${line.options}` : undefined, to: action === "enable" ? `${properties.device} (${properties.fstype}) ${properties.options.join(",")}` : undefined },
+              ...leftoverChange(current),
+            ],
             diff: { property: "fstab", text: contentDiff(properties.fstab, current.fstab, current.wantFstab!) },
           };
         }
@@ -185,7 +193,7 @@ export const mountType = defineType({
           return { changes: [] };
       }
     },
-    async apply({ host }, _plan, properties, action, current) {
+    async apply({ host }, plan, properties, action, current) {
       const { mountPoint } = properties;
       switch (action) {
         case "mount":
@@ -203,6 +211,8 @@ export const mountType = defineType({
           await run(host, ["mount", "-o", `remount,${properties.options.filter((o) => o !== "defaults").join(",")}`.replace(/,$/, ""), "--", mountPoint]);
           return;
         default: {
+          await removeLeftovers(host, plan, current);
+          if (!plan.changes.some((change) => change.property === "fstab")) return;
           const stat = await host.tryStat(properties.fstab);
           await host.writeFileAtomic(properties.fstab, current.wantFstab!, { mode: stat?.mode ?? 0o644 });
         }

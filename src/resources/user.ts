@@ -11,6 +11,7 @@ import { type Change, defineType, type Plan } from "../core/resource.js";
 import { diffState } from "../core/state.js";
 import { type FileStat, type Host, run } from "../host/host.js";
 import { ACCOUNT_NAME, type PasswdEntry, readGroups, readPasswdEntry, readShadowPassword, sameNames } from "./accounts.js";
+import { findLeftovers, leftoverChange, removeLeftovers } from "./leftovers.js";
 import { contentDiff, loadDiffLibrary } from "./metadata.js";
 
 const userProperties = {
@@ -50,6 +51,8 @@ interface KeysState {
   dirStat: FileStat | undefined;
   fileStat: FileStat | undefined;
   content: Buffer | undefined;
+  /** Temporary files that killed writes of authorized_keys left beside it (full paths). */
+  leftovers?: string[];
 }
 
 interface UserCurrent {
@@ -76,8 +79,11 @@ function keysContent(keys: readonly string[]): Buffer {
 
 async function readKeys(host: Host, home: string): Promise<KeysState> {
   const [homeStat, dirStat, fileStat] = await Promise.all([host.tryStat(home), host.tryLstat(`${home}/.ssh`), host.tryLstat(`${home}/.ssh/authorized_keys`)]);
-  const content = fileStat?.type === "file" ? await host.tryReadFile(`${home}/.ssh/authorized_keys`) : undefined;
-  return { home, homeStat, dirStat, fileStat, content };
+  const [content, leftovers] = await Promise.all([
+    fileStat?.type === "file" ? host.tryReadFile(`${home}/.ssh/authorized_keys`) : undefined,
+    dirStat?.type === "directory" ? findLeftovers(host, `${home}/.ssh/authorized_keys`) : [],
+  ]);
+  return { home, homeStat, dirStat, fileStat, content, ...(leftovers.length > 0 ? { leftovers } : {}) };
 }
 
 /** Why the authorized keys need work, or undefined when they are right. */
@@ -161,6 +167,7 @@ export const userType = defineType({
           changes.push({ property: "sshAuthorizedKeys", from: describeKeys(current.keys.content), to: problem === "content" ? describeKeys(desired) : `${describeKeys(desired)} (${problem} fixed)` });
           if (problem === "content") diff = { property: "sshAuthorizedKeys", text: contentDiff(`${current.keys.home}/.ssh/authorized_keys`, current.keys.content, desired) };
         }
+        changes.push(...leftoverChange(current.keys));
       }
       return diff ? { changes, diff } : { changes };
     },
@@ -201,6 +208,7 @@ export const userType = defineType({
         await run(host, ["chpasswd", "--encrypted"], { input: `${name}:${stored}\n`, secrets: [hash] });
       }
       if (changed.has("sshAuthorizedKeys")) await writeAuthorizedKeys(host, name, properties.sshAuthorizedKeys!);
+      if (current.keys) await removeLeftovers(host, plan, current.keys);
     },
   },
 });

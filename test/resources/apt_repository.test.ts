@@ -1,11 +1,12 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { cpSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Resources } from "../../src/dsl.js";
 import { convergeWith, scratch } from "../helpers.js";
 import { buildDeb, createDisposableRoot, indexRepository } from "../support/disposable-root.js";
+import { changedProperties, leftoverOf } from "../support/leftovers.js";
 
 // Two signing keys in a throwaway GnuPG home: the repository is signed with the first.
 const gnupgHome = scratch("sous-gnupg-");
@@ -102,4 +103,32 @@ test("declarations that cannot work are refused", async () => {
   await assert.rejects(convergeWith(({ aptRepository }) => void aptRepository("x", { suites: ["bookworm"] }), { host }), /add needs the repository's URI/);
   await assert.rejects(convergeWith(({ aptRepository }) => void aptRepository("x", { uri: "http://a b" }), { host }), /one word/);
   await assert.rejects(convergeWith(({ aptRepository }) => void aptRepository("x", { uri: "http://a", key: "not a key" }), { host }), /ASCII-armored/);
+});
+
+test("temporary files that killed writes of the source and its key left are removed by the next run, and only those", async () => {
+  const declare = ({ aptRepository }: Resources) => void aptRepository("sous-left", { uri: "file:/srv/signed", suites: ["./"], key: goodKey, updateCache: false });
+  assert.deepEqual((await convergeWith(declare, { host })).updated, ["apt_repository[sous-left]"]);
+  const planted = ["/etc/apt/sources.list.d/sous-left.sources", "/etc/apt/keyrings/sous-left.asc"].map(leftoverOf);
+  for (const { leftover, lookalike } of planted) {
+    writeFileSync(box.path(leftover), "partial");
+    writeFileSync(box.path(lookalike), "keep\n");
+  }
+  // Another source's leftover is not this resource's.
+  const { leftover: others } = leftoverOf("/etc/apt/sources.list.d/unrelated.list");
+  writeFileSync(box.path(others), "partial");
+  const sources = readFileSync(box.path("/etc/apt/sources.list.d/sous-left.sources"));
+  const cleaned = await convergeWith(declare, { host });
+  assert.deepEqual(changedProperties(cleaned), { "apt_repository[sous-left]": ["leftovers"] });
+  for (const { leftover, lookalike } of planted) {
+    assert.equal(existsSync(box.path(leftover)), false, leftover);
+    assert.ok(existsSync(box.path(lookalike)), `${lookalike} stays`);
+  }
+  assert.ok(existsSync(box.path(others)), "another source's temporary file stays");
+  assert.ok(readFileSync(box.path("/etc/apt/sources.list.d/sous-left.sources")).equals(sources));
+  assert.deepEqual((await convergeWith(declare, { host })).updated, []);
+  // remove takes them too.
+  writeFileSync(box.path(planted[0]!.leftover), "partial");
+  await convergeWith(({ aptRepository }) => void aptRepository("sous-left", { action: "remove", updateCache: false }), { host });
+  assert.equal(existsSync(box.path(planted[0]!.leftover)), false);
+  for (const path of [others, ...planted.map(({ lookalike }) => lookalike)]) rmSync(box.path(path));
 });

@@ -1,11 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, statSync, utimesSync } from "node:fs";
+import { existsSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import type { Resources } from "../../src/dsl.js";
 import { APT_UPDATE_STAMP } from "../../src/resources/apt_update.js";
 import { convergeWith, scratch } from "../helpers.js";
 import { buildDeb, createDisposableRoot, indexRepository, ROOT_REPOSITORY } from "../support/disposable-root.js";
+import { changedProperties, leftoverOf } from "../support/leftovers.js";
 
 const repository = scratch("sous-repo-");
 buildDeb(repository, { name: "sous-early", version: "1.0-1" });
@@ -60,4 +61,20 @@ test("a failing update is reported and leaves the stamp alone", async () => {
   } finally {
     box.run(["rm", "-f", "/etc/apt/sources.list.d/broken.list"]);
   }
+});
+
+test("temporary files that killed writes of the stamp left are removed by the next run, without an update while the lists are fresh", async () => {
+  const declare = ({ aptUpdate }: Resources) => void aptUpdate("lists", { frequency: 3600 });
+  await convergeWith(declare, { host });
+  const stamp = statSync(box.path(APT_UPDATE_STAMP)).mtimeMs;
+  const { leftover, lookalike } = leftoverOf(APT_UPDATE_STAMP);
+  writeFileSync(box.path(leftover), "");
+  writeFileSync(box.path(lookalike), "keep\n");
+  const cleaned = await convergeWith(declare, { host });
+  assert.deepEqual(changedProperties(cleaned), { "apt_update[lists]": ["leftovers"] });
+  assert.equal(existsSync(box.path(leftover)), false);
+  assert.ok(existsSync(box.path(lookalike)), "a name that only looks alike stays");
+  assert.equal(statSync(box.path(APT_UPDATE_STAMP)).mtimeMs, stamp, "no update ran: the stamp is as it was");
+  assert.deepEqual((await convergeWith(declare, { host })).updated, []);
+  rmSync(box.path(lookalike));
 });

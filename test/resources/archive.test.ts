@@ -1,12 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Resources } from "../../src/dsl.js";
-import { strippedEntry } from "../../src/resources/archive.js";
+import { ARCHIVE_MARKER_DIR, strippedEntry } from "../../src/resources/archive.js";
 import { convergeWith, scratch } from "../helpers.js";
 import { createDisposableRoot } from "../support/disposable-root.js";
+import { changedProperties, leftoverOf } from "../support/leftovers.js";
 
 const box = createDisposableRoot();
 const host = box.host;
@@ -90,4 +91,31 @@ test("entries are stripped as tar strips them", () => {
   assert.equal(strippedEntry("./app-1.0/bin/", 1), "app-1.0/bin", "GNU tar counts a leading ./ as a component");
   assert.equal(strippedEntry("app-1.0/", 1), undefined);
   assert.equal(strippedEntry("a/../../etc/passwd", 0), undefined);
+});
+
+test("what killed runs left (the marker's temporary files, a zip's staging folder) is removed by the next run, and only that; then nothing changes", async () => {
+  const markers = () => new Set(existsSync(box.path(ARCHIVE_MARKER_DIR)) ? readdirSync(box.path(ARCHIVE_MARKER_DIR)) : []);
+  const before = markers();
+  const declare = ({ archive }: Resources) => void archive("/srv/archives/app.zip", { destination: "/opt/left", stripComponents: 1 });
+  await convergeWith(declare, { host });
+  const marker = [...markers()].find((name) => !before.has(name))!;
+  const { leftover, lookalike } = leftoverOf(`${ARCHIVE_MARKER_DIR}/${marker}`);
+  writeFileSync(box.path(leftover), "{");
+  writeFileSync(box.path(lookalike), "keep\n");
+  // A staging folder as a run killed inside extractZipStripped leaves it, and folders that only look alike.
+  mkdirSync(box.path("/opt/left/.sous-archive-0123456789ab/app-1.0"), { recursive: true });
+  writeFileSync(box.path("/opt/left/.sous-archive-0123456789ab/app-1.0/README"), "version 1.0\n");
+  mkdirSync(box.path("/opt/left/.sous-archive-notours"));
+  writeFileSync(box.path("/opt/left/.sous-archive-abcdefabcdef"), "a file, not a staging folder\n");
+  const cleaned = await convergeWith(declare, { host });
+  assert.deepEqual(changedProperties(cleaned), { "archive[/srv/archives/app.zip]": ["leftovers"] });
+  assert.equal(existsSync(box.path(leftover)), false);
+  assert.equal(existsSync(box.path("/opt/left/.sous-archive-0123456789ab")), false);
+  for (const kept of [lookalike, "/opt/left/.sous-archive-notours", "/opt/left/.sous-archive-abcdefabcdef", "/opt/left/README"]) assert.ok(existsSync(box.path(kept)), `${kept} stays`);
+  assert.deepEqual((await convergeWith(declare, { host })).updated, []);
+  // creates short-cuts extraction, not the cleaning.
+  writeFileSync(box.path(leftover), "{");
+  assert.deepEqual((await convergeWith(({ archive }) => void archive("/srv/archives/app.zip", { destination: "/opt/left", stripComponents: 1, creates: "/opt/left/README" }), { host })).updated, ["archive[/srv/archives/app.zip]"]);
+  assert.equal(existsSync(box.path(leftover)), false);
+  rmSync(box.path(lookalike));
 });

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isAtomicTempOf } from "../../src/host/host.js";
 import type { Resources } from "../../src/dsl.js";
@@ -89,4 +89,26 @@ test("line: converges killed while writing leave temp files; the next converge r
   rmSync(path, { force: true });
   await convergeTwice(({ line }: Resources) => void line(path, { line: "10.0.0.1 db", action: "absent" }), [`line[${path}]`]);
   assert.deepEqual(readdirSync(dir), [".hosts.sous-notours"]);
+});
+
+test("a run killed while it backed up the previous version left a temporary file in the backup folder: the next run removes it, and only it", async () => {
+  const dir = scratch();
+  const backupDir = scratch("sous-test-backups-");
+  const path = join(dir, "app.conf");
+  await convergeWith(({ file }) => void file(path, { content: "v1\n" }), { backupDir });
+  const mirror = join(backupDir, dir);
+  mkdirSync(mirror, { recursive: true });
+  // What a kill inside the backup's atomic write leaves, beside look-alikes that are not ours:
+  // a backup (not a temporary file), another file's backup's temporary file, and a bad stamp.
+  const leftover = ".app.conf.sous-20261204T012345Z.1.sous-0123456789ab";
+  const others = ["app.conf.sous-20261204T012345Z", ".other.conf.sous-20261204T012345Z.sous-0123456789ab", ".app.conf.sous-yesterday.sous-0123456789ab", ".app.conf.sous-20261204T012345Z.sous-notours"];
+  for (const name of [leftover, ...others]) writeFileSync(join(mirror, name), "partial");
+  const dry = await convergeWith(({ file }) => void file(path, { content: "v1\n" }), { backupDir, dryRun: true });
+  assert.ok(JSON.stringify(dry.events).includes(leftover), "the dry run names it");
+  await convergeTwice(({ file }) => void file(path, { content: "v1\n" }), [`file[${path}]`], { backupDir });
+  assert.deepEqual(readdirSync(mirror).sort(), [...others].sort());
+  // line backs up too.
+  writeFileSync(join(mirror, leftover), "partial");
+  await convergeTwice(({ line }) => void line(path, { line: "v2" }), [`line[${path}]`], { backupDir });
+  assert.equal(existsSync(join(mirror, leftover)), false);
 });

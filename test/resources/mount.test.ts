@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import type { Resources } from "../../src/dsl.js";
 import { escapeMountField, fstabWith, parseMountTable } from "../../src/resources/mount.js";
 import { convergeWith } from "../helpers.js";
+import { changedProperties, leftoverOf } from "../support/leftovers.js";
 import { startMachine } from "../support/machine.js";
 
 const machine = await startMachine();
@@ -89,4 +90,27 @@ test("a bind mount is recognised by what it binds, so converging it again change
   assert.equal(machine.try(["test", "-e", "/mnt/sous-bind/marker"]).status, 1);
   assert.deepEqual((await converge(declare("/srv/sous-other"))).updated, []);
   assert.doesNotMatch(ourMounts(), /\/mnt\/sous/);
+});
+
+test("temporary files that killed writes of fstab left are removed by the next enable, and only those; then nothing changes", async () => {
+  const declare = ({ mount }: Resources) => void mount("/mnt/sous-left", { device: "sous-left", fstype: "tmpfs", action: "enable" });
+  await converge(declare);
+  const { leftover, lookalike } = leftoverOf("/etc/fstab");
+  machine.run(["sh", "-c", `echo partial > ${leftover}; echo keep > ${lookalike}`]);
+  const dry = await converge(declare, true);
+  assert.deepEqual(changedProperties(dry), { "mount[/mnt/sous-left]": ["leftovers"] });
+  assert.equal(machine.try(["test", "-e", leftover]).status, 0, "a dry run removes nothing");
+  const fstab = machine.run(["cat", "/etc/fstab"]);
+  assert.deepEqual(changedProperties(await converge(declare)), { "mount[/mnt/sous-left]": ["leftovers"] });
+  assert.equal(machine.try(["test", "-e", leftover]).status, 1);
+  assert.equal(machine.try(["test", "-e", lookalike]).status, 0, "a name that only looks alike stays");
+  assert.equal(machine.run(["cat", "/etc/fstab"]), fstab, "fstab, already right, is left as it was");
+  assert.deepEqual((await converge(declare)).updated, []);
+  // A mount without enable or disable never writes fstab: it leaves fstab's folder alone.
+  machine.run(["sh", "-c", `echo partial > ${leftover}`]);
+  assert.deepEqual((await converge(({ mount }) => void mount("/mnt/sous-left", { action: "umount" }))).updated, []);
+  assert.equal(machine.try(["test", "-e", leftover]).status, 0);
+  await converge(({ mount }) => void mount("/mnt/sous-left", { action: "disable" }));
+  assert.equal(machine.try(["test", "-e", leftover]).status, 1, "disable writes fstab: it removes them too");
+  machine.run(["rm", "-f", lookalike]);
 });

@@ -1,9 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, readFileSync, statSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import type { Resources } from "../../src/dsl.js";
 import { convergeWith } from "../helpers.js";
 import { createDisposableRoot } from "../support/disposable-root.js";
+import { changedProperties, leftoverOf } from "../support/leftovers.js";
 
 const box = createDisposableRoot();
 const host = box.host;
@@ -131,4 +132,23 @@ test("mistakes are reported clearly: modify of a missing user, a clear-text pass
   const noGroup = await convergeWith(({ user }) => void user("sous-bob", { groups: ["sous-no-such-group"] }), { host });
   assert.equal(noGroup.result.status, "failed");
   assert.match(JSON.stringify(noGroup.events), /useradd/);
+});
+
+test("temporary files that killed writes of authorized_keys left are removed by the next run, and only those (never a folder or a link the user made)", async () => {
+  const declare = ({ user }: Resources) => void user("sous-leftie", { manageHome: true, sshAuthorizedKeys: KEYS });
+  await convergeWith(declare, { host });
+  const { leftover, lookalike } = leftoverOf("/home/sous-leftie/.ssh/authorized_keys");
+  writeFileSync(box.path(leftover), "ssh-ed25519 AAAA partial");
+  writeFileSync(box.path(lookalike), "keep\n");
+  // What the user may make in ~/.ssh under such a name is not a temporary file of ours.
+  mkdirSync(box.path("/home/sous-leftie/.ssh/.authorized_keys.sous-abcdefabcdef"));
+  symlinkSync("/etc/passwd", box.path("/home/sous-leftie/.ssh/.authorized_keys.sous-fedcbafedcba"));
+  const cleaned = await convergeWith(declare, { host });
+  assert.deepEqual(changedProperties(cleaned), { "user[sous-leftie]": ["leftovers"] });
+  assert.equal(existsSync(box.path(leftover)), false);
+  for (const kept of [lookalike, "/home/sous-leftie/.ssh/.authorized_keys.sous-abcdefabcdef"]) assert.ok(existsSync(box.path(kept)), `${kept} stays`);
+  assert.ok(lstatSync(box.path("/home/sous-leftie/.ssh/.authorized_keys.sous-fedcbafedcba")).isSymbolicLink(), "the link stays");
+  assert.equal(readFileSync(box.path("/home/sous-leftie/.ssh/authorized_keys"), "utf8"), `${KEYS.join("\n")}\n`);
+  assert.deepEqual((await convergeWith(declare, { host })).updated, []);
+  await convergeWith(({ user }) => void user("sous-leftie", { action: "remove", manageHome: true }), { host });
 });

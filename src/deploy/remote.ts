@@ -152,7 +152,10 @@ if [ -n "\${3-}" ]; then printf '%s\\n' "$4" >> "$3"; fi`;
 /**
  * Bookkeeping at the end: a marker rewritten (when given), a line appended to revisions.log,
  * releases removed, and the mirror's housekeeping (git maintenance --auto, which the update's
- * fetch leaves out) started in the background, after the deploy rather than in its way.
+ * fetch leaves out) started in the background, after the deploy rather than in its way, and
+ * only when git's own default thresholds say there is work (more than 27 loose objects in
+ * objects/17, that is about 6,700 in all, or more than 50 packs): counted by the shell, so the
+ * usual deploy starts no git process for it.
  * $1 marker file ("" for none), $2 marker JSON, $3 log, $4 log line, $5 mirror ("" for none), then the folders to remove.
  */
 export const FINISH = `set -e
@@ -160,4 +163,8 @@ if [ -n "$1" ]; then printf '%s\\n' "$2" > "$1.tmp"; mv -f -- "$1.tmp" "$1"; fi
 printf '%s\\n' "$4" >> "$3"
 m="$5"; shift 5
 if [ "$#" -gt 0 ]; then rm -rf -- "$@"; fi
-if [ -n "$m" ] && [ -f "$m/HEAD" ]; then (git -C "$m" maintenance run --auto --quiet </dev/null >/dev/null 2>&1 &); fi`;
+if [ -n "$m" ] && [ -f "$m/HEAD" ]; then
+  set -- "$m"/objects/17/*; loose=$#; [ -e "$1" ] || loose=0
+  set -- "$m"/objects/pack/*.pack; packs=$#; [ -e "$1" ] || packs=0
+  if [ "$loose" -gt 27 ] || [ "$packs" -gt 50 ]; then (git -C "$m" maintenance run --auto --quiet </dev/null >/dev/null 2>&1 &); fi
+fi`;

@@ -227,6 +227,19 @@ interface RawResult {
  * exit status, and on stderr) tells where its output ends; the marker is new for every script,
  * so binary output cannot imitate it. If the shell dies, the next script starts a new one.
  */
+/**
+ * `sh -c SCRIPT NAME ARGS...` for the resident shell, which runs every line in a subshell of
+ * its own `sh` already: the script runs there with ARGS as its positional parameters, without a
+ * second `sh` started for it (a process per step and host is most of what a small step costs).
+ * Undefined for any other command, or with an environment or folder of its own.
+ */
+function residentLine(command: Command, options: ExecOptions): string | undefined {
+  if ("shell" in command || command.length < 3 || command[0] !== "sh" || command[1] !== "-c") return undefined;
+  if (options.cwd !== undefined || (options.env && Object.keys(options.env).length)) return undefined;
+  const args = command.slice(4);
+  return `${args.length ? `set -- ${args.map(shellQuote).join(" ")}` : "set --"}\n${command[2]}`;
+}
+
 class ResidentShell {
   private channel: Promise<ClientChannel> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
@@ -428,7 +441,7 @@ export class SshHost extends AccountLookups implements Host {
     }
     const timeoutMs = options.timeoutMs ?? this.options.commandTimeoutMs;
     // The resident shell already runs as root under sudo, in the C locale.
-    const raw = options.resident && !as && timeoutMs === undefined && options.input === undefined && !options.onOutput ? await this.resident.run(line) : await this.run(this.wrap(line, timeoutMs, as), options.input, timeoutMs, options.onOutput);
+    const raw = options.resident && !as && timeoutMs === undefined && options.input === undefined && !options.onOutput ? await this.resident.run(residentLine(command, options) ?? line) : await this.run(this.wrap(line, timeoutMs, as), options.input, timeoutMs, options.onOutput);
     return { display, exitCode: raw.exitCode, signal: raw.signal, stdout: raw.stdout.toString("utf8"), stderr: raw.stderr, durationMs: raw.durationMs, timedOut: raw.timedOut };
   }
 

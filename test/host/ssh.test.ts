@@ -54,6 +54,23 @@ describe("SshHost connections", { skip }, () => {
     assert.fail(`connecting to ${target} succeeded`);
   };
 
+  it("runs `sh -c SCRIPT NAME ARGS` in the resident shell as sh would: the arguments whole, its exit code and set -e, nothing left for the next script", async () => {
+    for (const host of [asRoot, asDeploy]) {
+      const args = ["a b", "-x", "it's", "$HOME", "*", ""];
+      const printed = await host.exec(["sh", "-c", 'printf "%s|" "$#" "$@"; leftover=1; exit 3', "sous", ...args], { resident: true });
+      assert.equal(printed.exitCode, 3);
+      assert.equal(printed.stdout, `${args.length}|${args.join("|")}|`);
+      const stopped = await host.exec(["sh", "-c", "set -e; false; echo not reached"], { resident: true });
+      assert.equal(stopped.exitCode, 1);
+      assert.equal(stopped.stdout, "");
+      const next = await host.exec(["sh", "-c", 'printf "%s|%s" "${leftover-unset}" "$#"'], { resident: true });
+      assert.equal(next.stdout, "unset|0");
+      // An environment of its own still goes through env and a shell of its own.
+      const withEnv = await host.exec(["sh", "-c", 'printf "%s" "$GREETING"', "sous"], { resident: true, env: { GREETING: "hello" } });
+      assert.equal(withEnv.stdout, "hello");
+    }
+  });
+
   it("parses targets", () => {
     assert.deepEqual(parseTarget("ssh://deploy@web1.example.com:2222"), { user: "deploy", host: "web1.example.com", port: 2222 });
     assert.deepEqual(parseTarget("10.0.0.5"), { user: "root", host: "10.0.0.5", port: 22 });

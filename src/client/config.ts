@@ -6,6 +6,7 @@ import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { SousError } from "../core/errors.js";
 import { findRepositoryRoot } from "../cookbook/repository.js";
+import { didYouMean } from "../core/suggest.js";
 
 /** Connection settings of the CLI. */
 export interface ClientConfig {
@@ -123,7 +124,7 @@ export function serverSectionConfig(exported: unknown, root: string, file: strin
   const known = ["url", "org", "client", "key"];
   const config: ClientConfig = {};
   for (const [name, value] of Object.entries(section)) {
-    if (!known.includes(name)) throw new SousError("bad_config", `${file}: server.${name} is not a setting; the server section has ${known.join(", ")}`);
+    if (!known.includes(name)) throw new SousError("bad_config", `${file}: server.${name} is not a setting${didYouMean(name, known)}; the server section has ${known.join(", ")}`);
     if (value === undefined) continue;
     if (typeof value !== "string" || value === "") throw new SousError("bad_config", `${file}: server.${name} must be a non-empty string, not ${JSON.stringify(value)}`);
   }

@@ -5,6 +5,7 @@
  */
 import { errorMessage, formatLocation, type Problem, SousError, type SourceLocation, ValidationError } from "./errors.js";
 import { firstForeignFrame } from "./location.js";
+import { didYouMean } from "./suggest.js";
 import { describeValue, PropertyCheckError } from "./properties.js";
 import {
   type CommonProperties,
@@ -145,7 +146,7 @@ export class ResourceCollection {
     for (const key of Object.keys(input)) {
       if (!(key in specs) && !COMMON_KEYS.has(key)) {
         const known = Object.keys(specs).filter((k) => k !== type.identity);
-        at(key, `unknown property of ${type.name}; known properties: ${known.join(", ")}`);
+        at(key, `unknown property of ${type.name}${didYouMean(key, known)}; known properties: ${known.join(", ")}`);
       }
     }
     for (const [key, spec] of Object.entries(specs)) {

@@ -6,6 +6,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { type Problem, SousError, ValidationError } from "../core/errors.js";
+import { didYouMean } from "../core/suggest.js";
 import { importTypeScriptFile } from "../cookbook/compile-file.js";
 import { findRepositoryRoot } from "../cookbook/repository.js";
 import { type AppDefinition, appLocation, type AppRole, type AppSettings, type HealthCheck, type HookFunction, type Hooks, type HookSpec, type HostSpec, isApp, type Phase, PHASES } from "./definition.js";
@@ -128,7 +129,7 @@ export function resolveApp(definition: AppDefinition, name: string, file: string
   }
   const s = settings as AppSettings & Record<string, unknown>;
   const known = new Set(["repository", "revision", "hosts", "deployTo", "linkedFiles", "linkedDirs", "keepReleases", "environment", "healthCheck", "batch", "build", "migrate", "restart", "before", "after", "minFreeMiB", "stages", "defaultStage"]);
-  for (const key of Object.keys(s)) if (!known.has(key)) problems.push({ path: key, message: `not a setting of an application (settings: ${[...known].join(", ")})` });
+  for (const key of Object.keys(s)) if (!known.has(key)) problems.push({ path: key, message: `not a setting of an application${didYouMean(key, known)} (settings: ${[...known].join(", ")})` });
   if (typeof s.repository !== "string" || s.repository === "" || s.repository.startsWith("-")) problems.push({ path: "repository", message: `expected a git URL or path, got ${JSON.stringify(s.repository)}` });
   if (s.revision !== undefined && (typeof s.revision !== "string" || s.revision === "" || s.revision.startsWith("-"))) problems.push({ path: "revision", message: "expected a branch, tag or commit" });
   checkHosts(s.hosts, problems);

@@ -149,7 +149,7 @@ test("at run time, a misspelled property and a wrong value are refused with the 
     r.user!("deploy", { uid: "1000" });
     r.link!("/srv/current", {});
   });
-  assert.match(message, /dsl-types\.test\.ts:\d+.*file\[\/etc\/motd\]\.contnet: unknown property of file; known properties: content, source, mode/);
+  assert.match(message, /dsl-types\.test\.ts:\d+.*file\[\/etc\/motd\]\.contnet: unknown property of file \(did you mean content\?\); known properties: content, source, mode/);
   assert.match(message, /dsl-types\.test\.ts:\d+.*user\[deploy\]\.uid: expected an integer from 0 to 4294967294, got "1000"/);
   assert.match(message, /dsl-types\.test\.ts:\d+.*link\[\/srv\/current\]\.to: is required \(a non-empty string\)/);
 });

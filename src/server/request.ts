@@ -29,6 +29,14 @@ declare module "fastify" {
   }
 }
 
+/** What a route may say about itself (fastify's route `config`). */
+export interface RouteConfig {
+  /** Answered without a signature (health, client registration). */
+  public?: boolean;
+  /** The code and the name of what the body is, when it is over the route's body limit (default `body_too_large`, "the body"). */
+  tooLarge?: { code: string; what: string };
+}
+
 /** A route's path parameters. */
 export type Params = Record<string, string>;
 /** A route's query string. */
@@ -130,6 +138,9 @@ export function installRequestHandling(app: FastifyInstance, options: { store: S
     if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
       // Refused on the declared length before reading, or midway: the rest is discarded as it comes, never kept.
       const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit;
+      // A route whose body is one thing with a limit of its own (a cookbook file) names it.
+      const tooLarge = ((request.routeOptions.config ?? {}) as RouteConfig).tooLarge;
+      if (tooLarge) return reply.code(413).send(apiErrorBody(tooLarge.code, `${tooLarge.what} is larger than the limit of ${limit} bytes`, { limit }));
       return reply.code(413).send(apiErrorBody("body_too_large", `the body is larger than this route's limit of ${limit} bytes`));
     }
     if (error.statusCode && error.statusCode < 500) {
@@ -148,7 +159,7 @@ export function installRequestHandling(app: FastifyInstance, options: { store: S
   // Replays are refused here too, for every route. A path that is no route answers 404.
   app.addHook("onRequest", async (request) => {
     if (request.is404) return;
-    const config = (request.routeOptions.config ?? {}) as { public?: boolean };
+    const config = (request.routeOptions.config ?? {}) as RouteConfig;
     if (config.public && request.headers[SIGNATURE_HEADERS.signature] === undefined) return;
     const org = (request.params as Params | undefined)?.org;
     request.signed = await authenticateHeaders(store, { method: request.method, url: request.url, headers: request.headers }, org, clockSkewMs);

@@ -89,7 +89,7 @@ for (const backend of backends) {
       return { status: response.status, body: (await response.json()) as { error?: { code: string; message: string } } };
     };
 
-    test("the documented limits: JSON bodies up to 4 MiB, cookbook files up to 8 MiB", async () => {
+    test("the documented limits: JSON bodies up to 4 MiB, cookbook files up to 8 MiB (413 file_too_large past it)", async () => {
       const big = Buffer.from(JSON.stringify({ name: "n1", normal: { blob: "x".repeat(4 * 1024 * 1024) } }));
       const refused = await sendSigned("PUT", admin.orgPath("nodes", "n1"), big);
       assert.equal(refused.status, 413);
@@ -98,6 +98,15 @@ for (const backend of backends) {
       const file = Buffer.alloc(6 * 1024 * 1024, 0x62);
       const sha = createHash("sha256").update(file).digest("hex");
       assert.equal((await admin.request("PUT", admin.orgPath("files", sha), { body: file })).status, 201);
+      // A file over 8 MiB is refused on its declared length, by the file's own limit, and so is a
+      // manifest that lists one.
+      const over = Buffer.alloc(8 * 1024 * 1024 + 1, 0x62);
+      const overSha = createHash("sha256").update(over).digest("hex");
+      const tooLarge = await rejectsWith(admin.request("PUT", admin.orgPath("files", overSha), { body: over }), 413, "file_too_large");
+      assert.match(tooLarge.message, /the cookbook file is larger than the limit of 8388608 bytes/);
+      const listed = { body: { name: "big", version: "1.0.0", files: [{ path: "files/big.bin", sha256: overSha, size: over.length }] } };
+      const manifest = await rejectsWith(admin.request("PUT", admin.orgPath("cookbooks", "big", "1.0.0"), listed), 413, "file_too_large");
+      assert.match(manifest.message, /files\[0\] 'files\/big.bin' is 8388609 bytes; the limit is 8388608/);
     });
 
     test(`JSON nested past ${MAX_JSON_DEPTH} levels is a 400 naming the limit; ${MAX_JSON_DEPTH} levels are saved`, async () => {

@@ -62,11 +62,12 @@ export function registerCookbookRoutes(app: FastifyInstance, { store, maxFileSiz
     return { missing: await store.missingBlobs(org!, body.checksums as string[]) };
   });
 
-  app.put(`${v}/orgs/:org/files/:sha256`, { bodyLimit: maxFileSize }, async (request, reply) => {
+  // A file over maxFileSize is refused on its declared length, before it is read: 413 file_too_large.
+  const tooLarge = { code: "file_too_large", what: "the cookbook file" };
+  app.put(`${v}/orgs/:org/files/:sha256`, { bodyLimit: maxFileSize, config: { tooLarge } }, async (request, reply) => {
     const { org, sha256 } = request.params as Params;
     need(request, "org-admin");
     const body = (request.body as Buffer | undefined) ?? Buffer.alloc(0);
-    if (body.length > maxFileSize) throw new ApiError(413, "file_too_large", `the file is ${body.length} bytes; the limit is ${maxFileSize}`);
     const actual = createHash("sha256").update(body).digest("hex");
     if (actual !== sha256) throw badRequest("checksum_mismatch", `the content's SHA-256 is ${actual}, not ${sha256}`);
     await store.putBlob(org!, sha256!, body);

@@ -249,6 +249,24 @@ for (const backend of backends) {
       assert.equal(result.total, 10);
     });
 
+    test("large nodes saved at once with the same new key names, again and again with new ones, all land and leave one round's keys", { timeout: 120_000 }, async () => {
+      // Over 64 KiB each: their search work runs off the request thread (on PostgreSQL the keys
+      // are added and numbered by the database, in key order, so that the saves wait for each
+      // other's new keys instead of deadlocking), while each round's saves delete the last one's keys.
+      const large = (name: string, prefix: string) => node(name, { normal: Object.fromEntries(Array.from({ length: 6000 }, (_, i) => [`${prefix}${i}`, i])) });
+      const keys = async () => Number(((await store.sql.all<{ n: number | string }>("SELECT count(*) AS n FROM search_fields WHERE org = 'other'"))[0]!).n);
+      const before = await keys();
+      for (const round of ["a", "b", "c"]) {
+        await Promise.all(["big1", "big2", "big3"].map((name) => saveNode(store, "other", large(name, `${round}_`))));
+        assert.deepEqual(await names(store, "other", `${round}_5999:5999`), ["big1", "big2", "big3"], `round ${round}`);
+      }
+      assert.deepEqual(await names(store, "other", "b_1:1"), []);
+      const grown = (await keys()) - before;
+      assert.ok(grown >= 6000 && grown < 6050, `the key table grew by ${grown}`);
+      for (const name of ["big1", "big2", "big3"]) await store.delete({ org: "other", kind: "node", name });
+      assert.ok((await keys()) - before < 20, "their keys went with them");
+    });
+
     test("deleting an organization removes everything in it", async () => {
       await store.createOrg("doomed", "Doomed");
       await saveNode(store, "doomed", node("x", {}));

@@ -227,16 +227,27 @@ export function registerDeployCommands(program: Command, output: Output, exit: (
     const results = await releasesOf(loaded, await connectFlags(flags));
     if (flags.json) output.stdout(`${JSON.stringify(results.map((r) => ({ host: r.host.name, ...(r.value ? { current: r.value.current, releases: r.value.releases, failed: r.value.failed } : {}), ...(r.error ? { error: r.error } : {}) })), null, 2)}\n`);
     else {
+      // Hosts whose listings are the same (the usual case after a deploy) are shown once, under all their names.
+      const groups = new Map<string, { names: string[]; lines: string[] }>();
       for (const r of results) {
-        output.stdout(`${r.host.name} (${r.host.roles.join(",")})\n`);
-        if (r.error) output.stdout(`  FAILED: ${r.error}\n`);
-        else if (r.value!.releases.length === 0) output.stdout("  no releases\n");
+        const lines: string[] = [];
+        if (r.error) lines.push(`  FAILED: ${r.error}`);
+        else if (r.value!.releases.length === 0) lines.push("  no releases");
         const rows = [
           ...(r.value?.releases ?? []).map((release) => ({ id: release.id, line: `  ${release.id === r.value!.current ? "*" : " "} ${release.id}  ${release.status.padEnd(7)}  ${(release.revision ?? "").slice(0, 12).padEnd(12)}  ${release.by ?? ""}` })),
           ...(r.value?.failed ?? []).map((entry) => ({ id: entry.release, line: `  x ${entry.release}  ${entry.outcome.padEnd(7)}  ${(entry.revision ?? "").slice(0, 12).padEnd(12)}  ${entry.by}  (removed${entry.message ? `: ${entry.message.split("\n")[0]}` : ""})` })),
         ].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-        for (const row of rows) output.stdout(`${row.line}\n`);
-        if (r.value?.currentTarget) output.stdout(`  current -> ${r.value.currentTarget} (not a release of this layout)\n`);
+        lines.push(...rows.map((row) => row.line));
+        if (r.value?.currentTarget) lines.push(`  current -> ${r.value.currentTarget} (not a release of this layout)`);
+        const key = `${r.host.roles.join(",")}\n${lines.join("\n")}`;
+        const group = groups.get(key) ?? { names: [], lines };
+        group.names.push(r.host.name);
+        groups.set(key, group);
+      }
+      for (const [key, group] of groups) {
+        const roles = key.slice(0, key.indexOf("\n"));
+        const names = group.names.length > 1 ? `${group.names.length} hosts: ${group.names.join(", ")}` : group.names[0]!;
+        output.stdout(`${names} (${roles})\n${group.lines.map((l) => `${l}\n`).join("")}`);
       }
       output.stdout("(* current, x a failed deploy whose release was removed)\n");
     }

@@ -421,6 +421,15 @@ export class SshHost extends AccountLookups implements Host {
     return !this.closed;
   }
 
+  /**
+   * Starts the resident shell now rather than at the first command that needs it (its session
+   * costs the host a login shell): for a connection kept for later commands, made while nothing waits.
+   */
+  async warm(): Promise<void> {
+    // With a command timeout every command takes a channel of its own: there is no resident shell to start.
+    if (this.options.commandTimeoutMs === undefined) await this.resident.run(":");
+  }
+
   /** Closes the connection (idempotent). */
   close(): void {
     this.closed = true;

@@ -337,7 +337,8 @@ export async function runPersistProcess(socketPath: string, persistSeconds: numb
   if (warm) {
     try {
       const request = JSON.parse(warm) as WarmRequest;
-      for (const target of request.targets) hostFor(target, request.ssh).catch(() => undefined);
+      // With their resident shells: the next command's first step on each host does not wait for one.
+      for (const target of request.targets) hostFor(target, request.ssh).then((host) => host.warm(), () => undefined).catch(() => undefined);
     } catch {
       // Nothing to warm: the next command connects through this process as usual.
     }

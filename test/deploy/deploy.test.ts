@@ -66,6 +66,7 @@ describe("sous deploy", { skip }, () => {
     assert.equal(listed.code, 0, listed.stderr);
     assert.match(listed.stdout, new RegExp(`\\* ${id2}  good`));
     assert.match(listed.stdout, new RegExp(`  ${id}  good`));
+    assert.match(listed.stdout, new RegExp(`^${f.fleet.hosts.length - 1} hosts: ${f.fleet.hosts.slice(1).map((h) => `root@${h.address.replace(/\./g, "\\.")}`).join(", ")} \\(app\\)$`, "m"), "hosts with the same roles and releases are listed once (the first host is also the db host)");
 
     const back = await run("deploy", "rollback", "web");
     assert.equal(back.code, 0, back.stdout + back.stderr);

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { SousError } from "../core/errors.js";
-import { findRepositoryRoot } from "../cookbook/repository.js";
+import { findRepositoryRoot } from "../cookbook/root.js";
 import { didYouMean } from "../core/suggest.js";
 
 /** Connection settings of the CLI. */

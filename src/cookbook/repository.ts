@@ -1,9 +1,13 @@
 /** A repository of infrastructure code: cookbooks, roles, environments, on disk. */
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { type Problem, SousError, ValidationError } from "../core/errors.js";
 import { cookbookDependencies, installedPackages, readCookbookPackage } from "../protocol/manifest.js";
 import type { CookbookInfo } from "../protocol/resolve.js";
+import { findRepositoryRoot } from "./root.js";
+
+// Where it always was, for the modules that read the repository too.
+export { findRepositoryRoot };
 
 /** A cookbook with the files the loader needs. */
 export interface CookbookOnDisk extends CookbookInfo {
@@ -28,17 +32,6 @@ export interface Repository {
 }
 
 const SCRIPT = /\.(ts|mts|js|mjs)$/;
-
-/** Finds the repository containing `start`: the nearest folder with sous.config.ts or cookbooks/. */
-export function findRepositoryRoot(start: string): string | undefined {
-  let dir = resolve(start);
-  for (;;) {
-    if (existsSync(join(dir, "sous.config.ts")) || existsSync(join(dir, "cookbooks"))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) return undefined;
-    dir = parent;
-  }
-}
 
 function listDir(path: string): string[] {
   try {

@@ -8,7 +8,7 @@ import { join, relative, resolve } from "node:path";
 import { type Problem, SousError, ValidationError } from "../core/errors.js";
 import { didYouMean } from "../core/suggest.js";
 import { importTypeScriptFile } from "../cookbook/compile-file.js";
-import { findRepositoryRoot } from "../cookbook/repository.js";
+import { findRepositoryRoot } from "../cookbook/root.js";
 import { type AppDefinition, appLocation, type AppRole, type AppSettings, type HealthCheck, type HookFunction, type Hooks, type HookSpec, type HostSpec, isApp, type Phase, PHASES } from "./definition.js";
 
 /** A hook ready to run: named, with its role filter and once-paths. */

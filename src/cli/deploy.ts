@@ -197,7 +197,11 @@ export function registerDeployCommands(program: Command, output: Output, exit: (
       .option("--dry-run", "print the plan (hosts, batches, hooks in order, what each phase would do); contact and change nothing")
       .option("--no-record", "do not record the deploy on the server"),
   ).action(async (name: string | undefined, flags: DeployFlags) => {
-    if (!name) throw new SousError("usage", "which application? sous deploy APP (apps/APP.ts); see sous deploy --help");
+    if (!name) {
+      const { applicationsOf } = await import("../run/deploy.js");
+      const known = await applicationsOf(flags.repo);
+      throw new SousError("usage", `which application? sous deploy APP (apps/APP.ts)${known.length ? `; this repository has ${known.join(", ")}` : ""}; see sous deploy --help`);
+    }
     const loaded = await load(name, flags, output);
     if (flags.dryRun) {
       const { deployPlanOf } = await import("../run/deploy.js");

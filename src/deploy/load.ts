@@ -59,8 +59,14 @@ export function appFile(root: string, name: string): string {
     const file = join(root, "apps", `${name}${extension}`);
     if (existsSync(file)) return file;
   }
-  const known = existsSync(join(root, "apps")) ? readdirSync(join(root, "apps")).filter((f) => /\.(m?ts|m?js)$/.test(f) && !f.endsWith(".d.ts")).map((f) => f.replace(/\.[^.]+$/, "")) : [];
-  throw new SousError("no-app", `no application ${name}: ${join(root, "apps", `${name}.ts`)} does not exist${known.length ? ` (known: ${known.join(", ")})` : ""}`);
+  const known = knownApps(root);
+  throw new SousError("no-app", `no application ${name}: ${join(root, "apps", `${name}.ts`)} does not exist${didYouMean(name, known)}${known.length ? ` (known: ${known.join(", ")})` : ""}`);
+}
+
+/** The applications of a repository: the names of apps/*.ts (and .mts, .js, .mjs), sorted. */
+export function knownApps(root: string): string[] {
+  if (!existsSync(join(root, "apps"))) return [];
+  return [...new Set(readdirSync(join(root, "apps")).filter((f) => /\.(m?ts|m?js)$/.test(f) && !f.endsWith(".d.ts")).map((f) => f.replace(/\.[^.]+$/, "")))].sort();
 }
 
 function normalizeHooks(value: Hooks | undefined, path: string, problems: Problem[]): LoadedHook[] {

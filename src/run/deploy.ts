@@ -212,6 +212,16 @@ export async function lockCommand(loaded: Loaded, connect: ConnectOptions, verb:
   return r!;
 }
 
+/** The applications of the repository (`repo`, or the one around the current folder); none when there is no apps/ folder. */
+export async function applicationsOf(repo: string | undefined): Promise<string[]> {
+  const { appsRoot, knownApps } = await import("../deploy/load.js");
+  try {
+    return knownApps(appsRoot(repo));
+  } catch {
+    return [];
+  }
+}
+
 /** The app's deploys and rollbacks recorded on the server, newest first (`--limit`, default 20). */
 export async function deployHistoryOf(name: string, limitFlag: string | undefined, options: ServerOptions & { repo?: string }) {
   const { appsRoot } = await import("../deploy/load.js");

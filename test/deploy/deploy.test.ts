@@ -160,6 +160,10 @@ describe("sous deploy", { skip }, () => {
     assert.match(bad.stderr, /:3 batch: expected a host count or a percentage/);
     const missing = await run("deploy", "nothere");
     assert.match(missing.stderr, /no application nothere: .*apps\/nothere\.ts does not exist \(known: bad, web\)/);
+    assert.match((await run("deploy", "wbe")).stderr, /apps\/wbe\.ts does not exist \(did you mean web\?\) \(known: bad, web\)/);
+    const unnamed = await run("deploy");
+    assert.equal(unnamed.code, 2);
+    assert.match(unnamed.stderr, /which application\? .*this repository has bad, web/);
 
     writeAppFile(f.root, "web", webApp(`linkedFiles: ["config/secrets.env"],`));
     const before = await sh(0, "ls /srv/web/releases");

@@ -34,7 +34,8 @@ export async function startGitServer(base: string, address: string): Promise<Git
     daemon.stdout.pipe(socket);
     socket.on("error", () => daemon.kill());
     daemon.stdin.on("error", () => {});
-    daemon.on("exit", () => socket.end());
+    // On close, not exit: exit can come before the last of its output has gone through the pipe (a cut pack).
+    daemon.on("close", () => socket.end());
     daemon.on("error", () => socket.destroy());
   });
   await new Promise<void>((resolve, reject) => {

@@ -64,7 +64,7 @@ free=$(df -Pk -- "$d" 2>/dev/null | { read -r _; read -r _ _ _ avail _; echo "$a
 case "$free" in ''|*[!0-9]*) free=;; esac
 if [ -n "$free" ] && [ "$free" -lt "$need" ]; then echo "sous: only $((free / 1024)) MiB free under $d; the app needs $((need / 1024)) MiB (minFreeMiB)" >&2; exit 1; fi
 if [ "$git_check" = always ] || { [ "$git_check" = new ] && [ ! -f "$d/repo/HEAD" ]; }; then
-  GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND="ssh -o BatchMode=yes" timeout 60 git ls-remote -- "$url" HEAD >/dev/null || { echo "sous: cannot reach the repository $url" >&2; exit 1; }
+  GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND="ssh -o BatchMode=yes" timeout 60 git -c protocol.version=0 ls-remote -- "$url" HEAD >/dev/null || { echo "sous: cannot reach the repository $url" >&2; exit 1; }
 fi
 missing=""
 for f in "$@"; do [ -e "$d/shared/$f" ] || missing="$missing $f"; done
@@ -84,6 +84,11 @@ ${STATE_OF_D}`;
  * The update phase: the bare mirror cloned or fetched (never stale: fetched from the app's URL
  * every time, unless the revision is a full commit id the mirror already has), then the revision
  * resolved to a commit there. $1 mirror, $2 repository URL, $3 revision.
+ *
+ * In git's protocol version 0: the mirror takes every ref (`+refs/*:refs/*`), so version 2's
+ * ref filtering saves nothing, and the ref list coming with the server's first answer saves
+ * version 2's separate ls-refs round trip (10 hosts fetching at once: 190-230 ms -> 145-165 ms
+ * from a git daemon here). Every git server speaks it.
  */
 export const UPDATE = `m="$1"; url="$2"; rev="$3"
 export GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND="ssh -o BatchMode=yes"
@@ -94,9 +99,9 @@ if [ -f "$m/HEAD" ]; then
     *) have=;;
   esac
   # The URL given each time (not the mirror's remote): a changed repository setting needs no extra step.
-  [ -n "$have" ] || git -C "$m" fetch --prune --quiet --no-auto-maintenance -- "$url" '+refs/*:refs/*' || { echo "sous: fetching $url failed" >&2; exit 1; }
+  [ -n "$have" ] || git -c protocol.version=0 -C "$m" fetch --prune --quiet --no-auto-maintenance -- "$url" '+refs/*:refs/*' || { echo "sous: fetching $url failed" >&2; exit 1; }
 else
-  rm -rf -- "$m" && git clone --mirror --quiet -- "$url" "$m" || { echo "sous: cloning $url failed" >&2; exit 1; }
+  rm -rf -- "$m" && git -c protocol.version=0 clone --mirror --quiet -- "$url" "$m" || { echo "sous: cloning $url failed" >&2; exit 1; }
 fi
 git -C "$m" rev-parse --verify --quiet "$rev^{commit}" || { echo "sous: no commit $rev in $url" >&2; exit 1; }`;
 

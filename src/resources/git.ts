@@ -3,6 +3,7 @@
  * the commit checked out is compared with the one the remote ref resolves to (`git
  * ls-remote`), so an up-to-date checkout costs one remote round trip and no fetch.
  */
+import { createHash } from "node:crypto";
 import { SousError } from "../core/errors.js";
 import { type InputOf, type OutputOf, prop } from "../core/properties.js";
 import { type Change, defineType } from "../core/resource.js";
@@ -114,6 +115,25 @@ async function homeOf(host: Host, user: string | number): Promise<string | undef
   return undefined;
 }
 
+/** The start of the names of a checkout's key folders in /tmp: `sous-git.` and a digest of its destination. */
+export function keyFolderPrefix(destination: string): string {
+  return `sous-git.${createHash("sha256").update(destination).digest("hex").slice(0, 12)}.`;
+}
+
+/**
+ * Removes the key folders a run of this checkout left when it was killed while git ran (the
+ * deploy key is in them): folders of this destination's prefix, owned by root or by the user
+ * git runs as; anything else of such a name in /tmp is not ours and stays.
+ */
+async function removeKeyFolders(host: Host, prefix: string, uid: number | undefined): Promise<void> {
+  const entries = await host.readdir("/tmp").catch(() => [] as string[]);
+  for (const entry of entries) {
+    if (!entry.startsWith(prefix) || !/^[A-Za-z0-9]{10}$/.test(entry.slice(prefix.length))) continue;
+    const stat = await host.tryLstat(`/tmp/${entry}`);
+    if (stat?.type === "directory" && (stat.uid === 0 || stat.uid === uid)) await host.remove(`/tmp/${entry}`, { recursive: true });
+  }
+}
+
 /** Runs git commands for one resource: as its user, with its key, never prompting. */
 class GitRunner {
   private constructor(
@@ -134,9 +154,11 @@ class GitRunner {
     const options: ExecOptions = { env, user: properties.user, group: properties.group, timeoutMs: properties.timeout * 1000, secrets: properties.deployKey ? [properties.deployKey] : [] };
     if (properties.deployKey === undefined && properties.knownHosts === undefined) return new GitRunner(host, properties, options, undefined);
 
-    const tempDir = (await run(host, ["mktemp", "-d", "/tmp/sous-git.XXXXXXXXXX"])).stdout.trim();
+    const uid = typeof properties.user === "string" ? await host.lookupUser(properties.user) : properties.user;
+    const prefix = keyFolderPrefix(properties.destination);
+    await removeKeyFolders(host, prefix, uid);
+    const tempDir = (await run(host, ["mktemp", "-d", `/tmp/${prefix}XXXXXXXXXX`])).stdout.trim();
     try {
-      const uid = typeof properties.user === "string" ? await host.lookupUser(properties.user) : properties.user;
       const ownership = uid === undefined ? {} : { uid };
       if (uid !== undefined) await host.lchown(tempDir, uid, -1);
       const ssh = ["ssh", "-o", "BatchMode=yes"];

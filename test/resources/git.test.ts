@@ -1,11 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { Resources } from "../../src/dsl.js";
-import { resolveRemoteRevision } from "../../src/resources/git.js";
+import { keyFolderPrefix, resolveRemoteRevision } from "../../src/resources/git.js";
 import { convergeWith, scratch, treeDigest } from "../helpers.js";
 
 // Test repositories never read the machine's own git configuration.
@@ -288,7 +288,20 @@ test("a deploy key reaches an SSH repository, accepted host keys are enforced, a
   const declare = ({ git }: Resources) => {
     git(destination, { repository: url, deployKey, knownHosts });
   };
-  const first = await convergeWith(declare);
+  // A run killed while git ran leaves its key folder: the next run of this checkout removes it, and only it.
+  const killedRun = join("/tmp", `${keyFolderPrefix(destination)}Kill3dRun0`);
+  const otherCheckout = join("/tmp", `${keyFolderPrefix(`${destination}-other`)}Kill3dRun0`);
+  const otherName = join("/tmp", `${keyFolderPrefix(destination)}notatemp`);
+  for (const folder of [killedRun, otherCheckout, otherName]) mkdirSync(folder);
+  writeFileSync(join(killedRun, "key"), deployKey, { mode: 0o600 });
+  let first: Awaited<ReturnType<typeof convergeWith>>;
+  try {
+    first = await convergeWith(declare);
+    assert.equal(existsSync(killedRun), false, "the killed run's key folder is removed");
+    assert.ok(existsSync(otherCheckout) && existsSync(otherName), "another checkout's folder and a folder of another name stay");
+  } finally {
+    for (const folder of [killedRun, otherCheckout, otherName]) rmSync(folder, { recursive: true, force: true });
+  }
   assert.equal(first.result.status, "converged", JSON.stringify(first.events.at(-1)));
   assert.equal(head(destination), commit);
   assert.deepEqual((await convergeWith(declare)).updated, []);

@@ -59,6 +59,17 @@ async function reporter(output: Output, verb: string, total: number, json: boole
   const { progressFor } = await import("./ssh-options.js");
   const progress = await progressFor(output, verb, total, json);
   const perHost = new Set(["switch", "health", "switch-back", "plan", "cleanup"]);
+  // A phase's per-host lines wait for its end: the same line on every host is printed once, with their count.
+  let held: Array<{ host: string; text: string }> = [];
+  const flush = (phase: string) => {
+    const texts = new Set(held.map((h) => h.text));
+    if (held.length > 1 && texts.size === 1) {
+      const names = held.map((h) => h.host).join(", ");
+      progress.line(`  ${phase.padEnd(11)} ${names.length <= 60 ? names : `${held.length} hosts`}  ${held[0]!.text}`);
+    }
+    else for (const h of held) progress.line(`  ${phase.padEnd(11)} ${h.host}  ${h.text}`);
+    held = [];
+  };
   const sink = (event: DeployEvent) => {
     if (event.type === "phase:finish") mark(output, `${event.phase} done`);
     if (json) output.stdout(`${JSON.stringify(event)}\n`);
@@ -74,9 +85,10 @@ async function reporter(output: Output, verb: string, total: number, json: boole
         break;
       case "host:finish":
         if (!event.ok) progress.line(`  ${event.phase} FAILED on ${event.host}: ${event.error ?? ""}`);
-        else if (perHost.has(event.phase)) progress.line(`  ${event.phase.padEnd(11)} ${event.host}  ${event.detail ?? "ok"}`);
+        else if (perHost.has(event.phase)) held.push({ host: event.host, text: event.detail ?? "ok" });
         break;
       case "phase:finish": {
+        flush(event.phase);
         const label = `${event.phase}${event.batch ? ` (batch ${event.batch})` : ""}`;
         progress.line(`${label.padEnd(22)} ${event.ok ? "ok" : `FAILED on ${event.failed.length}`}  ${seconds(event.durationMs)}`);
         break;
@@ -84,9 +96,7 @@ async function reporter(output: Output, verb: string, total: number, json: boole
       case "note":
         progress.line(`  ${event.text}`);
         break;
-      case "run:finish":
-        for (const host of event.result.hosts) progress.phase(host.host, host.error ? "failed" : "done", host.outcome);
-        break;
+      // run:finish: each host's outcome is the summary table's, printed next (not a line per host before it too).
       default:
         break;
     }

@@ -61,6 +61,9 @@ describe("sous deploy", { skip }, () => {
       assert.equal(await sh(index, "cat /srv/web/current/REVISION"), head);
     }
     assert.match(second.stdout, new RegExp(`root@${f.fleet.hosts[1]!.address.replace(/\./g, "\\.")}\\s+app\\s+deployed\\s+${id2}\\s+${id}`), "the summary table shows each host's new and previous release");
+    const names = f.fleet.hosts.map((h) => `root@${h.address}`).join(", ");
+    assert.ok(second.stdout.includes(`  switch      ${names}  current -> ${id2}\n`), `one switch line for the hosts that did the same:\n${second.stdout}`);
+    assert.doesNotMatch(second.stdout, /hosts finished/, "each host's outcome is in the summary table only");
 
     const listed = await run("deploy", "releases", "web");
     assert.equal(listed.code, 0, listed.stderr);

@@ -297,6 +297,29 @@ export function registerDeployCommands(program: Command, output: Output, exit: (
     }));
   }
 
+  deployCommand
+    .command("init")
+    .argument("<app>", "application name: writes apps/APP.ts")
+    .description("Write apps/APP.ts: the settings every app needs, the others as commented examples")
+    .option("--repository <url>", "git URL of the application")
+    .option("--host <target...>", "ssh://user@host[:port] of each host (repeat or list)")
+    .option("--deploy-to <path>", "where releases/, shared/ and current go on each host (default /srv/APP)")
+    .option("--repo <dir>", "repository to write apps/ in (default: this folder or the nearest repository)")
+    .action(async (name: string, _flags: unknown, command: Command) => {
+      // --repo also belongs to sous deploy itself, which takes it when given after init.
+      const flags = command.optsWithGlobals() as { repository?: string; host?: string[]; deployTo?: string; repo?: string };
+      const { initApp } = await import("../run/scaffold.js");
+      const file = initApp(flags.repo, name, { ...(flags.repository ? { repository: flags.repository } : {}), ...(flags.host ? { hosts: flags.host } : {}), ...(flags.deployTo ? { deployTo: flags.deployTo } : {}) });
+      output.stdout(`Created ${file}
+
+Next: edit it, then
+  sous deploy check ${name}        # SSH, git, paths, free disk, linked files, the lock
+  sous deploy ${name} --dry-run    # the plan, nothing changed
+  sous deploy ${name}
+`);
+      exit(0);
+    });
+
   common(deployCommand.command("history").argument("<app>", "application").description("Deploys and rollbacks of the app recorded on the server").option("--limit <n>", "how many (default 20)")).action(withGlobals(async (name, flags) => {
     const { deployHistoryOf } = await import("../run/deploy.js");
     const records = await deployHistoryOf(name, flags.limit, flags);

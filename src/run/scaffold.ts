@@ -1,8 +1,9 @@
 /** `sous init` and `sous cookbook create`: repositories and cookbooks that converge out of the box. */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { MACHINE_TSCONFIG, writeMachineTsconfig } from "../cookbook/editor-config.js";
 import { UsageError } from "../core/errors.js";
+import { findRepositoryRoot } from "../cookbook/root.js";
 
 function writeNew(path: string, content: string, created: string[]): void {
   if (existsSync(path)) return;
@@ -173,4 +174,57 @@ ${JSON.stringify(
   mkdirSync(join(root, "data_bags"), { recursive: true });
   if (!existsSync(join(root, "cookbooks", "hello"))) created.push(...createCookbook(root, "hello"));
   return created;
+}
+
+/** What `sous deploy init` fills in; the rest of apps/<name>.ts is commented-out examples. */
+export interface AppScaffold {
+  repository?: string;
+  hosts?: string[];
+  deployTo?: string;
+}
+
+/** The source of a new apps/<name>.ts: the settings every app needs, then the others as comments. */
+export function appSource(name: string, settings: AppScaffold = {}): string {
+  const deployTo = settings.deployTo ?? `/srv/${name}`;
+  const hosts = settings.hosts?.length ? settings.hosts : [`ssh://deploy@${name}1.example.com`];
+  return `// How ${name} is deployed: sous deploy ${name} (--dry-run first). Every setting is typed.
+import { app } from "sous";
+
+export default app({
+  repository: ${JSON.stringify(settings.repository ?? `https://git.example.com/acme/${name}.git`)},
+  revision: "main", // branch, tag or commit; --revision overrides
+  hosts: [
+${hosts.map((h) => `    ${JSON.stringify(h)},`).join("\n")}
+    // { target: "ssh://deploy@db1", roles: ["app", "db"], primary: true },  // migrations run on the primary db host
+    // { inventory: "inventory/${name}.txt", roles: ["app", "web"] },
+  ],
+  deployTo: ${JSON.stringify(deployTo)},
+  // Kept across releases in ${deployTo}/shared/ and linked into each release.
+  linkedDirs: ["log", "tmp"],
+  // linkedFiles: [".env"],               // must exist in ${deployTo}/shared/ before the first deploy
+  keepReleases: 5,
+  environment: { NODE_ENV: "production" },
+  // build: async ({ run }) => void (await run(["npm", "ci", "--omit=dev"])),
+  // migrate: async ({ run }) => void (await run(["npm", "run", "migrate"])),
+  // restart: async ({ run }) => void (await run(["sudo", "systemctl", "restart", ${JSON.stringify(name)}])),
+  // healthCheck: { url: "http://{host}:3000/health", timeoutMs: 2000, retries: 20, intervalMs: 250 },
+  // batch: "50%",                        // hosts switched at once, each batch health-checked before the next
+  // stages: { staging: { hosts: ["ssh://deploy@staging1"], revision: "develop" } },
+});
+`;
+}
+
+/**
+ * Writes apps/<name>.ts in `repo`, or else in the current folder when it has apps/ or is no
+ * repository's, or else in the nearest repository; refuses to replace one that exists. Returns its path.
+ */
+export function initApp(repo: string | undefined, name: string, settings: AppScaffold = {}, cwd = process.cwd()): string {
+  const root = repo !== undefined ? resolve(repo) : existsSync(join(cwd, "apps")) ? cwd : (findRepositoryRoot(cwd) ?? cwd);
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) throw new UsageError(`not an application name: ${JSON.stringify(name)} (letters, digits, _ . -)`);
+  const file = join(root, "apps", `${name}.ts`);
+  if (existsSync(file)) throw new UsageError(`${file} exists already: edit it, or pick another name`);
+  if (settings.deployTo !== undefined && (!settings.deployTo.startsWith("/") || settings.deployTo === "/")) throw new UsageError(`--deploy-to must be an absolute path other than /, got ${JSON.stringify(settings.deployTo)}`);
+  const created: string[] = [];
+  writeNew(file, appSource(name, settings), created);
+  return file;
 }

@@ -276,6 +276,29 @@ describe("the README's apps/web.ts", () => {
   });
 });
 
+describe("sous deploy init", () => {
+  it("writes apps/APP.ts with the repository, hosts and path given, which plans and type-checks as written; never over an existing one", async () => {
+    const dir = scratch("sous-deploy-init-");
+    const made = await sous("deploy", "init", "shop", "--repo", dir, "--repository", "git://git.example.com/shop.git", "--host", "ssh://deploy@shop1", "ssh://deploy@shop2", "--deploy-to", "/srv/shop-live");
+    assert.equal(made.code, 0, made.stderr);
+    assert.match(made.stdout, /Created .*apps\/shop\.ts\n[\s\S]*sous deploy check shop/);
+    const plan = await sous("deploy", "shop", "--dry-run", "--repo", dir);
+    assert.equal(plan.code, 0, plan.stderr);
+    assert.match(plan.stdout, /deploy shop main of git:\/\/git\.example\.com\/shop\.git to \/srv\/shop-live on 2 hosts/);
+    assert.match(plan.stdout, /link: link shared\/log, shared\/tmp/);
+    const { checkRepository } = await import("../../src/run/check.js");
+    assert.deepEqual((await checkRepository(dir)).problems, []);
+    const before = readFileSync(join(dir, "apps", "shop.ts"), "utf8");
+    const again = await sous("deploy", "init", "shop", "--repo", dir);
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /apps\/shop\.ts exists already/);
+    assert.equal(readFileSync(join(dir, "apps", "shop.ts"), "utf8"), before, "the existing file is left as it was");
+    const relative = await sous("deploy", "init", "other", "--repo", dir, "--deploy-to", "srv/other");
+    assert.equal(relative.code, 2);
+    assert.match(relative.stderr, /--deploy-to must be an absolute path/);
+  });
+});
+
 describe("sous deploy interrupted", { skip }, () => {
   const bin = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "bin", "sous.js");
   for (const signal of ["SIGINT", "SIGTERM"] as const) {

@@ -309,8 +309,8 @@ export function registerDeployCommands(program: Command, output: Output, exit: (
       // --repo also belongs to sous deploy itself, which takes it when given after init.
       const flags = command.optsWithGlobals() as { repository?: string; host?: string[]; deployTo?: string; repo?: string };
       const { initApp } = await import("../run/scaffold.js");
-      const file = initApp(flags.repo, name, { ...(flags.repository ? { repository: flags.repository } : {}), ...(flags.host ? { hosts: flags.host } : {}), ...(flags.deployTo ? { deployTo: flags.deployTo } : {}) });
-      output.stdout(`Created ${file}
+      const [file, ...others] = initApp(flags.repo, name, { ...(flags.repository ? { repository: flags.repository } : {}), ...(flags.host ? { hosts: flags.host } : {}), ...(flags.deployTo ? { deployTo: flags.deployTo } : {}) });
+      output.stdout(`Created ${file}${others.length ? ` (and ${others.join(", ")}, for your editor)` : ""}
 
 Next: edit it, then
   sous deploy check ${name}        # SSH, git, paths, free disk, linked files, the lock

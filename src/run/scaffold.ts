@@ -145,8 +145,18 @@ export default environment({
 `,
     created,
   );
-  // No machine path in a committed file: where this machine's Sous and Node types are is in
-  // .sous/tsconfig.json (ignored by git), written now and again by check and converge.
+  writeEditorConfig(root, created);
+  mkdirSync(join(root, "data_bags"), { recursive: true });
+  if (!existsSync(join(root, "cookbooks", "hello"))) created.push(...createCookbook(root, "hello"));
+  return created;
+}
+
+/**
+ * What an editor needs to type-check a repository's files (recipes, roles, apps): tsconfig.json
+ * when there is none (no machine path in it: where this machine's Sous and Node types are is in
+ * .sous/tsconfig.json, ignored by git, written now and again by check and converge), and a .gitignore.
+ */
+function writeEditorConfig(root: string, created: string[]): void {
   writeNew(
     join(root, "tsconfig.json"),
     `// The paths of Sous and Node's types on this machine are in ${MACHINE_TSCONFIG}, which sous init,
@@ -162,7 +172,7 @@ ${JSON.stringify(
           noEmit: true,
           skipLibCheck: true,
         },
-        include: ["sous.config.ts", "cookbooks/**/*.ts", "roles/**/*.ts", "environments/**/*.ts", ".sous/resource-types.d.ts", ".sous/attribute-types.d.ts"],
+        include: ["sous.config.ts", "cookbooks/**/*.ts", "roles/**/*.ts", "environments/**/*.ts", "apps/**/*.ts", ".sous/resource-types.d.ts", ".sous/attribute-types.d.ts"],
       },
       null,
       2,
@@ -171,9 +181,6 @@ ${JSON.stringify(
   );
   writeMachineTsconfig(root);
   writeNew(join(root, ".gitignore"), ".sous/\nnode_modules/\n", created);
-  mkdirSync(join(root, "data_bags"), { recursive: true });
-  if (!existsSync(join(root, "cookbooks", "hello"))) created.push(...createCookbook(root, "hello"));
-  return created;
 }
 
 /** What `sous deploy init` fills in; the rest of apps/<name>.ts is commented-out examples. */
@@ -216,9 +223,9 @@ ${hosts.map((h) => `    ${JSON.stringify(h)},`).join("\n")}
 
 /**
  * Writes apps/<name>.ts in `repo`, or else in the current folder when it has apps/ or is no
- * repository's, or else in the nearest repository; refuses to replace one that exists. Returns its path.
+ * repository's, or else in the nearest repository; refuses to replace one that exists. Also the editor's configuration where there is none. Returns the files made, apps/<name>.ts first.
  */
-export function initApp(repo: string | undefined, name: string, settings: AppScaffold = {}, cwd = process.cwd()): string {
+export function initApp(repo: string | undefined, name: string, settings: AppScaffold = {}, cwd = process.cwd()): string[] {
   const root = repo !== undefined ? resolve(repo) : existsSync(join(cwd, "apps")) ? cwd : (findRepositoryRoot(cwd) ?? cwd);
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) throw new UsageError(`not an application name: ${JSON.stringify(name)} (letters, digits, _ . -)`);
   const file = join(root, "apps", `${name}.ts`);
@@ -226,5 +233,7 @@ export function initApp(repo: string | undefined, name: string, settings: AppSca
   if (settings.deployTo !== undefined && (!settings.deployTo.startsWith("/") || settings.deployTo === "/")) throw new UsageError(`--deploy-to must be an absolute path other than /, got ${JSON.stringify(settings.deployTo)}`);
   const created: string[] = [];
   writeNew(file, appSource(name, settings), created);
-  return file;
+  // Typed in the editor as it is in sous deploy: a folder of apps alone gets the same configuration as a repository.
+  writeEditorConfig(root, created);
+  return created;
 }

@@ -281,7 +281,8 @@ describe("sous deploy init", () => {
     const dir = scratch("sous-deploy-init-");
     const made = await sous("deploy", "init", "shop", "--repo", dir, "--repository", "git://git.example.com/shop.git", "--host", "ssh://deploy@shop1", "ssh://deploy@shop2", "--deploy-to", "/srv/shop-live");
     assert.equal(made.code, 0, made.stderr);
-    assert.match(made.stdout, /Created .*apps\/shop\.ts\n[\s\S]*sous deploy check shop/);
+    assert.match(made.stdout, /Created .*apps\/shop\.ts \(and .*tsconfig\.json, .*\.gitignore, for your editor\)\n[\s\S]*sous deploy check shop/);
+    assert.ok((JSON.parse(readFileSync(join(dir, "tsconfig.json"), "utf8").replace(/^\/\/.*\n/gm, "")) as { include: string[] }).include.includes("apps/**/*.ts"), "the editor's project holds the apps");
     const plan = await sous("deploy", "shop", "--dry-run", "--repo", dir);
     assert.equal(plan.code, 0, plan.stderr);
     assert.match(plan.stdout, /deploy shop main of git:\/\/git\.example\.com\/shop\.git to \/srv\/shop-live on 2 hosts/);

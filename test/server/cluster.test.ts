@@ -65,3 +65,30 @@ describe("two servers on one PostgreSQL", { skip: postgres.skip ?? false }, () =
     assert.equal(attempts.filter((r) => r.status === "fulfilled").length, 1);
   });
 });
+
+describe("a server starting on a PostgreSQL store another server is writing to", { skip: postgres.skip ?? false }, () => {
+  test("opens at once: a store whose tables are current takes no table lock (a write in flight on objects and search_views does not hold it back, nor deadlock with it)", async () => {
+    const { Store } = await import("../../src/server/store/store.js");
+    const pg = (await import("pg")).default;
+    const fresh = await postgres.location();
+    const first = await Store.open(fresh.location);
+    const location = fresh.location as { postgresUrl: string; schema: string };
+    const writer = new pg.Client({ connectionString: location.postgresUrl });
+    await writer.connect();
+    try {
+      // Another server's transaction, still open: it holds RowExclusiveLock on both tables until it ends.
+      await writer.query("BEGIN");
+      await writer.query(`LOCK TABLE ${location.schema}.objects, ${location.schema}.search_views IN ROW EXCLUSIVE MODE`);
+      const started = performance.now();
+      const opened = await Promise.race([Store.open(fresh.location), new Promise<"waited">((resolve) => setTimeout(() => resolve("waited"), 5000))]);
+      assert.notEqual(opened, "waited", "the second store waited for the other server's write (a CREATE ... IF NOT EXISTS took a table lock)");
+      await (opened as InstanceType<typeof Store>).close();
+      assert.ok(performance.now() - started < 5000);
+    } finally {
+      await writer.query("ROLLBACK").catch(() => undefined);
+      await writer.end();
+      await first.close();
+      await fresh.cleanup();
+    }
+  });
+});

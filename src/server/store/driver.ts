@@ -73,9 +73,12 @@ export interface SqlDriver extends SqlExecutor {
   startWriterThread?(): void;
   /**
    * Creates the tables when missing, then runs `after` in the same transaction (data migrations);
-   * safe when several processes start at once (one migrates, the others wait).
+   * safe when several processes start at once (one migrates, the others wait). With `fingerprint`,
+   * a store whose `store_meta` row `schema` holds it already skips the statements: their locks
+   * (a CREATE INDEX IF NOT EXISTS takes its table's, even when the index is there) would meet the
+   * writes of a server started just before on the same database, and deadlock.
    */
-  migrate(statements: readonly string[], after?: (tx: SqlExecutor) => Promise<void>): Promise<void>;
+  migrate(statements: readonly string[], after?: (tx: SqlExecutor) => Promise<void>, fingerprint?: string): Promise<void>;
   /** Closes every connection. */
   close(): Promise<void>;
 }

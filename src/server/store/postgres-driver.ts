@@ -1,5 +1,6 @@
 import pg from "pg";
 import type { Column, SqlDriver, SqlExecutor } from "./driver.js";
+import { schemaIsCurrent } from "./schema.js";
 
 /** Rewrites `?` placeholders to PostgreSQL's `$n` (the store never puts a literal `?` in SQL text). */
 function toPostgres(sql: string): string {
@@ -118,7 +119,7 @@ export class PostgresDriver implements SqlDriver {
     }
   }
 
-  async migrate(statements: readonly string[], after?: (tx: SqlExecutor) => Promise<void>): Promise<void> {
+  async migrate(statements: readonly string[], after?: (tx: SqlExecutor) => Promise<void>, fingerprint?: string): Promise<void> {
     if (this.options.schema) {
       try {
         await this.pool.query(`CREATE SCHEMA IF NOT EXISTS ${this.options.schema}`);
@@ -130,7 +131,7 @@ export class PostgresDriver implements SqlDriver {
     await this.transaction(async (tx) => {
       // Several servers may start at once on one database: one migrates, the others wait.
       await tx.run("SELECT pg_advisory_xact_lock(7424873)");
-      for (const statement of statements) await tx.run(statement);
+      if (!fingerprint || !(await schemaIsCurrent(tx, "postgres", fingerprint))) for (const statement of statements) await tx.run(statement);
       if (after) await after(tx);
     });
   }

@@ -1,3 +1,4 @@
+import type { SqlExecutor } from "./driver.js";
 // The store's tables, written once; the few types that differ between SQLite and PostgreSQL
 // are filled in per dialect.
 
@@ -125,4 +126,11 @@ export function searchSchemaStatements(dialect: "sqlite" | "postgres"): string[]
     // Whether any object still has a top-level attribute (a key no longer used is deleted).
     "CREATE INDEX IF NOT EXISTS search_views_by_group ON search_views (grp)",
   ];
+}
+
+/** Whether the store's tables are those of `fingerprint` already (its `store_meta` row `schema`); false for a new store. */
+export async function schemaIsCurrent(tx: SqlExecutor, dialect: "sqlite" | "postgres", fingerprint: string): Promise<boolean> {
+  const present = dialect === "postgres" ? await tx.all("SELECT 1 AS one WHERE to_regclass('store_meta') IS NOT NULL") : await tx.all("SELECT 1 AS one FROM sqlite_master WHERE type = 'table' AND name = 'store_meta'");
+  if (present.length === 0) return false;
+  return (await tx.all<{ value: string }>("SELECT value FROM store_meta WHERE name = 'schema'"))[0]?.value === fingerprint;
 }

@@ -4,6 +4,7 @@ import type { CachedSearch, Column, SqlDriver, SqlExecutor, TransactionOptions }
 import { IndexThread } from "./index-threads.js";
 import type { IndexJob } from "./large-index.js";
 import { SqliteReaders } from "./sqlite-readers.js";
+import { schemaIsCurrent } from "./schema.js";
 
 type Statement = Database.Statement<unknown[], unknown>;
 
@@ -285,9 +286,9 @@ export class SqliteDriver implements SqlDriver {
     return (this.writerThread ??= new IndexThread({ role: "sqlite-writer", file: this.file }));
   }
 
-  async migrate(statements: readonly string[], after?: (tx: SqlExecutor) => Promise<void>): Promise<void> {
+  async migrate(statements: readonly string[], after?: (tx: SqlExecutor) => Promise<void>, fingerprint?: string): Promise<void> {
     await this.transaction(async (tx) => {
-      for (const statement of statements) this.writer.db.exec(statement);
+      if (!fingerprint || !(await schemaIsCurrent(tx, "sqlite", fingerprint))) for (const statement of statements) this.writer.db.exec(statement);
       if (after) await after(tx);
     });
   }

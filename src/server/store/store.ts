@@ -1,14 +1,14 @@
 // The server's store: organizations, objects (nodes, roles, environments, clients, data bags and
 // items, cookbook versions), content-addressed cookbook files, bootstrap tokens and the search
 // index, on SQLite or PostgreSQL through the same SQL.
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { importOptional } from "../../core/optional.js";
 import type { Query } from "../search/query.js";
 import type { SearchScope } from "../search/sql.js";
 import type { SqlDriver, SqlExecutor, TransactionOptions } from "./driver.js";
 import { StoreError } from "./errors.js";
 import { migrateSearch } from "./migrate-search.js";
-import { schemaStatements } from "./schema.js";
+import { SEARCH_FORMAT, schemaStatements } from "./schema.js";
 import type { SearchState } from "./search-index.js";
 import { deleteKeys, FieldCache, parseSearchState, planDocument, unusedKeys, writeSearchRows } from "./search-index.js";
 import { checkLimitsOffThread, startPlanningThread, writeLargeSearchRows } from "./large-index.js";
@@ -49,13 +49,24 @@ export class Store {
         : new (await importOptional(["pg"], "a PostgreSQL store", () => import("./postgres-driver.js"))).PostgresDriver({ connectionString: location.postgresUrl, ...(location.schema ? { schema: location.schema } : {}), ...(location.maxConnections ? { maxConnections: location.maxConnections } : {}) });
     const fields = new FieldCache();
     try {
-      await driver.migrate(schemaStatements(driver.dialect), async (tx) => {
-        await migrateSearch(tx, driver.dialect, fields, new Map());
-        // Writes lock this row shared while they use cached key numbers (search-index.ts), so it must exist.
-        await tx.run("INSERT INTO store_meta (name, value) VALUES ('fields_removed', '0') ON CONFLICT (name) DO NOTHING");
-        // Finding keys no view uses any more (stores made before it had no such index).
-        await tx.run("CREATE INDEX IF NOT EXISTS search_views_by_group ON search_views (grp)");
-      });
+      // Finding keys no view uses any more (stores made before it had no such index): after migrateSearch, which may make search_views anew.
+      const statements = schemaStatements(driver.dialect);
+      const late = ["CREATE INDEX IF NOT EXISTS search_views_by_group ON search_views (grp)"];
+      // What the tables should be: a store that has it already runs no statement that locks a table.
+      const fingerprint = createHash("sha256").update(JSON.stringify([SEARCH_FORMAT, statements, late])).digest("hex").slice(0, 16);
+      await driver.migrate(
+        statements,
+        async (tx) => {
+          await migrateSearch(tx, driver.dialect, fields, new Map());
+          // Writes lock this row shared while they use cached key numbers (search-index.ts), so it must exist.
+          await tx.run("INSERT INTO store_meta (name, value) VALUES ('fields_removed', '0') ON CONFLICT (name) DO NOTHING");
+          const current = (await tx.all<{ value: string }>("SELECT value FROM store_meta WHERE name = 'schema'"))[0]?.value === fingerprint;
+          if (current) return;
+          for (const statement of late) await tx.run(statement);
+          await tx.run("INSERT INTO store_meta (name, value) VALUES ('schema', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", [fingerprint]);
+        },
+        fingerprint,
+      );
     } catch (error) {
       await driver.close().catch(() => undefined);
       throw error;

@@ -177,9 +177,23 @@ async function runFlow(output: Output, flags: DeployFlags, loaded: Loaded, actio
  * A subcommand's action with its flags merged with those given before it: commander hands the
  * flags that `deploy` also defines (`--repo`, `--json`...) to `deploy`, wherever they are written.
  */
-function withGlobals(fn: (name: string, flags: DeployFlags) => Promise<void>) {
-  return (name: string, _flags: DeployFlags, command: Command) => fn(name, command.optsWithGlobals() as DeployFlags);
+function withGlobals(fn: (name: string, flags: DeployFlags) => Promise<void>, takes: ReadonlyArray<(typeof DEPLOY_ONLY)[number]> = []) {
+  return (name: string, _flags: DeployFlags, command: Command) => {
+    // Taken by deploy wherever they are written, so commander would not refuse them here: a
+    // rollback given --dry-run must not roll back, nor releases given --batch say nothing.
+    const deploy = command.parent;
+    for (const key of DEPLOY_ONLY) {
+      if (!takes.includes(key) && deploy?.getOptionValueSource(key) === "cli") {
+        const flag = deploy.options.find((o) => o.attributeName() === key)?.long ?? key;
+        throw new SousError("usage", `${flag} is not an option of sous deploy ${command.name()}${takes.length ? ` (it takes ${takes.map((k) => deploy.options.find((o) => o.attributeName() === k)?.long ?? k).join(", ")})` : ""}; see sous deploy ${command.name()} --help`);
+      }
+    }
+    return fn(name, command.optsWithGlobals() as DeployFlags);
+  };
 }
+
+/** The options of sous deploy itself that its subcommands do not share unless they say so (--no-record is harmless where nothing is recorded). */
+const DEPLOY_ONLY = ["revision", "batch", "rollbackAllOnFailure", "dryRun"] as const;
 
 /** Options every deploy command takes. */
 function common(command: Command): Command {
@@ -230,9 +244,29 @@ export function registerDeployCommands(program: Command, output: Output, exit: (
       .option("--to <release>", "the release id to go back to")
       .option("--force", "allow a release that is not marked good")
       .option("--batch <n>", "hosts switched at once")
+      .option("--dry-run", "read each host's releases and print where each would go; change nothing")
       .option("--no-record", "do not record the rollback on the server"),
   ).action(
-    withGlobals(async (name, flags) => exit(await runFlow(output, flags, await load(name, flags, output), "rollback"))),
+    withGlobals(
+      async (name, flags) => {
+        const loaded = await load(name, flags, output);
+        if (!flags.dryRun) return exit(await runFlow(output, flags, loaded, "rollback"));
+        const { rollbackPlanOf } = await import("../run/deploy.js");
+        const plan = await rollbackPlanOf(loaded, await connectFlags(flags), { ...(flags.to ? { to: flags.to } : {}), force: flags.force === true });
+        if (flags.json) output.stdout(`${JSON.stringify(plan, null, 2)}\n`);
+        else {
+          output.stdout(`Plan: rollback ${loaded.app.name}${loaded.app.stage ? ` (stage ${loaded.app.stage})` : ""} on ${plan.length} host${plan.length === 1 ? "" : "s"} (dry run: releases read, nothing changed)\n`);
+          const groups = new Map<string, string[]>();
+          for (const p of plan) {
+            const line = p.error ? `REFUSED: ${p.error}` : p.target === p.current ? `stays on ${p.target}` : `${p.current ?? "(no current)"} -> ${p.target}`;
+            groups.set(line, [...(groups.get(line) ?? []), p.host]);
+          }
+          for (const [line, hosts] of groups) output.stdout(`  ${hosts.join(", ")}: ${line}\n`);
+        }
+        exit(plan.every((p) => !p.error) ? 0 : 1);
+      },
+      ["batch", "dryRun"],
+    ),
   );
 
   common(deployCommand.command("releases").argument("<app>", "application").description("List each host's releases: current marked, good and failed")).action(withGlobals(async (name, flags) => {

@@ -528,6 +528,19 @@ function deployResult(run: Run, ok: boolean, id: string | undefined, revision: s
   return result(run, ok, hosts, { ...(id ? { release: id } : {}), ...(revision ? { revision } : {}) }, batches);
 }
 
+/** The release a rollback takes a host to: `to` (refused unless good, or `force`), or its newest good release before current. Throws why not. */
+export function rollbackTarget(state: HostReleases, to: string | undefined, force: boolean): string {
+  if (to) {
+    const release = state.releases.find((r) => r.id === to);
+    if (!release) throw new Error(`no release ${to} here (releases: ${state.releases.map((r) => r.id).join(", ") || "none"})`);
+    if (release.status !== "good" && !force) throw new Error(`release ${to} is marked ${release.status}, not good: refusing to roll back to it (pass --force to do it anyway)`);
+    return release.id;
+  }
+  const target = previousGood(state, state.current);
+  if (!target) throw new Error(`no good release before ${state.current ?? "(no current release)"} to roll back to`);
+  return target.id;
+}
+
 /**
  * Rolls every host back: to `to`, or to its newest good release before its current one, by the
  * same atomic switch in the same batches (restart hooks and health check included). A release
@@ -544,16 +557,7 @@ export async function rollback(options: RollbackOptions): Promise<DeployResult> 
     if (!(await run.checkAndLock("none", options.to))) return false;
     const planned = await run.phase("plan", run.entries, async (entry) => {
       const state = entry.state!;
-      if (options.to) {
-        const release = state.releases.find((r) => r.id === options.to);
-        if (!release) throw new Error(`no release ${options.to} here (releases: ${state.releases.map((r) => r.id).join(", ") || "none"})`);
-        if (release.status !== "good" && !options.force) throw new Error(`release ${options.to} is marked ${release.status}, not good: refusing to roll back to it (pass --force to do it anyway)`);
-        entry.target = release.id;
-      } else {
-        const target = previousGood(state, state.current);
-        if (!target) throw new Error(`no good release before ${state.current ?? "(no current release)"} to roll back to`);
-        entry.target = target.id;
-      }
+      entry.target = rollbackTarget(state, options.to, options.force === true);
       return entry.target === state.current ? `already on ${entry.target}` : `${state.current ?? "none"} -> ${entry.target}`;
     });
     if (!planned) return false;

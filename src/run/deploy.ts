@@ -171,6 +171,24 @@ export async function releasesOf(loaded: Loaded, connect: ConnectOptions) {
   });
 }
 
+/**
+ * Where a rollback would take each host, read from its releases and changing nothing: `to`, or
+ * its newest good release before its current one (what `sous deploy rollback` does), or why not.
+ */
+export async function rollbackPlanOf(loaded: Loaded, connect: ConnectOptions, options: { to?: string; force: boolean }): Promise<Array<{ host: string; current?: string; target?: string; error?: string }>> {
+  const { rollbackTarget } = await import("../deploy/flow.js");
+  const results = await releasesOf(loaded, connect);
+  return results.map((r) => {
+    if (r.error || !r.value) return { host: r.host.name, error: r.error ?? "unreadable" };
+    const current = r.value.current;
+    try {
+      return { host: r.host.name, ...(current ? { current } : {}), target: rollbackTarget(r.value, options.to, options.force) };
+    } catch (error) {
+      return { host: r.host.name, ...(current ? { current } : {}), error: errorMessage(error) };
+    }
+  });
+}
+
 /** Checks every host (SSH, git, paths, disk, linked files) and reads the lock on the primary host. */
 export async function checkApp(loaded: Loaded, connect: ConnectOptions, events: (event: DeployEvent) => void): Promise<{ result: DeployResult; lockText: string }> {
   const { checkOnly } = await import("../deploy/flow.js");

@@ -71,6 +71,13 @@ describe("sous deploy", { skip }, () => {
     assert.match(listed.stdout, new RegExp(`  ${id}  good`));
     assert.match(listed.stdout, new RegExp(`^${f.fleet.hosts.length - 1} hosts: ${f.fleet.hosts.slice(1).map((h) => `root@${h.address.replace(/\./g, "\\.")}`).join(", ")} \\(app\\)$`, "m"), "hosts with the same roles and releases are listed once (the first host is also the db host)");
 
+    const planned = await run("deploy", "rollback", "web", "--dry-run");
+    assert.equal(planned.code, 0, planned.stdout + planned.stderr);
+    assert.match(planned.stdout, new RegExp(`Plan: rollback web on ${f.fleet.hosts.length} hosts \\(dry run[^)]*\\)\n  root@[^\n]*: ${id2} -> ${id}\n`));
+    for (const [index] of f.fleet.hosts.entries()) assert.equal(await sh(index, "cat /srv/web/current/VERSION"), "v2", "a rollback's dry run changes nothing");
+    const misplaced = await run("deploy", "releases", "web", "--batch", "2");
+    assert.equal(misplaced.code, 2);
+    assert.match(misplaced.stderr, /--batch is not an option of sous deploy releases/);
     const back = await run("deploy", "rollback", "web");
     assert.equal(back.code, 0, back.stdout + back.stderr);
     for (const [index] of f.fleet.hosts.entries()) assert.equal(await sh(index, "cat /srv/web/current/VERSION"), "v1");

@@ -82,7 +82,7 @@ describe("a server starting on a PostgreSQL store another server is writing to",
       const started = performance.now();
       const opened = await Promise.race([Store.open(fresh.location), new Promise<"waited">((resolve) => setTimeout(() => resolve("waited"), 5000))]);
       assert.notEqual(opened, "waited", "the second store waited for the other server's write (a CREATE ... IF NOT EXISTS took a table lock)");
-      await (opened as InstanceType<typeof Store>).close();
+      await (opened as Awaited<ReturnType<typeof Store.open>>).close();
       assert.ok(performance.now() - started < 5000);
     } finally {
       await writer.query("ROLLBACK").catch(() => undefined);

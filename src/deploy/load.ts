@@ -60,7 +60,7 @@ export function appFile(root: string, name: string): string {
     if (existsSync(file)) return file;
   }
   const known = knownApps(root);
-  throw new SousError("no-app", `no application ${name}: ${join(root, "apps", `${name}.ts`)} does not exist${didYouMean(name, known)}${known.length ? ` (known: ${known.join(", ")})` : ""}`);
+  throw new SousError("no-app", `no application ${name}: ${join(root, "apps", `${name}.ts`)} does not exist${didYouMean(name, known)}${known.length ? ` (known: ${known.join(", ")})` : ""}; sous deploy init ${name} writes one`);
 }
 
 /** The applications of a repository: the names of apps/*.ts (and .mts, .js, .mjs), sorted. */

@@ -355,8 +355,21 @@ Next: edit it, then
     });
 
   common(deployCommand.command("history").argument("<app>", "application").description("Deploys and rollbacks of the app recorded on the server").option("--limit <n>", "how many (default 20)")).action(withGlobals(async (name, flags) => {
-    const { deployHistoryOf } = await import("../run/deploy.js");
-    const records = await deployHistoryOf(name, flags.limit, flags);
+    const { deployHistoryOf, historyLimit, hostHistoryOf } = await import("../run/deploy.js");
+    const records = await deployHistoryOf(name, flags.limit, flags).catch(async (error: unknown) => {
+      if (!(error instanceof SousError) || error.code !== "no_server") throw error;
+      // No server: the primary host's revisions.log holds every deploy and rollback of this layout.
+      const limit = historyLimit(flags.limit);
+      const { host, entries } = await hostHistoryOf(await load(name, flags, output), await connectFlags(flags), limit);
+      if (flags.json) output.stdout(`${JSON.stringify({ source: "revisions.log", host, entries }, null, 2)}\n`);
+      else {
+        output.stdout(`from revisions.log on ${host} (no server configured; with one, sous deploy history shows what every deploy recorded there)\n`);
+        if (entries.length === 0) output.stdout(`no deploys of ${name} on ${host}\n`);
+        for (const e of entries) output.stdout(`${e.at}  ${e.action.padEnd(8)}  ${e.outcome.padEnd(13)}  ${e.release.padEnd(14)}  ${(e.revision ?? "").slice(0, 12).padEnd(12)}  ${e.by}${e.from ? `  from ${e.from}` : ""}${e.message ? `  (${e.message.split("\n")[0]})` : ""}\n`);
+      }
+      return undefined;
+    });
+    if (!records) return exit(0);
     if (flags.json) output.stdout(`${JSON.stringify(records, null, 2)}\n`);
     else if (records.length === 0) output.stdout(`no deploys of ${name} recorded on the server\n`);
     else {

@@ -240,14 +240,30 @@ export async function applicationsOf(repo: string | undefined): Promise<string[]
   }
 }
 
+/** The deploys and rollbacks in revisions.log on the app's primary (lock) host, newest first: the history when no server is configured. */
+export async function hostHistoryOf(loaded: Loaded, connect: ConnectOptions, limit: number) {
+  const { lockHost } = await import("../deploy/hosts.js");
+  const { layoutOf, readLog } = await import("../deploy/layout.js");
+  const primary = lockHost(loaded.hosts);
+  const [result] = await eachHost(connect, [primary], (host) => readLog(host, layoutOf(loaded.app.deployTo)));
+  if (result!.error) throw new SousError("failed", `reading revisions.log on ${primary.name}: ${result!.error}`);
+  return { host: primary.name, entries: [...result!.value!].reverse().slice(0, limit) };
+}
+
+/** `--limit`: a whole number of at least 1 (default 20). */
+export function historyLimit(flag: string | undefined): number {
+  const limit = flag ? Number(flag) : 20;
+  if (!Number.isInteger(limit) || limit < 1) throw new SousError("usage", `--limit must be a whole number, got ${JSON.stringify(flag)}`);
+  return limit;
+}
+
 /** The app's deploys and rollbacks recorded on the server, newest first (`--limit`, default 20). */
 export async function deployHistoryOf(name: string, limitFlag: string | undefined, options: ServerOptions & { repo?: string }) {
   const { appsRoot } = await import("../deploy/load.js");
   const client = await serverClient(options, appsRoot(options.repo));
   if (!client) throw new SousError("no_server", "no server configured: pass --server-url and --client (or set SOUS_SERVER_URL, SOUS_CLIENT, or server.url in sous.config.ts)");
   const { deployHistory } = await import("../deploy/history.js");
-  const limit = limitFlag ? Number(limitFlag) : 20;
-  if (!Number.isInteger(limit) || limit < 1) throw new SousError("usage", `--limit must be a whole number, got ${JSON.stringify(limitFlag)}`);
+  const limit = historyLimit(limitFlag);
   return deployHistory(client, name, limit).catch((error: unknown) => {
     throw new SousError("failed", errorMessage(error));
   });

@@ -80,6 +80,11 @@ describe("sous deploy", { skip }, () => {
     assert.match(misplaced.stderr, /--batch is not an option of sous deploy releases/);
     const back = await run("deploy", "rollback", "web");
     assert.equal(back.code, 0, back.stdout + back.stderr);
+    // No server here: the history is the primary host's revisions.log, newest first.
+    const history = await run("deploy", "history", "web", "--limit", "2");
+    assert.equal(history.code, 0, history.stderr);
+    assert.match(history.stdout, new RegExp(`^from revisions\\.log on root@${f.fleet.hosts[0]!.address.replace(/\./g, "\\.")} \\(no server configured[^\n]*\n\\S+  rollback  rolled-back +${id} .*from ${id2}\n\\S+  deploy    good +${id2} `));
+    assert.equal(history.stdout.trim().split("\n").length, 3, "--limit 2: two entries");
     for (const [index] of f.fleet.hosts.entries()) assert.equal(await sh(index, "cat /srv/web/current/VERSION"), "v1");
     const log = (await sh(0, "cat /srv/web/revisions.log")).split("\n").map((l) => JSON.parse(l) as { action: string; release: string; from?: string });
     assert.deepEqual(log.at(-1)!.action === "rollback" && [log.at(-1)!.release, log.at(-1)!.from], [id, id2]);

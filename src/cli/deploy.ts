@@ -282,7 +282,7 @@ export function registerDeployCommands(program: Command, output: Output, exit: (
         if (r.error) lines.push(`  FAILED: ${r.error}`);
         else if (r.value!.releases.length === 0) lines.push("  no releases");
         const rows = [
-          ...(r.value?.releases ?? []).map((release) => ({ id: release.id, line: `  ${release.id === r.value!.current ? "*" : " "} ${release.id}  ${release.status.padEnd(7)}  ${(release.revision ?? "").slice(0, 12).padEnd(12)}  ${release.by ?? ""}` })),
+          ...(r.value?.releases ?? []).map((release) => ({ id: release.id, line: `  ${release.id === r.value!.current ? "*" : " "} ${release.id}  ${release.status.padEnd(7)}  ${(release.revision ?? "").slice(0, 12).padEnd(12)}  ${release.by ?? ""}${release.rolledBackAt ? `  (rolled back from at ${release.rolledBackAt}: rollback skips it, --to takes it)` : ""}` })),
           ...(r.value?.failed ?? []).map((entry) => ({ id: entry.release, line: `  x ${entry.release}  ${entry.outcome.padEnd(7)}  ${(entry.revision ?? "").slice(0, 12).padEnd(12)}  ${entry.by}  (removed${entry.message ? `: ${entry.message.split("\n")[0]}` : ""})` })),
         ].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
         lines.push(...rows.map((row) => row.line));

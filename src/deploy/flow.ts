@@ -14,7 +14,7 @@ import type { DeployEvent, DeployResult, DeploySink, HostSummary } from "./event
 import { checkHealth } from "./health.js";
 import { type HookTarget, releaseEnvironment, runHooks } from "./hooks.js";
 import { addressOf, batchesOf, type DeployHost, lockHost, migrationHost } from "./hosts.js";
-import { type HostReleases, type Layout, layoutOf, type LogEntry, MARKER, nextReleaseId, parseState, previousGood, type ReleaseMarker, releasePath, releasesToRemove, switchCurrent } from "./layout.js";
+import { type HostReleases, type Layout, layoutOf, type LogEntry, MARKER, markerOfRelease, nextReleaseId, parseState, previousGood, type ReleaseMarker, releasePath, releasesToRemove, switchCurrent } from "./layout.js";
 import type { HookSlot, LoadedApp } from "./load.js";
 import { type HeldLock, type LockedError, lockedError, lockRequest, relabelLock, releaseLock, whoAmI } from "./lock.js";
 import { CHECK, FINISH, HAS_COMMIT, LINK, RELEASE, RemoteStepError, runScript, UPDATE } from "./remote.js";
@@ -340,7 +340,7 @@ async function switchInBatches(run: Run, batches: Entry[][], release: (entry: En
       "switch",
       batch,
       async (entry) => {
-        await switchCurrent(entry.conn!, run.layout, entry.target!, logAtSwitch?.(entry));
+        await switchCurrent(entry.conn!, run.layout, entry.target!, logAtSwitch?.(entry), run.action === "rollback" ? rollbackMarkers(entry, "switch", run.startedAt.toISOString()) : []);
         entry.switched = true;
         if (logAtSwitch) entry.logged = true;
         return `current -> ${entry.target}`;
@@ -372,6 +372,32 @@ async function switchInBatches(run: Run, batches: Entry[][], release: (entry: En
   return true;
 }
 
+/**
+ * The markers a rollback's switch rewrites: the release it leaves is marked rolled back (no later
+ * rollback picks it by itself) and the one it goes to loses that mark (chosen again, with --to);
+ * switching back puts both as they were. `at`: the rollback's start, the same on every host.
+ */
+function rollbackMarkers(entry: Entry, way: "switch" | "back", at: string): ReleaseMarker[] {
+  const find = (id: string | undefined) => (id ? entry.state?.releases.find((r) => r.id === id) : undefined);
+  const left = find(entry.before);
+  const reached = find(entry.target);
+  const out: ReleaseMarker[] = [];
+  for (const [release, rolledBack] of [[left, true], [reached, false]] as const) {
+    const marker = release && markerOfRelease(release);
+    if (!marker || (release.id === entry.target && release.id === entry.before)) continue;
+    if (way === "back") {
+      if (Boolean(marker.rolledBackAt) !== rolledBack) out.push(marker);
+      continue;
+    }
+    if (rolledBack && !marker.rolledBackAt) out.push({ ...marker, rolledBackAt: at });
+    if (!rolledBack && marker.rolledBackAt) {
+      const { rolledBackAt: _, ...cleared } = marker;
+      out.push(cleared);
+    }
+  }
+  return out;
+}
+
 /** Puts entries back on the release they were on before the run, restarting them there (also when the run was interrupted). */
 async function switchBack(run: Run, entries: Entry[], batch?: number): Promise<void> {
   const switched = entries.filter((e) => e.switched && e.conn);
@@ -380,7 +406,7 @@ async function switchBack(run: Run, entries: Entry[], batch?: number): Promise<v
     "switch-back",
     switched,
     async (entry) => {
-      await switchCurrent(entry.conn!, run.layout, entry.before);
+      await switchCurrent(entry.conn!, run.layout, entry.before, undefined, run.action === "rollback" ? rollbackMarkers(entry, "back", run.startedAt.toISOString()) : []);
       entry.switchedBack = true;
       // A line written with its switch said it moved; the one written at the end says it came back.
       entry.logged = false;

@@ -54,6 +54,8 @@ export interface ReleaseMarker {
   by: string;
   createdAt: string;
   finishedAt?: string;
+  /** When a rollback moved `current` away from it: no later rollback picks it by itself (`--to` still may). */
+  rolledBackAt?: string;
 }
 
 /** One release found on a host. */
@@ -65,6 +67,7 @@ export interface ReleaseInfo {
   by?: string;
   createdAt?: string;
   finishedAt?: string;
+  rolledBackAt?: string;
 }
 
 /** A host's releases, oldest first, and the one `current` points to. */
@@ -108,7 +111,7 @@ export function parseState(output: string, layout: Layout): HostReleases {
       if (marker) {
         try {
           const parsed = JSON.parse(marker) as ReleaseMarker;
-          info = { id, status: parsed.status, revision: parsed.revision, by: parsed.by, createdAt: parsed.createdAt, ...(parsed.finishedAt ? { finishedAt: parsed.finishedAt } : {}) };
+          info = { id, status: parsed.status, revision: parsed.revision, by: parsed.by, createdAt: parsed.createdAt, ...(parsed.finishedAt ? { finishedAt: parsed.finishedAt } : {}), ...(parsed.rolledBackAt ? { rolledBackAt: parsed.rolledBackAt } : {}) };
         } catch {
           // A damaged marker: the release is not trusted as good.
         }
@@ -134,7 +137,8 @@ export async function readReleases(host: Host, layout: Layout): Promise<HostRele
 
 /** The newest good release older than `before` (the rollback target), if any. */
 export function previousGood(state: HostReleases, before: string | undefined): ReleaseInfo | undefined {
-  return state.releases.filter((r) => r.status === "good" && (before === undefined || r.id < before)).at(-1);
+  // A release a rollback left is not gone back to by itself: the user just turned away from it.
+  return state.releases.filter((r) => r.status === "good" && !r.rolledBackAt && (before === undefined || r.id < before)).at(-1);
 }
 
 /**
@@ -197,6 +201,17 @@ export async function readLog(host: Host, layout: Layout): Promise<LogEntry[]> {
  * switched back: there was nothing before). With `log`, appends it to revisions.log in the same
  * round trip.
  */
-export async function switchCurrent(host: Host, layout: Layout, id: string | undefined, log?: LogEntry): Promise<void> {
-  await runScript(host, "", SWITCH, [layout.current, id ? releasePath(layout, id) : "", ...(log ? [layout.log, JSON.stringify(log)] : [])]);
+/**
+ * Points `current` at release `id` (none: removes it), appending `log` to revisions.log and
+ * rewriting `markers` (releases' states: the one a rollback leaves, the one it goes to) in the same round trip.
+ */
+export async function switchCurrent(host: Host, layout: Layout, id: string | undefined, log?: LogEntry, markers: readonly ReleaseMarker[] = []): Promise<void> {
+  const markerArgs = markers.flatMap((marker) => [posix.join(releasePath(layout, marker.id), MARKER), JSON.stringify(marker)]);
+  await runScript(host, "", SWITCH, [layout.current, id ? releasePath(layout, id) : "", ...(log || markerArgs.length ? [log ? layout.log : "", log ? JSON.stringify(log) : ""] : []), ...markerArgs]);
+}
+
+/** A release's marker as read (undefined for a release without one, made by another tool). */
+export function markerOfRelease(release: ReleaseInfo): ReleaseMarker | undefined {
+  if (release.status === "unknown" || !release.revision || !release.by || !release.createdAt) return undefined;
+  return { id: release.id, status: release.status, revision: release.revision, by: release.by, createdAt: release.createdAt, ...(release.finishedAt ? { finishedAt: release.finishedAt } : {}), ...(release.rolledBackAt ? { rolledBackAt: release.rolledBackAt } : {}) };
 }

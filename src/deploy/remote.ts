@@ -142,8 +142,9 @@ ${LINK_ITEMS}`;
 /**
  * The switch: a new link beside `current`, renamed over it (rename(2): `mv -T`), so `current`
  * is always the old release or the new one; then, when given, a line appended to revisions.log
- * (a switch whose outcome is known at once). $1 current, $2 the release folder ("" removes
- * current), $3 log file, $4 log line.
+ * (a switch whose outcome is known at once) and releases' markers rewritten (each through a
+ * temporary file and rename). $1 current, $2 the release folder ("" removes current), $3 log
+ * file ("" for none), $4 log line, then pairs of marker file and marker JSON.
  */
 export const SWITCH = `set -e
 if [ -z "$2" ]; then rm -f -- "$1"
@@ -152,7 +153,14 @@ else
   ln -sfn -- "$2" "$1.sous-next"
   mv -fT -- "$1.sous-next" "$1"
 fi
-if [ -n "\${3-}" ]; then printf '%s\\n' "$4" >> "$3"; fi`;
+if [ -n "\${3-}" ]; then printf '%s\\n' "$4" >> "$3"; fi
+if [ "$#" -gt 4 ]; then
+  shift 4
+  while [ "$#" -ge 2 ]; do
+    if [ -f "$1" ]; then printf '%s\\n' "$2" > "$1.tmp"; mv -f -- "$1.tmp" "$1"; fi
+    shift 2
+  done
+fi`;
 
 /**
  * Bookkeeping at the end: a marker rewritten (when given), a line appended to revisions.log,

@@ -88,11 +88,23 @@ describe("sous deploy", { skip }, () => {
     for (const [index] of f.fleet.hosts.entries()) assert.equal(await sh(index, "cat /srv/web/current/VERSION"), "v1");
     const log = (await sh(0, "cat /srv/web/revisions.log")).split("\n").map((l) => JSON.parse(l) as { action: string; release: string; from?: string });
     assert.deepEqual(log.at(-1)!.action === "rollback" && [log.at(-1)!.release, log.at(-1)!.from], [id, id2]);
-    // And forward again, by naming the release.
+    // The release rolled back from is not gone back to by itself: a new deploy, then a rollback, lands on v1, not on v2.
+    assert.match((await run("deploy", "releases", "web")).stdout, new RegExp(`  ${id2}  good .*\\(rolled back from`));
+    f.repo.release("v3");
+    const third = await run("deploy", "web");
+    assert.equal(third.code, 0, third.stdout + third.stderr);
+    const id3 = /release (\d{14})/.exec(third.stdout)![1]!;
+    const again = await run("deploy", "rollback", "web");
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    assert.match(again.stdout, new RegExp(`rollback of web to ${id}:`));
+    for (const [index] of f.fleet.hosts.entries()) assert.equal(await sh(index, "cat /srv/web/current/VERSION"), "v1");
+    assert.match((await run("deploy", "releases", "web")).stdout, new RegExp(`  ${id3}  good .*\\(rolled back from`));
+    // And forward again, by naming the release (which takes its mark away).
     const forward = await run("deploy", "rollback", "web", "--to", id2, "--json");
     assert.equal(forward.code, 0, forward.stderr);
     const finish = forward.stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string; result?: { ok: boolean; hosts: Array<{ outcome: string; release: string }> } }).find((e) => e.type === "run:finish")!;
     assert.deepEqual(finish.result!.hosts.map((h) => [h.outcome, h.release]), [["rolled-back", id2], ["rolled-back", id2], ["rolled-back", id2]]);
+    assert.doesNotMatch((await run("deploy", "releases", "web")).stdout, new RegExp(`  ${id2}  good .*\\(rolled back from`));
   });
 
   it("keeps keepReleases good releases, never counts or keeps a failed one, and refuses to roll back to a release not marked good", async () => {

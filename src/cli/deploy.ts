@@ -110,7 +110,10 @@ function summaryTable(result: DeployResult): string {
   const lines = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd());
   const what = result.action === "deploy" ? `deploy of ${result.app}${result.release ? ` release ${result.release}` : ""}${result.revision ? ` (${result.revision.slice(0, 12)})` : ""}` : `rollback of ${result.app}${result.release ? ` to ${result.release}` : ""}`;
   const verdict = result.ok ? `${what}: done on ${result.hosts.length} host${result.hosts.length === 1 ? "" : "s"} in ${seconds(result.durationMs)}` : `${what} FAILED: ${result.error ?? "see above"}`;
-  const failures = result.hosts.filter((h) => h.error).map((h) => `\n${h.host}:\n  ${h.error!.split("\n").join("\n  ")}`);
+  // The same failure on several hosts (a broken build everywhere) is shown once, under all their names.
+  const byError = new Map<string, string[]>();
+  for (const h of result.hosts) if (h.error) byError.set(h.error, [...(byError.get(h.error) ?? []), h.host]);
+  const failures = [...byError].map(([error, hosts]) => `\n${hosts.join(", ")}:\n  ${error.split("\n").join("\n  ")}`);
   return `\n${lines.join("\n")}\n${failures.join("")}${failures.length ? "\n" : ""}\n${verdict}\n`;
 }
 

@@ -21,7 +21,8 @@ export class HookFailedError extends SousError {
     /** The failing command's output (last lines of stdout and stderr). */
     readonly output?: string,
   ) {
-    super("hook-failed", `hook ${hook} failed on ${host}: ${message}${output ? `\n${output}` : ""}`);
+    // The host is named by whoever shows it (each failure is shown under its host).
+    super("hook-failed", `${/\bhook\b/.test(hook) ? hook : `hook ${hook}`} failed: ${message}${output ? `\n${output}` : ""}`);
     this.name = "HookFailedError";
   }
 }

@@ -115,6 +115,8 @@ describe("sous deploy", { skip }, () => {
     assert.equal(failed.code, 1, failed.stdout);
     assert.match(failed.stdout, /build FAILED on root@/);
     assert.match(failed.stdout, /broken build/, "the failing command's output is shown");
+    const everyHost = f.fleet.hosts.map((h) => `root@${h.address}`).join(", ");
+    assert.ok(failed.stdout.includes(`\n${everyHost}:\n  hook build failed: command `), `the summary shows the same failure once, under every host's name:\n${failed.stdout}`);
     const failedId = /deploy of web release (\d{14}) \([0-9a-f]{12}\) FAILED: build failed on/.exec(failed.stdout)![1]!;
     for (const [index] of f.fleet.hosts.entries()) {
       assert.equal(await sh(index, "readlink /srv/web/current"), before);

@@ -35,7 +35,7 @@ describe("deploy reliability on 10 hosts", { skip }, () => {
     const result = await run("deploy", "web");
     assert.equal(result.code, 1, result.stdout);
     const failing = `root@${f.fleet.hosts[6]!.address}`;
-    assert.match(result.stdout, new RegExp(`build FAILED on ${failing.replace(/\./g, "\\.")}: hook .* failed on ${failing.replace(/\./g, "\\.")}`));
+    assert.match(result.stdout, new RegExp(`build FAILED on ${failing.replace(/\./g, "\\.")}: .*hook.* failed: `));
     assert.match(result.stdout, /npm ERR! missing script: build/);
     assert.match(result.stdout, /FAILED: build failed on root@\S+$/m);
     assert.doesNotMatch(result.stdout, /^switch/m, "no switch phase ran");

@@ -24,9 +24,14 @@ describe("two servers on one PostgreSQL", { skip: postgres.skip ?? false }, () =
     const fresh = await postgres.location();
     cleanup = fresh.cleanup;
     // Both start at once: one creates the schema and the first administrator, the other waits and reuses them.
-    const started = await Promise.all(dirs.map((dataDir) => startServer({ dataDir, port: 0, location: fresh.location })));
-    a = started[0]!;
-    b = started[1]!;
+    const settled = await Promise.allSettled(dirs.map((dataDir) => startServer({ dataDir, port: 0, location: fresh.location })));
+    const failure = settled.find((s) => s.status === "rejected");
+    if (failure) {
+      // The one that started is closed, or this file would never end (and the suite with it).
+      for (const s of settled) if (s.status === "fulfilled") await s.value.close();
+      throw failure.reason;
+    }
+    [a, b] = settled.map((s) => (s as PromiseFulfilledResult<RunningServer>).value) as [RunningServer, RunningServer];
     assert.equal([a.adminKeyFile, b.adminKeyFile].filter(Boolean).length, 1, "exactly one server wrote the administrator key");
     const first = a.adminKeyFile ? a : b;
     const serverAdmin = new SousClient({ serverUrl: first.url, client: first.adminClient, privateKeyFile: first.adminKeyFile! });

@@ -272,7 +272,7 @@ class Run {
  * lock host the lock (`lock`: the lock script's arguments; its refusal exits 75); and its releases.
  */
 async function checkHost(run: Run, entry: Entry, git: "none" | "new" | "always", lock: readonly [string, string, string] = ["", "", ""]): Promise<string> {
-  if (!entry.conn) throw new Error(`unreachable: ${run.options.unreachable?.get(entry.host.name) ?? "no connection"}`);
+  if (!entry.conn) throw new Error(`cannot connect: ${run.options.unreachable?.get(entry.host.name) ?? "no connection"}`);
   const { app } = run.options;
   // No timeout of its own (it would cost two processes per host): its one command that can hang, git ls-remote, has one.
   const output = await runScript(entry.conn, "", CHECK, [run.layout.deployTo, app.repository, git, String(Math.ceil(app.minFreeMiB * 1024)), ...lock, ...app.linkedFiles]);

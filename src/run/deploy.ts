@@ -94,7 +94,7 @@ async function eachHost<T>(connect: ConnectOptions, hosts: readonly DeployHost[]
     Promise.all(
       hosts.map(async (host) => {
         const conn = connections.get(host.name);
-        if (!conn) return { host, error: `unreachable: ${unreachable.get(host.name) ?? "no connection"}` };
+        if (!conn) return { host, error: `cannot connect: ${unreachable.get(host.name) ?? "no connection"}` };
         try {
           return { host, value: await fn(conn, host) };
         } catch (error) {

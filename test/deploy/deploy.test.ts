@@ -213,7 +213,7 @@ describe("sous deploy", { skip }, () => {
     const before = await sh(0, "ls /srv/web/releases; readlink /srv/web/current");
     const result = await run("deploy", "web");
     assert.equal(result.code, 1);
-    assert.match(result.stdout, /check FAILED on root@\S+:2222: unreachable: connection refused/);
+    assert.match(result.stdout, /check FAILED on root@\S+:2222: cannot connect: connection refused/);
     assert.match(result.stdout, /deploy of web FAILED: check failed on root@\S+:2222$/m);
     assert.doesNotMatch(result.stdout, /^lock/m, "the lock was not even tried");
     assert.equal(await sh(0, "ls /srv/web/releases; readlink /srv/web/current"), before);

@@ -52,9 +52,14 @@ export function appsRoot(repo: string | undefined, cwd = process.cwd()): string 
   throw new SousError("usage", `no apps/ folder here: run this in a repository with apps/<name>.ts, or pass --repo DIR`);
 }
 
+/** Refuses a name that cannot be an application's (its file is apps/<name>.ts). */
+export function checkAppName(name: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) throw new SousError("usage", `not an application name: ${JSON.stringify(name)} (letters, digits, _ . -)`);
+}
+
 /** The file of an application: apps/<name>.ts (or .js). */
 export function appFile(root: string, name: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) throw new SousError("usage", `not an application name: ${JSON.stringify(name)} (letters, digits, _ . -)`);
+  checkAppName(name);
   for (const extension of [".ts", ".mts", ".js", ".mjs"]) {
     const file = join(root, "apps", `${name}${extension}`);
     if (existsSync(file)) return file;

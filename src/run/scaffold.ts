@@ -4,6 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import { MACHINE_TSCONFIG, writeMachineTsconfig } from "../cookbook/editor-config.js";
 import { UsageError } from "../core/errors.js";
 import { findRepositoryRoot } from "../cookbook/root.js";
+import { checkAppName } from "../deploy/load.js";
 
 function writeNew(path: string, content: string, created: string[]): void {
   if (existsSync(path)) return;
@@ -227,7 +228,7 @@ ${hosts.map((h) => `    ${JSON.stringify(h)},`).join("\n")}
  */
 export function initApp(repo: string | undefined, name: string, settings: AppScaffold = {}, cwd = process.cwd()): string[] {
   const root = repo !== undefined ? resolve(repo) : existsSync(join(cwd, "apps")) ? cwd : (findRepositoryRoot(cwd) ?? cwd);
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) throw new UsageError(`not an application name: ${JSON.stringify(name)} (letters, digits, _ . -)`);
+  checkAppName(name);
   const file = join(root, "apps", `${name}.ts`);
   if (existsSync(file)) throw new UsageError(`${file} exists already: edit it, or pick another name`);
   if (settings.deployTo !== undefined && (!settings.deployTo.startsWith("/") || settings.deployTo === "/")) throw new UsageError(`--deploy-to must be an absolute path other than /, got ${JSON.stringify(settings.deployTo)}`);

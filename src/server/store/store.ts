@@ -8,7 +8,7 @@ import type { SearchScope } from "../search/sql.js";
 import type { SqlDriver, SqlExecutor, TransactionOptions } from "./driver.js";
 import { StoreError } from "./errors.js";
 import { migrateSearch } from "./migrate-search.js";
-import { SEARCH_FORMAT, schemaStatements } from "./schema.js";
+import { SEARCH_FORMAT, schemaIsCurrent, schemaStatements } from "./schema.js";
 import type { SearchState } from "./search-index.js";
 import { deleteKeys, FieldCache, parseSearchState, planDocument, unusedKeys, writeSearchRows } from "./search-index.js";
 import { checkLimitsOffThread, startPlanningThread, writeLargeSearchRows } from "./large-index.js";
@@ -60,8 +60,7 @@ export class Store {
           await migrateSearch(tx, driver.dialect, fields, new Map());
           // Writes lock this row shared while they use cached key numbers (search-index.ts), so it must exist.
           await tx.run("INSERT INTO store_meta (name, value) VALUES ('fields_removed', '0') ON CONFLICT (name) DO NOTHING");
-          const current = (await tx.all<{ value: string }>("SELECT value FROM store_meta WHERE name = 'schema'"))[0]?.value === fingerprint;
-          if (current) return;
+          if (await schemaIsCurrent(tx, driver.dialect, fingerprint)) return;
           for (const statement of late) await tx.run(statement);
           await tx.run("INSERT INTO store_meta (name, value) VALUES ('schema', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", [fingerprint]);
         },
